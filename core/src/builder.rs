@@ -1,0 +1,446 @@
+//! Float model to int8 model file (feature `alloc`): the one quantizer,
+//! used by the trainer and by the tests.
+//!
+//! The caller provides float weights and, for every layer with weights, the
+//! calibrated range of its float output (min/max or percentiles measured on
+//! training data). The builder quantizes as TFLM expects: symmetric int8
+//! weights per output channel, asymmetric int8 activations per tensor, int32
+//! biases with scale `s_in · s_w`, and requantization multipliers from
+//! [`crate::requant::quantize_multiplier`].
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::error::Place;
+use crate::format::{
+    le, Activation, Conv1dDef, DenseDef, InputDef, LayerDef, ModelDef, OutputDef, PoolDef, QParams,
+    Section, Task, MAX_LAYERS, MAX_SECTIONS,
+};
+use crate::requant::quantize_multiplier;
+use crate::{Error, Model};
+
+/// Float range of a tensor, as measured by calibration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    /// Smallest value.
+    pub min: f32,
+    /// Largest value.
+    pub max: f32,
+}
+
+/// The float input: shape, names, standardization (from the training
+/// split), and the range of the standardized values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatInput {
+    /// One name per channel.
+    pub names: Vec<String>,
+    /// Samples per channel (1 for tabular data).
+    pub length: u16,
+    /// Mean per channel.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel (0 is treated as 1).
+    pub std: Vec<f32>,
+    /// Range of the standardized input.
+    pub range: Range,
+}
+
+/// A float layer, with the calibrated range of its output where it has
+/// weights.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FloatLayer {
+    /// Fully connected; `weights` is `out × in` row-major.
+    Dense {
+        /// Input size.
+        in_features: usize,
+        /// Output size.
+        out_features: usize,
+        /// Weights, row-major.
+        weights: Vec<f32>,
+        /// Biases.
+        bias: Vec<f32>,
+        /// Fused activation.
+        activation: Activation,
+        /// Calibrated output range (after the activation).
+        range: Range,
+    },
+    /// 1-D convolution; `weights` is `out × in × kernel`.
+    Conv1d {
+        /// Input channels.
+        in_channels: usize,
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel size.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Padding.
+        padding: crate::format::Padding,
+        /// Weights.
+        weights: Vec<f32>,
+        /// Biases.
+        bias: Vec<f32>,
+        /// Fused activation.
+        activation: Activation,
+        /// Calibrated output range (after the activation).
+        range: Range,
+    },
+    /// Max pooling.
+    MaxPool1d(PoolDef),
+    /// Average pooling.
+    AvgPool1d(PoolDef),
+    /// Global average pooling.
+    GlobalAvgPool1d,
+    /// Flatten.
+    Flatten,
+}
+
+/// A trained float model, ready to quantize.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatModel {
+    /// A short name for people.
+    pub name: String,
+    /// Input.
+    pub input: FloatInput,
+    /// Layers.
+    pub layers: Vec<FloatLayer>,
+    /// Task.
+    pub task: Task,
+    /// Class or target names.
+    pub output_names: Vec<String>,
+}
+
+/// Quantization parameters covering a float range (widened to include 0,
+/// so that zero is exact, as TFLite does).
+pub fn qparams_for_range(range: Range) -> QParams {
+    let min = range.min.min(0.0) as f64;
+    let max = range.max.max(0.0) as f64;
+    let span = max - min;
+    let scale = if span > 0.0 && span.is_finite() {
+        span / 255.0
+    } else {
+        1.0 / 255.0
+    };
+    let zero_point = (-128.0 - min / scale).round().clamp(-128.0, 127.0) as i8;
+    QParams {
+        scale: scale as f32,
+        zero_point,
+    }
+}
+
+/// An int8 layer with owned tensors.
+#[derive(Debug, Clone, PartialEq)]
+enum OwnedLayer {
+    Weighted {
+        conv: Option<(u16, u16, crate::format::Padding)>, // kernel, stride, padding
+        in_dim: u16,
+        out_dim: u16,
+        weights: Vec<u8>,
+        bias: Vec<u8>,
+        multiplier: Vec<u8>,
+        shift: Vec<u8>,
+        output: QParams,
+        activation: Activation,
+    },
+    Plain(LayerDef<'static>),
+}
+
+/// A quantized model owning its tensors; [`QuantizedModel::def`] borrows
+/// them as the file's types, [`QuantizedModel::to_bytes`] writes the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedModel {
+    name: String,
+    input_names: String,
+    input_length: u16,
+    input_channels: u16,
+    input_scale: Vec<u8>,
+    input_offset: Vec<u8>,
+    input_quant: QParams,
+    layers: Vec<OwnedLayer>,
+    task: Task,
+    output_names: String,
+    sections: Vec<(u16, bool, Vec<u8>)>,
+}
+
+fn invalid(place: Place, field: &'static str) -> Error {
+    Error::BuildInvalid { place, field }
+}
+
+fn u16_dim(v: usize, place: Place, field: &'static str) -> Result<u16, Error> {
+    u16::try_from(v)
+        .ok()
+        .filter(|&d| d > 0)
+        .ok_or(invalid(place, field))
+}
+
+fn finite(values: &[f32], place: Place, field: &'static str) -> Result<(), Error> {
+    if values.iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(invalid(place, field))
+    }
+}
+
+/// Quantizes one weighted layer's tensors.
+#[allow(clippy::too_many_arguments)]
+fn quantize_weighted(
+    place: Place,
+    out_dim: usize,
+    fan_in: usize,
+    weights: &[f32],
+    bias: &[f32],
+    input: QParams,
+    output: QParams,
+) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>), Error> {
+    if weights.len() != out_dim * fan_in {
+        return Err(invalid(place, "weights"));
+    }
+    if bias.len() != out_dim {
+        return Err(invalid(place, "bias"));
+    }
+    finite(weights, place, "weights")?;
+    finite(bias, place, "bias")?;
+    let mut q_weights = Vec::with_capacity(weights.len());
+    let (mut q_bias, mut q_mult, mut q_shift) = (Vec::new(), Vec::new(), Vec::new());
+    for (row, &b) in weights.chunks_exact(fan_in).zip(bias) {
+        let max_abs = row.iter().fold(0.0f64, |m, &w| m.max((w as f64).abs()));
+        let s_w = if max_abs > 0.0 { max_abs / 127.0 } else { 1.0 };
+        let mut abs_sum: i64 = 0;
+        for &w in row {
+            let q = (w as f64 / s_w).round().clamp(-127.0, 127.0) as i8;
+            abs_sum += (q as i64).abs();
+            q_weights.push(q as u8);
+        }
+        let bias_scale = input.scale as f64 * s_w;
+        // Keep the accumulator provably inside i32 (validation checks it).
+        let bias_limit = (i32::MAX as i64 - abs_sum * 256).max(0) as f64;
+        let qb = (b as f64 / bias_scale)
+            .round()
+            .clamp(-bias_limit, bias_limit) as i32;
+        q_bias.push(qb);
+        let (m, s) = quantize_multiplier(bias_scale / output.scale as f64)?;
+        q_mult.push(m);
+        q_shift.push(s as i8);
+    }
+    Ok((
+        q_weights,
+        le::from_i32(&q_bias),
+        le::from_i32(&q_mult),
+        le::from_i8(&q_shift),
+    ))
+}
+
+impl FloatModel {
+    /// Quantizes the model and checks that the result loads.
+    pub fn quantize(&self) -> Result<QuantizedModel, Error> {
+        let input = &self.input;
+        let channels = input.names.len();
+        let input_channels = u16_dim(channels, Place::Input, "names")?;
+        u16_dim(input.length as usize, Place::Input, "length")?;
+        if input.mean.len() != channels {
+            return Err(invalid(Place::Input, "mean"));
+        }
+        if input.std.len() != channels {
+            return Err(invalid(Place::Input, "std"));
+        }
+        finite(&input.mean, Place::Input, "mean")?;
+        finite(&input.std, Place::Input, "std")?;
+        if self.layers.len() > MAX_LAYERS {
+            return Err(invalid(Place::Model, "layers"));
+        }
+        let input_quant = qparams_for_range(input.range);
+        let (mut scale, mut offset) = (Vec::new(), Vec::new());
+        for (&mean, &std) in input.mean.iter().zip(&input.std) {
+            let std = if std > 0.0 { std as f64 } else { 1.0 };
+            let a = 1.0 / (std * input_quant.scale as f64);
+            scale.push(a as f32);
+            offset.push((input_quant.zero_point as f64 - mean as f64 * a) as f32);
+        }
+
+        let mut layers = Vec::new();
+        let mut quant = input_quant;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let place = Place::Layer(i as u16);
+            let owned = match layer {
+                FloatLayer::Dense {
+                    in_features,
+                    out_features,
+                    weights,
+                    bias,
+                    activation,
+                    range,
+                } => {
+                    let output = qparams_for_range(*range);
+                    let (w, b, m, s) = quantize_weighted(
+                        place,
+                        *out_features,
+                        *in_features,
+                        weights,
+                        bias,
+                        quant,
+                        output,
+                    )?;
+                    quant = output;
+                    OwnedLayer::Weighted {
+                        conv: None,
+                        in_dim: u16_dim(*in_features, place, "in_features")?,
+                        out_dim: u16_dim(*out_features, place, "out_features")?,
+                        weights: w,
+                        bias: b,
+                        multiplier: m,
+                        shift: s,
+                        output,
+                        activation: *activation,
+                    }
+                }
+                FloatLayer::Conv1d {
+                    in_channels,
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                    weights,
+                    bias,
+                    activation,
+                    range,
+                } => {
+                    let output = qparams_for_range(*range);
+                    let (w, b, m, s) = quantize_weighted(
+                        place,
+                        *out_channels,
+                        in_channels * kernel,
+                        weights,
+                        bias,
+                        quant,
+                        output,
+                    )?;
+                    quant = output;
+                    OwnedLayer::Weighted {
+                        conv: Some((
+                            u16_dim(*kernel, place, "kernel")?,
+                            u16_dim(*stride, place, "stride")?,
+                            *padding,
+                        )),
+                        in_dim: u16_dim(*in_channels, place, "in_channels")?,
+                        out_dim: u16_dim(*out_channels, place, "out_channels")?,
+                        weights: w,
+                        bias: b,
+                        multiplier: m,
+                        shift: s,
+                        output,
+                        activation: *activation,
+                    }
+                }
+                FloatLayer::MaxPool1d(p) => OwnedLayer::Plain(LayerDef::MaxPool1d(*p)),
+                FloatLayer::AvgPool1d(p) => OwnedLayer::Plain(LayerDef::AvgPool1d(*p)),
+                FloatLayer::GlobalAvgPool1d => OwnedLayer::Plain(LayerDef::GlobalAvgPool1d),
+                FloatLayer::Flatten => OwnedLayer::Plain(LayerDef::Flatten),
+            };
+            layers.push(owned);
+        }
+        let built = QuantizedModel {
+            name: self.name.clone(),
+            input_names: self.input.names.join("\n"),
+            input_length: input.length,
+            input_channels,
+            input_scale: le::from_f32(&scale),
+            input_offset: le::from_f32(&offset),
+            input_quant,
+            layers,
+            task: self.task,
+            output_names: self.output_names.join("\n"),
+            sections: Vec::new(),
+        };
+        Model::from_def(built.def())?;
+        Ok(built)
+    }
+}
+
+impl QuantizedModel {
+    /// Adds an optional (or required) section, replacing one of the same kind.
+    pub fn set_section(&mut self, kind: u16, required: bool, data: Vec<u8>) -> Result<(), Error> {
+        self.sections.retain(|(k, _, _)| *k != kind);
+        if self.sections.len() >= MAX_SECTIONS {
+            return Err(invalid(Place::Model, "sections"));
+        }
+        self.sections.push((kind, required, data));
+        Ok(())
+    }
+
+    /// The model as the file's borrowed types.
+    pub fn def(&self) -> ModelDef<'_> {
+        let mut layers = heapless::Vec::new();
+        for layer in &self.layers {
+            let def = match layer {
+                OwnedLayer::Weighted {
+                    conv,
+                    in_dim,
+                    out_dim,
+                    weights,
+                    bias,
+                    multiplier,
+                    shift,
+                    output,
+                    activation,
+                } => match conv {
+                    None => LayerDef::Dense(DenseDef {
+                        in_features: *in_dim,
+                        out_features: *out_dim,
+                        weights,
+                        bias,
+                        multiplier,
+                        shift,
+                        output: *output,
+                        activation: *activation,
+                    }),
+                    Some((kernel, stride, padding)) => LayerDef::Conv1d(Conv1dDef {
+                        in_channels: *in_dim,
+                        out_channels: *out_dim,
+                        kernel: *kernel,
+                        stride: *stride,
+                        padding: *padding,
+                        weights,
+                        bias,
+                        multiplier,
+                        shift,
+                        output: *output,
+                        activation: *activation,
+                    }),
+                },
+                OwnedLayer::Plain(def) => *def,
+            };
+            // `quantize` refused more than MAX_LAYERS layers.
+            let _ = layers.push(def);
+        }
+        let mut sections = heapless::Vec::new();
+        for (kind, required, data) in &self.sections {
+            // `set_section` refused more than MAX_SECTIONS sections.
+            let _ = sections.push(Section {
+                kind: *kind,
+                required: *required,
+                data,
+            });
+        }
+        ModelDef {
+            name: &self.name,
+            input: InputDef {
+                channels: self.input_channels,
+                length: self.input_length,
+                names: &self.input_names,
+                scale: &self.input_scale,
+                offset: &self.input_offset,
+                quant: self.input_quant,
+            },
+            layers,
+            output: OutputDef {
+                task: self.task,
+                names: &self.output_names,
+            },
+            sections,
+        }
+    }
+
+    /// The complete model file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.def().to_bytes()
+    }
+}

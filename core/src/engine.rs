@@ -1,0 +1,401 @@
+//! The engine: a validated model, run with a caller-provided arena.
+//!
+//! The arena holds two tensors at a time: the layer's input at one end and
+//! its output at the other (ping-pong), so it needs, for the worst layer,
+//! `input + output` bytes and nothing is ever allocated.
+
+use crate::format::{read_f32, split_file, LayerDef, ModelDef, Names, QParams, Task};
+use crate::kernels::conv1d::{conv1d_s8, Conv1dShape};
+use crate::kernels::dense::dense_s8;
+use crate::kernels::pool::{avg_pool1d_s8, max_pool1d_s8, PoolShape};
+use crate::kernels::{window_geometry, ChannelQuant};
+use crate::math::quantize_affine;
+use crate::validate::{clamp_of, validate, Shape, Summary};
+use crate::Error;
+
+/// A loaded, validated model. Borrows the file's bytes: a model in flash
+/// stays in flash.
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    def: ModelDef<'a>,
+    summary: Summary,
+}
+
+/// Which end of the arena a tensor lives at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Front,
+    Back,
+}
+
+impl End {
+    fn other(self) -> End {
+        match self {
+            End::Front => End::Back,
+            End::Back => End::Front,
+        }
+    }
+}
+
+/// Splits the arena into (input, output) for a layer reading `n_in` bytes
+/// at `from` and writing `n_out` bytes at the other end.
+fn split_arena(arena: &mut [i8], from: End, n_in: usize, n_out: usize) -> (&[i8], &mut [i8]) {
+    let total = arena.len();
+    match from {
+        End::Front => {
+            let (a, b) = arena.split_at_mut(total - n_out);
+            (&a[..n_in], b)
+        }
+        End::Back => {
+            let (a, b) = arena.split_at_mut(n_out);
+            (&b[b.len() - n_in..], a)
+        }
+    }
+}
+
+fn tensor_at(arena: &[i8], at: End, n: usize) -> &[i8] {
+    match at {
+        End::Front => &arena[..n],
+        End::Back => &arena[arena.len() - n..],
+    }
+}
+
+impl<'a> Model<'a> {
+    /// Loads and validates a model file. Any byte string gives either a
+    /// model or an error; nothing is copied out of `bytes`.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
+        let (_, body) = split_file(bytes)?;
+        let def = ModelDef::from_body(body)?;
+        Self::from_def(def)
+    }
+
+    /// Validates an already decoded model.
+    pub fn from_def(def: ModelDef<'a>) -> Result<Self, Error> {
+        let summary = validate(&def)?;
+        Ok(Model { def, summary })
+    }
+
+    /// The decoded file body.
+    pub fn def(&self) -> &ModelDef<'a> {
+        &self.def
+    }
+
+    /// Bytes of arena [`Model::run`] needs.
+    pub fn arena_len(&self) -> usize {
+        self.summary.arena_len
+    }
+
+    /// Multiply-accumulates per inference.
+    pub fn macs(&self) -> u64 {
+        self.summary.macs
+    }
+
+    /// Number of `f32` values one inference takes (`channels × length`).
+    pub fn input_len(&self) -> usize {
+        self.summary.shapes[0].len()
+    }
+
+    /// Input shape.
+    pub fn input_shape(&self) -> Shape {
+        self.summary.shapes[0]
+    }
+
+    /// Output shape of layer `i` (`None` past the last layer).
+    pub fn layer_output_shape(&self, i: usize) -> Option<Shape> {
+        if i < self.def.layers.len() {
+            Some(self.summary.shapes[i + 1])
+        } else {
+            None
+        }
+    }
+
+    /// Number of output values.
+    pub fn output_len(&self) -> usize {
+        self.summary.shapes[self.def.layers.len()].len()
+    }
+
+    /// Classification or regression.
+    pub fn task(&self) -> Task {
+        self.def.output.task
+    }
+
+    /// Input channel (feature) names.
+    pub fn input_names(&self) -> Names<'a> {
+        Names(self.def.input.names)
+    }
+
+    /// Output (class or target) names.
+    pub fn output_names(&self) -> Names<'a> {
+        Names(self.def.output.names)
+    }
+
+    /// Quantization of the output tensor.
+    pub fn output_quant(&self) -> QParams {
+        let mut q = self.def.input.quant;
+        for layer in &self.def.layers {
+            match layer {
+                LayerDef::Dense(d) => q = d.output,
+                LayerDef::Conv1d(c) => q = c.output,
+                _ => {}
+            }
+        }
+        q
+    }
+
+    /// Quantizes raw input values into int8 with the model's input map:
+    /// the first step of [`Model::run`], exposed for the monitor.
+    pub fn quantize_input(&self, input: &[f32], out: &mut [i8]) -> Result<(), Error> {
+        let shape = self.summary.shapes[0];
+        let expected = shape.len();
+        if input.len() != expected {
+            return Err(Error::RunInputLength {
+                expected,
+                found: input.len(),
+            });
+        }
+        if let Some(index) = input.iter().position(|v| !v.is_finite()) {
+            return Err(Error::RunNonFiniteInput { index });
+        }
+        if out.len() < expected {
+            return Err(Error::RunArenaTooSmall {
+                needed: expected,
+                found: out.len(),
+            });
+        }
+        let len = shape.length as usize;
+        let map = &self.def.input;
+        for (c, (xs, qs)) in input
+            .chunks_exact(len)
+            .zip(out.chunks_exact_mut(len))
+            .enumerate()
+        {
+            let (scale, offset) = (read_f32(map.scale, c), read_f32(map.offset, c));
+            for (x, q) in xs.iter().zip(qs.iter_mut()) {
+                *q = quantize_affine(*x, scale, offset);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one inference on raw `f32` input (channel-major), using `arena`
+    /// as scratch. The result borrows the arena.
+    pub fn run<'r>(&self, input: &[f32], arena: &'r mut [i8]) -> Result<Output<'a, 'r>, Error> {
+        let needed = self.summary.arena_len;
+        let expected = self.input_len();
+        if input.len() != expected {
+            return Err(Error::RunInputLength {
+                expected,
+                found: input.len(),
+            });
+        }
+        if arena.len() < needed {
+            return Err(Error::RunArenaTooSmall {
+                needed,
+                found: arena.len(),
+            });
+        }
+        let arena = &mut arena[..needed];
+        self.quantize_input(input, &mut arena[..expected])?;
+        self.run_quantized_in_place(arena)
+    }
+
+    /// Runs the layers on an input already quantized at the front of
+    /// `arena` (as [`Model::quantize_input`] writes it).
+    pub fn run_quantized<'r>(&self, arena: &'r mut [i8]) -> Result<Output<'a, 'r>, Error> {
+        let needed = self.summary.arena_len;
+        if arena.len() < needed {
+            return Err(Error::RunArenaTooSmall {
+                needed,
+                found: arena.len(),
+            });
+        }
+        self.run_quantized_in_place(&mut arena[..needed])
+    }
+
+    fn run_quantized_in_place<'r>(&self, arena: &'r mut [i8]) -> Result<Output<'a, 'r>, Error> {
+        let mut at = End::Front;
+        let mut quant = self.def.input.quant;
+        for (i, layer) in self.def.layers.iter().enumerate() {
+            let shape_in = self.summary.shapes[i];
+            let shape_out = self.summary.shapes[i + 1];
+            let (n_in, n_out) = (shape_in.len(), shape_out.len());
+            if let LayerDef::Flatten = layer {
+                continue; // same bytes, new shape
+            }
+            let (x, y) = split_arena(arena, at, n_in, n_out);
+            let y = &mut y[..n_out];
+            match layer {
+                LayerDef::Dense(d) => {
+                    let (act_min, act_max) = clamp_of(d.activation, &d.output);
+                    let q = ChannelQuant {
+                        bias: d.bias,
+                        multiplier: d.multiplier,
+                        shift: d.shift,
+                        input_zero_point: quant.zero_point,
+                        output_zero_point: d.output.zero_point,
+                        act_min,
+                        act_max,
+                    };
+                    dense_s8(x, d.weights, &q, y);
+                    quant = d.output;
+                }
+                LayerDef::Conv1d(c) => {
+                    let (act_min, act_max) = clamp_of(c.activation, &c.output);
+                    let q = ChannelQuant {
+                        bias: c.bias,
+                        multiplier: c.multiplier,
+                        shift: c.shift,
+                        input_zero_point: quant.zero_point,
+                        output_zero_point: c.output.zero_point,
+                        act_min,
+                        act_max,
+                    };
+                    let (_, pad_left) = window_geometry(
+                        shape_in.length,
+                        c.kernel as u32,
+                        c.stride as u32,
+                        c.padding,
+                    )
+                    .unwrap_or((0, 0));
+                    let s = Conv1dShape {
+                        in_channels: shape_in.channels as usize,
+                        in_len: shape_in.length as usize,
+                        out_channels: shape_out.channels as usize,
+                        out_len: shape_out.length as usize,
+                        kernel: c.kernel as usize,
+                        stride: c.stride as usize,
+                        pad_left: pad_left as usize,
+                    };
+                    conv1d_s8(x, c.weights, &s, &q, y);
+                    quant = c.output;
+                }
+                LayerDef::MaxPool1d(p) | LayerDef::AvgPool1d(p) => {
+                    let (_, pad_left) = window_geometry(
+                        shape_in.length,
+                        p.kernel as u32,
+                        p.stride as u32,
+                        p.padding,
+                    )
+                    .unwrap_or((0, 0));
+                    let s = PoolShape {
+                        channels: shape_in.channels as usize,
+                        in_len: shape_in.length as usize,
+                        out_len: shape_out.length as usize,
+                        kernel: p.kernel as usize,
+                        stride: p.stride as usize,
+                        pad_left: pad_left as usize,
+                    };
+                    if matches!(layer, LayerDef::MaxPool1d(_)) {
+                        max_pool1d_s8(x, &s, y);
+                    } else {
+                        avg_pool1d_s8(x, &s, y);
+                    }
+                }
+                LayerDef::GlobalAvgPool1d => {
+                    let s = PoolShape::global(shape_in.channels as usize, shape_in.length as usize);
+                    avg_pool1d_s8(x, &s, y);
+                }
+                LayerDef::Flatten => {}
+            }
+            at = at.other();
+        }
+        let n_out = self.output_len();
+        let arena: &'r [i8] = arena;
+        Ok(Output {
+            raw: tensor_at(arena, at, n_out),
+            quant,
+            task: self.def.output.task,
+            names: Names(self.def.output.names),
+        })
+    }
+}
+
+/// The result of one inference: the int8 output tensor (in the arena) and
+/// what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct Output<'a, 'r> {
+    raw: &'r [i8],
+    quant: QParams,
+    task: Task,
+    names: Names<'a>,
+}
+
+/// The winning class of a classification.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Classification<'a> {
+    /// Index of the class (ties go to the lowest index).
+    pub index: usize,
+    /// Its softmax probability over the dequantized scores.
+    pub probability: f32,
+    /// Its name, from the file.
+    pub name: &'a str,
+}
+
+impl<'a> Output<'a, '_> {
+    /// The raw int8 output values.
+    pub fn raw(&self) -> &[i8] {
+        self.raw
+    }
+
+    /// Quantization of the raw values.
+    pub fn quant(&self) -> QParams {
+        self.quant
+    }
+
+    /// Number of output values.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether there is no output value (never, for a validated model).
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// Dequantized output value `i` (a class score, or a regression value).
+    pub fn value(&self, i: usize) -> Option<f32> {
+        self.raw.get(i).map(|&q| self.quant.dequantize(q))
+    }
+
+    /// All dequantized values.
+    pub fn values(&self) -> impl Iterator<Item = f32> + '_ {
+        self.raw.iter().map(|&q| self.quant.dequantize(q))
+    }
+
+    /// Classification or regression.
+    pub fn task(&self) -> Task {
+        self.task
+    }
+
+    /// The index of the highest raw score (ties: lowest index).
+    pub fn argmax(&self) -> usize {
+        let mut best = 0;
+        for (i, &q) in self.raw.iter().enumerate() {
+            if q > self.raw[best] {
+                best = i;
+            }
+        }
+        best
+    }
+
+    /// Softmax probability of output `i` over the dequantized scores.
+    pub fn probability(&self, i: usize) -> Option<f32> {
+        let max = self.quant.dequantize(*self.raw.iter().max()?);
+        let target = self.value(i)?;
+        let sum: f32 = self.values().map(|v| crate::math::exp(v - max)).sum();
+        Some(crate::math::exp(target - max) / sum)
+    }
+
+    /// The winning class, its probability and its name.
+    pub fn class(&self) -> Result<Classification<'a>, Error> {
+        if self.task != Task::Classification {
+            return Err(Error::RunNotClassification);
+        }
+        let index = self.argmax();
+        Ok(Classification {
+            index,
+            probability: self.probability(index).unwrap_or(0.0),
+            name: self.names.get(index).unwrap_or(""),
+        })
+    }
+}

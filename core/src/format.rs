@@ -1,0 +1,430 @@
+//! The model file (`.vigie`), format version 1.
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  magic, the bytes `VIGI`
+//!      4     2  format version, u16 little-endian (1)
+//!      6     2  flags, u16 little-endian (bit 0: a trailer follows the body)
+//!      8     4  body length in bytes, u32 little-endian
+//!     12     4  CRC-32 (ISO-HDLC, as zlib) of the body, u32 little-endian
+//!     16     …  body: a postcard encoding of [`ModelDef`]
+//!      …     …  trailer (only with flag bit 0): reserved for a signature
+//! ```
+//!
+//! Every tensor in the body is a borrowed byte slice (`&[u8]`) read as
+//! little-endian, so a model in flash is used where it lies. The same types
+//! serve the writer (feature `alloc`) and the reader (no_std).
+//!
+//! # What a version 1 reader does with what it does not know
+//!
+//! - Later additions that do not change how inference runs (monitor
+//!   reference statistics, calibration, training report, data checks) travel
+//!   as [`Section`]s: a kind number, a `required` bit and an opaque byte
+//!   string (itself postcard). A reader skips sections of unknown kind that
+//!   are not required, and refuses the file
+//!   ([`Error::LoadUnknownRequiredSection`]) when an unknown section is
+//!   marked required, because the writer said the model is wrong without it.
+//! - A new layer kind, activation or task cannot be skipped: the body fails
+//!   to decode and the reader returns [`Error::LoadMalformedBody`].
+//! - A signature goes in the trailer, announced by header flag bit 0; a
+//!   version 1 reader does not verify it and ignores it. Any other flag bit
+//!   is refused ([`Error::LoadUnsupportedFlags`]); bytes after the body
+//!   without the flag are refused ([`Error::LoadLengthMismatch`]).
+//! - A new format version is refused ([`Error::LoadUnsupportedVersion`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// The four bytes every model file starts with.
+pub const MAGIC: [u8; 4] = *b"VIGI";
+/// The format version this crate reads and writes.
+pub const FORMAT_VERSION: u16 = 1;
+/// Length of the fixed header.
+pub const HEADER_LEN: usize = 16;
+/// Header flag: a trailer (reserved for a signature) follows the body.
+pub const FLAG_TRAILER: u16 = 1;
+/// Most layers a model may have.
+pub const MAX_LAYERS: usize = 16;
+/// Most sections a model may carry.
+pub const MAX_SECTIONS: usize = 8;
+
+/// Section kinds defined so far. Numbers are never reused.
+pub mod section_kind {
+    /// Drift monitor reference statistics and thresholds.
+    pub const MONITOR: u16 = 1;
+    /// Training report: configuration, metrics, learning curves.
+    pub const TRAINING_REPORT: u16 = 2;
+    /// Output calibration (temperature, abstention, costs).
+    pub const CALIBRATION: u16 = 3;
+    /// Data-quality findings recorded at training time.
+    pub const DATA_CHECKS: u16 = 4;
+}
+
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// CRC-32 (ISO-HDLC, the zlib one) of a byte string.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    CRC32.checksum(bytes)
+}
+
+/// Parameters of an affine int8 tensor: `real = scale · (q − zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct QParams {
+    /// Positive, finite scale.
+    pub scale: f32,
+    /// Zero point.
+    pub zero_point: i8,
+}
+
+impl QParams {
+    /// The real value of a quantized one.
+    #[inline]
+    pub fn dequantize(&self, q: i8) -> f32 {
+        self.scale * (q as i32 - self.zero_point as i32) as f32
+    }
+}
+
+/// An activation fused into a layer as a clamp of its int8 output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// No clamp beyond int8.
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+}
+
+/// Padding of a 1-D convolution or pooling window, as TensorFlow defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Padding {
+    /// No padding: `out = (len − kernel) / stride + 1`.
+    Valid,
+    /// `out = ceil(len / stride)`, padding split with the smaller half first.
+    Same,
+}
+
+/// What the model's output means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Task {
+    /// One score per class; the highest wins.
+    Classification,
+    /// One real value per target.
+    Regression,
+}
+
+/// The input: shape and the per-channel affine map from raw `f32` values to
+/// int8 (standardization folded with quantization):
+/// `q = round(x · scale[c] + offset[c])`, clamped to int8.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct InputDef<'a> {
+    /// Channels (features for tabular data).
+    pub channels: u16,
+    /// Samples per channel (1 for tabular data).
+    pub length: u16,
+    /// One name per channel, separated by `\n`.
+    pub names: &'a str,
+    /// `channels` f32 little-endian.
+    pub scale: &'a [u8],
+    /// `channels` f32 little-endian.
+    pub offset: &'a [u8],
+    /// Quantization of the int8 input tensor.
+    pub quant: QParams,
+}
+
+/// A fully connected layer: `out[o] = Σ_i (x[i] − zp_in) · w[o][i] + bias[o]`,
+/// then requantized. Its input is the previous tensor, flattened.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DenseDef<'a> {
+    /// Input size (the flattened previous tensor).
+    pub in_features: u16,
+    /// Output size.
+    pub out_features: u16,
+    /// `out_features × in_features` int8, row-major.
+    pub weights: &'a [u8],
+    /// `out_features` i32 little-endian, scale `s_in · s_w[o]`.
+    pub bias: &'a [u8],
+    /// `out_features` Q31 multipliers, i32 little-endian.
+    pub multiplier: &'a [u8],
+    /// `out_features` shifts, i8.
+    pub shift: &'a [u8],
+    /// Quantization of the output tensor.
+    pub output: QParams,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+/// A 1-D convolution over a channels-first tensor `(in_channels, length)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Conv1dDef<'a> {
+    /// Input channels.
+    pub in_channels: u16,
+    /// Output channels (filters).
+    pub out_channels: u16,
+    /// Kernel size.
+    pub kernel: u16,
+    /// Stride.
+    pub stride: u16,
+    /// Padding.
+    pub padding: Padding,
+    /// `out_channels × in_channels × kernel` int8.
+    pub weights: &'a [u8],
+    /// `out_channels` i32 little-endian.
+    pub bias: &'a [u8],
+    /// `out_channels` Q31 multipliers, i32 little-endian.
+    pub multiplier: &'a [u8],
+    /// `out_channels` shifts, i8.
+    pub shift: &'a [u8],
+    /// Quantization of the output tensor.
+    pub output: QParams,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+/// A pooling window along the length axis, per channel. The output keeps
+/// the input's quantization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolDef {
+    /// Window size.
+    pub kernel: u16,
+    /// Stride.
+    pub stride: u16,
+    /// Padding (padded positions are ignored, not counted as zeros).
+    pub padding: Padding,
+}
+
+/// One layer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum LayerDef<'a> {
+    /// Fully connected.
+    #[serde(borrow)]
+    Dense(DenseDef<'a>),
+    /// 1-D convolution.
+    #[serde(borrow)]
+    Conv1d(Conv1dDef<'a>),
+    /// Max pooling along the length.
+    MaxPool1d(PoolDef),
+    /// Average pooling along the length.
+    AvgPool1d(PoolDef),
+    /// Mean over the whole length: `(c, l)` to `(c, 1)`.
+    GlobalAvgPool1d,
+    /// `(c, l)` to `(c·l, 1)`; the data does not move.
+    Flatten,
+}
+
+/// What the output means and what its values are called.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OutputDef<'a> {
+    /// Classification or regression.
+    pub task: Task,
+    /// One name per output value (class names, or target names), `\n`-separated.
+    pub names: &'a str,
+}
+
+/// An optional part of the file that inference does not need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Section<'a> {
+    /// See [`section_kind`].
+    pub kind: u16,
+    /// Whether a reader that does not know `kind` must refuse the file.
+    pub required: bool,
+    /// The section's own encoding (postcard).
+    pub data: &'a [u8],
+}
+
+/// The body of a model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelDef<'a> {
+    /// A short name for people.
+    pub name: &'a str,
+    /// Input shape and map.
+    #[serde(borrow)]
+    pub input: InputDef<'a>,
+    /// Layers in order.
+    #[serde(borrow)]
+    pub layers: heapless::Vec<LayerDef<'a>, MAX_LAYERS>,
+    /// Output meaning.
+    #[serde(borrow)]
+    pub output: OutputDef<'a>,
+    /// Optional sections.
+    #[serde(borrow)]
+    pub sections: heapless::Vec<Section<'a>, MAX_SECTIONS>,
+}
+
+/// The fixed header, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Format version.
+    pub version: u16,
+    /// Flags.
+    pub flags: u16,
+    /// Body length.
+    pub body_len: u32,
+    /// CRC-32 of the body.
+    pub body_crc: u32,
+}
+
+impl Header {
+    /// The 16 header bytes.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        out[0..4].copy_from_slice(&MAGIC);
+        out[4..6].copy_from_slice(&self.version.to_le_bytes());
+        out[6..8].copy_from_slice(&self.flags.to_le_bytes());
+        out[8..12].copy_from_slice(&self.body_len.to_le_bytes());
+        out[12..16].copy_from_slice(&self.body_crc.to_le_bytes());
+        out
+    }
+}
+
+/// Splits a file into header and body, checking magic, version, flags,
+/// length and checksum. Returns the body.
+pub fn split_file(bytes: &[u8]) -> Result<(Header, &[u8]), Error> {
+    let Some((head, rest)) = bytes.split_first_chunk::<HEADER_LEN>() else {
+        return Err(Error::LoadTooShort { len: bytes.len() });
+    };
+    if head[0..4] != MAGIC {
+        return Err(Error::LoadBadMagic);
+    }
+    let u16_at = |i: usize| u16::from_le_bytes([head[i], head[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+    let header = Header {
+        version: u16_at(4),
+        flags: u16_at(6),
+        body_len: u32_at(8),
+        body_crc: u32_at(12),
+    };
+    if header.version != FORMAT_VERSION {
+        return Err(Error::LoadUnsupportedVersion {
+            version: header.version,
+        });
+    }
+    if header.flags & !FLAG_TRAILER != 0 {
+        return Err(Error::LoadUnsupportedFlags {
+            flags: header.flags,
+        });
+    }
+    let declared = header.body_len as usize;
+    let mismatch = Error::LoadLengthMismatch {
+        declared: header.body_len,
+        available: rest.len(),
+    };
+    let body = if header.flags & FLAG_TRAILER != 0 {
+        rest.get(..declared).ok_or(mismatch)?
+    } else if rest.len() == declared {
+        rest
+    } else {
+        return Err(mismatch);
+    };
+    let computed = crc32(body);
+    if computed != header.body_crc {
+        return Err(Error::LoadChecksumMismatch {
+            stored: header.body_crc,
+            computed,
+        });
+    }
+    Ok((header, body))
+}
+
+impl<'a> ModelDef<'a> {
+    /// Decodes a body (no validation beyond the encoding itself).
+    pub fn from_body(body: &'a [u8]) -> Result<Self, Error> {
+        let (def, rest) = postcard::take_from_bytes::<ModelDef<'a>>(body)
+            .map_err(|_| Error::LoadMalformedBody)?;
+        if !rest.is_empty() {
+            return Err(Error::LoadTrailingBody);
+        }
+        Ok(def)
+    }
+
+    /// The first section of a kind, if any.
+    pub fn section(&self, kind: u16) -> Option<&Section<'a>> {
+        self.sections.iter().find(|s| s.kind == kind)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl ModelDef<'_> {
+    /// The complete file: header, then body. Does not validate; load the
+    /// result with [`crate::Model::from_bytes`] to check it.
+    pub fn to_bytes(&self) -> alloc::vec::Vec<u8> {
+        let body =
+            postcard::to_allocvec(self).expect("postcard serialization into a Vec cannot fail");
+        let header = Header {
+            version: FORMAT_VERSION,
+            flags: 0,
+            body_len: body.len() as u32,
+            body_crc: crc32(&body),
+        };
+        let mut out = alloc::vec::Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(&header.to_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+}
+
+/// A `\n`-separated list of names, as stored in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Names<'a>(pub &'a str);
+
+impl<'a> Names<'a> {
+    /// The names in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let s = self.0;
+        s.split('\n').filter(move |_| !s.is_empty())
+    }
+
+    /// How many names there are (an empty string holds none).
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The name at `index`.
+    pub fn get(&self, index: usize) -> Option<&'a str> {
+        self.iter().nth(index)
+    }
+}
+
+/// Reads element `i` of a little-endian `i32` tensor (0 when out of range,
+/// which validation rules out).
+#[inline(always)]
+pub fn read_i32(bytes: &[u8], i: usize) -> i32 {
+    match bytes.get(4 * i..4 * i + 4) {
+        Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
+        _ => 0,
+    }
+}
+
+/// Reads element `i` of a little-endian `f32` tensor (0 when out of range,
+/// which validation rules out).
+#[inline(always)]
+pub fn read_f32(bytes: &[u8], i: usize) -> f32 {
+    f32::from_bits(read_i32(bytes, i) as u32)
+}
+
+/// Helpers for the writer: typed values to little-endian bytes.
+#[cfg(feature = "alloc")]
+pub mod le {
+    use alloc::vec::Vec;
+
+    /// `i32` values as little-endian bytes.
+    pub fn from_i32(values: &[i32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    /// `f32` values as little-endian bytes.
+    pub fn from_f32(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    /// `i8` values as bytes.
+    pub fn from_i8(values: &[i8]) -> Vec<u8> {
+        values.iter().map(|&v| v as u8).collect()
+    }
+}

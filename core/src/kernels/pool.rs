@@ -1,0 +1,127 @@
+//! Pooling along the length axis, per channel. The output keeps the
+//! input's quantization, so no requantization is needed; average pooling
+//! rounds half away from zero as TFLM does.
+
+use super::valid_taps;
+
+/// Geometry of a pooling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolShape {
+    /// Channels.
+    pub channels: usize,
+    /// Input length.
+    pub in_len: usize,
+    /// Output length.
+    pub out_len: usize,
+    /// Window size.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Padding before the first position (padded positions are ignored).
+    pub pad_left: usize,
+}
+
+impl PoolShape {
+    /// The shape of a global average pool over `len` positions.
+    pub fn global(channels: usize, len: usize) -> Self {
+        PoolShape {
+            channels,
+            in_len: len,
+            out_len: 1,
+            kernel: len,
+            stride: 1,
+            pad_left: 0,
+        }
+    }
+}
+
+/// Fast max pooling.
+pub fn max_pool1d_s8(input: &[i8], s: &PoolShape, output: &mut [i8]) {
+    if s.in_len == 0 || s.out_len == 0 {
+        return;
+    }
+    for (x_row, out_row) in input
+        .chunks_exact(s.in_len)
+        .zip(output.chunks_exact_mut(s.out_len))
+    {
+        for (op, out) in out_row.iter_mut().enumerate() {
+            let (lo, hi, first) = valid_taps(op, s.stride, s.pad_left, s.kernel, s.in_len);
+            *out = x_row[first..first + (hi - lo)]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(i8::MIN);
+        }
+    }
+}
+
+/// Fast average pooling.
+pub fn avg_pool1d_s8(input: &[i8], s: &PoolShape, output: &mut [i8]) {
+    if s.in_len == 0 || s.out_len == 0 {
+        return;
+    }
+    for (x_row, out_row) in input
+        .chunks_exact(s.in_len)
+        .zip(output.chunks_exact_mut(s.out_len))
+    {
+        for (op, out) in out_row.iter_mut().enumerate() {
+            let (lo, hi, first) = valid_taps(op, s.stride, s.pad_left, s.kernel, s.in_len);
+            let count = (hi - lo) as i32;
+            let sum: i32 = x_row[first..first + (hi - lo)]
+                .iter()
+                .map(|&x| x as i32)
+                .sum();
+            *out = rounded_mean(sum, count);
+        }
+    }
+}
+
+/// TFLM's rounding of an int8 average: half away from zero.
+#[inline(always)]
+fn rounded_mean(sum: i32, count: i32) -> i8 {
+    if count <= 0 {
+        return 0;
+    }
+    let avg = if sum > 0 {
+        (sum + count / 2) / count
+    } else {
+        (sum - count / 2) / count
+    };
+    avg.clamp(-128, 127) as i8
+}
+
+/// Reference max pooling: every tap, padding tested explicitly.
+pub fn max_pool1d_s8_reference(input: &[i8], s: &PoolShape, output: &mut [i8]) {
+    for c in 0..s.channels {
+        for op in 0..s.out_len {
+            let mut best = i64::MIN;
+            for k in 0..s.kernel {
+                let pos = (op * s.stride + k) as i64 - s.pad_left as i64;
+                if pos >= 0 && pos < s.in_len as i64 {
+                    best = best.max(input[c * s.in_len + pos as usize] as i64);
+                }
+            }
+            output[c * s.out_len + op] = best.clamp(-128, 127) as i8;
+        }
+    }
+}
+
+/// Reference average pooling: the exact mean in `i64`, rounded half away
+/// from zero by comparing twice the remainder with the count.
+pub fn avg_pool1d_s8_reference(input: &[i8], s: &PoolShape, output: &mut [i8]) {
+    for c in 0..s.channels {
+        for op in 0..s.out_len {
+            let (mut sum, mut count) = (0i64, 0i64);
+            for k in 0..s.kernel {
+                let pos = (op * s.stride + k) as i64 - s.pad_left as i64;
+                if pos >= 0 && pos < s.in_len as i64 {
+                    sum += input[c * s.in_len + pos as usize] as i64;
+                    count += 1;
+                }
+            }
+            let (q, r) = (sum.abs() / count, sum.abs() % count);
+            let magnitude = if 2 * r >= count { q + 1 } else { q };
+            output[c * s.out_len + op] = (sum.signum() * magnitude).clamp(-128, 127) as i8;
+        }
+    }
+}

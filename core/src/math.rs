@@ -1,0 +1,115 @@
+//! The little float math `no_std` lacks, written so that a PC and a
+//! Cortex-M4F give the same bits: only IEEE single-precision `+ − × ÷` and
+//! conversions, no fused multiply-add, no libm.
+
+/// Rounds to the nearest integer, halves away from zero, saturating at the
+/// `i32` range (NaN gives 0).
+#[inline]
+pub fn round_half_away(v: f32) -> i32 {
+    let t = v as i32;
+    // `v - t` is exact for |v| < 2^24, and irrelevant beyond (no fraction).
+    let frac = v - t as f32;
+    if frac >= 0.5 {
+        t.saturating_add(1)
+    } else if frac <= -0.5 {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
+}
+
+/// Quantizes a real value with an affine map already folded into
+/// `scale` and `offset`: `round(x · scale + offset)` clamped to int8.
+#[inline]
+pub fn quantize_affine(x: f32, scale: f32, offset: f32) -> i8 {
+    let v = x * scale + offset;
+    let v = if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(-128.0, 127.0)
+    };
+    round_half_away(v) as i8
+}
+
+/// `e^x` for single precision, accurate to a few ulp over the range where
+/// the result is a normal number; saturates to 0 and +∞ outside it.
+pub fn exp(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    if x > 88.7 {
+        return f32::INFINITY;
+    }
+    if x < -87.3 {
+        return 0.0;
+    }
+    // x = k·ln2 + r with |r| ≤ ln2/2; ln2 split in two for an exact k·hi.
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const INV_LN2: f32 = core::f32::consts::LOG2_E;
+    let k = round_half_away(x * INV_LN2);
+    let kf = k as f32;
+    let r = (x - kf * LN2_HI) - kf * LN2_LO;
+    // Taylor polynomial to degree 7 on |r| ≤ 0.347: error below 2^-24.
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    // Multiply by 2^k through the exponent bits, in two halves so that
+    // neither factor leaves the normal range (k is in [-126, 128] here).
+    let half = k / 2;
+    p * pow2(half) * pow2(k - half)
+}
+
+/// `2^k` for `k` in `[-126, 127]` (clamped), built from its exponent bits.
+fn pow2(k: i32) -> f32 {
+    f32::from_bits(((k.clamp(-126, 127) + 127) as u32) << 23)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Relative error allowed for `exp` against `f64::exp`: 4 ulp of f32,
+    /// enough for softmax probabilities shown to people and thresholded at
+    /// two decimals.
+    const EXP_RELATIVE_TOLERANCE: f64 = 4.0 * f32::EPSILON as f64;
+
+    #[test]
+    fn exp_is_close_to_f64_exp() {
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let got = exp(x) as f64;
+            let want = (x as f64).exp();
+            assert!(
+                ((got - want) / want).abs() < EXP_RELATIVE_TOLERANCE,
+                "exp({x}) = {got}, want {want}"
+            );
+            x += 0.173;
+        }
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-200.0), 0.0);
+        assert_eq!(exp(200.0), f32::INFINITY);
+    }
+
+    #[test]
+    fn round_half_away_rounds_halves_away_from_zero() {
+        assert_eq!(round_half_away(0.5), 1);
+        assert_eq!(round_half_away(-0.5), -1);
+        assert_eq!(round_half_away(0.49999997), 0);
+        assert_eq!(round_half_away(2.5), 3);
+        assert_eq!(round_half_away(-2.4), -2);
+        assert_eq!(round_half_away(f32::NAN), 0);
+        assert_eq!(round_half_away(1e20), i32::MAX);
+    }
+
+    #[test]
+    fn quantize_affine_clamps_to_int8() {
+        assert_eq!(quantize_affine(1000.0, 1.0, 0.0), 127);
+        assert_eq!(quantize_affine(-1000.0, 1.0, 0.0), -128);
+        assert_eq!(quantize_affine(1.26, 10.0, -5.0), 8);
+        assert_eq!(quantize_affine(f32::MAX, 2.0, 0.0), 127);
+    }
+}

@@ -1,0 +1,305 @@
+//! Validation of a decoded model: everything inference will rely on is
+//! checked here, once, before anything runs.
+//!
+//! Every loop is bounded by the length of a slice that was read from the
+//! file; every size computation is checked (`u64`, then compared against
+//! limits), so no input can make the loader overflow, panic or spin.
+
+use crate::error::Place;
+use crate::format::{
+    read_f32, read_i32, section_kind, Activation, LayerDef, ModelDef, Names, Padding, QParams,
+    Task, MAX_LAYERS,
+};
+use crate::kernels::window_geometry;
+use crate::requant::{MAX_SHIFT, MIN_MULTIPLIER, MIN_SHIFT};
+use crate::Error;
+
+/// A tensor shape: `channels × length`, channels-first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Shape {
+    /// Channels.
+    pub channels: u32,
+    /// Length.
+    pub length: u32,
+}
+
+impl Shape {
+    /// Number of elements (fits `u32`: validation checked it).
+    pub fn len(&self) -> usize {
+        self.channels as usize * self.length as usize
+    }
+
+    /// Whether the shape holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Largest tensor the engine accepts, in elements. Keeps every index and
+/// arena computation far from `u32` overflow on 32-bit targets.
+pub const MAX_TENSOR_ELEMENTS: u64 = 1 << 24;
+
+/// What validation learned about a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// `shapes[0]` is the input; `shapes[i + 1]` is the output of layer `i`.
+    pub shapes: [Shape; MAX_LAYERS + 1],
+    /// Arena bytes inference needs.
+    pub arena_len: usize,
+    /// Multiply-accumulates per inference.
+    pub macs: u64,
+}
+
+fn dim(v: u16, place: Place, field: &'static str) -> Result<u32, Error> {
+    if v == 0 {
+        Err(Error::ValidateDimension { place, field })
+    } else {
+        Ok(v as u32)
+    }
+}
+
+fn check_len(place: Place, field: &'static str, bytes: &[u8], expected: u64) -> Result<(), Error> {
+    if bytes.len() as u64 != expected {
+        return Err(Error::ValidateTensorLength {
+            place,
+            field,
+            expected: expected.min(u32::MAX as u64) as u32,
+            found: bytes.len().min(u32::MAX as usize) as u32,
+        });
+    }
+    Ok(())
+}
+
+fn check_qparams(q: &QParams, place: Place, field: &'static str) -> Result<(), Error> {
+    if !(q.scale.is_finite() && q.scale > 0.0) {
+        return Err(Error::ValidateQuantization {
+            place,
+            field,
+            index: 0,
+        });
+    }
+    Ok(())
+}
+
+fn check_names(names: &str, expected: u64, place: Place) -> Result<(), Error> {
+    let list = Names(names);
+    let found = list.len() as u64;
+    if found != expected || list.iter().any(|n| n.is_empty()) {
+        return Err(Error::ValidateNames {
+            place,
+            expected: expected.min(u32::MAX as u64) as u32,
+            found: found.min(u32::MAX as u64) as u32,
+        });
+    }
+    Ok(())
+}
+
+/// Checks the per-channel parameters of a dense or conv layer: lengths,
+/// multipliers, shifts, and that no input can overflow the accumulator.
+#[allow(clippy::too_many_arguments)]
+fn check_channels(
+    layer: u16,
+    out: u32,
+    fan_in: u32,
+    weights: &[u8],
+    bias: &[u8],
+    multiplier: &[u8],
+    shift: &[u8],
+) -> Result<(), Error> {
+    let place = Place::Layer(layer);
+    check_len(place, "weights", weights, out as u64 * fan_in as u64)?;
+    check_len(place, "bias", bias, 4 * out as u64)?;
+    check_len(place, "multiplier", multiplier, 4 * out as u64)?;
+    check_len(place, "shift", shift, out as u64)?;
+    for o in 0..out as usize {
+        let m = read_i32(multiplier, o);
+        if m != 0 && m < MIN_MULTIPLIER {
+            return Err(Error::ValidateQuantization {
+                place,
+                field: "multiplier",
+                index: o as u32,
+            });
+        }
+        let s = shift[o] as i8 as i32;
+        if !(MIN_SHIFT..=MAX_SHIFT).contains(&s) {
+            return Err(Error::ValidateQuantization {
+                place,
+                field: "shift",
+                index: o as u32,
+            });
+        }
+        // |x − zp| ≤ 255 for int8 x and zp; the fast kernels also form
+        // Σ x·w and zp·Σ w separately, each bounded by 128·Σ|w|.
+        let row = &weights[o * fan_in as usize..(o + 1) * fan_in as usize];
+        let abs_w: u64 = row.iter().map(|&w| (w as i8 as i64).unsigned_abs()).sum();
+        let bound = abs_w * 256 + (read_i32(bias, o) as i64).unsigned_abs();
+        if bound > i32::MAX as u64 {
+            return Err(Error::ValidateAccumulatorRange {
+                layer,
+                channel: o as u32,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn shape_after_window(
+    layer: u16,
+    input: Shape,
+    kernel: u16,
+    stride: u16,
+    padding: Padding,
+) -> Result<u32, Error> {
+    let place = Place::Layer(layer);
+    let k = dim(kernel, place, "kernel")?;
+    let s = dim(stride, place, "stride")?;
+    window_geometry(input.length, k, s, padding)
+        .map(|(len, _)| len)
+        .ok_or(Error::ValidateChain { layer })
+}
+
+/// Validates a decoded model and computes its shapes, arena size and MACs.
+pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
+    let input = &def.input;
+    let channels = dim(input.channels, Place::Input, "channels")?;
+    let length = dim(input.length, Place::Input, "length")?;
+    check_len(Place::Input, "scale", input.scale, 4 * channels as u64)?;
+    check_len(Place::Input, "offset", input.offset, 4 * channels as u64)?;
+    for c in 0..channels as usize {
+        let (scale, offset) = (read_f32(input.scale, c), read_f32(input.offset, c));
+        if !scale.is_finite() {
+            return Err(Error::ValidateQuantization {
+                place: Place::Input,
+                field: "scale",
+                index: c as u32,
+            });
+        }
+        if !offset.is_finite() {
+            return Err(Error::ValidateQuantization {
+                place: Place::Input,
+                field: "offset",
+                index: c as u32,
+            });
+        }
+    }
+    check_qparams(&input.quant, Place::Input, "quant.scale")?;
+    check_names(input.names, channels as u64, Place::Input)?;
+
+    if def.layers.is_empty() {
+        return Err(Error::ValidateModel {
+            what: "the model has no layer",
+        });
+    }
+
+    let mut shapes = [Shape::default(); MAX_LAYERS + 1];
+    let mut current = Shape { channels, length };
+    shapes[0] = current;
+    let mut macs: u64 = 0;
+    let mut arena: u64 = 0;
+
+    for (i, layer) in def.layers.iter().enumerate() {
+        let li = i as u16;
+        let place = Place::Layer(li);
+        let in_len = current.channels as u64 * current.length as u64;
+        let next = match layer {
+            LayerDef::Dense(d) => {
+                let fan_in = dim(d.in_features, place, "in_features")?;
+                let out = dim(d.out_features, place, "out_features")?;
+                if fan_in as u64 != in_len {
+                    return Err(Error::ValidateChain { layer: li });
+                }
+                check_channels(li, out, fan_in, d.weights, d.bias, d.multiplier, d.shift)?;
+                check_qparams(&d.output, place, "output.scale")?;
+                macs += out as u64 * fan_in as u64;
+                Shape {
+                    channels: out,
+                    length: 1,
+                }
+            }
+            LayerDef::Conv1d(c) => {
+                let in_c = dim(c.in_channels, place, "in_channels")?;
+                let out_c = dim(c.out_channels, place, "out_channels")?;
+                if in_c != current.channels {
+                    return Err(Error::ValidateChain { layer: li });
+                }
+                let out_len = shape_after_window(li, current, c.kernel, c.stride, c.padding)?;
+                let fan_in = in_c * c.kernel as u32;
+                check_channels(li, out_c, fan_in, c.weights, c.bias, c.multiplier, c.shift)?;
+                check_qparams(&c.output, place, "output.scale")?;
+                macs += out_c as u64 * out_len as u64 * fan_in as u64;
+                Shape {
+                    channels: out_c,
+                    length: out_len,
+                }
+            }
+            LayerDef::MaxPool1d(p) | LayerDef::AvgPool1d(p) => {
+                let out_len = shape_after_window(li, current, p.kernel, p.stride, p.padding)?;
+                Shape {
+                    channels: current.channels,
+                    length: out_len,
+                }
+            }
+            LayerDef::GlobalAvgPool1d => Shape {
+                channels: current.channels,
+                length: 1,
+            },
+            LayerDef::Flatten => Shape {
+                channels: current.channels * current.length,
+                length: 1,
+            },
+        };
+        let out_len = next.channels as u64 * next.length as u64;
+        if out_len > MAX_TENSOR_ELEMENTS || in_len > MAX_TENSOR_ELEMENTS {
+            return Err(Error::ValidateModel {
+                what: "a tensor is larger than 2^24 elements",
+            });
+        }
+        // Flatten moves no data; every other layer reads one end of the
+        // arena and writes the other, so it needs in + out bytes.
+        if !matches!(layer, LayerDef::Flatten) {
+            arena = arena.max(in_len + out_len);
+        } else {
+            arena = arena.max(in_len);
+        }
+        current = next;
+        shapes[i + 1] = current;
+    }
+
+    let outputs = current.channels as u64 * current.length as u64;
+    if def.output.task == Task::Classification && outputs < 2 {
+        return Err(Error::ValidateModel {
+            what: "a classifier needs at least two outputs",
+        });
+    }
+    check_names(def.output.names, outputs, Place::Output)?;
+
+    for (i, section) in def.sections.iter().enumerate() {
+        let known = matches!(
+            section.kind,
+            section_kind::MONITOR
+                | section_kind::TRAINING_REPORT
+                | section_kind::CALIBRATION
+                | section_kind::DATA_CHECKS
+        );
+        if section.required && !known {
+            return Err(Error::LoadUnknownRequiredSection {
+                index: i as u16,
+                kind: section.kind,
+            });
+        }
+    }
+
+    let arena_len = usize::try_from(arena).map_err(|_| Error::ValidateModel {
+        what: "arena size overflows",
+    })?;
+    Ok(Summary {
+        shapes,
+        arena_len,
+        macs,
+    })
+}
+
+/// Clamp range of a layer's fused activation.
+pub(crate) fn clamp_of(activation: Activation, output: &QParams) -> (i32, i32) {
+    crate::requant::activation_range(activation, output.scale, output.zero_point)
+}
