@@ -379,11 +379,14 @@ impl<'a> Output<'a, '_> {
     }
 
     /// Softmax probability of output `i` over the dequantized scores.
+    /// Computed from level differences, so any valid scale gives a value
+    /// in `[0, 1]`.
     pub fn probability(&self, i: usize) -> Option<f32> {
-        let max = self.quant.dequantize(*self.raw.iter().max()?);
-        let target = self.value(i)?;
-        let sum: f32 = self.values().map(|v| crate::math::exp(v - max)).sum();
-        Some(crate::math::exp(target - max) / sum)
+        let max = *self.raw.iter().max()? as i32;
+        let target = *self.raw.get(i)? as i32;
+        let e = |q: i8| crate::math::exp(self.quant.scale * (q as i32 - max) as f32);
+        let sum: f32 = self.raw.iter().map(|&q| e(q)).sum();
+        Some(crate::math::exp(self.quant.scale * (target - max) as f32) / sum)
     }
 
     /// The winning class, its probability and its name.

@@ -27,7 +27,8 @@
 //! - A new layer kind, activation or task cannot be skipped: the body fails
 //!   to decode and the reader returns [`Error::LoadMalformedBody`].
 //! - A signature goes in the trailer, announced by header flag bit 0; a
-//!   version 1 reader does not verify it and ignores it. Any other flag bit
+//!   version 1 reader does not verify it and ignores it (but refuses the
+//!   flag without trailer bytes). Any other flag bit
 //!   is refused ([`Error::LoadUnsupportedFlags`]); bytes after the body
 //!   without the flag are refused ([`Error::LoadLengthMismatch`]).
 //! - A new format version is refused ([`Error::LoadUnsupportedVersion`]).
@@ -311,7 +312,11 @@ pub fn split_file(bytes: &[u8]) -> Result<(Header, &[u8]), Error> {
         available: rest.len(),
     };
     let body = if header.flags & FLAG_TRAILER != 0 {
-        rest.get(..declared).ok_or(mismatch)?
+        // A flagged trailer must be there.
+        if rest.len() <= declared {
+            return Err(mismatch);
+        }
+        &rest[..declared]
     } else if rest.len() == declared {
         rest
     } else {

@@ -1,1 +1,452 @@
-//! Shared helpers for the integration tests live in `src/`; the tests are in `tests/`.
+//! Helpers shared by vigie's integration tests: the bundled data, seeded
+//! random numbers, small models built with `vigie-core`'s builder, and an
+//! independent float reference of a model.
+
+use std::path::PathBuf;
+
+use vigie_core::builder::{FloatInput, FloatLayer, FloatModel, Range};
+use vigie_core::format::{Activation, Padding, PoolDef, Task};
+
+/// The repository's `data/` folder.
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("data")
+}
+
+/// A data set: feature names, rows of features, and the label column.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Feature column names.
+    pub features: Vec<String>,
+    /// One row of features per sample.
+    pub rows: Vec<Vec<f32>>,
+    /// The last column, as text.
+    pub labels: Vec<String>,
+}
+
+/// Reads one of the bundled CSV files (header, numbers, label last).
+pub fn load_table(file: &str) -> Table {
+    let path = data_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("header")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let n = header.len() - 1;
+    let (mut rows, mut labels) = (Vec::new(), Vec::new());
+    for (i, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), n + 1, "{}: line {}", path.display(), i + 2);
+        rows.push(
+            cells[..n]
+                .iter()
+                .map(|c| c.parse::<f32>().expect("number"))
+                .collect(),
+        );
+        labels.push(cells[n].to_owned());
+    }
+    Table {
+        features: header[..n].to_vec(),
+        rows,
+        labels,
+    }
+}
+
+/// A small, seeded generator (SplitMix64), so tests need no extra crate and
+/// give the same numbers everywhere.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform integer in `[0, n)`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.uniform() * n as f64) as usize
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u = self.uniform().max(1e-300);
+        let v = self.uniform();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    /// `n` values with He initialization for a given fan-in.
+    pub fn weights(&mut self, n: usize, fan_in: usize) -> Vec<f32> {
+        let sd = (2.0 / fan_in as f64).sqrt();
+        (0..n).map(|_| (self.normal() * sd) as f32).collect()
+    }
+}
+
+/// Per-channel mean and standard deviation of channel-major rows with
+/// `length` samples per channel.
+pub fn channel_stats(rows: &[Vec<f32>], channels: usize, length: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut mean = vec![0f64; channels];
+    let mut sq = vec![0f64; channels];
+    for row in rows {
+        for c in 0..channels {
+            for &v in &row[c * length..(c + 1) * length] {
+                mean[c] += v as f64;
+                sq[c] += v as f64 * v as f64;
+            }
+        }
+    }
+    let n = (rows.len() * length) as f64;
+    let mean: Vec<f64> = mean.iter().map(|s| s / n).collect();
+    let std = sq
+        .iter()
+        .zip(&mean)
+        .map(|(s, m)| ((s / n - m * m).max(0.0)).sqrt() as f32)
+        .collect();
+    (mean.iter().map(|&m| m as f32).collect(), std)
+}
+
+/// Placeholder range before calibration.
+pub const UNCALIBRATED: Range = Range {
+    min: -1.0,
+    max: 1.0,
+};
+
+/// An MLP `64 → 32 → 16 → 10` with seeded random weights over digits
+/// features (ranges not yet calibrated).
+pub fn digits_mlp(table: &Table, seed: u64) -> FloatModel {
+    let mut rng = Rng(seed);
+    let (mean, std) = channel_stats(&table.rows, 64, 1);
+    let dense = |rng: &mut Rng, i: usize, o: usize, act| FloatLayer::Dense {
+        in_features: i,
+        out_features: o,
+        weights: rng.weights(i * o, i),
+        bias: (0..o).map(|_| (rng.normal() * 0.1) as f32).collect(),
+        activation: act,
+        range: UNCALIBRATED,
+    };
+    FloatModel {
+        name: "digits-mlp-test".into(),
+        input: FloatInput {
+            names: table.features.clone(),
+            length: 1,
+            mean,
+            std,
+            range: UNCALIBRATED,
+        },
+        layers: vec![
+            dense(&mut rng, 64, 32, Activation::Relu),
+            dense(&mut rng, 32, 16, Activation::Relu6),
+            dense(&mut rng, 16, 10, Activation::None),
+        ],
+        task: Task::Classification,
+        output_names: (0..10).map(|d| d.to_string()).collect(),
+    }
+}
+
+/// A 1-D CNN over BasicMotions windows (6 channels × 100 samples) using
+/// every layer kind: conv (same), max pool, conv (valid, stride 2), average
+/// pool (same), global average pool, flatten, dense.
+pub fn basicmotions_cnn(table: &Table, seed: u64) -> FloatModel {
+    let mut rng = Rng(seed);
+    let (mean, std) = channel_stats(&table.rows, 6, 100);
+    let conv =
+        |rng: &mut Rng, i: usize, o: usize, k: usize, s: usize, padding| FloatLayer::Conv1d {
+            in_channels: i,
+            out_channels: o,
+            kernel: k,
+            stride: s,
+            padding,
+            weights: rng.weights(o * i * k, i * k),
+            bias: (0..o).map(|_| (rng.normal() * 0.1) as f32).collect(),
+            activation: Activation::Relu,
+            range: UNCALIBRATED,
+        };
+    FloatModel {
+        name: "basicmotions-cnn-test".into(),
+        input: FloatInput {
+            names: ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+                .map(String::from)
+                .to_vec(),
+            length: 100,
+            mean,
+            std,
+            range: UNCALIBRATED,
+        },
+        layers: vec![
+            conv(&mut rng, 6, 8, 5, 1, Padding::Same),
+            FloatLayer::MaxPool1d(PoolDef {
+                kernel: 2,
+                stride: 2,
+                padding: Padding::Valid,
+            }),
+            conv(&mut rng, 8, 8, 3, 2, Padding::Valid),
+            FloatLayer::AvgPool1d(PoolDef {
+                kernel: 3,
+                stride: 2,
+                padding: Padding::Same,
+            }),
+            FloatLayer::GlobalAvgPool1d,
+            FloatLayer::Flatten,
+            FloatLayer::Dense {
+                in_features: 8,
+                out_features: 4,
+                weights: rng.weights(32, 8),
+                bias: vec![0.0; 4],
+                activation: Activation::None,
+                range: UNCALIBRATED,
+            },
+        ],
+        task: Task::Classification,
+        output_names: ["Badminton", "Running", "Standing", "Walking"]
+            .map(String::from)
+            .to_vec(),
+    }
+}
+
+/// A tensor in the float reference: channels-first values.
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    /// Channels.
+    pub channels: usize,
+    /// Length.
+    pub length: usize,
+    /// Values, channel-major.
+    pub data: Vec<f64>,
+}
+
+fn window(len: usize, kernel: usize, stride: usize, padding: Padding) -> (usize, usize) {
+    match padding {
+        Padding::Valid => ((len - kernel) / stride + 1, 0),
+        Padding::Same => {
+            let out = len.div_ceil(stride);
+            let total = ((out - 1) * stride + kernel).saturating_sub(len);
+            (out, total / 2)
+        }
+    }
+}
+
+fn activate(v: f64, act: Activation) -> f64 {
+    match act {
+        Activation::None => v,
+        Activation::Relu => v.max(0.0),
+        Activation::Relu6 => v.clamp(0.0, 6.0),
+    }
+}
+
+/// Hooks of the float reference: how weights, biases and layer outputs are
+/// treated (left alone for the float model; rounded to the int8 grid for the
+/// fake-quantized one).
+pub trait Numerics {
+    /// Weights of one output channel as the reference uses them.
+    fn weights(&self, layer: usize, row: &[f32]) -> Vec<f64>;
+    /// Bias of one output channel, given the row's weights and input scale.
+    fn bias(&self, layer: usize, bias: f32, row: &[f32]) -> f64;
+    /// A weighted layer's output value after its activation.
+    fn output(&self, layer: usize, v: f64, act: Activation) -> f64;
+    /// An average pooling layer's output value.
+    fn pooled(&self, _layer: usize, v: f64) -> f64 {
+        v
+    }
+}
+
+/// Plain float numerics.
+pub struct Float;
+
+impl Numerics for Float {
+    fn weights(&self, _: usize, row: &[f32]) -> Vec<f64> {
+        row.iter().map(|&w| w as f64).collect()
+    }
+    fn bias(&self, _: usize, b: f32, _: &[f32]) -> f64 {
+        b as f64
+    }
+    fn output(&self, _: usize, v: f64, act: Activation) -> f64 {
+        activate(v, act)
+    }
+}
+
+/// Runs the float reference of `model` on an already standardized input.
+pub fn forward(
+    model: &FloatModel,
+    input: Tensor,
+    num: &dyn Numerics,
+    mut each: impl FnMut(usize, &Tensor),
+) -> Tensor {
+    let mut x = input;
+    for (li, layer) in model.layers.iter().enumerate() {
+        x = match layer {
+            FloatLayer::Dense {
+                in_features,
+                out_features,
+                weights,
+                bias,
+                activation,
+                ..
+            } => {
+                assert_eq!(x.data.len(), *in_features);
+                let data = (0..*out_features)
+                    .map(|o| {
+                        let row = &weights[o * in_features..(o + 1) * in_features];
+                        let w = num.weights(li, row);
+                        let acc: f64 = x.data.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>()
+                            + num.bias(li, bias[o], row);
+                        num.output(li, acc, *activation)
+                    })
+                    .collect();
+                Tensor {
+                    channels: *out_features,
+                    length: 1,
+                    data,
+                }
+            }
+            FloatLayer::Conv1d {
+                in_channels,
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                weights,
+                bias,
+                activation,
+                ..
+            } => {
+                let (out_len, pad) = window(x.length, *kernel, *stride, *padding);
+                let mut data = Vec::with_capacity(out_channels * out_len);
+                for oc in 0..*out_channels {
+                    let row = &weights[oc * in_channels * kernel..(oc + 1) * in_channels * kernel];
+                    let w = num.weights(li, row);
+                    for op in 0..out_len {
+                        let mut acc = num.bias(li, bias[oc], row);
+                        for ic in 0..*in_channels {
+                            for k in 0..*kernel {
+                                let pos = (op * stride + k) as i64 - pad as i64;
+                                if pos >= 0 && (pos as usize) < x.length {
+                                    acc +=
+                                        x.data[ic * x.length + pos as usize] * w[ic * kernel + k];
+                                }
+                            }
+                        }
+                        data.push(num.output(li, acc, *activation));
+                    }
+                }
+                Tensor {
+                    channels: *out_channels,
+                    length: out_len,
+                    data,
+                }
+            }
+            FloatLayer::MaxPool1d(p) | FloatLayer::AvgPool1d(p) => {
+                let (k, s) = (p.kernel as usize, p.stride as usize);
+                let (out_len, pad) = window(x.length, k, s, p.padding);
+                let is_max = matches!(layer, FloatLayer::MaxPool1d(_));
+                let mut data = Vec::new();
+                for c in 0..x.channels {
+                    for op in 0..out_len {
+                        let vals: Vec<f64> = (0..k)
+                            .filter_map(|t| {
+                                let pos = (op * s + t) as i64 - pad as i64;
+                                (pos >= 0 && (pos as usize) < x.length)
+                                    .then(|| x.data[c * x.length + pos as usize])
+                            })
+                            .collect();
+                        data.push(if is_max {
+                            vals.iter().cloned().fold(f64::MIN, f64::max)
+                        } else {
+                            num.pooled(li, vals.iter().sum::<f64>() / vals.len() as f64)
+                        });
+                    }
+                }
+                Tensor {
+                    channels: x.channels,
+                    length: out_len,
+                    data,
+                }
+            }
+            FloatLayer::GlobalAvgPool1d => Tensor {
+                channels: x.channels,
+                length: 1,
+                data: x
+                    .data
+                    .chunks(x.length)
+                    .map(|c| num.pooled(li, c.iter().sum::<f64>() / c.len() as f64))
+                    .collect(),
+            },
+            FloatLayer::Flatten => Tensor {
+                channels: x.channels * x.length,
+                length: 1,
+                data: x.data,
+            },
+        };
+        each(li, &x);
+    }
+    x
+}
+
+/// Standardizes a raw channel-major row with the model's statistics.
+pub fn standardize(model: &FloatModel, row: &[f32]) -> Tensor {
+    let length = model.input.length as usize;
+    let channels = model.input.names.len();
+    let data = row
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = i / length;
+            let sd = if model.input.std[c] > 0.0 {
+                model.input.std[c]
+            } else {
+                1.0
+            };
+            (v as f64 - model.input.mean[c] as f64) / sd as f64
+        })
+        .collect();
+    Tensor {
+        channels,
+        length,
+        data,
+    }
+}
+
+/// Sets every calibrated range of `model` to the min/max seen on `rows`.
+pub fn calibrate(model: &mut FloatModel, rows: &[Vec<f32>]) {
+    let n = model.layers.len();
+    let mut ranges = vec![(f64::MAX, f64::MIN); n];
+    let mut input = (f64::MAX, f64::MIN);
+    for row in rows {
+        let x = standardize(model, row);
+        for &v in &x.data {
+            input = (input.0.min(v), input.1.max(v));
+        }
+        forward(model, x, &Float, |li, t| {
+            for &v in &t.data {
+                ranges[li] = (ranges[li].0.min(v), ranges[li].1.max(v));
+            }
+        });
+    }
+    model.input.range = Range {
+        min: input.0 as f32,
+        max: input.1 as f32,
+    };
+    for (layer, (lo, hi)) in model.layers.iter_mut().zip(ranges) {
+        match layer {
+            FloatLayer::Dense { range, .. } | FloatLayer::Conv1d { range, .. } => {
+                *range = Range {
+                    min: lo as f32,
+                    max: hi as f32,
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Every fast kernel equals its plain reference, bit for bit, on random
+//! shapes and values; requantization equals its `i128` reference, including
+//! the saturating corners.
+
+use proptest::prelude::*;
+use vigie_core::format::Padding;
+use vigie_core::kernels::conv1d::{conv1d_s8, conv1d_s8_reference, Conv1dShape};
+use vigie_core::kernels::dense::{dense_s8, dense_s8_reference};
+use vigie_core::kernels::pool::{
+    avg_pool1d_s8, avg_pool1d_s8_reference, max_pool1d_s8, max_pool1d_s8_reference, PoolShape,
+};
+use vigie_core::kernels::{window_geometry, ChannelQuant};
+use vigie_core::requant::{
+    multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_reference,
+    saturating_rounding_doubling_high_mul, MAX_SHIFT, MIN_MULTIPLIER, MIN_SHIFT,
+};
+
+/// Cases per property, as the issue asks (at least 256).
+const CASES: u32 = 256;
+
+fn edgy_i32() -> impl Strategy<Value = i32> {
+    prop_oneof![
+        3 => any::<i32>(),
+        1 => Just(i32::MIN),
+        1 => Just(i32::MAX),
+        1 => Just(i32::MIN + 1),
+        1 => Just(0),
+        1 => Just(-1),
+        1 => Just(1 << 30),
+        1 => -70_000i32..70_000,
+    ]
+}
+
+fn multiplier() -> impl Strategy<Value = i32> {
+    prop_oneof![9 => MIN_MULTIPLIER..=i32::MAX, 1 => Just(0)]
+}
+
+/// Per-channel parameters for `channels` outputs, with a bias small enough
+/// for the accumulator bound validation enforces on real models.
+fn channel_params(
+    channels: usize,
+) -> impl Strategy<Value = (Vec<i32>, Vec<i32>, Vec<i8>, i8, i8, i8, i8)> {
+    (
+        prop::collection::vec(-1_000_000i32..1_000_000, channels),
+        prop::collection::vec(multiplier(), channels),
+        prop::collection::vec(MIN_SHIFT as i8..=MAX_SHIFT as i8, channels),
+        any::<i8>(),
+        any::<i8>(),
+        any::<i8>(),
+        any::<i8>(),
+    )
+}
+
+struct Params {
+    bias: Vec<u8>,
+    multiplier: Vec<u8>,
+    shift: Vec<u8>,
+    zp_in: i8,
+    zp_out: i8,
+    lo: i32,
+    hi: i32,
+}
+
+impl Params {
+    fn new(p: (Vec<i32>, Vec<i32>, Vec<i8>, i8, i8, i8, i8)) -> Self {
+        let (bias, mult, shift, zp_in, zp_out, a, b) = p;
+        Params {
+            bias: bias.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            multiplier: mult.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            shift: shift.iter().map(|&s| s as u8).collect(),
+            zp_in,
+            zp_out,
+            lo: a.min(b) as i32,
+            hi: a.max(b) as i32,
+        }
+    }
+
+    fn quant(&self) -> ChannelQuant<'_> {
+        ChannelQuant {
+            bias: &self.bias,
+            multiplier: &self.multiplier,
+            shift: &self.shift,
+            input_zero_point: self.zp_in,
+            output_zero_point: self.zp_out,
+            act_min: self.lo,
+            act_max: self.hi,
+        }
+    }
+}
+
+fn padding() -> impl Strategy<Value = Padding> {
+    prop_oneof![Just(Padding::Valid), Just(Padding::Same)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn requantization_equals_i128_reference(x in edgy_i32(), m in edgy_i32(), shift in -33i32..=33) {
+        prop_assert_eq!(
+            multiply_by_quantized_multiplier(x, m, shift),
+            multiply_by_quantized_multiplier_reference(x as i64, m, shift)
+        );
+    }
+
+    #[test]
+    fn requantization_with_valid_parameters_equals_i128_reference(
+        x in edgy_i32(), m in multiplier(), shift in MIN_SHIFT..=MAX_SHIFT
+    ) {
+        prop_assert_eq!(
+            multiply_by_quantized_multiplier(x, m, shift),
+            multiply_by_quantized_multiplier_reference(x as i64, m, shift)
+        );
+    }
+
+    #[test]
+    fn doubling_high_mul_equals_i128_reference(a in edgy_i32(), b in edgy_i32()) {
+        let exact = (a as i128 * b as i128 + (1i128 << 30)).div_euclid(1i128 << 31);
+        let want = exact.clamp(i32::MIN as i128, i32::MAX as i128) as i32;
+        prop_assert_eq!(saturating_rounding_doubling_high_mul(a, b), want);
+    }
+
+    #[test]
+    fn dense_equals_reference(
+        (n_in, n_out, input, weights, params) in (1usize..=80, 1usize..=24).prop_flat_map(|(i, o)| (
+            Just(i), Just(o),
+            prop::collection::vec(any::<i8>(), i),
+            prop::collection::vec(any::<u8>(), i * o),
+            channel_params(o),
+        ))
+    ) {
+        let p = Params::new(params);
+        let (mut fast, mut reference) = (vec![0i8; n_out], vec![0i8; n_out]);
+        dense_s8(&input, &weights, &p.quant(), &mut fast);
+        dense_s8_reference(&input, &weights, &p.quant(), &mut reference);
+        prop_assert_eq!(fast, reference);
+        prop_assert_eq!(input.len(), n_in);
+    }
+
+    #[test]
+    fn conv1d_equals_reference(
+        (in_c, len, out_c, kernel, stride, pad, input, weights, params) in
+            (1usize..=6, 1usize..=30, 1usize..=6, 1usize..=6, 1usize..=4, padding())
+            .prop_flat_map(|(ic, l, oc, k, s, p)| (
+                Just(ic), Just(l), Just(oc), Just(k), Just(s), Just(p),
+                prop::collection::vec(any::<i8>(), ic * l),
+                prop::collection::vec(any::<u8>(), oc * ic * k),
+                channel_params(oc),
+            ))
+    ) {
+        let geometry = window_geometry(len as u32, kernel as u32, stride as u32, pad);
+        prop_assume!(geometry.is_some());
+        let (out_len, pad_left) = geometry.unwrap();
+        let shape = Conv1dShape {
+            in_channels: in_c, in_len: len, out_channels: out_c, out_len: out_len as usize,
+            kernel, stride, pad_left: pad_left as usize,
+        };
+        let p = Params::new(params);
+        let n = out_c * out_len as usize;
+        let (mut fast, mut reference) = (vec![0i8; n], vec![0i8; n]);
+        conv1d_s8(&input, &weights, &shape, &p.quant(), &mut fast);
+        conv1d_s8_reference(&input, &weights, &shape, &p.quant(), &mut reference);
+        prop_assert_eq!(fast, reference);
+    }
+
+    #[test]
+    fn max_pool_equals_reference(
+        (c, len, kernel, stride, pad, input) in (1usize..=5, 1usize..=30, 1usize..=7, 1usize..=5, padding())
+            .prop_flat_map(|(c, l, k, s, p)| (Just(c), Just(l), Just(k), Just(s), Just(p),
+                prop::collection::vec(any::<i8>(), c * l)))
+    ) {
+        let geometry = window_geometry(len as u32, kernel as u32, stride as u32, pad);
+        prop_assume!(geometry.is_some());
+        let (out_len, pad_left) = geometry.unwrap();
+        let s = PoolShape { channels: c, in_len: len, out_len: out_len as usize, kernel, stride, pad_left: pad_left as usize };
+        let n = c * out_len as usize;
+        let (mut fast, mut reference) = (vec![0i8; n], vec![0i8; n]);
+        max_pool1d_s8(&input, &s, &mut fast);
+        max_pool1d_s8_reference(&input, &s, &mut reference);
+        prop_assert_eq!(fast, reference);
+    }
+
+    #[test]
+    fn avg_pool_equals_reference(
+        (c, len, kernel, stride, pad, input) in (1usize..=5, 1usize..=30, 1usize..=7, 1usize..=5, padding())
+            .prop_flat_map(|(c, l, k, s, p)| (Just(c), Just(l), Just(k), Just(s), Just(p),
+                prop::collection::vec(any::<i8>(), c * l)))
+    ) {
+        let geometry = window_geometry(len as u32, kernel as u32, stride as u32, pad);
+        prop_assume!(geometry.is_some());
+        let (out_len, pad_left) = geometry.unwrap();
+        let s = PoolShape { channels: c, in_len: len, out_len: out_len as usize, kernel, stride, pad_left: pad_left as usize };
+        let n = c * out_len as usize;
+        let (mut fast, mut reference) = (vec![0i8; n], vec![0i8; n]);
+        avg_pool1d_s8(&input, &s, &mut fast);
+        avg_pool1d_s8_reference(&input, &s, &mut reference);
+        prop_assert_eq!(fast, reference);
+    }
+
+    #[test]
+    fn global_avg_pool_equals_reference(
+        (c, len, input) in (1usize..=8, 1usize..=200)
+            .prop_flat_map(|(c, l)| (Just(c), Just(l), prop::collection::vec(any::<i8>(), c * l)))
+    ) {
+        let s = PoolShape::global(c, len);
+        let (mut fast, mut reference) = (vec![0i8; c], vec![0i8; c]);
+        avg_pool1d_s8(&input, &s, &mut fast);
+        avg_pool1d_s8_reference(&input, &s, &mut reference);
+        prop_assert_eq!(fast, reference);
+    }
+}
+
+#[test]
+fn saturating_corners_agree_with_reference() {
+    let corners = [
+        i32::MIN,
+        i32::MIN + 1,
+        -1,
+        0,
+        1,
+        i32::MAX - 1,
+        i32::MAX,
+        1 << 30,
+    ];
+    for &x in &corners {
+        for &m in &corners {
+            for shift in -33..=33 {
+                assert_eq!(
+                    multiply_by_quantized_multiplier(x, m, shift),
+                    multiply_by_quantized_multiplier_reference(x as i64, m, shift),
+                    "x={x} m={m} shift={shift}"
+                );
+            }
+        }
+    }
+    // The one saturating case of the doubling high multiply.
+    assert_eq!(
+        multiply_by_quantized_multiplier(i32::MIN, i32::MIN, 0),
+        i32::MAX
+    );
+    // A left shift that would overflow saturates instead of wrapping.
+    assert_eq!(
+        multiply_by_quantized_multiplier(1 << 20, i32::MAX, 30),
+        i32::MAX - 1
+    );
+}

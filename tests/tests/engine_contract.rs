@@ -1,0 +1,200 @@
+//! The engine's contract: exact arena sizes, distinct errors for each misuse,
+//! a file that round-trips through the writer, and how a version 1 reader
+//! treats sections and trailers it does not know.
+
+use vigie_core::format::{section_kind, split_file, ModelDef, Section, FLAG_TRAILER, HEADER_LEN};
+use vigie_core::{Error, Model, Task};
+use vigie_tests::{basicmotions_cnn, calibrate, digits_mlp, load_table};
+
+fn digits_model_bytes() -> (Vec<u8>, Vec<Vec<f32>>) {
+    let digits = load_table("digits.csv");
+    let mut mlp = digits_mlp(&digits, 1);
+    calibrate(&mut mlp, &digits.rows[..500]);
+    (
+        mlp.quantize().unwrap().to_bytes(),
+        digits.rows[500..520].to_vec(),
+    )
+}
+
+#[test]
+fn arena_of_exactly_arena_len_is_enough_and_one_less_is_refused() {
+    let (bytes, rows) = digits_model_bytes();
+    let model = Model::from_bytes(&bytes).unwrap();
+    // 64 inputs + 32 outputs of the first layer is the widest step.
+    assert_eq!(model.arena_len(), 64 + 32);
+    assert_eq!(model.macs(), 64 * 32 + 32 * 16 + 16 * 10);
+    let mut arena = vec![0i8; model.arena_len()];
+    assert!(model.run(&rows[0], &mut arena).is_ok());
+    let mut short = vec![0i8; model.arena_len() - 1];
+    assert_eq!(
+        model.run(&rows[0], &mut short).unwrap_err(),
+        Error::RunArenaTooSmall {
+            needed: 96,
+            found: 95
+        }
+    );
+}
+
+#[test]
+fn wrong_input_length_and_non_finite_input_are_distinct_errors() {
+    let (bytes, rows) = digits_model_bytes();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut arena = vec![0i8; model.arena_len()];
+    assert_eq!(
+        model.run(&rows[0][..63], &mut arena).unwrap_err(),
+        Error::RunInputLength {
+            expected: 64,
+            found: 63
+        }
+    );
+    let mut bad = rows[0].clone();
+    bad[17] = f32::NAN;
+    assert_eq!(
+        model.run(&bad, &mut arena).unwrap_err(),
+        Error::RunNonFiniteInput { index: 17 }
+    );
+    bad[17] = f32::INFINITY;
+    bad[3] = f32::NEG_INFINITY;
+    assert_eq!(
+        model.run(&bad, &mut arena).unwrap_err(),
+        Error::RunNonFiniteInput { index: 3 }
+    );
+}
+
+#[test]
+fn same_arena_gives_same_answer_as_a_fresh_one() {
+    let (bytes, rows) = digits_model_bytes();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut dirty = vec![0x55i8; model.arena_len() + 100];
+    for row in &rows {
+        let mut fresh = vec![0i8; model.arena_len()];
+        let a = model.run(row, &mut fresh).unwrap().raw().to_vec();
+        let b = model.run(row, &mut dirty).unwrap().raw().to_vec();
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn classification_reports_index_probability_and_name() {
+    let (bytes, rows) = digits_model_bytes();
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.task(), Task::Classification);
+    assert_eq!(model.output_names().len(), 10);
+    assert_eq!(model.input_names().get(63), Some("px63"));
+    let mut arena = vec![0i8; model.arena_len()];
+    let out = model.run(&rows[0], &mut arena).unwrap();
+    let class = out.class().unwrap();
+    let best = out.raw().iter().copied().max().unwrap();
+    assert_eq!(out.raw()[class.index], best);
+    assert_eq!(class.name, class.index.to_string());
+    let total: f32 = (0..out.len()).map(|i| out.probability(i).unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-5, "probabilities sum to {total}");
+    assert!(class.probability >= 1.0 / 10.0);
+}
+
+#[test]
+fn written_file_decodes_to_the_same_definition() {
+    let motions = load_table("basicmotions_train.csv");
+    let mut cnn = basicmotions_cnn(&motions, 2);
+    calibrate(&mut cnn, &motions.rows);
+    let quantized = cnn.quantize().unwrap();
+    let bytes = quantized.to_bytes();
+    let (_, body) = split_file(&bytes).unwrap();
+    assert_eq!(ModelDef::from_body(body).unwrap(), quantized.def());
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.input_len(), 600);
+    // conv same: 8×100, pool: 8×50, conv valid stride 2: 8×24, avg same stride 2: 8×12.
+    let lengths: Vec<u32> = (0..7)
+        .map(|i| model.layer_output_shape(i).unwrap().length)
+        .collect();
+    assert_eq!(lengths, [100, 50, 24, 12, 1, 1, 1]);
+    assert_eq!(model.arena_len(), 600 + 800);
+}
+
+fn with_section(section: Section<'_>) -> Result<usize, Error> {
+    let (bytes, _) = digits_model_bytes();
+    let (_, body) = split_file(&bytes).unwrap();
+    let mut def = ModelDef::from_body(body).unwrap();
+    def.sections.push(section).unwrap();
+    let rewritten = def.to_bytes();
+    Model::from_bytes(&rewritten).map(|m| m.def().sections.len())
+}
+
+#[test]
+fn unknown_optional_section_is_skipped_and_unknown_required_section_is_refused() {
+    let data = [1u8, 2, 3];
+    assert_eq!(
+        with_section(Section {
+            kind: 999,
+            required: false,
+            data: &data
+        }),
+        Ok(1)
+    );
+    assert_eq!(
+        with_section(Section {
+            kind: 999,
+            required: true,
+            data: &data
+        }),
+        Err(Error::LoadUnknownRequiredSection {
+            index: 0,
+            kind: 999
+        })
+    );
+    assert_eq!(
+        with_section(Section {
+            kind: section_kind::MONITOR,
+            required: true,
+            data: &data
+        }),
+        Ok(1)
+    );
+}
+
+#[test]
+fn trailer_is_ignored_when_flagged_and_refused_otherwise() {
+    let (bytes, _) = digits_model_bytes();
+    let mut with_trailer = bytes.clone();
+    with_trailer.extend_from_slice(b"signature goes here");
+    assert!(matches!(
+        Model::from_bytes(&with_trailer),
+        Err(Error::LoadLengthMismatch { .. })
+    ));
+    with_trailer[6..8].copy_from_slice(&FLAG_TRAILER.to_le_bytes());
+    assert!(Model::from_bytes(&with_trailer).is_ok());
+    let mut unknown_flag = bytes.clone();
+    unknown_flag[6] = 0x02;
+    assert_eq!(
+        Model::from_bytes(&unknown_flag).unwrap_err(),
+        Error::LoadUnsupportedFlags { flags: 2 }
+    );
+    let mut version_2 = bytes.clone();
+    version_2[4] = 2;
+    assert_eq!(
+        Model::from_bytes(&version_2).unwrap_err(),
+        Error::LoadUnsupportedVersion { version: 2 }
+    );
+    assert_eq!(
+        Model::from_bytes(&bytes[..HEADER_LEN - 1]).unwrap_err(),
+        Error::LoadTooShort { len: 15 }
+    );
+}
+
+#[test]
+fn error_messages_name_the_place_and_what_to_do() {
+    let msg = Error::ValidateTensorLength {
+        place: vigie_core::error::Place::Layer(2),
+        field: "bias",
+        expected: 40,
+        found: 36,
+    }
+    .to_string();
+    assert_eq!(msg, "layer 2: `bias` has 36 bytes, its shape needs 40");
+    let msg = Error::LoadChecksumMismatch {
+        stored: 1,
+        computed: 2,
+    }
+    .to_string();
+    assert!(msg.contains("copy it again"), "{msg}");
+}
