@@ -127,6 +127,15 @@ pub fn qparams_for_range(range: Range) -> QParams {
     }
 }
 
+/// The int8 tensors of a dense or convolution layer, as file bytes.
+#[derive(Debug, Clone, PartialEq)]
+struct ChannelTensors {
+    weights: Vec<u8>,
+    bias: Vec<u8>,
+    multiplier: Vec<u8>,
+    shift: Vec<u8>,
+}
+
 /// An int8 layer with owned tensors.
 #[derive(Debug, Clone, PartialEq)]
 enum OwnedLayer {
@@ -134,10 +143,7 @@ enum OwnedLayer {
         conv: Option<(u16, u16, crate::format::Padding)>, // kernel, stride, padding
         in_dim: u16,
         out_dim: u16,
-        weights: Vec<u8>,
-        bias: Vec<u8>,
-        multiplier: Vec<u8>,
-        shift: Vec<u8>,
+        tensors: ChannelTensors,
         output: QParams,
         activation: Activation,
     },
@@ -190,7 +196,7 @@ fn quantize_weighted(
     bias: &[f32],
     input: QParams,
     output: QParams,
-) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>), Error> {
+) -> Result<ChannelTensors, Error> {
     if weights.len() != out_dim * fan_in {
         return Err(invalid(place, "weights"));
     }
@@ -221,12 +227,12 @@ fn quantize_weighted(
         q_mult.push(m);
         q_shift.push(s as i8);
     }
-    Ok((
-        q_weights,
-        le::from_i32(&q_bias),
-        le::from_i32(&q_mult),
-        le::from_i8(&q_shift),
-    ))
+    Ok(ChannelTensors {
+        weights: q_weights,
+        bias: le::from_i32(&q_bias),
+        multiplier: le::from_i32(&q_mult),
+        shift: le::from_i8(&q_shift),
+    })
 }
 
 impl FloatModel {
@@ -270,7 +276,7 @@ impl FloatModel {
                     range,
                 } => {
                     let output = qparams_for_range(*range);
-                    let (w, b, m, s) = quantize_weighted(
+                    let tensors = quantize_weighted(
                         place,
                         *out_features,
                         *in_features,
@@ -284,10 +290,7 @@ impl FloatModel {
                         conv: None,
                         in_dim: u16_dim(*in_features, place, "in_features")?,
                         out_dim: u16_dim(*out_features, place, "out_features")?,
-                        weights: w,
-                        bias: b,
-                        multiplier: m,
-                        shift: s,
+                        tensors,
                         output,
                         activation: *activation,
                     }
@@ -304,7 +307,7 @@ impl FloatModel {
                     range,
                 } => {
                     let output = qparams_for_range(*range);
-                    let (w, b, m, s) = quantize_weighted(
+                    let tensors = quantize_weighted(
                         place,
                         *out_channels,
                         in_channels * kernel,
@@ -322,10 +325,7 @@ impl FloatModel {
                         )),
                         in_dim: u16_dim(*in_channels, place, "in_channels")?,
                         out_dim: u16_dim(*out_channels, place, "out_channels")?,
-                        weights: w,
-                        bias: b,
-                        multiplier: m,
-                        shift: s,
+                        tensors,
                         output,
                         activation: *activation,
                     }
@@ -375,10 +375,13 @@ impl QuantizedModel {
                     conv,
                     in_dim,
                     out_dim,
-                    weights,
-                    bias,
-                    multiplier,
-                    shift,
+                    tensors:
+                        ChannelTensors {
+                            weights,
+                            bias,
+                            multiplier,
+                            shift,
+                        },
                     output,
                     activation,
                 } => match conv {

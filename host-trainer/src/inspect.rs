@@ -1,0 +1,193 @@
+//! `vigie inspect`: what a model file holds and what it costs on a device.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use vigie_core::format::{section_kind, LayerDef};
+use vigie_core::Model;
+
+/// One layer as shown to people.
+struct LayerRow {
+    kind: &'static str,
+    detail: String,
+    output: (u32, u32),
+    params: u64,
+    macs: u64,
+}
+
+fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
+    let mut rows = Vec::new();
+    let mut shape_in = model.input_shape();
+    for (i, layer) in model.def().layers.iter().enumerate() {
+        let out = model.layer_output_shape(i).unwrap_or_default();
+        let (kind, detail, params, macs) = match layer {
+            LayerDef::Dense(d) => (
+                "dense",
+                format!("{}→{} {:?}", d.in_features, d.out_features, d.activation),
+                d.weights.len() as u64 + d.out_features as u64,
+                d.in_features as u64 * d.out_features as u64,
+            ),
+            LayerDef::Conv1d(c) => (
+                "conv1d",
+                format!(
+                    "{}→{} k={} s={} {:?} {:?}",
+                    c.in_channels, c.out_channels, c.kernel, c.stride, c.padding, c.activation
+                ),
+                c.weights.len() as u64 + c.out_channels as u64,
+                c.weights.len() as u64 * out.length as u64,
+            ),
+            LayerDef::MaxPool1d(p) => (
+                "max_pool1d",
+                format!("k={} s={} {:?}", p.kernel, p.stride, p.padding),
+                0,
+                0,
+            ),
+            LayerDef::AvgPool1d(p) => (
+                "avg_pool1d",
+                format!("k={} s={} {:?}", p.kernel, p.stride, p.padding),
+                0,
+                0,
+            ),
+            LayerDef::GlobalAvgPool1d => ("global_avg_pool1d", String::new(), 0, 0),
+            LayerDef::Flatten => (
+                "flatten",
+                format!("{}×{}", shape_in.channels, shape_in.length),
+                0,
+                0,
+            ),
+        };
+        rows.push(LayerRow {
+            kind,
+            detail,
+            output: (out.channels, out.length),
+            params,
+            macs,
+        });
+        shape_in = out;
+    }
+    rows
+}
+
+fn section_name(kind: u16) -> &'static str {
+    match kind {
+        section_kind::MONITOR => "monitor",
+        section_kind::TRAINING_REPORT => "training report",
+        section_kind::CALIBRATION => "calibration",
+        section_kind::DATA_CHECKS => "data checks",
+        _ => "unknown",
+    }
+}
+
+/// Everything `inspect` reports, as JSON.
+pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
+    let def = model.def();
+    let layers: Vec<Value> = layer_rows(model)
+        .iter()
+        .map(|r| {
+            json!({"kind": r.kind, "detail": r.detail, "output": [r.output.0, r.output.1],
+                   "params": r.params, "macs": r.macs})
+        })
+        .collect();
+    let params: u64 = layer_rows(model).iter().map(|r| r.params).sum();
+    let shape = model.input_shape();
+    json!({
+        "name": def.name,
+        "task": format!("{:?}", model.task()).to_lowercase(),
+        "input": {
+            "channels": shape.channels,
+            "length": shape.length,
+            "names": model.input_names().iter().collect::<Vec<_>>(),
+            "scale": def.input.quant.scale,
+            "zero_point": def.input.quant.zero_point,
+        },
+        "outputs": model.output_names().iter().collect::<Vec<_>>(),
+        "layers": layers,
+        "params": params,
+        "macs": model.macs(),
+        "flash_bytes": file_len,
+        "arena_bytes": model.arena_len(),
+        "sections": def.sections.iter().map(|s| json!({
+            "kind": s.kind, "name": section_name(s.kind), "bytes": s.data.len(), "required": s.required
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Reads a model file, with the path in every error.
+pub fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read model file {}", path.display()))
+}
+
+/// Loads a model, naming the file in the error.
+pub fn load<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
+    Model::from_bytes(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Runs `vigie inspect`.
+pub fn run(path: &Path, as_json: bool) -> Result<()> {
+    let bytes = read_model_file(path)?;
+    let model = load(path, &bytes)?;
+    let d = describe(&model, bytes.len());
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(());
+    }
+    let shape = model.input_shape();
+    let names: Vec<&str> = model.input_names().iter().collect();
+    let shown = if names.len() > 8 {
+        format!(
+            "{}, … {} (+{} more)",
+            names[..4].join(", "),
+            names[names.len() - 1],
+            names.len() - 5
+        )
+    } else {
+        names.join(", ")
+    };
+    println!(
+        "model    {}  ({})",
+        model.def().name,
+        d["task"].as_str().unwrap_or("")
+    );
+    println!(
+        "input    {} × {}  [{}]",
+        shape.channels, shape.length, shown
+    );
+    println!(
+        "outputs  {}",
+        model.output_names().iter().collect::<Vec<_>>().join(", ")
+    );
+    println!();
+    println!(
+        "{:>3}  {:<18} {:<34} {:>10} {:>8} {:>9}",
+        "#", "layer", "", "output", "params", "MACs"
+    );
+    for (i, r) in layer_rows(&model).iter().enumerate() {
+        let out = format!("{}×{}", r.output.0, r.output.1);
+        println!(
+            "{i:>3}  {:<18} {:<34} {:>10} {:>8} {:>9}",
+            r.kind, r.detail, out, r.params, r.macs
+        );
+    }
+    println!();
+    println!("parameters   {}", d["params"]);
+    println!("MACs         {} per inference", model.macs());
+    println!(
+        "flash        {} bytes (the model file, used in place)",
+        bytes.len()
+    );
+    println!(
+        "arena        {} bytes of RAM for inference",
+        model.arena_len()
+    );
+    for s in &model.def().sections {
+        println!(
+            "section      {} ({}), {} bytes{}",
+            s.kind,
+            section_name(s.kind),
+            s.data.len(),
+            if s.required { ", required" } else { "" }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every check and test of vigie. The README's test command, and what
+# CI runs (.ci/run calls this script and nothing else).
+#
+# Installs what it needs when missing: the thumbv7em-none-eabihf target.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain: thumbv7em-none-eabihf target"
+if ! rustup target list --installed | grep -qx thumbv7em-none-eabihf; then
+    rustup target add thumbv7em-none-eabihf
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "vigie-core builds for a Cortex-M4F (no_std, no alloc)"
+cargo build -p vigie-core --release --target thumbv7em-none-eabihf
+# The core's dependency tree for the device must not pull std or alloc.
+tree=$(cargo tree -p vigie-core --target thumbv7em-none-eabihf -e normal,features,no-proc-macro --prefix none)
+if grep -E 'feature "(std|alloc|use-std)"' <<<"$tree"; then
+    echo "error: the thumb build of vigie-core enables std or alloc in a dependency (above)" >&2
+    exit 1
+fi
+
+step "cargo clippy (all targets, warnings denied)"
+cargo clippy --workspace --all-targets --release -- -D warnings
+
+step "documentation of vigie-core (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p vigie-core --no-deps --release
+
+step "tests"
+cargo test --workspace --release
