@@ -42,6 +42,9 @@ pub struct FloatInput {
     pub std: Vec<f32>,
     /// Range of the standardized input.
     pub range: Range,
+    /// Raw value replacing a missing input, per channel (empty: missing
+    /// values are refused).
+    pub missing: Vec<f32>,
 }
 
 /// A float layer, with the calibrated range of its output where it has
@@ -160,6 +163,7 @@ pub struct QuantizedModel {
     input_channels: u16,
     input_scale: Vec<u8>,
     input_offset: Vec<u8>,
+    input_missing: Vec<u8>,
     input_quant: QParams,
     layers: Vec<OwnedLayer>,
     task: Task,
@@ -250,6 +254,10 @@ impl FloatModel {
         }
         finite(&input.mean, Place::Input, "mean")?;
         finite(&input.std, Place::Input, "std")?;
+        finite(&input.missing, Place::Input, "missing")?;
+        if !input.missing.is_empty() && input.missing.len() != channels {
+            return Err(invalid(Place::Input, "missing"));
+        }
         if self.layers.len() > MAX_LAYERS {
             return Err(invalid(Place::Model, "layers"));
         }
@@ -344,6 +352,7 @@ impl FloatModel {
             input_channels,
             input_scale: le::from_f32(&scale),
             input_offset: le::from_f32(&offset),
+            input_missing: le::from_f32(&input.missing),
             input_quant,
             layers,
             task: self.task,
@@ -431,6 +440,7 @@ impl QuantizedModel {
                 names: &self.input_names,
                 scale: &self.input_scale,
                 offset: &self.input_offset,
+                missing: &self.input_missing,
                 quant: self.input_quant,
             },
             layers,

@@ -143,7 +143,9 @@ impl<'a> Model<'a> {
     }
 
     /// Quantizes raw input values into int8 with the model's input map:
-    /// the first step of [`Model::run`], exposed for the monitor.
+    /// the first step of [`Model::run`], exposed for the monitor. A NaN is
+    /// a missing value: it is replaced by the model's imputed value when the
+    /// model has one, and refused otherwise; an infinity is always refused.
     pub fn quantize_input(&self, input: &[f32], out: &mut [i8]) -> Result<(), Error> {
         let shape = self.summary.shapes[0];
         let expected = shape.len();
@@ -153,7 +155,12 @@ impl<'a> Model<'a> {
                 found: input.len(),
             });
         }
-        if let Some(index) = input.iter().position(|v| !v.is_finite()) {
+        let map = &self.def.input;
+        let imputes = !map.missing.is_empty();
+        if let Some(index) = input
+            .iter()
+            .position(|v| v.is_infinite() || (v.is_nan() && !imputes))
+        {
             return Err(Error::RunNonFiniteInput { index });
         }
         if out.len() < expected {
@@ -178,7 +185,8 @@ impl<'a> Model<'a> {
     }
 
     /// Runs one inference on raw `f32` input (channel-major), using `arena`
-    /// as scratch. The result borrows the arena.
+    /// as scratch. The result borrows the arena. Missing values (NaN) are
+    /// imputed as [`Model::quantize_input`] says.
     pub fn run<'r>(&self, input: &[f32], arena: &'r mut [i8]) -> Result<Output<'a, 'r>, Error> {
         let needed = self.summary.arena_len;
         let expected = self.input_len();

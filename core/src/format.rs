@@ -130,6 +130,9 @@ pub struct InputDef<'a> {
     pub scale: &'a [u8],
     /// `channels` f32 little-endian.
     pub offset: &'a [u8],
+    /// Empty, or `channels` f32 little-endian: the raw value that replaces
+    /// a missing (NaN) input, as imputed at training time.
+    pub missing: &'a [u8],
     /// Quantization of the int8 input tensor.
     pub quant: QParams,
 }

@@ -182,6 +182,16 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
             });
         }
     }
+    if !input.missing.is_empty() {
+        check_len(Place::Input, "missing", input.missing, 4 * channels as u64)?;
+        if let Some(c) = (0..channels as usize).find(|&c| !read_f32(input.missing, c).is_finite()) {
+            return Err(Error::ValidateQuantization {
+                place: Place::Input,
+                field: "missing",
+                index: c as u32,
+            });
+        }
+    }
     check_qparams(&input.quant, Place::Input, "quant.scale")?;
     check_names(input.names, channels as u64, Place::Input)?;
 

@@ -145,6 +145,7 @@ pub fn digits_mlp(table: &Table, seed: u64) -> FloatModel {
             mean,
             std,
             range: UNCALIBRATED,
+            missing: vec![],
         },
         layers: vec![
             dense(&mut rng, 64, 32, Activation::Relu),
@@ -184,6 +185,7 @@ pub fn basicmotions_cnn(table: &Table, seed: u64) -> FloatModel {
             mean,
             std,
             range: UNCALIBRATED,
+            missing: vec![],
         },
         layers: vec![
             conv(&mut rng, 6, 8, 5, 1, Padding::Same),

@@ -198,3 +198,26 @@ fn error_messages_name_the_place_and_what_to_do() {
     .to_string();
     assert!(msg.contains("copy it again"), "{msg}");
 }
+
+#[test]
+fn missing_value_is_imputed_when_the_model_stores_imputation_values() {
+    let digits = load_table("digits.csv");
+    let mut mlp = digits_mlp(&digits, 1);
+    calibrate(&mut mlp, &digits.rows[..500]);
+    mlp.input.missing = mlp.input.mean.clone();
+    let bytes = mlp.quantize().unwrap().to_bytes();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut arena = vec![0i8; model.arena_len()];
+    let mut with_hole = digits.rows[600].clone();
+    with_hole[20] = f32::NAN;
+    let imputed = model.run(&with_hole, &mut arena).unwrap().raw().to_vec();
+    let mut filled = digits.rows[600].clone();
+    filled[20] = mlp.input.mean[20];
+    assert_eq!(model.run(&filled, &mut arena).unwrap().raw(), &imputed[..]);
+    // An infinity is never a missing value.
+    with_hole[20] = f32::INFINITY;
+    assert_eq!(
+        model.run(&with_hole, &mut arena).unwrap_err(),
+        Error::RunNonFiniteInput { index: 20 }
+    );
+}
