@@ -170,7 +170,6 @@ impl<'a> Model<'a> {
             });
         }
         let len = shape.length as usize;
-        let map = &self.def.input;
         for (c, (xs, qs)) in input
             .chunks_exact(len)
             .zip(out.chunks_exact_mut(len))
@@ -178,7 +177,12 @@ impl<'a> Model<'a> {
         {
             let (scale, offset) = (read_f32(map.scale, c), read_f32(map.offset, c));
             for (x, q) in xs.iter().zip(qs.iter_mut()) {
-                *q = quantize_affine(*x, scale, offset);
+                let x = if x.is_nan() {
+                    read_f32(map.missing, c)
+                } else {
+                    *x
+                };
+                *q = quantize_affine(x, scale, offset);
             }
         }
         Ok(())
