@@ -2,4 +2,15 @@
 //! is a thin command line over these modules; integration tests call them
 //! directly.
 
+pub mod commands;
+pub mod config;
+pub mod cuda;
+pub mod data;
 pub mod inspect;
+pub mod metrics;
+pub mod net;
+pub mod pipeline;
+pub mod prep;
+pub mod quantize;
+pub mod rng;
+pub mod train;

@@ -1,23 +1,123 @@
 //! `vigie`: train small networks on CSV data, quantize them to int8, and
-//! inspect, evaluate and monitor them with the same `vigie-core` that runs
-//! on the device.
+//! inspect, evaluate and run them with the same `vigie-core` that runs on
+//! the device.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use vigie_trainer::config::Config;
+use vigie_trainer::data::Impute;
+use vigie_trainer::pipeline::{CpuBackend, DeviceKind, TrainArgs};
+use vigie_trainer::{commands, inspect, pipeline};
 
+/// Train small neural networks on CSV data, quantize them to int8 for
+/// microcontrollers, and check them with the engine the device runs.
+///
+/// Start with `vigie demo`, then `vigie train --data FILE.csv --target COLUMN`.
 #[derive(Parser)]
-#[command(name = "vigie", version, about, long_about = None)]
+#[command(name = "vigie", version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TaskArg {
+    Classification,
+    Regression,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Train a network on a CSV file, quantize it to int8, evaluate float and
+    /// int8 on held-out data, and write a .vigie model file.
+    ///
+    /// Example: vigie train --data data/digits.csv --target digit --out digits.vigie
+    Train {
+        /// Training data: CSV with a header line. Columns named like
+        /// `acc_x_t0..acc_x_t99,acc_y_t0..` are read as channel-major windows.
+        #[arg(long, required_unless_present = "print_config")]
+        data: Option<PathBuf>,
+        /// The column to predict.
+        #[arg(long, required_unless_present = "print_config")]
+        target: Option<String>,
+        /// Feature columns, comma-separated (default: every other column).
+        #[arg(long, value_delimiter = ',')]
+        features: Option<Vec<String>>,
+        /// Classification (labels may be integers or strings) or regression
+        /// (a numeric target).
+        #[arg(long, value_enum, default_value = "classification")]
+        task: TaskArg,
+        /// A TOML configuration (see --print-config for every field).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the full default configuration and exit.
+        #[arg(long)]
+        print_config: bool,
+        /// Where to write the model.
+        #[arg(long, default_value = "model.vigie")]
+        out: PathBuf,
+        /// A separate test file (same columns); otherwise --test-split of
+        /// the data is held out.
+        #[arg(long, conflicts_with = "test_split")]
+        test: Option<PathBuf>,
+        /// Fraction of rows held out for testing (stratified by class).
+        #[arg(long)]
+        test_split: Option<f64>,
+        /// Fraction of rows held out for validation (early stopping).
+        #[arg(long, default_value_t = 0.1)]
+        val_split: f64,
+        /// Seed of the splits, initialization, shuffles and noise.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where to train.
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: DeviceKind,
+        /// Which burn CPU backend (when several are built in).
+        #[arg(long, value_enum, default_value_t = CpuBackend::default_compiled())]
+        cpu_backend: CpuBackend,
+        /// Fill missing cells with a training statistic (stored in the model,
+        /// so the device does the same). Without it, missing cells are refused.
+        #[arg(long, value_enum)]
+        impute: Option<Impute>,
+        /// Print one JSON object on standard output.
+        #[arg(long)]
+        json: bool,
+        /// No progress output.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Evaluate a model file on labelled data through vigie-core.
+    Eval {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Labelled data (columns matched by name).
+        #[arg(long)]
+        data: PathBuf,
+        /// The label column (default: the one the model was trained on).
+        #[arg(long)]
+        target: Option<String>,
+        /// Print one JSON object on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Predict every row of a CSV file through vigie-core.
+    Predict {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Data (columns matched by name; others are ignored).
+        #[arg(long)]
+        data: PathBuf,
+        /// Write predictions here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Show a model file: layers, shapes, parameters, MACs per inference,
-    /// flash and arena bytes, input and output names, stored sections.
+    /// flash and arena bytes, input and output names, training metrics.
     Inspect {
         /// The model file (.vigie).
         model: PathBuf,
@@ -25,14 +125,88 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The main job on the bundled data: train a digits MLP, quantize it,
+    /// inspect it and run it through vigie-core.
+    Demo {
+        /// Where to write the demo model.
+        #[arg(long, default_value = "target/demo/digits.vigie")]
+        out: PathBuf,
+    },
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train {
+            data,
+            target,
+            features,
+            task,
+            config,
+            print_config,
+            out,
+            test,
+            test_split,
+            val_split,
+            seed,
+            device,
+            cpu_backend,
+            impute,
+            json,
+            quiet,
+        } => {
+            if print_config {
+                print!("{}", vigie_trainer::config::default_toml());
+                return Ok(());
+            }
+            let (Some(data), Some(target)) = (data, target) else {
+                bail!("--data and --target are required");
+            };
+            let config = match config {
+                Some(path) => Config::from_file(&path)?,
+                None => Config::default(),
+            };
+            let args = TrainArgs {
+                data,
+                target,
+                features,
+                regression: task == TaskArg::Regression,
+                config,
+                out,
+                test_split: if test.is_some() {
+                    0.0
+                } else {
+                    test_split.unwrap_or(0.2)
+                },
+                test,
+                val_split,
+                seed,
+                device,
+                cpu_backend,
+                impute,
+                quiet: quiet || json,
+            };
+            let summary = pipeline::train(&args)?;
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                commands::print_summary(&summary);
+            }
+            Ok(())
+        }
+        Command::Eval {
+            model,
+            data,
+            target,
+            json,
+        } => commands::eval(&model, &data, target.as_deref(), json),
+        Command::Predict { model, data, out } => commands::predict(&model, &data, out.as_deref()),
+        Command::Inspect { model, json } => inspect::run(&model, json),
+        Command::Demo { out } => commands::demo(&out).context("the demo failed"),
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Inspect { model, json } => vigie_trainer::inspect::run(&model, json),
-    };
-    match result {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

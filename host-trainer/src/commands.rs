@@ -1,0 +1,245 @@
+//! `vigie eval`, `vigie predict` and `vigie demo`: model files run through
+//! vigie-core on CSV data.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use vigie_core::format::section_kind;
+use vigie_core::{Model, Task};
+
+use crate::data::{self, CsvFile, Spec};
+use crate::inspect;
+use crate::pipeline::{self, CpuBackend, DeviceKind, TrainArgs};
+
+/// The training report stored in a model, if any.
+pub fn training_report(model: &Model<'_>) -> Option<Value> {
+    let section = model.def().section(section_kind::TRAINING_REPORT)?;
+    serde_json::from_slice(section.data).ok()
+}
+
+/// Prints a train or eval summary for people.
+pub fn print_summary(s: &Value) {
+    let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.4}"));
+    if s["task"] == "classification" {
+        println!(
+            "test accuracy   float {}   int8 {}   (argmax agreement {})",
+            f(&s["float"]["accuracy"]),
+            f(&s["int8"]["accuracy"]),
+            f(&s["agreement"])
+        );
+        println!(
+            "test macro-F1   float {}   int8 {}",
+            f(&s["float"]["macro_f1"]),
+            f(&s["int8"]["macro_f1"])
+        );
+    } else {
+        println!(
+            "test MAE        float {}   int8 {}",
+            f(&s["float"]["mae"]),
+            f(&s["int8"]["mae"])
+        );
+        println!(
+            "test RMSE       float {}   int8 {}",
+            f(&s["float"]["rmse"]),
+            f(&s["int8"]["rmse"])
+        );
+    }
+    if let Some(g) = s.get("generalization_gap").filter(|g| !g.is_null()) {
+        println!(
+            "best epoch      {} of {}: train loss {}, validation loss {} (gap {})",
+            g["epoch"],
+            s["epochs_run"],
+            f(&g["train_loss"]),
+            f(&g["val_loss"]),
+            f(&g["loss_gap"])
+        );
+    }
+    if !s["train_seconds"].is_null() {
+        println!(
+            "training        {} s on {}",
+            f(&s["train_seconds"]),
+            s["backend"].as_str().unwrap_or("?")
+        );
+    }
+    println!(
+        "model           {} ({} bytes of flash, {} bytes of arena, {} MACs per inference)",
+        s["model"].as_str().unwrap_or("?"),
+        s["flash_bytes"],
+        s["arena_bytes"],
+        s["macs"]
+    );
+}
+
+/// Reads a CSV for a model: features matched by name, and the target.
+fn dataset_for(model: &Model<'_>, path: &Path, target: &str) -> Result<data::Dataset> {
+    let csv = CsvFile::read(path)?;
+    let channels: Vec<&str> = model.input_names().iter().collect();
+    let length = model.input_shape().length as usize;
+    let cols = data::model_columns(&csv, &channels, length)?;
+    let spec = Spec {
+        target: target.to_owned(),
+        features: Some(cols.iter().map(|&c| csv.headers[c].clone()).collect()),
+        regression: model.task() == Task::Regression,
+        classes: (model.task() == Task::Classification)
+            .then(|| model.output_names().iter().map(String::from).collect()),
+    };
+    data::load(&csv, &spec)
+}
+
+/// `vigie eval`.
+pub fn eval(
+    model_path: &Path,
+    data_path: &Path,
+    target: Option<&str>,
+    as_json: bool,
+) -> Result<()> {
+    let bytes = inspect::read_model_file(model_path)?;
+    let model = inspect::load(model_path, &bytes)?;
+    let report = training_report(&model);
+    let stored_target = report
+        .as_ref()
+        .and_then(|r| r["data"]["target"].as_str().map(String::from));
+    let Some(target) = target.map(String::from).or(stored_target) else {
+        bail!(
+            "{}: the model does not record its target column; pass --target COLUMN",
+            model_path.display()
+        );
+    };
+    let d = dataset_for(&model, data_path, &target)?;
+    let rows: Vec<usize> = (0..d.len()).collect();
+    let int8 = pipeline::int8_outputs(&model, &d, &rows)?;
+    let mut s = pipeline::compare(&d, &rows, None, &int8, model.output_len());
+    if let Some(r) = &report {
+        // The file holds only the int8 model; the float figures are those
+        // measured at training time on its test split.
+        s["float"] = r["test"]["float"].clone();
+        s["agreement"] = r["test"]["agreement"].clone();
+        s["float_source"] = json!("training report (test split at training time)");
+    }
+    s["model"] = json!(model_path.display().to_string());
+    s["flash_bytes"] = json!(bytes.len());
+    s["arena_bytes"] = json!(model.arena_len());
+    s["macs"] = json!(model.macs());
+    if as_json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!(
+            "{} rows of {}, through vigie-core (int8)",
+            d.len(),
+            data_path.display()
+        );
+        print_summary(&s);
+    }
+    Ok(())
+}
+
+/// `vigie predict`: one line per row, through vigie-core.
+pub fn predict(model_path: &Path, data_path: &Path, out: Option<&Path>) -> Result<()> {
+    let bytes = inspect::read_model_file(model_path)?;
+    let model = inspect::load(model_path, &bytes)?;
+    let csv = CsvFile::read(data_path)?;
+    let channels: Vec<&str> = model.input_names().iter().collect();
+    let cols = data::model_columns(&csv, &channels, model.input_shape().length as usize)?;
+    let (x, _) = data::read_features(&csv, &cols)?;
+    let width = cols.len();
+    let mut arena = vec![0i8; model.arena_len()];
+    let mut text = String::new();
+    let names: Vec<&str> = model.output_names().iter().collect();
+    match model.task() {
+        Task::Classification => writeln!(text, "row,prediction,probability")?,
+        Task::Regression => writeln!(text, "row,{}", names.join(","))?,
+    }
+    for (r, row) in x.chunks(width).enumerate() {
+        let o = model
+            .run(row, &mut arena)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", data_path.display(), r + 2))?;
+        match model.task() {
+            Task::Classification => {
+                let c = o.class()?;
+                writeln!(text, "{r},{},{:.4}", c.name, c.probability)?;
+            }
+            Task::Regression => {
+                let v: Vec<String> = o.values().map(|v| format!("{v}")).collect();
+                writeln!(text, "{r},{}", v.join(","))?;
+            }
+        }
+    }
+    match out {
+        Some(path) => {
+            pipeline::write_atomically(path, text.as_bytes())?;
+            eprintln!(
+                "{} predictions written to {}",
+                x.len() / width.max(1),
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// The bundled data folder: `data/` of the repository.
+pub fn data_dir() -> Result<PathBuf> {
+    let candidates = [
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data"),
+        PathBuf::from("data"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.join("digits.csv").exists())
+        .context("cannot find the bundled data folder `data/` (run from the repository)")
+}
+
+/// `vigie demo`: the main job on bundled data.
+pub fn demo(out: &Path) -> Result<()> {
+    let data = data_dir()?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    println!(
+        "== 1. train an MLP on {} (80/20 stratified split, seed 0)",
+        data.join("digits.csv").display()
+    );
+    let args = TrainArgs {
+        data: data.join("digits.csv"),
+        target: "digit".into(),
+        features: None,
+        regression: false,
+        config: crate::config::Config::default(),
+        out: out.to_owned(),
+        test: None,
+        test_split: 0.2,
+        val_split: 0.1,
+        seed: 0,
+        device: DeviceKind::Cpu,
+        cpu_backend: CpuBackend::default_compiled(),
+        impute: None,
+        quiet: false,
+    };
+    let summary = pipeline::train(&args)?;
+    print_summary(&summary);
+    println!("\n== 2. the int8 model file");
+    inspect::run(out, false)?;
+    println!("\n== 3. run it through vigie-core, as the device does");
+    let bytes = inspect::read_model_file(out)?;
+    let model = inspect::load(out, &bytes)?;
+    let csv = CsvFile::read(&args.data)?;
+    let cols = data::model_columns(&csv, &model.input_names().iter().collect::<Vec<_>>(), 1)?;
+    let (x, _) = data::read_features(&csv, &cols)?;
+    let label = csv.column("digit", "target")?;
+    let mut arena = vec![0i8; model.arena_len()];
+    for (r, row) in x.chunks(cols.len()).enumerate().step_by(199).take(8) {
+        let c = model.run(row, &mut arena)?.class()?;
+        println!(
+            "row {r:>4}: predicted {} with probability {:.3} (label {})",
+            c.name, c.probability, csv.rows[r][label]
+        );
+    }
+    println!(
+        "\nThe drift monitor is not built yet (issue 4); `vigie inspect {}` shows the file again.",
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! The training configuration (`--config model.toml`). Every field has a
+//! default; `vigie train --print-config` prints them all.
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The network.
+    pub model: ModelConfig,
+    /// The optimization.
+    pub training: TrainingConfig,
+    /// Post-training quantization.
+    pub quantization: QuantizationConfig,
+}
+
+/// Which network, and its shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `auto` (a CNN for channel-major windows, an MLP otherwise), `mlp` or `cnn`.
+    pub kind: ModelKind,
+    /// MLP: hidden layer sizes.
+    pub hidden: Vec<usize>,
+    /// Dropout probability after each hidden layer (training only).
+    pub dropout: f64,
+    /// CNN: filters of each conv block (conv, ReLU, max pool 2).
+    pub filters: Vec<usize>,
+    /// CNN: kernel size of every convolution (odd; "same" padding).
+    pub kernel: usize,
+    /// CNN: hidden sizes of the dense head after global average pooling.
+    pub head: Vec<usize>,
+}
+
+/// Network families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// CNN for windows, MLP for tabular data.
+    Auto,
+    /// Multi-layer perceptron.
+    Mlp,
+    /// 1-D convolutional network.
+    Cnn,
+}
+
+/// Optimization settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainingConfig {
+    /// Most epochs.
+    pub epochs: usize,
+    /// Rows per mini-batch.
+    pub batch_size: usize,
+    /// `adam`, `adamw` or `sgd` (with momentum).
+    pub optimizer: OptimizerKind,
+    /// Initial learning rate.
+    pub learning_rate: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// L2 weight decay (decoupled for AdamW).
+    pub weight_decay: f64,
+    /// `constant`, `cosine` (to 1% of the initial rate) or `step` (halve every `step_epochs`).
+    pub schedule: Schedule,
+    /// Epochs between halvings for the `step` schedule.
+    pub step_epochs: usize,
+    /// `auto` (cross-entropy for classification, MSE for regression),
+    /// `cross_entropy`, `focal`, `mse` or `huber`.
+    pub loss: LossKind,
+    /// Class weights for the classification losses: `none`, `balanced`
+    /// (inverse class frequency), or a list, one weight per class.
+    pub class_weights: ClassWeights,
+    /// Focal loss focusing parameter γ.
+    pub focal_gamma: f64,
+    /// Huber loss threshold, in standard deviations of the target.
+    pub huber_delta: f64,
+    /// Standard deviation of Gaussian noise added to standardized inputs
+    /// while training (0: none).
+    pub input_noise: f64,
+    /// Stop after this many epochs without a better validation loss, and
+    /// keep the best weights.
+    pub patience: usize,
+}
+
+/// Optimizers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Adam, with L2 weight decay.
+    Adam,
+    /// AdamW, decoupled weight decay.
+    Adamw,
+    /// SGD with momentum.
+    Sgd,
+}
+
+/// Learning-rate schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Always the initial rate.
+    Constant,
+    /// Cosine decay over `epochs` to 1% of the initial rate.
+    Cosine,
+    /// Halve every `step_epochs`.
+    Step,
+}
+
+/// Loss functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Cross-entropy for classification, MSE for regression.
+    Auto,
+    /// Cross-entropy on softmax (optionally class-weighted).
+    CrossEntropy,
+    /// Focal loss: cross-entropy scaled by `(1 − p)^γ`.
+    Focal,
+    /// Mean squared error (regression).
+    Mse,
+    /// Huber loss (regression).
+    Huber,
+}
+
+/// Class weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClassWeights {
+    /// `"none"` or `"balanced"`.
+    Named(NamedWeights),
+    /// One weight per class, in class order.
+    Explicit(Vec<f64>),
+}
+
+/// Named class weightings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NamedWeights {
+    /// Every class weighs 1.
+    None,
+    /// Weight `n / (k · n_c)` for class `c`.
+    Balanced,
+}
+
+/// Calibration of activation ranges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuantizationConfig {
+    /// `minmax` or `percentile`.
+    pub calibration: Calibration,
+    /// For `percentile`: the share of values kept inside the range (the
+    /// rest is clipped), e.g. 99.99.
+    pub percentile: f64,
+    /// Training rows used for calibration (at most).
+    pub calibration_rows: usize,
+}
+
+/// Calibration methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibration {
+    /// The smallest and largest value seen.
+    Minmax,
+    /// Symmetric percentiles, clipping rare outliers.
+    Percentile,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            kind: ModelKind::Auto,
+            hidden: vec![64, 32],
+            dropout: 0.1,
+            filters: vec![16, 16],
+            kernel: 5,
+            head: vec![],
+        }
+    }
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            epochs: 200,
+            batch_size: 32,
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 3e-3,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            schedule: Schedule::Cosine,
+            step_epochs: 30,
+            loss: LossKind::Auto,
+            class_weights: ClassWeights::Named(NamedWeights::None),
+            focal_gamma: 2.0,
+            huber_delta: 1.0,
+            input_noise: 0.0,
+            patience: 20,
+        }
+    }
+}
+
+impl Default for QuantizationConfig {
+    fn default() -> Self {
+        QuantizationConfig {
+            calibration: Calibration::Minmax,
+            percentile: 99.99,
+            calibration_rows: 2000,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            model: ModelConfig::default(),
+            training: TrainingConfig::default(),
+            quantization: QuantizationConfig::default(),
+        }
+    }
+}
+
+/// The default configuration as commented TOML, for `--print-config`.
+pub fn default_toml() -> String {
+    let body =
+        toml::to_string_pretty(&Config::default()).expect("the default configuration serializes");
+    format!(
+        "# vigie training configuration: every field shown with its default.\n\
+         # model.kind: auto | mlp | cnn. training.optimizer: adam | adamw | sgd.\n\
+         # training.schedule: constant | cosine | step. training.loss: auto | cross_entropy | focal\n\
+         # (classification) | mse | huber (regression). training.class_weights: \"none\",\n\
+         # \"balanced\" or a list such as [1.0, 4.0, 1.0]. quantization.calibration: minmax |\n\
+         # percentile. See host-trainer/src/config.rs for what each field means.\n\n{body}"
+    )
+}
+
+impl Config {
+    /// Reads a TOML file; errors name the file, line and column.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read configuration {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            let (line, col) = e
+                .span()
+                .map(|s| {
+                    let before = &text[..s.start.min(text.len())];
+                    (
+                        before.lines().count().max(1),
+                        before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1,
+                    )
+                })
+                .unwrap_or((0, 0));
+            anyhow::anyhow!(
+                "{}:{line}:{col}: {}; run `vigie train --print-config` to see every field",
+                path.display(),
+                e.message()
+            )
+        })
+    }
+}

@@ -1,0 +1,588 @@
+//! `vigie train` end to end: CSV → splits → burn training → calibration →
+//! int8 model (vigie-core's builder) → evaluation through vigie-core →
+//! model file written atomically.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use serde_json::{json, Value};
+use vigie_core::builder::FloatModel;
+use vigie_core::format::section_kind;
+use vigie_core::{Model, Task};
+
+use crate::config::{ClassWeights, Config, LossKind, NamedWeights};
+use crate::data::{self, CsvFile, Dataset, Impute, Spec, Target};
+use crate::metrics;
+use crate::net::{Architecture, ExportInfo};
+use crate::prep::{self, Splits, Stats};
+use crate::quantize;
+use crate::train::{self, History, Problem, Progress, Split};
+
+/// Where training runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// The CPU, with burn's flex (default) or ndarray backend.
+    Cpu,
+    /// An NVIDIA GPU through burn-cuda (build with `--features cuda`).
+    Cuda,
+}
+
+/// burn's CPU backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CpuBackend {
+    /// burn-flex, pure Rust.
+    Flex,
+    /// burn-ndarray.
+    Ndarray,
+}
+
+impl CpuBackend {
+    /// The default: flex when built in.
+    pub fn default_compiled() -> CpuBackend {
+        if cfg!(feature = "flex") {
+            CpuBackend::Flex
+        } else {
+            CpuBackend::Ndarray
+        }
+    }
+}
+
+/// Everything `vigie train` takes.
+#[derive(Debug, Clone)]
+pub struct TrainArgs {
+    /// Training CSV.
+    pub data: PathBuf,
+    /// Target column.
+    pub target: String,
+    /// Feature columns (default: all others).
+    pub features: Option<Vec<String>>,
+    /// Regression instead of classification.
+    pub regression: bool,
+    /// Configuration.
+    pub config: Config,
+    /// Output model file.
+    pub out: PathBuf,
+    /// Separate test CSV.
+    pub test: Option<PathBuf>,
+    /// Test fraction when no test file.
+    pub test_split: f64,
+    /// Validation fraction.
+    pub val_split: f64,
+    /// Seed of splits, initialization, shuffles and noise.
+    pub seed: u64,
+    /// Device.
+    pub device: DeviceKind,
+    /// CPU backend.
+    pub cpu_backend: CpuBackend,
+    /// Missing-value imputation.
+    pub impute: Option<Impute>,
+    /// No progress output.
+    pub quiet: bool,
+}
+
+/// The data, split and standardized, ready for any backend.
+pub struct Prepared {
+    /// The training file's data set.
+    pub data: Dataset,
+    /// The test data set (the training file itself when split from it).
+    pub test_data: Option<Dataset>,
+    /// Row indices.
+    pub splits: Splits,
+    /// Training statistics.
+    pub stats: Stats,
+    /// Standardized splits.
+    pub train: Split,
+    /// Validation split.
+    pub val: Split,
+    /// Test split.
+    pub test: Split,
+    /// Regression target mean and std (training split).
+    pub target_scale: Option<(f32, f32)>,
+    /// Loop parameters.
+    pub problem: Problem,
+}
+
+impl Prepared {
+    /// The test set and its rows.
+    pub fn test_rows(&self) -> (&Dataset, Vec<usize>) {
+        match &self.test_data {
+            Some(d) => (d, (0..d.len()).collect()),
+            None => (&self.data, self.splits.test.clone()),
+        }
+    }
+}
+
+fn split_of(d: &Dataset, rows: &[usize], stats: &Stats, target_scale: Option<(f32, f32)>) -> Split {
+    let x = prep::standardized(d, rows, stats);
+    match &d.target {
+        Target::Classes { y, .. } => Split {
+            x,
+            classes: rows.iter().map(|&r| y[r]).collect(),
+            values: vec![],
+        },
+        Target::Values { y, .. } => {
+            let (m, s) = target_scale.unwrap_or((0.0, 1.0));
+            Split {
+                x,
+                classes: vec![],
+                values: rows.iter().map(|&r| (y[r] - m) / s).collect(),
+            }
+        }
+    }
+}
+
+/// Reads, checks, splits and standardizes the data.
+pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
+    let csv = CsvFile::read(&args.data)?;
+    let spec = Spec {
+        target: args.target.clone(),
+        features: args.features.clone(),
+        regression: args.regression,
+        classes: None,
+    };
+    let data = data::load(&csv, &spec)?;
+    data::check_missing(&data, args.impute)?;
+    let test_data = match &args.test {
+        Some(path) => {
+            let test_csv = CsvFile::read(path)?;
+            if test_csv.headers != csv.headers {
+                let missing: Vec<&String> = csv
+                    .headers
+                    .iter()
+                    .filter(|h| !test_csv.headers.contains(h))
+                    .collect();
+                let extra: Vec<&String> = test_csv
+                    .headers
+                    .iter()
+                    .filter(|h| !csv.headers.contains(h))
+                    .collect();
+                bail!(
+                    "{}: its columns differ from the training file {} (missing: {:?}, extra: {:?}{}); use files with the same header",
+                    path.display(),
+                    args.data.display(),
+                    missing,
+                    extra,
+                    if missing.is_empty() && extra.is_empty() { ", same names in another order" } else { "" }
+                );
+            }
+            let test_spec = Spec {
+                classes: Some(data.class_names().to_vec()),
+                ..spec.clone()
+            };
+            let d = data::load(&test_csv, &test_spec)?;
+            data::check_missing(&d, args.impute)?;
+            Some(d)
+        }
+        None => None,
+    };
+    if !(0.0..1.0).contains(&args.test_split) || !(0.0..1.0).contains(&args.val_split) {
+        bail!("--test-split and --val-split are fractions in [0, 1)");
+    }
+    let test_fraction = if test_data.is_some() {
+        0.0
+    } else {
+        args.test_split
+    };
+    let splits = prep::split(&data, test_fraction, args.val_split, args.seed);
+    if splits.train.is_empty() || splits.val.is_empty() {
+        bail!(
+            "{}: {} rows leave no training or validation rows with --test-split {} --val-split {}",
+            args.data.display(),
+            data.len(),
+            test_fraction,
+            args.val_split
+        );
+    }
+    let stats = prep::stats(&data, &splits.train, args.impute);
+    let target_scale = match &data.target {
+        Target::Values { y, .. } => {
+            let v: Vec<f64> = splits.train.iter().map(|&r| y[r] as f64).collect();
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+            Some((mean as f32, if std > 1e-12 { std as f32 } else { 1.0 }))
+        }
+        Target::Classes { .. } => None,
+    };
+    let train = split_of(&data, &splits.train, &stats, target_scale);
+    let val = split_of(&data, &splits.val, &stats, target_scale);
+    let test = match &test_data {
+        Some(d) => split_of(d, &(0..d.len()).collect::<Vec<_>>(), &stats, target_scale),
+        None => split_of(&data, &splits.test, &stats, target_scale),
+    };
+    let classes = data.class_names().len();
+    let class_weights = class_weights(&args.config, &train, classes)?;
+    check_loss(&args.config, data.task())?;
+    let problem = Problem {
+        channels: data.channels.len(),
+        length: data.length,
+        classes,
+        class_weights,
+    };
+    Ok(Prepared {
+        data,
+        test_data,
+        splits,
+        stats,
+        train,
+        val,
+        test,
+        target_scale,
+        problem,
+    })
+}
+
+fn check_loss(cfg: &Config, task: Task) -> Result<()> {
+    let classification = matches!(cfg.training.loss, LossKind::CrossEntropy | LossKind::Focal);
+    if cfg.training.loss == LossKind::Auto {
+        return Ok(());
+    }
+    match (task, classification) {
+        (Task::Classification, false) => {
+            bail!("training.loss = {:?} is a regression loss; use cross_entropy or focal, or --task regression", cfg.training.loss)
+        }
+        (Task::Regression, true) => {
+            bail!("training.loss = {:?} is a classification loss; use mse or huber for --task regression", cfg.training.loss)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn class_weights(cfg: &Config, train: &Split, classes: usize) -> Result<Vec<f32>> {
+    if classes == 0 {
+        return Ok(vec![]);
+    }
+    let mut counts = vec![0usize; classes];
+    train.classes.iter().for_each(|&c| counts[c] += 1);
+    Ok(match &cfg.training.class_weights {
+        ClassWeights::Named(NamedWeights::None) => vec![1.0; classes],
+        ClassWeights::Named(NamedWeights::Balanced) => counts
+            .iter()
+            .map(|&n| {
+                if n == 0 {
+                    0.0
+                } else {
+                    train.len() as f32 / (classes * n) as f32
+                }
+            })
+            .collect(),
+        ClassWeights::Explicit(w) => {
+            if w.len() != classes || w.iter().any(|v| !v.is_finite() || *v < 0.0) {
+                bail!(
+                    "training.class_weights has {} values; give {classes} non-negative weights, one per class in order",
+                    w.len()
+                );
+            }
+            w.iter().map(|&v| v as f32).collect()
+        }
+    })
+}
+
+/// What training produced, backend-independent.
+pub struct Trained {
+    /// The float model, calibrated, ready to quantize.
+    pub float: FloatModel,
+    /// Float outputs on the test split (real units), row-major.
+    pub float_test: Vec<f32>,
+    /// Learning curve.
+    pub history: History,
+    /// Backend name.
+    pub backend: String,
+}
+
+fn export_info(p: &Prepared, args: &TrainArgs) -> ExportInfo {
+    let name = args
+        .out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    ExportInfo {
+        name,
+        channels: p.data.channels.clone(),
+        length: p.data.length,
+        mean: p.stats.mean.clone(),
+        std: p.stats.std.clone(),
+        missing: p.stats.impute.clone(),
+        task: p.data.task(),
+        outputs: match &p.data.target {
+            Target::Classes { names, .. } => names.clone(),
+            Target::Values { name, .. } => vec![name.clone()],
+        },
+        target_scale: p.target_scale,
+    }
+}
+
+/// Trains on backend `B`.
+pub fn train_on<B: AutodiffBackend>(
+    p: &Prepared,
+    args: &TrainArgs,
+    device: B::Device,
+    backend: &str,
+) -> Result<Trained> {
+    B::seed(&device, args.seed);
+    let outputs = if p.problem.classes > 0 {
+        p.problem.classes
+    } else {
+        1
+    };
+    let arch = Architecture::new(
+        &args.config.model,
+        p.problem.channels,
+        p.problem.length,
+        outputs,
+    )?;
+    let net = arch.init::<B>(args.config.model.dropout, &device);
+    let progress = Progress::new(args.config.training.epochs, args.quiet);
+    let (best, history) = train::fit(
+        net,
+        &p.train,
+        &p.val,
+        &p.problem,
+        &args.config.training,
+        args.seed,
+        &progress,
+        &device,
+    );
+    let info = export_info(p, args);
+    let float = quantize::calibrate(
+        &best,
+        &p.train,
+        p.problem.channels,
+        p.problem.length,
+        &info,
+        &args.config.quantization,
+        &device,
+    );
+    let float_test = float_outputs(&best, &p.test, &p.problem, p.target_scale, &device);
+    let _ = best.num_params();
+    Ok(Trained {
+        float,
+        float_test,
+        history,
+        backend: backend.into(),
+    })
+}
+
+fn float_outputs<B: Backend>(
+    net: &crate::net::Net<B>,
+    split: &Split,
+    p: &Problem,
+    scale: Option<(f32, f32)>,
+    device: &B::Device,
+) -> Vec<f32> {
+    let width = p.channels * p.length;
+    let mut out = Vec::new();
+    for chunk in split.x.chunks(512 * width) {
+        let n = chunk.len() / width;
+        let t = Tensor::<B, 3>::from_data(
+            TensorData::new(chunk.to_vec(), [n, p.channels, p.length]),
+            device,
+        );
+        let v = net
+            .forward(t)
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .unwrap_or_default();
+        out.extend(v.into_iter().map(|x| scale.map_or(x, |(m, s)| x * s + m)));
+    }
+    out
+}
+
+/// Runs training on the device asked for.
+pub fn train_dispatch(p: &Prepared, args: &TrainArgs) -> Result<Trained> {
+    match args.device {
+        DeviceKind::Cpu => match args.cpu_backend {
+            #[cfg(feature = "flex")]
+            CpuBackend::Flex => train_on::<burn::backend::Autodiff<burn::backend::Flex>>(
+                p,
+                args,
+                Default::default(),
+                "flex (CPU)",
+            ),
+            #[cfg(feature = "ndarray")]
+            CpuBackend::Ndarray => train_on::<burn::backend::Autodiff<burn::backend::NdArray>>(
+                p,
+                args,
+                Default::default(),
+                "ndarray (CPU)",
+            ),
+            #[allow(unreachable_patterns)]
+            other => bail!(
+                "the {other:?} CPU backend is not built in; rebuild with `--features {}`",
+                format!("{other:?}").to_lowercase()
+            ),
+        },
+        DeviceKind::Cuda => crate::cuda::train(p, args),
+    }
+}
+
+/// Int8 outputs of `model` on rows of `d`, through vigie-core.
+pub fn int8_outputs(model: &Model<'_>, d: &Dataset, rows: &[usize]) -> Result<Vec<f32>> {
+    let mut arena = vec![0i8; model.arena_len()];
+    let mut out = Vec::with_capacity(rows.len() * model.output_len());
+    for &r in rows {
+        let o = model
+            .run(d.row(r), &mut arena)
+            .with_context(|| format!("{}: row {} (line {})", d.source.display(), r, r + 2))?;
+        out.extend(o.values());
+    }
+    Ok(out)
+}
+
+fn argmax_rows(v: &[f32], k: usize) -> Vec<usize> {
+    v.chunks(k)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold(0, |b, (i, x)| if *x > row[b] { i } else { b })
+        })
+        .collect()
+}
+
+/// Metrics of float and int8 outputs against the truth, as JSON.
+pub fn compare(
+    d: &Dataset,
+    rows: &[usize],
+    float: Option<&[f32]>,
+    int8: &[f32],
+    k: usize,
+) -> Value {
+    match &d.target {
+        Target::Classes { names, y } => {
+            let truth: Vec<usize> = rows.iter().map(|&r| y[r]).collect();
+            // The core breaks ties towards the lowest index on raw int8
+            // values; dequantized values keep that order.
+            let int8_pred = argmax_rows(int8, k);
+            let m8 = metrics::classification(&truth, &int8_pred, names.len());
+            let mut v =
+                json!({"task": "classification", "int8": m8, "classes": names, "rows": rows.len()});
+            if let Some(f) = float {
+                let fp = argmax_rows(f, k);
+                let mf = metrics::classification(&truth, &fp, names.len());
+                let agree = fp.iter().zip(&int8_pred).filter(|(a, b)| a == b).count() as f64
+                    / fp.len().max(1) as f64;
+                v["float"] = json!(mf);
+                v["agreement"] = json!(agree);
+                v["accuracy_drop_points"] = json!(100.0 * (mf.accuracy - m8.accuracy));
+            }
+            v
+        }
+        Target::Values { y, .. } => {
+            let truth: Vec<f32> = rows.iter().map(|&r| y[r]).collect();
+            let m8 = metrics::regression(&truth, int8);
+            let mut v = json!({"task": "regression", "int8": m8, "rows": rows.len()});
+            if let Some(f) = float {
+                let mf = metrics::regression(&truth, f);
+                let diff = f
+                    .iter()
+                    .zip(int8)
+                    .map(|(a, b)| (a - b).abs() as f64)
+                    .sum::<f64>()
+                    / f.len().max(1) as f64;
+                v["float"] = json!(mf);
+                v["float_int8_mean_abs_diff"] = json!(diff);
+            }
+            v
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a
+/// failure never leaves a half-written file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        bail!("cannot write {}: {e}", path.display());
+    }
+    Ok(())
+}
+
+/// `vigie train`: returns the JSON summary after writing the model file.
+pub fn train(args: &TrainArgs) -> Result<Value> {
+    let p = prepare(args)?;
+    let trained = train_dispatch(&p, args)?;
+    let mut quantized = trained
+        .float
+        .quantize()
+        .context("quantizing the trained model")?;
+    let (test_set, test_rows) = p.test_rows();
+    let k = if p.problem.classes > 0 {
+        p.problem.classes
+    } else {
+        1
+    };
+    // Evaluate the bytes that will be written, through the core.
+    let draft = quantized.to_bytes();
+    let model = Model::from_bytes(&draft).context("the quantized model does not load")?;
+    let int8 = int8_outputs(&model, test_set, &test_rows)?;
+    let test_metrics = compare(test_set, &test_rows, Some(&trained.float_test), &int8, k);
+    let best = trained.history.best_epoch;
+    let at_best = trained
+        .history
+        .epochs
+        .iter()
+        .find(|e| e.epoch == best)
+        .copied();
+    let report = json!({
+        "vigie": env!("CARGO_PKG_VERSION"),
+        "data": {
+            "file": args.data.display().to_string(),
+            "test_file": args.test.as_ref().map(|t| t.display().to_string()),
+            "target": args.target,
+            "features": p.data.features.len(),
+            "channels": p.data.channels,
+            "length": p.data.length,
+            "rows": {"train": p.splits.train.len(), "val": p.splits.val.len(), "test": test_rows.len()},
+            "missing_cells": p.data.missing.0,
+            "impute": args.impute,
+        },
+        "seed": args.seed,
+        "backend": trained.backend,
+        "config": args.config,
+        "history": trained.history,
+        "generalization_gap": at_best.map(|e| json!({
+            "epoch": e.epoch, "train_loss": e.train_loss, "val_loss": e.val_loss,
+            "loss_gap": e.val_loss - e.train_loss, "train_metric": e.train_metric, "val_metric": e.val_metric,
+        })),
+        "test": test_metrics,
+    });
+    quantized
+        .set_section(
+            section_kind::TRAINING_REPORT,
+            false,
+            serde_json::to_vec(&report)?,
+        )
+        .context("storing the training report")?;
+    let bytes = quantized.to_bytes();
+    let model = Model::from_bytes(&bytes).context("the final model does not load")?;
+    write_atomically(&args.out, &bytes)?;
+    let mut summary = report["test"].clone();
+    summary["model"] = json!(args.out.display().to_string());
+    summary["flash_bytes"] = json!(bytes.len());
+    summary["arena_bytes"] = json!(model.arena_len());
+    summary["macs"] = json!(model.macs());
+    summary["train_seconds"] = json!(trained.history.seconds);
+    summary["best_epoch"] = json!(best);
+    summary["epochs_run"] = json!(trained.history.epochs.len());
+    summary["backend"] = json!(trained.backend);
+    summary["generalization_gap"] = report["generalization_gap"].clone();
+    Ok(summary)
+}

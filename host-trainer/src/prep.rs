@@ -1,0 +1,116 @@
+//! Splits and statistics: stratified, seeded splits, and standardization and
+//! imputation statistics taken from the training split only.
+
+use crate::data::{Dataset, Impute, Target};
+use crate::rng::Rng;
+
+/// Row indices of the three splits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Splits {
+    /// Training rows.
+    pub train: Vec<usize>,
+    /// Validation rows (early stopping, calibration of the monitor).
+    pub val: Vec<usize>,
+    /// Test rows (empty when a separate test file is used).
+    pub test: Vec<usize>,
+}
+
+/// Splits rows into train/validation/test, stratified by class for
+/// classification, seeded. `test` and `val` are fractions of all rows.
+pub fn split(d: &Dataset, test: f64, val: f64, seed: u64) -> Splits {
+    let mut rng = Rng(seed ^ 0x5EED_5EED_5EED_5EED);
+    let groups: Vec<Vec<usize>> = match &d.target {
+        Target::Classes { names, y } => (0..names.len())
+            .map(|c| (0..y.len()).filter(|&i| y[i] == c).collect())
+            .collect(),
+        Target::Values { y, .. } => vec![(0..y.len()).collect()],
+    };
+    let mut s = Splits {
+        train: vec![],
+        val: vec![],
+        test: vec![],
+    };
+    for mut g in groups {
+        rng.shuffle(&mut g);
+        let n = g.len() as f64;
+        let n_test = (n * test).round() as usize;
+        let n_val = ((n * val).round() as usize).min(g.len() - n_test.min(g.len()));
+        let n_test = n_test.min(g.len());
+        s.test.extend_from_slice(&g[..n_test]);
+        s.val.extend_from_slice(&g[n_test..n_test + n_val]);
+        s.train.extend_from_slice(&g[n_test + n_val..]);
+    }
+    s.train.sort_unstable();
+    s.val.sort_unstable();
+    s.test.sort_unstable();
+    s
+}
+
+/// Per-channel statistics of the training split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// Mean per channel (missing values ignored).
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel (1 when constant).
+    pub std: Vec<f32>,
+    /// Value replacing a missing cell, per channel (empty without imputation).
+    pub impute: Vec<f32>,
+}
+
+/// Statistics of `rows` of `d`, channel by channel.
+pub fn stats(d: &Dataset, rows: &[usize], impute: Option<Impute>) -> Stats {
+    let (channels, length) = (d.channels.len(), d.length);
+    let mut values: Vec<Vec<f32>> = vec![Vec::new(); channels];
+    for &r in rows {
+        let row = d.row(r);
+        for c in 0..channels {
+            values[c].extend(
+                row[c * length..(c + 1) * length]
+                    .iter()
+                    .filter(|v| !v.is_nan()),
+            );
+        }
+    }
+    let mut s = Stats {
+        mean: vec![],
+        std: vec![],
+        impute: vec![],
+    };
+    for v in &mut values {
+        let n = v.len().max(1) as f64;
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+        let std = var.sqrt();
+        s.mean.push(mean as f32);
+        s.std.push(if std > 1e-12 { std as f32 } else { 1.0 });
+        match impute {
+            Some(Impute::Mean) => s.impute.push(mean as f32),
+            Some(Impute::Median) => {
+                v.sort_by(f32::total_cmp);
+                s.impute
+                    .push(if v.is_empty() { 0.0 } else { v[v.len() / 2] });
+            }
+            None => {}
+        }
+    }
+    s
+}
+
+/// Standardized copy of the rows (missing cells imputed): what the float
+/// network trains on, `rows × (channels · length)`.
+pub fn standardized(d: &Dataset, rows: &[usize], s: &Stats) -> Vec<f32> {
+    let length = d.length;
+    let mut out = Vec::with_capacity(rows.len() * d.width());
+    for &r in rows {
+        for (i, &v) in d.row(r).iter().enumerate() {
+            let c = i / length;
+            let v = if v.is_nan() {
+                s.impute.get(c).copied().unwrap_or(s.mean[c])
+            } else {
+                v
+            };
+            out.push((v - s.mean[c]) / s.std[c]);
+        }
+    }
+    out
+}
