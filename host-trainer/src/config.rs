@@ -183,9 +183,9 @@ impl Default for TrainingConfig {
     fn default() -> Self {
         TrainingConfig {
             epochs: 200,
-            batch_size: 32,
+            batch_size: 16,
             optimizer: OptimizerKind::Adam,
-            learning_rate: 3e-3,
+            learning_rate: 1e-3,
             momentum: 0.9,
             weight_decay: 1e-4,
             schedule: Schedule::Cosine,
@@ -195,7 +195,7 @@ impl Default for TrainingConfig {
             focal_gamma: 2.0,
             huber_delta: 1.0,
             input_noise: 0.0,
-            patience: 20,
+            patience: 50,
         }
     }
 }

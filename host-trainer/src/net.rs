@@ -2,21 +2,27 @@
 //! sensor windows, in one module type (a CNN is an MLP head behind conv
 //! blocks), and their export to `vigie-core`'s builder.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 use vigie_core::builder::{FloatInput, FloatLayer, FloatModel, Range};
 use vigie_core::format::{Activation, Padding, PoolDef};
 use vigie_core::Task;
 
 use crate::config::{ModelConfig, ModelKind};
+use crate::rng::Rng;
 
 /// The network: optional conv blocks (conv, ReLU, max pool 2), global
 /// average pooling, then dense layers with ReLU between them.
+///
+/// Initial weights and dropout masks come from vigie's own seeded
+/// generator, not burn's: burn's CPU backends seed only the first random
+/// operation and then draw from process-wide state, so a seed alone would
+/// not give the same model in every process.
 #[derive(Module, Debug)]
 pub struct Net<B: Backend> {
     /// Conv blocks (empty for an MLP).
@@ -25,7 +31,8 @@ pub struct Net<B: Backend> {
     pub pool: MaxPool1d,
     /// Dense layers; the last one gives the outputs.
     pub dense: Vec<Linear<B>>,
-    /// Dropout after each hidden activation (training only).
+    /// Dropout after each hidden activation (training only; its `prob` is
+    /// used with vigie's generator).
     pub dropout: Dropout,
 }
 
@@ -98,17 +105,20 @@ impl Architecture {
         !self.filters.is_empty()
     }
 
-    /// Builds the network with fresh weights (seed the backend first).
-    pub fn init<B: Backend>(&self, dropout: f64, device: &B::Device) -> Net<B> {
+    /// Builds the network with weights drawn from `rng`: uniform in
+    /// `±sqrt(1 / fan_in)`, burn's and PyTorch's default.
+    pub fn init<B: Backend>(&self, dropout: f64, rng: &mut Rng, device: &B::Device) -> Net<B> {
         let mut convs = Vec::new();
         let mut c_in = self.channels;
         let pad = (self.kernel - 1) / 2;
         for &f in &self.filters {
-            convs.push(
-                Conv1dConfig::new(c_in, f, self.kernel)
-                    .with_padding(PaddingConfig1d::Explicit(pad, pad))
-                    .init(device),
-            );
+            let mut conv = Conv1dConfig::new(c_in, f, self.kernel)
+                .with_padding(PaddingConfig1d::Explicit(pad, pad))
+                .init(device);
+            let fan_in = c_in * self.kernel;
+            conv.weight = Param::from_tensor(uniform(rng, [f, c_in, self.kernel], fan_in, device));
+            conv.bias = Some(Param::from_tensor(uniform(rng, [f], fan_in, device)));
+            convs.push(conv);
             c_in = f;
         }
         let mut d_in = if self.is_cnn() {
@@ -118,7 +128,10 @@ impl Architecture {
         };
         let mut dense = Vec::new();
         for &h in self.hidden.iter().chain(std::iter::once(&self.outputs)) {
-            dense.push(LinearConfig::new(d_in, h).init(device));
+            let mut linear = LinearConfig::new(d_in, h).init(device);
+            linear.weight = Param::from_tensor(uniform(rng, [d_in, h], d_in, device));
+            linear.bias = Some(Param::from_tensor(uniform(rng, [h], d_in, device)));
+            dense.push(linear);
             d_in = h;
         }
         Net {
@@ -130,20 +143,63 @@ impl Architecture {
     }
 }
 
+/// A tensor of uniform values in `±sqrt(1 / fan_in)`.
+fn uniform<B: Backend, const D: usize>(
+    rng: &mut Rng,
+    shape: [usize; D],
+    fan_in: usize,
+    device: &B::Device,
+) -> Tensor<B, D> {
+    let k = (1.0 / fan_in.max(1) as f64).sqrt();
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|_| ((rng.uniform() * 2.0 - 1.0) * k) as f32)
+        .collect();
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// Inverted dropout with a mask from `rng`: kept values are scaled by
+/// `1 / (1 − p)`.
+fn dropout<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+    p: f64,
+    rng: Option<&mut Rng>,
+) -> Tensor<B, D> {
+    let Some(rng) = rng.filter(|_| p > 0.0) else {
+        return t;
+    };
+    let shape = t.dims();
+    let keep = (1.0 / (1.0 - p)) as f32;
+    let n: usize = shape.iter().product();
+    let mask: Vec<f32> = (0..n)
+        .map(|_| if rng.uniform() < p { 0.0 } else { keep })
+        .collect();
+    let mask = Tensor::<B, D>::from_data(TensorData::new(mask, shape), &t.device());
+    t.mul(mask)
+}
+
 impl<B: Backend> Net<B> {
     /// Outputs (logits or standardized regression values) for a batch
-    /// `[batch, channels, length]`.
+    /// `[batch, channels, length]`, without dropout.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
-        self.forward_traced(x, &mut |_, _| {})
+        self.forward_traced(x, None, &mut |_, _| {})
+    }
+
+    /// Forward pass for training: dropout masks drawn from `rng`.
+    pub fn forward_train(&self, x: Tensor<B, 3>, rng: &mut Rng) -> Tensor<B, 2> {
+        self.forward_traced(x, Some(rng), &mut |_, _| {})
     }
 
     /// Forward pass that hands each weighted layer's output (after its
-    /// activation), in the order of the exported layers, to `seen`.
+    /// activation), in the order of the exported layers, to `seen`; with
+    /// `rng`, dropout is applied (training).
     pub fn forward_traced(
         &self,
         x: Tensor<B, 3>,
+        mut rng: Option<&mut Rng>,
         seen: &mut dyn FnMut(usize, &Tensor<B, 2>),
     ) -> Tensor<B, 2> {
+        let p = self.dropout.prob;
         let [batch, _, _] = x.dims();
         let mut layer = 0;
         let mut h: Tensor<B, 2> = if self.convs.is_empty() {
@@ -154,7 +210,7 @@ impl<B: Backend> Net<B> {
                 t = relu(conv.forward(t));
                 seen(layer, &t.clone().reshape([batch as i32, -1]));
                 layer += 1;
-                t = self.dropout.forward(self.pool.forward(t));
+                t = dropout(self.pool.forward(t), p, rng.as_deref_mut());
             }
             let [b, c, _] = t.dims();
             t.mean_dim(2).reshape([b, c])
@@ -168,7 +224,7 @@ impl<B: Backend> Net<B> {
             seen(layer, &h);
             layer += 1;
             if i < last {
-                h = self.dropout.forward(h);
+                h = dropout(h, p, rng.as_deref_mut());
             }
         }
         h

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use burn::module::Module;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use serde_json::{json, Value};
@@ -323,7 +322,10 @@ pub fn train_on<B: AutodiffBackend>(
     device: B::Device,
     backend: &str,
 ) -> Result<Trained> {
+    // Weights and dropout masks come from vigie's generator (see `Net`); burn's
+    // is seeded too, for anything else that draws from it.
     B::seed(&device, args.seed);
+    let mut init_rng = crate::rng::Rng(args.seed ^ 0x1417_5EED);
     let outputs = if p.problem.classes > 0 {
         p.problem.classes
     } else {
@@ -335,7 +337,7 @@ pub fn train_on<B: AutodiffBackend>(
         p.problem.length,
         outputs,
     )?;
-    let net = arch.init::<B>(args.config.model.dropout, &device);
+    let net = arch.init::<B>(args.config.model.dropout, &mut init_rng, &device);
     let progress = Progress::new(args.config.training.epochs, args.quiet);
     let (best, history) = train::fit(
         net,
@@ -358,7 +360,6 @@ pub fn train_on<B: AutodiffBackend>(
         &device,
     );
     let float_test = float_outputs(&best, &p.test, &p.problem, p.target_scale, &device);
-    let _ = best.num_params();
     Ok(Trained {
         float,
         float_test,

@@ -54,7 +54,7 @@ pub fn calibrate<B: Backend>(
             TensorData::new(chunk.to_vec(), [n, channels, length]),
             device,
         );
-        net.forward_traced(t, &mut |layer, out| {
+        net.forward_traced(t, None, &mut |layer, out| {
             if per_layer.len() <= layer {
                 per_layer.resize(layer + 1, Vec::new());
             }

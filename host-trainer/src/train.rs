@@ -80,7 +80,9 @@ pub struct History {
     pub best_epoch: usize,
     /// Whether early stopping ended training before `epochs`.
     pub stopped_early: bool,
-    /// Wall time of the loop, seconds.
+    /// Wall time of the loop, seconds (not stored in the model file, so
+    /// that the same seed gives the same bytes).
+    #[serde(skip)]
     pub seconds: f64,
 }
 
@@ -343,7 +345,7 @@ fn run<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
         let (mut loss_sum, mut weight_sum, mut metric_total) = (0.0, 0.0, 0.0);
         for rows in order.chunks(cfg.batch_size.max(1)) {
             let x = batch_tensor::<B>(train, rows, p, Some((&mut rng, cfg.input_noise)), device);
-            let out = net.forward(x);
+            let out = net.forward_train(x, &mut rng);
             metric_total += metric_sum(out.clone().detach(), train, rows, p);
             let (l, w) = loss(out, train, rows, p, cfg, device);
             let w_value = scalar(w.clone());

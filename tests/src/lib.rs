@@ -56,43 +56,12 @@ pub fn load_table(file: &str) -> Table {
     }
 }
 
-/// A small, seeded generator (SplitMix64), so tests need no extra crate and
-/// give the same numbers everywhere.
-#[derive(Debug, Clone)]
-pub struct Rng(pub u64);
+pub use vigie_trainer::rng::Rng;
 
-impl Rng {
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform integer in `[0, n)`.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.uniform() * n as f64) as usize
-    }
-
-    /// Standard normal (Box-Muller).
-    pub fn normal(&mut self) -> f64 {
-        let u = self.uniform().max(1e-300);
-        let v = self.uniform();
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-
-    /// `n` values with He initialization for a given fan-in.
-    pub fn weights(&mut self, n: usize, fan_in: usize) -> Vec<f32> {
-        let sd = (2.0 / fan_in as f64).sqrt();
-        (0..n).map(|_| (self.normal() * sd) as f32).collect()
-    }
+/// `n` values with He initialization for a given fan-in.
+pub fn he_weights(rng: &mut Rng, n: usize, fan_in: usize) -> Vec<f32> {
+    let sd = (2.0 / fan_in as f64).sqrt();
+    (0..n).map(|_| (rng.normal() * sd) as f32).collect()
 }
 
 /// Per-channel mean and standard deviation of channel-major rows with
@@ -132,7 +101,7 @@ pub fn digits_mlp(table: &Table, seed: u64) -> FloatModel {
     let dense = |rng: &mut Rng, i: usize, o: usize, act| FloatLayer::Dense {
         in_features: i,
         out_features: o,
-        weights: rng.weights(i * o, i),
+        weights: he_weights(rng, i * o, i),
         bias: (0..o).map(|_| (rng.normal() * 0.1) as f32).collect(),
         activation: act,
         range: UNCALIBRATED,
@@ -170,7 +139,7 @@ pub fn basicmotions_cnn(table: &Table, seed: u64) -> FloatModel {
             kernel: k,
             stride: s,
             padding,
-            weights: rng.weights(o * i * k, i * k),
+            weights: he_weights(rng, o * i * k, i * k),
             bias: (0..o).map(|_| (rng.normal() * 0.1) as f32).collect(),
             activation: Activation::Relu,
             range: UNCALIBRATED,
@@ -205,7 +174,7 @@ pub fn basicmotions_cnn(table: &Table, seed: u64) -> FloatModel {
             FloatLayer::Dense {
                 in_features: 8,
                 out_features: 4,
-                weights: rng.weights(32, 8),
+                weights: he_weights(&mut rng, 32, 8),
                 bias: vec![0.0; 4],
                 activation: Activation::None,
                 range: UNCALIBRATED,

@@ -1,0 +1,267 @@
+//! The `vigie` command line on real and broken data: clear messages and a
+//! non-zero exit for bad input, nothing half-written, and the same seed
+//! giving the same model file byte for byte.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn vigie(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(args)
+        .output()
+        .expect("vigie runs")
+}
+
+fn data(file: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+/// A fresh folder for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigie-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// Runs `vigie train` expecting failure; returns standard error, and checks
+/// no model (or temporary file) was left behind.
+fn train_fails(dir: &Path, extra: &[&str]) -> String {
+    let out = dir.join("model.vigie");
+    let out_s = out.display().to_string();
+    let mut args = vec!["train", "--quiet", "--out", &out_s];
+    args.extend_from_slice(extra);
+    let o = vigie(&args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "a model was written despite the error");
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    err
+}
+
+/// Rows of a small, valid two-class table.
+fn table(rows: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from("a,b,label\n");
+    for (a, b, l) in rows {
+        s.push_str(&format!("{a},{b},{l}\n"));
+    }
+    s
+}
+
+fn good_rows() -> Vec<(&'static str, &'static str, &'static str)> {
+    let mut v = Vec::new();
+    for i in 0..20 {
+        v.push((
+            ["1", "2", "3", "4"][i % 4],
+            ["0.5", "1.5", "2.5"][i % 3],
+            if i % 2 == 0 { "yes" } else { "no" },
+        ));
+    }
+    v
+}
+
+#[test]
+fn missing_file_is_named() {
+    let dir = scratch("missing-file");
+    let err = train_fails(&dir, &["--data", "/no/such/file.csv", "--target", "y"]);
+    assert!(err.contains("cannot read /no/such/file.csv"), "{err}");
+}
+
+#[test]
+fn empty_file_is_refused() {
+    let dir = scratch("empty");
+    let f = write(&dir, "empty.csv", "");
+    let err = train_fails(&dir, &["--data", &f, "--target", "y"]);
+    assert!(err.contains("empty.csv: the file is empty"), "{err}");
+}
+
+#[test]
+fn file_without_header_is_refused() {
+    let dir = scratch("no-header");
+    let f = write(&dir, "noheader.csv", "1,2,0\n3,4,1\n5,6,0\n");
+    let err = train_fails(&dir, &["--data", &f, "--target", "y"]);
+    assert!(
+        err.contains("noheader.csv:1: the first line holds numbers"),
+        "{err}"
+    );
+    assert!(err.contains("add a header line"), "{err}");
+}
+
+#[test]
+fn unknown_target_lists_columns_and_suggests_the_nearest() {
+    let dir = scratch("unknown-target");
+    let err = train_fails(
+        &dir,
+        &["--data", &data("winequality-red.csv"), "--target", "qualty"],
+    );
+    assert!(
+        err.contains("no target column `qualty`; did you mean `quality`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Columns: fixed_acidity, volatile_acidity"),
+        "{err}"
+    );
+}
+
+#[test]
+fn non_numeric_cell_names_file_line_and_column() {
+    let dir = scratch("non-numeric");
+    let mut rows = good_rows();
+    rows[6].1 = "abc";
+    let f = write(&dir, "bad.csv", &table(&rows));
+    let err = train_fails(&dir, &["--data", &f, "--target", "label"]);
+    assert!(
+        err.contains("bad.csv:8:2: column `b` holds `abc`, which is not a number"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_cells_are_refused_with_count_and_first_place_unless_imputed() {
+    let dir = scratch("missing-cells");
+    let mut rows = good_rows();
+    rows[3].0 = "";
+    rows[9].1 = "";
+    let f = write(&dir, "holes.csv", &table(&rows));
+    let err = train_fails(&dir, &["--data", &f, "--target", "label"]);
+    assert!(
+        err.contains("holes.csv: 2 missing cells (the first on line 5, column `a`)"),
+        "{err}"
+    );
+    assert!(err.contains("--impute mean|median"), "{err}");
+    let out = dir.join("imputed.vigie").display().to_string();
+    let o = vigie(&[
+        "train", "--quiet", "--data", &f, "--target", "label", "--impute", "median", "--out", &out,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let inspect = vigie(&["inspect", &out, "--json"]);
+    assert!(inspect.status.success());
+}
+
+#[test]
+fn single_class_is_refused() {
+    let dir = scratch("single-class");
+    let rows: Vec<_> = good_rows()
+        .into_iter()
+        .map(|(a, b, _)| (a, b, "yes"))
+        .collect();
+    let f = write(&dir, "one.csv", &table(&rows));
+    let err = train_fails(&dir, &["--data", &f, "--target", "label"]);
+    assert!(err.contains("has a single class (`yes`)"), "{err}");
+}
+
+#[test]
+fn test_file_with_other_columns_is_refused() {
+    let dir = scratch("test-columns");
+    let f = write(&dir, "train.csv", &table(&good_rows()));
+    let t = write(
+        &dir,
+        "test.csv",
+        &table(&good_rows()).replacen("a,b,label", "a,c,label", 1),
+    );
+    let err = train_fails(&dir, &["--data", &f, "--target", "label", "--test", &t]);
+    assert!(
+        err.contains("its columns differ from the training file"),
+        "{err}"
+    );
+    assert!(err.contains("missing: [\"b\"], extra: [\"c\"]"), "{err}");
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_without_the_feature_says_how_to_build_it() {
+    let dir = scratch("cuda");
+    let f = write(&dir, "train.csv", &table(&good_rows()));
+    let err = train_fails(
+        &dir,
+        &["--data", &f, "--target", "label", "--device", "cuda"],
+    );
+    assert!(
+        err.contains("built without CUDA support; rebuild with"),
+        "{err}"
+    );
+    assert!(err.contains("--features cuda"), "{err}");
+}
+
+#[test]
+fn same_seed_gives_the_same_model_file_byte_for_byte() {
+    let dir = scratch("same-seed");
+    let mut files = Vec::new();
+    for run in ["a", "b"] {
+        std::fs::create_dir_all(dir.join(run)).unwrap();
+        let out = dir.join(run).join("digits.vigie");
+        let o = vigie(&[
+            "train",
+            "--quiet",
+            "--data",
+            &data("digits.csv"),
+            "--target",
+            "digit",
+            "--seed",
+            "3",
+            "--out",
+            &out.display().to_string(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        files.push(std::fs::read(out).unwrap());
+    }
+    assert_eq!(files[0], files[1]);
+}
+
+#[test]
+fn print_config_shows_every_section_and_parses_back() {
+    let o = vigie(&["train", "--print-config"]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    for key in [
+        "[model]",
+        "hidden = [",
+        "[training]",
+        "optimizer = \"adam\"",
+        "patience =",
+        "[quantization]",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+    let dir = scratch("config");
+    let f = write(&dir, "default.toml", &text);
+    let parsed = vigie_trainer::config::Config::from_file(Path::new(&f)).unwrap();
+    assert_eq!(parsed, vigie_trainer::config::Config::default());
+}
+
+#[test]
+fn config_errors_name_file_line_and_column() {
+    let dir = scratch("bad-config");
+    let f = write(
+        &dir,
+        "bad.toml",
+        "[training]\nepochs = 10\nlearning_rat = 0.1\n",
+    );
+    let err = vigie_trainer::config::Config::from_file(Path::new(&f))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.toml:3:1: unknown field `learning_rat`"),
+        "{err}"
+    );
+}
