@@ -245,7 +245,7 @@ impl Config {
                 .map(|s| {
                     let before = &text[..s.start.min(text.len())];
                     (
-                        before.lines().count().max(1),
+                        before.matches('\n').count() + 1,
                         before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1,
                     )
                 })
