@@ -28,6 +28,9 @@ fi
 step "cargo clippy (all targets, warnings denied)"
 cargo clippy --workspace --all-targets --release -- -D warnings
 
+step "the CUDA backend builds (no GPU needed to compile)"
+cargo check -p vigie-trainer --release --features cuda
+
 step "documentation of vigie-core (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p vigie-core --no-deps --release
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The network.
@@ -206,16 +206,6 @@ impl Default for QuantizationConfig {
             calibration: Calibration::Minmax,
             percentile: 99.99,
             calibration_rows: 2000,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            model: ModelConfig::default(),
-            training: TrainingConfig::default(),
-            quantization: QuantizationConfig::default(),
         }
     }
 }

@@ -283,6 +283,7 @@ impl Progress {
 
 /// Trains `net`; returns the best network (on the inner backend) and the
 /// learning curve.
+#[allow(clippy::too_many_arguments)]
 pub fn fit<B: AutodiffBackend>(
     net: Net<B>,
     train: &Split,

@@ -265,3 +265,59 @@ fn config_errors_name_file_line_and_column() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_trains_quantizes_inspects_and_runs_the_model() {
+    let dir = scratch("demo");
+    let out = dir.join("digits.vigie").display().to_string();
+    let o = vigie(&["demo", "--out", &out]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for part in [
+        "test accuracy   float",
+        "MACs         6464 per inference",
+        "arena        128 bytes",
+        "row    0: predicted 0",
+    ] {
+        assert!(text.contains(part), "`{part}` missing from:\n{text}");
+    }
+    assert!(Path::new(&out).exists());
+}
+
+#[test]
+fn eval_and_predict_run_the_saved_model_through_the_core() {
+    let dir = scratch("eval-predict");
+    let out = dir.join("wine.vigie").display().to_string();
+    let wine = data("winequality-red.csv");
+    let o = vigie(&[
+        "train", "--quiet", "--data", &wine, "--target", "quality", "--out", &out, "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trained: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = vigie(&["eval", "--model", &out, "--data", &wine, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(eval["rows"], 1599);
+    assert_eq!(eval["task"], "classification");
+    assert_eq!(eval["flash_bytes"], trained["flash_bytes"]);
+    assert!(eval["int8"]["accuracy"].as_f64().unwrap() > 0.5, "{eval}");
+    assert!(eval["float"]["accuracy"].is_number());
+    let preds = dir.join("predictions.csv");
+    let o = vigie(&[
+        "predict",
+        "--model",
+        &out,
+        "--data",
+        &wine,
+        "--out",
+        &preds.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(preds).unwrap();
+    assert_eq!(text.lines().count(), 1600);
+    assert!(
+        text.starts_with("row,prediction,probability\n0,"),
+        "{}",
+        &text[..60]
+    );
+}
