@@ -110,6 +110,12 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
         "sections": def.sections.iter().map(|s| json!({
             "kind": s.kind, "name": section_name(s.kind), "bytes": s.data.len(), "required": s.required
         })).collect::<Vec<_>>(),
+        "training": crate::commands::training_report(model).map(|r| json!({
+            "data": r["data"], "seed": r["seed"], "backend": r["backend"],
+            "best_epoch": r["history"]["best_epoch"],
+            "epochs_run": r["history"]["epochs"].as_array().map_or(0, |e| e.len()),
+            "generalization_gap": r["generalization_gap"], "test": r["test"],
+        })),
     })
 }
 
@@ -180,6 +186,37 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
         "arena        {} bytes of RAM for inference",
         model.arena_len()
     );
+    if let Some(t) = d.get("training").filter(|t| !t.is_null()) {
+        let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.4}"));
+        let test = &t["test"];
+        println!(
+            "trained      on {} (target `{}`, seed {}, {}), best epoch {} of {}",
+            t["data"]["file"].as_str().unwrap_or("?"),
+            t["data"]["target"].as_str().unwrap_or("?"),
+            t["seed"],
+            t["backend"].as_str().unwrap_or("?"),
+            t["best_epoch"],
+            t["epochs_run"]
+        );
+        if test["task"] == "classification" {
+            println!(
+                "test         accuracy float {} / int8 {}, int8 macro-F1 {}, agreement {} ({} rows)",
+                f(&test["float"]["accuracy"]),
+                f(&test["int8"]["accuracy"]),
+                f(&test["int8"]["macro_f1"]),
+                f(&test["agreement"]),
+                test["rows"]
+            );
+        } else {
+            println!(
+                "test         MAE float {} / int8 {}, int8 RMSE {} ({} rows)",
+                f(&test["float"]["mae"]),
+                f(&test["int8"]["mae"]),
+                f(&test["int8"]["rmse"]),
+                test["rows"]
+            );
+        }
+    }
     for s in &model.def().sections {
         println!(
             "section      {} ({}), {} bytes{}",
