@@ -29,6 +29,7 @@ pub mod error;
 pub mod format;
 pub mod kernels;
 pub mod math;
+pub mod monitor;
 pub mod requant;
 pub mod validate;
 

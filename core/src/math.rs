@@ -63,6 +63,50 @@ pub fn exp(x: f32) -> f32 {
     p * pow2(half) * pow2(k - half)
 }
 
+/// Natural logarithm for single precision: `ln(m·2^e) = e·ln2 + ln(m)`
+/// with `m` in `[√½, √2)` and `ln(m) = 2·atanh((m−1)/(m+1))` by its series.
+/// Returns −∞ for 0, NaN for negative or NaN input.
+pub fn ln(x: f32) -> f32 {
+    if x.is_nan() || x < 0.0 {
+        return f32::NAN;
+    }
+    if x == 0.0 {
+        return f32::NEG_INFINITY;
+    }
+    if x.is_infinite() {
+        return x;
+    }
+    // Subnormals: scale into the normal range first.
+    let (x, bias) = if x < f32::MIN_POSITIVE { (x * 16_777_216.0, -24) } else { (x, 0) };
+    let bits = x.to_bits();
+    let mut e = ((bits >> 23) & 0xff) as i32 - 127 + bias;
+    let mut m = f32::from_bits((bits & 0x007f_ffff) | (127 << 23));
+    if m > core::f32::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let series = s * (2.0 + s2 * (2.0 / 3.0 + s2 * (2.0 / 5.0 + s2 * (2.0 / 7.0 + s2 * (2.0 / 9.0)))));
+    e as f32 * core::f32::consts::LN_2 + series
+}
+
+/// Square root for single precision (Newton's method from an exponent-halving
+/// first guess); NaN for negative input.
+pub fn sqrt(x: f32) -> f32 {
+    if x.is_nan() || x < 0.0 {
+        return f32::NAN;
+    }
+    if x == 0.0 || x.is_infinite() {
+        return x;
+    }
+    let mut y = f32::from_bits((x.to_bits() >> 1) + 0x1fbd_1df5);
+    for _ in 0..4 {
+        y = 0.5 * (y + x / y);
+    }
+    y
+}
+
 /// `2^k` for `k` in `[-126, 127]` (clamped), built from its exponent bits.
 fn pow2(k: i32) -> f32 {
     f32::from_bits(((k.clamp(-126, 127) + 127) as u32) << 23)
@@ -92,6 +136,38 @@ mod tests {
         assert_eq!(exp(0.0), 1.0);
         assert_eq!(exp(-200.0), 0.0);
         assert_eq!(exp(200.0), f32::INFINITY);
+    }
+
+    /// Absolute error allowed for `ln` against `f64::ln`: a few ulp of the
+    /// result's magnitude (the series is truncated at s^9, |s| ≤ 0.172).
+    const LN_TOLERANCE: f64 = 4e-7;
+
+    #[test]
+    fn ln_is_close_to_f64_ln() {
+        let mut x = 1e-30f32;
+        while x < 1e30 {
+            let got = ln(x) as f64;
+            let want = (x as f64).ln();
+            assert!((got - want).abs() <= LN_TOLERANCE * want.abs().max(1.0), "ln({x}) = {got}, want {want}");
+            x *= 1.37;
+        }
+        assert_eq!(ln(1.0), 0.0);
+        assert_eq!(ln(0.0), f32::NEG_INFINITY);
+        assert!(ln(-1.0).is_nan());
+        assert!((ln(1e-40) as f64 - (1e-40f64).ln()).abs() < 1e-4);
+    }
+
+    #[test]
+    fn sqrt_is_close_to_f64_sqrt() {
+        let mut x = 1e-30f32;
+        while x < 1e30 {
+            let got = sqrt(x) as f64;
+            let want = (x as f64).sqrt();
+            assert!(((got - want) / want).abs() < 2.0 * f32::EPSILON as f64, "sqrt({x}) = {got}");
+            x *= 1.91;
+        }
+        assert_eq!(sqrt(4.0), 2.0);
+        assert!(sqrt(-1.0).is_nan());
     }
 
     #[test]

@@ -217,6 +217,7 @@ pub fn demo(out: &Path) -> Result<()> {
         cpu_backend: CpuBackend::default_compiled(),
         impute: None,
         quiet: false,
+        false_alarm_rate: 1e-4,
     };
     let summary = pipeline::train(&args)?;
     print_summary(&summary);

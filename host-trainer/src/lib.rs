@@ -8,6 +8,7 @@ pub mod cuda;
 pub mod data;
 pub mod inspect;
 pub mod metrics;
+pub mod monitor_ref;
 pub mod net;
 pub mod pipeline;
 pub mod prep;

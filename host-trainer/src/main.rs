@@ -82,6 +82,10 @@ enum Command {
         /// so the device does the same). Without it, missing cells are refused.
         #[arg(long, value_enum)]
         impute: Option<Impute>,
+        /// Target false-alarm rate of the whole drift monitor, per sample
+        /// (default: one per 10,000 samples).
+        #[arg(long, default_value_t = 1e-4)]
+        false_alarm_rate: f64,
         /// Print one JSON object on standard output.
         #[arg(long)]
         json: bool,
@@ -151,6 +155,7 @@ fn run(cli: Cli) -> Result<()> {
             device,
             cpu_backend,
             impute,
+            false_alarm_rate,
             json,
             quiet,
         } => {
@@ -184,6 +189,7 @@ fn run(cli: Cli) -> Result<()> {
                 cpu_backend,
                 impute,
                 quiet: quiet || json,
+                false_alarm_rate,
             };
             let summary = pipeline::train(&args)?;
             if json {

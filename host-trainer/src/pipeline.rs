@@ -82,6 +82,8 @@ pub struct TrainArgs {
     pub impute: Option<Impute>,
     /// No progress output.
     pub quiet: bool,
+    /// Target false-alarm rate of the whole drift monitor, per sample.
+    pub false_alarm_rate: f64,
 }
 
 /// The data, split and standardized, ready for any backend.
@@ -535,6 +537,14 @@ pub fn train(args: &TrainArgs) -> Result<Value> {
     let model = Model::from_bytes(&draft).context("the quantized model does not load")?;
     let int8 = int8_outputs(&model, test_set, &test_rows)?;
     let test_metrics = compare(test_set, &test_rows, Some(&trained.float_test), &int8, k);
+    if !args.quiet {
+        eprintln!("calibrating the drift monitor on {} validation rows", p.splits.val.len());
+    }
+    let monitor = crate::monitor_ref::build(&draft, &p.data, &p.splits.train, &p.splits.val, args.false_alarm_rate, args.seed)
+        .context("building the drift monitor")?;
+    quantized
+        .set_section(section_kind::MONITOR, false, monitor.section.clone())
+        .context("storing the monitor")?;
     let best = trained.history.best_epoch;
     let at_best = trained
         .history
@@ -564,6 +574,8 @@ pub fn train(args: &TrainArgs) -> Result<Value> {
             "loss_gap": e.val_loss - e.train_loss, "train_metric": e.train_metric, "val_metric": e.val_metric,
         })),
         "test": test_metrics,
+        "monitor": monitor,
+        "false_alarm_rate": args.false_alarm_rate,
     });
     quantized
         .set_section(
@@ -585,5 +597,6 @@ pub fn train(args: &TrainArgs) -> Result<Value> {
     summary["epochs_run"] = json!(trained.history.epochs.len());
     summary["backend"] = json!(trained.backend);
     summary["generalization_gap"] = report["generalization_gap"].clone();
+    summary["monitor"] = report["monitor"].clone();
     Ok(summary)
 }

@@ -25,6 +25,7 @@ fn args(data: &str, target: &str, out: &str) -> TrainArgs {
         cpu_backend: CpuBackend::Flex,
         impute: None,
         quiet: true,
+        false_alarm_rate: 1e-4,
     }
 }
 

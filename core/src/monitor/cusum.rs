@@ -1,0 +1,43 @@
+//! Two-sided CUSUMs per feature on normal scores: one pair for the mean
+//! (a shifted or drifting sensor), one pair on `z² − 1` for the variance
+//! (a noisy sensor upwards, a stuck one downwards).
+//!
+//! State: four `f32` per feature, `[mean up, mean down, variance up,
+//! variance down]`. A statistic that reaches its drift threshold is reset,
+//! so a lasting change raises an alarm again after another delay.
+
+use super::{Detector, Monitor, Observation};
+
+/// One step of a one-sided CUSUM.
+#[inline]
+pub(super) fn step(s: f32, x: f32, k: f32) -> f32 {
+    let v = s + x - k;
+    if v > 0.0 {
+        v
+    } else {
+        0.0
+    }
+}
+
+pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &mut Observation) {
+    let def = &m.def;
+    let (k, kv) = (def.params.mean_k, def.params.variance_k);
+    for f in 0..def.features as usize {
+        let Some(z) = m.feature_value(input, f).and_then(|v| m.score(f, v)) else { continue };
+        let s = &mut state[m.layout.cusum + 4 * f..m.layout.cusum + 4 * f + 4];
+        s[0] = step(s[0], z, k);
+        s[1] = step(s[1], -z, k);
+        let u = z * z - 1.0;
+        s[2] = step(s[2], u, kv);
+        s[3] = step(s[3], -u, kv);
+        let name = [f as u16];
+        if obs.record(Detector::Mean, s[0].max(s[1]), def.warning.mean, def.drift.mean, &name) {
+            s[0] = 0.0;
+            s[1] = 0.0;
+        }
+        if obs.record(Detector::Variance, s[2].max(s[3]), def.warning.variance, def.drift.variance, &name) {
+            s[2] = 0.0;
+            s[3] = 0.0;
+        }
+    }
+}

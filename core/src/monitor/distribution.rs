@@ -1,0 +1,69 @@
+//! Windowed distribution drift per feature: exponentially weighted shares
+//! of the reference quantile bins, compared with the training shares by the
+//! Jensen-Shannon divergence.
+//!
+//! Why Jensen-Shannon rather than PSI or chi-square: quantized and
+//! integer-valued features leave reference bins empty, where PSI and
+//! chi-square divide by zero and need an arbitrary smoothing constant; JS is
+//! defined for empty bins, symmetric, and bounded by ln 2, so one threshold
+//! serves every feature.
+//!
+//! State: `bins` `f32` per feature, the current shares.
+
+use super::{Detector, Monitor, Observation};
+use crate::format::read_f32;
+use crate::math::ln;
+
+/// Jensen-Shannon divergence (natural log) between `p` (state) and the
+/// reference shares `q` (`f32` little-endian).
+pub(super) fn jensen_shannon(p: &[f32], q: &[u8]) -> f32 {
+    let mut js = 0.0f32;
+    for (i, &pi) in p.iter().enumerate() {
+        let qi = read_f32(q, i);
+        let mi = 0.5 * (pi + qi);
+        if pi > 0.0 {
+            js += 0.5 * pi * ln(pi / mi);
+        }
+        if qi > 0.0 {
+            js += 0.5 * qi * ln(qi / mi);
+        }
+    }
+    js.max(0.0)
+}
+
+pub(super) fn reset(m: &Monitor<'_>, state: &mut [f32]) {
+    let b = m.def.bins as usize;
+    for f in 0..m.def.features as usize {
+        reset_feature(m, state, f, b);
+    }
+}
+
+fn reset_feature(m: &Monitor<'_>, state: &mut [f32], f: usize, b: usize) {
+    let at = m.layout.histogram + f * b;
+    for (i, s) in state[at..at + b].iter_mut().enumerate() {
+        *s = read_f32(m.def.proportions, f * b + i);
+    }
+}
+
+pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], check: bool, obs: &mut Observation) {
+    let def = &m.def;
+    let b = def.bins as usize;
+    let lambda = def.params.ewma;
+    for f in 0..def.features as usize {
+        let Some(v) = m.feature_value(input, f) else { continue };
+        let bin = m.bin(f, v);
+        let at = m.layout.histogram + f * b;
+        let shares = &mut state[at..at + b];
+        for s in shares.iter_mut() {
+            *s *= 1.0 - lambda;
+        }
+        shares[bin] += lambda;
+        if check {
+            let reference = &def.proportions[4 * f * b..4 * (f + 1) * b];
+            let js = jensen_shannon(shares, reference);
+            if obs.record(Detector::Distribution, js, def.warning.distribution, def.drift.distribution, &[f as u16]) {
+                reset_feature(m, state, f, b);
+            }
+        }
+    }
+}

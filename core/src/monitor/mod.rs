@@ -1,0 +1,530 @@
+//! The drift monitor: fixed memory, no labels needed, one call per sample.
+//!
+//! Reference statistics and calibrated thresholds travel in the model file
+//! (section [`crate::format::section_kind::MONITOR`], a postcard
+//! [`MonitorDef`]). The state lives in a caller buffer of
+//! [`Monitor::state_len`] `f32`s. Each detector is in its own file:
+//!
+//! | detector | file | sees |
+//! |---|---|---|
+//! | input guard | `guard.rs` | NaN, infinity, values far outside the training range |
+//! | mean CUSUM | `cusum.rs` | a shift of one feature's level |
+//! | variance CUSUM | `cusum.rs` | a sensor that gets noisy, or stuck |
+//! | distribution | `distribution.rs` | a change of a feature's shape (Jensen-Shannon) |
+//! | output | `output.rs` | class mix against the training prior; a drop in confidence |
+//! | reconstruction | `pca.rs` | broken correlations between features |
+//! | error rate | `labels.rs` | more mistakes, when labels are fed back |
+//!
+//! Per-feature detectors work on *normal scores*: a value's reference
+//! quantile bin mapped to the standard normal quantile of its middle, so
+//! skewed, heavy-tailed real features behave like standard normals.
+
+mod cusum;
+mod distribution;
+mod guard;
+mod labels;
+mod output;
+mod pca;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Place;
+use crate::format::read_f32;
+use crate::math::quantize_affine;
+use crate::{Error, Model};
+
+/// Most bins per feature.
+pub const MAX_BINS: u16 = 64;
+/// Most features a report names.
+pub const MAX_NAMED: usize = 4;
+
+/// Tuning constants of the detectors, chosen with the thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MonitorParams {
+    /// CUSUM allowance for mean shifts, in standard deviations of the
+    /// normal score (half the smallest shift to detect quickly).
+    pub mean_k: f32,
+    /// CUSUM allowance for variance changes (on `z² − 1`).
+    pub variance_k: f32,
+    /// CUSUM allowance of the confidence, reconstruction and error detectors.
+    pub aux_k: f32,
+    /// Forgetting factor of the windowed distributions (EWMA weight of a
+    /// new sample, about 1 / window length).
+    pub ewma: f32,
+    /// Divergences are evaluated every this many samples.
+    pub check_every: u16,
+}
+
+/// One threshold per detector family.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Input guard: allowed distance outside `[min, max]`, in units of
+    /// `max − min`.
+    pub range: f32,
+    /// Mean CUSUM.
+    pub mean: f32,
+    /// Variance CUSUM.
+    pub variance: f32,
+    /// Jensen-Shannon divergence of a feature's windowed distribution.
+    pub distribution: f32,
+    /// Jensen-Shannon divergence of the windowed class mix.
+    pub class_mix: f32,
+    /// Confidence CUSUM (downward).
+    pub confidence: f32,
+    /// Reconstruction-error CUSUM (upward).
+    pub reconstruction: f32,
+    /// Error-rate CUSUM (upward).
+    pub error_rate: f32,
+}
+
+/// Reference statistics and thresholds, as stored in the model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorDef<'a> {
+    /// Monitored features: the model's input channels (a window channel is
+    /// monitored through its mean).
+    pub features: u16,
+    /// Quantile bins per feature.
+    pub bins: u16,
+    /// `features × (bins − 1)` int8 bin edges in the quantized input
+    /// domain, non-decreasing: a value `q` is in bin `#{edges < q}`.
+    pub edges: &'a [u8],
+    /// `features × bins` f32: the share of training samples in each bin.
+    pub proportions: &'a [u8],
+    /// `features × bins` f32: the normal score of each bin.
+    pub scores: &'a [u8],
+    /// `features` f32: mean of the normal score on training data.
+    pub score_mean: &'a [u8],
+    /// `features` f32: its standard deviation (0: the feature is constant
+    /// and its CUSUMs are off).
+    pub score_sd: &'a [u8],
+    /// `features` f32, raw units: training mean.
+    pub mean: &'a [u8],
+    /// `features` f32, raw units: training standard deviation.
+    pub std: &'a [u8],
+    /// `features` f32, raw units: training minimum.
+    pub min: &'a [u8],
+    /// `features` f32, raw units: training maximum.
+    pub max: &'a [u8],
+    /// Classes (0 for regression).
+    pub classes: u16,
+    /// `classes` f32: share of each predicted class on training data.
+    pub prior: &'a [u8],
+    /// Mean top-class probability on training data.
+    pub confidence_mean: f32,
+    /// Its standard deviation.
+    pub confidence_sd: f32,
+    /// `10` f32: deciles of the top-class probability on training data.
+    pub confidence_deciles: &'a [u8],
+    /// Principal components kept.
+    pub components: u16,
+    /// `components × features` f32: orthonormal rows, in standardized units.
+    pub basis: &'a [u8],
+    /// `features` f32: mean squared residual of each feature on training data.
+    pub residual_share: &'a [u8],
+    /// Mean of `ln(residual + 1e-3)` on training data.
+    pub residual_log_mean: f32,
+    /// Its standard deviation.
+    pub residual_log_sd: f32,
+    /// Error rate of the model on validation data (for label feedback).
+    pub error_rate: f32,
+    /// Tuning constants.
+    pub params: MonitorParams,
+    /// Thresholds for a drift alarm.
+    pub drift: Thresholds,
+    /// Thresholds for a warning.
+    pub warning: Thresholds,
+}
+
+/// How worried the monitor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Level {
+    /// Nothing unusual.
+    Stable,
+    /// A statistic is past its warning threshold.
+    Warning,
+    /// A statistic is past its drift threshold (it is then reset).
+    Drift,
+}
+
+/// The detectors, as bits of [`Observation::fired`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(u16)]
+pub enum Detector {
+    /// Non-finite input.
+    GuardNonFinite = 1,
+    /// Input far outside the training range.
+    GuardRange = 2,
+    /// Mean shift of a feature.
+    Mean = 4,
+    /// Variance change of a feature (noisy or stuck).
+    Variance = 8,
+    /// Windowed distribution of a feature.
+    Distribution = 16,
+    /// Predicted class mix.
+    ClassMix = 32,
+    /// Drop in confidence.
+    Confidence = 64,
+    /// Reconstruction error: broken correlations.
+    Reconstruction = 128,
+    /// Error rate, from labels fed back.
+    ErrorRate = 256,
+}
+
+impl Detector {
+    /// All detectors, in bit order.
+    pub const ALL: [Detector; 9] = [
+        Detector::GuardNonFinite,
+        Detector::GuardRange,
+        Detector::Mean,
+        Detector::Variance,
+        Detector::Distribution,
+        Detector::ClassMix,
+        Detector::Confidence,
+        Detector::Reconstruction,
+        Detector::ErrorRate,
+    ];
+
+    /// Position in [`Detector::ALL`].
+    pub fn index(self) -> usize {
+        (self as u16).trailing_zeros() as usize
+    }
+
+    /// A short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Detector::GuardNonFinite => "guard-non-finite",
+            Detector::GuardRange => "guard-range",
+            Detector::Mean => "mean-cusum",
+            Detector::Variance => "variance-cusum",
+            Detector::Distribution => "distribution",
+            Detector::ClassMix => "class-mix",
+            Detector::Confidence => "confidence",
+            Detector::Reconstruction => "reconstruction",
+            Detector::ErrorRate => "error-rate",
+        }
+    }
+}
+
+/// What one sample told the monitor. Serializes with postcard, so a device
+/// can send it home.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// The highest level reached by any detector.
+    pub level: Level,
+    /// Bits of the [`Detector`]s past their warning or drift threshold.
+    pub fired: u16,
+    /// The detector with the highest score.
+    pub detector: Option<Detector>,
+    /// Features it names (indices into the input channels), most
+    /// suspicious first.
+    pub features: heapless::Vec<u16, MAX_NAMED>,
+    /// Its statistic divided by its drift threshold (≥ 1 means drift).
+    pub score: f32,
+    /// This sample's largest statistic of each detector, in
+    /// [`Detector::ALL`] order, whatever the thresholds (0 when the
+    /// detector did not run). The trainer calibrates thresholds on them.
+    pub values: [f32; 9],
+}
+
+impl Observation {
+    fn stable() -> Self {
+        Observation {
+            level: Level::Stable,
+            fired: 0,
+            detector: None,
+            features: heapless::Vec::new(),
+            score: 0.0,
+            values: [0.0; 9],
+        }
+    }
+
+    /// Whether a detector fired.
+    pub fn has(&self, d: Detector) -> bool {
+        self.fired & d as u16 != 0
+    }
+
+    /// Records a statistic against its thresholds; returns whether it
+    /// reached the drift threshold (the caller then resets it).
+    pub(crate) fn record(&mut self, d: Detector, value: f32, warning: f32, drift: f32, features: &[u16]) -> bool {
+        let slot = &mut self.values[d.index()];
+        if value > *slot {
+            *slot = value;
+        }
+        let level = if value >= drift {
+            Level::Drift
+        } else if value >= warning {
+            Level::Warning
+        } else {
+            return false;
+        };
+        self.fired |= d as u16;
+        let score = if drift > 0.0 { value / drift } else { f32::INFINITY };
+        if level > self.level || (level == self.level && score > self.score) {
+            self.level = level;
+            self.score = score;
+            self.detector = Some(d);
+            self.features.clear();
+            for &f in features.iter().take(MAX_NAMED) {
+                let _ = self.features.push(f);
+            }
+        }
+        level == Level::Drift
+    }
+}
+
+/// A validated monitor definition, borrowing the model file.
+#[derive(Debug, Clone)]
+pub struct Monitor<'a> {
+    def: MonitorDef<'a>,
+    layout: Layout,
+    /// Input length per channel (window models average it).
+    length: usize,
+    /// Input map, to put raw values in the quantized domain.
+    input_scale: &'a [u8],
+    input_offset: &'a [u8],
+}
+
+/// Where each detector's state lives in the state buffer (offsets in f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    cusum: usize,
+    histogram: usize,
+    classes: usize,
+    residual: usize,
+    scalars: usize,
+    len: usize,
+}
+
+/// Scalars at the end of the state.
+const SCALAR_CONFIDENCE: usize = 0;
+const SCALAR_RECONSTRUCTION: usize = 1;
+const SCALAR_ERRORS: usize = 2;
+const SCALAR_SAMPLES: usize = 3;
+const SCALARS: usize = 4;
+
+fn bad(field: &'static str) -> Error {
+    Error::ValidateQuantization { place: Place::Section(crate::format::section_kind::MONITOR), field, index: 0 }
+}
+
+fn check_f32s(bytes: &[u8], n: usize, field: &'static str, finite: bool) -> Result<(), Error> {
+    if bytes.len() != 4 * n {
+        return Err(Error::ValidateTensorLength {
+            place: Place::Section(crate::format::section_kind::MONITOR),
+            field,
+            expected: (4 * n).min(u32::MAX as usize) as u32,
+            found: bytes.len().min(u32::MAX as usize) as u32,
+        });
+    }
+    if finite && (0..n).any(|i| !read_f32(bytes, i).is_finite()) {
+        return Err(bad(field));
+    }
+    Ok(())
+}
+
+impl<'a> Monitor<'a> {
+    /// The monitor stored in a model, if the model has one.
+    pub fn from_model(model: &Model<'a>) -> Result<Option<Self>, Error> {
+        let Some(section) = model.def().section(crate::format::section_kind::MONITOR) else {
+            return Ok(None);
+        };
+        let (def, rest) =
+            postcard::take_from_bytes::<MonitorDef<'a>>(section.data).map_err(|_| Error::LoadMalformedBody)?;
+        if !rest.is_empty() {
+            return Err(Error::LoadTrailingBody);
+        }
+        Self::new(def, model).map(Some)
+    }
+
+    /// Validates a definition against the model it monitors.
+    pub fn new(def: MonitorDef<'a>, model: &Model<'a>) -> Result<Self, Error> {
+        let shape = model.input_shape();
+        let f = def.features as usize;
+        let b = def.bins as usize;
+        if f != shape.channels as usize {
+            return Err(bad("features"));
+        }
+        if !(2..=MAX_BINS as usize).contains(&b) {
+            return Err(bad("bins"));
+        }
+        if def.edges.len() != f * (b - 1) {
+            return Err(bad("edges"));
+        }
+        for row in def.edges.chunks_exact(b - 1) {
+            if row.windows(2).any(|w| (w[0] as i8) > (w[1] as i8)) {
+                return Err(bad("edges"));
+            }
+        }
+        check_f32s(def.proportions, f * b, "proportions", true)?;
+        check_f32s(def.scores, f * b, "scores", true)?;
+        for field in [def.score_mean, def.score_sd, def.mean, def.std, def.min, def.max, def.residual_share] {
+            check_f32s(field, f, "feature statistics", true)?;
+        }
+        let k = def.classes as usize;
+        let outputs = model.output_len();
+        if k != 0 && (k != outputs || model.task() != crate::Task::Classification) {
+            return Err(bad("classes"));
+        }
+        check_f32s(def.prior, k, "prior", true)?;
+        check_f32s(def.confidence_deciles, if k == 0 { 0 } else { 10 }, "confidence_deciles", true)?;
+        let c = def.components as usize;
+        if c > f {
+            return Err(bad("components"));
+        }
+        check_f32s(def.basis, c * f, "basis", true)?;
+        let scalars = [
+            def.confidence_mean,
+            def.confidence_sd,
+            def.residual_log_mean,
+            def.residual_log_sd,
+            def.error_rate,
+            def.params.mean_k,
+            def.params.variance_k,
+            def.params.aux_k,
+            def.params.ewma,
+        ];
+        if scalars.iter().any(|v| !v.is_finite()) || !(def.params.ewma > 0.0 && def.params.ewma <= 1.0) {
+            return Err(bad("params"));
+        }
+        if def.params.check_every == 0 {
+            return Err(bad("check_every"));
+        }
+        for t in [&def.drift, &def.warning] {
+            let all = [t.range, t.mean, t.variance, t.distribution, t.class_mix, t.confidence, t.reconstruction, t.error_rate];
+            if all.iter().any(|v| v.is_nan() || *v < 0.0) {
+                return Err(bad("thresholds"));
+            }
+        }
+        let cusum = 0;
+        let histogram = cusum + 4 * f;
+        let classes = histogram + f * b;
+        let residual = classes + k;
+        let scalars_at = residual + f;
+        let layout = Layout { cusum, histogram, classes, residual, scalars: scalars_at, len: scalars_at + SCALARS };
+        let input = &model.def().input;
+        Ok(Monitor {
+            def,
+            layout,
+            length: shape.length as usize,
+            input_scale: input.scale,
+            input_offset: input.offset,
+        })
+    }
+
+    /// The definition.
+    pub fn def(&self) -> &MonitorDef<'a> {
+        &self.def
+    }
+
+    /// Number of `f32`s of state [`Monitor::observe`] needs.
+    pub fn state_len(&self) -> usize {
+        self.layout.len
+    }
+
+    /// Bytes of state.
+    pub fn state_bytes(&self) -> usize {
+        4 * self.layout.len
+    }
+
+    /// Sets a state buffer to the reference (no evidence of drift yet).
+    pub fn reset(&self, state: &mut [f32]) -> Result<(), Error> {
+        let state = self.state(state)?;
+        state.fill(0.0);
+        distribution::reset(self, state);
+        output::reset(self, state);
+        pca::reset(self, state);
+        Ok(())
+    }
+
+    fn state<'s>(&self, state: &'s mut [f32]) -> Result<&'s mut [f32], Error> {
+        let needed = self.layout.len;
+        if state.len() < needed {
+            return Err(Error::RunArenaTooSmall { needed: 4 * needed, found: 4 * state.len() });
+        }
+        Ok(&mut state[..needed])
+    }
+
+    /// The value of feature `f` for this sample in raw units (the channel
+    /// mean for windows), or `None` when a value is not finite.
+    fn feature_value(&self, input: &[f32], f: usize) -> Option<f32> {
+        channel_mean(input.get(f * self.length..(f + 1) * self.length)?)
+    }
+
+    /// The reference bin of a raw feature value.
+    fn bin(&self, f: usize, value: f32) -> usize {
+        let q = quantize_affine(value, read_f32(self.input_scale, f), read_f32(self.input_offset, f));
+        let b = self.def.bins as usize - 1;
+        bin_of(q, &self.def.edges[f * b..(f + 1) * b])
+    }
+
+    /// Normal score of a raw feature value, standardized by its reference
+    /// mean and deviation; `None` for a constant feature.
+    fn score(&self, f: usize, value: f32) -> Option<f32> {
+        let sd = read_f32(self.def.score_sd, f);
+        if sd <= 1e-6 {
+            return None;
+        }
+        let z = read_f32(self.def.scores, f * self.def.bins as usize + self.bin(f, value));
+        Some((z - read_f32(self.def.score_mean, f)) / sd)
+    }
+
+    /// Feeds one sample: its raw input (channel-major, as given to
+    /// [`Model::run`]) and, for a classifier, the predicted class and its
+    /// probability (`None` when inference failed, for example on NaN).
+    pub fn observe(&self, state: &mut [f32], input: &[f32], prediction: Option<(usize, f32)>) -> Result<Observation, Error> {
+        let expected = self.def.features as usize * self.length;
+        if input.len() != expected {
+            return Err(Error::RunInputLength { expected, found: input.len() });
+        }
+        let state = self.state(state)?;
+        let mut obs = Observation::stable();
+        guard::observe(self, input, &mut obs);
+        let samples = state[self.layout.scalars + SCALAR_SAMPLES] + 1.0;
+        state[self.layout.scalars + SCALAR_SAMPLES] = if samples >= 16_777_216.0 { 0.0 } else { samples };
+        let check = (samples as u32) % self.def.params.check_every as u32 == 0;
+        cusum::observe(self, state, input, &mut obs);
+        distribution::observe(self, state, input, check, &mut obs);
+        pca::observe(self, state, input, &mut obs);
+        if let Some((class, confidence)) = prediction {
+            output::observe(self, state, class, confidence, check, &mut obs);
+        }
+        Ok(obs)
+    }
+
+    /// Feeds back whether the model's prediction for a sample was right.
+    pub fn observe_label(&self, state: &mut [f32], correct: bool) -> Result<Observation, Error> {
+        let state = self.state(state)?;
+        let mut obs = Observation::stable();
+        labels::observe(self, state, correct, &mut obs);
+        Ok(obs)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl MonitorDef<'_> {
+    /// The section's bytes (postcard).
+    pub fn to_vec(&self) -> alloc::vec::Vec<u8> {
+        postcard::to_allocvec(self).expect("postcard serialization into a Vec cannot fail")
+    }
+}
+
+/// The monitored value of one channel: the mean of its samples (the value
+/// itself for tabular data), `None` when one is not finite or there is none.
+pub fn channel_mean(xs: &[f32]) -> Option<f32> {
+    let mut sum = 0.0f32;
+    for &x in xs {
+        if !x.is_finite() {
+            return None;
+        }
+        sum += x;
+    }
+    if xs.is_empty() {
+        None
+    } else {
+        Some(sum / xs.len() as f32)
+    }
+}
+
+/// The bin of an int8 value: the number of edges strictly below it.
+pub fn bin_of(q: i8, edges: &[u8]) -> usize {
+    edges.iter().take_while(|&&e| (e as i8) < q).count()
+}

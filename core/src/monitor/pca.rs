@@ -1,0 +1,71 @@
+//! Multivariate drift: the residual of the standardized input after
+//! projection on the training principal components. Two features that
+//! stop moving together keep their own distributions, so no per-feature
+//! test sees it, but the residual grows. An upward CUSUM on the
+//! standardized log residual raises the alarm; an exponentially weighted
+//! residual per feature, relative to its training level, names the
+//! features that broke away.
+//!
+//! State: one `f32` per feature (relative residual) and one scalar (CUSUM).
+
+use super::{cusum, Detector, Monitor, Observation, MAX_NAMED, SCALAR_RECONSTRUCTION};
+use crate::format::read_f32;
+use crate::math::ln;
+
+/// Features in the largest PCA model the stack buffers hold.
+const MAX_FEATURES: usize = 256;
+
+pub(super) fn reset(m: &Monitor<'_>, state: &mut [f32]) {
+    let f = m.def.features as usize;
+    state[m.layout.residual..m.layout.residual + f].fill(1.0);
+}
+
+pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &mut Observation) {
+    let def = &m.def;
+    let (f, c) = (def.features as usize, def.components as usize);
+    if c == 0 || f > MAX_FEATURES || def.residual_log_sd <= 0.0 {
+        return;
+    }
+    let mut x = [0.0f32; MAX_FEATURES];
+    for (j, xj) in x[..f].iter_mut().enumerate() {
+        let Some(v) = m.feature_value(input, j) else { return };
+        *xj = (v - read_f32(def.mean, j)) / read_f32(def.std, j).max(1e-12);
+    }
+    let mut r = x;
+    for i in 0..c {
+        let row = &def.basis[4 * i * f..4 * (i + 1) * f];
+        let p: f32 = (0..f).map(|j| read_f32(row, j) * x[j]).sum();
+        for (j, rj) in r[..f].iter_mut().enumerate() {
+            *rj -= p * read_f32(row, j);
+        }
+    }
+    let total: f32 = r[..f].iter().map(|v| v * v).sum();
+    let lambda = def.params.ewma;
+    let shares = &mut state[m.layout.residual..m.layout.residual + f];
+    for (j, s) in shares.iter_mut().enumerate() {
+        let reference = read_f32(def.residual_share, j).max(1e-6);
+        *s = (1.0 - lambda) * *s + lambda * r[j] * r[j] / reference;
+    }
+    let u = (ln(total + 1e-3) - def.residual_log_mean) / def.residual_log_sd;
+    let at = m.layout.scalars + SCALAR_RECONSTRUCTION;
+    state[at] = cusum::step(state[at], u, def.params.aux_k);
+    // Name the features whose residual grew most, largest first.
+    let mut named: heapless::Vec<u16, MAX_NAMED> = heapless::Vec::new();
+    let mut taken = [false; MAX_FEATURES];
+    for _ in 0..2.min(f) {
+        let mut best: Option<usize> = None;
+        for j in 0..f {
+            if !taken[j] && best.is_none_or(|b| state[m.layout.residual + j] > state[m.layout.residual + b]) {
+                best = Some(j);
+            }
+        }
+        if let Some(b) = best {
+            taken[b] = true;
+            let _ = named.push(b as u16);
+        }
+    }
+    if obs.record(Detector::Reconstruction, state[at], def.warning.reconstruction, def.drift.reconstruction, &named) {
+        state[at] = 0.0;
+        reset(m, state);
+    }
+}
