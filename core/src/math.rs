@@ -77,7 +77,11 @@ pub fn ln(x: f32) -> f32 {
         return x;
     }
     // Subnormals: scale into the normal range first.
-    let (x, bias) = if x < f32::MIN_POSITIVE { (x * 16_777_216.0, -24) } else { (x, 0) };
+    let (x, bias) = if x < f32::MIN_POSITIVE {
+        (x * 16_777_216.0, -24)
+    } else {
+        (x, 0)
+    };
     let bits = x.to_bits();
     let mut e = ((bits >> 23) & 0xff) as i32 - 127 + bias;
     let mut m = f32::from_bits((bits & 0x007f_ffff) | (127 << 23));
@@ -87,7 +91,8 @@ pub fn ln(x: f32) -> f32 {
     }
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
-    let series = s * (2.0 + s2 * (2.0 / 3.0 + s2 * (2.0 / 5.0 + s2 * (2.0 / 7.0 + s2 * (2.0 / 9.0)))));
+    let series =
+        s * (2.0 + s2 * (2.0 / 3.0 + s2 * (2.0 / 5.0 + s2 * (2.0 / 7.0 + s2 * (2.0 / 9.0)))));
     e as f32 * core::f32::consts::LN_2 + series
 }
 
@@ -148,7 +153,10 @@ mod tests {
         while x < 1e30 {
             let got = ln(x) as f64;
             let want = (x as f64).ln();
-            assert!((got - want).abs() <= LN_TOLERANCE * want.abs().max(1.0), "ln({x}) = {got}, want {want}");
+            assert!(
+                (got - want).abs() <= LN_TOLERANCE * want.abs().max(1.0),
+                "ln({x}) = {got}, want {want}"
+            );
             x *= 1.37;
         }
         assert_eq!(ln(1.0), 0.0);
@@ -163,7 +171,10 @@ mod tests {
         while x < 1e30 {
             let got = sqrt(x) as f64;
             let want = (x as f64).sqrt();
-            assert!(((got - want) / want).abs() < 2.0 * f32::EPSILON as f64, "sqrt({x}) = {got}");
+            assert!(
+                ((got - want) / want).abs() < 2.0 * f32::EPSILON as f64,
+                "sqrt({x}) = {got}"
+            );
             x *= 1.91;
         }
         assert_eq!(sqrt(4.0), 2.0);

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod config;
 pub mod cuda;
 pub mod data;
+pub mod drift;
 pub mod inspect;
 pub mod metrics;
 pub mod monitor_ref;

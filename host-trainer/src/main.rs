@@ -129,6 +129,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the drift monitor: train like `train`, then replay drift
+    /// scenarios (offsets, gain, gradual drift, stuck sensor, noise,
+    /// decorrelation, class mix, NaN burst) built from held-out rows, and a
+    /// long stable stream for false alarms.
+    DriftBench {
+        /// Training data.
+        #[arg(long)]
+        data: PathBuf,
+        /// The column to predict.
+        #[arg(long)]
+        target: String,
+        /// Classification or regression.
+        #[arg(long, value_enum, default_value = "classification")]
+        task: TaskArg,
+        /// A separate test file (its rows are the held-out source).
+        #[arg(long)]
+        test: Option<PathBuf>,
+        /// The feature to alter (default: the most continuous one).
+        #[arg(long)]
+        feature: Option<String>,
+        /// Seeded runs per scenario.
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+        /// Rows of the stable stream for the false-alarm rate.
+        #[arg(long, default_value_t = 200_000)]
+        stable_rows: usize,
+        /// Seed of training and of the streams.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// The main job on the bundled data: train a digits MLP, quantize it,
     /// inspect it and run it through vigie-core.
     Demo {
@@ -207,6 +240,36 @@ fn run(cli: Cli) -> Result<()> {
         } => commands::eval(&model, &data, target.as_deref(), json),
         Command::Predict { model, data, out } => commands::predict(&model, &data, out.as_deref()),
         Command::Inspect { model, json } => inspect::run(&model, json),
+        Command::DriftBench {
+            data,
+            target,
+            task,
+            test,
+            feature,
+            runs,
+            stable_rows,
+            seed,
+            json,
+        } => {
+            let args = TrainArgs {
+                data,
+                target,
+                features: None,
+                regression: task == TaskArg::Regression,
+                config: Config::default(),
+                out: PathBuf::from("drift-bench.vigie"),
+                test_split: if test.is_some() { 0.0 } else { 0.2 },
+                test,
+                val_split: 0.1,
+                seed,
+                device: DeviceKind::Cpu,
+                cpu_backend: CpuBackend::default_compiled(),
+                impute: None,
+                quiet: true,
+                false_alarm_rate: 1e-4,
+            };
+            commands::drift_bench(&args, feature.as_deref(), runs, stable_rows, json)
+        }
         Command::Demo { out } => commands::demo(&out).context("the demo failed"),
     }
 }

@@ -520,6 +520,23 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// `vigie train`: returns the JSON summary after writing the model file.
 pub fn train(args: &TrainArgs) -> Result<Value> {
+    let built = build(args)?;
+    write_atomically(&args.out, &built.bytes)?;
+    Ok(built.summary)
+}
+
+/// A trained, quantized, evaluated model with its monitor, not yet written.
+pub struct Built {
+    /// The model file's bytes.
+    pub bytes: Vec<u8>,
+    /// The data it was trained on, split.
+    pub prepared: Prepared,
+    /// The summary `vigie train --json` prints.
+    pub summary: Value,
+}
+
+/// Everything `vigie train` does except writing the file.
+pub fn build(args: &TrainArgs) -> Result<Built> {
     let p = prepare(args)?;
     let trained = train_dispatch(&p, args)?;
     let mut quantized = trained
@@ -538,10 +555,20 @@ pub fn train(args: &TrainArgs) -> Result<Value> {
     let int8 = int8_outputs(&model, test_set, &test_rows)?;
     let test_metrics = compare(test_set, &test_rows, Some(&trained.float_test), &int8, k);
     if !args.quiet {
-        eprintln!("calibrating the drift monitor on {} validation rows", p.splits.val.len());
+        eprintln!(
+            "calibrating the drift monitor on {} validation rows",
+            p.splits.val.len()
+        );
     }
-    let monitor = crate::monitor_ref::build(&draft, &p.data, &p.splits.train, &p.splits.val, args.false_alarm_rate, args.seed)
-        .context("building the drift monitor")?;
+    let monitor = crate::monitor_ref::build(
+        &draft,
+        &p.data,
+        &p.splits.train,
+        &p.splits.val,
+        args.false_alarm_rate,
+        args.seed,
+    )
+    .context("building the drift monitor")?;
     quantized
         .set_section(section_kind::MONITOR, false, monitor.section.clone())
         .context("storing the monitor")?;
@@ -586,7 +613,6 @@ pub fn train(args: &TrainArgs) -> Result<Value> {
         .context("storing the training report")?;
     let bytes = quantized.to_bytes();
     let model = Model::from_bytes(&bytes).context("the final model does not load")?;
-    write_atomically(&args.out, &bytes)?;
     let mut summary = report["test"].clone();
     summary["model"] = json!(args.out.display().to_string());
     summary["flash_bytes"] = json!(bytes.len());
@@ -598,5 +624,10 @@ pub fn train(args: &TrainArgs) -> Result<Value> {
     summary["backend"] = json!(trained.backend);
     summary["generalization_gap"] = report["generalization_gap"].clone();
     summary["monitor"] = report["monitor"].clone();
-    Ok(summary)
+    drop(model);
+    Ok(Built {
+        bytes,
+        prepared: p,
+        summary,
+    })
 }

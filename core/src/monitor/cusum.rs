@@ -23,7 +23,9 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &m
     let def = &m.def;
     let (k, kv) = (def.params.mean_k, def.params.variance_k);
     for f in 0..def.features as usize {
-        let Some(z) = m.feature_value(input, f).and_then(|v| m.score(f, v)) else { continue };
+        let Some(z) = m.feature_value(input, f).and_then(|v| m.score(f, v)) else {
+            continue;
+        };
         let s = &mut state[m.layout.cusum + 4 * f..m.layout.cusum + 4 * f + 4];
         s[0] = step(s[0], z, k);
         s[1] = step(s[1], -z, k);
@@ -31,11 +33,23 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &m
         s[2] = step(s[2], u, kv);
         s[3] = step(s[3], -u, kv);
         let name = [f as u16];
-        if obs.record(Detector::Mean, s[0].max(s[1]), def.warning.mean, def.drift.mean, &name) {
+        if obs.record(
+            Detector::Mean,
+            s[0].max(s[1]),
+            def.warning.mean,
+            def.drift.mean,
+            &name,
+        ) {
             s[0] = 0.0;
             s[1] = 0.0;
         }
-        if obs.record(Detector::Variance, s[2].max(s[3]), def.warning.variance, def.drift.variance, &name) {
+        if obs.record(
+            Detector::Variance,
+            s[2].max(s[3]),
+            def.warning.variance,
+            def.drift.variance,
+            &name,
+        ) {
             s[2] = 0.0;
             s[3] = 0.0;
         }

@@ -45,12 +45,20 @@ fn reset_feature(m: &Monitor<'_>, state: &mut [f32], f: usize, b: usize) {
     }
 }
 
-pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], check: bool, obs: &mut Observation) {
+pub(super) fn observe(
+    m: &Monitor<'_>,
+    state: &mut [f32],
+    input: &[f32],
+    check: bool,
+    obs: &mut Observation,
+) {
     let def = &m.def;
     let b = def.bins as usize;
     let lambda = def.params.ewma;
     for f in 0..def.features as usize {
-        let Some(v) = m.feature_value(input, f) else { continue };
+        let Some(v) = m.feature_value(input, f) else {
+            continue;
+        };
         let bin = m.bin(f, v);
         let at = m.layout.histogram + f * b;
         let shares = &mut state[at..at + b];
@@ -61,7 +69,13 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], check: 
         if check {
             let reference = &def.proportions[4 * f * b..4 * (f + 1) * b];
             let js = jensen_shannon(shares, reference);
-            if obs.record(Detector::Distribution, js, def.warning.distribution, def.drift.distribution, &[f as u16]) {
+            if obs.record(
+                Detector::Distribution,
+                js,
+                def.warning.distribution,
+                def.drift.distribution,
+                &[f as u16],
+            ) {
                 reset_feature(m, state, f, b);
             }
         }

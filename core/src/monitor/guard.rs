@@ -18,9 +18,13 @@ pub(super) fn observe(m: &Monitor<'_>, input: &[f32], obs: &mut Observation) {
     let def = &m.def;
     let (mut worst, mut worst_f) = (0.0f32, 0u16);
     for f in 0..def.features as usize {
-        let Some(v) = m.feature_value(input, f) else { continue };
+        let Some(v) = m.feature_value(input, f) else {
+            continue;
+        };
         let (lo, hi) = (read_f32(def.min, f), read_f32(def.max, f));
-        let span = if hi > lo { hi - lo } else { read_f32(def.std, f).max(1e-6) };
+        // A near-constant feature is judged against a few of its standard
+        // deviations (1 when it never varied), not a zero span.
+        let span = (hi - lo).max(6.0 * read_f32(def.std, f)).max(1e-6);
         let outside = (lo - v).max(v - hi) / span;
         if outside > worst {
             worst = outside;
@@ -28,6 +32,12 @@ pub(super) fn observe(m: &Monitor<'_>, input: &[f32], obs: &mut Observation) {
         }
     }
     if worst > 0.0 {
-        obs.record(Detector::GuardRange, worst, def.warning.range, def.drift.range, &[worst_f]);
+        obs.record(
+            Detector::GuardRange,
+            worst,
+            def.warning.range,
+            def.drift.range,
+            &[worst_f],
+        );
     }
 }

@@ -13,7 +13,13 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], correct: bool, obs: &m
     let u = (e - p0) / crate::math::sqrt(p0 * (1.0 - p0));
     let at = m.layout.scalars + SCALAR_ERRORS;
     state[at] = cusum::step(state[at], u, def.params.aux_k);
-    if obs.record(Detector::ErrorRate, state[at], def.warning.error_rate, def.drift.error_rate, &[]) {
+    if obs.record(
+        Detector::ErrorRate,
+        state[at],
+        def.warning.error_rate,
+        def.drift.error_rate,
+        &[],
+    ) {
         state[at] = 0.0;
     }
 }

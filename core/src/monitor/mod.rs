@@ -35,6 +35,8 @@ use crate::{Error, Model};
 
 /// Most bins per feature.
 pub const MAX_BINS: u16 = 64;
+/// Largest standardized normal score a sample contributes.
+pub const MAX_SCORE: f32 = 4.0;
 /// Most features a report names.
 pub const MAX_NAMED: usize = 4;
 
@@ -245,7 +247,14 @@ impl Observation {
 
     /// Records a statistic against its thresholds; returns whether it
     /// reached the drift threshold (the caller then resets it).
-    pub(crate) fn record(&mut self, d: Detector, value: f32, warning: f32, drift: f32, features: &[u16]) -> bool {
+    pub(crate) fn record(
+        &mut self,
+        d: Detector,
+        value: f32,
+        warning: f32,
+        drift: f32,
+        features: &[u16],
+    ) -> bool {
         let slot = &mut self.values[d.index()];
         if value > *slot {
             *slot = value;
@@ -258,7 +267,11 @@ impl Observation {
             return false;
         };
         self.fired |= d as u16;
-        let score = if drift > 0.0 { value / drift } else { f32::INFINITY };
+        let score = if drift > 0.0 {
+            value / drift
+        } else {
+            f32::INFINITY
+        };
         if level > self.level || (level == self.level && score > self.score) {
             self.level = level;
             self.score = score;
@@ -303,7 +316,11 @@ const SCALAR_SAMPLES: usize = 3;
 const SCALARS: usize = 4;
 
 fn bad(field: &'static str) -> Error {
-    Error::ValidateQuantization { place: Place::Section(crate::format::section_kind::MONITOR), field, index: 0 }
+    Error::ValidateQuantization {
+        place: Place::Section(crate::format::section_kind::MONITOR),
+        field,
+        index: 0,
+    }
 }
 
 fn check_f32s(bytes: &[u8], n: usize, field: &'static str, finite: bool) -> Result<(), Error> {
@@ -327,8 +344,8 @@ impl<'a> Monitor<'a> {
         let Some(section) = model.def().section(crate::format::section_kind::MONITOR) else {
             return Ok(None);
         };
-        let (def, rest) =
-            postcard::take_from_bytes::<MonitorDef<'a>>(section.data).map_err(|_| Error::LoadMalformedBody)?;
+        let (def, rest) = postcard::take_from_bytes::<MonitorDef<'a>>(section.data)
+            .map_err(|_| Error::LoadMalformedBody)?;
         if !rest.is_empty() {
             return Err(Error::LoadTrailingBody);
         }
@@ -356,7 +373,15 @@ impl<'a> Monitor<'a> {
         }
         check_f32s(def.proportions, f * b, "proportions", true)?;
         check_f32s(def.scores, f * b, "scores", true)?;
-        for field in [def.score_mean, def.score_sd, def.mean, def.std, def.min, def.max, def.residual_share] {
+        for field in [
+            def.score_mean,
+            def.score_sd,
+            def.mean,
+            def.std,
+            def.min,
+            def.max,
+            def.residual_share,
+        ] {
             check_f32s(field, f, "feature statistics", true)?;
         }
         let k = def.classes as usize;
@@ -365,7 +390,12 @@ impl<'a> Monitor<'a> {
             return Err(bad("classes"));
         }
         check_f32s(def.prior, k, "prior", true)?;
-        check_f32s(def.confidence_deciles, if k == 0 { 0 } else { 10 }, "confidence_deciles", true)?;
+        check_f32s(
+            def.confidence_deciles,
+            if k == 0 { 0 } else { 10 },
+            "confidence_deciles",
+            true,
+        )?;
         let c = def.components as usize;
         if c > f {
             return Err(bad("components"));
@@ -382,14 +412,25 @@ impl<'a> Monitor<'a> {
             def.params.aux_k,
             def.params.ewma,
         ];
-        if scalars.iter().any(|v| !v.is_finite()) || !(def.params.ewma > 0.0 && def.params.ewma <= 1.0) {
+        if scalars.iter().any(|v| !v.is_finite())
+            || !(def.params.ewma > 0.0 && def.params.ewma <= 1.0)
+        {
             return Err(bad("params"));
         }
         if def.params.check_every == 0 {
             return Err(bad("check_every"));
         }
         for t in [&def.drift, &def.warning] {
-            let all = [t.range, t.mean, t.variance, t.distribution, t.class_mix, t.confidence, t.reconstruction, t.error_rate];
+            let all = [
+                t.range,
+                t.mean,
+                t.variance,
+                t.distribution,
+                t.class_mix,
+                t.confidence,
+                t.reconstruction,
+                t.error_rate,
+            ];
             if all.iter().any(|v| v.is_nan() || *v < 0.0) {
                 return Err(bad("thresholds"));
             }
@@ -399,7 +440,14 @@ impl<'a> Monitor<'a> {
         let classes = histogram + f * b;
         let residual = classes + k;
         let scalars_at = residual + f;
-        let layout = Layout { cusum, histogram, classes, residual, scalars: scalars_at, len: scalars_at + SCALARS };
+        let layout = Layout {
+            cusum,
+            histogram,
+            classes,
+            residual,
+            scalars: scalars_at,
+            len: scalars_at + SCALARS,
+        };
         let input = &model.def().input;
         Ok(Monitor {
             def,
@@ -438,7 +486,10 @@ impl<'a> Monitor<'a> {
     fn state<'s>(&self, state: &'s mut [f32]) -> Result<&'s mut [f32], Error> {
         let needed = self.layout.len;
         if state.len() < needed {
-            return Err(Error::RunArenaTooSmall { needed: 4 * needed, found: 4 * state.len() });
+            return Err(Error::RunArenaTooSmall {
+                needed: 4 * needed,
+                found: 4 * state.len(),
+            });
         }
         Ok(&mut state[..needed])
     }
@@ -451,9 +502,22 @@ impl<'a> Monitor<'a> {
 
     /// The reference bin of a raw feature value.
     fn bin(&self, f: usize, value: f32) -> usize {
-        let q = quantize_affine(value, read_f32(self.input_scale, f), read_f32(self.input_offset, f));
+        let q = quantize_affine(
+            value,
+            read_f32(self.input_scale, f),
+            read_f32(self.input_offset, f),
+        );
         let b = self.def.bins as usize - 1;
         bin_of(q, &self.def.edges[f * b..(f + 1) * b])
+    }
+
+    /// Normal score of a raw feature value's reference bin, before
+    /// standardization.
+    pub fn raw_score(&self, f: usize, value: f32) -> f32 {
+        read_f32(
+            self.def.scores,
+            f * self.def.bins as usize + self.bin(f, value),
+        )
     }
 
     /// Normal score of a raw feature value, standardized by its reference
@@ -463,23 +527,37 @@ impl<'a> Monitor<'a> {
         if sd <= 1e-6 {
             return None;
         }
-        let z = read_f32(self.def.scores, f * self.def.bins as usize + self.bin(f, value));
-        Some((z - read_f32(self.def.score_mean, f)) / sd)
+        let z = (self.raw_score(f, value) - read_f32(self.def.score_mean, f)) / sd;
+        // A bin of a near-constant feature can sit many deviations out;
+        // capping keeps one rare sample from carrying a CUSUM.
+        Some(z.clamp(-MAX_SCORE, MAX_SCORE))
     }
 
     /// Feeds one sample: its raw input (channel-major, as given to
     /// [`Model::run`]) and, for a classifier, the predicted class and its
     /// probability (`None` when inference failed, for example on NaN).
-    pub fn observe(&self, state: &mut [f32], input: &[f32], prediction: Option<(usize, f32)>) -> Result<Observation, Error> {
+    pub fn observe(
+        &self,
+        state: &mut [f32],
+        input: &[f32],
+        prediction: Option<(usize, f32)>,
+    ) -> Result<Observation, Error> {
         let expected = self.def.features as usize * self.length;
         if input.len() != expected {
-            return Err(Error::RunInputLength { expected, found: input.len() });
+            return Err(Error::RunInputLength {
+                expected,
+                found: input.len(),
+            });
         }
         let state = self.state(state)?;
         let mut obs = Observation::stable();
         guard::observe(self, input, &mut obs);
         let samples = state[self.layout.scalars + SCALAR_SAMPLES] + 1.0;
-        state[self.layout.scalars + SCALAR_SAMPLES] = if samples >= 16_777_216.0 { 0.0 } else { samples };
+        state[self.layout.scalars + SCALAR_SAMPLES] = if samples >= 16_777_216.0 {
+            0.0
+        } else {
+            samples
+        };
         let check = (samples as u32) % self.def.params.check_every as u32 == 0;
         cusum::observe(self, state, input, &mut obs);
         distribution::observe(self, state, input, check, &mut obs);

@@ -11,12 +11,22 @@ use crate::format::read_f32;
 
 pub(super) fn reset(m: &Monitor<'_>, state: &mut [f32]) {
     let k = m.def.classes as usize;
-    for (c, s) in state[m.layout.classes..m.layout.classes + k].iter_mut().enumerate() {
+    for (c, s) in state[m.layout.classes..m.layout.classes + k]
+        .iter_mut()
+        .enumerate()
+    {
         *s = read_f32(m.def.prior, c);
     }
 }
 
-pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], class: usize, confidence: f32, check: bool, obs: &mut Observation) {
+pub(super) fn observe(
+    m: &Monitor<'_>,
+    state: &mut [f32],
+    class: usize,
+    confidence: f32,
+    check: bool,
+    obs: &mut Observation,
+) {
     let def = &m.def;
     let k = def.classes as usize;
     if k == 0 || class >= k {
@@ -30,7 +40,13 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], class: usize, confiden
     mix[class] += lambda;
     if check {
         let js = jensen_shannon(mix, def.prior);
-        if obs.record(Detector::ClassMix, js, def.warning.class_mix, def.drift.class_mix, &[]) {
+        if obs.record(
+            Detector::ClassMix,
+            js,
+            def.warning.class_mix,
+            def.drift.class_mix,
+            &[],
+        ) {
             reset(m, state);
         }
     }
@@ -38,7 +54,13 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], class: usize, confiden
         let z = (confidence - def.confidence_mean) / def.confidence_sd;
         let at = m.layout.scalars + SCALAR_CONFIDENCE;
         state[at] = cusum::step(state[at], -z, def.params.aux_k);
-        if obs.record(Detector::Confidence, state[at], def.warning.confidence, def.drift.confidence, &[]) {
+        if obs.record(
+            Detector::Confidence,
+            state[at],
+            def.warning.confidence,
+            def.drift.confidence,
+            &[],
+        ) {
             state[at] = 0.0;
         }
     }

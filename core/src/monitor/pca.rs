@@ -28,7 +28,9 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &m
     }
     let mut x = [0.0f32; MAX_FEATURES];
     for (j, xj) in x[..f].iter_mut().enumerate() {
-        let Some(v) = m.feature_value(input, j) else { return };
+        let Some(v) = m.feature_value(input, j) else {
+            return;
+        };
         *xj = (v - read_f32(def.mean, j)) / read_f32(def.std, j).max(1e-12);
     }
     let mut r = x;
@@ -55,7 +57,9 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &m
     for _ in 0..2.min(f) {
         let mut best: Option<usize> = None;
         for j in 0..f {
-            if !taken[j] && best.is_none_or(|b| state[m.layout.residual + j] > state[m.layout.residual + b]) {
+            if !taken[j]
+                && best.is_none_or(|b| state[m.layout.residual + j] > state[m.layout.residual + b])
+            {
                 best = Some(j);
             }
         }
@@ -64,7 +68,13 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &m
             let _ = named.push(b as u16);
         }
     }
-    if obs.record(Detector::Reconstruction, state[at], def.warning.reconstruction, def.drift.reconstruction, &named) {
+    if obs.record(
+        Detector::Reconstruction,
+        state[at],
+        def.warning.reconstruction,
+        def.drift.reconstruction,
+        &named,
+    ) {
         state[at] = 0.0;
         reset(m, state);
     }

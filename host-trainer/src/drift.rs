@@ -1,0 +1,472 @@
+//! Drift scenarios on real data: streams resampled from held-out rows,
+//! altered from a known row on, replayed through `vigie-core` (model and
+//! monitor, the code the device runs). Used by `vigie drift-bench` and by
+//! the integration tests.
+
+use anyhow::Result;
+use serde::Serialize;
+use vigie_core::monitor::{Detector, Level, Monitor};
+use vigie_core::{Model, Task};
+
+use crate::data::{Dataset, Target};
+use crate::rng::Rng;
+
+/// Rows of stable data before the change.
+pub const CHANGE_AT: usize = 500;
+/// Rows replayed after the change before a run counts as a missed detection.
+pub const HORIZON: usize = 4000;
+/// Rows of the gradual drift's ramp.
+pub const RAMP_ROWS: usize = 2000;
+/// Rows of the NaN burst.
+pub const NAN_BURST: usize = 20;
+
+/// An alteration of the stream from [`CHANGE_AT`] on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Scenario {
+    /// No change.
+    Stable,
+    /// One feature offset by `sigmas` training standard deviations.
+    Offset { feature: usize, sigmas: f32 },
+    /// One feature multiplied by `gain`.
+    Gain { feature: usize, gain: f32 },
+    /// One feature offset by a ramp from 0 to `sigmas` over [`RAMP_ROWS`].
+    Gradual { feature: usize, sigmas: f32 },
+    /// One feature stuck at its training mean.
+    Stuck { feature: usize },
+    /// Noise added to one feature so that its standard deviation doubles.
+    Noise { feature: usize },
+    /// Feature `b` taken from another random row: both marginals kept,
+    /// their correlation broken.
+    Decorrelate { a: usize, b: usize },
+    /// Rows drawn only from the first half of the classes.
+    ClassMix,
+    /// NaN in one feature for [`NAN_BURST`] rows.
+    NanBurst { feature: usize },
+}
+
+impl Scenario {
+    /// A short name.
+    pub fn name(&self) -> String {
+        match self {
+            Scenario::Stable => "stable".into(),
+            Scenario::Offset { sigmas, .. } => format!("offset {sigmas}σ"),
+            Scenario::Gain { gain, .. } => format!("gain ×{gain}"),
+            Scenario::Gradual { sigmas, .. } => format!("gradual {sigmas}σ over {RAMP_ROWS} rows"),
+            Scenario::Stuck { .. } => "stuck at mean".into(),
+            Scenario::Noise { .. } => "noise doubled".into(),
+            Scenario::Decorrelate { .. } => "decorrelated pair".into(),
+            Scenario::ClassMix => "class mix".into(),
+            Scenario::NanBurst { .. } => "NaN burst".into(),
+        }
+    }
+
+    /// The feature(s) a correct alarm names.
+    pub fn features(&self) -> Vec<usize> {
+        match *self {
+            Scenario::Offset { feature, .. }
+            | Scenario::Gain { feature, .. }
+            | Scenario::Gradual { feature, .. }
+            | Scenario::Stuck { feature }
+            | Scenario::Noise { feature }
+            | Scenario::NanBurst { feature } => vec![feature],
+            Scenario::Decorrelate { a, b } => vec![a, b],
+            Scenario::Stable | Scenario::ClassMix => vec![],
+        }
+    }
+
+    /// Detectors whose alarm is the right answer.
+    pub fn expected(&self) -> &'static [Detector] {
+        match self {
+            Scenario::Stable => &[],
+            Scenario::Offset { .. } | Scenario::Gradual { .. } => {
+                &[Detector::Mean, Detector::Distribution]
+            }
+            Scenario::Gain { .. } => &[
+                Detector::Mean,
+                Detector::Variance,
+                Detector::Distribution,
+                Detector::GuardRange,
+                Detector::Reconstruction,
+            ],
+            Scenario::Stuck { .. } => &[Detector::Variance, Detector::Distribution],
+            Scenario::Noise { .. } => &[
+                Detector::Variance,
+                Detector::Distribution,
+                Detector::Reconstruction,
+            ],
+            Scenario::Decorrelate { .. } => &[Detector::Reconstruction],
+            // A new class mix also moves the features: an alarm on them is right too.
+            Scenario::ClassMix => &[
+                Detector::ClassMix,
+                Detector::Confidence,
+                Detector::Mean,
+                Detector::Distribution,
+            ],
+            Scenario::NanBurst { .. } => &[Detector::GuardNonFinite],
+        }
+    }
+}
+
+/// Held-out rows and what the scenarios need to know about the data.
+pub struct Source<'a> {
+    /// The data set.
+    pub data: &'a Dataset,
+    /// Held-out rows to resample (not used for training or calibration).
+    pub rows: Vec<usize>,
+    /// Training mean and standard deviation of each monitored feature (raw).
+    pub mean: Vec<f32>,
+    /// Training standard deviation.
+    pub std: Vec<f32>,
+}
+
+/// What one run saw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// Drift alarms before the change.
+    pub false_alarms: usize,
+    /// Rows from the change to the first drift alarm (`None`: missed).
+    pub delay: Option<usize>,
+    /// The first alarm's detector.
+    pub detector: Option<&'static str>,
+    /// Whether the detector is one of the expected ones.
+    pub right_detector: bool,
+    /// Features it named.
+    pub features: Vec<usize>,
+    /// Whether it named the altered feature (or one of the pair) first.
+    pub right_feature: bool,
+}
+
+/// A row of the stream, altered as the scenario says.
+fn row(src: &Source<'_>, s: &Scenario, t: usize, rng: &mut Rng, first_half: &[usize]) -> Vec<f32> {
+    let d = src.data;
+    let changed = t >= CHANGE_AT;
+    let pick = if changed && *s == Scenario::ClassMix && !first_half.is_empty() {
+        first_half[rng.below(first_half.len())]
+    } else {
+        src.rows[rng.below(src.rows.len())]
+    };
+    let mut x = d.row(pick).to_vec();
+    if !changed {
+        return x;
+    }
+    let len = d.length;
+    let channel = |x: &mut Vec<f32>, f: usize, op: &mut dyn FnMut(f32) -> f32| {
+        for v in &mut x[f * len..(f + 1) * len] {
+            *v = op(*v);
+        }
+    };
+    match *s {
+        Scenario::Offset { feature, sigmas } => {
+            let o = sigmas * src.std[feature];
+            channel(&mut x, feature, &mut |v| v + o);
+        }
+        Scenario::Gain { feature, gain } => channel(&mut x, feature, &mut |v| v * gain),
+        Scenario::Gradual { feature, sigmas } => {
+            let o =
+                sigmas * src.std[feature] * ((t - CHANGE_AT) as f32 / RAMP_ROWS as f32).min(1.0);
+            channel(&mut x, feature, &mut |v| v + o);
+        }
+        Scenario::Stuck { feature } => {
+            let m = src.mean[feature];
+            channel(&mut x, feature, &mut |_| m);
+        }
+        Scenario::Noise { feature } => {
+            // Var(x + e) = 4·Var(x) for e ~ N(0, 3·Var(x)).
+            let sd = 3f64.sqrt() * src.std[feature] as f64;
+            let mut noise = Rng(rng.next_u64());
+            channel(&mut x, feature, &mut |v| v + (noise.normal() * sd) as f32);
+        }
+        Scenario::Decorrelate { b, .. } => {
+            let other = d.row(src.rows[rng.below(src.rows.len())]);
+            x[b * len..(b + 1) * len].copy_from_slice(&other[b * len..(b + 1) * len]);
+        }
+        Scenario::NanBurst { feature } if t < CHANGE_AT + NAN_BURST => {
+            channel(&mut x, feature, &mut |_| f32::NAN)
+        }
+        _ => {}
+    }
+    x
+}
+
+/// Runs one stream of `CHANGE_AT + HORIZON` rows (or `rows` for a stable
+/// stream) and reports the first drift alarm after the change.
+pub fn run(
+    model: &Model<'_>,
+    monitor: &Monitor<'_>,
+    src: &Source<'_>,
+    s: &Scenario,
+    seed: u64,
+    rows: usize,
+) -> Result<Outcome> {
+    let mut rng = Rng(seed);
+    let mut arena = vec![0i8; model.arena_len()];
+    let mut state = vec![0.0f32; monitor.state_len()];
+    monitor.reset(&mut state)?;
+    let k = model.output_len();
+    let first_half: Vec<usize> = match &src.data.target {
+        Target::Classes { y, .. } => src
+            .rows
+            .iter()
+            .copied()
+            .filter(|&r| y[r] < k.div_ceil(2))
+            .collect(),
+        Target::Values { .. } => vec![],
+    };
+    let classification = model.task() == Task::Classification;
+    let mut out = Outcome {
+        false_alarms: 0,
+        delay: None,
+        detector: None,
+        right_detector: false,
+        features: vec![],
+        right_feature: false,
+    };
+    for t in 0..rows {
+        let x = row(src, s, t, &mut rng, &first_half);
+        let prediction = if classification {
+            model
+                .run(&x, &mut arena)
+                .ok()
+                .and_then(|o| o.class().ok())
+                .map(|c| (c.index, c.probability))
+        } else {
+            None
+        };
+        let obs = monitor.observe(&mut state, &x, prediction)?;
+        if obs.level != Level::Drift {
+            continue;
+        }
+        if t < CHANGE_AT || *s == Scenario::Stable {
+            out.false_alarms += 1;
+            continue;
+        }
+        let d = obs.detector.expect("a drift level names its detector");
+        out.delay = Some(t - CHANGE_AT);
+        out.detector = Some(d.name());
+        out.right_detector = s.expected().contains(&d);
+        out.features = obs.features.iter().map(|&f| f as usize).collect();
+        let want = s.features();
+        out.right_feature =
+            want.is_empty() || out.features.first().is_some_and(|f| want.contains(f));
+        break;
+    }
+    Ok(out)
+}
+
+/// Summary of many runs of one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Runs.
+    pub runs: usize,
+    /// Median delay in rows (over detected runs).
+    pub median_delay: Option<f64>,
+    /// 90th percentile delay.
+    pub p90_delay: Option<f64>,
+    /// Runs without a drift alarm within the horizon.
+    pub missed: usize,
+    /// Runs whose first alarm came from an expected detector.
+    pub right_detector: usize,
+    /// Runs whose first alarm named the altered feature first.
+    pub right_feature: usize,
+    /// Drift alarms before the change, per 10,000 stable rows.
+    pub false_alarms_per_10k: f64,
+    /// Detectors of the first alarms, with counts.
+    pub detectors: Vec<(String, usize)>,
+}
+
+fn percentile(sorted: &[usize], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = (p * (sorted.len() - 1) as f64).round() as usize;
+    Some(sorted[i] as f64)
+}
+
+/// Runs a scenario `runs` times with seeds `seed..seed + runs`.
+pub fn bench(
+    model: &Model<'_>,
+    monitor: &Monitor<'_>,
+    src: &Source<'_>,
+    s: &Scenario,
+    runs: usize,
+    seed: u64,
+) -> Result<Summary> {
+    let mut delays = Vec::new();
+    let (mut right_d, mut right_f, mut fa) = (0, 0, 0);
+    let mut detectors: Vec<(String, usize)> = Vec::new();
+    for i in 0..runs {
+        let o = run(
+            model,
+            monitor,
+            src,
+            s,
+            seed.wrapping_add(i as u64),
+            CHANGE_AT + HORIZON,
+        )?;
+        fa += o.false_alarms;
+        if let Some(d) = o.delay {
+            delays.push(d);
+            right_d += usize::from(o.right_detector);
+            right_f += usize::from(o.right_feature);
+            let name = o.detector.unwrap_or("?").to_string();
+            match detectors.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 += 1,
+                None => detectors.push((name, 1)),
+            }
+        }
+    }
+    delays.sort_unstable();
+    Ok(Summary {
+        scenario: s.name(),
+        runs,
+        median_delay: percentile(&delays, 0.5),
+        p90_delay: percentile(&delays, 0.9),
+        missed: runs - delays.len(),
+        right_detector: right_d,
+        right_feature: right_f,
+        false_alarms_per_10k: fa as f64 * 10_000.0 / (runs * CHANGE_AT) as f64,
+        detectors,
+    })
+}
+
+/// Drift alarms per 10,000 rows of a long stable stream, and by detector.
+pub fn false_alarm_rate(
+    model: &Model<'_>,
+    monitor: &Monitor<'_>,
+    src: &Source<'_>,
+    rows: usize,
+    seed: u64,
+) -> Result<(f64, Vec<(String, usize)>)> {
+    let mut rng = Rng(seed);
+    let mut arena = vec![0i8; model.arena_len()];
+    let mut state = vec![0.0f32; monitor.state_len()];
+    monitor.reset(&mut state)?;
+    let classification = model.task() == Task::Classification;
+    let mut by: Vec<(String, usize)> = Vec::new();
+    let mut alarms = 0;
+    for _ in 0..rows {
+        let x = src.data.row(src.rows[rng.below(src.rows.len())]);
+        let prediction = if classification {
+            model
+                .run(x, &mut arena)
+                .ok()
+                .and_then(|o| o.class().ok())
+                .map(|c| (c.index, c.probability))
+        } else {
+            None
+        };
+        let obs = monitor.observe(&mut state, x, prediction)?;
+        if obs.level == Level::Drift {
+            alarms += 1;
+            let name = obs.detector.map_or("?", |d| d.name()).to_string();
+            match by.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 += 1,
+                None => by.push((name, 1)),
+            }
+        }
+    }
+    Ok((alarms as f64 * 10_000.0 / rows as f64, by))
+}
+
+/// The standard scenarios for a data set: the feature with the largest
+/// training variance in normal-score terms is altered, and the most
+/// correlated pair is decorrelated.
+pub fn standard_scenarios(
+    feature: usize,
+    pair: (usize, usize),
+    classification: bool,
+) -> Vec<Scenario> {
+    let mut v = vec![
+        Scenario::Offset {
+            feature,
+            sigmas: 1.0,
+        },
+        Scenario::Offset {
+            feature,
+            sigmas: 0.5,
+        },
+        Scenario::Gain { feature, gain: 1.5 },
+        Scenario::Gradual {
+            feature,
+            sigmas: 2.0,
+        },
+        Scenario::Stuck { feature },
+        Scenario::Noise { feature },
+        Scenario::Decorrelate {
+            a: pair.0,
+            b: pair.1,
+        },
+    ];
+    if classification {
+        v.push(Scenario::ClassMix);
+    }
+    v.push(Scenario::NanBurst { feature });
+    v
+}
+
+/// The monitored value of each feature (channel mean) of each row.
+fn feature_rows(d: &Dataset, rows: &[usize]) -> Vec<Vec<f32>> {
+    let len = d.length;
+    rows.iter()
+        .map(|&r| {
+            let x = d.row(r);
+            (0..d.channels.len())
+                .map(|c| {
+                    vigie_core::monitor::channel_mean(&x[c * len..(c + 1) * len])
+                        .unwrap_or(f32::NAN)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Training mean and standard deviation of each feature, and the most
+/// correlated pair among the `eligible` features (continuous ones: a pair
+/// of nearly constant features correlates by accident).
+pub fn feature_stats(
+    d: &Dataset,
+    train: &[usize],
+    eligible: &[bool],
+) -> (Vec<f32>, Vec<f32>, (usize, usize)) {
+    let rows = feature_rows(d, train);
+    let f = d.channels.len();
+    let n = rows.len().max(1) as f64;
+    let mean: Vec<f64> = (0..f)
+        .map(|j| rows.iter().map(|r| r[j] as f64).sum::<f64>() / n)
+        .collect();
+    let sd: Vec<f64> = (0..f)
+        .map(|j| {
+            (rows
+                .iter()
+                .map(|r| (r[j] as f64 - mean[j]).powi(2))
+                .sum::<f64>()
+                / n)
+                .sqrt()
+                .max(1e-12)
+        })
+        .collect();
+    let mut pair = (0, f.min(2) - 1);
+    let mut best = -1.0;
+    for a in (0..f).filter(|&a| eligible[a]) {
+        for b in (a + 1..f).filter(|&b| eligible[b]) {
+            let c = rows
+                .iter()
+                .map(|r| (r[a] as f64 - mean[a]) * (r[b] as f64 - mean[b]))
+                .sum::<f64>()
+                / n
+                / (sd[a] * sd[b]);
+            if c.abs() > best {
+                best = c.abs();
+                pair = (a, b);
+            }
+        }
+    }
+    (
+        mean.iter().map(|&v| v as f32).collect(),
+        sd.iter().map(|&v| v as f32).collect(),
+        pair,
+    )
+}
