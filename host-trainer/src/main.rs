@@ -129,6 +129,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Replay a CSV stream through the model and its drift monitor (the
+    /// same code as the device) and print each alarm with its row number
+    /// (0-based, data rows only), level, detector, features and score.
+    Monitor {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// The stream: columns matched by name, others ignored; an empty
+        /// cell is a missing value and goes to the input guard.
+        #[arg(long)]
+        data: PathBuf,
+        /// A label column to feed back (error-rate drift).
+        #[arg(long)]
+        labels: Option<String>,
+        /// Print one JSON object: {"rows": N, "alarms": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure the drift monitor: train like `train`, then replay drift
     /// scenarios (offsets, gain, gradual drift, stuck sensor, noise,
     /// decorrelation, class mix, NaN burst) built from held-out rows, and a
@@ -240,6 +258,7 @@ fn run(cli: Cli) -> Result<()> {
         } => commands::eval(&model, &data, target.as_deref(), json),
         Command::Predict { model, data, out } => commands::predict(&model, &data, out.as_deref()),
         Command::Inspect { model, json } => inspect::run(&model, json),
+        Command::Monitor { model, data, labels, json } => commands::monitor(&model, &data, labels.as_deref(), json),
         Command::DriftBench {
             data,
             target,

@@ -19,7 +19,7 @@ use crate::rng::Rng;
 pub const BINS: usize = 32;
 /// Most principal components stored (about 90% of the variance is kept,
 /// capped so the file stays small).
-pub const MAX_COMPONENTS: usize = 16;
+pub const MAX_COMPONENTS: usize = 32;
 /// Share of the standardized variance the components should explain.
 pub const PCA_VARIANCE: f64 = 0.9;
 /// Drift thresholds are the largest statistic seen on the calibration

@@ -8,6 +8,9 @@
 
 use super::{Detector, Monitor, Observation};
 
+/// Largest squared score a sample adds to the variance CUSUM.
+pub const VARIANCE_CAP: f32 = 9.0;
+
 /// One step of a one-sided CUSUM.
 #[inline]
 pub(super) fn step(s: f32, x: f32, k: f32) -> f32 {
@@ -29,7 +32,9 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &m
         let s = &mut state[m.layout.cusum + 4 * f..m.layout.cusum + 4 * f + 4];
         s[0] = step(s[0], z, k);
         s[1] = step(s[1], -z, k);
-        let u = z * z - 1.0;
+        // A 3σ sample already says "spread"; capping keeps a few extreme
+        // samples of a lumpy feature from carrying the variance CUSUM alone.
+        let u = (z * z).min(VARIANCE_CAP) - 1.0;
         s[2] = step(s[2], u, kv);
         s[3] = step(s[3], -u, kv);
         let name = [f as u16];
