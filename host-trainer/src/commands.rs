@@ -346,14 +346,24 @@ pub fn drift_bench(
 
 /// `vigie monitor`: replays the rows of a CSV file through the model and
 /// its monitor in vigie-core, as the device would, and reports each alarm.
-pub fn monitor(model_path: &Path, data_path: &Path, labels: Option<&str>, as_json: bool) -> Result<()> {
+pub fn monitor(
+    model_path: &Path,
+    data_path: &Path,
+    labels: Option<&str>,
+    as_json: bool,
+) -> Result<()> {
     use vigie_core::monitor::{Detector, Level, Monitor};
 
     let bytes = inspect::read_model_file(model_path)?;
     let model = inspect::load(model_path, &bytes)?;
     let monitor = Monitor::from_model(&model)
         .map_err(|e| anyhow::anyhow!("{}: monitor section: {e}", model_path.display()))?
-        .with_context(|| format!("{}: the model has no monitor; train it with this vigie", model_path.display()))?;
+        .with_context(|| {
+            format!(
+                "{}: the model has no monitor; train it with this vigie",
+                model_path.display()
+            )
+        })?;
     let csv = CsvFile::read(data_path)?;
     let channels: Vec<&str> = model.input_names().iter().collect();
     let cols = data::model_columns(&csv, &channels, model.input_shape().length as usize)?;
@@ -369,12 +379,21 @@ pub fn monitor(model_path: &Path, data_path: &Path, labels: Option<&str>, as_jso
     // A warning is reported when it starts, not on every row it lasts.
     let mut warned: u16 = 0;
     for (r, row) in x.chunks(width).enumerate() {
-        let prediction = model.run(row, &mut arena).ok().and_then(|o| o.class().ok()).map(|c| (c.index, c.probability));
+        let prediction = model
+            .run(row, &mut arena)
+            .ok()
+            .and_then(|o| o.class().ok())
+            .map(|c| (c.index, c.probability));
         let mut seen = vec![monitor.observe(&mut state, row, prediction)?];
         if let (Some(col), Some((class, _))) = (label_col, prediction) {
             let truth = &csv.rows[r][col];
             if !names.iter().any(|n| n == truth) {
-                bail!("{}:{}: label `{truth}` is not one of the model's classes ({})", data_path.display(), r + 2, names.join(", "));
+                bail!(
+                    "{}:{}: label `{truth}` is not one of the model's classes ({})",
+                    data_path.display(),
+                    r + 2,
+                    names.join(", ")
+                );
             }
             seen.push(monitor.observe_label(&mut state, names[class] == truth)?);
         }
@@ -382,7 +401,10 @@ pub fn monitor(model_path: &Path, data_path: &Path, labels: Option<&str>, as_jso
         let new_warning = |o: &vigie_core::monitor::Observation| {
             o.level == Level::Warning && o.detector.is_some_and(|d| warned & d as u16 == 0)
         };
-        let report: Vec<_> = seen.into_iter().filter(|o| o.level == Level::Drift || new_warning(o)).collect();
+        let report: Vec<_> = seen
+            .into_iter()
+            .filter(|o| o.level == Level::Drift || new_warning(o))
+            .collect();
         warned = fired;
         for obs in report {
             let detector = obs.detector.map_or("?", Detector::name);
@@ -398,7 +420,10 @@ pub fn monitor(model_path: &Path, data_path: &Path, labels: Option<&str>, as_jso
     }
     let rows = x.len() / width.max(1);
     if as_json {
-        println!("{}", serde_json::to_string(&json!({"rows": rows, "alarms": alarms}))?);
+        println!(
+            "{}",
+            serde_json::to_string(&json!({"rows": rows, "alarms": alarms}))?
+        );
         return Ok(());
     }
     for a in &alarms {
@@ -407,11 +432,22 @@ pub fn monitor(model_path: &Path, data_path: &Path, labels: Option<&str>, as_jso
             a["row"],
             a["level"].as_str().unwrap_or(""),
             a["detector"].as_str().unwrap_or(""),
-            a["features"].as_array().map(|f| f.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+            a["features"]
+                .as_array()
+                .map(|f| f
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","))
+                .unwrap_or_default(),
             a["score"].as_f64().unwrap_or(0.0)
         );
     }
     let drifts = alarms.iter().filter(|a| a["level"] == "drift").count();
-    println!("{rows} rows, {} alarms ({drifts} drift, {} warnings started)", alarms.len(), alarms.len() - drifts);
+    println!(
+        "{rows} rows, {} alarms ({drifts} drift, {} warnings started)",
+        alarms.len(),
+        alarms.len() - drifts
+    );
     Ok(())
 }

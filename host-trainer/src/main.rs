@@ -258,7 +258,12 @@ fn run(cli: Cli) -> Result<()> {
         } => commands::eval(&model, &data, target.as_deref(), json),
         Command::Predict { model, data, out } => commands::predict(&model, &data, out.as_deref()),
         Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Monitor { model, data, labels, json } => commands::monitor(&model, &data, labels.as_deref(), json),
+        Command::Monitor {
+            model,
+            data,
+            labels,
+            json,
+        } => commands::monitor(&model, &data, labels.as_deref(), json),
         Command::DriftBench {
             data,
             target,

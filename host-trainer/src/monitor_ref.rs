@@ -500,10 +500,20 @@ pub fn build(
         .context("monitor reference does not validate")?;
     let mut state = vec![0.0f32; probe.state_len()];
     probe.reset(&mut state)?;
-    let rows = (FAMILIES as f64 / false_alarm_rate.max(1e-7)).ceil() as usize;
+    // The budget is shared by the detector families. The mean CUSUMs, the
+    // detectors of most real drifts, get half of it: their threshold is the
+    // largest value over `2 / rate` rows. The other families share the other
+    // half: each is held to `2 · FAMILIES / rate` rows.
+    let rate = false_alarm_rate.max(1e-7);
+    let mean_rows = (2.0 / rate).ceil() as usize;
+    let rows = ((2 * FAMILIES) as f64 / rate).ceil() as usize;
     let mut rng = Rng(seed ^ 0xCA11_B8A7E);
     let mut worst = [0.0f32; 9];
-    for _ in 0..rows {
+    let mut worst_mean = 0.0f32;
+    for t in 0..rows {
+        if t == mean_rows {
+            worst_mean = worst[Detector::Mean.index()];
+        }
         let i = rng.below(val.len());
         let obs = probe.observe(
             &mut state,
@@ -518,6 +528,7 @@ pub fn build(
             *w = w.max(v.0.max(*v.1));
         }
     }
+    worst[Detector::Mean.index()] = worst_mean;
     let at = |d: Detector| (worst[d.index()] * THRESHOLD_MARGIN).max(1e-3);
     let drift = Thresholds {
         // One value outside the range is an outlier worth a warning; drift

@@ -3,21 +3,24 @@
 //! stop moving together keep their own distributions, so no per-feature
 //! test sees it, but the residual grows. An upward CUSUM on the
 //! standardized log residual raises the alarm; an exponentially weighted
-//! residual per feature, relative to its training level, names the
-//! features that broke away.
+//! excess of each feature's squared residual over its training level names
+//! the features that broke away.
 //!
-//! State: one `f32` per feature (relative residual) and one scalar (CUSUM).
+//! State: one `f32` per feature (residual excess) and one scalar (CUSUM).
 
 use super::{cusum, Detector, Monitor, Observation, MAX_NAMED, SCALAR_RECONSTRUCTION};
 use crate::format::read_f32;
 use crate::math::ln;
+
+/// EWMA weight of the per-feature residuals used to name features.
+pub const NAMING_EWMA: f32 = 1.0 / 32.0;
 
 /// Features in the largest PCA model the stack buffers hold.
 const MAX_FEATURES: usize = 256;
 
 pub(super) fn reset(m: &Monitor<'_>, state: &mut [f32]) {
     let f = m.def.features as usize;
-    state[m.layout.residual..m.layout.residual + f].fill(1.0);
+    state[m.layout.residual..m.layout.residual + f].fill(0.0);
 }
 
 pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &mut Observation) {
@@ -42,11 +45,16 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &m
         }
     }
     let total: f32 = r[..f].iter().map(|v| v * v).sum();
-    let lambda = def.params.ewma;
+    // Naming reacts faster than the windowed detectors: the features
+    // behind the last few samples' residual are the ones to name.
+    let lambda = NAMING_EWMA;
     let shares = &mut state[m.layout.residual..m.layout.residual + f];
     for (j, s) in shares.iter_mut().enumerate() {
-        let reference = read_f32(def.residual_share, j).max(1e-6);
-        *s = (1.0 - lambda) * *s + lambda * r[j] * r[j] / reference;
+        // Excess over the training level, in standardized units: a feature
+        // that broke away carries it, while features the projection merely
+        // smears a large value onto carry little.
+        let excess = r[j] * r[j] - read_f32(def.residual_share, j);
+        *s = (1.0 - lambda) * *s + lambda * excess;
     }
     let u = (ln(total + 1e-3) - def.residual_log_mean) / def.residual_log_sd;
     let at = m.layout.scalars + SCALAR_RECONSTRUCTION;
