@@ -2,6 +2,9 @@
 //! thresholds (calibrated by replaying resampled validation streams through
 //! `vigie-core`'s monitor), stored as the model's monitor section.
 
+// Matrix code (covariance, Jacobi rotations) reads best with indices.
+#![allow(clippy::needless_range_loop)]
+
 use anyhow::{Context, Result};
 use serde::Serialize;
 use vigie_core::format::{le, read_f32};
@@ -163,7 +166,8 @@ const NEVER: Thresholds = Thresholds {
 };
 
 /// Standard normal quantile (Acklam's rational approximation, relative
-/// error below 1.2e-9).
+/// error below 1.2e-9). The coefficients are kept as published.
+#[allow(clippy::excessive_precision)]
 pub fn normal_quantile(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969683028665376e1,
