@@ -2,7 +2,8 @@
 # Runs every check and test of vigie. The README's test command, and what
 # CI runs (.ci/run calls this script and nothing else).
 #
-# Installs what it needs when missing: the thumbv7em-none-eabihf target.
+# Installs what it needs when missing: the thumbv7em-none-eabihf target and
+# QEMU (qemu-system-arm, from Debian's packages).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,6 +12,15 @@ step() { printf '\n==> %s\n' "$*"; }
 step "toolchain: thumbv7em-none-eabihf target"
 if ! rustup target list --installed | grep -qx thumbv7em-none-eabihf; then
     rustup target add thumbv7em-none-eabihf
+fi
+
+step "QEMU for the Cortex-M4F firmware"
+if ! command -v qemu-system-arm >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq qemu-system-arm >/dev/null
+    else
+        sudo apt-get update -qq && sudo apt-get install -y -qq qemu-system-arm >/dev/null
+    fi
 fi
 
 step "cargo fmt --check"
@@ -36,3 +46,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p vigie-core --no-deps --release
 
 step "tests"
 cargo test --workspace --release
+
+step "firmware: vigie-core on a Cortex-M4F in QEMU (mps2-an386)"
+(cd firmware-demo && cargo fmt -- --check && cargo clippy --release -- -D warnings)
+out=$(cd firmware-demo && timeout 120 cargo run --release)
+printf '%s\n' "$out"
+grep -qx '8/8 right' <<<"$out"
+echo "firmware: 1 passed, 0 failed"
