@@ -3,9 +3,10 @@
 //! recomputed checksum, and 100,000 random byte strings. Whatever loads is
 //! also run.
 
-use vigie_core::format::{crc32, split_file, HEADER_LEN};
+use vigie_core::format::{crc32, section_kind, split_file, ModelDef, HEADER_LEN};
+use vigie_core::monitor::Monitor;
 use vigie_core::{Error, Model};
-use vigie_tests::{basicmotions_cnn, calibrate, digits_mlp, load_table, Rng};
+use vigie_tests::{basicmotions_cnn, calibrate, data_dir, digits_mlp, load_table, Rng};
 
 /// Random byte strings tried, as the issue asks.
 const RANDOM_STRINGS: usize = 100_000;
@@ -28,7 +29,46 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>, Vec<f32>)> {
             cnn.quantize().unwrap().to_bytes(),
             motions.rows[0].clone(),
         ),
+        (
+            "wine MLP with monitor",
+            trained_with_monitor(),
+            load_table("winequality-red.csv").rows[0].clone(),
+        ),
     ]
+}
+
+/// A model trained by the trainer, with its monitor section (the training
+/// report is dropped to keep the file, and the test, small).
+fn trained_with_monitor() -> Vec<u8> {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES
+        .get_or_init(|| {
+            let args = vigie_trainer::pipeline::TrainArgs {
+                data: data_dir().join("winequality-red.csv"),
+                target: "quality".into(),
+                features: None,
+                regression: false,
+                config: Default::default(),
+                out: "unused.vigie".into(),
+                test: None,
+                test_split: 0.2,
+                val_split: 0.1,
+                seed: 0,
+                device: vigie_trainer::pipeline::DeviceKind::Cpu,
+                cpu_backend: vigie_trainer::pipeline::CpuBackend::Flex,
+                impute: None,
+                quiet: true,
+                false_alarm_rate: 1e-4,
+            };
+            let built = vigie_trainer::pipeline::build(&args).unwrap();
+            let (_, body) = split_file(&built.bytes).unwrap();
+            let mut def = ModelDef::from_body(body).unwrap();
+            def.sections
+                .retain(|s| s.kind != section_kind::TRAINING_REPORT);
+            assert!(def.section(section_kind::MONITOR).is_some());
+            def.to_bytes()
+        })
+        .clone()
 }
 
 /// Loads and, when it loads, runs: the outcome is `Ok` or a typed error.
@@ -38,11 +78,24 @@ fn load_and_run(bytes: &[u8], input: &[f32]) -> Result<usize, Error> {
     let mut input = input.to_vec();
     input.resize(model.input_len(), 0.5);
     let out = model.run(&input, &mut arena)?;
+    let mut prediction = None;
     if let Ok(c) = out.class() {
         assert!(c.index < out.len());
         assert!((0.0..=1.0).contains(&c.probability));
+        prediction = Some((c.index, c.probability));
     }
-    Ok(out.len())
+    let n = out.len();
+    if let Some(monitor) = Monitor::from_model(&model)? {
+        let mut state = vec![0.0f32; monitor.state_len()];
+        monitor.reset(&mut state)?;
+        for _ in 0..3 {
+            monitor.observe(&mut state, &input, prediction)?;
+            monitor.observe_label(&mut state, false)?;
+        }
+        input[0] = f32::NAN;
+        monitor.observe(&mut state, &input, None)?;
+    }
+    Ok(n)
 }
 
 fn with_fixed_checksum(mut bytes: Vec<u8>) -> Vec<u8> {
