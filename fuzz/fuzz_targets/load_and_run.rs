@@ -1,4 +1,5 @@
-//! Feeds arbitrary bytes to the loader and runs whatever loads.
+//! Feeds arbitrary bytes to the loader, runs whatever loads, and feeds
+//! whatever monitor section loads.
 //! `cargo +nightly fuzz run load_and_run` (from `fuzz/`).
 //!
 //! Inputs whose first byte is odd get a valid header (magic, version,
@@ -8,6 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use vigie_core::format::{crc32, Header, FORMAT_VERSION, HEADER_LEN};
+use vigie_core::monitor::Monitor;
 use vigie_core::Model;
 
 fuzz_target!(|data: &[u8]| {
@@ -39,8 +41,24 @@ fuzz_target!(|data: &[u8]| {
     for (i, v) in input.iter_mut().enumerate() {
         *v = ((i * 37) % 101) as f32 * 0.1 - 5.0;
     }
+    let mut prediction = None;
     if let Ok(out) = model.run(&input[..model.input_len()], &mut arena) {
-        let _ = out.class();
+        prediction = out.class().ok().map(|c| (c.index, c.probability));
         let _ = out.values().sum::<f32>();
     }
+    // Whatever monitor section loads is fed a few samples, one with a NaN.
+    let Ok(Some(monitor)) = Monitor::from_model(&model) else {
+        return;
+    };
+    let mut state = [0.0f32; 8192];
+    if monitor.reset(&mut state).is_err() {
+        return;
+    }
+    let n = model.input_len();
+    for _ in 0..3 {
+        let _ = monitor.observe(&mut state, &input[..n], prediction);
+        let _ = monitor.observe_label(&mut state, false);
+    }
+    input[0] = f32::NAN;
+    let _ = monitor.observe(&mut state, &input[..n], None);
 });

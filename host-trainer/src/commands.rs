@@ -219,8 +219,9 @@ pub fn demo(out: &Path) -> Result<()> {
         quiet: false,
         false_alarm_rate: 1e-4,
     };
-    let summary = pipeline::train(&args)?;
-    print_summary(&summary);
+    let built = pipeline::build(&args)?;
+    pipeline::write_atomically(out, &built.bytes)?;
+    print_summary(&built.summary);
     println!("\n== 2. the int8 model file");
     inspect::run(out, false)?;
     println!("\n== 3. run it through vigie-core, as the device does");
@@ -238,10 +239,72 @@ pub fn demo(out: &Path) -> Result<()> {
             c.name, c.probability, csv.rows[r][label]
         );
     }
+    println!("\n== 4. watch it: held-out rows replayed through the model and its drift monitor");
+    demo_monitor(&model, &built)?;
     println!(
-        "\nThe drift monitor is not built yet (issue 4); `vigie inspect {}` shows the file again.",
+        "\nNext: `vigie monitor --model {} --data STREAM.csv` replays your own stream.",
         out.display()
     );
+    Ok(())
+}
+
+fn demo_monitor(model: &Model<'_>, built: &pipeline::Built) -> Result<()> {
+    use crate::drift::{self, Scenario, Source, CHANGE_AT};
+    use vigie_core::monitor::Monitor;
+
+    let monitor = Monitor::from_model(model)?.context("the model has no monitor")?;
+    let p = &built.prepared;
+    let all = vec![true; p.data.channels.len()];
+    let (mean, std, _) = drift::feature_stats(&p.data, &p.splits.train, &all);
+    let (data, rows) = p.test_rows();
+    let src = Source {
+        data,
+        rows,
+        mean,
+        std,
+    };
+    println!("monitor state {} bytes of RAM", monitor.state_bytes());
+    let stable = 20_000;
+    let (fa, _) = drift::false_alarm_rate(model, &monitor, &src, stable, 1)?;
+    println!("stable stream of {stable} rows: {fa:.2} drift alarms per 10,000 rows");
+    let feature = p
+        .data
+        .channels
+        .iter()
+        .position(|c| c == "px52")
+        .unwrap_or(0);
+    for scenario in [
+        Scenario::Offset {
+            feature,
+            sigmas: 1.0,
+        },
+        Scenario::Stuck { feature },
+        Scenario::ClassMix,
+        Scenario::NanBurst { feature },
+    ] {
+        let o = drift::run(
+            model,
+            &monitor,
+            &src,
+            &scenario,
+            1,
+            CHANGE_AT + drift::HORIZON,
+        )?;
+        let named: Vec<&str> = o
+            .features
+            .iter()
+            .map(|&f| p.data.channels[f].as_str())
+            .collect();
+        match o.delay {
+            Some(d) => println!(
+                "{:<18} from row {CHANGE_AT}: drift raised {d} rows later by {} naming [{}]",
+                scenario.name(),
+                o.detector.unwrap_or("?"),
+                named.join(", ")
+            ),
+            None => println!("{:<18} from row {CHANGE_AT}: not detected", scenario.name()),
+        }
+    }
     Ok(())
 }
 
