@@ -45,11 +45,16 @@ step "documentation of vigie-core (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p vigie-core --no-deps --release
 
 step "tests"
-cargo test --workspace --release
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --release 2>&1 | tee "$log"
+passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{ s += $1 } END { print s + 0 }')
 
 step "firmware: vigie-core on a Cortex-M4F in QEMU (mps2-an386)"
 (cd firmware-demo && cargo fmt -- --check && cargo clippy --release -- -D warnings)
 out=$(cd firmware-demo && timeout 120 cargo run --release)
 printf '%s\n' "$out"
 grep -qx '8/8 right' <<<"$out"
-echo "firmware: 1 passed, 0 failed"
+
+echo
+echo "vigie: $((passed + 1)) passed, 0 failed"
