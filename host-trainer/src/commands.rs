@@ -11,7 +11,7 @@ use vigie_core::{Model, Task};
 
 use crate::data::{self, CsvFile, Spec};
 use crate::inspect;
-use crate::pipeline::{self, CpuBackend, DeviceKind, TrainArgs};
+use crate::pipeline::{self, TrainArgs};
 
 /// The training report stored in a model, if any.
 pub fn training_report(model: &Model<'_>) -> Option<Value> {
@@ -202,23 +202,9 @@ pub fn demo(out: &Path) -> Result<()> {
         "== 1. train an MLP on {} (80/20 stratified split, seed 0)",
         data.join("digits.csv").display()
     );
-    let args = TrainArgs {
-        data: data.join("digits.csv"),
-        target: "digit".into(),
-        features: None,
-        regression: false,
-        config: crate::config::Config::default(),
-        out: out.to_owned(),
-        test: None,
-        test_split: 0.2,
-        val_split: 0.1,
-        seed: 0,
-        device: DeviceKind::Cpu,
-        cpu_backend: CpuBackend::default_compiled(),
-        impute: None,
-        quiet: false,
-        false_alarm_rate: 1e-4,
-    };
+    let mut args = TrainArgs::new(data.join("digits.csv"), "digit");
+    args.out = out.to_owned();
+    args.quiet = false;
     let built = pipeline::build(&args)?;
     pipeline::write_atomically(out, &built.bytes)?;
     print_summary(&built.summary);

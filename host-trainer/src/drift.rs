@@ -137,6 +137,24 @@ pub struct Outcome {
     pub right_feature: bool,
 }
 
+/// The model's (class, probability) for a row, through the core; `None`
+/// for regression or when inference fails (a NaN input, say).
+fn predict(model: &Model<'_>, arena: &mut [i8], x: &[f32]) -> Option<(usize, f32)> {
+    if model.task() != Task::Classification {
+        return None;
+    }
+    let c = model.run(x, arena).ok()?.class().ok()?;
+    Some((c.index, c.probability))
+}
+
+/// Adds one to `name`'s count.
+fn count(by: &mut Vec<(String, usize)>, name: &str) {
+    match by.iter_mut().find(|(n, _)| n == name) {
+        Some(e) => e.1 += 1,
+        None => by.push((name.to_owned(), 1)),
+    }
+}
+
 /// A row of the stream, altered as the scenario says.
 fn row(src: &Source<'_>, s: &Scenario, t: usize, rng: &mut Rng, first_half: &[usize]) -> Vec<f32> {
     let d = src.data;
@@ -213,7 +231,6 @@ pub fn run(
             .collect(),
         Target::Values { .. } => vec![],
     };
-    let classification = model.task() == Task::Classification;
     let mut out = Outcome {
         false_alarms: 0,
         delay: None,
@@ -224,16 +241,7 @@ pub fn run(
     };
     for t in 0..rows {
         let x = row(src, s, t, &mut rng, &first_half);
-        let prediction = if classification {
-            model
-                .run(&x, &mut arena)
-                .ok()
-                .and_then(|o| o.class().ok())
-                .map(|c| (c.index, c.probability))
-        } else {
-            None
-        };
-        let obs = monitor.observe(&mut state, &x, prediction)?;
+        let obs = monitor.observe(&mut state, &x, predict(model, &mut arena, &x))?;
         if obs.level != Level::Drift {
             continue;
         }
@@ -311,11 +319,7 @@ pub fn bench(
             delays.push(d);
             right_d += usize::from(o.right_detector);
             right_f += usize::from(o.right_feature);
-            let name = o.detector.unwrap_or("?").to_string();
-            match detectors.iter_mut().find(|(n, _)| *n == name) {
-                Some(e) => e.1 += 1,
-                None => detectors.push((name, 1)),
-            }
+            count(&mut detectors, o.detector.unwrap_or("?"));
         }
     }
     delays.sort_unstable();
@@ -344,28 +348,14 @@ pub fn false_alarm_rate(
     let mut arena = vec![0i8; model.arena_len()];
     let mut state = vec![0.0f32; monitor.state_len()];
     monitor.reset(&mut state)?;
-    let classification = model.task() == Task::Classification;
     let mut by: Vec<(String, usize)> = Vec::new();
     let mut alarms = 0;
     for _ in 0..rows {
         let x = src.data.row(src.rows[rng.below(src.rows.len())]);
-        let prediction = if classification {
-            model
-                .run(x, &mut arena)
-                .ok()
-                .and_then(|o| o.class().ok())
-                .map(|c| (c.index, c.probability))
-        } else {
-            None
-        };
-        let obs = monitor.observe(&mut state, x, prediction)?;
+        let obs = monitor.observe(&mut state, x, predict(model, &mut arena, x))?;
         if obs.level == Level::Drift {
             alarms += 1;
-            let name = obs.detector.map_or("?", |d| d.name()).to_string();
-            match by.iter_mut().find(|(n, _)| *n == name) {
-                Some(e) => e.1 += 1,
-                None => by.push((name, 1)),
-            }
+            count(&mut by, obs.detector.map_or("?", |d| d.name()));
         }
     }
     Ok((alarms as f64 * 10_000.0 / rows as f64, by))

@@ -275,23 +275,12 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             json,
         } => {
-            let args = TrainArgs {
-                data,
-                target,
-                features: None,
-                regression: task == TaskArg::Regression,
-                config: Config::default(),
-                out: PathBuf::from("drift-bench.vigie"),
-                test_split: if test.is_some() { 0.0 } else { 0.2 },
-                test,
-                val_split: 0.1,
-                seed,
-                device: DeviceKind::Cpu,
-                cpu_backend: CpuBackend::default_compiled(),
-                impute: None,
-                quiet: true,
-                false_alarm_rate: 1e-4,
-            };
+            let mut args = TrainArgs::new(data, &target);
+            args.regression = task == TaskArg::Regression;
+            args.out = PathBuf::from("drift-bench.vigie");
+            args.test_split = if test.is_some() { 0.0 } else { 0.2 };
+            args.test = test;
+            args.seed = seed;
             commands::drift_bench(&args, feature.as_deref(), runs, stable_rows, json)
         }
         Command::Demo { out } => commands::demo(&out).context("the demo failed"),

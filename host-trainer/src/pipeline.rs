@@ -86,6 +86,31 @@ pub struct TrainArgs {
     pub false_alarm_rate: f64,
 }
 
+impl TrainArgs {
+    /// The defaults of `vigie train` for a data file and target column:
+    /// classification, default configuration, 80/20 test split, 10%
+    /// validation, seed 0, the default CPU backend, quiet.
+    pub fn new(data: PathBuf, target: &str) -> Self {
+        TrainArgs {
+            data,
+            target: target.to_owned(),
+            features: None,
+            regression: false,
+            config: Config::default(),
+            out: PathBuf::from("model.vigie"),
+            test: None,
+            test_split: 0.2,
+            val_split: 0.1,
+            seed: 0,
+            device: DeviceKind::Cpu,
+            cpu_backend: CpuBackend::default_compiled(),
+            impute: None,
+            quiet: true,
+            false_alarm_rate: 1e-4,
+        }
+    }
+}
+
 /// The data, split and standardized, ready for any backend.
 pub struct Prepared {
     /// The training file's data set.

@@ -10,9 +10,8 @@ use std::sync::OnceLock;
 use vigie_core::monitor::{Detector, Monitor, Observation};
 use vigie_core::Model;
 use vigie_tests::data_dir;
-use vigie_trainer::config::Config;
 use vigie_trainer::drift::{self, Scenario, Source, Summary};
-use vigie_trainer::pipeline::{self, Built, CpuBackend, DeviceKind, TrainArgs};
+use vigie_trainer::pipeline::{self, Built, CpuBackend, TrainArgs};
 
 /// Seeded runs per scenario (the benchmark uses 50).
 const RUNS: usize = 25;
@@ -43,23 +42,8 @@ struct Setup {
 }
 
 fn setup(file: &str, target: &str, feature: &str) -> Setup {
-    let args = TrainArgs {
-        data: data_dir().join(file),
-        target: target.into(),
-        features: None,
-        regression: false,
-        config: Config::default(),
-        out: "unused.vigie".into(),
-        test: None,
-        test_split: 0.2,
-        val_split: 0.1,
-        seed: 0,
-        device: DeviceKind::Cpu,
-        cpu_backend: CpuBackend::Flex,
-        impute: None,
-        quiet: true,
-        false_alarm_rate: 1e-4,
-    };
+    let mut args = TrainArgs::new(data_dir().join(file), target);
+    args.cpu_backend = CpuBackend::Flex;
     let built = pipeline::build(&args).expect("trains");
     let p = &built.prepared;
     let names = &p.data.channels;

@@ -43,23 +43,11 @@ fn trained_with_monitor() -> Vec<u8> {
     static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     BYTES
         .get_or_init(|| {
-            let args = vigie_trainer::pipeline::TrainArgs {
-                data: data_dir().join("winequality-red.csv"),
-                target: "quality".into(),
-                features: None,
-                regression: false,
-                config: Default::default(),
-                out: "unused.vigie".into(),
-                test: None,
-                test_split: 0.2,
-                val_split: 0.1,
-                seed: 0,
-                device: vigie_trainer::pipeline::DeviceKind::Cpu,
-                cpu_backend: vigie_trainer::pipeline::CpuBackend::Flex,
-                impute: None,
-                quiet: true,
-                false_alarm_rate: 1e-4,
-            };
+            let mut args = vigie_trainer::pipeline::TrainArgs::new(
+                data_dir().join("winequality-red.csv"),
+                "quality",
+            );
+            args.cpu_backend = vigie_trainer::pipeline::CpuBackend::Flex;
             let built = vigie_trainer::pipeline::build(&args).unwrap();
             let (_, body) = split_file(&built.bytes).unwrap();
             let mut def = ModelDef::from_body(body).unwrap();

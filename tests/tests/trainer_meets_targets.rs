@@ -6,27 +6,13 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use vigie_tests::data_dir;
-use vigie_trainer::config::Config;
-use vigie_trainer::pipeline::{self, CpuBackend, DeviceKind, TrainArgs};
+use vigie_trainer::pipeline::{self, CpuBackend, TrainArgs};
 
 fn args(data: &str, target: &str, out: &str) -> TrainArgs {
-    TrainArgs {
-        data: data_dir().join(data),
-        target: target.into(),
-        features: None,
-        regression: false,
-        config: Config::default(),
-        out: std::env::temp_dir().join(format!("vigie-{}-{out}", std::process::id())),
-        test: None,
-        test_split: 0.2,
-        val_split: 0.1,
-        seed: 0,
-        device: DeviceKind::Cpu,
-        cpu_backend: CpuBackend::Flex,
-        impute: None,
-        quiet: true,
-        false_alarm_rate: 1e-4,
-    }
+    let mut a = TrainArgs::new(data_dir().join(data), target);
+    a.out = std::env::temp_dir().join(format!("vigie-{}-{out}", std::process::id()));
+    a.cpu_backend = CpuBackend::Flex;
+    a
 }
 
 fn f(v: &Value, path: &[&str]) -> f64 {
