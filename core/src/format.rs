@@ -52,9 +52,12 @@ pub const MAX_SECTIONS: usize = 8;
 
 /// Section kinds defined so far. Numbers are never reused.
 pub mod section_kind {
-    /// Drift monitor reference statistics and thresholds.
+    /// Drift monitor reference statistics and thresholds: a postcard
+    /// [`crate::monitor::MonitorDef`], read on the device.
     pub const MONITOR: u16 = 1;
-    /// Training report: configuration, metrics, learning curves.
+    /// Training report: configuration, data summary, learning curves, test
+    /// metrics, monitor calibration. UTF-8 JSON written by the trainer and
+    /// read only by hosts (`vigie inspect`, `vigie eval`); devices skip it.
     pub const TRAINING_REPORT: u16 = 2;
     /// Output calibration (temperature, abstention, costs).
     pub const CALIBRATION: u16 = 3;

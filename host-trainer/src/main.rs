@@ -288,6 +288,13 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` should end the program quietly, as other
+    // command-line tools do, not make `println!` panic on a closed pipe.
+    // SAFETY: restoring the default disposition of SIGPIPE at start-up,
+    // before any thread exists, touches no Rust state.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
