@@ -351,3 +351,83 @@ fn firmware_model_is_what_its_documented_command_writes() {
         "firmware-demo/models/digits.vigie is stale: rerun the command"
     );
 }
+
+#[test]
+fn monitor_replays_a_stream_and_reports_alarms_with_rows_detectors_and_features() {
+    let dir = scratch("monitor");
+    let model = dir.join("wine.vigie").display().to_string();
+    let wine = data("winequality-red.csv");
+    let o = vigie(&[
+        "train", "--quiet", "--data", &wine, "--target", "quality", "--out", &model,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A stream of bundled rows in a scrambled order (the file's own order
+    // drifts: it is not a stable stream): a missing cell on data row 100,
+    // then alcohol shifted by 2 (about 2σ) from data row 400 on.
+    let text = std::fs::read_to_string(&wine).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let all: Vec<&str> = lines.collect();
+    let lines = (0..700).map(|i| all[(i * 7919) % all.len()]);
+    let alcohol = header.split(',').position(|c| c == "alcohol").unwrap();
+    let sugar = header
+        .split(',')
+        .position(|c| c == "residual_sugar")
+        .unwrap();
+    let mut stream = format!("{header}\n");
+    for (i, line) in lines.enumerate() {
+        let mut cells: Vec<String> = line.split(',').map(String::from).collect();
+        if i == 100 {
+            cells[sugar].clear();
+        }
+        if i >= 400 {
+            cells[alcohol] = format!("{}", cells[alcohol].parse::<f32>().unwrap() + 2.0);
+        }
+        stream.push_str(&cells.join(","));
+        stream.push('\n');
+    }
+    let s = write(&dir, "stream.csv", &stream);
+    let o = vigie(&["monitor", "--model", &model, "--data", &s, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rows"], 700);
+    let alarms = v["alarms"].as_array().unwrap();
+    let guard = alarms
+        .iter()
+        .find(|a| a["detector"] == "guard-non-finite")
+        .expect("the missing cell is flagged");
+    assert_eq!(guard["row"], 100);
+    assert_eq!(guard["level"], "drift");
+    assert_eq!(guard["features"], serde_json::json!(["residual_sugar"]));
+    let first_drift_after = alarms
+        .iter()
+        .find(|a| a["level"] == "drift" && a["row"].as_u64().unwrap() >= 400)
+        .expect("the shift is detected");
+    assert!(
+        first_drift_after["row"].as_u64().unwrap() < 400 + 30,
+        "{first_drift_after}"
+    );
+    assert_eq!(
+        first_drift_after["features"][0], "alcohol",
+        "{first_drift_after}"
+    );
+
+    // A stream without a model column, and one with a word in a number column.
+    let no_alcohol = write(&dir, "short.csv", &stream.replace("alcohol", "alcool"));
+    let o = vigie(&["monitor", "--model", &model, "--data", &no_alcohol]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no model input column `alcohol`"),
+        "{err}"
+    );
+    let mut bad = stream.clone();
+    let at = bad.find('\n').unwrap() + 1;
+    bad.replace_range(at..at + 3, "abc");
+    let bad = write(&dir, "bad.csv", &bad);
+    let o = vigie(&["monitor", "--model", &model, "--data", &bad]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("bad.csv:2:1: column `fixed_acidity` holds `abc`"),
+        "{err}"
+    );
+}
