@@ -10,7 +10,7 @@ use crate::kernels::dense::dense_s8;
 use crate::kernels::pool::{avg_pool1d_s8, max_pool1d_s8, PoolShape};
 use crate::kernels::{window_geometry, ChannelQuant};
 use crate::math::quantize_affine;
-use crate::validate::{clamp_of, validate, Shape, Summary};
+use crate::validate::{validate, Shape, Summary};
 use crate::Error;
 
 /// A loaded, validated model. Borrows the file's bytes: a model in flash
@@ -238,30 +238,26 @@ impl<'a> Model<'a> {
             let y = &mut y[..n_out];
             match layer {
                 LayerDef::Dense(d) => {
-                    let (act_min, act_max) = clamp_of(d.activation, &d.output);
-                    let q = ChannelQuant {
-                        bias: d.bias,
-                        multiplier: d.multiplier,
-                        shift: d.shift,
-                        input_zero_point: quant.zero_point,
-                        output_zero_point: d.output.zero_point,
-                        act_min,
-                        act_max,
-                    };
+                    let q = ChannelQuant::new(
+                        d.bias,
+                        d.multiplier,
+                        d.shift,
+                        quant,
+                        d.output,
+                        d.activation,
+                    );
                     dense_s8(x, d.weights, &q, y);
                     quant = d.output;
                 }
                 LayerDef::Conv1d(c) => {
-                    let (act_min, act_max) = clamp_of(c.activation, &c.output);
-                    let q = ChannelQuant {
-                        bias: c.bias,
-                        multiplier: c.multiplier,
-                        shift: c.shift,
-                        input_zero_point: quant.zero_point,
-                        output_zero_point: c.output.zero_point,
-                        act_min,
-                        act_max,
-                    };
+                    let q = ChannelQuant::new(
+                        c.bias,
+                        c.multiplier,
+                        c.shift,
+                        quant,
+                        c.output,
+                        c.activation,
+                    );
                     let (_, pad_left) = window_geometry(
                         shape_in.length,
                         c.kernel as u32,

@@ -7,8 +7,7 @@
 
 use crate::error::Place;
 use crate::format::{
-    read_f32, read_i32, section_kind, Activation, LayerDef, ModelDef, Names, Padding, QParams,
-    Task, MAX_LAYERS,
+    read_f32, read_i32, section_kind, LayerDef, ModelDef, Names, Padding, QParams, Task, MAX_LAYERS,
 };
 use crate::kernels::window_geometry;
 use crate::requant::{MAX_SHIFT, MIN_MULTIPLIER, MIN_SHIFT};
@@ -307,9 +306,4 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
         arena_len,
         macs,
     })
-}
-
-/// Clamp range of a layer's fused activation.
-pub(crate) fn clamp_of(activation: Activation, output: &QParams) -> (i32, i32) {
-    crate::requant::activation_range(activation, output.scale, output.zero_point)
 }

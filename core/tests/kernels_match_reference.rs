@@ -88,6 +88,45 @@ impl Params {
     }
 }
 
+/// A pooling window that fits its input, and the input.
+fn pool_case() -> impl Strategy<Value = (PoolShape, Vec<i8>)> {
+    (1usize..=5, 1usize..=30, 1usize..=7, 1usize..=5, padding())
+        .prop_filter_map("no window fits", |(channels, in_len, kernel, stride, p)| {
+            let (out_len, pad_left) =
+                window_geometry(in_len as u32, kernel as u32, stride as u32, p)?;
+            Some(PoolShape {
+                channels,
+                in_len,
+                out_len: out_len as usize,
+                kernel,
+                stride,
+                pad_left: pad_left as usize,
+            })
+        })
+        .prop_flat_map(|s| {
+            (
+                Just(s),
+                prop::collection::vec(any::<i8>(), s.channels * s.in_len),
+            )
+        })
+}
+
+type PoolKernel = fn(&[i8], &PoolShape, &mut [i8]);
+
+/// Outputs of a fast pooling kernel and of its reference.
+fn both(
+    fast: PoolKernel,
+    reference: PoolKernel,
+    s: &PoolShape,
+    input: &[i8],
+) -> (Vec<i8>, Vec<i8>) {
+    let n = s.channels * s.out_len;
+    let (mut a, mut b) = (vec![0i8; n], vec![0i8; n]);
+    fast(input, s, &mut a);
+    reference(input, s, &mut b);
+    (a, b)
+}
+
 fn padding() -> impl Strategy<Value = Padding> {
     prop_oneof![Just(Padding::Valid), Just(Padding::Same)]
 }
@@ -164,36 +203,14 @@ proptest! {
     }
 
     #[test]
-    fn max_pool_equals_reference(
-        (c, len, kernel, stride, pad, input) in (1usize..=5, 1usize..=30, 1usize..=7, 1usize..=5, padding())
-            .prop_flat_map(|(c, l, k, s, p)| (Just(c), Just(l), Just(k), Just(s), Just(p),
-                prop::collection::vec(any::<i8>(), c * l)))
-    ) {
-        let geometry = window_geometry(len as u32, kernel as u32, stride as u32, pad);
-        prop_assume!(geometry.is_some());
-        let (out_len, pad_left) = geometry.unwrap();
-        let s = PoolShape { channels: c, in_len: len, out_len: out_len as usize, kernel, stride, pad_left: pad_left as usize };
-        let n = c * out_len as usize;
-        let (mut fast, mut reference) = (vec![0i8; n], vec![0i8; n]);
-        max_pool1d_s8(&input, &s, &mut fast);
-        max_pool1d_s8_reference(&input, &s, &mut reference);
+    fn max_pool_equals_reference((s, input) in pool_case()) {
+        let (fast, reference) = both(max_pool1d_s8, max_pool1d_s8_reference, &s, &input);
         prop_assert_eq!(fast, reference);
     }
 
     #[test]
-    fn avg_pool_equals_reference(
-        (c, len, kernel, stride, pad, input) in (1usize..=5, 1usize..=30, 1usize..=7, 1usize..=5, padding())
-            .prop_flat_map(|(c, l, k, s, p)| (Just(c), Just(l), Just(k), Just(s), Just(p),
-                prop::collection::vec(any::<i8>(), c * l)))
-    ) {
-        let geometry = window_geometry(len as u32, kernel as u32, stride as u32, pad);
-        prop_assume!(geometry.is_some());
-        let (out_len, pad_left) = geometry.unwrap();
-        let s = PoolShape { channels: c, in_len: len, out_len: out_len as usize, kernel, stride, pad_left: pad_left as usize };
-        let n = c * out_len as usize;
-        let (mut fast, mut reference) = (vec![0i8; n], vec![0i8; n]);
-        avg_pool1d_s8(&input, &s, &mut fast);
-        avg_pool1d_s8_reference(&input, &s, &mut reference);
+    fn avg_pool_equals_reference((s, input) in pool_case()) {
+        let (fast, reference) = both(avg_pool1d_s8, avg_pool1d_s8_reference, &s, &input);
         prop_assert_eq!(fast, reference);
     }
 
@@ -202,10 +219,7 @@ proptest! {
         (c, len, input) in (1usize..=8, 1usize..=200)
             .prop_flat_map(|(c, l)| (Just(c), Just(l), prop::collection::vec(any::<i8>(), c * l)))
     ) {
-        let s = PoolShape::global(c, len);
-        let (mut fast, mut reference) = (vec![0i8; c], vec![0i8; c]);
-        avg_pool1d_s8(&input, &s, &mut fast);
-        avg_pool1d_s8_reference(&input, &s, &mut reference);
+        let (fast, reference) = both(avg_pool1d_s8, avg_pool1d_s8_reference, &PoolShape::global(c, len), &input);
         prop_assert_eq!(fast, reference);
     }
 }

@@ -240,15 +240,7 @@ fn demo_monitor(model: &Model<'_>, built: &pipeline::Built) -> Result<()> {
 
     let monitor = Monitor::from_model(model)?.context("the model has no monitor")?;
     let p = &built.prepared;
-    let all = vec![true; p.data.channels.len()];
-    let (mean, std, _) = drift::feature_stats(&p.data, &p.splits.train, &all);
-    let (data, rows) = p.test_rows();
-    let src = Source {
-        data,
-        rows,
-        mean,
-        std,
-    };
+    let (src, _) = Source::held_out(p, &vec![true; p.data.channels.len()]);
     println!("monitor state {} bytes of RAM", monitor.state_bytes());
     let stable = 20_000;
     let (fa, _) = drift::false_alarm_rate(model, &monitor, &src, stable, 1)?;
@@ -308,7 +300,7 @@ pub fn drift_bench(
     stable_rows: usize,
     as_json: bool,
 ) -> Result<()> {
-    use crate::drift::{self, Source};
+    use crate::drift;
     use vigie_core::monitor::Monitor;
 
     let built = pipeline::build(args)?;
@@ -320,8 +312,7 @@ pub fn drift_bench(
     let eligible: Vec<bool> = (0..names.len())
         .map(|j| score_sd(j) >= CONTINUOUS_SCORE_SD)
         .collect();
-    let (mean, std, pair) = drift::feature_stats(&p.data, &p.splits.train, &eligible);
-    let (data, rows) = p.test_rows();
+    let (src, pair) = drift::Source::held_out(p, &eligible);
     let feature = match feature {
         Some(name) => names
             .iter()
@@ -331,12 +322,6 @@ pub fn drift_bench(
         None => (0..names.len())
             .max_by(|&a, &b| score_sd(a).total_cmp(&score_sd(b)))
             .unwrap_or(0),
-    };
-    let src = Source {
-        data,
-        rows,
-        mean,
-        std,
     };
     let classification = model.task() == Task::Classification;
     let mut results = Vec::new();
@@ -428,11 +413,7 @@ pub fn monitor(
     // A warning is reported when it starts, not on every row it lasts.
     let mut warned: u16 = 0;
     for (r, row) in x.chunks(width).enumerate() {
-        let prediction = model
-            .run(row, &mut arena)
-            .ok()
-            .and_then(|o| o.class().ok())
-            .map(|c| (c.index, c.probability));
+        let prediction = crate::drift::predict(&model, &mut arena, row);
         let mut seen = vec![monitor.observe(&mut state, row, prediction)?];
         if let (Some(col), Some((class, _))) = (label_col, prediction) {
             let truth = &csv.rows[r][col];

@@ -120,6 +120,28 @@ pub struct Source<'a> {
     pub std: Vec<f32>,
 }
 
+impl<'a> Source<'a> {
+    /// The held-out rows of a trained model's data (its test split, or its
+    /// test file), with each feature's training statistics; and the most
+    /// correlated pair among the `eligible` features.
+    pub fn held_out(
+        p: &'a crate::pipeline::Prepared,
+        eligible: &[bool],
+    ) -> (Source<'a>, (usize, usize)) {
+        let (mean, std, pair) = feature_stats(&p.data, &p.splits.train, eligible);
+        let (data, rows) = p.test_rows();
+        (
+            Source {
+                data,
+                rows,
+                mean,
+                std,
+            },
+            pair,
+        )
+    }
+}
+
 /// What one run saw.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
@@ -139,7 +161,7 @@ pub struct Outcome {
 
 /// The model's (class, probability) for a row, through the core; `None`
 /// for regression or when inference fails (a NaN input, say).
-fn predict(model: &Model<'_>, arena: &mut [i8], x: &[f32]) -> Option<(usize, f32)> {
+pub fn predict(model: &Model<'_>, arena: &mut [i8], x: &[f32]) -> Option<(usize, f32)> {
     if model.task() != Task::Classification {
         return None;
     }
@@ -416,7 +438,7 @@ fn feature_rows(d: &Dataset, rows: &[usize]) -> Vec<Vec<f32>> {
 /// Training mean and standard deviation of each feature, and the most
 /// correlated pair among the `eligible` features (continuous ones: a pair
 /// of nearly constant features correlates by accident).
-pub fn feature_stats(
+fn feature_stats(
     d: &Dataset,
     train: &[usize],
     eligible: &[bool],

@@ -82,14 +82,15 @@ fn section_name(kind: u16) -> &'static str {
 /// Everything `inspect` reports, as JSON.
 pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
     let def = model.def();
-    let layers: Vec<Value> = layer_rows(model)
+    let rows = layer_rows(model);
+    let layers: Vec<Value> = rows
         .iter()
         .map(|r| {
             json!({"kind": r.kind, "detail": r.detail, "output": [r.output.0, r.output.1],
                    "params": r.params, "macs": r.macs})
         })
         .collect();
-    let params: u64 = layer_rows(model).iter().map(|r| r.params).sum();
+    let params: u64 = rows.iter().map(|r| r.params).sum();
     let shape = model.input_shape();
     json!({
         "name": def.name,

@@ -279,10 +279,7 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 fn predictions(model: &Model<'_>, d: &Dataset, rows: &[usize]) -> Vec<Option<(usize, f32)>> {
     let mut arena = vec![0i8; model.arena_len()];
     rows.iter()
-        .map(|&r| {
-            let out = model.run(d.row(r), &mut arena).ok()?;
-            out.class().ok().map(|c| (c.index, c.probability))
-        })
+        .map(|&r| crate::drift::predict(model, &mut arena, d.row(r)))
         .collect()
 }
 
@@ -478,27 +475,19 @@ pub fn build(
     let mut centred = o.clone();
     let probe_train =
         Monitor::new(o.def(NEVER, NEVER), &model).context("monitor reference does not validate")?;
-    let (mut vm, mut vs) = (Vec::new(), Vec::new());
-    for j in 0..f {
-        let z: Vec<f64> = val
-            .iter()
-            .filter_map(|&r| channel_mean(&d.row(r)[j * len..(j + 1) * len]))
-            .map(|v| probe_train.raw_score(j, v) as f64)
-            .collect();
-        let (m, s) = mean_sd(&z);
-        let train_sd = score_sd[j];
-        vm.push(m as f32);
-        // A feature constant in training stays off.
-        vs.push(if train_sd <= 1e-6 {
-            0.0
-        } else {
-            s.max(1e-3) as f32
-        });
-    }
     // Only the level is centred: the spread keeps the training reference, so
     // the variance CUSUMs are calibrated against the pool's own spread
     // mismatch (conservative).
-    let _ = vs;
+    let vm: Vec<f32> = (0..f)
+        .map(|j| {
+            let z: Vec<f64> = val
+                .iter()
+                .filter_map(|&r| channel_mean(&d.row(r)[j * len..(j + 1) * len]))
+                .map(|v| probe_train.raw_score(j, v) as f64)
+                .collect();
+            mean_sd(&z).0 as f32
+        })
+        .collect();
     centred.score_mean = le::from_f32(&vm);
     let probe = Monitor::new(centred.def(NEVER, NEVER), &model)
         .context("monitor reference does not validate")?;

@@ -37,8 +37,6 @@ struct Setup {
     built: Built,
     feature: usize,
     pair: (usize, usize),
-    mean: Vec<f32>,
-    std: Vec<f32>,
 }
 
 fn setup(file: &str, target: &str, feature: &str) -> Setup {
@@ -51,14 +49,11 @@ fn setup(file: &str, target: &str, feature: &str) -> Setup {
         .iter()
         .position(|n| n == feature)
         .expect("feature exists");
-    let all = vec![true; names.len()];
-    let (mean, std, pair) = drift::feature_stats(&p.data, &p.splits.train, &all);
+    let (_, pair) = Source::held_out(p, &vec![true; names.len()]);
     Setup {
         built,
         feature,
         pair,
-        mean,
-        std,
     }
 }
 
@@ -77,13 +72,10 @@ fn with_monitor<T>(s: &Setup, f: impl FnOnce(&Model<'_>, &Monitor<'_>, &Source<'
     let monitor = Monitor::from_model(&model)
         .unwrap()
         .expect("monitor section");
-    let (data, rows) = s.built.prepared.test_rows();
-    let src = Source {
-        data,
-        rows,
-        mean: s.mean.clone(),
-        std: s.std.clone(),
-    };
+    let (src, _) = Source::held_out(
+        &s.built.prepared,
+        &vec![true; s.built.prepared.data.channels.len()],
+    );
     f(&model, &monitor, &src)
 }
 

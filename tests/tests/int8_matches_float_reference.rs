@@ -141,6 +141,26 @@ fn compare(float: &FloatModel, rows: &[Vec<f32>]) -> Comparison {
     }
 }
 
+impl Comparison {
+    /// Prints the figures and asserts the bounds.
+    fn check(&self, name: &str) {
+        eprintln!(
+            "{name}: {:.3} steps from fake-quant, {:.3} from float, argmax agreement {:.4}",
+            self.max_steps_from_fake_quant, self.max_steps_from_float, self.argmax_agreement
+        );
+        assert!(
+            self.max_steps_from_fake_quant <= MAX_STEPS_FROM_FAKE_QUANT,
+            "{}",
+            self.max_steps_from_fake_quant
+        );
+        assert!(
+            self.argmax_agreement >= MIN_ARGMAX_AGREEMENT,
+            "{}",
+            self.argmax_agreement
+        );
+    }
+}
+
 #[test]
 fn three_layer_mlp_on_digits_is_within_one_output_step() {
     let table = load_table("digits.csv");
@@ -148,20 +168,7 @@ fn three_layer_mlp_on_digits_is_within_one_output_step() {
     let (calibration, held_out) = table.rows.split_at(1000);
     calibrate(&mut float, calibration);
     let c = compare(&float, held_out);
-    eprintln!(
-        "digits MLP: {:.3} steps from fake-quant, {:.3} from float, argmax agreement {:.4}",
-        c.max_steps_from_fake_quant, c.max_steps_from_float, c.argmax_agreement
-    );
-    assert!(
-        c.max_steps_from_fake_quant <= MAX_STEPS_FROM_FAKE_QUANT,
-        "{}",
-        c.max_steps_from_fake_quant
-    );
-    assert!(
-        c.argmax_agreement >= MIN_ARGMAX_AGREEMENT,
-        "{}",
-        c.argmax_agreement
-    );
+    c.check("digits MLP");
 }
 
 #[test]
@@ -171,20 +178,7 @@ fn conv1d_model_on_basicmotions_is_within_one_output_step() {
     let mut float = basicmotions_cnn(&train, 11);
     calibrate(&mut float, &train.rows);
     let c = compare(&float, &test.rows);
-    eprintln!(
-        "BasicMotions CNN: {:.3} steps from fake-quant, {:.3} from float, argmax agreement {:.4}",
-        c.max_steps_from_fake_quant, c.max_steps_from_float, c.argmax_agreement
-    );
-    assert!(
-        c.max_steps_from_fake_quant <= MAX_STEPS_FROM_FAKE_QUANT,
-        "{}",
-        c.max_steps_from_fake_quant
-    );
-    assert!(
-        c.argmax_agreement >= MIN_ARGMAX_AGREEMENT,
-        "{}",
-        c.argmax_agreement
-    );
+    c.check("BasicMotions CNN");
 }
 
 /// Share of rows whose int8 argmax equals the pure float argmax. Random

@@ -33,7 +33,31 @@ pub struct ChannelQuant<'a> {
     pub act_max: i32,
 }
 
-impl ChannelQuant<'_> {
+impl<'a> ChannelQuant<'a> {
+    /// The parameters of a dense or convolution layer whose input tensor is
+    /// quantized by `input`: bias, multipliers and shifts from the file, and
+    /// the fused activation as a clamp on the output.
+    pub fn new(
+        bias: &'a [u8],
+        multiplier: &'a [u8],
+        shift: &'a [u8],
+        input: crate::format::QParams,
+        output: crate::format::QParams,
+        activation: crate::format::Activation,
+    ) -> Self {
+        let (act_min, act_max) =
+            crate::requant::activation_range(activation, output.scale, output.zero_point);
+        ChannelQuant {
+            bias,
+            multiplier,
+            shift,
+            input_zero_point: input.zero_point,
+            output_zero_point: output.zero_point,
+            act_min,
+            act_max,
+        }
+    }
+
     /// The bias of channel `o`.
     #[inline(always)]
     pub fn bias(&self, o: usize) -> i32 {

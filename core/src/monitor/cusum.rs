@@ -6,7 +6,7 @@
 //! variance down]`. A statistic that reaches its drift threshold is reset,
 //! so a lasting change raises an alarm again after another delay.
 
-use super::{Detector, Monitor, Observation};
+use super::{Detector, Feature, Monitor, Observation};
 
 /// Largest squared score a sample adds to the variance CUSUM.
 pub const VARIANCE_CAP: f32 = 9.0;
@@ -22,11 +22,19 @@ pub(super) fn step(s: f32, x: f32, k: f32) -> f32 {
     }
 }
 
-pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &mut Observation) {
+pub(super) fn observe(
+    m: &Monitor<'_>,
+    state: &mut [f32],
+    sample: &[Feature],
+    obs: &mut Observation,
+) {
     let def = &m.def;
     let (k, kv) = (def.params.mean_k, def.params.variance_k);
-    for f in 0..def.features as usize {
-        let Some(z) = m.feature_value(input, f).and_then(|v| m.score(f, v)) else {
+    for (f, feature) in sample.iter().enumerate() {
+        if feature.value().is_none() {
+            continue;
+        }
+        let Some(z) = m.score(f, feature.bin as usize) else {
             continue;
         };
         let s = &mut state[m.layout.cusum + 4 * f..m.layout.cusum + 4 * f + 4];

@@ -10,7 +10,7 @@
 //!
 //! State: `bins` `f32` per feature, the current shares.
 
-use super::{Detector, Monitor, Observation};
+use super::{Detector, Feature, Monitor, Observation};
 use crate::format::read_f32;
 use crate::math::ln;
 
@@ -48,18 +48,18 @@ fn reset_feature(m: &Monitor<'_>, state: &mut [f32], f: usize, b: usize) {
 pub(super) fn observe(
     m: &Monitor<'_>,
     state: &mut [f32],
-    input: &[f32],
+    sample: &[Feature],
     check: bool,
     obs: &mut Observation,
 ) {
     let def = &m.def;
     let b = def.bins as usize;
     let lambda = def.params.ewma;
-    for f in 0..def.features as usize {
-        let Some(v) = m.feature_value(input, f) else {
+    for (f, feature) in sample.iter().enumerate() {
+        if feature.value().is_none() {
             continue;
-        };
-        let bin = m.bin(f, v);
+        }
+        let bin = feature.bin as usize;
         let at = m.layout.histogram + f * b;
         let shares = &mut state[at..at + b];
         for s in shares.iter_mut() {

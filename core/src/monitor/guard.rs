@@ -1,10 +1,10 @@
 //! Input guard, per sample: non-finite values (NaN, infinity) and values far
 //! outside the training range. Stateless.
 
-use super::{Detector, Monitor, Observation, MAX_NAMED};
+use super::{Detector, Feature, Monitor, Observation, MAX_NAMED};
 use crate::format::read_f32;
 
-pub(super) fn observe(m: &Monitor<'_>, input: &[f32], obs: &mut Observation) {
+pub(super) fn observe(m: &Monitor<'_>, input: &[f32], sample: &[Feature], obs: &mut Observation) {
     let mut non_finite: heapless::Vec<u16, MAX_NAMED> = heapless::Vec::new();
     for (i, x) in input.iter().enumerate() {
         let f = (i / m.length) as u16;
@@ -17,8 +17,8 @@ pub(super) fn observe(m: &Monitor<'_>, input: &[f32], obs: &mut Observation) {
     }
     let def = &m.def;
     let (mut worst, mut worst_f) = (0.0f32, 0u16);
-    for f in 0..def.features as usize {
-        let Some(v) = m.feature_value(input, f) else {
+    for (f, feature) in sample.iter().enumerate() {
+        let Some(v) = feature.value() else {
             continue;
         };
         let (lo, hi) = (read_f32(def.min, f), read_f32(def.max, f));

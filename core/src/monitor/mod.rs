@@ -35,6 +35,35 @@ use crate::{Error, Model};
 
 /// Most bins per feature.
 pub const MAX_BINS: u16 = 64;
+/// Most features a monitor watches. Each sample's feature values and bins
+/// are computed once, into a stack buffer of this many entries (2 KiB).
+pub const MAX_FEATURES: usize = 256;
+
+/// One feature of the sample being observed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Feature {
+    /// Raw value (the channel mean for windows); NaN when not finite.
+    value: f32,
+    /// Its reference bin (0 when the value is missing).
+    bin: u8,
+}
+
+impl Feature {
+    const MISSING: Feature = Feature {
+        value: f32::NAN,
+        bin: 0,
+    };
+
+    /// The value, `None` when missing.
+    pub(crate) fn value(&self) -> Option<f32> {
+        if self.value.is_nan() {
+            None
+        } else {
+            Some(self.value)
+        }
+    }
+}
+
 /// Largest standardized normal score a sample contributes.
 pub const MAX_SCORE: f32 = 4.0;
 /// Most features a report names.
@@ -357,7 +386,7 @@ impl<'a> Monitor<'a> {
         let shape = model.input_shape();
         let f = def.features as usize;
         let b = def.bins as usize;
-        if f != shape.channels as usize {
+        if f != shape.channels as usize || f > MAX_FEATURES {
             return Err(bad("features"));
         }
         if !(2..=MAX_BINS as usize).contains(&b) {
@@ -514,20 +543,21 @@ impl<'a> Monitor<'a> {
     /// Normal score of a raw feature value's reference bin, before
     /// standardization.
     pub fn raw_score(&self, f: usize, value: f32) -> f32 {
-        read_f32(
-            self.def.scores,
-            f * self.def.bins as usize + self.bin(f, value),
-        )
+        self.bin_score(f, self.bin(f, value))
     }
 
-    /// Normal score of a raw feature value, standardized by its reference
-    /// mean and deviation; `None` for a constant feature.
-    fn score(&self, f: usize, value: f32) -> Option<f32> {
+    fn bin_score(&self, f: usize, bin: usize) -> f32 {
+        read_f32(self.def.scores, f * self.def.bins as usize + bin)
+    }
+
+    /// Normal score of a feature's bin, standardized by its reference mean
+    /// and deviation; `None` for a constant feature.
+    fn score(&self, f: usize, bin: usize) -> Option<f32> {
         let sd = read_f32(self.def.score_sd, f);
         if sd <= 1e-6 {
             return None;
         }
-        let z = (self.raw_score(f, value) - read_f32(self.def.score_mean, f)) / sd;
+        let z = (self.bin_score(f, bin) - read_f32(self.def.score_mean, f)) / sd;
         // A bin of a near-constant feature can sit many deviations out;
         // capping keeps one rare sample from carrying a CUSUM.
         Some(z.clamp(-MAX_SCORE, MAX_SCORE))
@@ -550,8 +580,20 @@ impl<'a> Monitor<'a> {
             });
         }
         let state = self.state(state)?;
+        // Each feature's value and bin, once per sample, for every detector.
+        let mut buffer = [Feature::MISSING; MAX_FEATURES];
+        let sample = &mut buffer[..self.def.features as usize];
+        for (f, feature) in sample.iter_mut().enumerate() {
+            if let Some(value) = self.feature_value(input, f) {
+                *feature = Feature {
+                    value,
+                    bin: self.bin(f, value) as u8,
+                };
+            }
+        }
+        let sample = &*sample;
         let mut obs = Observation::stable();
-        guard::observe(self, input, &mut obs);
+        guard::observe(self, input, sample, &mut obs);
         let samples = state[self.layout.scalars + SCALAR_SAMPLES] + 1.0;
         state[self.layout.scalars + SCALAR_SAMPLES] = if samples >= 16_777_216.0 {
             0.0
@@ -559,9 +601,9 @@ impl<'a> Monitor<'a> {
             samples
         };
         let check = (samples as u32) % self.def.params.check_every as u32 == 0;
-        cusum::observe(self, state, input, &mut obs);
-        distribution::observe(self, state, input, check, &mut obs);
-        pca::observe(self, state, input, &mut obs);
+        cusum::observe(self, state, sample, &mut obs);
+        distribution::observe(self, state, sample, check, &mut obs);
+        pca::observe(self, state, sample, &mut obs);
         if let Some((class, confidence)) = prediction {
             output::observe(self, state, class, confidence, check, &mut obs);
         }

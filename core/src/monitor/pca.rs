@@ -8,30 +8,34 @@
 //!
 //! State: one `f32` per feature (residual excess) and one scalar (CUSUM).
 
-use super::{cusum, Detector, Monitor, Observation, MAX_NAMED, SCALAR_RECONSTRUCTION};
+use super::{
+    cusum, Detector, Feature, Monitor, Observation, MAX_FEATURES, MAX_NAMED, SCALAR_RECONSTRUCTION,
+};
 use crate::format::read_f32;
 use crate::math::ln;
 
 /// EWMA weight of the per-feature residuals used to name features.
 pub const NAMING_EWMA: f32 = 1.0 / 32.0;
 
-/// Features in the largest PCA model the stack buffers hold.
-const MAX_FEATURES: usize = 256;
-
 pub(super) fn reset(m: &Monitor<'_>, state: &mut [f32]) {
     let f = m.def.features as usize;
     state[m.layout.residual..m.layout.residual + f].fill(0.0);
 }
 
-pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], input: &[f32], obs: &mut Observation) {
+pub(super) fn observe(
+    m: &Monitor<'_>,
+    state: &mut [f32],
+    sample: &[Feature],
+    obs: &mut Observation,
+) {
     let def = &m.def;
-    let (f, c) = (def.features as usize, def.components as usize);
-    if c == 0 || f > MAX_FEATURES || def.residual_log_sd <= 0.0 {
+    let (f, c) = (sample.len(), def.components as usize);
+    if c == 0 || def.residual_log_sd <= 0.0 {
         return;
     }
     let mut x = [0.0f32; MAX_FEATURES];
-    for (j, xj) in x[..f].iter_mut().enumerate() {
-        let Some(v) = m.feature_value(input, j) else {
+    for (j, (xj, feature)) in x[..f].iter_mut().zip(sample).enumerate() {
+        let Some(v) = feature.value() else {
             return;
         };
         *xj = (v - read_f32(def.mean, j)) / read_f32(def.std, j).max(1e-12);
