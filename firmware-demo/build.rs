@@ -1,10 +1,22 @@
-//! Puts memory.x where cortex-m-rt's link.x finds it.
+//! Puts the chosen board's memory layout where cortex-m-rt's link.x finds
+//! it, and links defmt's script for the board builds.
 use std::{env, fs, path::PathBuf};
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    fs::copy("memory.x", out.join("memory.x")).expect("memory.x is readable");
+    let board = if env::var_os("CARGO_FEATURE_NRF52840").is_some() {
+        "nrf52840"
+    } else if env::var_os("CARGO_FEATURE_STM32F411").is_some() {
+        "stm32f411"
+    } else {
+        "qemu"
+    };
+    let layout = format!("memory/{board}.x");
+    fs::copy(&layout, out.join("memory.x")).expect("the memory layout is readable");
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
-    println!("cargo:rerun-if-changed=models/digits.vigie");
+    if board != "qemu" {
+        println!("cargo:rustc-link-arg=-Tdefmt.x");
+    }
+    println!("cargo:rerun-if-changed={layout}");
+    println!("cargo:rerun-if-changed=models");
 }

@@ -1,8 +1,9 @@
 //! The engine: a validated model, run with a caller-provided arena.
 //!
 //! The arena holds two tensors at a time: the layer's input at one end and
-//! its output at the other (ping-pong), so it needs, for the worst layer,
-//! `input + output` bytes and nothing is ever allocated.
+//! its output at the other (ping-pong), with a convolution's input patch
+//! between them, so it needs, for the worst layer, `input + output (+
+//! patch)` bytes and nothing is ever allocated.
 
 use crate::format::{read_f32, split_file, LayerDef, ModelDef, Names, QParams, Task};
 use crate::kernels::conv1d::{conv1d_s8, Conv1dShape};
@@ -37,18 +38,27 @@ impl End {
     }
 }
 
-/// Splits the arena into (input, output) for a layer reading `n_in` bytes
-/// at `from` and writing `n_out` bytes at the other end.
-fn split_arena(arena: &mut [i8], from: End, n_in: usize, n_out: usize) -> (&[i8], &mut [i8]) {
+/// Splits the arena into (input, scratch, output) for a layer reading
+/// `n_in` bytes at `from` and writing `n_out` bytes at the other end; the
+/// scratch is whatever lies between them.
+fn split_arena(
+    arena: &mut [i8],
+    from: End,
+    n_in: usize,
+    n_out: usize,
+) -> (&[i8], &mut [i8], &mut [i8]) {
     let total = arena.len();
     match from {
         End::Front => {
-            let (a, b) = arena.split_at_mut(total - n_out);
-            (&a[..n_in], b)
+            let (a, y) = arena.split_at_mut(total - n_out);
+            let (x, scratch) = a.split_at_mut(n_in);
+            (x, scratch, y)
         }
         End::Back => {
-            let (a, b) = arena.split_at_mut(n_out);
-            (&b[b.len() - n_in..], a)
+            let (y, b) = arena.split_at_mut(n_out);
+            let at = b.len() - n_in;
+            let (scratch, x) = b.split_at_mut(at);
+            (x, scratch, y)
         }
     }
 }
@@ -234,7 +244,7 @@ impl<'a> Model<'a> {
             if let LayerDef::Flatten = layer {
                 continue; // same bytes, new shape
             }
-            let (x, y) = split_arena(arena, at, n_in, n_out);
+            let (x, scratch, y) = split_arena(arena, at, n_in, n_out);
             let y = &mut y[..n_out];
             match layer {
                 LayerDef::Dense(d) => {
@@ -274,7 +284,7 @@ impl<'a> Model<'a> {
                         stride: c.stride as usize,
                         pad_left: pad_left as usize,
                     };
-                    conv1d_s8(x, c.weights, &s, &q, y);
+                    conv1d_s8(x, c.weights, &s, &q, scratch, y);
                     quant = c.output;
                 }
                 LayerDef::MaxPool1d(p) | LayerDef::AvgPool1d(p) => {

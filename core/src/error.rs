@@ -159,6 +159,11 @@ pub enum Error {
     },
     /// A classification result was asked of a regression model.
     RunNotClassification,
+    /// A replay (recorded input stream) file is not valid.
+    ReplayMalformed {
+        /// What is wrong.
+        what: &'static str,
+    },
     /// A float parameter given to the builder is not finite, or a shape is
     /// inconsistent.
     BuildInvalid {
@@ -236,6 +241,7 @@ impl fmt::Display for Error {
                 "arena of {found} bytes is too small: the model needs {needed}"
             ),
             RunNotClassification => write!(f, "this model does regression; it has no class to report"),
+            ReplayMalformed { what } => write!(f, "replay stream {what}; regenerate it with `vigie stream`"),
             BuildInvalid { place, field } => write!(f, "{place}: `{field}` is not valid for building a model"),
         }
     }

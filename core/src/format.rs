@@ -65,7 +65,7 @@ pub mod section_kind {
     pub const DATA_CHECKS: u16 = 4;
 }
 
-const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+pub(crate) const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// CRC-32 (ISO-HDLC, the zlib one) of a byte string.
 pub fn crc32(bytes: &[u8]) -> u32 {

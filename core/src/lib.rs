@@ -16,12 +16,15 @@
 //! The crate is `no_std` without `alloc`; feature `alloc` adds the file
 //! writer, `std` the float-to-int8 builder used by the trainer.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
-#![forbid(unsafe_code)]
+// `unsafe` is denied everywhere but `arch` (target intrinsics, documented
+// there); nothing else may opt out.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod arch;
 #[cfg(feature = "std")]
 pub mod builder;
 pub mod engine;
@@ -30,6 +33,7 @@ pub mod format;
 pub mod kernels;
 pub mod math;
 pub mod monitor;
+pub mod replay;
 pub mod requant;
 pub mod validate;
 

@@ -264,9 +264,15 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
             });
         }
         // Flatten moves no data; every other layer reads one end of the
-        // arena and writes the other, so it needs in + out bytes.
+        // arena and writes the other, so it needs in + out bytes; a
+        // convolution also gathers one input patch (channels × kernel)
+        // between the two.
+        let scratch = match layer {
+            LayerDef::Conv1d(c) => current.channels as u64 * c.kernel as u64,
+            _ => 0,
+        };
         if !matches!(layer, LayerDef::Flatten) {
-            arena = arena.max(in_len + out_len);
+            arena = arena.max(in_len + out_len + scratch);
         } else {
             arena = arena.max(in_len);
         }

@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 use vigie_core::format::Padding;
-use vigie_core::kernels::conv1d::{conv1d_s8, conv1d_s8_reference, Conv1dShape};
+use vigie_core::kernels::conv1d::{
+    conv1d_s8, conv1d_s8_reference, conv1d_scratch_len, Conv1dShape,
+};
 use vigie_core::kernels::dense::{dense_s8, dense_s8_reference};
 use vigie_core::kernels::pool::{
     avg_pool1d_s8, avg_pool1d_s8_reference, max_pool1d_s8, max_pool1d_s8_reference, PoolShape,
@@ -197,7 +199,9 @@ proptest! {
         let p = Params::new(params);
         let n = out_c * out_len as usize;
         let (mut fast, mut reference) = (vec![0i8; n], vec![0i8; n]);
-        conv1d_s8(&input, &weights, &shape, &p.quant(), &mut fast);
+        // Scratch starts dirty: the kernel must not depend on its contents.
+        let mut scratch = vec![0x5Ai8; conv1d_scratch_len(&shape)];
+        conv1d_s8(&input, &weights, &shape, &p.quant(), &mut scratch, &mut fast);
         conv1d_s8_reference(&input, &weights, &shape, &p.quant(), &mut reference);
         prop_assert_eq!(fast, reference);
     }

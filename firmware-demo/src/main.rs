@@ -1,78 +1,179 @@
-//! vigie-core on a Cortex-M4F: loads the digits model from flash in place,
-//! validates it, and classifies a few bundled digits with a static arena,
-//! printing through semihosting. Exits with status 0 when every prediction
-//! matches the label, 1 otherwise.
+//! vigie on a Cortex-M4F: a model and its drift monitor, loaded in place
+//! from flash, replaying a recorded sensor stream whose second half has a
+//! fault injected, with the costs of each step.
 //!
-//! The model is `models/digits.vigie`, made by
-//! `vigie train --data data/digits.csv --target digit --seed 0 --out firmware-demo/models/digits.vigie`
-//! (the tests check the committed file is what that command writes).
+//! By default the model is the BasicMotions 1-D CNN (smartwatch activity
+//! recognition, 6 IMU channels × 100 samples); feature `digits` swaps in the
+//! digits MLP and its stream, with this same code. Both pairs of files in
+//! `models/` are written by `./make-assets.sh` (the tests check they are
+//! what it writes).
+//!
+//! Output, one line per window (see `vigie_core::replay::Step`), then a
+//! summary and the costs. Exit status 0 when the clean windows raised no
+//! drift alarm and the faulty ones raised one within [`DRIFT_BOUND`]
+//! windows.
 #![no_std]
 #![no_main]
 
-use core::panic::PanicInfo;
-
 use cortex_m_rt::entry;
-use cortex_m_semihosting::{debug, hprintln};
-use vigie_core::Model;
+use vigie_core::monitor::Monitor;
+use vigie_core::replay::{self, Replay, Summary};
+use vigie_core::{Error, Model};
 
-mod samples;
+mod bench;
+mod clock;
+mod out;
+mod stack;
 
-/// The model, used where it lies in flash.
-static MODEL: &[u8] = include_bytes!("../models/digits.vigie");
+use out::{finish, say};
 
-/// Scratch for inference; the model says how much it needs.
-const ARENA_BYTES: usize = 1024;
+#[cfg(not(feature = "digits"))]
+mod assets {
+    pub const NAME: &str = "BasicMotions 1-D CNN";
+    pub static MODEL: &[u8] = include_bytes!("../models/basicmotions.vigie");
+    pub static STREAM: &[u8] = include_bytes!("../models/basicmotions.replay");
+    /// Arena bytes (the model asks for 2,400).
+    pub const ARENA: usize = 2560;
+    /// Monitor state, in floats (the model asks for 230).
+    pub const STATE: usize = 256;
+    /// Values per window.
+    pub const INPUT: usize = 600;
+}
+
+#[cfg(feature = "digits")]
+mod assets {
+    pub const NAME: &str = "digits MLP";
+    pub static MODEL: &[u8] = include_bytes!("../models/digits.vigie");
+    pub static STREAM: &[u8] = include_bytes!("../models/digits.replay");
+    /// Arena bytes (the model asks for 128).
+    pub const ARENA: usize = 128;
+    /// Monitor state, in floats (the model asks for 2,382).
+    pub const STATE: usize = 2400;
+    /// Values per window.
+    pub const INPUT: usize = 64;
+}
+
+/// Windows after the fault within which drift must be raised.
+pub const DRIFT_BOUND: usize = 10;
 
 #[entry]
 fn main() -> ! {
-    let model = match Model::from_bytes(MODEL) {
-        Ok(m) => m,
+    stack::paint();
+    let clock = clock::Clock::start(cortex_m::Peripherals::take().expect("taken once"));
+    // Static RAM: the arena, the monitor state and one input window.
+    let arena = cortex_m::singleton!(: [i8; assets::ARENA] = [0; assets::ARENA]).expect("once");
+    let state = cortex_m::singleton!(: [f32; assets::STATE] = [0.0; assets::STATE]).expect("once");
+    let input = cortex_m::singleton!(: [f32; assets::INPUT] = [0.0; assets::INPUT]).expect("once");
+    match replay_stream(&clock, arena, state, input) {
+        Ok(ok) => finish(ok),
         Err(e) => {
-            hprintln!("model does not load: {}", e);
-            finish(false);
+            say!("error: {}", e);
+            finish(false)
         }
-    };
-    hprintln!(
-        "model: {} MACs, arena {} bytes, {} inputs",
+    }
+}
+
+fn replay_stream(
+    clock: &clock::Clock,
+    arena: &mut [i8],
+    state: &mut [f32],
+    input: &mut [f32],
+) -> Result<bool, Error> {
+    let t0 = clock.now();
+    let model = Model::from_bytes(assets::MODEL)?;
+    let monitor = Monitor::from_model(&model)?;
+    let load = clock.to_units(clock.now().wrapping_sub(t0));
+    let stream = Replay::from_bytes(assets::STREAM)?;
+    say!(
+        "model: {}, {} bytes, {} MACs, arena {} bytes, monitor state {} bytes, loaded and validated in {} {}",
+        assets::NAME,
+        assets::MODEL.len(),
         model.macs(),
         model.arena_len(),
-        model.input_len()
+        monitor.as_ref().map_or(0, |m| m.state_bytes()),
+        load,
+        clock::UNIT
     );
-    let mut arena = [0i8; ARENA_BYTES];
-    let mut right = 0;
-    for (i, (input, label)) in samples::DIGITS.iter().enumerate() {
-        match model.run(input, &mut arena).and_then(|out| out.class()) {
-            Ok(c) => {
-                hprintln!(
-                    "sample {}: predicted {} (p={}) label {}",
-                    i,
-                    c.name,
-                    c.probability,
-                    label
-                );
-                right += usize::from(c.index == *label);
-            }
-            Err(e) => hprintln!("sample {}: {}", i, e),
+    say!(
+        "stream: {} windows of {} values, fault from window {:?} on channel {:?}",
+        stream.len(),
+        stream.values_per_window(),
+        stream.fault_from(),
+        stream
+            .fault_channel()
+            .and_then(|c| model.input_names().get(c as usize))
+    );
+    let found = input.len();
+    let input = input
+        .get_mut(..stream.values_per_window())
+        .ok_or(Error::RunInputLength {
+            expected: stream.values_per_window(),
+            found,
+        })?;
+    let state = match &monitor {
+        Some(m) => {
+            let found = 4 * state.len();
+            let state = state
+                .get_mut(..m.state_len())
+                .ok_or(Error::RunArenaTooSmall {
+                    needed: m.state_bytes(),
+                    found,
+                })?;
+            m.reset(state)?;
+            Some(state)
         }
+        None => None,
+    };
+    let mut state = state;
+    let mut summary = Summary::new(&stream);
+    let (mut infer, mut watch) = (0u64, 0u64);
+    let mut now = || clock.now();
+    for w in 0..stream.len() {
+        let label = stream.window(w, input)?;
+        let monitored = monitor.as_ref().zip(state.as_deref_mut());
+        let step = replay::step(&model, monitored, arena, w, input, label, &mut now)?;
+        say!("{}", step);
+        summary.add(&step);
+        infer += u64::from(clock.to_units(step.inference_ticks));
+        watch += u64::from(clock.to_units(step.monitor_ticks));
     }
-    hprintln!("{}/{} right", right, samples::DIGITS.len());
-    finish(right == samples::DIGITS.len())
-}
+    say!("summary: {}", summary);
 
-/// Ends the program: a semihosting exit in QEMU, then sleep on a board.
-fn finish(success: bool) -> ! {
-    debug::exit(if success {
-        debug::EXIT_SUCCESS
-    } else {
-        debug::EXIT_FAILURE
-    });
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
-#[panic_handler]
-fn panic(info: &PanicInfo) -> ! {
-    hprintln!("panic: {}", info);
-    finish(false)
+    let n = stream.len().max(1) as u64;
+    let per_inference = infer / n;
+    say!(
+        "cost: inference {} {} ({}.{:02} per MAC), monitor update {} {} per window",
+        per_inference,
+        clock::UNIT,
+        per_inference / model.macs().max(1),
+        per_inference * 100 / model.macs().max(1) % 100,
+        watch / n,
+        clock::UNIT
+    );
+    let (fast, reference, equal) = bench::dense(clock);
+    say!(
+        "cost: dense 256x64 kernel {} {} ({}.{:02} per MAC), reference kernel {} ({}.{:02} per MAC), outputs {}",
+        fast,
+        clock::UNIT,
+        fast / bench::MACS,
+        fast * 100 / bench::MACS % 100,
+        reference,
+        reference / bench::MACS,
+        reference * 100 / bench::MACS % 100,
+        if equal { "equal" } else { "DIFFERENT" }
+    );
+    say!(
+        "memory: static RAM {} bytes (arena {}, monitor state {}, input {}), stack peak {} bytes, flash model {} bytes, stream {} bytes",
+        stack::static_bytes(),
+        arena.len(),
+        4 * state.as_ref().map_or(0, |s| s.len()),
+        4 * input.len(),
+        stack::peak(),
+        assets::MODEL.len(),
+        assets::STREAM.len()
+    );
+    let ok =
+        equal && summary.false_alarms == 0 && summary.delay().is_some_and(|d| d <= DRIFT_BOUND);
+    say!("result: {}", if ok { "ok" } else { "FAILED" });
+    Ok(ok)
 }

@@ -481,3 +481,71 @@ pub fn monitor(
     );
     Ok(())
 }
+
+/// `vigie stream`: a replay file of held-out rows, clean then faulty.
+pub fn stream(
+    args: &TrainArgs,
+    model_path: &Path,
+    windows: usize,
+    (fault_channel, gain, offset): (&str, f32, f32),
+    out: &Path,
+) -> Result<()> {
+    let bytes = inspect::read_model_file(model_path)?;
+    let model = inspect::load(model_path, &bytes)?;
+    let prepared = pipeline::prepare(args)?;
+    let channels: Vec<&str> = model.input_names().iter().collect();
+    if prepared.data.channels != channels
+        || prepared.data.length != model.input_shape().length as usize
+    {
+        bail!(
+            "{}: the model's inputs ({} × {}) are not the channels of {} ({} × {}); give the data the model was trained on",
+            model_path.display(),
+            channels.len(),
+            model.input_shape().length,
+            args.data.display(),
+            prepared.data.channels.len(),
+            prepared.data.length
+        );
+    }
+    let Some(channel) = channels.iter().position(|c| *c == fault_channel) else {
+        bail!(
+            "--fault-channel `{fault_channel}` is not an input of {} (inputs: {})",
+            model_path.display(),
+            channels.join(", ")
+        );
+    };
+    if !gain.is_finite() || !offset.is_finite() || (gain == 1.0 && offset == 0.0) {
+        bail!("--gain and --offset must be finite numbers, and make a fault (a gain other than 1 or an offset other than 0)");
+    }
+    let fault = crate::replay::Fault {
+        channel,
+        gain,
+        offset,
+    };
+    let (windows, fault_from) = crate::replay::fault_stream(&prepared, windows, fault)?;
+    let file = vigie_core::replay::to_bytes(&windows, Some(fault_from), Some(channel as u16));
+    pipeline::write_atomically(out, &file)?;
+    println!(
+        "{}: {} windows ({} clean, then {} with `{fault_channel}` ×{gain} {offset:+}, then stuck), {} bytes",
+        out.display(),
+        windows.len(),
+        fault_from,
+        windows.len() - fault_from,
+        file.len()
+    );
+    Ok(())
+}
+
+/// `vigie replay`: a stream through a model and its monitor, as on a device.
+pub fn replay(model_path: &Path, stream_path: &Path) -> Result<()> {
+    let bytes = inspect::read_model_file(model_path)?;
+    let model = inspect::load(model_path, &bytes)?;
+    let stream = std::fs::read(stream_path)
+        .with_context(|| format!("{}: cannot read the stream", stream_path.display()))?;
+    let lines = crate::replay::replay_lines(&model, &stream)
+        .with_context(|| format!("{}", stream_path.display()))?;
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}

@@ -14,5 +14,6 @@ pub mod net;
 pub mod pipeline;
 pub mod prep;
 pub mod quantize;
+pub mod replay;
 pub mod rng;
 pub mod train;

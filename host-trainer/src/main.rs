@@ -180,6 +180,52 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Writes a replay stream for a device: held-out rows of the data a
+    /// model was trained on (same --data/--test/--seed), then the same rows
+    /// with a fault on one channel (a gain, then stuck).
+    Stream {
+        /// The model the stream is for (its inputs must match the data).
+        #[arg(long)]
+        model: PathBuf,
+        /// Training data, as given to `vigie train`.
+        #[arg(long)]
+        data: PathBuf,
+        /// The column the model predicts.
+        #[arg(long)]
+        target: String,
+        /// The test file given to `vigie train`, if any.
+        #[arg(long)]
+        test: Option<PathBuf>,
+        /// The seed given to `vigie train` (it chose the held-out rows).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Held-out rows per part (clean, then faulty).
+        #[arg(long, default_value_t = 40)]
+        windows: usize,
+        /// The channel to break.
+        #[arg(long)]
+        fault_channel: String,
+        /// Gain of the first half of the faulty part.
+        #[arg(long, default_value_t = 1.0)]
+        gain: f32,
+        /// Offset of the first half of the faulty part (raw units, added
+        /// after the gain).
+        #[arg(long, default_value_t = 0.0)]
+        offset: f32,
+        /// Where to write the stream.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replays a stream written by `vigie stream` through a model and its
+    /// monitor on this machine, printing what the firmware prints.
+    Replay {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// The stream file.
+        #[arg(long)]
+        stream: PathBuf,
+    },
     /// The main job on the bundled data: train a digits MLP, quantize it,
     /// inspect it and run it through vigie-core.
     Demo {
@@ -283,6 +329,26 @@ fn run(cli: Cli) -> Result<()> {
             args.seed = seed;
             commands::drift_bench(&args, feature.as_deref(), runs, stable_rows, json)
         }
+        Command::Stream {
+            model,
+            data,
+            target,
+            test,
+            seed,
+            windows,
+            fault_channel,
+            gain,
+            offset,
+            out,
+        } => {
+            let mut args = TrainArgs::new(data, &target);
+            args.test_split = if test.is_some() { 0.0 } else { 0.2 };
+            args.test = test;
+            args.seed = seed;
+            let fault = (fault_channel.as_str(), gain, offset);
+            commands::stream(&args, &model, windows, fault, &out)
+        }
+        Command::Replay { model, stream } => commands::replay(&model, &stream),
         Command::Demo { out } => commands::demo(&out).context("the demo failed"),
     }
 }

@@ -1,5 +1,6 @@
 //! 1-D convolution over channels-first int8 tensors, int32 accumulation.
 
+use super::dot::{dot1, dot2};
 use super::{valid_taps, ChannelQuant};
 
 /// Geometry of a 1-D convolution.
@@ -22,52 +23,60 @@ pub struct Conv1dShape {
     pub pad_left: usize,
 }
 
-/// Fast 1-D convolution: for each output channel and position, the taps
-/// that fall inside the input are summed without a per-tap bounds test.
+/// Bytes of scratch [`conv1d_s8`] needs: one input patch
+/// (`in_channels × kernel`).
+pub fn conv1d_scratch_len(s: &Conv1dShape) -> usize {
+    s.in_channels * s.kernel
+}
+
+/// Fast 1-D convolution. For each output position the input patch under
+/// the window (`in_channels × kernel`, padding filled with the input zero
+/// point so it adds nothing) is gathered once into `scratch`, laid out like
+/// a filter; then every pair of filters is one [`dot2`] with it, as a dense
+/// layer would be (SXTB16/SMLAD on Cortex-M4).
 ///
 /// `weights` is `out_channels × in_channels × kernel`; `input` is
-/// `in_channels × in_len`; `output` is `out_channels × out_len`.
+/// `in_channels × in_len`; `output` is `out_channels × out_len`; `scratch`
+/// holds at least [`conv1d_scratch_len`] bytes (the engine takes it from the
+/// arena, between the layer's input and output).
 pub fn conv1d_s8(
     input: &[i8],
     weights: &[u8],
     s: &Conv1dShape,
     q: &ChannelQuant<'_>,
+    scratch: &mut [i8],
     output: &mut [i8],
 ) {
-    let zp = q.input_zero_point as i32;
-    let filter_len = s.in_channels * s.kernel;
-    if filter_len == 0 || s.in_len == 0 || s.out_len == 0 {
+    let filter_len = conv1d_scratch_len(s);
+    if filter_len == 0 || s.in_len == 0 || s.out_len == 0 || scratch.len() < filter_len {
         return;
     }
-    for (oc, (filter, out_row)) in weights
-        .chunks_exact(filter_len)
-        .zip(output.chunks_exact_mut(s.out_len))
-        .enumerate()
-    {
-        let bias = q.bias(oc);
-        let rq = q.requantizer(oc);
-        for (op, out) in out_row.iter_mut().enumerate() {
-            let (lo, hi, first) = valid_taps(op, s.stride, s.pad_left, s.kernel, s.in_len);
-            let taps = hi - lo;
-            let mut acc = bias;
-            for (x_row, w_row) in input
-                .chunks_exact(s.in_len)
-                .zip(filter.chunks_exact(s.kernel))
-            {
-                let xs = &x_row[first..first + taps];
-                let ws = &w_row[lo..hi];
-                let mut acc_xw = 0i32;
-                let mut acc_w = 0i32;
-                for (&x, &w) in xs.iter().zip(ws) {
-                    let w = w as i8 as i32;
-                    acc_xw += x as i32 * w;
-                    acc_w += w;
-                }
-                acc = acc
-                    .wrapping_add(acc_xw)
-                    .wrapping_sub(zp.wrapping_mul(acc_w));
-            }
-            *out = rq.apply(acc);
+    let zp = q.input_zero_point as i32;
+    let patch = &mut scratch[..filter_len];
+    for op in 0..s.out_len {
+        let (lo, hi, first) = valid_taps(op, s.stride, s.pad_left, s.kernel, s.in_len);
+        for (dst, x_row) in patch
+            .chunks_exact_mut(s.kernel)
+            .zip(input.chunks_exact(s.in_len))
+        {
+            dst[..lo].fill(q.input_zero_point);
+            dst[lo..hi].copy_from_slice(&x_row[first..first + (hi - lo)]);
+            dst[hi..].fill(q.input_zero_point);
+        }
+        let patch: &[i8] = patch;
+        let mut filters = weights.chunks_exact(2 * filter_len);
+        let mut oc = 0;
+        for pair in &mut filters {
+            let (w0, w1) = pair.split_at(filter_len);
+            let (a0, a1) = dot2(patch, zp, w0, w1);
+            output[oc * s.out_len + op] = q.requantizer(oc).apply(q.bias(oc).wrapping_add(a0));
+            output[(oc + 1) * s.out_len + op] =
+                q.requantizer(oc + 1).apply(q.bias(oc + 1).wrapping_add(a1));
+            oc += 2;
+        }
+        if oc < s.out_channels && filters.remainder().len() >= filter_len {
+            let a = dot1(patch, zp, filters.remainder());
+            output[oc * s.out_len + op] = q.requantizer(oc).apply(q.bias(oc).wrapping_add(a));
         }
     }
 }

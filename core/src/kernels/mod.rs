@@ -9,6 +9,7 @@
 
 pub mod conv1d;
 pub mod dense;
+pub mod dot;
 pub mod pool;
 
 use crate::format::read_i32;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Writes the models and replay streams the firmware embeds (models/), from
+# the bundled data, with fixed seeds. Run from anywhere:
+#   firmware-demo/make-assets.sh
+# The tests (host-trainer/tests/cli.rs) run these same commands and check
+# the committed files are byte for byte what they write.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vigie() { cargo run --quiet --release -p vigie-trainer -- "$@"; }
+out=firmware-demo/models
+
+# Smartwatch activity recognition: BasicMotions 1-D CNN; its 40 test
+# windows, then the same windows with a bias of +3 on the accelerometer's
+# x axis (windows 40-59), then that axis stuck (60-79).
+bm=(--data data/basicmotions_train.csv --test data/basicmotions_test.csv --target activity --seed 0)
+vigie train "${bm[@]}" --quiet --out $out/basicmotions.vigie
+vigie stream "${bm[@]}" --model $out/basicmotions.vigie --windows 40 \
+    --fault-channel acc_x --offset 3 --out $out/basicmotions.replay
+
+# Handwritten digits: the digits MLP; 40 of its held-out test rows, then
+# the same rows with pixel px36 gained ×2.5 (rows 40-59), then stuck.
+dg=(--data data/digits.csv --target digit --seed 0)
+vigie train "${dg[@]}" --quiet --out $out/digits.vigie
+vigie stream "${dg[@]}" --model $out/digits.vigie --windows 40 \
+    --fault-channel px36 --gain 2.5 --out $out/digits.replay
