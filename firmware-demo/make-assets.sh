@@ -2,12 +2,15 @@
 # Writes the models and replay streams the firmware embeds (models/), from
 # the bundled data, with fixed seeds. Run from anywhere:
 #   firmware-demo/make-assets.sh
-# The tests (host-trainer/tests/cli.rs) run these same commands and check
-# the committed files are byte for byte what they write.
+# A test (host-trainer/tests/cli.rs) runs this script with VIGIE set to the
+# built binary and VIGIE_ASSETS to a scratch folder, and checks that the
+# committed files are byte for byte what it writes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vigie() { cargo run --quiet --release -p vigie-trainer -- "$@"; }
-out=firmware-demo/models
+vigie() {
+    if [ -n "${VIGIE:-}" ]; then "$VIGIE" "$@"; else cargo run --quiet --release -p vigie-trainer -- "$@"; fi
+}
+out=${VIGIE_ASSETS:-firmware-demo/models}
 
 # Smartwatch activity recognition: BasicMotions 1-D CNN; its 40 test
 # windows, then the same windows with a bias of +3 on the accelerometer's

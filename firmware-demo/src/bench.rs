@@ -1,7 +1,12 @@
-//! The dense-kernel benchmark of issue 5: one 256→64 int8 layer (16,384
-//! MACs, weights in flash), through the fast kernel and its reference,
-//! which must agree byte for byte on the device too.
+//! Kernel benchmarks: one 256→64 int8 dense layer (16,384 MACs) and one
+//! convolution shaped like the BasicMotions CNN's second (16 → 16
+//! channels, kernel 5, length 50, "same" padding: 64,000 MACs), weights in
+//! flash, each through the fast kernel and its reference, which must agree
+//! byte for byte on the device too.
 
+use vigie_core::kernels::conv1d::{
+    conv1d_s8, conv1d_s8_reference, conv1d_scratch_len, Conv1dShape,
+};
 use vigie_core::kernels::dense::{dense_s8, dense_s8_reference};
 use vigie_core::kernels::ChannelQuant;
 
@@ -57,10 +62,45 @@ static MULTIPLIER: [u8; 4 * OUT] = {
 /// Shift −10 (a right shift) for every channel.
 static SHIFT: [u8; OUT] = [(-10i8) as u8; OUT];
 
-/// Costs of one pass of each kernel, in [`crate::clock::UNIT`], and
+const CONV: Conv1dShape = Conv1dShape {
+    in_channels: 16,
+    in_len: 50,
+    out_channels: 16,
+    out_len: 50,
+    kernel: 5,
+    stride: 1,
+    pad_left: 2,
+};
+/// Multiply-accumulates of one convolution (padding taps not counted).
+pub const CONV_MACS: u32 = 16 * 16 * (50 * 5 - 2 * (2 + 1));
+static CONV_WEIGHTS: [u8; 16 * 16 * 5] = bytes(4);
+static CONV_INPUT: [u8; 16 * 50] = bytes(5);
+
+/// Costs of one pass of the fast and the reference convolution, and
 /// whether their outputs are equal.
-pub fn dense(clock: &Clock) -> (u32, u32, bool) {
-    let q = ChannelQuant {
+pub fn conv(clock: &Clock) -> (u32, u32, bool) {
+    let q = quant();
+    let mut input = [0i8; 16 * 50];
+    for (x, &b) in input.iter_mut().zip(CONV_INPUT.iter()) {
+        *x = b as i8;
+    }
+    let mut scratch = [0i8; 16 * 5];
+    debug_assert_eq!(scratch.len(), conv1d_scratch_len(&CONV));
+    let (mut fast, mut reference) = ([0i8; 16 * 50], [0i8; 16 * 50]);
+    let t0 = clock.now();
+    conv1d_s8(&input, &CONV_WEIGHTS, &CONV, &q, &mut scratch, &mut fast);
+    let t1 = clock.now();
+    conv1d_s8_reference(&input, &CONV_WEIGHTS, &CONV, &q, &mut reference);
+    let t2 = clock.now();
+    (
+        clock.to_units(t1.wrapping_sub(t0)),
+        clock.to_units(t2.wrapping_sub(t1)),
+        fast == reference,
+    )
+}
+
+fn quant() -> ChannelQuant<'static> {
+    ChannelQuant {
         bias: &BIAS,
         multiplier: &MULTIPLIER,
         shift: &SHIFT,
@@ -68,7 +108,13 @@ pub fn dense(clock: &Clock) -> (u32, u32, bool) {
         output_zero_point: 3,
         act_min: -128,
         act_max: 127,
-    };
+    }
+}
+
+/// Costs of one pass of each kernel, in [`crate::clock::UNIT`], and
+/// whether their outputs are equal.
+pub fn dense(clock: &Clock) -> (u32, u32, bool) {
+    let q = quant();
     let mut input = [0i8; IN];
     for (x, &b) in input.iter_mut().zip(INPUT.iter()) {
         *x = b as i8;

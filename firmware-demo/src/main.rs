@@ -162,6 +162,18 @@ fn replay_stream(
         reference * 100 / bench::MACS % 100,
         if equal { "equal" } else { "DIFFERENT" }
     );
+    let (conv_fast, conv_reference, conv_equal) = bench::conv(clock);
+    say!(
+        "cost: conv1d 16x50 k5 -> 16 kernel {} {} ({}.{:02} per MAC), reference kernel {} ({}.{:02} per MAC), outputs {}",
+        conv_fast,
+        clock::UNIT,
+        conv_fast / bench::CONV_MACS,
+        conv_fast * 100 / bench::CONV_MACS % 100,
+        conv_reference,
+        conv_reference / bench::CONV_MACS,
+        conv_reference * 100 / bench::CONV_MACS % 100,
+        if conv_equal { "equal" } else { "DIFFERENT" }
+    );
     say!(
         "memory: static RAM {} bytes (arena {}, monitor state {}, input {}), stack peak {} bytes, flash model {} bytes, stream {} bytes",
         stack::static_bytes(),

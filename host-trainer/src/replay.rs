@@ -17,16 +17,15 @@ pub struct Fault {
     pub offset: f32,
 }
 
+/// Windows of a stream: label (when known) and values.
+pub type Windows = Vec<(Option<u16>, Vec<f32>)>;
+
 /// A stream: `windows` held-out windows in their order, then the same
 /// windows again with `fault` (the channel multiplied by the gain and
 /// shifted by the offset for the first half, then stuck at its first
 /// reading for the second half).
 /// Returns the windows and the index of the first faulty one.
-pub fn fault_stream(
-    p: &Prepared,
-    windows: usize,
-    fault: Fault,
-) -> Result<(Vec<(Option<u16>, Vec<f32>)>, usize)> {
+pub fn fault_stream(p: &Prepared, windows: usize, fault: Fault) -> Result<(Windows, usize)> {
     let (data, rows) = p.test_rows();
     if fault.channel >= data.channels.len() {
         bail!("channel {} does not exist", fault.channel);

@@ -323,33 +323,28 @@ fn eval_and_predict_run_the_saved_model_through_the_core() {
 }
 
 #[test]
-fn firmware_model_is_what_its_documented_command_writes() {
+fn firmware_models_and_streams_are_what_make_assets_writes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = scratch("firmware-model");
-    let out = dir.join("digits.vigie");
-    // The command in firmware-demo/src/main.rs, run from the repository root.
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .current_dir(&root)
-        .args([
-            "train",
-            "--data",
-            "data/digits.csv",
-            "--target",
-            "digit",
-            "--seed",
-            "0",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
+    let dir = scratch("firmware-assets");
+    let o = Command::new("bash")
+        .arg(root.join("firmware-demo/make-assets.sh"))
+        .env("VIGIE", env!("CARGO_BIN_EXE_vigie"))
+        .env("VIGIE_ASSETS", &dir)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let committed = std::fs::read(root.join("firmware-demo/models/digits.vigie")).unwrap();
-    assert!(
-        std::fs::read(out).unwrap() == committed,
-        "firmware-demo/models/digits.vigie is stale: rerun the command"
-    );
+    for name in [
+        "basicmotions.vigie",
+        "basicmotions.replay",
+        "digits.vigie",
+        "digits.replay",
+    ] {
+        let committed = std::fs::read(root.join("firmware-demo/models").join(name)).unwrap();
+        assert!(
+            std::fs::read(dir.join(name)).unwrap() == committed,
+            "firmware-demo/models/{name} is stale: run firmware-demo/make-assets.sh"
+        );
+    }
 }
 
 #[test]

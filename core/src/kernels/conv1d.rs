@@ -55,13 +55,26 @@ pub fn conv1d_s8(
     let patch = &mut scratch[..filter_len];
     for op in 0..s.out_len {
         let (lo, hi, first) = valid_taps(op, s.stride, s.pad_left, s.kernel, s.in_len);
+        // Byte loops rather than copy_from_slice/fill: the runs are a
+        // kernel long (a few bytes), shorter than a memcpy call's setup.
         for (dst, x_row) in patch
             .chunks_exact_mut(s.kernel)
             .zip(input.chunks_exact(s.in_len))
         {
-            dst[..lo].fill(q.input_zero_point);
-            dst[lo..hi].copy_from_slice(&x_row[first..first + (hi - lo)]);
-            dst[hi..].fill(q.input_zero_point);
+            if lo == 0 && hi == s.kernel {
+                // Inside the input: a straight copy.
+                for (d, &v) in dst.iter_mut().zip(&x_row[first..]) {
+                    *d = v;
+                }
+            } else {
+                for (t, d) in dst.iter_mut().enumerate() {
+                    *d = if t >= lo && t < hi {
+                        x_row[first + t - lo]
+                    } else {
+                        q.input_zero_point
+                    };
+                }
+            }
         }
         let patch: &[i8] = patch;
         let mut filters = weights.chunks_exact(2 * filter_len);

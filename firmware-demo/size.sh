@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Flash and RAM of the firmware, per section (llvm-size from rustup's
+# llvm-tools) and the code per crate (llvm-nm; code that LTO inlined into
+# the firmware's `main` counts as the firmware's). Usage, from anywhere:
+#   firmware-demo/size.sh            # BasicMotions CNN build
+#   firmware-demo/size.sh digits     # digits MLP build
+set -euo pipefail
+cd "$(dirname "$0")"
+features=()
+name=basicmotions
+if [ "${1:-}" = digits ]; then features=(--features digits); name=digits; fi
+rustup component add llvm-tools >/dev/null 2>&1 || true
+bin=$(dirname "$(find "$(rustc --print sysroot)" -name llvm-size -type f | head -1)")
+[ -x "$bin/llvm-size" ] || { echo "llvm-size not found: rustup component add llvm-tools" >&2; exit 1; }
+target_dir=target/size-$name
+cargo build --release --quiet --target-dir "$target_dir" "${features[@]}"
+elf=$target_dir/thumbv7em-none-eabihf/release/vigie-firmware-demo
+"$bin/llvm-size" -A "$elf" | awk '$1 ~ /^\.(vector_table|text|rodata|data|bss|uninit)$/'
+model=$(stat -c %s "models/$name.vigie")
+stream=$(stat -c %s "models/$name.replay")
+echo "model file $model bytes, stream $stream bytes (both in .rodata)"
+echo "code (.text) by crate:"
+"$bin/llvm-nm" -S --size-sort -C --radix=d "$elf" | awk '$3 ~ /^[tT]$/ {
+    name = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", name)
+    crate = "other"
+    if (name ~ /vigie_core/) crate = "vigie-core"
+    else if (name ~ /vigie_firmware_demo/) crate = "firmware-with-inlined-core"
+    else if (name ~ /compiler_builtins|__aeabi/) crate = "compiler-builtins"
+    else if (name ~ /serde|postcard|heapless|crc/) crate = "serde-postcard-heapless-crc"
+    else if (name ~ /core::|core\.\./) crate = "rust-core-library"
+    size[crate] += $2 + 0
+} END { for (c in size) printf "  %-32s %7d bytes\n", c, size[c] }' | sort

@@ -1,0 +1,157 @@
+//! The firmware demo, built for the Cortex-M4F and run in QEMU, prints for
+//! every window of its embedded stream exactly the line that vigie-core
+//! computes on this machine for the same model and input (class,
+//! probability, CRC of the int8 output, monitor level, score, detector and
+//! channels: equal text is equal bits, floats print in shortest round-trip
+//! form), and raises drift soon after the injected fault.
+//!
+//! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target, which
+//! `./test.sh` installs; without them the tests say so and pass.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigie_core::replay::Replay;
+use vigie_core::Model;
+
+/// Drift must be raised within this many windows of the fault (the
+/// firmware's own `DRIFT_BOUND`).
+const DRIFT_BOUND: usize = 10;
+/// QEMU runs the whole replay in well under a second; this only stops a
+/// hung firmware.
+const QEMU_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-demo")
+}
+
+/// Why the test cannot run here, if it cannot.
+fn missing_tools() -> Option<String> {
+    if Command::new("qemu-system-arm")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Some("qemu-system-arm is not installed (apt-get install qemu-system-arm)".into());
+    }
+    let libdir = Command::new("rustc")
+        .args([
+            "--print",
+            "target-libdir",
+            "--target",
+            "thumbv7em-none-eabihf",
+        ])
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if !libdir.is_some_and(|d| d.exists()) {
+        return Some(
+            "the thumbv7em-none-eabihf target is not installed (rustup target add thumbv7em-none-eabihf)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Builds the firmware with `features` and returns its ELF.
+fn build(name: &str, features: &[&str]) -> PathBuf {
+    let base = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| firmware_dir().join("target"));
+    let target_dir = base.join(format!("firmware-{name}"));
+    let o = Command::new(env!("CARGO"))
+        .current_dir(firmware_dir())
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(["build", "--release", "--quiet"])
+        .args(features)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        o.status.success(),
+        "firmware build failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    target_dir.join("thumbv7em-none-eabihf/release/vigie-firmware-demo")
+}
+
+/// Runs an ELF in QEMU (the runner of firmware-demo/.cargo/config.toml)
+/// and returns its exit status and output.
+fn run_in_qemu(elf: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new("qemu-system-arm")
+        .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(["-icount", "shift=0", "-kernel"])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("qemu starts");
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).map(|_| s)
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("qemu can be waited on") {
+            break status;
+        }
+        if start.elapsed() > QEMU_TIMEOUT {
+            let _ = child.kill();
+            panic!("the firmware did not finish in {QEMU_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = reader.join().expect("reader").expect("utf-8 output");
+    (status.code(), out)
+}
+
+fn check_firmware(name: &str, features: &[&str]) {
+    if let Some(why) = missing_tools() {
+        eprintln!("SKIPPED firmware test ({name}): {why}");
+        return;
+    }
+    let elf = build(name, features);
+    let (code, out) = run_in_qemu(&elf);
+    let device: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("window") || l.starts_with("summary:"))
+        .collect();
+
+    let model_bytes = std::fs::read(firmware_dir().join(format!("models/{name}.vigie"))).unwrap();
+    let stream_bytes = std::fs::read(firmware_dir().join(format!("models/{name}.replay"))).unwrap();
+    let model = Model::from_bytes(&model_bytes).unwrap();
+    let host = vigie_trainer::replay::replay_lines(&model, &stream_bytes).unwrap();
+    let windows = Replay::from_bytes(&stream_bytes).unwrap().len();
+
+    assert_eq!(device.len(), windows + 1, "device output:\n{out}");
+    for (i, (d, h)) in device.iter().zip(&host).enumerate() {
+        assert_eq!(d, h, "line {i} differs between device and host");
+    }
+    assert!(out.contains("outputs equal"), "{out}");
+    assert!(out.lines().any(|l| l == "result: ok"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
+
+    // The summary, recomputed on the host, meets the bound.
+    let summary = host.last().unwrap();
+    assert!(summary.contains("false alarms 0"), "{summary}");
+    let delay: usize = summary
+        .split("(delay ")
+        .nth(1)
+        .and_then(|s| s.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("no drift raised: {summary}"));
+    assert!(delay <= DRIFT_BOUND, "{summary}");
+}
+
+#[test]
+fn firmware_basicmotions_cnn_matches_host_bit_for_bit_and_catches_the_fault() {
+    check_firmware("basicmotions", &[]);
+}
+
+#[test]
+fn firmware_digits_mlp_matches_host_bit_for_bit_and_catches_the_fault() {
+    check_firmware("digits", &["--features", "digits"]);
+}
