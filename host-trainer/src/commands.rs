@@ -549,3 +549,57 @@ pub fn replay(model_path: &Path, stream_path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Exit status of `vigie check-data --strict` on a blocking finding.
+pub const STRICT_EXIT: u8 = 3;
+
+/// `vigie check-data`.
+pub fn check_data(
+    data_path: &Path,
+    target: &str,
+    test: Option<&Path>,
+    regression: bool,
+    as_json: bool,
+    strict: bool,
+) -> Result<()> {
+    let csv = CsvFile::read(data_path)?;
+    let spec = Spec {
+        target: target.to_owned(),
+        features: None,
+        regression,
+        classes: None,
+    };
+    let data = data::load(&csv, &spec)?;
+    let test_data = match test {
+        Some(path) => {
+            let test_csv = CsvFile::read(path)?;
+            let test_spec = Spec {
+                classes: Some(data.class_names().to_vec()),
+                ..spec.clone()
+            };
+            Some(data::load(&test_csv, &test_spec)?)
+        }
+        None => None,
+    };
+    let findings = crate::checks::run(&data, test_data.as_ref());
+    if as_json {
+        println!("{}", serde_json::to_string(&findings)?);
+    } else if findings.is_empty() {
+        println!("no findings");
+    } else {
+        for f in &findings {
+            let severity = match f.severity {
+                crate::checks::Severity::Blocking => "BLOCKING",
+                crate::checks::Severity::Warning => "warning ",
+                crate::checks::Severity::Info => "info    ",
+            };
+            println!("{severity} {:<18} {}", f.check, f.message);
+        }
+    }
+    let blocking = crate::checks::blocking(&findings).len();
+    if strict && blocking > 0 {
+        eprintln!("check-data: {blocking} blocking findings (--strict)");
+        std::process::exit(STRICT_EXIT.into());
+    }
+    Ok(())
+}

@@ -86,6 +86,10 @@ enum Command {
         /// (default: one per 10,000 samples).
         #[arg(long, default_value_t = 1e-4)]
         false_alarm_rate: f64,
+        /// Train even when the data checks find leakage (rows shared by
+        /// the training and test files, a column that copies the target).
+        #[arg(long)]
+        allow_leakage: bool,
         /// Print one JSON object on standard output.
         #[arg(long)]
         json: bool,
@@ -180,6 +184,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Checks a data set before training: missing cells, constant
+    /// columns, duplicates, rows shared with the test file, columns that
+    /// give the target away, class imbalance, train/test shift, outliers.
+    CheckData {
+        /// The training data.
+        #[arg(long)]
+        data: PathBuf,
+        /// The column to predict.
+        #[arg(long)]
+        target: String,
+        /// A separate test file.
+        #[arg(long)]
+        test: Option<PathBuf>,
+        /// Regression target.
+        #[arg(long, value_enum, default_value = "classification")]
+        task: TaskArg,
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+        /// Exit with status 3 on a blocking finding (leakage).
+        #[arg(long)]
+        strict: bool,
+    },
     /// Writes a replay stream for a device: held-out rows of the data a
     /// model was trained on (same --data/--test/--seed), then the same rows
     /// with a fault on one channel (a gain, then stuck).
@@ -253,6 +280,7 @@ fn run(cli: Cli) -> Result<()> {
             cpu_backend,
             impute,
             false_alarm_rate,
+            allow_leakage,
             json,
             quiet,
         } => {
@@ -287,6 +315,7 @@ fn run(cli: Cli) -> Result<()> {
                 impute,
                 quiet: quiet || json,
                 false_alarm_rate,
+                allow_leakage,
             };
             let summary = pipeline::train(&args)?;
             if json {
@@ -348,6 +377,21 @@ fn run(cli: Cli) -> Result<()> {
             let fault = (fault_channel.as_str(), gain, offset);
             commands::stream(&args, &model, windows, fault, &out)
         }
+        Command::CheckData {
+            data,
+            target,
+            test,
+            task,
+            json,
+            strict,
+        } => commands::check_data(
+            &data,
+            &target,
+            test.as_deref(),
+            task == TaskArg::Regression,
+            json,
+            strict,
+        ),
         Command::Replay { model, stream } => commands::replay(&model, &stream),
         Command::Demo { out } => commands::demo(&out).context("the demo failed"),
     }

@@ -84,6 +84,8 @@ pub struct TrainArgs {
     pub quiet: bool,
     /// Target false-alarm rate of the whole drift monitor, per sample.
     pub false_alarm_rate: f64,
+    /// Train even when the data checks find leakage.
+    pub allow_leakage: bool,
 }
 
 impl TrainArgs {
@@ -107,6 +109,7 @@ impl TrainArgs {
             impute: None,
             quiet: true,
             false_alarm_rate: 1e-4,
+            allow_leakage: false,
         }
     }
 }
@@ -131,6 +134,8 @@ pub struct Prepared {
     pub target_scale: Option<(f32, f32)>,
     /// Loop parameters.
     pub problem: Problem,
+    /// What the data checks found.
+    pub findings: Vec<crate::checks::Finding>,
 }
 
 impl Prepared {
@@ -206,6 +211,18 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
         }
         None => None,
     };
+    let findings = crate::checks::run(&data, test_data.as_ref());
+    let blocking = crate::checks::blocking(&findings);
+    if !blocking.is_empty() && !args.allow_leakage {
+        let list: Vec<String> = blocking
+            .iter()
+            .map(|f| format!("  - {}", f.message))
+            .collect();
+        bail!(
+            "the data leaks information the model must not see:\n{}\nfix the data, or pass --allow-leakage to train anyway (the findings are stored in the model)",
+            list.join("\n")
+        );
+    }
     if !(0.0..1.0).contains(&args.test_split) || !(0.0..1.0).contains(&args.val_split) {
         bail!("--test-split and --val-split are fractions in [0, 1)");
     }
@@ -259,6 +276,7 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
         test,
         target_scale,
         problem,
+        findings,
     })
 }
 
@@ -604,6 +622,13 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
         .iter()
         .find(|e| e.epoch == best)
         .copied();
+    quantized
+        .set_section(
+            section_kind::DATA_CHECKS,
+            false,
+            serde_json::to_vec(&p.findings)?,
+        )
+        .context("storing the data checks")?;
     let report = json!({
         "vigie": env!("CARGO_PKG_VERSION"),
         "data": {
@@ -639,6 +664,13 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     let bytes = quantized.to_bytes();
     let model = Model::from_bytes(&bytes).context("the final model does not load")?;
     let mut summary = report["test"].clone();
+    summary["data_checks"] = json!(p
+        .findings
+        .iter()
+        .map(|f| json!({
+            "severity": f.severity, "check": f.check, "column": f.column,
+        }))
+        .collect::<Vec<_>>());
     summary["model"] = json!(args.out.display().to_string());
     summary["flash_bytes"] = json!(bytes.len());
     summary["arena_bytes"] = json!(model.arena_len());

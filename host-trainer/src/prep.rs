@@ -17,6 +17,8 @@ pub struct Splits {
 
 /// Splits rows into train/validation/test, stratified by class for
 /// classification, seeded. `test` and `val` are fractions of all rows.
+/// Rows whose features repeat an earlier row's go to that row's split, so
+/// a duplicate never sits on both sides (it would leak the answer).
 pub fn split(d: &Dataset, test: f64, val: f64, seed: u64) -> Splits {
     let mut rng = Rng(seed ^ 0x5EED_5EED_5EED_5EED);
     let groups: Vec<Vec<usize>> = match &d.target {
@@ -39,6 +41,26 @@ pub fn split(d: &Dataset, test: f64, val: f64, seed: u64) -> Splits {
         s.test.extend_from_slice(&g[..n_test]);
         s.val.extend_from_slice(&g[n_test..n_test + n_val]);
         s.train.extend_from_slice(&g[n_test + n_val..]);
+    }
+    let firsts = crate::checks::first_occurrences(d);
+    if firsts.iter().any(Option::is_some) {
+        let mut side = vec![0u8; d.len()];
+        for (k, rows) in [&s.train, &s.val, &s.test].into_iter().enumerate() {
+            for &r in rows {
+                side[r] = k as u8;
+            }
+        }
+        for (r, first) in firsts.iter().enumerate() {
+            if let Some(f) = first {
+                side[r] = side[*f];
+            }
+        }
+        let pick = |k: u8| (0..d.len()).filter(|&r| side[r] == k).collect();
+        s = Splits {
+            train: pick(0),
+            val: pick(1),
+            test: pick(2),
+        };
     }
     s.train.sort_unstable();
     s.val.sort_unstable();

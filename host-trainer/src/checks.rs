@@ -1,0 +1,471 @@
+//! Data checks: what is wrong with a data set before a model learns it.
+//! `vigie check-data` prints them ranked; `vigie train` runs them, refuses
+//! leakage unless told `--allow-leakage`, and stores them in the model
+//! (section `DATA_CHECKS`, JSON).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::data::{Dataset, Target};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Makes test figures meaningless (leakage): `--strict` fails on it and
+    /// `vigie train` refuses it.
+    Blocking,
+    /// Worth fixing or at least knowing.
+    Warning,
+    /// For the record.
+    Info,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// How bad.
+    pub severity: Severity,
+    /// Which check: `missing`, `constant`, `near_constant`, `duplicates`,
+    /// `train_test_overlap`, `target_leakage`, `imbalance`, `shift`,
+    /// `outliers`.
+    pub check: &'static str,
+    /// The column, when one is to blame.
+    pub column: Option<String>,
+    /// The check's statistic (share, count, accuracy, KS distance…).
+    pub value: f64,
+    /// What was found and what to do, for a person.
+    pub message: String,
+}
+
+/// Share of one value above which a column is near-constant.
+const NEAR_CONSTANT_SHARE: f64 = 0.99;
+/// Accuracy of a one-column rule (or |correlation| for regression) above
+/// which the column is a target-leakage suspect: real features of the
+/// bundled data sets stay below 0.75.
+const LEAKAGE_SCORE: f64 = 0.98;
+/// Majority/minority class ratio from which imbalance is a warning.
+const IMBALANCE_RATIO: f64 = 10.0;
+/// Two-sample Kolmogorov-Smirnov coefficient c(α) for α = 0.001: a shift
+/// is reported when D > c·sqrt((n+m)/(n·m)).
+const KS_C_ALPHA: f64 = 1.95;
+/// Robust z-score (median, 1.4826·MAD) beyond which a value is an outlier.
+const OUTLIER_Z: f64 = 8.0;
+/// Share of outliers in a column from which they are reported.
+const OUTLIER_SHARE: f64 = 0.001;
+/// Bins of the one-column rule for columns with many distinct values.
+const RULE_BINS: usize = 20;
+
+fn column_values(d: &Dataset, col: usize) -> Vec<f32> {
+    let width = d.features.len();
+    (0..d.len()).map(|r| d.x[r * width + col]).collect()
+}
+
+fn row_key(d: &Dataset, r: usize) -> Vec<u32> {
+    d.row(r).iter().map(|v| v.to_bits()).collect()
+}
+
+/// For every row whose features repeat an earlier row's, that earlier
+/// row (the first occurrence).
+pub fn first_occurrences(d: &Dataset) -> Vec<Option<usize>> {
+    let mut seen: HashMap<Vec<u32>, usize> = HashMap::new();
+    (0..d.len())
+        .map(|r| match seen.get(&row_key(d, r)) {
+            Some(&first) => Some(first),
+            None => {
+                seen.insert(row_key(d, r), r);
+                None
+            }
+        })
+        .collect()
+}
+
+/// Runs every check on a training file and, if given, a test file.
+pub fn run(train: &Dataset, test: Option<&Dataset>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    missing(train, &mut out);
+    if let Some(t) = test {
+        missing(t, &mut out);
+    }
+    constant(train, &mut out);
+    duplicates(train, &mut out);
+    if let Some(t) = test {
+        overlap(train, t, &mut out);
+        shift(train, t, &mut out);
+    }
+    target_leakage(train, &mut out);
+    imbalance(train, &mut out);
+    outliers(train, &mut out);
+    out.sort_by(|a, b| {
+        a.severity.cmp(&b.severity).then(
+            b.value
+                .partial_cmp(&a.value)
+                .unwrap_or(std::cmp::Ordering::Equal),
+        )
+    });
+    out
+}
+
+fn missing(d: &Dataset, out: &mut Vec<Finding>) {
+    let n = d.len().max(1) as f64;
+    for (c, name) in d.features.iter().enumerate() {
+        let values = column_values(d, c);
+        let count = values.iter().filter(|v| v.is_nan()).count();
+        if count > 0 {
+            let first = values.iter().position(|v| v.is_nan()).unwrap_or(0) + 2;
+            out.push(Finding {
+                severity: Severity::Warning,
+                check: "missing",
+                column: Some(name.clone()),
+                value: count as f64 / n,
+                message: format!(
+                    "{}: column `{name}` has {count} missing cells ({:.1}%), the first on line {first}; fill them or train with --impute mean|median",
+                    d.source.display(),
+                    100.0 * count as f64 / n
+                ),
+            });
+        }
+    }
+}
+
+fn constant(d: &Dataset, out: &mut Vec<Finding>) {
+    for (c, name) in d.features.iter().enumerate() {
+        let values: Vec<f32> = column_values(d, c)
+            .into_iter()
+            .filter(|v| !v.is_nan())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for v in &values {
+            *counts.entry(v.to_bits()).or_default() += 1;
+        }
+        let top = *counts.values().max().unwrap_or(&0) as f64 / values.len() as f64;
+        if counts.len() == 1 {
+            out.push(Finding {
+                severity: Severity::Warning,
+                check: "constant",
+                column: Some(name.clone()),
+                value: 1.0,
+                message: format!(
+                    "column `{name}` holds one value ({}) in every row: it tells the model nothing; drop it (--features)",
+                    values[0]
+                ),
+            });
+        } else if top >= NEAR_CONSTANT_SHARE {
+            out.push(Finding {
+                severity: Severity::Info,
+                check: "near_constant",
+                column: Some(name.clone()),
+                value: top,
+                message: format!(
+                    "column `{name}` holds one value in {:.1}% of rows",
+                    100.0 * top
+                ),
+            });
+        }
+    }
+}
+
+fn duplicates(d: &Dataset, out: &mut Vec<Finding>) {
+    let firsts = first_occurrences(d);
+    let dups: Vec<usize> = (0..d.len()).filter(|&r| firsts[r].is_some()).collect();
+    if dups.is_empty() {
+        return;
+    }
+    let conflicting = dups
+        .iter()
+        .filter(|&&r| {
+            let f = firsts[r].unwrap_or(r);
+            match &d.target {
+                Target::Classes { y, .. } => y[r] != y[f],
+                Target::Values { y, .. } => y[r].to_bits() != y[f].to_bits(),
+            }
+        })
+        .count();
+    out.push(Finding {
+        severity: Severity::Warning,
+        check: "duplicates",
+        column: None,
+        value: dups.len() as f64,
+        message: format!(
+            "{}: {} rows repeat an earlier row's features (the first on line {}, same as line {}){}; vigie train keeps repeated rows on one side of its split so they cannot leak into the test split",
+            d.source.display(),
+            dups.len(),
+            dups[0] + 2,
+            firsts[dups[0]].unwrap_or(0) + 2,
+            if conflicting > 0 {
+                format!(", {conflicting} of them with a different target (label noise)")
+            } else {
+                String::new()
+            }
+        ),
+    });
+}
+
+fn overlap(train: &Dataset, test: &Dataset, out: &mut Vec<Finding>) {
+    let keys: HashMap<Vec<u32>, usize> = (0..train.len()).map(|r| (row_key(train, r), r)).collect();
+    let shared: Vec<(usize, usize)> = (0..test.len())
+        .filter_map(|r| keys.get(&row_key(test, r)).map(|&t| (r, t)))
+        .collect();
+    if let Some(&(first_test, first_train)) = shared.first() {
+        out.push(Finding {
+            severity: Severity::Blocking,
+            check: "train_test_overlap",
+            column: None,
+            value: shared.len() as f64,
+            message: format!(
+                "{} of {} test rows also appear in the training file (the first: {} line {} = {} line {}): test figures would be inflated; remove them from one file",
+                shared.len(),
+                test.len(),
+                test.source.display(),
+                first_test + 2,
+                train.source.display(),
+                first_train + 2
+            ),
+        });
+    }
+}
+
+/// Accuracy of the best one-column rule (value bin → majority class).
+fn rule_accuracy(values: &[f32], y: &[usize], classes: usize) -> f64 {
+    let mut distinct: Vec<f32> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    distinct.sort_by(f32::total_cmp);
+    distinct.dedup();
+    let edges: Vec<f32> = if distinct.len() <= 50 {
+        distinct.clone()
+    } else {
+        (1..RULE_BINS)
+            .map(|i| distinct[i * distinct.len() / RULE_BINS])
+            .collect()
+    };
+    let bin = |v: f32| -> usize {
+        if v.is_nan() {
+            edges.len() + 1
+        } else {
+            edges.partition_point(|&e| e < v)
+        }
+    };
+    let mut table = vec![vec![0usize; classes]; edges.len() + 2];
+    for (&v, &c) in values.iter().zip(y) {
+        table[bin(v)][c] += 1;
+    }
+    let right: usize = table
+        .iter()
+        .map(|row| row.iter().max().copied().unwrap_or(0))
+        .sum();
+    right as f64 / values.len().max(1) as f64
+}
+
+fn target_leakage(d: &Dataset, out: &mut Vec<Finding>) {
+    if d.length > 1 {
+        return; // window samples are not columns a target could be copied into
+    }
+    for (c, name) in d.features.iter().enumerate() {
+        let values = column_values(d, c);
+        let (score, what) = match &d.target {
+            Target::Classes { names, y } => {
+                let majority = (0..names.len())
+                    .map(|k| y.iter().filter(|&&v| v == k).count())
+                    .max()
+                    .unwrap_or(0) as f64
+                    / y.len().max(1) as f64;
+                let acc = rule_accuracy(&values, y, names.len());
+                if majority >= LEAKAGE_SCORE {
+                    continue; // a near-single-class target: accuracy says nothing
+                }
+                (
+                    acc,
+                    format!("alone classifies {:.1}% of rows right", 100.0 * acc),
+                )
+            }
+            Target::Values { y, .. } => {
+                let r = correlation(&values, y).abs();
+                (
+                    r,
+                    format!("alone has a correlation of {r:.3} with the target"),
+                )
+            }
+        };
+        if score >= LEAKAGE_SCORE {
+            out.push(Finding {
+                severity: Severity::Blocking,
+                check: "target_leakage",
+                column: Some(name.clone()),
+                value: score,
+                message: format!(
+                    "column `{name}` {what}: it is probably a copy or a consequence of the target, which the device will not have; drop it (--features) or pass --allow-leakage if it is real"
+                ),
+            });
+        }
+    }
+}
+
+fn correlation(x: &[f32], y: &[f32]) -> f64 {
+    let pairs: Vec<(f64, f64)> = x
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+        .map(|(&a, &b)| (a as f64, b as f64))
+        .collect();
+    let n = pairs.len().max(1) as f64;
+    let (mx, my) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(sx, sy), (a, b)| (sx + a / n, sy + b / n));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in &pairs {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        0.0
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
+}
+
+fn imbalance(d: &Dataset, out: &mut Vec<Finding>) {
+    let Target::Classes { names, y } = &d.target else {
+        return;
+    };
+    let counts: Vec<usize> = (0..names.len())
+        .map(|k| y.iter().filter(|&&v| v == k).count())
+        .collect();
+    let (max, min) = (
+        *counts.iter().max().unwrap_or(&0),
+        *counts.iter().min().unwrap_or(&0),
+    );
+    let ratio = max as f64 / min.max(1) as f64;
+    if ratio >= IMBALANCE_RATIO {
+        let list: Vec<String> = names
+            .iter()
+            .zip(&counts)
+            .map(|(n, c)| format!("{n}: {c}"))
+            .collect();
+        out.push(Finding {
+            severity: Severity::Warning,
+            check: "imbalance",
+            column: None,
+            value: ratio,
+            message: format!(
+                "classes are imbalanced {ratio:.0} to 1 ({}); accuracy hides the rare classes: read macro-F1, and consider class weights or a cost matrix",
+                list.join(", ")
+            ),
+        });
+    }
+}
+
+/// Two-sample Kolmogorov-Smirnov distance.
+fn ks(a: &[f32], b: &[f32]) -> f64 {
+    let mut a: Vec<f32> = a.iter().copied().filter(|v| !v.is_nan()).collect();
+    let mut b: Vec<f32> = b.iter().copied().filter(|v| !v.is_nan()).collect();
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    a.sort_by(f32::total_cmp);
+    b.sort_by(f32::total_cmp);
+    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
+    while i < a.len() && j < b.len() {
+        let v = a[i].min(b[j]);
+        while i < a.len() && a[i] <= v {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= v {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
+}
+
+fn shift(train: &Dataset, test: &Dataset, out: &mut Vec<Finding>) {
+    if train.features != test.features {
+        return;
+    }
+    let (n, m) = (train.len() as f64, test.len() as f64);
+    let critical = KS_C_ALPHA * ((n + m) / (n * m)).sqrt();
+    // Window data: one test per channel, over all its samples.
+    let len = train.length;
+    for (ch, name) in train.channels.iter().enumerate() {
+        let gather = |d: &Dataset| -> Vec<f32> {
+            (0..d.len())
+                .flat_map(|r| d.row(r)[ch * len..(ch + 1) * len].to_vec())
+                .collect()
+        };
+        let (a, b) = (gather(train), gather(test));
+        let d = ks(&a, &b);
+        if d > critical {
+            let mean = |v: &[f32]| {
+                v.iter()
+                    .filter(|x| !x.is_nan())
+                    .map(|&x| x as f64)
+                    .sum::<f64>()
+                    / v.len().max(1) as f64
+            };
+            out.push(Finding {
+                severity: Severity::Warning,
+                check: "shift",
+                column: Some(name.clone()),
+                value: d,
+                message: format!(
+                    "`{name}` is distributed differently in the test file (KS distance {d:.3} > {critical:.3}; mean {:.4} against {:.4} in training): the test set does not represent the training data, or the reverse",
+                    mean(&b),
+                    mean(&a)
+                ),
+            });
+        }
+    }
+}
+
+fn outliers(d: &Dataset, out: &mut Vec<Finding>) {
+    let len = d.length;
+    for (ch, name) in d.channels.iter().enumerate() {
+        let mut v: Vec<f32> = (0..d.len())
+            .flat_map(|r| d.row(r)[ch * len..(ch + 1) * len].to_vec())
+            .filter(|x| !x.is_nan())
+            .collect();
+        if v.is_empty() {
+            continue;
+        }
+        v.sort_by(f32::total_cmp);
+        let median = v[v.len() / 2] as f64;
+        let mut dev: Vec<f64> = v.iter().map(|&x| (x as f64 - median).abs()).collect();
+        dev.sort_by(f64::total_cmp);
+        let mad = 1.4826 * dev[dev.len() / 2];
+        if mad == 0.0 {
+            continue; // sparse or near-constant: no robust scale
+        }
+        let far: Vec<f32> = v
+            .iter()
+            .copied()
+            .filter(|&x| (x as f64 - median).abs() / mad > OUTLIER_Z)
+            .collect();
+        let share = far.len() as f64 / v.len() as f64;
+        if share >= OUTLIER_SHARE && !far.is_empty() {
+            out.push(Finding {
+                severity: Severity::Info,
+                check: "outliers",
+                column: Some(name.clone()),
+                value: share,
+                message: format!(
+                    "`{name}`: {} values ({:.2}%) lie over {OUTLIER_Z} robust deviations from the median {median:.4} (extremes {} and {}); check they are real readings",
+                    far.len(),
+                    100.0 * share,
+                    far[0],
+                    far[far.len() - 1]
+                ),
+            });
+        }
+    }
+}
+
+/// Whether any finding blocks training.
+pub fn blocking(findings: &[Finding]) -> Vec<&Finding> {
+    findings
+        .iter()
+        .filter(|f| f.severity == Severity::Blocking)
+        .collect()
+}
