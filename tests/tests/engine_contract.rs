@@ -108,7 +108,9 @@ fn written_file_decodes_to_the_same_definition() {
         .map(|i| model.layer_output_shape(i).unwrap().length)
         .collect();
     assert_eq!(lengths, [100, 50, 24, 12, 1, 1, 1]);
-    assert_eq!(model.arena_len(), 600 + 800);
+    // The first layer reads 600 bytes, writes 800 and gathers its input
+    // patch (6 channels × kernel 5) between them.
+    assert_eq!(model.arena_len(), 600 + 800 + 6 * 5);
 }
 
 fn with_section(section: Section<'_>) -> Result<usize, Error> {
