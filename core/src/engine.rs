@@ -5,7 +5,8 @@
 //! between them, so it needs, for the worst layer, `input + output (+
 //! patch)` bytes and nothing is ever allocated.
 
-use crate::format::{read_f32, split_file, LayerDef, ModelDef, Names, QParams, Task};
+use crate::decision::{CalibrationDef, Decision};
+use crate::format::{read_f32, section_kind, split_file, LayerDef, ModelDef, Names, QParams, Task};
 use crate::kernels::conv1d::{conv1d_s8, Conv1dShape};
 use crate::kernels::dense::dense_s8;
 use crate::kernels::pool::{avg_pool1d_s8, max_pool1d_s8, PoolShape};
@@ -20,6 +21,7 @@ use crate::Error;
 pub struct Model<'a> {
     def: ModelDef<'a>,
     summary: Summary,
+    calibration: CalibrationDef<'a>,
 }
 
 /// Which end of the arena a tensor lives at.
@@ -82,7 +84,17 @@ impl<'a> Model<'a> {
     /// Validates an already decoded model.
     pub fn from_def(def: ModelDef<'a>) -> Result<Self, Error> {
         let summary = validate(&def)?;
-        Ok(Model { def, summary })
+        let calibration = match def.section(section_kind::CALIBRATION) {
+            Some(s) if def.output.task == Task::Classification => {
+                CalibrationDef::parse(s.data, summary.shapes[def.layers.len()].len())?
+            }
+            _ => CalibrationDef::default(),
+        };
+        Ok(Model {
+            def,
+            summary,
+            calibration,
+        })
     }
 
     /// The decoded file body.
@@ -324,7 +336,14 @@ impl<'a> Model<'a> {
             quant,
             task: self.def.output.task,
             names: Names(self.def.output.names),
+            calibration: self.calibration,
         })
+    }
+
+    /// The calibration applied by [`Output::decide`] (temperature 1, no
+    /// abstention, no costs when the file has none).
+    pub fn calibration(&self) -> &CalibrationDef<'a> {
+        &self.calibration
     }
 }
 
@@ -336,6 +355,7 @@ pub struct Output<'a, 'r> {
     quant: QParams,
     task: Task,
     names: Names<'a>,
+    calibration: CalibrationDef<'a>,
 }
 
 /// The winning class of a classification.
@@ -396,15 +416,57 @@ impl<'a> Output<'a, '_> {
         best
     }
 
-    /// Softmax probability of output `i` over the dequantized scores.
-    /// Computed from level differences, so any valid scale gives a value
-    /// in `[0, 1]`.
+    /// Softmax probability of output `i` over the dequantized scores
+    /// divided by the model's temperature (1 without a calibration
+    /// section). Computed from level differences, so any valid scale gives
+    /// a value in `[0, 1]`.
     pub fn probability(&self, i: usize) -> Option<f32> {
+        self.probability_at(i, self.calibration.temperature)
+    }
+
+    /// Softmax probability of output `i` at temperature `t`.
+    pub fn probability_at(&self, i: usize, t: f32) -> Option<f32> {
         let max = *self.raw.iter().max()? as i32;
         let target = *self.raw.get(i)? as i32;
-        let e = |q: i8| crate::math::exp(self.quant.scale * (q as i32 - max) as f32);
-        let sum: f32 = self.raw.iter().map(|&q| e(q)).sum();
-        Some(crate::math::exp(self.quant.scale * (target - max) as f32) / sum)
+        let scale = self.quant.scale / t;
+        let e = |q: i32| crate::math::exp(scale * (q - max) as f32);
+        let sum: f32 = self.raw.iter().map(|&q| e(q as i32)).sum();
+        Some(e(target) / sum)
+    }
+
+    /// The decision under the model's calibration: the class of least
+    /// expected cost (the most probable one without a cost matrix), its
+    /// calibrated probability, and whether the model abstains.
+    pub fn decide(&self) -> Result<Decision<'a>, Error> {
+        if self.task != Task::Classification {
+            return Err(Error::RunNotClassification);
+        }
+        let k = self.raw.len();
+        let c = &self.calibration;
+        let p = |i: usize| self.probability(i).unwrap_or(0.0);
+        let expected = |j: usize| -> f32 { (0..k).map(|i| p(i) * c.cost(i, j, k)).sum() };
+        let index = if c.costs.is_empty() {
+            self.argmax()
+        } else {
+            let mut best = 0;
+            let mut best_cost = expected(0);
+            for j in 1..k {
+                let e = expected(j);
+                if e < best_cost {
+                    best = j;
+                    best_cost = e;
+                }
+            }
+            best
+        };
+        let probability = p(index);
+        Ok(Decision {
+            index,
+            probability,
+            name: self.names.get(index).unwrap_or(""),
+            abstained: probability < c.abstain_below,
+            expected_cost: expected(index),
+        })
     }
 
     /// The winning class, its probability and its name.

@@ -27,6 +27,7 @@ extern crate alloc;
 pub mod arch;
 #[cfg(feature = "std")]
 pub mod builder;
+pub mod decision;
 pub mod engine;
 pub mod error;
 pub mod format;
@@ -37,6 +38,7 @@ pub mod replay;
 pub mod requant;
 pub mod validate;
 
+pub use decision::{CalibrationDef, Decision};
 pub use engine::{Classification, Model, Output};
 pub use error::Error;
 pub use format::{Activation, ModelDef, Padding, QParams, Task};

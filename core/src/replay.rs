@@ -131,12 +131,14 @@ impl<'a> Replay<'a> {
 pub enum Prediction<'a> {
     /// A class, its softmax probability and its name.
     Class {
-        /// Index of the class.
+        /// Index of the decided class.
         index: usize,
-        /// Its probability.
+        /// Its calibrated probability.
         probability: f32,
         /// Its name.
         name: &'a str,
+        /// Whether the model abstained (probability below its threshold).
+        abstained: bool,
     },
     /// A regression value.
     Value(f32),
@@ -193,7 +195,13 @@ impl core::fmt::Display for Step<'_> {
                 index,
                 probability,
                 name,
-            }) => write!(f, "class {index} {name} p={probability}")?,
+                abstained,
+            }) => {
+                write!(f, "class {index} {name} p={probability}")?;
+                if abstained {
+                    write!(f, " abstain")?;
+                }
+            }
             Some(Prediction::Value(v)) => write!(f, "value {v}")?,
             None => write!(f, "no prediction")?,
         }
@@ -242,11 +250,12 @@ pub fn step<'a>(
             }
             let p = match out.task() {
                 crate::Task::Classification => {
-                    let c = out.class()?;
+                    let d = out.decide()?;
                     Prediction::Class {
-                        index: c.index,
-                        probability: c.probability,
-                        name: c.name,
+                        index: d.index,
+                        probability: d.probability,
+                        name: d.name,
+                        abstained: d.abstained,
                     }
                 }
                 crate::Task::Regression => Prediction::Value(out.value(0).unwrap_or(f32::NAN)),

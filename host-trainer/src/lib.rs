@@ -2,6 +2,7 @@
 //! is a thin command line over these modules; integration tests call them
 //! directly.
 
+pub mod calibrate;
 pub mod checks;
 pub mod commands;
 pub mod config;

@@ -90,6 +90,14 @@ enum Command {
         /// the training and test files, a column that copies the target).
         #[arg(long)]
         allow_leakage: bool,
+        /// Abstain below the confidence at which answered validation rows
+        /// reach this precision (for example 0.99); stored in the model.
+        #[arg(long)]
+        target_precision: Option<f64>,
+        /// Cost matrix CSV (header `true\decided,<classes>`, one row per
+        /// true class): decide the class of least expected cost.
+        #[arg(long)]
+        cost_matrix: Option<PathBuf>,
         /// Print one JSON object on standard output.
         #[arg(long)]
         json: bool,
@@ -281,6 +289,8 @@ fn run(cli: Cli) -> Result<()> {
             impute,
             false_alarm_rate,
             allow_leakage,
+            target_precision,
+            cost_matrix,
             json,
             quiet,
         } => {
@@ -316,6 +326,8 @@ fn run(cli: Cli) -> Result<()> {
                 quiet: quiet || json,
                 false_alarm_rate,
                 allow_leakage,
+                target_precision,
+                cost_matrix,
             };
             let summary = pipeline::train(&args)?;
             if json {

@@ -86,6 +86,11 @@ pub struct TrainArgs {
     pub false_alarm_rate: f64,
     /// Train even when the data checks find leakage.
     pub allow_leakage: bool,
+    /// Abstain below the confidence that reaches this precision on
+    /// validation rows.
+    pub target_precision: Option<f64>,
+    /// Cost matrix CSV for the least-expected-cost decision.
+    pub cost_matrix: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -110,6 +115,8 @@ impl TrainArgs {
             quiet: true,
             false_alarm_rate: 1e-4,
             allow_leakage: false,
+            target_precision: None,
+            cost_matrix: None,
         }
     }
 }
@@ -597,6 +604,18 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     let model = Model::from_bytes(&draft).context("the quantized model does not load")?;
     let int8 = int8_outputs(&model, test_set, &test_rows)?;
     let test_metrics = compare(test_set, &test_rows, Some(&trained.float_test), &int8, k);
+    drop(model);
+    let calibration = match p.problem.classes {
+        0 => None,
+        _ => Some(calibrate_model(
+            &mut quantized,
+            &p,
+            args,
+            test_set,
+            &test_rows,
+        )?),
+    };
+    let draft = quantized.to_bytes();
     if !args.quiet {
         eprintln!(
             "calibrating the drift monitor on {} validation rows",
@@ -651,6 +670,7 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
             "loss_gap": e.val_loss - e.train_loss, "train_metric": e.train_metric, "val_metric": e.val_metric,
         })),
         "test": test_metrics,
+        "calibration": calibration,
         "monitor": monitor,
         "false_alarm_rate": args.false_alarm_rate,
     });
@@ -681,10 +701,67 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     summary["backend"] = json!(trained.backend);
     summary["generalization_gap"] = report["generalization_gap"].clone();
     summary["monitor"] = report["monitor"].clone();
+    summary["calibration"] = report["calibration"].clone();
     drop(model);
     Ok(Built {
         bytes,
         prepared: p,
         summary,
     })
+}
+
+/// Fits the temperature on validation rows, picks the abstention threshold
+/// for `--target-precision`, stores them with the cost matrix as the
+/// calibration section, and measures the result on the test rows, all
+/// through vigie-core.
+fn calibrate_model(
+    quantized: &mut vigie_core::builder::QuantizedModel,
+    p: &Prepared,
+    args: &TrainArgs,
+    test_set: &Dataset,
+    test_rows: &[usize],
+) -> Result<crate::calibrate::Report> {
+    use crate::calibrate;
+    use vigie_core::CalibrationDef;
+    if let Some(t) = args.target_precision {
+        if !(t > 0.0 && t <= 1.0) {
+            bail!("--target-precision must be in (0, 1], for example 0.99");
+        }
+    }
+    let costs: Vec<u8> = match &args.cost_matrix {
+        Some(path) => calibrate::read_cost_matrix(path, p.data.class_names())?
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        None => vec![],
+    };
+    let bytes = quantized.to_bytes();
+    let model = Model::from_bytes(&bytes).context("the quantized model does not load")?;
+    let temperature = calibrate::fit_temperature(&model, &p.data, &p.splits.val)?;
+    let mut def = CalibrationDef {
+        temperature,
+        abstain_below: 0.0,
+        costs: &costs,
+    };
+    quantized
+        .set_section(section_kind::CALIBRATION, true, def.to_vec())
+        .context("storing the calibration")?;
+    if let Some(target) = args.target_precision {
+        let bytes = quantized.to_bytes();
+        let model = Model::from_bytes(&bytes).context("the calibrated model does not load")?;
+        let pairs = calibrate::top_pairs(&model, &p.data, &p.splits.val)?;
+        def.abstain_below = calibrate::abstention_threshold(&pairs, target);
+        quantized
+            .set_section(section_kind::CALIBRATION, true, def.to_vec())
+            .context("storing the calibration")?;
+    }
+    let bytes = quantized.to_bytes();
+    let model = Model::from_bytes(&bytes).context("the calibrated model does not load")?;
+    calibrate::evaluate(
+        &model,
+        test_set,
+        test_rows,
+        p.splits.val.len(),
+        args.target_precision,
+    )
 }

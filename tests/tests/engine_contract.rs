@@ -223,3 +223,90 @@ fn missing_value_is_imputed_when_the_model_stores_imputation_values() {
         Error::RunNonFiniteInput { index: 20 }
     );
 }
+
+/// A digits model with a calibration section.
+fn calibrated(temperature: f32, abstain_below: f32, costs: &[f32]) -> Result<Vec<u8>, Error> {
+    let digits = load_table("digits.csv");
+    let mut mlp = digits_mlp(&digits, 1);
+    calibrate(&mut mlp, &digits.rows[..500]);
+    let mut q = mlp.quantize().unwrap();
+    let costs: Vec<u8> = costs.iter().flat_map(|c| c.to_le_bytes()).collect();
+    let def = vigie_core::CalibrationDef {
+        temperature,
+        abstain_below,
+        costs: &costs,
+    };
+    q.set_section(section_kind::CALIBRATION, true, def.to_vec())?;
+    let bytes = q.to_bytes();
+    Model::from_bytes(&bytes)?;
+    Ok(bytes)
+}
+
+#[test]
+fn decide_takes_the_class_of_least_expected_cost_and_abstains_below_the_threshold() {
+    // Missing a true 3 costs 50, every other error 1.
+    let mut costs = vec![1.0f32; 100];
+    for j in 0..10 {
+        costs[j * 10 + j] = 0.0;
+        if j != 3 {
+            costs[3 * 10 + j] = 50.0;
+        }
+    }
+    let bytes = calibrated(2.0, 0.6, &costs).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let digits = load_table("digits.csv");
+    let mut arena = vec![0i8; model.arena_len()];
+    let (mut changed, mut abstained) = (0, 0);
+    for row in &digits.rows[500..700] {
+        let out = model.run(row, &mut arena).unwrap();
+        let d = out.decide().unwrap();
+        // The expected cost of each decision, from the core's probabilities.
+        let p: Vec<f32> = (0..10)
+            .map(|i| out.probability_at(i, 2.0).unwrap())
+            .collect();
+        let cost = |j: usize| (0..10).map(|i| p[i] * costs[i * 10 + j]).sum::<f32>();
+        let best = (0..10).fold(0, |b, j| if cost(j) < cost(b) { j } else { b });
+        assert_eq!(d.index, best);
+        assert_eq!(d.expected_cost, cost(best));
+        assert_eq!(d.probability, p[best]);
+        assert_eq!(d.abstained, p[best] < 0.6);
+        changed += usize::from(d.index != out.argmax());
+        abstained += usize::from(d.abstained);
+    }
+    // The costs and the threshold really act on these rows.
+    assert!(
+        changed > 0 && abstained > 0,
+        "changed {changed}, abstained {abstained}"
+    );
+}
+
+#[test]
+fn temperature_one_leaves_probabilities_unchanged_bit_for_bit() {
+    let (plain, rows) = digits_model_bytes();
+    let one = calibrated(1.0, 0.0, &[]).unwrap();
+    let (a, b) = (
+        Model::from_bytes(&plain).unwrap(),
+        Model::from_bytes(&one).unwrap(),
+    );
+    let (mut x, mut y) = (vec![0i8; a.arena_len()], vec![0i8; b.arena_len()]);
+    for row in &rows {
+        let (o, p) = (a.run(row, &mut x).unwrap(), b.run(row, &mut y).unwrap());
+        assert_eq!(o.class().unwrap(), p.class().unwrap());
+        assert_eq!(
+            p.decide().unwrap().probability,
+            o.class().unwrap().probability
+        );
+    }
+}
+
+#[test]
+fn invalid_calibration_sections_are_refused_at_load() {
+    let refused = |r: Result<Vec<u8>, Error>| matches!(r, Err(Error::ValidateModel { .. }));
+    assert!(refused(calibrated(0.0, 0.0, &[])));
+    assert!(refused(calibrated(f32::NAN, 0.0, &[])));
+    assert!(refused(calibrated(1.0, 1.5, &[])));
+    assert!(refused(calibrated(1.0, 0.0, &[1.0; 99])));
+    let mut negative = vec![0.0f32; 100];
+    negative[5] = -1.0;
+    assert!(refused(calibrated(1.0, 0.0, &negative)));
+}
