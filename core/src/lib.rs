@@ -30,6 +30,7 @@ pub mod builder;
 pub mod decision;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod format;
 pub mod kernels;
 pub mod math;

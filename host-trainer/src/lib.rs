@@ -9,6 +9,7 @@ pub mod config;
 pub mod cuda;
 pub mod data;
 pub mod drift;
+pub mod explain;
 pub mod inspect;
 pub mod metrics;
 pub mod monitor_ref;

@@ -192,6 +192,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Explains a model on labelled data through vigie-core: permutation
+    /// importance of each input, or with --row the occlusion attribution
+    /// of one prediction.
+    Explain {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Labelled data with the model's input columns (its test data).
+        #[arg(long)]
+        data: PathBuf,
+        /// The label column (default: the one recorded at training).
+        #[arg(long)]
+        target: Option<String>,
+        /// Explain this data row (0-based) instead.
+        #[arg(long)]
+        row: Option<usize>,
+        /// Seed of the shuffles.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Checks a data set before training: missing cells, constant
     /// columns, duplicates, rows shared with the test file, columns that
     /// give the target away, class imbalance, train/test shift, outliers.
@@ -389,6 +412,14 @@ fn run(cli: Cli) -> Result<()> {
             let fault = (fault_channel.as_str(), gain, offset);
             commands::stream(&args, &model, windows, fault, &out)
         }
+        Command::Explain {
+            model,
+            data,
+            target,
+            row,
+            seed,
+            json,
+        } => commands::explain(&model, &data, target.as_deref(), row, seed, json),
         Command::CheckData {
             data,
             target,

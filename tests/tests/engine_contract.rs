@@ -310,3 +310,51 @@ fn invalid_calibration_sections_are_refused_at_load() {
     negative[5] = -1.0;
     assert!(refused(calibrated(1.0, 0.0, &negative)));
 }
+
+#[test]
+fn occlusion_attribution_is_the_probability_lost_when_a_channel_takes_its_baseline() {
+    let (bytes, rows) = digits_model_bytes();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let baseline: Vec<f32> = (0..64).map(|i| (i % 7) as f32).collect();
+    let mut scratch = vec![0.0f32; 64];
+    let mut arena = vec![0i8; model.arena_len()];
+    let mut out = vec![0.0f32; 64];
+    let (class, reference) = vigie_core::explain::occlusion(
+        &model,
+        &baseline,
+        &rows[0],
+        &mut scratch,
+        &mut arena,
+        &mut out,
+    )
+    .unwrap();
+    let c = model.run(&rows[0], &mut arena).unwrap().class().unwrap();
+    assert_eq!((class, reference), (c.index, c.probability));
+    for f in [0usize, 20, 36, 63] {
+        let mut x = rows[0].clone();
+        x[f] = baseline[f];
+        let p = model
+            .run(&x, &mut arena)
+            .unwrap()
+            .probability(class)
+            .unwrap();
+        assert_eq!(out[f], reference - p, "channel {f}");
+    }
+    assert!(out.iter().any(|&a| a != 0.0));
+    // Wrong lengths are errors, not panics.
+    let err = vigie_core::explain::occlusion(
+        &model,
+        &baseline[..63],
+        &rows[0],
+        &mut scratch,
+        &mut arena,
+        &mut out,
+    );
+    assert!(matches!(
+        err,
+        Err(Error::RunInputLength {
+            expected: 64,
+            found: 63
+        })
+    ));
+}

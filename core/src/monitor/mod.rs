@@ -492,6 +492,12 @@ impl<'a> Monitor<'a> {
         &self.def
     }
 
+    /// Training mean of feature `f` in raw units (the baseline of
+    /// [`crate::explain::occlusion`]).
+    pub fn training_mean(&self, f: usize) -> Option<f32> {
+        (f < self.def.features as usize).then(|| read_f32(self.def.mean, f))
+    }
+
     /// Number of `f32`s of state [`Monitor::observe`] needs.
     pub fn state_len(&self) -> usize {
         self.layout.len
