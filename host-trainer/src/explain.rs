@@ -112,11 +112,15 @@ pub fn permutation_importance(
     Ok((base, out))
 }
 
+/// An explained prediction: class (0 for regression), its probability or
+/// value, and (channel, attribution) pairs, largest first.
+pub type Attribution = (usize, f32, Vec<(usize, f32)>);
+
 /// Occlusion attribution of one row through the core: per channel, how
 /// much the predicted class's probability (or the regression value) falls
 /// when the channel is replaced by its training mean. Returns the
 /// prediction's score and the attributions, largest first.
-pub fn attribution(model: &Model<'_>, row: &[f32]) -> Result<(usize, f32, Vec<(usize, f32)>)> {
+pub fn attribution(model: &Model<'_>, row: &[f32]) -> Result<Attribution> {
     let monitor = Monitor::from_model(model)?.context(
         "the model has no monitor section, which holds the training means occlusion uses",
     )?;
