@@ -2,8 +2,9 @@
 # Runs every check and test of vigie. The README's test command, and what
 # CI runs (.ci/run calls this script and nothing else).
 #
-# Installs what it needs when missing: the thumbv7em-none-eabihf target and
-# QEMU (qemu-system-arm, from Debian's packages).
+# Installs what it needs when missing: the thumbv7em-none-eabihf target,
+# rustup's llvm-tools (firmware sizes), and from Debian's packages QEMU
+# (qemu-system-arm) and Chromium (renders the model card in a test).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -14,13 +15,18 @@ if ! rustup target list --installed | grep -qx thumbv7em-none-eabihf; then
     rustup target add thumbv7em-none-eabihf
 fi
 
-step "QEMU for the Cortex-M4F firmware"
-if ! command -v qemu-system-arm >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq qemu-system-arm >/dev/null
-    else
-        sudo apt-get update -qq && sudo apt-get install -y -qq qemu-system-arm >/dev/null
-    fi
+apt_install() {
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
+}
+
+step "QEMU for the Cortex-M4F firmware, Chromium for the model card"
+missing=()
+command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt_install "${missing[@]}"
 fi
 
 step "cargo fmt --check"

@@ -69,7 +69,8 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
     rows
 }
 
-fn section_name(kind: u16) -> &'static str {
+/// A section kind's name.
+pub fn section_name(kind: u16) -> &'static str {
     match kind {
         section_kind::MONITOR => "monitor",
         section_kind::TRAINING_REPORT => "training report",

@@ -18,5 +18,6 @@ pub mod pipeline;
 pub mod prep;
 pub mod quantize;
 pub mod replay;
+pub mod report;
 pub mod rng;
 pub mod train;

@@ -215,6 +215,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Writes the model card: one self-contained HTML page with plots.
+    Report {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Labelled test rows, for the feature importance.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Their label column (default: the one recorded at training).
+        #[arg(long)]
+        target: Option<String>,
+        /// Where to write the page.
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
+    },
     /// Checks a data set before training: missing cells, constant
     /// columns, duplicates, rows shared with the test file, columns that
     /// give the target away, class imbalance, train/test shift, outliers.
@@ -420,6 +435,16 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             json,
         } => commands::explain(&model, &data, target.as_deref(), row, seed, json),
+        Command::Report {
+            model,
+            data,
+            target,
+            out,
+        } => {
+            vigie_trainer::report::write(&model, data.as_deref(), target.as_deref(), &out)?;
+            println!("{}", out.display());
+            Ok(())
+        }
         Command::CheckData {
             data,
             target,

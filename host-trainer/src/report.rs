@@ -1,0 +1,517 @@
+//! `vigie report`: the model card, one self-contained HTML page with its
+//! plots as inline SVG (plotters): data summary and quality findings,
+//! learning curves and the overfitting gap, float against int8 metrics,
+//! confusion matrix, reliability diagram, feature importance, the
+//! monitor's reference histograms, and the memory footprint.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+use serde_json::Value;
+use vigie_core::format::{read_f32, section_kind};
+use vigie_core::monitor::Monitor;
+use vigie_core::Model;
+
+const W: u32 = 640;
+const H: u32 = 320;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing a plot: {e:?}")
+}
+
+/// Draws into an SVG string.
+fn svg(
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<()>,
+) -> Result<String> {
+    let mut s = String::new();
+    {
+        let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        draw(root.clone())?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(s)
+}
+
+fn learning_curves(history: &Value) -> Result<Option<String>> {
+    let Some(epochs) = history["epochs"].as_array().filter(|e| !e.is_empty()) else {
+        return Ok(None);
+    };
+    let get = |k: &str| -> Vec<(f64, f64)> {
+        epochs
+            .iter()
+            .map(|e| {
+                (
+                    e["epoch"].as_f64().unwrap_or(0.0),
+                    e[k].as_f64().unwrap_or(f64::NAN),
+                )
+            })
+            .collect()
+    };
+    let (train, val) = (get("train_loss"), get("val_loss"));
+    let ymax = train
+        .iter()
+        .chain(&val)
+        .map(|p| p.1)
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        * 1.05;
+    let xmax = epochs.len() as f64;
+    let best = history["best_epoch"].as_f64().unwrap_or(0.0);
+    svg((W, H), |root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption("loss per epoch", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(1.0..xmax.max(2.0), 0.0..ymax.max(1e-6))
+            .map_err(plot_err)?;
+        c.configure_mesh()
+            .x_desc("epoch")
+            .y_desc("loss")
+            .draw()
+            .map_err(plot_err)?;
+        c.draw_series(LineSeries::new(train, &BLUE))
+            .map_err(plot_err)?
+            .label("training")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+        c.draw_series(LineSeries::new(val, &RED))
+            .map_err(plot_err)?
+            .label("validation")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+        c.draw_series(std::iter::once(PathElement::new(
+            vec![(best, 0.0), (best, ymax)],
+            BLACK.mix(0.4),
+        )))
+        .map_err(plot_err)?
+        .label("kept epoch")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
+        c.configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })
+    .map(Some)
+}
+
+fn reliability(cal: &Value) -> Result<Option<String>> {
+    let bins = |k: &str| -> Vec<(f64, f64)> {
+        cal[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|b| (b[0].as_f64().unwrap_or(0.0), b[1].as_f64().unwrap_or(0.0)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (before, after) = (bins("reliability_before"), bins("reliability_after"));
+    if before.is_empty() {
+        return Ok(None);
+    }
+    svg((H + 80, H + 40), |root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption("reliability (test rows)", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0.0..1.0f64, 0.0..1.0f64)
+            .map_err(plot_err)?;
+        c.configure_mesh()
+            .x_desc("confidence")
+            .y_desc("accuracy")
+            .draw()
+            .map_err(plot_err)?;
+        c.draw_series(LineSeries::new(
+            vec![(0.0, 0.0), (1.0, 1.0)],
+            BLACK.mix(0.3),
+        ))
+        .map_err(plot_err)?;
+        for (points, color, label) in [
+            (before, RED, "temperature 1"),
+            (after, BLUE, "fitted temperature"),
+        ] {
+            c.draw_series(LineSeries::new(points.clone(), color))
+                .map_err(plot_err)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            c.draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, color.filled())),
+            )
+            .map_err(plot_err)?;
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })
+    .map(Some)
+}
+
+fn importance_bars(items: &[crate::explain::Importance]) -> Result<String> {
+    let items = &items[..items.len().min(20)];
+    let n = items.len().max(1);
+    let xmax = items
+        .iter()
+        .map(|i| i.drop.abs() + i.sd)
+        .fold(1e-6f64, f64::max)
+        * 1.1;
+    let xmin = items.iter().map(|i| i.drop).fold(0.0f64, f64::min).min(0.0);
+    svg((W, 40 + 22 * n as u32), |root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption("permutation importance (metric lost)", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(150)
+            .build_cartesian_2d(xmin..xmax, 0.0..n as f64)
+            .map_err(plot_err)?;
+        let names: Vec<String> = items.iter().map(|i| i.feature.clone()).collect();
+        c.configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n)
+            .y_label_formatter(&|y| {
+                let i = (n as f64 - y - 0.5).round() as isize;
+                names
+                    .get(i.max(0) as usize)
+                    .filter(|_| i >= 0)
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .draw()
+            .map_err(plot_err)?;
+        c.draw_series(items.iter().enumerate().map(|(i, it)| {
+            let y = (n - 1 - i) as f64;
+            Rectangle::new(
+                [(0.0, y + 0.15), (it.drop, y + 0.85)],
+                BLUE.mix(0.7).filled(),
+            )
+        }))
+        .map_err(plot_err)?;
+        c.draw_series(items.iter().enumerate().map(|(i, it)| {
+            let y = (n - 1 - i) as f64 + 0.5;
+            PathElement::new(vec![(it.drop - it.sd, y), (it.drop + it.sd, y)], BLACK)
+        }))
+        .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// Reference histogram of one monitored feature (share per quantile bin).
+fn monitor_histogram(name: &str, shares: &[f64]) -> Result<String> {
+    let top = shares.iter().copied().fold(1e-6, f64::max) * 1.1;
+    svg((200, 130), |root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption(name, ("sans-serif", 12))
+            .margin(4)
+            .x_label_area_size(4)
+            .y_label_area_size(4)
+            .build_cartesian_2d(0.0..shares.len() as f64, 0.0..top)
+            .map_err(plot_err)?;
+        c.draw_series(shares.iter().enumerate().map(|(i, &v)| {
+            Rectangle::new(
+                [(i as f64 + 0.1, 0.0), (i as f64 + 0.9, v)],
+                GREEN.mix(0.7).filled(),
+            )
+        }))
+        .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut s = String::from("<table><tr>");
+    for h in head {
+        let _ = write!(s, "<th>{}</th>", esc(h));
+    }
+    s.push_str("</tr>");
+    for r in rows {
+        s.push_str("<tr>");
+        for c in r {
+            let _ = write!(s, "<td>{}</td>", esc(c));
+        }
+        s.push_str("</tr>");
+    }
+    s + "</table>"
+}
+
+fn num(v: &Value) -> String {
+    v.as_f64().map_or("–".into(), |x| format!("{x:.4}"))
+}
+
+/// Writes the model card of `model_path`; with `data`, labelled rows for
+/// the feature importance.
+pub fn write(
+    model_path: &Path,
+    data: Option<&Path>,
+    target: Option<&str>,
+    out: &Path,
+) -> Result<()> {
+    let bytes = crate::inspect::read_model_file(model_path)?;
+    let model = crate::inspect::load(model_path, &bytes)?;
+    let html = render(model_path, &model, bytes.len(), data, target)?;
+    crate::pipeline::write_atomically(out, html.as_bytes())
+}
+
+/// The page, as a string.
+pub fn render(
+    model_path: &Path,
+    model: &Model<'_>,
+    file_bytes: usize,
+    data: Option<&Path>,
+    target: Option<&str>,
+) -> Result<String> {
+    let report = crate::commands::training_report(model).unwrap_or(Value::Null);
+    let checks: Vec<Value> = model
+        .def()
+        .section(section_kind::DATA_CHECKS)
+        .and_then(|s| serde_json::from_slice(s.data).ok())
+        .unwrap_or_default();
+    let name = model_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>vigie model card: {n}</title><style>\
+body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}\
+table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #bbb;padding:3px 8px;text-align:right}}\
+th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weight:bold}}.grid{{display:flex;flex-wrap:wrap;gap:6px}}\
+</style></head><body><h1>Model card: {n}</h1>",
+        n = esc(&name)
+    );
+
+    // Data.
+    let d = &report["data"];
+    let rows = &d["rows"];
+    let _ = write!(
+        h,
+        "<section id=\"data\"><h2>Data</h2><p>Training file <code>{}</code>{}; target <code>{}</code>; {} features in {} channels × {}; rows: {} training, {} validation, {} test; {} missing cells{}.</p></section>",
+        esc(d["file"].as_str().unwrap_or("?")),
+        d["test_file"].as_str().map(|t| format!(", test file <code>{}</code>", esc(t))).unwrap_or_default(),
+        esc(d["target"].as_str().unwrap_or("?")),
+        d["features"],
+        d["channels"].as_array().map_or(0, |c| c.len()),
+        d["length"],
+        rows["train"],
+        rows["val"],
+        rows["test"],
+        d["missing_cells"],
+        d["impute"].as_str().map(|i| format!(", imputed by the training {i}")).unwrap_or_default()
+    );
+
+    // Quality findings.
+    h.push_str("<section id=\"quality\"><h2>Data quality</h2>");
+    if checks.is_empty() {
+        h.push_str("<p>The data checks found nothing.</p>");
+    } else {
+        h.push_str(
+            "<table><tr><th>severity</th><th>check</th><th>column</th><th>finding</th></tr>",
+        );
+        for f in &checks {
+            let sev = f["severity"].as_str().unwrap_or("");
+            let _ = write!(
+                h,
+                "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+                esc(f["check"].as_str().unwrap_or("")),
+                esc(f["column"].as_str().unwrap_or("")),
+                esc(f["message"].as_str().unwrap_or(""))
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</section>");
+
+    // Learning curves and the gap.
+    h.push_str("<section id=\"learning\"><h2>Learning curves</h2>");
+    match learning_curves(&report["history"])? {
+        Some(s) => h.push_str(&s),
+        None => h.push_str("<p>No training history in this model.</p>"),
+    }
+    let g = &report["generalization_gap"];
+    if !g.is_null() {
+        let _ = write!(
+            h,
+            "<p>Kept epoch {}: training loss {}, validation loss {}, gap {} (a large gap means overfitting).</p>",
+            g["epoch"],
+            num(&g["train_loss"]),
+            num(&g["val_loss"]),
+            num(&g["loss_gap"])
+        );
+    }
+    h.push_str("</section>");
+
+    // Metrics.
+    let t = &report["test"];
+    h.push_str("<section id=\"metrics\"><h2>Float against int8 (test rows)</h2>");
+    let metrics: Vec<&str> = if t["task"] == "classification" {
+        vec!["accuracy", "macro_f1"]
+    } else {
+        vec!["mae", "rmse"]
+    };
+    let rows: Vec<Vec<String>> = metrics
+        .iter()
+        .map(|m| vec![m.to_string(), num(&t["float"][m]), num(&t["int8"][m])])
+        .collect();
+    h.push_str(&table(&["metric", "float", "int8"], &rows));
+    if !t["agreement"].is_null() {
+        let _ = write!(
+            h,
+            "<p>Argmax agreement float/int8: {}.</p>",
+            num(&t["agreement"])
+        );
+    }
+    h.push_str("</section>");
+
+    // Confusion matrix.
+    h.push_str("<section id=\"confusion\"><h2>Confusion matrix (int8, test rows)</h2>");
+    if let Some(m) = t["int8"]["confusion"].as_array() {
+        let names: Vec<&str> = model.output_names().iter().collect();
+        let max = m
+            .iter()
+            .flat_map(|r| r.as_array().into_iter().flatten())
+            .filter_map(Value::as_f64)
+            .fold(1.0, f64::max);
+        h.push_str("<table><tr><th>true \\ predicted</th>");
+        for n in &names {
+            let _ = write!(h, "<th>{}</th>", esc(n));
+        }
+        h.push_str("</tr>");
+        for (i, row) in m.iter().enumerate() {
+            let _ = write!(h, "<tr><th>{}</th>", esc(names.get(i).unwrap_or(&"?")));
+            for v in row.as_array().into_iter().flatten() {
+                let x = v.as_f64().unwrap_or(0.0);
+                let _ = write!(
+                    h,
+                    "<td style=\"background:rgba(30,90,200,{:.2})\">{x}</td>",
+                    0.8 * x / max
+                );
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</table>");
+    } else {
+        h.push_str("<p>Regression model: no confusion matrix.</p>");
+    }
+    h.push_str("</section>");
+
+    // Reliability.
+    let cal = &report["calibration"];
+    h.push_str("<section id=\"reliability\"><h2>Calibration and decisions</h2>");
+    match reliability(cal)? {
+        Some(s) => {
+            h.push_str(&s);
+            let _ = write!(
+                h,
+                "<p>Temperature {} (fitted on {} validation rows): expected calibration error {} before, {} after. Abstains below probability {}: answers {} of test rows, right on {} of them.{}</p>",
+                num(&cal["temperature"]),
+                cal["fitted_on"],
+                num(&cal["ece_before"]),
+                num(&cal["ece_after"]),
+                num(&cal["abstain_below"]),
+                num(&cal["coverage"]),
+                num(&cal["precision_answered"]),
+                if cal["cost_rule"].is_null() {
+                    String::new()
+                } else {
+                    format!(
+                        " Mean cost per test row: {} with the cost matrix rule, {} with argmax.",
+                        num(&cal["cost_rule"]),
+                        num(&cal["cost_argmax"])
+                    )
+                }
+            );
+        }
+        None => h.push_str("<p>No calibration in this model.</p>"),
+    }
+    h.push_str("</section>");
+
+    // Importance.
+    h.push_str("<section id=\"importance\"><h2>Feature importance</h2>");
+    match data {
+        Some(path) => {
+            let d = crate::explain::load_for_model(model, path, target)?;
+            let (base, items) = crate::explain::permutation_importance(model, &d, 0)?;
+            let _ = write!(
+                h,
+                "<p>Metric {base:.4} on {} rows of <code>{}</code>; each bar is what shuffling one input costs, ± its spread over {} shuffles, through the int8 model.</p>",
+                d.len(),
+                esc(&path.display().to_string()),
+                crate::explain::REPEATS
+            );
+            h.push_str(&importance_bars(&items)?);
+        }
+        None => {
+            h.push_str("<p>Pass <code>--data</code> with labelled test rows to measure it.</p>")
+        }
+    }
+    h.push_str("</section>");
+
+    // Monitor.
+    h.push_str("<section id=\"monitor\"><h2>Drift monitor: reference histograms</h2>");
+    let monitor = Monitor::from_model(model).ok().flatten();
+    match &monitor {
+        Some(m) => {
+            let def = m.def();
+            let bins = def.bins as usize;
+            let names: Vec<&str> = model.input_names().iter().collect();
+            let shown = (def.features as usize).min(24);
+            let _ = write!(
+                h,
+                "<p>Share of training rows in each of the {bins} quantile bins of the first {shown} of {} monitored inputs; the device compares live data against these.</p><div class=\"grid\">",
+                def.features
+            );
+            for (f, feature) in names.iter().enumerate().take(shown) {
+                let shares: Vec<f64> = (0..bins)
+                    .map(|b| read_f32(def.proportions, f * bins + b) as f64)
+                    .collect();
+                h.push_str(&monitor_histogram(feature, &shares)?);
+            }
+            h.push_str("</div>");
+        }
+        None => h.push_str("<p>This model has no monitor.</p>"),
+    }
+    h.push_str("</section>");
+
+    // Memory.
+    h.push_str("<section id=\"memory\"><h2>Memory footprint</h2>");
+    let mut rows = vec![vec![
+        "model file (flash)".to_string(),
+        file_bytes.to_string(),
+    ]];
+    for s in model.def().sections.iter() {
+        rows.push(vec![
+            format!(
+                "  of which section {}",
+                crate::inspect::section_name(s.kind)
+            ),
+            s.data.len().to_string(),
+        ]);
+    }
+    rows.push(vec!["arena (RAM)".into(), model.arena_len().to_string()]);
+    rows.push(vec![
+        "monitor state (RAM)".into(),
+        monitor.as_ref().map_or(0, |m| m.state_bytes()).to_string(),
+    ]);
+    rows.push(vec!["MACs per inference".into(), model.macs().to_string()]);
+    h.push_str(&table(&["what", "bytes"], &rows));
+    h.push_str("</section></body></html>\n");
+    Ok(h)
+}

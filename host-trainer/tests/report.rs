@@ -1,0 +1,134 @@
+//! `vigie report` writes one self-contained page with every section of the
+//! model card and its plots as inline SVG; headless Chromium renders it,
+//! and the screenshot shows the plots (coloured pixels) down the page.
+//! Chromium comes from Debian's `chromium` package, which `./test.sh`
+//! installs; without it the rendering part says so and is skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SECTIONS: [&str; 9] = [
+    "data",
+    "quality",
+    "learning",
+    "metrics",
+    "confusion",
+    "reliability",
+    "importance",
+    "monitor",
+    "memory",
+];
+/// Window of the screenshot, in CSS pixels.
+const SHOT: (u32, u32) = (1100, 4800);
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[test]
+fn report_has_every_section_and_renders_in_headless_chromium() {
+    let dir = std::env::temp_dir().join(format!("vigie-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("report.html");
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["report", "--model"])
+        .arg(repo("firmware-demo/models/digits.vigie"))
+        .arg("--data")
+        .arg(repo("data/digits.csv"))
+        .arg("--out")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    for s in SECTIONS {
+        assert!(
+            html.contains(&format!("<section id=\"{s}\">")),
+            "section {s} missing"
+        );
+    }
+    // Learning curves, reliability, importance, and one histogram per
+    // monitored input shown (24 of 64).
+    assert_eq!(html.matches("<svg").count(), 3 + 24);
+    // Self-contained: nothing is fetched.
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+    // The digits model's figures are on the page.
+    assert!(html.contains("0.9833"), "int8 accuracy missing");
+
+    let Some(browser) = chromium() else {
+        eprintln!("SKIPPED rendering: no chromium (apt-get install chromium)");
+        return;
+    };
+    let url = format!("file://{}", page.display());
+    let dom = Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for s in SECTIONS {
+        assert!(
+            dom.contains(&format!("id=\"{s}\"")),
+            "rendered DOM lacks section {s}"
+        );
+    }
+    assert_eq!(dom.matches("<svg").count(), 3 + 24);
+
+    let shot = dir.join("report.png");
+    let o = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--window-size={},{}", SHOT.0, SHOT.1))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        shot.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), SHOT);
+    let channels = info.line_size / info.width as usize;
+    // Rows with something drawn, and rows with colour (the plots' lines,
+    // bars and the confusion matrix's blue cells).
+    let (mut inked, mut coloured) = (0, 0);
+    for y in 0..info.height as usize {
+        let line = &buf[y * info.line_size..(y + 1) * info.line_size];
+        let px = line.chunks(channels);
+        let (mut ink, mut colour) = (false, false);
+        for p in px {
+            let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
+            ink |= r < 200 || g < 200 || b < 200;
+            colour |= (r - b).abs() > 60 || (g - b).abs() > 60 || (r - g).abs() > 60;
+        }
+        inked += usize::from(ink);
+        coloured += usize::from(colour);
+    }
+    eprintln!(
+        "screenshot {}: {inked} of {} rows drawn on, {coloured} with colour",
+        shot.display(),
+        SHOT.1
+    );
+    assert!(inked > SHOT.1 as usize / 2, "{inked} rows drawn on");
+    assert!(coloured > 600, "{coloured} rows with colour");
+}
