@@ -365,6 +365,89 @@ impl core::fmt::Display for Summary {
     }
 }
 
+/// The occlusion attribution of one window's prediction, for printing:
+/// the three input channels whose replacement by their training mean moves
+/// the predicted class's probability most (see [`crate::explain`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Explained<'a> {
+    /// Window index in the stream.
+    pub window: usize,
+    /// The explained class (0 for regression).
+    pub class: usize,
+    /// Its probability (or the regression value).
+    pub score: f32,
+    /// Input channel names.
+    pub channels: crate::format::Names<'a>,
+    /// Up to three (channel, change when occluded), largest first.
+    pub top: [(u16, f32); 3],
+    /// How many of `top` are set.
+    pub count: usize,
+}
+
+impl core::fmt::Display for Explained<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "explain window {}: class {} p={} ;",
+            self.window, self.class, self.score
+        )?;
+        for &(c, a) in &self.top[..self.count] {
+            let name = self.channels.get(c as usize).unwrap_or("?");
+            // The change of the probability when the channel is occluded.
+            write!(f, " {name} {}", -a)?;
+        }
+        Ok(())
+    }
+}
+
+/// Explains one window with the monitor's training means as baseline.
+/// `scratch` holds one input, `baseline` and `attributions` one float per
+/// input channel.
+#[allow(clippy::too_many_arguments)]
+pub fn explain<'a>(
+    model: &crate::Model<'a>,
+    monitor: &crate::monitor::Monitor<'a>,
+    window: usize,
+    input: &[f32],
+    scratch: &mut [f32],
+    baseline: &mut [f32],
+    attributions: &mut [f32],
+    arena: &mut [i8],
+) -> Result<Explained<'a>, Error> {
+    for (f, b) in baseline.iter_mut().enumerate() {
+        *b = monitor.training_mean(f).unwrap_or(0.0);
+    }
+    let (class, score) =
+        crate::explain::occlusion(model, baseline, input, scratch, arena, attributions)?;
+    let mut top = [(0u16, 0.0f32); 3];
+    let mut count = 0;
+    for (c, &a) in attributions.iter().enumerate() {
+        // Insertion into the three largest magnitudes (ties: lower index).
+        let mut at = count;
+        while at > 0 && a.abs() > top[at - 1].1.abs() {
+            at -= 1;
+        }
+        if at < 3 {
+            let end = count.min(2);
+            let mut i = end;
+            while i > at {
+                top[i] = top[i - 1];
+                i -= 1;
+            }
+            top[at] = (c as u16, a);
+            count = (count + 1).min(3);
+        }
+    }
+    Ok(Explained {
+        window,
+        class,
+        score,
+        channels: model.input_names(),
+        top,
+        count,
+    })
+}
+
 /// Writes a replay file: `windows` of `(label, values)`, all of one length.
 #[cfg(feature = "alloc")]
 pub fn to_bytes(

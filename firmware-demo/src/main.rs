@@ -38,6 +38,8 @@ mod assets {
     pub const STATE: usize = 256;
     /// Values per window.
     pub const INPUT: usize = 600;
+    /// Input channels.
+    pub const CHANNELS: usize = 6;
 }
 
 #[cfg(feature = "digits")]
@@ -51,6 +53,8 @@ mod assets {
     pub const STATE: usize = 2400;
     /// Values per window.
     pub const INPUT: usize = 64;
+    /// Input channels.
+    pub const CHANNELS: usize = 64;
 }
 
 /// Windows after the fault within which drift must be raised.
@@ -64,7 +68,20 @@ fn main() -> ! {
     let arena = cortex_m::singleton!(: [i8; assets::ARENA] = [0; assets::ARENA]).expect("once");
     let state = cortex_m::singleton!(: [f32; assets::STATE] = [0.0; assets::STATE]).expect("once");
     let input = cortex_m::singleton!(: [f32; assets::INPUT] = [0.0; assets::INPUT]).expect("once");
-    match replay_stream(&clock, arena, state, input) {
+    // For the occlusion attribution: an occluded copy of the input, and a
+    // baseline and an attribution per channel.
+    let scratch =
+        cortex_m::singleton!(: [f32; assets::INPUT] = [0.0; assets::INPUT]).expect("once");
+    let explain = cortex_m::singleton!(: [f32; 2 * assets::CHANNELS] = [0.0; 2 * assets::CHANNELS])
+        .expect("once");
+    let buffers = Buffers {
+        arena,
+        state,
+        input,
+        scratch,
+        explain,
+    };
+    match replay_stream(&clock, buffers) {
         Ok(ok) => finish(ok),
         Err(e) => {
             say!("error: {}", e);
@@ -73,12 +90,23 @@ fn main() -> ! {
     }
 }
 
-fn replay_stream(
-    clock: &clock::Clock,
-    arena: &mut [i8],
-    state: &mut [f32],
-    input: &mut [f32],
-) -> Result<bool, Error> {
+/// The static RAM the replay works in.
+struct Buffers<'b> {
+    arena: &'b mut [i8],
+    state: &'b mut [f32],
+    input: &'b mut [f32],
+    scratch: &'b mut [f32],
+    explain: &'b mut [f32],
+}
+
+fn replay_stream(clock: &clock::Clock, b: Buffers<'_>) -> Result<bool, Error> {
+    let Buffers {
+        arena,
+        state,
+        input,
+        scratch,
+        explain: explain_buffers,
+    } = b;
     let t0 = clock.now();
     let model = Model::from_bytes(assets::MODEL)?;
     let monitor = Monitor::from_model(&model)?;
@@ -127,6 +155,7 @@ fn replay_stream(
     let mut state = state;
     let mut summary = Summary::new(&stream);
     let (mut infer, mut watch) = (0u64, 0u64);
+    let mut explain_cost = 0;
     let mut now = || clock.now();
     for w in 0..stream.len() {
         let label = stream.window(w, input)?;
@@ -134,10 +163,33 @@ fn replay_stream(
         let step = replay::step(&model, monitored, arena, w, input, label, &mut now)?;
         say!("{}", step);
         summary.add(&step);
+        if let (Some(m), true) = (&monitor, summary.drift_at == Some(w)) {
+            // Which inputs the prediction at the alarm rests on.
+            let channels = model.input_shape().channels as usize;
+            let (baseline, attributions) = explain_buffers.split_at_mut(channels);
+            let t = clock.now();
+            let e = replay::explain(
+                &model,
+                m,
+                w,
+                input,
+                &mut scratch[..input.len()],
+                baseline,
+                &mut attributions[..channels],
+                arena,
+            )?;
+            explain_cost = clock.to_units(clock.now().wrapping_sub(t));
+            say!("{}", e);
+        }
         infer += u64::from(clock.to_units(step.inference_ticks));
         watch += u64::from(clock.to_units(step.monitor_ticks));
     }
     say!("summary: {}", summary);
+    say!(
+        "cost: occlusion attribution of one window {} {}",
+        explain_cost,
+        clock::UNIT
+    );
 
     let n = stream.len().max(1) as u64;
     let per_inference = infer / n;
@@ -175,11 +227,12 @@ fn replay_stream(
         if conv_equal { "equal" } else { "DIFFERENT" }
     );
     say!(
-        "memory: static RAM {} bytes (arena {}, monitor state {}, input {}), stack peak {} bytes, flash model {} bytes, stream {} bytes",
+        "memory: static RAM {} bytes (arena {}, monitor state {}, input {}, attribution buffers {}), stack peak {} bytes, flash model {} bytes, stream {} bytes",
         stack::static_bytes(),
         arena.len(),
         4 * state.as_ref().map_or(0, |s| s.len()),
         4 * input.len(),
+        4 * (assets::INPUT + 2 * assets::CHANNELS),
         stack::peak(),
         assets::MODEL.len(),
         assets::STREAM.len()

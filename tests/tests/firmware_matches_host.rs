@@ -2,8 +2,9 @@
 //! every window of its embedded stream exactly the line that vigie-core
 //! computes on this machine for the same model and input (class,
 //! probability, CRC of the int8 output, monitor level, score, detector and
-//! channels: equal text is equal bits, floats print in shortest round-trip
-//! form), and raises drift soon after the injected fault.
+//! channels, and the occlusion attribution at the alarm: equal text is
+//! equal bits, floats print in shortest round-trip form), and raises drift
+//! soon after the injected fault.
 //!
 //! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target, which
 //! `./test.sh` installs; without them the tests say so and pass.
@@ -118,7 +119,9 @@ fn check_firmware(name: &str, features: &[&str]) {
     let (code, out) = run_in_qemu(&elf);
     let device: Vec<&str> = out
         .lines()
-        .filter(|l| l.starts_with("window") || l.starts_with("summary:"))
+        .filter(|l| {
+            l.starts_with("window") || l.starts_with("explain") || l.starts_with("summary:")
+        })
         .collect();
 
     let model_bytes = std::fs::read(firmware_dir().join(format!("models/{name}.vigie"))).unwrap();
@@ -127,7 +130,8 @@ fn check_firmware(name: &str, features: &[&str]) {
     let host = vigie_trainer::replay::replay_lines(&model, &stream_bytes).unwrap();
     let windows = Replay::from_bytes(&stream_bytes).unwrap().len();
 
-    assert_eq!(device.len(), windows + 1, "device output:\n{out}");
+    // A line per window, the attribution at the alarm, the summary.
+    assert_eq!(device.len(), windows + 2, "device output:\n{out}");
     for (i, (d, h)) in device.iter().zip(&host).enumerate() {
         assert_eq!(d, h, "line {i} differs between device and host");
     }
