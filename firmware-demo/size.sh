@@ -30,3 +30,14 @@ echo "code (.text) by crate:"
     else if (name ~ /core::|core\.\./) crate = "rust-core-library"
     size[crate] += $2 + 0
 } END { for (c in size) printf "  %-32s %7d bytes\n", c, size[c] }' | sort
+echo "vigie-core's own code (size probe: .text with it minus .text without it):"
+probe() {
+    cargo build --release --quiet --bin size-probe --target-dir "target/size-probe$1" ${2:+--features "$2"}
+    "$bin/llvm-size" -A "target/size-probe$1/thumbv7em-none-eabihf/release/size-probe" | awk '$1 == ".text" { print $2 }'
+}
+base=$(probe -base "")
+engine=$(probe -engine probe-core)
+whole=$(probe -monitor probe-core,probe-monitor)
+echo "  load, validate, run, decide:    $((engine - base)) bytes"
+echo "  the monitor on top:             $((whole - engine)) bytes"
+echo "  together:                       $((whole - base)) bytes"
