@@ -17,6 +17,9 @@ use vigie_core::{Model, Task};
 use crate::data::Dataset;
 use crate::rng::Rng;
 
+/// Fewer validation rows than this calibrate the monitor on the training
+/// rows too (see `build`).
+pub const MIN_CALIBRATION_ROWS: usize = 30;
 /// Quantile bins per feature (the design's simulation: 32 bins tame the
 /// tails of real features for the CUSUMs).
 pub const BINS: usize = 32;
@@ -447,6 +450,18 @@ pub fn build(
     }
 
     // Validation: error rate, range exceedance, and the calibration replay.
+    // A handful of validation rows (BasicMotions leaves 4) replayed tens of
+    // thousands of times is not a stream: below MIN_CALIBRATION_ROWS the
+    // pool takes the training rows too, which are drawn from the same
+    // inputs (the model is more confident on them, so the output
+    // detectors' thresholds come out tighter: conservative).
+    let pool: Vec<usize>;
+    let val: &[usize] = if val.len() < MIN_CALIBRATION_ROWS {
+        pool = train.iter().chain(val).copied().collect();
+        &pool
+    } else {
+        val
+    };
     let val_pred = predictions(&model, d, val);
     let val_correct: Vec<bool> = match &d.target {
         crate::data::Target::Classes { y, .. } => val
