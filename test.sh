@@ -32,6 +32,12 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "unsafe code in vigie-core only in core/src/arch.rs"
+if grep -rn "allow(unsafe_code)" core/src | grep -v "^core/src/arch.rs:"; then
+    echo "error: only core/src/arch.rs may allow unsafe code in vigie-core (above)" >&2
+    exit 1
+fi
+
 step "vigie-core builds for a Cortex-M4F (no_std, no alloc)"
 cargo build -p vigie-core --release --target thumbv7em-none-eabihf
 # The core's dependency tree for the device must not pull std or alloc.

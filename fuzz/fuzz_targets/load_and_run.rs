@@ -1,5 +1,6 @@
-//! Feeds arbitrary bytes to the loader, runs whatever loads, and feeds
-//! whatever monitor section loads.
+//! Feeds arbitrary bytes to the loader and to the replay-stream reader,
+//! runs whatever loads (with its calibration's decision), feeds whatever
+//! monitor section loads, and explains a prediction by occlusion.
 //! `cargo +nightly fuzz run load_and_run` (from `fuzz/`).
 //!
 //! Inputs whose first byte is odd get a valid header (magic, version,
@@ -13,6 +14,14 @@ use vigie_core::monitor::Monitor;
 use vigie_core::Model;
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(r) = vigie_core::replay::Replay::from_bytes(data) {
+        let mut window = [0.0f32; 256];
+        if let Some(w) = window.get_mut(..r.values_per_window()) {
+            for i in 0..r.len().min(4) {
+                let _ = r.window(i, w);
+            }
+        }
+    }
     let mut owned = [0u8; 8192];
     let data = if data.len() >= HEADER_LEN && data.len() <= owned.len() && data[0] & 1 == 1 {
         let bytes = &mut owned[..data.len()];
@@ -44,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
     let mut prediction = None;
     if let Ok(out) = model.run(&input[..model.input_len()], &mut arena) {
         prediction = out.class().ok().map(|c| (c.index, c.probability));
+        let _ = out.decide();
         let _ = out.values().sum::<f32>();
     }
     // Whatever monitor section loads is fed a few samples, one with a NaN.
@@ -58,6 +68,24 @@ fuzz_target!(|data: &[u8]| {
     for _ in 0..3 {
         let _ = monitor.observe(&mut state, &input[..n], prediction);
         let _ = monitor.observe_label(&mut state, false);
+    }
+    // Occlusion attribution against the monitor's training means.
+    let channels = model.input_shape().channels as usize;
+    if channels <= 256 {
+        let mut baseline = [0.0f32; 256];
+        for (f, b) in baseline[..channels].iter_mut().enumerate() {
+            *b = monitor.training_mean(f).unwrap_or(0.0);
+        }
+        let mut scratch = [0.0f32; 4096];
+        let mut out = [0.0f32; 256];
+        let _ = vigie_core::explain::occlusion(
+            &model,
+            &baseline[..channels],
+            &input[..n],
+            &mut scratch[..n],
+            &mut arena,
+            &mut out[..channels],
+        );
     }
     input[0] = f32::NAN;
     let _ = monitor.observe(&mut state, &input[..n], None);
