@@ -56,6 +56,35 @@ pub fn print_summary(s: &Value) {
             f(&g["loss_gap"])
         );
     }
+    let c = &s["calibration"];
+    if !c.is_null() {
+        println!(
+            "calibration     temperature {} (fitted on {} validation rows): ECE {} before, {} after",
+            f(&c["temperature"]),
+            c["fitted_on"],
+            f(&c["ece_before"]),
+            f(&c["ece_after"])
+        );
+        if c["abstain_below"].as_f64().is_some_and(|t| t > 0.0) {
+            println!(
+                "abstention      below probability {}: answers {} of test rows, right on {} of those",
+                f(&c["abstain_below"]),
+                f(&c["coverage"]),
+                f(&c["precision_answered"])
+            );
+        }
+        if !c["cost_rule"].is_null() {
+            println!(
+                "expected cost   {} per test row with the cost matrix, {} with argmax",
+                f(&c["cost_rule"]),
+                f(&c["cost_argmax"])
+            );
+        }
+    }
+    let findings = s["data_checks"].as_array().map_or(0, |a| a.len());
+    if findings > 0 {
+        println!("data checks     {findings} findings stored in the model (vigie check-data prints them)");
+    }
     if !s["train_seconds"].is_null() {
         println!(
             "training        {} s on {}",
