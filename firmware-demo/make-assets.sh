@@ -11,18 +11,24 @@ vigie() {
     if [ -n "${VIGIE:-}" ]; then "$VIGIE" "$@"; else cargo run --quiet --release -p vigie-trainer -- "$@"; fi
 }
 out=${VIGIE_ASSETS:-firmware-demo/models}
+# The full models (with their training reports) stay here; the firmware
+# embeds copies stripped of the host-only sections (`vigie strip`).
+full=$(mktemp -d)
+trap 'rm -rf "$full"' EXIT
 
 # Smartwatch activity recognition: BasicMotions 1-D CNN; its 40 test
 # windows, then the same windows with a bias of +3 on the accelerometer's
 # x axis (windows 40-59), then that axis stuck (60-79).
 bm=(--data data/basicmotions_train.csv --test data/basicmotions_test.csv --target activity --seed 0)
-vigie train "${bm[@]}" --quiet --out $out/basicmotions.vigie
+vigie train "${bm[@]}" --quiet --out "$full/basicmotions.vigie" >/dev/null
+vigie strip --model "$full/basicmotions.vigie" --out $out/basicmotions.vigie
 vigie stream "${bm[@]}" --model $out/basicmotions.vigie --windows 40 \
     --fault-channel acc_x --offset 3 --out $out/basicmotions.replay
 
 # Handwritten digits: the digits MLP; 40 of its held-out test rows, then
 # the same rows with pixel px36 gained ×2.5 (rows 40-59), then stuck.
 dg=(--data data/digits.csv --target digit --seed 0)
-vigie train "${dg[@]}" --quiet --out $out/digits.vigie
+vigie train "${dg[@]}" --quiet --out "$full/digits.vigie" >/dev/null
+vigie strip --model "$full/digits.vigie" --out $out/digits.vigie
 vigie stream "${dg[@]}" --model $out/digits.vigie --windows 40 \
     --fault-channel px36 --gain 2.5 --out $out/digits.replay

@@ -705,3 +705,27 @@ pub fn explain(
     }
     Ok(())
 }
+
+/// Sections only a host reads; `vigie strip` drops them.
+pub const HOST_ONLY_SECTIONS: [u16; 2] = [section_kind::TRAINING_REPORT, section_kind::DATA_CHECKS];
+
+/// `vigie strip`: the model without its host-only sections.
+pub fn strip(model_path: &Path, out: &Path) -> Result<()> {
+    let bytes = inspect::read_model_file(model_path)?;
+    let model = inspect::load(model_path, &bytes)?;
+    let mut def = model.def().clone();
+    def.sections
+        .retain(|s| !HOST_ONLY_SECTIONS.contains(&s.kind));
+    let stripped = def.to_bytes();
+    // What is written must load and run exactly as before.
+    Model::from_bytes(&stripped)
+        .map_err(|e| anyhow::anyhow!("the stripped model does not load: {e}"))?;
+    pipeline::write_atomically(out, &stripped)?;
+    println!(
+        "{}: {} bytes (was {}; dropped the training report and the data checks)",
+        out.display(),
+        stripped.len(),
+        bytes.len()
+    );
+    Ok(())
+}

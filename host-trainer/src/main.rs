@@ -215,6 +215,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Writes a copy of a model for a device: without the sections only a
+    /// host reads (the training report and the data checks), keeping the
+    /// layers, the monitor and the calibration.
+    Strip {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Where to write the stripped copy.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Writes the model card: one self-contained HTML page with plots.
     Report {
         /// The model file.
@@ -435,6 +446,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             json,
         } => commands::explain(&model, &data, target.as_deref(), row, seed, json),
+        Command::Strip { model, out } => commands::strip(&model, &out),
         Command::Report {
             model,
             data,

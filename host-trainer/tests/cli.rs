@@ -426,3 +426,52 @@ fn monitor_replays_a_stream_and_reports_alarms_with_rows_detectors_and_features(
         "{err}"
     );
 }
+
+#[test]
+fn strip_drops_host_only_sections_and_keeps_what_the_device_computes() {
+    let dir = scratch("strip");
+    let full = dir.join("full.vigie").display().to_string();
+    let small = dir.join("small.vigie").display().to_string();
+    let wine = data("winequality-red.csv");
+    let o = vigie(&[
+        "train", "--quiet", "--data", &wine, "--target", "quality", "--out", &full,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = vigie(&["strip", "--model", &full, "--out", &small]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (
+        std::fs::read(&full).unwrap(),
+        std::fs::read(&small).unwrap(),
+    );
+    assert!(b.len() * 2 < a.len(), "{} -> {} bytes", a.len(), b.len());
+    let (ma, mb) = (
+        vigie_core::Model::from_bytes(&a).unwrap(),
+        vigie_core::Model::from_bytes(&b).unwrap(),
+    );
+    let kinds = |m: &vigie_core::Model<'_>| -> Vec<u16> {
+        m.def().sections.iter().map(|s| s.kind).collect()
+    };
+    use vigie_core::format::section_kind::{CALIBRATION, MONITOR};
+    assert_eq!(kinds(&mb), vec![CALIBRATION, MONITOR]);
+    assert_eq!(ma.def().layers, mb.def().layers);
+    // The same inference and monitor, line for line, on a real stream.
+    let stream = dir.join("s.replay").display().to_string();
+    let o = vigie(&[
+        "stream",
+        "--model",
+        &full,
+        "--data",
+        &wine,
+        "--target",
+        "quality",
+        "--fault-channel",
+        "alcohol",
+        "--offset",
+        "1",
+        "--out",
+        &stream,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let replay = |m: &str| vigie(&["replay", "--model", m, "--stream", &stream]).stdout;
+    assert_eq!(replay(&full), replay(&small));
+}

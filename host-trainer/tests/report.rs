@@ -41,9 +41,20 @@ fn report_has_every_section_and_renders_in_headless_chromium() {
     let dir = std::env::temp_dir().join(format!("vigie-report-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let page = dir.join("report.html");
+    let model = dir.join("digits.vigie");
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args([
+            "train", "--quiet", "--seed", "0", "--target", "digit", "--data",
+        ])
+        .arg(repo("data/digits.csv"))
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args(["report", "--model"])
-        .arg(repo("firmware-demo/models/digits.vigie"))
+        .arg(&model)
         .arg("--data")
         .arg(repo("data/digits.csv"))
         .arg("--out")
