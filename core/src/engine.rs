@@ -358,6 +358,24 @@ pub struct Output<'a, 'r> {
     calibration: CalibrationDef<'a>,
 }
 
+/// The parts of a softmax over int8 levels that all its probabilities
+/// share: `p(q) = exp(scale · (q − max)) / sum`.
+struct Softmax {
+    max: i32,
+    scale: f32,
+    sum: f32,
+}
+
+impl Softmax {
+    fn exp(&self, q: i8) -> f32 {
+        crate::math::exp(self.scale * (q as i32 - self.max) as f32)
+    }
+
+    fn probability(&self, q: i8) -> f32 {
+        self.exp(q) / self.sum
+    }
+}
+
 /// The winning class of a classification.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Classification<'a> {
@@ -426,12 +444,19 @@ impl<'a> Output<'a, '_> {
 
     /// Softmax probability of output `i` at temperature `t`.
     pub fn probability_at(&self, i: usize, t: f32) -> Option<f32> {
-        let max = *self.raw.iter().max()? as i32;
-        let target = *self.raw.get(i)? as i32;
-        let scale = self.quant.scale / t;
-        let e = |q: i32| crate::math::exp(scale * (q - max) as f32);
-        let sum: f32 = self.raw.iter().map(|&q| e(q as i32)).sum();
-        Some(e(target) / sum)
+        let s = self.softmax(t)?;
+        Some(s.probability(*self.raw.get(i)?))
+    }
+
+    /// What every probability of one softmax shares, computed once.
+    fn softmax(&self, t: f32) -> Option<Softmax> {
+        let mut s = Softmax {
+            max: *self.raw.iter().max()? as i32,
+            scale: self.quant.scale / t,
+            sum: 0.0,
+        };
+        s.sum = self.raw.iter().map(|&q| s.exp(q)).sum();
+        Some(s)
     }
 
     /// The decision under the model's calibration: the class of least
@@ -443,7 +468,11 @@ impl<'a> Output<'a, '_> {
         }
         let k = self.raw.len();
         let c = &self.calibration;
-        let p = |i: usize| self.probability(i).unwrap_or(0.0);
+        let softmax = self.softmax(c.temperature);
+        let p = |i: usize| match (&softmax, self.raw.get(i)) {
+            (Some(s), Some(&q)) => s.probability(q),
+            _ => 0.0,
+        };
         let expected = |j: usize| -> f32 { (0..k).map(|i| p(i) * c.cost(i, j, k)).sum() };
         let index = if c.costs.is_empty() {
             self.argmax()

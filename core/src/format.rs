@@ -59,10 +59,14 @@ pub mod section_kind {
     /// metrics, monitor calibration. UTF-8 JSON written by the trainer and
     /// read only by hosts (`vigie inspect`, `vigie eval`); devices skip it.
     pub const TRAINING_REPORT: u16 = 2;
-    /// Output calibration (temperature, abstention, costs).
+    /// Output calibration (temperature, abstention, costs): a postcard
+    /// [`crate::decision::CalibrationDef`], read on the device.
     pub const CALIBRATION: u16 = 3;
-    /// Data-quality findings recorded at training time.
+    /// Data-quality findings recorded at training time: UTF-8 JSON read
+    /// only by hosts.
     pub const DATA_CHECKS: u16 = 4;
+    /// The kinds only a host reads, which a device copy can drop.
+    pub const HOST_ONLY: [u16; 2] = [TRAINING_REPORT, DATA_CHECKS];
 }
 
 pub(crate) const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -347,6 +351,13 @@ impl<'a> ModelDef<'a> {
             return Err(Error::LoadTrailingBody);
         }
         Ok(def)
+    }
+
+    /// Drops the sections only a host reads ([`section_kind::HOST_ONLY`]):
+    /// what is left is what a device uses.
+    pub fn strip_host_sections(&mut self) {
+        self.sections
+            .retain(|s| !section_kind::HOST_ONLY.contains(&s.kind));
     }
 
     /// The first section of a kind, if any.

@@ -448,6 +448,87 @@ pub fn explain<'a>(
     })
 }
 
+/// The memory a replay works in, provided by the caller (statics on a
+/// device).
+pub struct Buffers<'b> {
+    /// The model's arena.
+    pub arena: &'b mut [i8],
+    /// The monitor's state: at least `Monitor::state_len()` floats.
+    pub state: &'b mut [f32],
+    /// One window: at least the stream's values per window.
+    pub input: &'b mut [f32],
+    /// The occluded copy of a window, as long as `input`.
+    pub scratch: &'b mut [f32],
+    /// A baseline and an attribution per input channel: at least twice
+    /// the model's channels.
+    pub explain: &'b mut [f32],
+}
+
+/// What a replay reports as it goes.
+pub enum Event<'e, 'a> {
+    /// One window.
+    Step(&'e Step<'a>),
+    /// The attribution of the window where drift was first raised after
+    /// the fault, and the clock ticks it took.
+    Explained(&'e Explained<'a>, u32),
+}
+
+/// Replays `stream` through `model` and its monitor (reset first): one
+/// [`step`] per window, and at the first drift alarm after the fault the
+/// occlusion attribution of that window ([`explain`]). Each is handed to
+/// `emit`; `now` is the clock read around each part. Returns the summary.
+pub fn run<'a>(
+    model: &crate::Model<'a>,
+    monitor: Option<&crate::monitor::Monitor<'a>>,
+    stream: &Replay<'_>,
+    b: Buffers<'_>,
+    now: &mut dyn FnMut() -> u32,
+    emit: &mut dyn FnMut(Event<'_, 'a>),
+) -> Result<Summary, Error> {
+    let n = stream.values_per_window();
+    let channels = model.input_shape().channels as usize;
+    let too_short = |expected: usize, found: usize| Error::RunInputLength { expected, found };
+    if b.input.len() < n || b.scratch.len() < n {
+        return Err(too_short(n, b.input.len().min(b.scratch.len())));
+    }
+    if b.explain.len() < 2 * channels {
+        return Err(too_short(2 * channels, b.explain.len()));
+    }
+    let (input, scratch) = (&mut b.input[..n], &mut b.scratch[..n]);
+    let (baseline, rest) = b.explain.split_at_mut(channels);
+    let attributions = &mut rest[..channels];
+    let mut state = match monitor {
+        Some(m) => {
+            let found = 4 * b.state.len();
+            let state = b
+                .state
+                .get_mut(..m.state_len())
+                .ok_or(Error::RunArenaTooSmall {
+                    needed: m.state_bytes(),
+                    found,
+                })?;
+            m.reset(state)?;
+            Some(state)
+        }
+        None => None,
+    };
+    let mut summary = Summary::new(stream);
+    for w in 0..stream.len() {
+        let label = stream.window(w, input)?;
+        let monitored = monitor.zip(state.as_deref_mut());
+        let s = step(model, monitored, b.arena, w, input, label, now)?;
+        emit(Event::Step(&s));
+        summary.add(&s);
+        if let (Some(m), true) = (monitor, summary.drift_at == Some(w)) {
+            let t = now();
+            let e = explain(model, m, w, input, scratch, baseline, attributions, b.arena)?;
+            let ticks = now().wrapping_sub(t);
+            emit(Event::Explained(&e, ticks));
+        }
+    }
+    Ok(summary)
+}
+
 /// Writes a replay file: `windows` of `(label, values)`, all of one length.
 #[cfg(feature = "alloc")]
 pub fn to_bytes(

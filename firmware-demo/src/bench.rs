@@ -76,26 +76,83 @@ pub const CONV_MACS: u32 = 16 * 16 * (50 * 5 - 2 * (2 + 1));
 static CONV_WEIGHTS: [u8; 16 * 16 * 5] = bytes(4);
 static CONV_INPUT: [u8; 16 * 50] = bytes(5);
 
-/// Costs of one pass of the fast and the reference convolution, and
-/// whether their outputs are equal.
-pub fn conv(clock: &Clock) -> (u32, u32, bool) {
-    let q = quant();
-    let mut input = [0i8; 16 * 50];
-    for (x, &b) in input.iter_mut().zip(CONV_INPUT.iter()) {
-        *x = b as i8;
+/// One kernel measured: its fast and reference versions on the same
+/// input, in [`crate::clock::UNIT`].
+pub struct Measured {
+    /// What was run.
+    pub name: &'static str,
+    /// Multiply-accumulates of one pass.
+    pub macs: u32,
+    /// Cost of the fast kernel.
+    pub fast: u32,
+    /// Cost of the reference kernel.
+    pub reference: u32,
+    /// Whether their outputs are equal.
+    pub equal: bool,
+}
+
+impl core::fmt::Display for Measured {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{} kernel {} {} ({} per MAC), reference kernel {} ({} per MAC), outputs {}",
+            self.name,
+            self.fast,
+            crate::clock::UNIT,
+            PerMac(self.fast.into(), self.macs.into()),
+            self.reference,
+            PerMac(self.reference.into(), self.macs.into()),
+            if self.equal { "equal" } else { "DIFFERENT" }
+        )
     }
+}
+
+/// A cost divided by a MAC count, printed with two decimals.
+pub struct PerMac(pub u64, pub u64);
+
+impl core::fmt::Display for PerMac {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let macs = self.1.max(1);
+        write!(f, "{}.{:02}", self.0 / macs, self.0 * 100 / macs % 100)
+    }
+}
+
+/// Times `fast` then `reference`; each writes its output, and the outputs
+/// are compared.
+fn measure<const N: usize>(
+    clock: &Clock,
+    name: &'static str,
+    macs: u32,
+    fast: impl FnOnce(&mut [i8; N]),
+    reference: impl FnOnce(&mut [i8; N]),
+) -> Measured {
+    let (mut a, mut b) = ([0i8; N], [0i8; N]);
+    let t0 = clock.now();
+    fast(&mut a);
+    let t1 = clock.now();
+    reference(&mut b);
+    let t2 = clock.now();
+    Measured {
+        name,
+        macs,
+        fast: clock.to_units(t1.wrapping_sub(t0)),
+        reference: clock.to_units(t2.wrapping_sub(t1)),
+        equal: a == b,
+    }
+}
+
+/// The convolution benchmark.
+pub fn conv(clock: &Clock) -> Measured {
+    let q = quant();
+    let input = CONV_INPUT.map(|b| b as i8);
     let mut scratch = [0i8; 16 * 5];
     debug_assert_eq!(scratch.len(), conv1d_scratch_len(&CONV));
-    let (mut fast, mut reference) = ([0i8; 16 * 50], [0i8; 16 * 50]);
-    let t0 = clock.now();
-    conv1d_s8(&input, &CONV_WEIGHTS, &CONV, &q, &mut scratch, &mut fast);
-    let t1 = clock.now();
-    conv1d_s8_reference(&input, &CONV_WEIGHTS, &CONV, &q, &mut reference);
-    let t2 = clock.now();
-    (
-        clock.to_units(t1.wrapping_sub(t0)),
-        clock.to_units(t2.wrapping_sub(t1)),
-        fast == reference,
+    measure::<{ 16 * 50 }>(
+        clock,
+        "conv1d 16x50 k5 -> 16",
+        CONV_MACS,
+        |y| conv1d_s8(&input, &CONV_WEIGHTS, &CONV, &q, &mut scratch, y),
+        |y| conv1d_s8_reference(&input, &CONV_WEIGHTS, &CONV, &q, y),
     )
 }
 
@@ -111,23 +168,15 @@ fn quant() -> ChannelQuant<'static> {
     }
 }
 
-/// Costs of one pass of each kernel, in [`crate::clock::UNIT`], and
-/// whether their outputs are equal.
-pub fn dense(clock: &Clock) -> (u32, u32, bool) {
+/// The dense benchmark.
+pub fn dense(clock: &Clock) -> Measured {
     let q = quant();
-    let mut input = [0i8; IN];
-    for (x, &b) in input.iter_mut().zip(INPUT.iter()) {
-        *x = b as i8;
-    }
-    let (mut fast, mut reference) = ([0i8; OUT], [0i8; OUT]);
-    let t0 = clock.now();
-    dense_s8(&input, &WEIGHTS, &q, &mut fast);
-    let t1 = clock.now();
-    dense_s8_reference(&input, &WEIGHTS, &q, &mut reference);
-    let t2 = clock.now();
-    (
-        clock.to_units(t1.wrapping_sub(t0)),
-        clock.to_units(t2.wrapping_sub(t1)),
-        fast == reference,
+    let input = INPUT.map(|b| b as i8);
+    measure::<OUT>(
+        clock,
+        "dense 256x64",
+        MACS,
+        |y| dense_s8(&input, &WEIGHTS, &q, y),
+        |y| dense_s8_reference(&input, &WEIGHTS, &q, y),
     )
 }

@@ -17,7 +17,7 @@
 
 use cortex_m_rt::entry;
 use vigie_core::monitor::Monitor;
-use vigie_core::replay::{self, Replay, Summary};
+use vigie_core::replay::{self, Replay};
 use vigie_core::{Error, Model};
 
 mod bench;
@@ -74,7 +74,7 @@ fn main() -> ! {
         cortex_m::singleton!(: [f32; assets::INPUT] = [0.0; assets::INPUT]).expect("once");
     let explain = cortex_m::singleton!(: [f32; 2 * assets::CHANNELS] = [0.0; 2 * assets::CHANNELS])
         .expect("once");
-    let buffers = Buffers {
+    let buffers = replay::Buffers {
         arena,
         state,
         input,
@@ -90,23 +90,7 @@ fn main() -> ! {
     }
 }
 
-/// The static RAM the replay works in.
-struct Buffers<'b> {
-    arena: &'b mut [i8],
-    state: &'b mut [f32],
-    input: &'b mut [f32],
-    scratch: &'b mut [f32],
-    explain: &'b mut [f32],
-}
-
-fn replay_stream(clock: &clock::Clock, b: Buffers<'_>) -> Result<bool, Error> {
-    let Buffers {
-        arena,
-        state,
-        input,
-        scratch,
-        explain: explain_buffers,
-    } = b;
+fn replay_stream(clock: &clock::Clock, buffers: replay::Buffers<'_>) -> Result<bool, Error> {
     let t0 = clock.now();
     let model = Model::from_bytes(assets::MODEL)?;
     let monitor = Monitor::from_model(&model)?;
@@ -131,59 +115,27 @@ fn replay_stream(clock: &clock::Clock, b: Buffers<'_>) -> Result<bool, Error> {
             .fault_channel()
             .and_then(|c| model.input_names().get(c as usize))
     );
-    let found = input.len();
-    let input = input
-        .get_mut(..stream.values_per_window())
-        .ok_or(Error::RunInputLength {
-            expected: stream.values_per_window(),
-            found,
-        })?;
-    let state = match &monitor {
-        Some(m) => {
-            let found = 4 * state.len();
-            let state = state
-                .get_mut(..m.state_len())
-                .ok_or(Error::RunArenaTooSmall {
-                    needed: m.state_bytes(),
-                    found,
-                })?;
-            m.reset(state)?;
-            Some(state)
-        }
-        None => None,
-    };
-    let mut state = state;
-    let mut summary = Summary::new(&stream);
-    let (mut infer, mut watch) = (0u64, 0u64);
-    let mut explain_cost = 0;
-    let mut now = || clock.now();
-    for w in 0..stream.len() {
-        let label = stream.window(w, input)?;
-        let monitored = monitor.as_ref().zip(state.as_deref_mut());
-        let step = replay::step(&model, monitored, arena, w, input, label, &mut now)?;
-        say!("{}", step);
-        summary.add(&step);
-        if let (Some(m), true) = (&monitor, summary.drift_at == Some(w)) {
+    let (mut infer, mut watch, mut explain_cost) = (0u64, 0u64, 0);
+    let arena_bytes = buffers.arena.len();
+    let summary = replay::run(
+        &model,
+        monitor.as_ref(),
+        &stream,
+        buffers,
+        &mut || clock.now(),
+        &mut |e| match e {
+            replay::Event::Step(step) => {
+                say!("{}", step);
+                infer += u64::from(clock.to_units(step.inference_ticks));
+                watch += u64::from(clock.to_units(step.monitor_ticks));
+            }
             // Which inputs the prediction at the alarm rests on.
-            let channels = model.input_shape().channels as usize;
-            let (baseline, attributions) = explain_buffers.split_at_mut(channels);
-            let t = clock.now();
-            let e = replay::explain(
-                &model,
-                m,
-                w,
-                input,
-                &mut scratch[..input.len()],
-                baseline,
-                &mut attributions[..channels],
-                arena,
-            )?;
-            explain_cost = clock.to_units(clock.now().wrapping_sub(t));
-            say!("{}", e);
-        }
-        infer += u64::from(clock.to_units(step.inference_ticks));
-        watch += u64::from(clock.to_units(step.monitor_ticks));
-    }
+            replay::Event::Explained(e, ticks) => {
+                say!("{}", e);
+                explain_cost = clock.to_units(ticks);
+            }
+        },
+    )?;
     say!("summary: {}", summary);
     say!(
         "cost: occlusion attribution of one window {} {}",
@@ -194,51 +146,31 @@ fn replay_stream(clock: &clock::Clock, b: Buffers<'_>) -> Result<bool, Error> {
     let n = stream.len().max(1) as u64;
     let per_inference = infer / n;
     say!(
-        "cost: inference {} {} ({}.{:02} per MAC), monitor update {} {} per window",
+        "cost: inference {} {} ({} per MAC), monitor update {} {} per window",
         per_inference,
         clock::UNIT,
-        per_inference / model.macs().max(1),
-        per_inference * 100 / model.macs().max(1) % 100,
+        bench::PerMac(per_inference, model.macs()),
         watch / n,
         clock::UNIT
     );
-    let (fast, reference, equal) = bench::dense(clock);
-    say!(
-        "cost: dense 256x64 kernel {} {} ({}.{:02} per MAC), reference kernel {} ({}.{:02} per MAC), outputs {}",
-        fast,
-        clock::UNIT,
-        fast / bench::MACS,
-        fast * 100 / bench::MACS % 100,
-        reference,
-        reference / bench::MACS,
-        reference * 100 / bench::MACS % 100,
-        if equal { "equal" } else { "DIFFERENT" }
-    );
-    let (conv_fast, conv_reference, conv_equal) = bench::conv(clock);
-    say!(
-        "cost: conv1d 16x50 k5 -> 16 kernel {} {} ({}.{:02} per MAC), reference kernel {} ({}.{:02} per MAC), outputs {}",
-        conv_fast,
-        clock::UNIT,
-        conv_fast / bench::CONV_MACS,
-        conv_fast * 100 / bench::CONV_MACS % 100,
-        conv_reference,
-        conv_reference / bench::CONV_MACS,
-        conv_reference * 100 / bench::CONV_MACS % 100,
-        if conv_equal { "equal" } else { "DIFFERENT" }
-    );
+    let kernels = [bench::dense(clock), bench::conv(clock)];
+    for k in &kernels {
+        say!("cost: {}", k);
+    }
     say!(
         "memory: static RAM {} bytes (arena {}, monitor state {}, input {}, attribution buffers {}), stack peak {} bytes, flash model {} bytes, stream {} bytes",
         stack::static_bytes(),
-        arena.len(),
-        4 * state.as_ref().map_or(0, |s| s.len()),
-        4 * input.len(),
+        arena_bytes,
+        monitor.as_ref().map_or(0, |m| m.state_bytes()),
+        4 * stream.values_per_window(),
         4 * (assets::INPUT + 2 * assets::CHANNELS),
         stack::peak(),
         assets::MODEL.len(),
         assets::STREAM.len()
     );
-    let ok =
-        equal && summary.false_alarms == 0 && summary.delay().is_some_and(|d| d <= DRIFT_BOUND);
+    let ok = kernels.iter().all(|k| k.equal)
+        && summary.false_alarms == 0
+        && summary.delay().is_some_and(|d| d <= DRIFT_BOUND);
     say!("result: {}", if ok { "ok" } else { "FAILED" });
     Ok(ok)
 }

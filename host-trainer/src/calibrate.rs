@@ -76,25 +76,9 @@ pub fn fit_temperature(model: &Model<'_>, d: &Dataset, val: &[usize]) -> Result<
     Ok(((a + b) / 2.0).exp() as f32)
 }
 
-/// Expected calibration error of (top probability, right) pairs.
-pub fn ece(pairs: &[(f32, bool)]) -> f64 {
-    let mut bins = vec![(0usize, 0.0f64, 0usize); ECE_BINS];
-    for &(p, ok) in pairs {
-        let b = ((p as f64 * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
-        bins[b].0 += 1;
-        bins[b].1 += p as f64;
-        bins[b].2 += usize::from(ok);
-    }
-    let n = pairs.len().max(1) as f64;
-    bins.iter()
-        .filter(|b| b.0 > 0)
-        .map(|&(count, conf, right)| {
-            (count as f64 / n) * (right as f64 / count as f64 - conf / count as f64).abs()
-        })
-        .sum()
-}
-
-/// Reliability diagram data: per bin (mean confidence, accuracy, rows).
+/// Reliability diagram data of (top probability, right) pairs: per
+/// non-empty bin of [`ECE_BINS`] equal-width bins, (mean confidence,
+/// accuracy, rows).
 pub fn reliability(pairs: &[(f32, bool)]) -> Vec<(f64, f64, usize)> {
     let mut bins = vec![(0usize, 0.0f64, 0usize); ECE_BINS];
     for &(p, ok) in pairs {
@@ -107,6 +91,16 @@ pub fn reliability(pairs: &[(f32, bool)]) -> Vec<(f64, f64, usize)> {
         .filter(|b| b.0 > 0)
         .map(|&(c, conf, right)| (conf / c as f64, right as f64 / c as f64, c))
         .collect()
+}
+
+/// Expected calibration error: the row-weighted gap between confidence
+/// and accuracy over the reliability bins.
+pub fn ece(pairs: &[(f32, bool)]) -> f64 {
+    let n = pairs.len().max(1) as f64;
+    reliability(pairs)
+        .iter()
+        .map(|&(conf, acc, rows)| (rows as f64 / n) * (acc - conf).abs())
+        .sum()
 }
 
 /// The lowest probability threshold whose answered validation rows reach

@@ -65,6 +65,23 @@ fn column_values(d: &Dataset, col: usize) -> Vec<f32> {
     (0..d.len()).map(|r| d.x[r * width + col]).collect()
 }
 
+/// Every sample of one input channel (all its time steps, all rows).
+fn channel_values(d: &Dataset, ch: usize) -> Vec<f32> {
+    let len = d.length;
+    (0..d.len())
+        .flat_map(|r| d.row(r)[ch * len..(ch + 1) * len].to_vec())
+        .collect()
+}
+
+/// Rows of each class.
+fn class_counts(classes: usize, y: &[usize]) -> Vec<usize> {
+    let mut counts = vec![0; classes];
+    for &c in y {
+        counts[c] += 1;
+    }
+    counts
+}
+
 fn row_key(d: &Dataset, r: usize) -> Vec<u32> {
     d.row(r).iter().map(|v| v.to_bits()).collect()
 }
@@ -266,19 +283,18 @@ fn target_leakage(d: &Dataset, out: &mut Vec<Finding>) {
     if d.length > 1 || d.len() < MIN_ROWS_FOR_LEAKAGE {
         return; // window samples are not columns a target could be copied into
     }
+    if let Target::Classes { names, y } = &d.target {
+        let majority = class_counts(names.len(), y).into_iter().max().unwrap_or(0) as f64
+            / y.len().max(1) as f64;
+        if majority >= LEAKAGE_SCORE {
+            return; // a near-single-class target: accuracy says nothing
+        }
+    }
     for (c, name) in d.features.iter().enumerate() {
         let values = column_values(d, c);
         let (score, what) = match &d.target {
             Target::Classes { names, y } => {
-                let majority = (0..names.len())
-                    .map(|k| y.iter().filter(|&&v| v == k).count())
-                    .max()
-                    .unwrap_or(0) as f64
-                    / y.len().max(1) as f64;
                 let acc = rule_accuracy(&values, y, names.len());
-                if majority >= LEAKAGE_SCORE {
-                    continue; // a near-single-class target: accuracy says nothing
-                }
                 (
                     acc,
                     format!("alone classifies {:.1}% of rows right", 100.0 * acc),
@@ -334,9 +350,7 @@ fn imbalance(d: &Dataset, out: &mut Vec<Finding>) {
     let Target::Classes { names, y } = &d.target else {
         return;
     };
-    let counts: Vec<usize> = (0..names.len())
-        .map(|k| y.iter().filter(|&&v| v == k).count())
-        .collect();
+    let counts = class_counts(names.len(), y);
     let (max, min) = (
         *counts.iter().max().unwrap_or(&0),
         *counts.iter().min().unwrap_or(&0),
@@ -391,14 +405,8 @@ fn shift(train: &Dataset, test: &Dataset, out: &mut Vec<Finding>) {
     let (n, m) = (train.len() as f64, test.len() as f64);
     let critical = KS_C_ALPHA * ((n + m) / (n * m)).sqrt();
     // Window data: one test per channel, over all its samples.
-    let len = train.length;
     for (ch, name) in train.channels.iter().enumerate() {
-        let gather = |d: &Dataset| -> Vec<f32> {
-            (0..d.len())
-                .flat_map(|r| d.row(r)[ch * len..(ch + 1) * len].to_vec())
-                .collect()
-        };
-        let (a, b) = (gather(train), gather(test));
+        let (a, b) = (channel_values(train, ch), channel_values(test, ch));
         let d = ks(&a, &b);
         if d > critical {
             let mean = |v: &[f32]| {
@@ -424,12 +432,9 @@ fn shift(train: &Dataset, test: &Dataset, out: &mut Vec<Finding>) {
 }
 
 fn outliers(d: &Dataset, out: &mut Vec<Finding>) {
-    let len = d.length;
     for (ch, name) in d.channels.iter().enumerate() {
-        let mut v: Vec<f32> = (0..d.len())
-            .flat_map(|r| d.row(r)[ch * len..(ch + 1) * len].to_vec())
-            .filter(|x| !x.is_nan())
-            .collect();
+        let mut v = channel_values(d, ch);
+        v.retain(|x| !x.is_nan());
         if v.is_empty() {
             continue;
         }

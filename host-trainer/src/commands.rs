@@ -522,20 +522,8 @@ pub fn stream(
     let bytes = inspect::read_model_file(model_path)?;
     let model = inspect::load(model_path, &bytes)?;
     let prepared = pipeline::prepare(args)?;
+    data::check_model_inputs(&prepared.data, &model, model_path)?;
     let channels: Vec<&str> = model.input_names().iter().collect();
-    if prepared.data.channels != channels
-        || prepared.data.length != model.input_shape().length as usize
-    {
-        bail!(
-            "{}: the model's inputs ({} × {}) are not the channels of {} ({} × {}); give the data the model was trained on",
-            model_path.display(),
-            channels.len(),
-            model.input_shape().length,
-            args.data.display(),
-            prepared.data.channels.len(),
-            prepared.data.length
-        );
-    }
     let Some(channel) = channels.iter().position(|c| *c == fault_channel) else {
         bail!(
             "--fault-channel `{fault_channel}` is not an input of {} (inputs: {})",
@@ -599,17 +587,9 @@ pub fn check_data(
         classes: None,
     };
     let data = data::load(&csv, &spec)?;
-    let test_data = match test {
-        Some(path) => {
-            let test_csv = CsvFile::read(path)?;
-            let test_spec = Spec {
-                classes: Some(data.class_names().to_vec()),
-                ..spec.clone()
-            };
-            Some(data::load(&test_csv, &test_spec)?)
-        }
-        None => None,
-    };
+    let test_data = test
+        .map(|path| data::load_test(&csv, &data, &spec, path))
+        .transpose()?;
     let findings = crate::checks::run(&data, test_data.as_ref());
     if as_json {
         println!("{}", serde_json::to_string(&findings)?);
@@ -644,7 +624,7 @@ pub fn explain(
 ) -> Result<()> {
     let bytes = inspect::read_model_file(model_path)?;
     let model = inspect::load(model_path, &bytes)?;
-    let d = crate::explain::load_for_model(&model, data_path, target)?;
+    let d = crate::explain::load_for_model(&model, model_path, data_path, target)?;
     let names: Vec<&str> = model.input_names().iter().collect();
     if let Some(r) = row {
         if r >= d.len() {
@@ -706,16 +686,12 @@ pub fn explain(
     Ok(())
 }
 
-/// Sections only a host reads; `vigie strip` drops them.
-pub const HOST_ONLY_SECTIONS: [u16; 2] = [section_kind::TRAINING_REPORT, section_kind::DATA_CHECKS];
-
 /// `vigie strip`: the model without its host-only sections.
 pub fn strip(model_path: &Path, out: &Path) -> Result<()> {
     let bytes = inspect::read_model_file(model_path)?;
     let model = inspect::load(model_path, &bytes)?;
     let mut def = model.def().clone();
-    def.sections
-        .retain(|s| !HOST_ONLY_SECTIONS.contains(&s.kind));
+    def.strip_host_sections();
     let stripped = def.to_bytes();
     // What is written must load and run exactly as before.
     Model::from_bytes(&stripped)

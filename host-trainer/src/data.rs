@@ -433,6 +433,66 @@ fn class_names(labels: &[&str]) -> Vec<String> {
     names
 }
 
+/// Loads a test file for the training file `train_csv`: the same header
+/// (same names, same order) and the training classes, so class indices
+/// agree.
+pub fn load_test(
+    train_csv: &CsvFile,
+    train: &Dataset,
+    spec: &Spec,
+    path: &Path,
+) -> Result<Dataset> {
+    let test_csv = CsvFile::read(path)?;
+    if test_csv.headers != train_csv.headers {
+        let missing: Vec<&String> = train_csv
+            .headers
+            .iter()
+            .filter(|h| !test_csv.headers.contains(h))
+            .collect();
+        let extra: Vec<&String> = test_csv
+            .headers
+            .iter()
+            .filter(|h| !train_csv.headers.contains(h))
+            .collect();
+        bail!(
+            "{}: its columns differ from the training file {} (missing: {:?}, extra: {:?}{}); use files with the same header",
+            path.display(),
+            train_csv.path.display(),
+            missing,
+            extra,
+            if missing.is_empty() && extra.is_empty() { ", same names in another order" } else { "" }
+        );
+    }
+    let test_spec = Spec {
+        classes: Some(train.class_names().to_vec()),
+        ..spec.clone()
+    };
+    load(&test_csv, &test_spec)
+}
+
+/// Refuses data whose channels are not a model's inputs (names, order and
+/// window length).
+pub fn check_model_inputs(
+    d: &Dataset,
+    model: &vigie_core::Model<'_>,
+    model_path: &Path,
+) -> Result<()> {
+    let channels: Vec<&str> = model.input_names().iter().collect();
+    if d.channels != channels || d.length != model.input_shape().length as usize {
+        bail!(
+            "{}: its columns ({} channels × {}) are not the inputs of {} ({} channels × {}: {}); give data with the model's columns",
+            d.source.display(),
+            d.channels.len(),
+            d.length,
+            model_path.display(),
+            channels.len(),
+            model.input_shape().length,
+            channels.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Refuses missing cells unless imputation was asked for.
 pub fn check_missing(d: &Dataset, impute: Option<Impute>) -> Result<()> {
     if let (n, Some((line, column))) = &d.missing {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 use vigie_core::monitor::Monitor;
 use vigie_core::{Model, Task};
@@ -27,10 +27,15 @@ pub struct Importance {
     pub sd: f64,
 }
 
-/// Loads labelled rows for a model: its input channels and `target`
+/// Loads labelled rows for the model in `model_path`: its input channels and `target`
 /// (default: the target recorded at training), classes in the model's
 /// order.
-pub fn load_for_model(model: &Model<'_>, path: &Path, target: Option<&str>) -> Result<Dataset> {
+pub fn load_for_model(
+    model: &Model<'_>,
+    model_path: &Path,
+    path: &Path,
+    target: Option<&str>,
+) -> Result<Dataset> {
     let report = crate::commands::training_report(model);
     let target = match target {
         Some(t) => t.to_owned(),
@@ -48,16 +53,7 @@ pub fn load_for_model(model: &Model<'_>, path: &Path, target: Option<&str>) -> R
         classes: (model.task() == Task::Classification).then_some(classes),
     };
     let d = data::load(&csv, &spec)?;
-    let channels: Vec<&str> = model.input_names().iter().collect();
-    if d.channels != channels || d.length != model.input_shape().length as usize {
-        bail!(
-            "{}: its columns ({} channels × {}) are not the model's inputs ({}); give data with the model's columns",
-            path.display(),
-            d.channels.len(),
-            d.length,
-            channels.join(", ")
-        );
-    }
+    data::check_model_inputs(&d, model, model_path)?;
     Ok(d)
 }
 

@@ -187,32 +187,7 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
     data::check_missing(&data, args.impute)?;
     let test_data = match &args.test {
         Some(path) => {
-            let test_csv = CsvFile::read(path)?;
-            if test_csv.headers != csv.headers {
-                let missing: Vec<&String> = csv
-                    .headers
-                    .iter()
-                    .filter(|h| !test_csv.headers.contains(h))
-                    .collect();
-                let extra: Vec<&String> = test_csv
-                    .headers
-                    .iter()
-                    .filter(|h| !csv.headers.contains(h))
-                    .collect();
-                bail!(
-                    "{}: its columns differ from the training file {} (missing: {:?}, extra: {:?}{}); use files with the same header",
-                    path.display(),
-                    args.data.display(),
-                    missing,
-                    extra,
-                    if missing.is_empty() && extra.is_empty() { ", same names in another order" } else { "" }
-                );
-            }
-            let test_spec = Spec {
-                classes: Some(data.class_names().to_vec()),
-                ..spec.clone()
-            };
-            let d = data::load(&test_csv, &test_spec)?;
+            let d = data::load_test(&csv, &data, &spec, path)?;
             data::check_missing(&d, args.impute)?;
             Some(d)
         }

@@ -61,46 +61,38 @@ pub fn fault_stream(p: &Prepared, windows: usize, fault: Fault) -> Result<(Windo
     Ok((out, rows.len()))
 }
 
-/// Replays a stream on the host exactly as the firmware does (one
-/// `vigie_core::replay::step` per window) and returns the lines it prints:
-/// one per window, the attribution of the window where drift is first
-/// raised after the fault, then the summary.
+/// Replays a stream on the host exactly as the firmware does
+/// (`vigie_core::replay::run`) and returns the lines it prints: one per
+/// window, the attribution of the window where drift is first raised after
+/// the fault, then the summary.
 pub fn replay_lines(model: &vigie_core::Model<'_>, stream: &[u8]) -> Result<Vec<String>> {
     use vigie_core::monitor::Monitor;
-    use vigie_core::replay::{explain, step, Replay, Summary};
+    use vigie_core::replay::{run, Buffers, Event, Replay};
     let stream = Replay::from_bytes(stream)?;
     let monitor = Monitor::from_model(model)?;
-    let mut state = vec![0.0f32; monitor.as_ref().map_or(0, |m| m.state_len())];
-    if let Some(m) = &monitor {
-        m.reset(&mut state)?;
-    }
-    let mut arena = vec![0i8; model.arena_len()];
-    let mut input = vec![0.0f32; stream.values_per_window()];
-    let mut summary = Summary::new(&stream);
-    let mut lines = Vec::with_capacity(stream.len() + 2);
+    let n = stream.values_per_window();
     let channels = model.input_shape().channels as usize;
-    let mut scratch = vec![0.0f32; stream.values_per_window()];
-    let (mut baseline, mut attributions) = (vec![0.0f32; channels], vec![0.0f32; channels]);
-    for w in 0..stream.len() {
-        let label = stream.window(w, &mut input)?;
-        let monitored = monitor.as_ref().map(|m| (m, state.as_mut_slice()));
-        let s = step(model, monitored, &mut arena, w, &input, label, &mut || 0)?;
-        lines.push(s.to_string());
-        summary.add(&s);
-        if let (Some(m), true) = (&monitor, summary.drift_at == Some(w)) {
-            let e = explain(
-                model,
-                m,
-                w,
-                &input,
-                &mut scratch,
-                &mut baseline,
-                &mut attributions,
-                &mut arena,
-            )?;
-            lines.push(e.to_string());
-        }
-    }
+    let buffers = Buffers {
+        arena: &mut vec![0i8; model.arena_len()],
+        state: &mut vec![0.0f32; monitor.as_ref().map_or(0, |m| m.state_len())],
+        input: &mut vec![0.0f32; n],
+        scratch: &mut vec![0.0f32; n],
+        explain: &mut vec![0.0f32; 2 * channels],
+    };
+    let mut lines = Vec::with_capacity(stream.len() + 2);
+    let summary = run(
+        model,
+        monitor.as_ref(),
+        &stream,
+        buffers,
+        &mut || 0,
+        &mut |e| {
+            lines.push(match e {
+                Event::Step(s) => s.to_string(),
+                Event::Explained(x, _) => x.to_string(),
+            })
+        },
+    )?;
     lines.push(format!("summary: {summary}"));
     Ok(lines)
 }

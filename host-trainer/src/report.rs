@@ -447,7 +447,7 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
     h.push_str("<section id=\"importance\"><h2>Feature importance</h2>");
     match data {
         Some(path) => {
-            let d = crate::explain::load_for_model(model, path, target)?;
+            let d = crate::explain::load_for_model(model, model_path, path, target)?;
             let (base, items) = crate::explain::permutation_importance(model, &d, 0)?;
             let _ = write!(
                 h,

@@ -4,32 +4,12 @@
 //! column, 5% missing cells, and a shifted test set. Each is found with
 //! the right column named; the bundled data sets show no leakage.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+
+mod common;
+use common::{data, scratch, vigie};
 
 use serde_json::Value;
-
-fn vigie(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(args)
-        .output()
-        .expect("vigie runs")
-}
-
-fn data(file: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(file)
-        .display()
-        .to_string()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigie-checks-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The wine file as (header, rows of cells).
 fn wine() -> (Vec<String>, Vec<Vec<String>>) {

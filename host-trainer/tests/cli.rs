@@ -2,31 +2,11 @@
 //! non-zero exit for bad input, nothing half-written, and the same seed
 //! giving the same model file byte for byte.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn vigie(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(args)
-        .output()
-        .expect("vigie runs")
-}
-
-fn data(file: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(file)
-        .display()
-        .to_string()
-}
-
-/// A fresh folder for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigie-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{data, scratch, vigie};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

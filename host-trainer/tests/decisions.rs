@@ -5,24 +5,15 @@
 //! matrix that punishes missing the rare classes lowers the expected cost
 //! against argmax.
 
-use std::path::Path;
 use std::process::Command;
+
+mod common;
+use common::{repo, scratch};
 
 use serde_json::Value;
 
-fn repo(p: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(p)
-        .display()
-        .to_string()
-}
-
 fn train(args: &[&str], name: &str) -> Value {
-    let out = std::env::temp_dir().join(format!(
-        "vigie-decisions-{}-{name}.vigie",
-        std::process::id()
-    ));
+    let out = scratch(name).join("model.vigie");
     let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args(["train", "--seed", "0", "--json", "--out"])
         .arg(&out)
@@ -30,7 +21,6 @@ fn train(args: &[&str], name: &str) -> Value {
         .output()
         .expect("vigie runs");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let _ = std::fs::remove_file(&out);
     serde_json::from_slice::<Value>(&o.stdout).unwrap()["calibration"].clone()
 }
 
@@ -97,8 +87,7 @@ fn wine_cost_matrix_lowers_expected_cost_against_argmax() {
 
 #[test]
 fn a_cost_matrix_that_is_not_square_over_the_classes_is_refused_with_its_place() {
-    let dir = std::env::temp_dir().join(format!("vigie-decisions-{}-bad", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("bad-costs");
     let bad = dir.join("costs.csv");
     std::fs::write(&bad, "true\\decided,3,4,5,6,7,8\n3,0,1,1,1,1,x\n").unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_vigie"))

@@ -4,7 +4,8 @@
 //! Chromium comes from Debian's `chromium` package, which `./test.sh`
 //! installs; without it the rendering part says so and is skipped.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{repo, scratch};
 use std::process::Command;
 
 const SECTIONS: [&str; 9] = [
@@ -21,10 +22,6 @@ const SECTIONS: [&str; 9] = [
 /// Window of the screenshot, in CSS pixels.
 const SHOT: (u32, u32) = (1100, 4800);
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
-}
-
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
@@ -38,8 +35,7 @@ fn chromium() -> Option<&'static str> {
 
 #[test]
 fn report_has_every_section_and_renders_in_headless_chromium() {
-    let dir = std::env::temp_dir().join(format!("vigie-report-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("report");
     let page = dir.join("report.html");
     let model = dir.join("digits.vigie");
     let o = Command::new(env!("CARGO_BIN_EXE_vigie"))

@@ -421,3 +421,24 @@ pub fn calibrate(model: &mut FloatModel, rows: &[Vec<f32>]) {
         }
     }
 }
+
+/// The fixture models of the loader tests and of the fuzzer's seed corpus:
+/// a digits MLP (seed 3) and a BasicMotions CNN (seed 5), calibrated on the
+/// bundled data. Each as (file name, file bytes, a real input row).
+pub fn fixture_models() -> Vec<(&'static str, Vec<u8>, Vec<f32>)> {
+    let digits = load_table("digits.csv");
+    let mut mlp = digits_mlp(&digits, 3);
+    calibrate(&mut mlp, &digits.rows[..300]);
+    let motions = load_table("basicmotions_train.csv");
+    let mut cnn = basicmotions_cnn(&motions, 5);
+    calibrate(&mut cnn, &motions.rows);
+    let bytes = |m: FloatModel| m.quantize().expect("fixture quantizes").to_bytes();
+    vec![
+        ("digits-mlp.vigie", bytes(mlp), digits.rows[0].clone()),
+        (
+            "basicmotions-cnn.vigie",
+            bytes(cnn),
+            motions.rows[0].clone(),
+        ),
+    ]
+}

@@ -6,39 +6,24 @@
 use vigie_core::format::{crc32, section_kind, split_file, ModelDef, HEADER_LEN};
 use vigie_core::monitor::Monitor;
 use vigie_core::{Error, Model};
-use vigie_tests::{basicmotions_cnn, calibrate, data_dir, digits_mlp, load_table, Rng};
+use vigie_tests::{data_dir, fixture_models, load_table, Rng};
 
 /// Random byte strings tried, as the issue asks.
 const RANDOM_STRINGS: usize = 100_000;
 
 fn fixtures() -> Vec<(&'static str, Vec<u8>, Vec<f32>)> {
-    let digits = load_table("digits.csv");
-    let mut mlp = digits_mlp(&digits, 3);
-    calibrate(&mut mlp, &digits.rows[..300]);
-    let motions = load_table("basicmotions_train.csv");
-    let mut cnn = basicmotions_cnn(&motions, 5);
-    calibrate(&mut cnn, &motions.rows);
-    vec![
-        (
-            "digits MLP",
-            mlp.quantize().unwrap().to_bytes(),
-            digits.rows[0].clone(),
-        ),
-        (
-            "BasicMotions CNN",
-            cnn.quantize().unwrap().to_bytes(),
-            motions.rows[0].clone(),
-        ),
-        (
-            "wine MLP with monitor",
-            trained_with_monitor(),
-            load_table("winequality-red.csv").rows[0].clone(),
-        ),
-    ]
+    let mut all = fixture_models();
+    all.push((
+        "wine MLP with monitor",
+        trained_with_monitor(),
+        load_table("winequality-red.csv").rows[0].clone(),
+    ));
+    all
 }
 
-/// A model trained by the trainer, with its monitor section (the training
-/// report is dropped to keep the file, and the test, small).
+/// A model trained by the trainer, with its monitor and calibration
+/// sections (the host-only sections are dropped to keep the file, and the
+/// test, small).
 fn trained_with_monitor() -> Vec<u8> {
     static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     BYTES
@@ -51,8 +36,7 @@ fn trained_with_monitor() -> Vec<u8> {
             let built = vigie_trainer::pipeline::build(&args).unwrap();
             let (_, body) = split_file(&built.bytes).unwrap();
             let mut def = ModelDef::from_body(body).unwrap();
-            def.sections
-                .retain(|s| s.kind != section_kind::TRAINING_REPORT);
+            def.strip_host_sections();
             assert!(def.section(section_kind::MONITOR).is_some());
             def.to_bytes()
         })
