@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Place;
 use crate::format::read_f32;
 use crate::Error;
 
@@ -37,30 +38,31 @@ impl Default for CalibrationDef<'_> {
 }
 
 impl<'a> CalibrationDef<'a> {
-    /// Decodes and checks a section for a model with `classes` outputs.
-    pub fn parse(data: &'a [u8], classes: usize) -> Result<Self, Error> {
-        let bad = |what| Error::ValidateModel { what };
-        let (c, rest): (CalibrationDef<'a>, _) = postcard::take_from_bytes(data)
-            .map_err(|_| bad("calibration section does not decode"))?;
+    /// Decodes and checks a section for a model with `classes` outputs;
+    /// errors name `place` and the field at fault.
+    pub fn parse(data: &'a [u8], classes: usize, place: Place) -> Result<Self, Error> {
+        let bad = |field| Error::SectionInvalid { place, field };
+        let (c, rest): (CalibrationDef<'a>, _) =
+            postcard::take_from_bytes(data).map_err(|_| bad("body"))?;
         if !rest.is_empty() {
-            return Err(bad("calibration section has bytes left over"));
+            return Err(bad("body"));
         }
         if !(c.temperature.is_finite() && c.temperature > 0.0) {
-            return Err(bad("calibration temperature is not a positive number"));
+            return Err(bad("temperature"));
         }
         if !(0.0..=1.0).contains(&c.abstain_below) {
-            return Err(bad("calibration abstention threshold is outside [0, 1]"));
+            return Err(bad("abstain_below"));
         }
         if !c.costs.is_empty() {
             if c.costs.len() != 4 * classes * classes {
-                return Err(bad("calibration cost matrix is not classes × classes"));
+                return Err(bad("costs"));
             }
             let n = classes * classes;
             if (0..n).any(|i| {
                 let v = read_f32(c.costs, i);
                 !(v.is_finite() && v >= 0.0)
             }) {
-                return Err(bad("calibration costs must be finite and not negative"));
+                return Err(bad("costs"));
             }
         }
         Ok(c)

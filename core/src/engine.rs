@@ -85,9 +85,11 @@ impl<'a> Model<'a> {
     pub fn from_def(def: ModelDef<'a>) -> Result<Self, Error> {
         let summary = validate(&def)?;
         let calibration = match def.section(section_kind::CALIBRATION) {
-            Some(s) if def.output.task == Task::Classification => {
-                CalibrationDef::parse(s.data, summary.shapes[def.layers.len()].len())?
-            }
+            Some(s) if def.output.task == Task::Classification => CalibrationDef::parse(
+                s.data,
+                summary.shapes[def.layers.len()].len(),
+                def.section_place(section_kind::CALIBRATION),
+            )?,
             _ => CalibrationDef::default(),
         };
         Ok(Model {
@@ -186,7 +188,8 @@ impl<'a> Model<'a> {
             return Err(Error::RunNonFiniteInput { index });
         }
         if out.len() < expected {
-            return Err(Error::RunArenaTooSmall {
+            return Err(Error::BufferTooSmall {
+                buffer: crate::error::Buffer::Arena,
                 needed: expected,
                 found: out.len(),
             });
@@ -223,7 +226,8 @@ impl<'a> Model<'a> {
             });
         }
         if arena.len() < needed {
-            return Err(Error::RunArenaTooSmall {
+            return Err(Error::BufferTooSmall {
+                buffer: crate::error::Buffer::Arena,
                 needed,
                 found: arena.len(),
             });
@@ -238,12 +242,43 @@ impl<'a> Model<'a> {
     pub fn run_quantized<'r>(&self, arena: &'r mut [i8]) -> Result<Output<'a, 'r>, Error> {
         let needed = self.summary.arena_len;
         if arena.len() < needed {
-            return Err(Error::RunArenaTooSmall {
+            return Err(Error::BufferTooSmall {
+                buffer: crate::error::Buffer::Arena,
                 needed,
                 found: arena.len(),
             });
         }
         self.run_quantized_in_place(&mut arena[..needed])
+    }
+
+    /// The output of the last successful [`Model::run`] on `arena`, read
+    /// again (the output tensor stays in the arena until the next run).
+    /// On an arena that has not been run, the values are whatever it holds.
+    pub fn last_output<'r>(&self, arena: &'r [i8]) -> Result<Output<'a, 'r>, Error> {
+        let needed = self.summary.arena_len;
+        let arena = arena.get(..needed).ok_or(Error::BufferTooSmall {
+            buffer: crate::error::Buffer::Arena,
+            needed,
+            found: arena.len(),
+        })?;
+        let moves = self
+            .def
+            .layers
+            .iter()
+            .filter(|l| !matches!(l, LayerDef::Flatten))
+            .count();
+        let at = if moves % 2 == 0 {
+            End::Front
+        } else {
+            End::Back
+        };
+        Ok(Output {
+            raw: tensor_at(arena, at, self.output_len()),
+            quant: self.output_quant(),
+            task: self.def.output.task,
+            names: Names(self.def.output.names),
+            calibration: self.calibration,
+        })
     }
 
     fn run_quantized_in_place<'r>(&self, arena: &'r mut [i8]) -> Result<Output<'a, 'r>, Error> {
@@ -376,17 +411,6 @@ impl Softmax {
     }
 }
 
-/// The winning class of a classification.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Classification<'a> {
-    /// Index of the class (ties go to the lowest index).
-    pub index: usize,
-    /// Its softmax probability over the dequantized scores.
-    pub probability: f32,
-    /// Its name, from the file.
-    pub name: &'a str,
-}
-
 impl<'a> Output<'a, '_> {
     /// The raw int8 output values.
     pub fn raw(&self) -> &[i8] {
@@ -436,7 +460,7 @@ impl<'a> Output<'a, '_> {
 
     /// Softmax probability of output `i` over the dequantized scores
     /// divided by the model's temperature (1 without a calibration
-    /// section). Computed from level differences, so any valid scale gives
+    /// section): the probabilities [`Output::decide`] weighs. Computed from level differences, so any valid scale gives
     /// a value in `[0, 1]`.
     pub fn probability(&self, i: usize) -> Option<f32> {
         self.probability_at(i, self.calibration.temperature)
@@ -459,9 +483,11 @@ impl<'a> Output<'a, '_> {
         Some(s)
     }
 
-    /// The decision under the model's calibration: the class of least
-    /// expected cost (the most probable one without a cost matrix), its
-    /// calibrated probability, and whether the model abstains.
+    /// The one decision of a classifier, under the model's calibration:
+    /// the class of least expected cost (the most probable one without a
+    /// cost matrix), its probability at the model's temperature, and
+    /// whether the model abstains. [`crate::Session::step`] takes this
+    /// decision and feeds the same one to the monitor; read it there.
     pub fn decide(&self) -> Result<Decision<'a>, Error> {
         if self.task != Task::Classification {
             return Err(Error::RunNotClassification);
@@ -495,19 +521,6 @@ impl<'a> Output<'a, '_> {
             name: self.names.get(index).unwrap_or(""),
             abstained: probability < c.abstain_below,
             expected_cost: expected(index),
-        })
-    }
-
-    /// The winning class, its probability and its name.
-    pub fn class(&self) -> Result<Classification<'a>, Error> {
-        if self.task != Task::Classification {
-            return Err(Error::RunNotClassification);
-        }
-        let index = self.argmax();
-        Ok(Classification {
-            index,
-            probability: self.probability(index).unwrap_or(0.0),
-            name: self.names.get(index).unwrap_or(""),
         })
     }
 }

@@ -10,6 +10,7 @@ use core::fmt;
 
 /// Which part of a model an error refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Place {
     /// The input map (`input.*` fields).
     Input,
@@ -17,8 +18,13 @@ pub enum Place {
     Layer(u16),
     /// The output description (`output.*` fields).
     Output,
-    /// The section with this index (0-based) in `sections`.
-    Section(u16),
+    /// A section of the file.
+    Section {
+        /// Its position (0-based) in `sections`.
+        index: u16,
+        /// Its kind ([`crate::format::section_kind`]).
+        kind: u16,
+    },
     /// The model as a whole.
     Model,
 }
@@ -29,14 +35,99 @@ impl fmt::Display for Place {
             Place::Input => write!(f, "input"),
             Place::Layer(i) => write!(f, "layer {i}"),
             Place::Output => write!(f, "output"),
-            Place::Section(i) => write!(f, "section {i}"),
+            Place::Section { index, kind } => write!(
+                f,
+                "section {index} ({})",
+                crate::format::section_kind::name(*kind)
+            ),
             Place::Model => write!(f, "model"),
         }
     }
 }
 
+/// A buffer the caller provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Buffer {
+    /// The inference arena ([`crate::Model::arena_len`] bytes).
+    Arena,
+    /// The monitor's state ([`crate::monitor::Monitor::state_len`] floats).
+    MonitorState,
+    /// One input ([`crate::Model::input_len`] floats).
+    Input,
+    /// The occluded copy of an input, for an attribution (as long as the
+    /// input).
+    Scratch,
+    /// One value per input channel (a baseline or attributions).
+    PerChannel,
+}
+
+impl fmt::Display for Buffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Buffer::Arena => "arena",
+            Buffer::MonitorState => "monitor state",
+            Buffer::Input => "input buffer",
+            Buffer::Scratch => "attribution scratch buffer",
+            Buffer::PerChannel => "per-channel buffer",
+        })
+    }
+}
+
+/// Why postcard refused to decode a body (postcard's error kinds, kept so
+/// a corrupted file says more than "does not decode").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DecodeError {
+    /// The bytes end inside a field.
+    UnexpectedEnd,
+    /// A length or integer varint is malformed.
+    BadVarint,
+    /// A boolean is neither 0 nor 1.
+    BadBool,
+    /// A string is not UTF-8.
+    BadUtf8,
+    /// An enum tag is unknown (a layer kind this reader does not know).
+    BadEnum,
+    /// A length is too large for its container (too many layers, names
+    /// or sections).
+    BadLength,
+    /// Another encoding error.
+    Other,
+}
+
+impl From<postcard::Error> for DecodeError {
+    fn from(e: postcard::Error) -> Self {
+        use postcard::Error as P;
+        match e {
+            P::DeserializeUnexpectedEnd => DecodeError::UnexpectedEnd,
+            P::DeserializeBadVarint => DecodeError::BadVarint,
+            P::DeserializeBadBool => DecodeError::BadBool,
+            P::DeserializeBadUtf8 | P::DeserializeBadChar => DecodeError::BadUtf8,
+            P::DeserializeBadEnum | P::DeserializeBadOption => DecodeError::BadEnum,
+            P::DeserializeBadEncoding | P::SerdeDeCustom => DecodeError::BadLength,
+            _ => DecodeError::Other,
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DecodeError::UnexpectedEnd => "it ends inside a field",
+            DecodeError::BadVarint => "a malformed varint",
+            DecodeError::BadBool => "a malformed boolean",
+            DecodeError::BadUtf8 => "a name that is not UTF-8",
+            DecodeError::BadEnum => "an unknown kind tag",
+            DecodeError::BadLength => "a length out of range",
+            DecodeError::Other => "an encoding error",
+        })
+    }
+}
+
 /// Everything that can go wrong in `vigie-core`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error {
     /// The byte string is shorter than the fixed header.
@@ -72,7 +163,10 @@ pub enum Error {
     },
     /// The body is not a valid postcard encoding of a model (a truncated
     /// field, an unknown layer kind, invalid UTF-8, too many layers…).
-    LoadMalformedBody,
+    LoadMalformedBody {
+        /// What postcard reported.
+        kind: DecodeError,
+    },
     /// The body decoded but bytes were left over inside it.
     LoadTrailingBody,
     /// A section marked as required has a kind this reader does not know.
@@ -150,12 +244,21 @@ pub enum Error {
         /// Index of the first such value.
         index: usize,
     },
-    /// The arena is smaller than [`crate::Model::arena_len`].
-    RunArenaTooSmall {
-        /// Bytes needed.
+    /// A buffer the caller gave is smaller than the model needs.
+    BufferTooSmall {
+        /// Which buffer.
+        buffer: Buffer,
+        /// Elements needed (bytes for the arena, floats otherwise).
         needed: usize,
-        /// Bytes given.
+        /// Elements given.
         found: usize,
+    },
+    /// A section does not decode, or a field of it is out of range.
+    SectionInvalid {
+        /// The section.
+        place: Place,
+        /// Which field (or `"body"` when it does not decode).
+        field: &'static str,
     },
     /// A classification result was asked of a regression model.
     RunNotClassification,
@@ -201,7 +304,7 @@ impl fmt::Display for Error {
                 f,
                 "body checksum mismatch (header {stored:#010x}, computed {computed:#010x}); the file is corrupted, copy it again"
             ),
-            LoadMalformedBody => write!(f, "model body does not decode; the file is corrupted or was written by an incompatible vigie"),
+            LoadMalformedBody { kind } => write!(f, "model body does not decode ({kind}); the file is corrupted or was written by an incompatible vigie"),
             LoadTrailingBody => write!(f, "model body has bytes left over after decoding"),
             LoadUnknownRequiredSection { index, kind } => write!(
                 f,
@@ -236,9 +339,16 @@ impl fmt::Display for Error {
                 "input has {found} values, the model takes {expected}"
             ),
             RunNonFiniteInput { index } => write!(f, "input value {index} is NaN or infinite"),
-            RunArenaTooSmall { needed, found } => write!(
+            BufferTooSmall { buffer, needed, found } => {
+                let unit = if buffer == Buffer::Arena { "bytes" } else { "floats" };
+                write!(
+                    f,
+                    "{buffer} of {found} {unit} is too small: the model needs {needed} (`vigie inspect` prints every size)"
+                )
+            }
+            SectionInvalid { place, field } => write!(
                 f,
-                "arena of {found} bytes is too small: the model needs {needed}"
+                "{place}: `{field}` is not valid; retrain the model or update vigie"
             ),
             RunNotClassification => write!(f, "this model does regression; it has no class to report"),
             ReplayMalformed { what } => write!(f, "replay stream {what}; regenerate it with `vigie stream`"),

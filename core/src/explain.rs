@@ -7,8 +7,9 @@
 use crate::{Error, Model, Task};
 
 /// Writes one attribution per input channel into `out` and returns the
-/// prediction it explains: (class index, its probability) for a
-/// classifier, (0, value) for a regression.
+/// prediction it explains: (decided class, its probability) for a
+/// classifier (the decision of [`crate::Output::decide`]), (0, value) for
+/// a regression.
 ///
 /// `baseline` holds one value per channel; `scratch` one input's worth of
 /// floats (the occluded copy); `arena` is the model's arena.
@@ -40,8 +41,8 @@ pub fn occlusion(
         Ok::<_, Error>(match (model.task(), class) {
             (Task::Classification, Some(c)) => (c, o.probability(c).unwrap_or(0.0)),
             (Task::Classification, None) => {
-                let c = o.argmax();
-                (c, o.probability(c).unwrap_or(0.0))
+                let d = o.decide()?;
+                (d.index, d.probability)
             }
             (Task::Regression, _) => (0, o.value(0).unwrap_or(0.0)),
         })

@@ -67,6 +67,18 @@ pub mod section_kind {
     pub const DATA_CHECKS: u16 = 4;
     /// The kinds only a host reads, which a device copy can drop.
     pub const HOST_ONLY: [u16; 2] = [TRAINING_REPORT, DATA_CHECKS];
+
+    /// A kind's name, for messages (`"unknown"` for kinds this reader does
+    /// not know).
+    pub const fn name(kind: u16) -> &'static str {
+        match kind {
+            MONITOR => "monitor",
+            TRAINING_REPORT => "training report",
+            CALIBRATION => "calibration",
+            DATA_CHECKS => "data checks",
+            _ => "unknown",
+        }
+    }
 }
 
 pub(crate) const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -346,7 +358,7 @@ impl<'a> ModelDef<'a> {
     /// Decodes a body (no validation beyond the encoding itself).
     pub fn from_body(body: &'a [u8]) -> Result<Self, Error> {
         let (def, rest) = postcard::take_from_bytes::<ModelDef<'a>>(body)
-            .map_err(|_| Error::LoadMalformedBody)?;
+            .map_err(|e| Error::LoadMalformedBody { kind: e.into() })?;
         if !rest.is_empty() {
             return Err(Error::LoadTrailingBody);
         }
@@ -363,6 +375,16 @@ impl<'a> ModelDef<'a> {
     /// The first section of a kind, if any.
     pub fn section(&self, kind: u16) -> Option<&Section<'a>> {
         self.sections.iter().find(|s| s.kind == kind)
+    }
+
+    /// Where the first section of a kind is, for errors about it.
+    pub fn section_place(&self, kind: u16) -> crate::error::Place {
+        let index = self
+            .sections
+            .iter()
+            .position(|s| s.kind == kind)
+            .unwrap_or(self.sections.len()) as u16;
+        crate::error::Place::Section { index, kind }
     }
 }
 

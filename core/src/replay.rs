@@ -1,4 +1,6 @@
-//! Recorded input streams, replayed on a device from flash.
+//! Recorded input streams, replayed on a device from flash (feature
+//! `replay`: demo and test machinery; the device API is
+//! [`crate::Session`]).
 //!
 //! A replay file holds a sequence of model inputs (windows or rows), each
 //! with its label when known, and says from which window on a fault was
@@ -19,7 +21,9 @@
 //! | 4 | CRC-32 of everything after the header |
 //! | `n × (2 + 4v)` | per window: label (`u16`, `u16::MAX` unknown), then `v` `f32` |
 
+use crate::error::Buffer;
 use crate::format::crc32;
+use crate::session::{Answer, Inference, Session};
 use crate::Error;
 
 /// Magic bytes of a replay file.
@@ -160,6 +164,8 @@ pub struct Step<'a> {
     pub output_crc: u32,
     /// The monitor's observation, when the model has a monitor.
     pub observation: Option<crate::monitor::Observation>,
+    /// The step from which a drift alarm is latched, if one is.
+    pub drifting_since: Option<u32>,
     /// Input channel names, to name drifted features.
     pub channels: crate::format::Names<'a>,
     /// Clock ticks spent in inference (from the caller's clock).
@@ -222,70 +228,57 @@ impl core::fmt::Display for Step<'_> {
                 write!(f, "{sep}{}", self.channels.get(c as usize).unwrap_or("?"))?;
             }
         }
+        if let Some(since) = self.drifting_since {
+            write!(f, " [drifting since {since}]")?;
+        }
         Ok(())
     }
 }
 
-/// Runs one window through the model and its monitor. `now` is the
-/// caller's clock (SysTick on a device, anything on a host), read around
-/// inference and around the monitor update.
-#[allow(clippy::too_many_arguments)]
+/// Runs one window through a session (model, decision, monitor). `now` is
+/// the caller's clock (SysTick on a device, anything on a host), read
+/// around inference alone and around the monitor update.
 pub fn step<'a>(
-    model: &crate::Model<'a>,
-    monitor: Option<(&crate::monitor::Monitor<'a>, &mut [f32])>,
-    arena: &mut [i8],
+    session: &mut Session<'a, '_>,
     window: usize,
     input: &[f32],
     label: Option<u16>,
     now: &mut dyn FnMut() -> u32,
 ) -> Result<Step<'a>, Error> {
     let t0 = now();
-    let result = model.run(input, arena);
+    let inference = session.run(input)?;
     let t1 = now();
-    let (prediction, output_crc) = match result {
-        Ok(out) => {
+    let inferred = session.decide(inference)?;
+    let output_crc = match inference {
+        Inference::Skipped { .. } => 0,
+        _ => {
             let mut digest = crate::format::CRC32.digest();
-            for &b in out.raw() {
+            for &b in session.output()?.raw() {
                 digest.update(&[b as u8]);
             }
-            let p = match out.task() {
-                crate::Task::Classification => {
-                    let d = out.decide()?;
-                    Prediction::Class {
-                        index: d.index,
-                        probability: d.probability,
-                        name: d.name,
-                        abstained: d.abstained,
-                    }
-                }
-                crate::Task::Regression => Prediction::Value(out.value(0).unwrap_or(f32::NAN)),
-            };
-            (Some(p), digest.finalize())
+            digest.finalize()
         }
-        Err(Error::RunNonFiniteInput { .. }) => (None, 0),
-        Err(e) => return Err(e),
     };
+    let prediction = inferred.answer.map(|a| match a {
+        Answer::Class(d) => Prediction::Class {
+            index: d.index,
+            probability: d.probability,
+            name: d.name,
+            abstained: d.abstained,
+        },
+        Answer::Value(v) => Prediction::Value(v),
+    });
     let t2 = now();
-    let observation = match monitor {
-        Some((m, state)) => {
-            let class = match prediction {
-                Some(Prediction::Class {
-                    index, probability, ..
-                }) => Some((index, probability)),
-                _ => None,
-            };
-            Some(m.observe(state, input, class)?)
-        }
-        None => None,
-    };
+    let verdict = session.watch(input, &inferred)?;
     let t3 = now();
     Ok(Step {
         window,
         label,
         prediction,
         output_crc,
-        observation,
-        channels: model.input_names(),
+        drifting_since: verdict.alarm.as_ref().map(|a| a.since),
+        observation: verdict.observation,
+        channels: session.model().input_names(),
         inference_ticks: t1.wrapping_sub(t0),
         monitor_ticks: t3.wrapping_sub(t2),
     })
@@ -400,25 +393,18 @@ impl core::fmt::Display for Explained<'_> {
     }
 }
 
-/// Explains one window with the monitor's training means as baseline.
-/// `scratch` holds one input, `baseline` and `attributions` one float per
-/// input channel.
-#[allow(clippy::too_many_arguments)]
+/// Explains one window's decision through the session (occlusion, with
+/// the monitor's training means as baseline). `scratch` holds one input,
+/// `baseline` and `attributions` one float per input channel.
 pub fn explain<'a>(
-    model: &crate::Model<'a>,
-    monitor: &crate::monitor::Monitor<'a>,
+    session: &mut Session<'a, '_>,
     window: usize,
     input: &[f32],
     scratch: &mut [f32],
     baseline: &mut [f32],
     attributions: &mut [f32],
-    arena: &mut [i8],
 ) -> Result<Explained<'a>, Error> {
-    for (f, b) in baseline.iter_mut().enumerate() {
-        *b = monitor.training_mean(f).unwrap_or(0.0);
-    }
-    let (class, score) =
-        crate::explain::occlusion(model, baseline, input, scratch, arena, attributions)?;
+    let (class, score) = session.explain(input, scratch, baseline, attributions)?;
     let mut top = [(0u16, 0.0f32); 3];
     let mut count = 0;
     for (c, &a) in attributions.iter().enumerate() {
@@ -442,19 +428,15 @@ pub fn explain<'a>(
         window,
         class,
         score,
-        channels: model.input_names(),
+        channels: session.model().input_names(),
         top,
         count,
     })
 }
 
-/// The memory a replay works in, provided by the caller (statics on a
-/// device).
+/// The memory a replay works in besides the session's, provided by the
+/// caller (statics on a device).
 pub struct Buffers<'b> {
-    /// The model's arena.
-    pub arena: &'b mut [i8],
-    /// The monitor's state: at least `Monitor::state_len()` floats.
-    pub state: &'b mut [f32],
     /// One window: at least the stream's values per window.
     pub input: &'b mut [f32],
     /// The occluded copy of a window, as long as `input`.
@@ -473,55 +455,46 @@ pub enum Event<'e, 'a> {
     Explained(&'e Explained<'a>, u32),
 }
 
-/// Replays `stream` through `model` and its monitor (reset first): one
-/// [`step`] per window, and at the first drift alarm after the fault the
-/// occlusion attribution of that window ([`explain`]). Each is handed to
-/// `emit`; `now` is the clock read around each part. Returns the summary.
+/// Replays `stream` through a session (reset first): one [`step`] per
+/// window, and at the first drift alarm after the fault the occlusion
+/// attribution of that window ([`explain`]). Each is handed to `emit`;
+/// `now` is the clock read around each part. Returns the summary.
 pub fn run<'a>(
-    model: &crate::Model<'a>,
-    monitor: Option<&crate::monitor::Monitor<'a>>,
+    session: &mut Session<'a, '_>,
     stream: &Replay<'_>,
     b: Buffers<'_>,
     now: &mut dyn FnMut() -> u32,
     emit: &mut dyn FnMut(Event<'_, 'a>),
 ) -> Result<Summary, Error> {
     let n = stream.values_per_window();
-    let channels = model.input_shape().channels as usize;
-    let too_short = |expected: usize, found: usize| Error::RunInputLength { expected, found };
-    if b.input.len() < n || b.scratch.len() < n {
-        return Err(too_short(n, b.input.len().min(b.scratch.len())));
-    }
-    if b.explain.len() < 2 * channels {
-        return Err(too_short(2 * channels, b.explain.len()));
+    let channels = session.model().input_shape().channels as usize;
+    for (buffer, needed, found) in [
+        (Buffer::Input, n, b.input.len()),
+        (Buffer::Scratch, n, b.scratch.len()),
+        (Buffer::PerChannel, 2 * channels, b.explain.len()),
+    ] {
+        if found < needed {
+            return Err(Error::BufferTooSmall {
+                buffer,
+                needed,
+                found,
+            });
+        }
     }
     let (input, scratch) = (&mut b.input[..n], &mut b.scratch[..n]);
     let (baseline, rest) = b.explain.split_at_mut(channels);
     let attributions = &mut rest[..channels];
-    let mut state = match monitor {
-        Some(m) => {
-            let found = 4 * b.state.len();
-            let state = b
-                .state
-                .get_mut(..m.state_len())
-                .ok_or(Error::RunArenaTooSmall {
-                    needed: m.state_bytes(),
-                    found,
-                })?;
-            m.reset(state)?;
-            Some(state)
-        }
-        None => None,
-    };
+    session.reset()?;
+    let monitored = session.monitor().is_some();
     let mut summary = Summary::new(stream);
     for w in 0..stream.len() {
         let label = stream.window(w, input)?;
-        let monitored = monitor.zip(state.as_deref_mut());
-        let s = step(model, monitored, b.arena, w, input, label, now)?;
+        let s = step(session, w, input, label, now)?;
         emit(Event::Step(&s));
         summary.add(&s);
-        if let (Some(m), true) = (monitor, summary.drift_at == Some(w)) {
+        if monitored && summary.drift_at == Some(w) {
             let t = now();
-            let e = explain(model, m, w, input, scratch, baseline, attributions, b.arena)?;
+            let e = explain(session, w, input, scratch, baseline, attributions)?;
             let ticks = now().wrapping_sub(t);
             emit(Event::Explained(&e, ticks));
         }

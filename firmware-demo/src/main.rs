@@ -16,9 +16,8 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use vigie_core::monitor::Monitor;
 use vigie_core::replay::{self, Replay};
-use vigie_core::{Error, Model};
+use vigie_core::{Error, Session};
 
 mod bench;
 mod clock;
@@ -32,14 +31,6 @@ mod assets {
     pub const NAME: &str = "BasicMotions 1-D CNN";
     pub static MODEL: &[u8] = include_bytes!("../models/basicmotions.vigie");
     pub static STREAM: &[u8] = include_bytes!("../models/basicmotions.replay");
-    /// Arena bytes (the model asks for 2,400).
-    pub const ARENA: usize = 2560;
-    /// Monitor state, in floats (the model asks for 230).
-    pub const STATE: usize = 256;
-    /// Values per window.
-    pub const INPUT: usize = 600;
-    /// Input channels.
-    pub const CHANNELS: usize = 6;
 }
 
 #[cfg(feature = "digits")]
@@ -47,15 +38,14 @@ mod assets {
     pub const NAME: &str = "digits MLP";
     pub static MODEL: &[u8] = include_bytes!("../models/digits.vigie");
     pub static STREAM: &[u8] = include_bytes!("../models/digits.replay");
-    /// Arena bytes (the model asks for 128).
-    pub const ARENA: usize = 128;
-    /// Monitor state, in floats (the model asks for 2,382).
-    pub const STATE: usize = 2400;
-    /// Values per window.
-    pub const INPUT: usize = 64;
-    /// Input channels.
-    pub const CHANNELS: usize = 64;
 }
+
+/// The embedded model's buffer sizes, read from the file by `build.rs`:
+/// `ARENA` bytes, `MONITOR_STATE` floats, `INPUT` floats, `CHANNELS`.
+mod sizes {
+    include!(concat!(env!("OUT_DIR"), "/sizes.rs"));
+}
+use sizes::{ARENA, CHANNELS, INPUT, MONITOR_STATE};
 
 /// Windows after the fault within which drift must be raised.
 pub const DRIFT_BOUND: usize = 10;
@@ -65,23 +55,19 @@ fn main() -> ! {
     stack::paint();
     let clock = clock::Clock::start(cortex_m::Peripherals::take().expect("taken once"));
     // Static RAM: the arena, the monitor state and one input window.
-    let arena = cortex_m::singleton!(: [i8; assets::ARENA] = [0; assets::ARENA]).expect("once");
-    let state = cortex_m::singleton!(: [f32; assets::STATE] = [0.0; assets::STATE]).expect("once");
-    let input = cortex_m::singleton!(: [f32; assets::INPUT] = [0.0; assets::INPUT]).expect("once");
+    let arena = cortex_m::singleton!(: [i8; ARENA] = [0; ARENA]).expect("once");
+    let state = cortex_m::singleton!(: [f32; MONITOR_STATE] = [0.0; MONITOR_STATE]).expect("once");
+    let input = cortex_m::singleton!(: [f32; INPUT] = [0.0; INPUT]).expect("once");
     // For the occlusion attribution: an occluded copy of the input, and a
     // baseline and an attribution per channel.
-    let scratch =
-        cortex_m::singleton!(: [f32; assets::INPUT] = [0.0; assets::INPUT]).expect("once");
-    let explain = cortex_m::singleton!(: [f32; 2 * assets::CHANNELS] = [0.0; 2 * assets::CHANNELS])
-        .expect("once");
+    let scratch = cortex_m::singleton!(: [f32; INPUT] = [0.0; INPUT]).expect("once");
+    let explain = cortex_m::singleton!(: [f32; 2 * CHANNELS] = [0.0; 2 * CHANNELS]).expect("once");
     let buffers = replay::Buffers {
-        arena,
-        state,
         input,
         scratch,
         explain,
     };
-    match replay_stream(&clock, buffers) {
+    match replay_stream(&clock, arena, state, buffers) {
         Ok(ok) => finish(ok),
         Err(e) => {
             say!("error: {}", e);
@@ -90,11 +76,19 @@ fn main() -> ! {
     }
 }
 
-fn replay_stream(clock: &clock::Clock, buffers: replay::Buffers<'_>) -> Result<bool, Error> {
+fn replay_stream(
+    clock: &clock::Clock,
+    arena: &mut [i8],
+    state: &mut [f32],
+    buffers: replay::Buffers<'_>,
+) -> Result<bool, Error> {
     let t0 = clock.now();
-    let model = Model::from_bytes(assets::MODEL)?;
-    let monitor = Monitor::from_model(&model)?;
+    // Loads and validates the model and its monitor in place, and binds
+    // them to the static buffers.
+    let mut session = Session::from_bytes(assets::MODEL, arena, state)?;
     let load = clock.to_units(clock.now().wrapping_sub(t0));
+    let model = session.model().clone();
+    let state_bytes = session.monitor().map_or(0, |m| m.state_bytes());
     let stream = Replay::from_bytes(assets::STREAM)?;
     say!(
         "model: {}, {} bytes, {} MACs, arena {} bytes, monitor state {} bytes, loaded and validated in {} {}",
@@ -102,7 +96,7 @@ fn replay_stream(clock: &clock::Clock, buffers: replay::Buffers<'_>) -> Result<b
         assets::MODEL.len(),
         model.macs(),
         model.arena_len(),
-        monitor.as_ref().map_or(0, |m| m.state_bytes()),
+        state_bytes,
         load,
         clock::UNIT
     );
@@ -116,10 +110,9 @@ fn replay_stream(clock: &clock::Clock, buffers: replay::Buffers<'_>) -> Result<b
             .and_then(|c| model.input_names().get(c as usize))
     );
     let (mut infer, mut watch, mut explain_cost) = (0u64, 0u64, 0);
-    let arena_bytes = buffers.arena.len();
+    let arena_bytes = ARENA;
     let summary = replay::run(
-        &model,
-        monitor.as_ref(),
+        &mut session,
         &stream,
         buffers,
         &mut || clock.now(),
@@ -161,9 +154,9 @@ fn replay_stream(clock: &clock::Clock, buffers: replay::Buffers<'_>) -> Result<b
         "memory: static RAM {} bytes (arena {}, monitor state {}, input {}, attribution buffers {}), stack peak {} bytes, flash model {} bytes, stream {} bytes",
         stack::static_bytes(),
         arena_bytes,
-        monitor.as_ref().map_or(0, |m| m.state_bytes()),
+        4 * MONITOR_STATE,
         4 * stream.values_per_window(),
-        4 * (assets::INPUT + 2 * assets::CHANNELS),
+        4 * (INPUT + 2 * CHANNELS),
         stack::peak(),
         assets::MODEL.len(),
         assets::STREAM.len()

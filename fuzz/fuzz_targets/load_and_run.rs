@@ -52,8 +52,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut prediction = None;
     if let Ok(out) = model.run(&input[..model.input_len()], &mut arena) {
-        prediction = out.class().ok().map(|c| (c.index, c.probability));
-        let _ = out.decide();
+        prediction = out.decide().ok().map(|c| (c.index, c.probability));
         let _ = out.values().sum::<f32>();
     }
     // Whatever monitor section loads is fed a few samples, one with a NaN.

@@ -255,15 +255,19 @@ pub fn evaluate(
     })
 }
 
-/// Top-class (probability, right) of `rows` at the model's temperature.
+/// The session's decision on `rows`: (its probability, whether it is
+/// right), as the device decides (temperature and costs applied).
 pub fn top_pairs(model: &Model<'_>, d: &Dataset, rows: &[usize]) -> Result<Vec<(f32, bool)>> {
     let y = classes(d);
-    let mut arena = vec![0i8; model.arena_len()];
+    let mut memory = crate::device::Memory::new(model, None);
+    let mut session = memory.session(model, None)?;
     rows.iter()
         .map(|&r| {
-            let out = model.run(d.row(r), &mut arena)?;
-            let top = out.argmax();
-            Ok((out.probability(top).unwrap_or(0.0), top == y[r]))
+            let inferred = session.infer(d.row(r))?;
+            Ok(match inferred.decision() {
+                Some(dec) => (dec.probability, dec.index == y[r]),
+                None => (0.0, false),
+            })
         })
         .collect()
 }

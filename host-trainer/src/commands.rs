@@ -140,6 +140,9 @@ pub fn eval(
     let rows: Vec<usize> = (0..d.len()).collect();
     let int8 = pipeline::int8_outputs(&model, &d, &rows)?;
     let mut s = pipeline::compare(&d, &rows, None, &int8, model.output_len());
+    if let data::Target::Classes { y, .. } = &d.target {
+        s["decisions"] = json!(decision_figures(&model, &int8, &rows, y));
+    }
     if let Some(r) = &report {
         // The file holds only the int8 model; the float figures are those
         // measured at training time on its test split.
@@ -164,7 +167,52 @@ pub fn eval(
     Ok(())
 }
 
-/// `vigie predict`: one line per row, through vigie-core.
+/// What the device decides over rows, as the decision rules stored in the
+/// model make it: coverage and precision on answered rows when it
+/// abstains, the mean cost when it has a cost matrix.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DecisionFigures {
+    /// Rows decided.
+    pub rows: usize,
+    /// Share of rows answered (not abstained).
+    pub coverage: f64,
+    /// Accuracy on the answered rows.
+    pub precision_answered: Option<f64>,
+    /// Abstention threshold stored in the model (0: never abstains).
+    pub abstain_below: f32,
+    /// Mean cost per row under the model's cost matrix (`None` without one).
+    pub mean_cost: Option<f64>,
+}
+
+/// Decision figures of the session's decisions on `rows` against labels `y`.
+pub fn decision_figures(
+    model: &Model<'_>,
+    int8: &pipeline::Int8,
+    rows: &[usize],
+    y: &[usize],
+) -> DecisionFigures {
+    let cal = model.calibration();
+    let k = model.output_len();
+    let (mut answered, mut right, mut cost) = (0usize, 0usize, 0.0f64);
+    for (dec, &r) in int8.decisions.iter().zip(rows) {
+        if !dec.abstained {
+            answered += 1;
+            right += usize::from(dec.index == y[r]);
+        }
+        cost += f64::from(cal.cost(y[r], dec.index, k));
+    }
+    let n = rows.len().max(1) as f64;
+    DecisionFigures {
+        rows: rows.len(),
+        coverage: answered as f64 / n,
+        precision_answered: (answered > 0).then(|| right as f64 / answered as f64),
+        abstain_below: cal.abstain_below,
+        mean_cost: (!cal.costs.is_empty()).then_some(cost / n),
+    }
+}
+
+/// `vigie predict`: one line per row, through a vigie-core session (the
+/// device's decision: temperature, cost matrix and abstention applied).
 pub fn predict(model_path: &Path, data_path: &Path, out: Option<&Path>) -> Result<()> {
     let bytes = inspect::read_model_file(model_path)?;
     let model = inspect::load(model_path, &bytes)?;
@@ -173,26 +221,50 @@ pub fn predict(model_path: &Path, data_path: &Path, out: Option<&Path>) -> Resul
     let cols = data::model_columns(&csv, &channels, model.input_shape().length as usize)?;
     let (x, _) = data::read_features(&csv, &cols)?;
     let width = cols.len();
-    let mut arena = vec![0i8; model.arena_len()];
+    let mut memory = crate::device::Memory::new(&model, None);
+    let mut session = memory.session(&model, None)?;
     let mut text = String::new();
     let names: Vec<&str> = model.output_names().iter().collect();
     match model.task() {
-        Task::Classification => writeln!(text, "row,prediction,probability")?,
-        Task::Regression => writeln!(text, "row,{}", names.join(","))?,
+        // `decision` is the class to act on, or `abstain`; `class` is the
+        // decided class either way.
+        Task::Classification => writeln!(text, "row,decision,class,probability,note")?,
+        Task::Regression => writeln!(text, "row,{},note", names.join(","))?,
     }
     for (r, row) in x.chunks(width).enumerate() {
-        let o = model
-            .run(row, &mut arena)
+        let inferred = session
+            .infer(row)
             .map_err(|e| anyhow::anyhow!("{}:{}: {e}", data_path.display(), r + 2))?;
-        match model.task() {
-            Task::Classification => {
-                let c = o.class()?;
-                writeln!(text, "{r},{},{:.4}", c.name, c.probability)?;
+        let note = match inferred.inference {
+            vigie_core::Inference::Ran => String::new(),
+            vigie_core::Inference::Imputed { missing } => {
+                format!("{missing} missing values imputed")
             }
-            Task::Regression => {
-                let v: Vec<String> = o.values().map(|v| format!("{v}")).collect();
-                writeln!(text, "{r},{}", v.join(","))?;
+            vigie_core::Inference::Skipped { index } => {
+                let col = &csv.headers[cols[index as usize]];
+                let what = if row[index as usize].is_nan() {
+                    "empty"
+                } else {
+                    "not finite"
+                };
+                format!("no prediction: `{col}` is {what} and the model does not impute")
             }
+        };
+        match (inferred.answer, model.task()) {
+            (Some(vigie_core::Answer::Class(d)), _) => {
+                let decision = if d.abstained { "abstain" } else { d.name };
+                writeln!(
+                    text,
+                    "{r},{decision},{},{:.4},{note}",
+                    d.name, d.probability
+                )?;
+            }
+            (Some(vigie_core::Answer::Value(_)), _) => {
+                let v: Vec<String> = session.output()?.values().map(|v| format!("{v}")).collect();
+                writeln!(text, "{r},{},{note}", v.join(","))?;
+            }
+            (None, Task::Classification) => writeln!(text, "{r},,,,{note}")?,
+            (None, Task::Regression) => writeln!(text, "{r},{}{note}", ",".repeat(names.len()))?,
         }
     }
     match out {
@@ -246,11 +318,13 @@ pub fn demo(out: &Path) -> Result<()> {
     let cols = data::model_columns(&csv, &model.input_names().iter().collect::<Vec<_>>(), 1)?;
     let (x, _) = data::read_features(&csv, &cols)?;
     let label = csv.column("digit", "target")?;
-    let mut arena = vec![0i8; model.arena_len()];
+    let mut memory = crate::device::Memory::new(&model, None);
+    let mut session = memory.session(&model, None)?;
     for (r, row) in x.chunks(cols.len()).enumerate().step_by(199).take(8) {
-        let c = model.run(row, &mut arena)?.class()?;
+        let step = session.step(row)?;
+        let c = step.decision().context("a classifier decides")?;
         println!(
-            "row {r:>4}: predicted {} with probability {:.3} (label {})",
+            "row {r:>4}: decided {} with probability {:.3} (label {})",
             c.name, c.probability, csv.rows[r][label]
         );
     }
@@ -435,16 +509,16 @@ pub fn monitor(
     let names: Vec<&str> = model.output_names().iter().collect();
     let label_col = labels.map(|l| csv.column(l, "label")).transpose()?;
     let width = cols.len();
-    let mut arena = vec![0i8; model.arena_len()];
-    let mut state = vec![0.0f32; monitor.state_len()];
-    monitor.reset(&mut state)?;
+    let mut memory = crate::device::Memory::new(&model, Some(&monitor));
+    let mut session = memory.session(&model, Some(&monitor))?;
     let mut alarms = Vec::new();
     // A warning is reported when it starts, not on every row it lasts.
     let mut warned: u16 = 0;
     for (r, row) in x.chunks(width).enumerate() {
-        let prediction = crate::drift::predict(&model, &mut arena, row);
-        let mut seen = vec![monitor.observe(&mut state, row, prediction)?];
-        if let (Some(col), Some((class, _))) = (label_col, prediction) {
+        let step = session.step(row)?;
+        let class = step.decision().map(|d| d.index);
+        let mut seen: Vec<_> = step.observation.into_iter().collect();
+        if let (Some(col), Some(class)) = (label_col, class) {
             let truth = &csv.rows[r][col];
             if !names.iter().any(|n| n == truth) {
                 bail!(
@@ -454,7 +528,7 @@ pub fn monitor(
                     names.join(", ")
                 );
             }
-            seen.push(monitor.observe_label(&mut state, names[class] == truth)?);
+            seen.push(session.observe_label(names[class] == truth)?);
         }
         let fired = seen.iter().fold(0u16, |bits, o| bits | o.fired);
         let new_warning = |o: &vigie_core::monitor::Observation| {

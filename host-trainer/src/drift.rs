@@ -6,7 +6,9 @@
 use anyhow::Result;
 use serde::Serialize;
 use vigie_core::monitor::{Detector, Level, Monitor};
-use vigie_core::{Model, Task};
+use vigie_core::Model;
+
+use crate::device::Memory;
 
 use crate::data::{Dataset, Target};
 use crate::rng::Rng;
@@ -159,16 +161,6 @@ pub struct Outcome {
     pub right_feature: bool,
 }
 
-/// The model's (class, probability) for a row, through the core; `None`
-/// for regression or when inference fails (a NaN input, say).
-pub fn predict(model: &Model<'_>, arena: &mut [i8], x: &[f32]) -> Option<(usize, f32)> {
-    if model.task() != Task::Classification {
-        return None;
-    }
-    let c = model.run(x, arena).ok()?.class().ok()?;
-    Some((c.index, c.probability))
-}
-
 /// Adds one to `name`'s count.
 fn count(by: &mut Vec<(String, usize)>, name: &str) {
     match by.iter_mut().find(|(n, _)| n == name) {
@@ -240,9 +232,8 @@ pub fn run(
     rows: usize,
 ) -> Result<Outcome> {
     let mut rng = Rng(seed);
-    let mut arena = vec![0i8; model.arena_len()];
-    let mut state = vec![0.0f32; monitor.state_len()];
-    monitor.reset(&mut state)?;
+    let mut memory = Memory::new(model, Some(monitor));
+    let mut session = memory.session(model, Some(monitor))?;
     let k = model.output_len();
     let first_half: Vec<usize> = match &src.data.target {
         Target::Classes { y, .. } => src
@@ -263,10 +254,10 @@ pub fn run(
     };
     for t in 0..rows {
         let x = row(src, s, t, &mut rng, &first_half);
-        let obs = monitor.observe(&mut state, &x, predict(model, &mut arena, &x))?;
-        if obs.level != Level::Drift {
+        let step = session.step(&x)?;
+        let Some(obs) = step.observation.filter(|o| o.level == Level::Drift) else {
             continue;
-        }
+        };
         if t < CHANGE_AT || *s == Scenario::Stable {
             out.false_alarms += 1;
             continue;
@@ -367,15 +358,14 @@ pub fn false_alarm_rate(
     seed: u64,
 ) -> Result<(f64, Vec<(String, usize)>)> {
     let mut rng = Rng(seed);
-    let mut arena = vec![0i8; model.arena_len()];
-    let mut state = vec![0.0f32; monitor.state_len()];
-    monitor.reset(&mut state)?;
+    let mut memory = Memory::new(model, Some(monitor));
+    let mut session = memory.session(model, Some(monitor))?;
     let mut by: Vec<(String, usize)> = Vec::new();
     let mut alarms = 0;
     for _ in 0..rows {
         let x = src.data.row(src.rows[rng.below(src.rows.len())]);
-        let obs = monitor.observe(&mut state, x, predict(model, &mut arena, x))?;
-        if obs.level == Level::Drift {
+        let step = session.step(x)?;
+        if let Some(obs) = step.observation.filter(|o| o.level == Level::Drift) {
             alarms += 1;
             count(&mut by, obs.detector.map_or("?", |d| d.name()));
         }

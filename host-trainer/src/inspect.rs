@@ -71,17 +71,29 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
 
 /// A section kind's name.
 pub fn section_name(kind: u16) -> &'static str {
-    match kind {
-        section_kind::MONITOR => "monitor",
-        section_kind::TRAINING_REPORT => "training report",
-        section_kind::CALIBRATION => "calibration",
-        section_kind::DATA_CHECKS => "data checks",
-        _ => "unknown",
-    }
+    section_kind::name(kind)
+}
+
+/// The buffers a device provides for this model, and its decision rules.
+fn device(model: &Model<'_>) -> Result<Value> {
+    let monitor = vigie_core::monitor::Monitor::from_model(model)?;
+    let sizes = vigie_core::Sizes::of_model(model, monitor.as_ref());
+    let cal = model.calibration();
+    Ok(json!({
+        "input_values": sizes.input,
+        "arena_bytes": sizes.arena,
+        "monitor_state_floats": sizes.monitor_state,
+        "monitor_state_bytes": 4 * sizes.monitor_state,
+        "calibration": (model.task() == vigie_core::Task::Classification).then(|| json!({
+            "temperature": cal.temperature,
+            "abstain_below": cal.abstain_below,
+            "cost_matrix": !cal.costs.is_empty(),
+        })),
+    }))
 }
 
 /// Everything `inspect` reports, as JSON.
-pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
+pub fn describe(model: &Model<'_>, file_len: usize) -> Result<Value> {
     let def = model.def();
     let rows = layer_rows(model);
     let layers: Vec<Value> = rows
@@ -93,8 +105,9 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
         .collect();
     let params: u64 = rows.iter().map(|r| r.params).sum();
     let shape = model.input_shape();
-    json!({
+    Ok(json!({
         "name": def.name,
+        "device": device(model)?,
         "task": format!("{:?}", model.task()).to_lowercase(),
         "input": {
             "channels": shape.channels,
@@ -118,7 +131,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
             "epochs_run": r["history"]["epochs"].as_array().map_or(0, |e| e.len()),
             "generalization_gap": r["generalization_gap"], "test": r["test"],
         })),
-    })
+    }))
 }
 
 /// Reads a model file, with the path in every error.
@@ -135,7 +148,7 @@ pub fn load<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
 pub fn run(path: &Path, as_json: bool) -> Result<()> {
     let bytes = read_model_file(path)?;
     let model = load(path, &bytes)?;
-    let d = describe(&model, bytes.len());
+    let d = describe(&model, bytes.len())?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(());
@@ -184,10 +197,42 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
         "flash        {} bytes (the model file, used in place)",
         bytes.len()
     );
+    let dev = &d["device"];
+    println!(
+        "input        {} f32 values per inference (channels × length, channel-major)",
+        dev["input_values"]
+    );
     println!(
         "arena        {} bytes of RAM for inference",
         model.arena_len()
     );
+    println!(
+        "monitor      {} f32 of state ({} bytes of RAM){}",
+        dev["monitor_state_floats"],
+        dev["monitor_state_bytes"],
+        if dev["monitor_state_floats"] == 0 {
+            ": no monitor section"
+        } else {
+            ""
+        }
+    );
+    if let Some(c) = dev.get("calibration").filter(|c| !c.is_null()) {
+        let t = c["abstain_below"].as_f64().unwrap_or(0.0);
+        println!(
+            "decision     temperature {:.4}; {}; {}",
+            c["temperature"].as_f64().unwrap_or(1.0),
+            if t > 0.0 {
+                format!("abstains below probability {t:.4}")
+            } else {
+                "never abstains".to_owned()
+            },
+            if c["cost_matrix"] == true {
+                "least expected cost under its cost matrix"
+            } else {
+                "the most probable class (no cost matrix)"
+            }
+        );
+    }
     if let Some(t) = d.get("training").filter(|t| !t.is_null()) {
         let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.4}"));
         let test = &t["test"];

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod cuda;
 pub mod data;
+pub mod device;
 pub mod drift;
 pub mod explain;
 pub mod inspect;

@@ -98,6 +98,10 @@ enum Command {
         /// true class): decide the class of least expected cost.
         #[arg(long)]
         cost_matrix: Option<PathBuf>,
+        /// Softmax temperature to store instead of fitting one on
+        /// validation rows (positive; 1 leaves probabilities as trained).
+        #[arg(long)]
+        temperature: Option<f32>,
         /// Print one JSON object on standard output.
         #[arg(long)]
         json: bool,
@@ -340,6 +344,7 @@ fn run(cli: Cli) -> Result<()> {
             allow_leakage,
             target_precision,
             cost_matrix,
+            temperature,
             json,
             quiet,
         } => {
@@ -377,6 +382,7 @@ fn run(cli: Cli) -> Result<()> {
                 allow_leakage,
                 target_precision,
                 cost_matrix,
+                temperature,
             };
             let summary = pipeline::train(&args)?;
             if json {

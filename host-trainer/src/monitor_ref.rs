@@ -12,9 +12,11 @@ use vigie_core::math::quantize_affine;
 use vigie_core::monitor::{
     bin_of, channel_mean, Detector, Monitor, MonitorDef, MonitorParams, Thresholds,
 };
+use vigie_core::session::Inferred;
 use vigie_core::{Model, Task};
 
 use crate::data::Dataset;
+use crate::device::Memory;
 use crate::rng::Rng;
 
 /// Fewer validation rows than this calibrate the monitor on the training
@@ -71,102 +73,46 @@ pub struct BuiltMonitor {
     pub error_rate: f32,
 }
 
-/// Thresholds, for JSON.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ThresholdsJson {
-    range: f32,
-    mean: f32,
-    variance: f32,
-    distribution: f32,
-    class_mix: f32,
-    confidence: f32,
-    reconstruction: f32,
-    error_rate: f32,
+/// Thresholds by detector name, for the training report.
+pub type ThresholdsJson = std::collections::BTreeMap<String, f32>;
+
+fn thresholds_json(t: &Thresholds) -> ThresholdsJson {
+    Detector::ALL
+        .iter()
+        .map(|&d| (d.name().to_owned(), t[d]))
+        .collect()
 }
 
-impl From<Thresholds> for ThresholdsJson {
-    fn from(t: Thresholds) -> Self {
-        ThresholdsJson {
-            range: t.range,
-            mean: t.mean,
-            variance: t.variance,
-            distribution: t.distribution,
-            class_mix: t.class_mix,
-            confidence: t.confidence,
-            reconstruction: t.reconstruction,
-            error_rate: t.error_rate,
-        }
+/// A monitor definition being built, with every field empty.
+fn empty_def(features: u16) -> MonitorDef<Vec<u8>> {
+    MonitorDef {
+        features,
+        bins: BINS as u16,
+        edges: vec![],
+        proportions: vec![],
+        scores: vec![],
+        score_mean: vec![],
+        score_sd: vec![],
+        mean: vec![],
+        std: vec![],
+        min: vec![],
+        max: vec![],
+        classes: 0,
+        prior: vec![],
+        confidence_mean: 0.0,
+        confidence_sd: 0.0,
+        confidence_deciles: vec![],
+        components: 0,
+        basis: vec![],
+        residual_share: vec![],
+        residual_log_mean: 0.0,
+        residual_log_sd: 0.0,
+        error_rate: 0.0,
+        params: PARAMS,
+        drift: Thresholds::NEVER,
+        warning: Thresholds::NEVER,
     }
 }
-
-/// Owned storage for a [`MonitorDef`].
-#[derive(Debug, Clone, Default)]
-struct Owned {
-    features: u16,
-    classes: u16,
-    components: u16,
-    edges: Vec<u8>,
-    proportions: Vec<u8>,
-    scores: Vec<u8>,
-    score_mean: Vec<u8>,
-    score_sd: Vec<u8>,
-    mean: Vec<u8>,
-    std: Vec<u8>,
-    min: Vec<u8>,
-    max: Vec<u8>,
-    prior: Vec<u8>,
-    confidence_mean: f32,
-    confidence_sd: f32,
-    confidence_deciles: Vec<u8>,
-    basis: Vec<u8>,
-    residual_share: Vec<u8>,
-    residual_log_mean: f32,
-    residual_log_sd: f32,
-    error_rate: f32,
-}
-
-impl Owned {
-    fn def(&self, drift: Thresholds, warning: Thresholds) -> MonitorDef<'_> {
-        MonitorDef {
-            features: self.features,
-            bins: BINS as u16,
-            edges: &self.edges,
-            proportions: &self.proportions,
-            scores: &self.scores,
-            score_mean: &self.score_mean,
-            score_sd: &self.score_sd,
-            mean: &self.mean,
-            std: &self.std,
-            min: &self.min,
-            max: &self.max,
-            classes: self.classes,
-            prior: &self.prior,
-            confidence_mean: self.confidence_mean,
-            confidence_sd: self.confidence_sd,
-            confidence_deciles: &self.confidence_deciles,
-            components: self.components,
-            basis: &self.basis,
-            residual_share: &self.residual_share,
-            residual_log_mean: self.residual_log_mean,
-            residual_log_sd: self.residual_log_sd,
-            error_rate: self.error_rate,
-            params: PARAMS,
-            drift,
-            warning,
-        }
-    }
-}
-
-const NEVER: Thresholds = Thresholds {
-    range: f32::INFINITY,
-    mean: f32::INFINITY,
-    variance: f32::INFINITY,
-    distribution: f32::INFINITY,
-    class_mix: f32::INFINITY,
-    confidence: f32::INFINITY,
-    reconstruction: f32::INFINITY,
-    error_rate: f32::INFINITY,
-};
 
 /// Standard normal quantile (Acklam's rational approximation, relative
 /// error below 1.2e-9). The coefficients are kept as published.
@@ -278,12 +224,17 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     )
 }
 
-/// The model's prediction (class, probability) for each row, through the core.
-fn predictions(model: &Model<'_>, d: &Dataset, rows: &[usize]) -> Vec<Option<(usize, f32)>> {
-    let mut arena = vec![0i8; model.arena_len()];
-    rows.iter()
-        .map(|&r| crate::drift::predict(model, &mut arena, d.row(r)))
-        .collect()
+/// What the session decides for each row: inference and the model's one
+/// decision (temperature, costs, abstention), as the device takes it.
+fn decisions<'a>(model: &Model<'a>, d: &Dataset, rows: &[usize]) -> Result<Vec<Inferred<'a>>> {
+    let mut memory = Memory::new(model, None);
+    let mut session = memory.session(model, None)?;
+    rows.iter().map(|&r| Ok(session.infer(d.row(r))?)).collect()
+}
+
+/// The decided (class, probability), when the session decided a class.
+fn decided(i: &Inferred<'_>) -> Option<(usize, f32)> {
+    i.decision().map(|d| (d.index, d.probability))
 }
 
 /// Computes the reference statistics and calibrates the thresholds.
@@ -308,10 +259,7 @@ pub fn build(
                 .collect()
         })
         .collect();
-    let mut o = Owned {
-        features: f as u16,
-        ..Owned::default()
-    };
+    let mut o = empty_def(f as u16);
     let (mut edges, mut props, mut scores) = (Vec::new(), Vec::new(), Vec::new());
     let (mut score_mean, mut score_sd) = (Vec::new(), Vec::new());
     let (mut means, mut stds, mut mins, mut maxs) =
@@ -425,7 +373,8 @@ pub fn build(
 
     // Outputs on training data, through the core.
     let classification = model.task() == Task::Classification;
-    let train_pred = predictions(&model, d, train);
+    let train_decided = decisions(&model, d, train)?;
+    let train_pred: Vec<Option<(usize, f32)>> = train_decided.iter().map(decided).collect();
     if classification {
         let k = model.output_len();
         o.classes = k as u16;
@@ -462,7 +411,8 @@ pub fn build(
     } else {
         val
     };
-    let val_pred = predictions(&model, d, val);
+    let val_decided = decisions(&model, d, val)?;
+    let val_pred: Vec<Option<(usize, f32)>> = val_decided.iter().map(decided).collect();
     let val_correct: Vec<bool> = match &d.target {
         crate::data::Target::Classes { y, .. } => val
             .iter()
@@ -489,7 +439,7 @@ pub fn build(
     // than on its own fluctuation. The stored reference stays the training one.
     let mut centred = o.clone();
     let probe_train =
-        Monitor::new(o.def(NEVER, NEVER), &model).context("monitor reference does not validate")?;
+        Monitor::new(o.borrowed(), &model).context("monitor reference does not validate")?;
     // Only the level is centred: the spread keeps the training reference, so
     // the variance CUSUMs are calibrated against the pool's own spread
     // mismatch (conservative).
@@ -504,10 +454,14 @@ pub fn build(
         })
         .collect();
     centred.score_mean = le::from_f32(&vm);
-    let probe = Monitor::new(centred.def(NEVER, NEVER), &model)
-        .context("monitor reference does not validate")?;
-    let mut state = vec![0.0f32; probe.state_len()];
-    probe.reset(&mut state)?;
+    let probe =
+        Monitor::new(centred.borrowed(), &model).context("monitor reference does not validate")?;
+    // The replay goes through the session, as the device will: the
+    // monitor sees each row with the decision the session took for it
+    // (computed once per pool row above, since inference is
+    // deterministic).
+    let mut memory = Memory::new(&model, Some(&probe));
+    let mut session = memory.session(&model, Some(&probe))?;
     // The budget is shared by the detector families. The mean CUSUMs, the
     // detectors of most real drifts, get half of it: their threshold is the
     // largest value over `2 / rate` rows. The other families share the other
@@ -516,19 +470,16 @@ pub fn build(
     let mean_rows = (2.0 / rate).ceil() as usize;
     let rows = ((2 * FAMILIES) as f64 / rate).ceil() as usize;
     let mut rng = Rng(seed ^ 0xCA11_B8A7E);
-    let mut worst = [0.0f32; 9];
+    let mut worst = [0.0f32; Detector::COUNT];
     let mut worst_mean = 0.0f32;
     for t in 0..rows {
         if t == mean_rows {
             worst_mean = worst[Detector::Mean.index()];
         }
         let i = rng.below(val.len());
-        let obs = probe.observe(
-            &mut state,
-            d.row(val[i]),
-            if classification { val_pred[i] } else { None },
-        )?;
-        let lab = probe.observe_label(&mut state, val_correct[i])?;
+        let verdict = session.watch(d.row(val[i]), &val_decided[i])?;
+        let obs = verdict.observation.context("the probe monitor is bound")?;
+        let lab = session.observe_label(val_correct[i])?;
         for (w, v) in worst
             .iter_mut()
             .zip(obs.values.iter().zip(lab.values.iter()))
@@ -537,32 +488,23 @@ pub fn build(
         }
     }
     worst[Detector::Mean.index()] = worst_mean;
-    let at = |d: Detector| (worst[d.index()] * THRESHOLD_MARGIN).max(1e-3);
-    let drift = Thresholds {
-        // One value outside the range is an outlier worth a warning; drift
-        // needs a gross excursion (a unit or wiring error), since held-out
-        // rows of sparse features step past the training range now and then.
-        range: (2.0 * worst[Detector::GuardRange.index()]).max(GROSS_RANGE),
-        mean: at(Detector::Mean),
-        variance: at(Detector::Variance),
-        distribution: at(Detector::Distribution),
-        class_mix: at(Detector::ClassMix),
-        confidence: at(Detector::Confidence),
-        reconstruction: at(Detector::Reconstruction),
-        error_rate: at(Detector::ErrorRate),
-    };
-    let w = WARNING_FRACTION;
-    let warning = Thresholds {
-        range: (2.0 * worst[Detector::GuardRange.index()]).max(1.0),
-        mean: drift.mean * w,
-        variance: drift.variance * w,
-        distribution: drift.distribution * w,
-        class_mix: drift.class_mix * w,
-        confidence: drift.confidence * w,
-        reconstruction: drift.reconstruction * w,
-        error_rate: drift.error_rate * w,
-    };
-    let def = o.def(drift, warning);
+    let mut drift = Thresholds::NEVER;
+    for d in Detector::ALL {
+        drift[d] = (worst[d.index()] * THRESHOLD_MARGIN).max(1e-3);
+    }
+    // Any non-finite value is drift on its own.
+    drift[Detector::GuardNonFinite] = 1.0;
+    // One value outside the range is an outlier worth a warning; drift
+    // needs a gross excursion (a unit or wiring error), since held-out rows
+    // of sparse features step past the training range now and then.
+    let range = 2.0 * worst[Detector::GuardRange.index()];
+    drift[Detector::GuardRange] = range.max(GROSS_RANGE);
+    let mut warning = Thresholds(drift.0.map(|t| t * WARNING_FRACTION));
+    warning[Detector::GuardNonFinite] = 1.0;
+    warning[Detector::GuardRange] = range.max(1.0);
+    o.drift = drift;
+    o.warning = warning;
+    let def = o.borrowed();
     let monitor = Monitor::new(def.clone(), &model)?;
     let section = def.to_vec();
     Ok(BuiltMonitor {
@@ -572,7 +514,7 @@ pub fn build(
         components: kept,
         explained_variance: explained,
         calibration_rows: rows,
-        drift: drift.into(),
+        drift: thresholds_json(&drift),
         error_rate: o.error_rate,
     })
 }

@@ -91,6 +91,8 @@ pub struct TrainArgs {
     pub target_precision: Option<f64>,
     /// Cost matrix CSV for the least-expected-cost decision.
     pub cost_matrix: Option<PathBuf>,
+    /// A softmax temperature to store instead of fitting one.
+    pub temperature: Option<f32>,
 }
 
 impl TrainArgs {
@@ -117,6 +119,7 @@ impl TrainArgs {
             allow_leakage: false,
             target_precision: None,
             cost_matrix: None,
+            temperature: None,
         }
     }
 }
@@ -449,15 +452,47 @@ pub fn train_dispatch(p: &Prepared, args: &TrainArgs) -> Result<Trained> {
     }
 }
 
-/// Int8 outputs of `model` on rows of `d`, through vigie-core.
-pub fn int8_outputs(model: &Model<'_>, d: &Dataset, rows: &[usize]) -> Result<Vec<f32>> {
-    let mut arena = vec![0i8; model.arena_len()];
-    let mut out = Vec::with_capacity(rows.len() * model.output_len());
+/// What the device gives for rows of a data set, through a session.
+pub struct Int8 {
+    /// Dequantized outputs, `output_len` per row.
+    pub values: Vec<f32>,
+    /// The session's decision per row (classifiers).
+    pub decisions: Vec<vigie_core::decision::Decision<'static>>,
+}
+
+impl Int8 {
+    /// The decided class of each row.
+    pub fn classes(&self) -> Vec<usize> {
+        self.decisions.iter().map(|d| d.index).collect()
+    }
+}
+
+/// Int8 outputs and decisions of `model` on rows of `d`, through a
+/// vigie-core session (what the device computes and decides).
+pub fn int8_outputs(model: &Model<'_>, d: &Dataset, rows: &[usize]) -> Result<Int8> {
+    let mut memory = crate::device::Memory::new(model, None);
+    let mut session = memory.session(model, None)?;
+    let mut out = Int8 {
+        values: Vec::with_capacity(rows.len() * model.output_len()),
+        decisions: Vec::new(),
+    };
     for &r in rows {
-        let o = model
-            .run(d.row(r), &mut arena)
+        let inferred = session
+            .infer(d.row(r))
             .with_context(|| format!("{}: row {} (line {})", d.source.display(), r, r + 2))?;
-        out.extend(o.values());
+        if let vigie_core::Inference::Skipped { index } = inferred.inference {
+            bail!(
+                "{}: row {} (line {}): input value {index} is missing or infinite and the model does not impute",
+                d.source.display(),
+                r,
+                r + 2
+            );
+        }
+        if let Some(dec) = inferred.decision() {
+            out.decisions
+                .push(vigie_core::decision::Decision { name: "", ..*dec });
+        }
+        out.values.extend(session.output()?.values());
     }
     Ok(out)
 }
@@ -472,20 +507,13 @@ fn argmax_rows(v: &[f32], k: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Metrics of float and int8 outputs against the truth, as JSON.
-pub fn compare(
-    d: &Dataset,
-    rows: &[usize],
-    float: Option<&[f32]>,
-    int8: &[f32],
-    k: usize,
-) -> Value {
+/// Metrics of float and int8 outputs against the truth, as JSON. The int8
+/// classes are the session's decisions.
+pub fn compare(d: &Dataset, rows: &[usize], float: Option<&[f32]>, int8: &Int8, k: usize) -> Value {
     match &d.target {
         Target::Classes { names, y } => {
             let truth: Vec<usize> = rows.iter().map(|&r| y[r]).collect();
-            // The core breaks ties towards the lowest index on raw int8
-            // values; dequantized values keep that order.
-            let int8_pred = argmax_rows(int8, k);
+            let int8_pred = int8.classes();
             let m8 = metrics::classification(&truth, &int8_pred, names.len());
             let mut v =
                 json!({"task": "classification", "int8": m8, "classes": names, "rows": rows.len()});
@@ -502,6 +530,7 @@ pub fn compare(
         }
         Target::Values { y, .. } => {
             let truth: Vec<f32> = rows.iter().map(|&r| y[r]).collect();
+            let int8 = &int8.values;
             let m8 = metrics::regression(&truth, int8);
             let mut v = json!({"task": "regression", "int8": m8, "rows": rows.len()});
             if let Some(f) = float {
@@ -712,7 +741,11 @@ fn calibrate_model(
     };
     let bytes = quantized.to_bytes();
     let model = Model::from_bytes(&bytes).context("the quantized model does not load")?;
-    let temperature = calibrate::fit_temperature(&model, &p.data, &p.splits.val)?;
+    let temperature = match args.temperature {
+        Some(t) if t.is_finite() && t > 0.0 => t,
+        Some(t) => bail!("--temperature {t}: must be a positive number, for example 1.5"),
+        None => calibrate::fit_temperature(&model, &p.data, &p.splits.val)?,
+    };
     let mut def = CalibrationDef {
         temperature,
         abstain_below: 0.0,

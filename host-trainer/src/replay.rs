@@ -72,27 +72,20 @@ pub fn replay_lines(model: &vigie_core::Model<'_>, stream: &[u8]) -> Result<Vec<
     let monitor = Monitor::from_model(model)?;
     let n = stream.values_per_window();
     let channels = model.input_shape().channels as usize;
+    let mut memory = crate::device::Memory::new(model, monitor.as_ref());
+    let mut session = memory.session(model, monitor.as_ref())?;
     let buffers = Buffers {
-        arena: &mut vec![0i8; model.arena_len()],
-        state: &mut vec![0.0f32; monitor.as_ref().map_or(0, |m| m.state_len())],
         input: &mut vec![0.0f32; n],
         scratch: &mut vec![0.0f32; n],
         explain: &mut vec![0.0f32; 2 * channels],
     };
     let mut lines = Vec::with_capacity(stream.len() + 2);
-    let summary = run(
-        model,
-        monitor.as_ref(),
-        &stream,
-        buffers,
-        &mut || 0,
-        &mut |e| {
-            lines.push(match e {
-                Event::Step(s) => s.to_string(),
-                Event::Explained(x, _) => x.to_string(),
-            })
-        },
-    )?;
+    let summary = run(&mut session, &stream, buffers, &mut || 0, &mut |e| {
+        lines.push(match e {
+            Event::Step(s) => s.to_string(),
+            Event::Explained(x, _) => x.to_string(),
+        })
+    })?;
     lines.push(format!("summary: {summary}"));
     Ok(lines)
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{data, scratch, vigie};
+use common::{data, repo, scratch, vigie};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -257,7 +257,7 @@ fn demo_trains_quantizes_inspects_and_runs_the_model() {
         "test accuracy   float",
         "MACs         6464 per inference",
         "arena        128 bytes",
-        "row    0: predicted 0",
+        "row    0: decided 0",
     ] {
         assert!(text.contains(part), "`{part}` missing from:\n{text}");
     }
@@ -296,7 +296,7 @@ fn eval_and_predict_run_the_saved_model_through_the_core() {
     let text = std::fs::read_to_string(preds).unwrap();
     assert_eq!(text.lines().count(), 1600);
     assert!(
-        text.starts_with("row,prediction,probability\n0,"),
+        text.starts_with("row,decision,class,probability,note\n0,"),
         "{}",
         &text[..60]
     );
@@ -454,4 +454,89 @@ fn strip_drops_host_only_sections_and_keeps_what_the_device_computes() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let replay = |m: &str| vigie(&["replay", "--model", m, "--stream", &stream]).stdout;
     assert_eq!(replay(&full), replay(&small));
+}
+
+/// The decided class of each window, from `vigie replay`'s lines (the
+/// firmware prints the same lines: `tests/tests/firmware_matches_host.rs`).
+fn replayed_classes(model: &str, stream: &str) -> Vec<String> {
+    let o = vigie(&["replay", "--model", model, "--stream", stream]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("window"))
+        .map(|l| {
+            let after = l.split(": class ").nth(1).expect("a class line");
+            after.split(' ').nth(1).unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn predict_decides_the_same_class_as_replay_and_the_firmware_on_both_streams() {
+    let dir = scratch("predict-replay");
+    for name in ["basicmotions", "digits"] {
+        let model = repo(&format!("firmware-demo/models/{name}.vigie"));
+        let stream = repo(&format!("firmware-demo/models/{name}.replay"));
+        let bytes = std::fs::read(&model).unwrap();
+        let m = vigie_core::Model::from_bytes(&bytes).unwrap();
+        let length = m.input_shape().length as usize;
+        let header: Vec<String> = m
+            .input_names()
+            .iter()
+            .flat_map(|c| {
+                (0..length).map(move |t| {
+                    if length == 1 {
+                        c.to_owned()
+                    } else {
+                        format!("{c}_t{t}")
+                    }
+                })
+            })
+            .collect();
+        // The stream's windows as a CSV (shortest round-trip floats: the
+        // same bits).
+        let raw = std::fs::read(&stream).unwrap();
+        let r = vigie_core::replay::Replay::from_bytes(&raw).unwrap();
+        let mut csv = header.join(",") + "\n";
+        let mut x = vec![0.0f32; r.values_per_window()];
+        for w in 0..r.len() {
+            r.window(w, &mut x).unwrap();
+            let cells: Vec<String> = x.iter().map(|v| format!("{v}")).collect();
+            csv += &(cells.join(",") + "\n");
+        }
+        let csv_path = write(&dir, &format!("{name}.csv"), &csv);
+        let o = vigie(&["predict", "--model", &model, "--data", &csv_path]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let predicted: Vec<String> = String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().to_owned())
+            .collect();
+        let replayed = replayed_classes(&model, &stream);
+        assert_eq!(predicted.len(), r.len());
+        assert_eq!(predicted, replayed, "{name}");
+    }
+}
+
+#[test]
+fn inspect_prints_every_buffer_size_and_the_decision_rules() {
+    let model = repo("firmware-demo/models/digits.vigie");
+    let o = vigie(&["inspect", &model]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for part in [
+        "input        64 f32 values per inference",
+        "arena        128 bytes",
+        "monitor      2382 f32 of state (9528 bytes of RAM)",
+        "decision     temperature ",
+        "never abstains; the most probable class (no cost matrix)",
+    ] {
+        assert!(text.contains(part), "`{part}` missing from:\n{text}");
+    }
+    let o = vigie(&["inspect", "--json", &model]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["device"]["monitor_state_floats"], 2382);
+    assert_eq!(v["device"]["calibration"]["cost_matrix"], false);
 }

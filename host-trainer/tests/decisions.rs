@@ -114,3 +114,95 @@ fn a_cost_matrix_that_is_not_square_over_the_classes_is_refused_with_its_place()
     );
     assert!(!dir.join("m.vigie").exists());
 }
+
+/// Trains a quick wine model with `extra` flags and returns its path.
+fn wine_model(dir: &std::path::Path, name: &str, extra: &[&str]) -> String {
+    let out = dir.join(name).display().to_string();
+    let wine = repo("data/winequality-red.csv");
+    let quick = repo("examples/quick.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["train", "--quiet", "--seed", "0", "--data", &wine])
+        .args(["--target", "quality", "--config", &quick, "--out", &out])
+        .args(extra)
+        .output()
+        .expect("vigie runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// `vigie predict`'s rows: (decision, class) per data row.
+fn predictions(model: &str) -> Vec<(String, String)> {
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["predict", "--model", model, "--data"])
+        .arg(repo("data/winequality-red.csv"))
+        .output()
+        .expect("vigie runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("row,decision,class,probability,note"));
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[1].to_owned(), cells[2].to_owned())
+        })
+        .collect()
+}
+
+fn eval_json(model: &str) -> Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["eval", "--json", "--model", model, "--data"])
+        .arg(repo("data/winequality-red.csv"))
+        .output()
+        .expect("vigie runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn predict_and_eval_apply_the_cost_matrix_and_the_abstention_stored_in_the_model() {
+    let dir = scratch("decision-rules");
+    let costs = repo("examples/wine_costs.csv");
+    let plain = wine_model(&dir, "plain.vigie", &[]);
+    let costed = wine_model(&dir, "costed.vigie", &["--cost-matrix", &costs]);
+    let cautious = wine_model(&dir, "cautious.vigie", &["--target-precision", "0.8"]);
+
+    // The cost matrix punishes missing the rare qualities: the same network
+    // (same seed) decides other classes for some rows.
+    let (p, c) = (predictions(&plain), predictions(&costed));
+    assert_eq!(p.len(), 1599);
+    let changed = p.iter().zip(&c).filter(|(a, b)| a.1 != b.1).count();
+    assert!(changed > 0, "the cost matrix changed no prediction");
+    assert!(
+        p.iter().all(|(d, c)| d == c),
+        "the plain model never abstains"
+    );
+
+    // A precision target makes the model abstain on unsure rows, and
+    // predict says so.
+    let a = predictions(&cautious);
+    let abstained = a.iter().filter(|(d, _)| d == "abstain").count();
+    assert!(
+        abstained > 0 && abstained < a.len(),
+        "{abstained} of {} rows abstained",
+        a.len()
+    );
+
+    // eval reports what the device decides.
+    let e = eval_json(&plain);
+    assert_eq!(e["decisions"]["coverage"], 1.0);
+    assert!(e["decisions"]["mean_cost"].is_null());
+    let e = eval_json(&costed);
+    let cost = e["decisions"]["mean_cost"].as_f64().unwrap();
+    assert!(cost > 0.0, "{e}");
+    let e = eval_json(&cautious);
+    let coverage = e["decisions"]["coverage"].as_f64().unwrap();
+    assert!(
+        (coverage - (1.0 - abstained as f64 / 1599.0)).abs() < 1e-9,
+        "{e}"
+    );
+    assert!(
+        e["decisions"]["precision_answered"].as_f64().unwrap()
+            > e["int8"]["accuracy"].as_f64().unwrap()
+    );
+}

@@ -317,7 +317,7 @@ fn state_and_report_serialize_with_postcard_for_sending_home() {
         let mut last = None;
         for &r in src.rows.iter().take(50) {
             let x = src.data.row(r);
-            let c = model.run(x, &mut arena).unwrap().class().unwrap();
+            let c = model.run(x, &mut arena).unwrap().decide().unwrap();
             last = Some(
                 mon.observe(&mut state, x, Some((c.index, c.probability)))
                     .unwrap(),

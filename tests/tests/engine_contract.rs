@@ -28,7 +28,8 @@ fn arena_of_exactly_arena_len_is_enough_and_one_less_is_refused() {
     let mut short = vec![0i8; model.arena_len() - 1];
     assert_eq!(
         model.run(&rows[0], &mut short).unwrap_err(),
-        Error::RunArenaTooSmall {
+        Error::BufferTooSmall {
+            buffer: vigie_core::Buffer::Arena,
             needed: 96,
             found: 95
         }
@@ -83,7 +84,7 @@ fn classification_reports_index_probability_and_name() {
     assert_eq!(model.input_names().get(63), Some("px63"));
     let mut arena = vec![0i8; model.arena_len()];
     let out = model.run(&rows[0], &mut arena).unwrap();
-    let class = out.class().unwrap();
+    let class = out.decide().unwrap();
     let best = out.raw().iter().copied().max().unwrap();
     assert_eq!(out.raw()[class.index], best);
     assert_eq!(class.name, class.index.to_string());
@@ -291,17 +292,21 @@ fn temperature_one_leaves_probabilities_unchanged_bit_for_bit() {
     let (mut x, mut y) = (vec![0i8; a.arena_len()], vec![0i8; b.arena_len()]);
     for row in &rows {
         let (o, p) = (a.run(row, &mut x).unwrap(), b.run(row, &mut y).unwrap());
-        assert_eq!(o.class().unwrap(), p.class().unwrap());
-        assert_eq!(
-            p.decide().unwrap().probability,
-            o.class().unwrap().probability
-        );
+        assert_eq!(o.decide().unwrap(), p.decide().unwrap());
     }
 }
 
 #[test]
 fn invalid_calibration_sections_are_refused_at_load() {
-    let refused = |r: Result<Vec<u8>, Error>| matches!(r, Err(Error::ValidateModel { .. }));
+    let refused = |r: Result<Vec<u8>, Error>| {
+        matches!(
+            r,
+            Err(Error::SectionInvalid {
+                place: vigie_core::error::Place::Section { kind: 3, .. },
+                ..
+            })
+        )
+    };
     assert!(refused(calibrated(0.0, 0.0, &[])));
     assert!(refused(calibrated(f32::NAN, 0.0, &[])));
     assert!(refused(calibrated(1.0, 1.5, &[])));
@@ -328,7 +333,7 @@ fn occlusion_attribution_is_the_probability_lost_when_a_channel_takes_its_baseli
         &mut out,
     )
     .unwrap();
-    let c = model.run(&rows[0], &mut arena).unwrap().class().unwrap();
+    let c = model.run(&rows[0], &mut arena).unwrap().decide().unwrap();
     assert_eq!((class, reference), (c.index, c.probability));
     for f in [0usize, 20, 36, 63] {
         let mut x = rows[0].clone();

@@ -4,8 +4,7 @@
 //! also run.
 
 use vigie_core::format::{crc32, section_kind, split_file, ModelDef, HEADER_LEN};
-use vigie_core::monitor::Monitor;
-use vigie_core::{Error, Model};
+use vigie_core::Error;
 use vigie_tests::{data_dir, fixture_models, load_table, Rng};
 
 /// Random byte strings tried, as the issue asks.
@@ -43,30 +42,30 @@ fn trained_with_monitor() -> Vec<u8> {
         .clone()
 }
 
-/// Loads and, when it loads, runs: the outcome is `Ok` or a typed error.
+/// Loads and, when it loads, runs through a session: the outcome is `Ok`
+/// or a typed error.
 fn load_and_run(bytes: &[u8], input: &[f32]) -> Result<usize, Error> {
-    let model = Model::from_bytes(bytes)?;
-    let mut arena = vec![0i8; model.arena_len()];
+    let sizes = vigie_core::Sizes::of(bytes)?;
+    let mut arena = vec![0i8; sizes.arena];
+    let mut state = vec![0.0f32; sizes.monitor_state];
+    let mut session = vigie_core::Session::from_bytes(bytes, &mut arena, &mut state)?;
     let mut input = input.to_vec();
-    input.resize(model.input_len(), 0.5);
-    let out = model.run(&input, &mut arena)?;
-    let mut prediction = None;
-    if let Ok(c) = out.class() {
-        assert!(c.index < out.len());
-        assert!((0.0..=1.0).contains(&c.probability));
-        prediction = Some((c.index, c.probability));
-    }
-    let n = out.len();
-    if let Some(monitor) = Monitor::from_model(&model)? {
-        let mut state = vec![0.0f32; monitor.state_len()];
-        monitor.reset(&mut state)?;
-        for _ in 0..3 {
-            monitor.observe(&mut state, &input, prediction)?;
-            monitor.observe_label(&mut state, false)?;
+    input.resize(sizes.input, 0.5);
+    let n = session.model().output_len();
+    for _ in 0..3 {
+        let step = session.step(&input)?;
+        if let Some(d) = step.decision() {
+            assert!(d.index < n);
+            assert!((0.0..=1.0).contains(&d.probability));
         }
-        input[0] = f32::NAN;
-        monitor.observe(&mut state, &input, None)?;
+        session.observe_label(false)?;
     }
+    input[0] = f32::NAN;
+    let step = session.step(&input)?;
+    assert!(matches!(
+        step.inference,
+        vigie_core::Inference::Skipped { index: 0 } | vigie_core::Inference::Imputed { .. }
+    ));
     Ok(n)
 }
 

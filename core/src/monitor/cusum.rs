@@ -49,8 +49,8 @@ pub(super) fn observe(
         if obs.record(
             Detector::Mean,
             s[0].max(s[1]),
-            def.warning.mean,
-            def.drift.mean,
+            def.warning[Detector::Mean],
+            def.drift[Detector::Mean],
             &name,
         ) {
             s[0] = 0.0;
@@ -59,8 +59,8 @@ pub(super) fn observe(
         if obs.record(
             Detector::Variance,
             s[2].max(s[3]),
-            def.warning.variance,
-            def.drift.variance,
+            def.warning[Detector::Variance],
+            def.drift[Detector::Variance],
             &name,
         ) {
             s[2] = 0.0;

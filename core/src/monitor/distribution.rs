@@ -72,8 +72,8 @@ pub(super) fn observe(
             if obs.record(
                 Detector::Distribution,
                 js,
-                def.warning.distribution,
-                def.drift.distribution,
+                def.warning[Detector::Distribution],
+                def.drift[Detector::Distribution],
                 &[f as u16],
             ) {
                 reset_feature(m, state, f, b);

@@ -35,8 +35,8 @@ pub(super) fn observe(m: &Monitor<'_>, input: &[f32], sample: &[Feature], obs: &
         obs.record(
             Detector::GuardRange,
             worst,
-            def.warning.range,
-            def.drift.range,
+            def.warning[Detector::GuardRange],
+            def.drift[Detector::GuardRange],
             &[worst_f],
         );
     }

@@ -16,8 +16,8 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], correct: bool, obs: &m
     if obs.record(
         Detector::ErrorRate,
         state[at],
-        def.warning.error_rate,
-        def.drift.error_rate,
+        def.warning[Detector::ErrorRate],
+        def.drift[Detector::ErrorRate],
         &[],
     ) {
         state[at] = 0.0;

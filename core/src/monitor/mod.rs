@@ -86,31 +86,38 @@ pub struct MonitorParams {
     pub check_every: u16,
 }
 
-/// One threshold per detector family.
+/// One threshold per detector, indexed by [`Detector`] (see
+/// [`Detector::ALL`]). The non-finite guard fires on any non-finite value;
+/// its entries are 1.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Thresholds {
-    /// Input guard: allowed distance outside `[min, max]`, in units of
-    /// `max − min`.
-    pub range: f32,
-    /// Mean CUSUM.
-    pub mean: f32,
-    /// Variance CUSUM.
-    pub variance: f32,
-    /// Jensen-Shannon divergence of a feature's windowed distribution.
-    pub distribution: f32,
-    /// Jensen-Shannon divergence of the windowed class mix.
-    pub class_mix: f32,
-    /// Confidence CUSUM (downward).
-    pub confidence: f32,
-    /// Reconstruction-error CUSUM (upward).
-    pub reconstruction: f32,
-    /// Error-rate CUSUM (upward).
-    pub error_rate: f32,
+pub struct Thresholds(pub [f32; Detector::COUNT]);
+
+impl Thresholds {
+    /// Every detector off (infinite thresholds): the monitor's statistics
+    /// are still computed, as the trainer's calibration replay needs.
+    pub const NEVER: Thresholds = Thresholds([f32::INFINITY; Detector::COUNT]);
+}
+
+impl core::ops::Index<Detector> for Thresholds {
+    type Output = f32;
+    fn index(&self, d: Detector) -> &f32 {
+        &self.0[d.index()]
+    }
+}
+
+impl core::ops::IndexMut<Detector> for Thresholds {
+    fn index_mut(&mut self, d: Detector) -> &mut f32 {
+        &mut self.0[d.index()]
+    }
 }
 
 /// Reference statistics and thresholds, as stored in the model file.
+///
+/// Generic over its byte storage `B`: `&[u8]` borrowed from the file when a
+/// device loads it ([`MonitorDefRef`]), `Vec<u8>` when the trainer builds
+/// it. Both encode to the same postcard bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MonitorDef<'a> {
+pub struct MonitorDef<B> {
     /// Monitored features: the model's input channels (a window channel is
     /// monitored through its mean).
     pub features: u16,
@@ -118,40 +125,40 @@ pub struct MonitorDef<'a> {
     pub bins: u16,
     /// `features × (bins − 1)` int8 bin edges in the quantized input
     /// domain, non-decreasing: a value `q` is in bin `#{edges < q}`.
-    pub edges: &'a [u8],
+    pub edges: B,
     /// `features × bins` f32: the share of training samples in each bin.
-    pub proportions: &'a [u8],
+    pub proportions: B,
     /// `features × bins` f32: the normal score of each bin.
-    pub scores: &'a [u8],
+    pub scores: B,
     /// `features` f32: mean of the normal score on training data.
-    pub score_mean: &'a [u8],
+    pub score_mean: B,
     /// `features` f32: its standard deviation (0: the feature is constant
     /// and its CUSUMs are off).
-    pub score_sd: &'a [u8],
+    pub score_sd: B,
     /// `features` f32, raw units: training mean.
-    pub mean: &'a [u8],
+    pub mean: B,
     /// `features` f32, raw units: training standard deviation.
-    pub std: &'a [u8],
+    pub std: B,
     /// `features` f32, raw units: training minimum.
-    pub min: &'a [u8],
+    pub min: B,
     /// `features` f32, raw units: training maximum.
-    pub max: &'a [u8],
+    pub max: B,
     /// Classes (0 for regression).
     pub classes: u16,
     /// `classes` f32: share of each predicted class on training data.
-    pub prior: &'a [u8],
+    pub prior: B,
     /// Mean top-class probability on training data.
     pub confidence_mean: f32,
     /// Its standard deviation.
     pub confidence_sd: f32,
     /// `10` f32: deciles of the top-class probability on training data.
-    pub confidence_deciles: &'a [u8],
+    pub confidence_deciles: B,
     /// Principal components kept.
     pub components: u16,
     /// `components × features` f32: orthonormal rows, in standardized units.
-    pub basis: &'a [u8],
+    pub basis: B,
     /// `features` f32: mean squared residual of each feature on training data.
-    pub residual_share: &'a [u8],
+    pub residual_share: B,
     /// Mean of `ln(residual + 1e-3)` on training data.
     pub residual_log_mean: f32,
     /// Its standard deviation.
@@ -166,8 +173,45 @@ pub struct MonitorDef<'a> {
     pub warning: Thresholds,
 }
 
+/// A monitor definition as loaded, borrowing the model file.
+pub type MonitorDefRef<'a> = MonitorDef<&'a [u8]>;
+
+impl<B: AsRef<[u8]>> MonitorDef<B> {
+    /// The same definition, borrowing this one's bytes.
+    pub fn borrowed(&self) -> MonitorDefRef<'_> {
+        MonitorDef {
+            features: self.features,
+            bins: self.bins,
+            edges: self.edges.as_ref(),
+            proportions: self.proportions.as_ref(),
+            scores: self.scores.as_ref(),
+            score_mean: self.score_mean.as_ref(),
+            score_sd: self.score_sd.as_ref(),
+            mean: self.mean.as_ref(),
+            std: self.std.as_ref(),
+            min: self.min.as_ref(),
+            max: self.max.as_ref(),
+            classes: self.classes,
+            prior: self.prior.as_ref(),
+            confidence_mean: self.confidence_mean,
+            confidence_sd: self.confidence_sd,
+            confidence_deciles: self.confidence_deciles.as_ref(),
+            components: self.components,
+            basis: self.basis.as_ref(),
+            residual_share: self.residual_share.as_ref(),
+            residual_log_mean: self.residual_log_mean,
+            residual_log_sd: self.residual_log_sd,
+            error_rate: self.error_rate,
+            params: self.params,
+            drift: self.drift,
+            warning: self.warning,
+        }
+    }
+}
+
 /// How worried the monitor is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Level {
     /// Nothing unusual.
     Stable,
@@ -179,6 +223,7 @@ pub enum Level {
 
 /// The detectors, as bits of [`Observation::fired`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u16)]
 pub enum Detector {
     /// Non-finite input.
@@ -202,8 +247,10 @@ pub enum Detector {
 }
 
 impl Detector {
+    /// Number of detectors.
+    pub const COUNT: usize = 9;
     /// All detectors, in bit order.
-    pub const ALL: [Detector; 9] = [
+    pub const ALL: [Detector; Detector::COUNT] = [
         Detector::GuardNonFinite,
         Detector::GuardRange,
         Detector::Mean,
@@ -254,18 +301,19 @@ pub struct Observation {
     /// This sample's largest statistic of each detector, in
     /// [`Detector::ALL`] order, whatever the thresholds (0 when the
     /// detector did not run). The trainer calibrates thresholds on them.
-    pub values: [f32; 9],
+    pub values: [f32; Detector::COUNT],
 }
 
 impl Observation {
-    fn stable() -> Self {
+    /// Nothing seen.
+    pub fn stable() -> Self {
         Observation {
             level: Level::Stable,
             fired: 0,
             detector: None,
             features: heapless::Vec::new(),
             score: 0.0,
-            values: [0.0; 9],
+            values: [0.0; Detector::COUNT],
         }
     }
 
@@ -317,7 +365,7 @@ impl Observation {
 /// A validated monitor definition, borrowing the model file.
 #[derive(Debug, Clone)]
 pub struct Monitor<'a> {
-    def: MonitorDef<'a>,
+    def: MonitorDefRef<'a>,
     layout: Layout,
     /// Input length per channel (window models average it).
     length: usize,
@@ -344,25 +392,23 @@ const SCALAR_ERRORS: usize = 2;
 const SCALAR_SAMPLES: usize = 3;
 const SCALARS: usize = 4;
 
-fn bad(field: &'static str) -> Error {
-    Error::ValidateQuantization {
-        place: Place::Section(crate::format::section_kind::MONITOR),
-        field,
-        index: 0,
-    }
-}
-
-fn check_f32s(bytes: &[u8], n: usize, field: &'static str, finite: bool) -> Result<(), Error> {
+fn check_f32s(
+    place: Place,
+    bytes: &[u8],
+    n: usize,
+    field: &'static str,
+    finite: bool,
+) -> Result<(), Error> {
     if bytes.len() != 4 * n {
         return Err(Error::ValidateTensorLength {
-            place: Place::Section(crate::format::section_kind::MONITOR),
+            place,
             field,
             expected: (4 * n).min(u32::MAX as usize) as u32,
             found: bytes.len().min(u32::MAX as usize) as u32,
         });
     }
     if finite && (0..n).any(|i| !read_f32(bytes, i).is_finite()) {
-        return Err(bad(field));
+        return Err(Error::SectionInvalid { place, field });
     }
     Ok(())
 }
@@ -373,16 +419,28 @@ impl<'a> Monitor<'a> {
         let Some(section) = model.def().section(crate::format::section_kind::MONITOR) else {
             return Ok(None);
         };
-        let (def, rest) = postcard::take_from_bytes::<MonitorDef<'a>>(section.data)
-            .map_err(|_| Error::LoadMalformedBody)?;
+        let place = model
+            .def()
+            .section_place(crate::format::section_kind::MONITOR);
+        let invalid = Error::SectionInvalid {
+            place,
+            field: "body",
+        };
+        let (def, rest) =
+            postcard::take_from_bytes::<MonitorDefRef<'a>>(section.data).map_err(|_| invalid)?;
         if !rest.is_empty() {
-            return Err(Error::LoadTrailingBody);
+            return Err(invalid);
         }
         Self::new(def, model).map(Some)
     }
 
-    /// Validates a definition against the model it monitors.
-    pub fn new(def: MonitorDef<'a>, model: &Model<'a>) -> Result<Self, Error> {
+    /// Validates a definition against the model it monitors. Errors name
+    /// the monitor section and the field at fault.
+    pub fn new(def: MonitorDefRef<'a>, model: &Model<'a>) -> Result<Self, Error> {
+        let place = model
+            .def()
+            .section_place(crate::format::section_kind::MONITOR);
+        let bad = |field| Error::SectionInvalid { place, field };
         let shape = model.input_shape();
         let f = def.features as usize;
         let b = def.bins as usize;
@@ -400,8 +458,8 @@ impl<'a> Monitor<'a> {
                 return Err(bad("edges"));
             }
         }
-        check_f32s(def.proportions, f * b, "proportions", true)?;
-        check_f32s(def.scores, f * b, "scores", true)?;
+        check_f32s(place, def.proportions, f * b, "proportions", true)?;
+        check_f32s(place, def.scores, f * b, "scores", true)?;
         for field in [
             def.score_mean,
             def.score_sd,
@@ -411,15 +469,16 @@ impl<'a> Monitor<'a> {
             def.max,
             def.residual_share,
         ] {
-            check_f32s(field, f, "feature statistics", true)?;
+            check_f32s(place, field, f, "feature statistics", true)?;
         }
         let k = def.classes as usize;
         let outputs = model.output_len();
         if k != 0 && (k != outputs || model.task() != crate::Task::Classification) {
             return Err(bad("classes"));
         }
-        check_f32s(def.prior, k, "prior", true)?;
+        check_f32s(place, def.prior, k, "prior", true)?;
         check_f32s(
+            place,
             def.confidence_deciles,
             if k == 0 { 0 } else { 10 },
             "confidence_deciles",
@@ -429,7 +488,7 @@ impl<'a> Monitor<'a> {
         if c > f {
             return Err(bad("components"));
         }
-        check_f32s(def.basis, c * f, "basis", true)?;
+        check_f32s(place, def.basis, c * f, "basis", true)?;
         let scalars = [
             def.confidence_mean,
             def.confidence_sd,
@@ -449,19 +508,9 @@ impl<'a> Monitor<'a> {
         if def.params.check_every == 0 {
             return Err(bad("check_every"));
         }
-        for t in [&def.drift, &def.warning] {
-            let all = [
-                t.range,
-                t.mean,
-                t.variance,
-                t.distribution,
-                t.class_mix,
-                t.confidence,
-                t.reconstruction,
-                t.error_rate,
-            ];
-            if all.iter().any(|v| v.is_nan() || *v < 0.0) {
-                return Err(bad("thresholds"));
+        for (t, field) in [(&def.drift, "drift"), (&def.warning, "warning")] {
+            if t.0.iter().any(|v| v.is_nan() || *v < 0.0) {
+                return Err(bad(field));
             }
         }
         let cusum = 0;
@@ -488,7 +537,7 @@ impl<'a> Monitor<'a> {
     }
 
     /// The definition.
-    pub fn def(&self) -> &MonitorDef<'a> {
+    pub fn def(&self) -> &MonitorDefRef<'a> {
         &self.def
     }
 
@@ -508,6 +557,15 @@ impl<'a> Monitor<'a> {
         4 * self.layout.len
     }
 
+    /// Samples in a row without a drift alarm after which a latched drift
+    /// alarm clears by itself ([`crate::Session`]): two windows of the
+    /// distribution detector (`2 / ewma`), long enough for every detector
+    /// that fired on a lasting fault to fire again.
+    pub fn recovery_samples(&self) -> u32 {
+        let window = 1.0 / self.def.params.ewma;
+        (2.0 * window) as u32
+    }
+
     /// Sets a state buffer to the reference (no evidence of drift yet).
     pub fn reset(&self, state: &mut [f32]) -> Result<(), Error> {
         let state = self.state(state)?;
@@ -521,9 +579,10 @@ impl<'a> Monitor<'a> {
     fn state<'s>(&self, state: &'s mut [f32]) -> Result<&'s mut [f32], Error> {
         let needed = self.layout.len;
         if state.len() < needed {
-            return Err(Error::RunArenaTooSmall {
-                needed: 4 * needed,
-                found: 4 * state.len(),
+            return Err(Error::BufferTooSmall {
+                buffer: crate::error::Buffer::MonitorState,
+                needed,
+                found: state.len(),
             });
         }
         Ok(&mut state[..needed])
@@ -626,7 +685,7 @@ impl<'a> Monitor<'a> {
 }
 
 #[cfg(feature = "alloc")]
-impl MonitorDef<'_> {
+impl<B: Serialize> MonitorDef<B> {
     /// The section's bytes (postcard).
     pub fn to_vec(&self) -> alloc::vec::Vec<u8> {
         postcard::to_allocvec(self).expect("postcard serialization into a Vec cannot fail")

@@ -43,8 +43,8 @@ pub(super) fn observe(
         if obs.record(
             Detector::ClassMix,
             js,
-            def.warning.class_mix,
-            def.drift.class_mix,
+            def.warning[Detector::ClassMix],
+            def.drift[Detector::ClassMix],
             &[],
         ) {
             reset(m, state);
@@ -57,8 +57,8 @@ pub(super) fn observe(
         if obs.record(
             Detector::Confidence,
             state[at],
-            def.warning.confidence,
-            def.drift.confidence,
+            def.warning[Detector::Confidence],
+            def.drift[Detector::Confidence],
             &[],
         ) {
             state[at] = 0.0;

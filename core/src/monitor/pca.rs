@@ -83,8 +83,8 @@ pub(super) fn observe(
     if obs.record(
         Detector::Reconstruction,
         state[at],
-        def.warning.reconstruction,
-        def.drift.reconstruction,
+        def.warning[Detector::Reconstruction],
+        def.drift[Detector::Reconstruction],
         &named,
     ) {
         state[at] = 0.0;

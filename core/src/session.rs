@@ -1,0 +1,510 @@
+//! The device's loop in one object: a validated model, its monitor and its
+//! decision rules bound once to the caller's memory, then one
+//! [`Session::step`] per input.
+//!
+//! A step runs inference, takes the model's one decision
+//! ([`crate::Output::decide`]: temperature, cost matrix, abstention), feeds
+//! the monitor that same decision, and reports a *latched* alarm: once the
+//! monitor raises drift, every step says "drifting since step N, on feature
+//! F" until the application calls [`Session::acknowledge`] or no detector
+//! raises drift for [`crate::monitor::Monitor::recovery_samples`] steps. The
+//! monitor's thresholds were calibrated by the trainer through this same
+//! step, so what the device sees is what the monitor was fitted on.
+//!
+//! ```
+//! use vigie_core::{Session, Sizes};
+//! # fn demo() -> Result<(), vigie_core::Error> {
+//! # static MODEL: &[u8] = include_bytes!("../../firmware-demo/models/digits.vigie");
+//! // Sizes are known before any buffer exists (a build script can emit
+//! // them as constants: `vigie_core::sizes::rust_constants`).
+//! let sizes = Sizes::of(MODEL)?;
+//! let mut arena = [0i8; 256];            // ≥ sizes.arena bytes (statics on a device)
+//! let mut state = [0.0f32; 4096];        // ≥ sizes.monitor_state floats
+//! let mut session = Session::from_bytes(MODEL, &mut arena, &mut state)?;
+//! let input = [0.0f32; 64];              // sizes.input raw values, channel-major
+//! let step = session.step(&input)?;
+//! if let Some(d) = step.decision() {
+//!     if !d.abstained { /* act on d.index, d.name */ }
+//! }
+//! if let Some(alarm) = step.alarm {
+//!     // drifting since step `alarm.since`, named features in `alarm.features`
+//!     let _ = alarm;
+//! }
+//! # Ok(()) }
+//! # demo().unwrap();
+//! ```
+
+use crate::decision::Decision;
+use crate::error::Buffer;
+use crate::monitor::{Detector, Level, Monitor, Observation, MAX_NAMED};
+use crate::{Error, Model, Output, Task};
+
+/// The memory a model and its monitor need, read from the file alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// Bytes of inference arena.
+    pub arena: usize,
+    /// Floats of monitor state (0 without a monitor).
+    pub monitor_state: usize,
+    /// Raw input values per inference (`channels × length`).
+    pub input: usize,
+    /// Input channels (features).
+    pub channels: usize,
+}
+
+impl Sizes {
+    /// Loads and validates a model file and returns what it needs.
+    pub fn of(bytes: &[u8]) -> Result<Sizes, Error> {
+        let model = Model::from_bytes(bytes)?;
+        let monitor = Monitor::from_model(&model)?;
+        Ok(Sizes::of_model(&model, monitor.as_ref()))
+    }
+
+    /// What a loaded model and its monitor need.
+    pub fn of_model(model: &Model<'_>, monitor: Option<&Monitor<'_>>) -> Sizes {
+        Sizes {
+            arena: model.arena_len(),
+            monitor_state: monitor.map_or(0, Monitor::state_len),
+            input: model.input_len(),
+            channels: model.input_shape().channels as usize,
+        }
+    }
+}
+
+/// Rust source with a model's sizes as constants, for a firmware's build
+/// script: `ARENA` (bytes), `MONITOR_STATE` (floats), `INPUT` (floats) and
+/// `CHANNELS`, each prefixed by `prefix`.
+#[cfg(feature = "alloc")]
+pub mod sizes {
+    use super::Sizes;
+    use crate::Error;
+
+    /// The constants' source text.
+    pub fn rust_constants(bytes: &[u8], prefix: &str) -> Result<alloc::string::String, Error> {
+        let s = Sizes::of(bytes)?;
+        Ok(alloc::format!(
+            "/// Bytes of inference arena the model needs.\n\
+             pub const {prefix}ARENA: usize = {};\n\
+             /// Floats of monitor state the model needs.\n\
+             pub const {prefix}MONITOR_STATE: usize = {};\n\
+             /// Raw input values per inference.\n\
+             pub const {prefix}INPUT: usize = {};\n\
+             /// Input channels.\n\
+             pub const {prefix}CHANNELS: usize = {};\n",
+            s.arena.max(1),
+            s.monitor_state.max(1),
+            s.input,
+            s.channels
+        ))
+    }
+}
+
+/// How inference went for one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Inference {
+    /// The model ran on the input as given.
+    Ran,
+    /// Some values were missing (NaN) and the model imputed them with its
+    /// stored training values.
+    Imputed {
+        /// How many values were imputed.
+        missing: u32,
+    },
+    /// Inference was skipped: a value was infinite, or missing in a model
+    /// without imputation values. The monitor still saw the input.
+    Skipped {
+        /// Index of the first value that stopped it.
+        index: u32,
+    },
+}
+
+/// What the model answered for one step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Answer<'a> {
+    /// A classifier's decision.
+    Class(Decision<'a>),
+    /// A regression's first output value.
+    Value(f32),
+}
+
+/// Inference and the decision, without the monitor: what
+/// [`Session::infer`] returns and [`Session::watch`] takes. It owns no
+/// buffer, so a host can keep it (the trainer's calibration replay does).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Inferred<'a> {
+    /// How inference went.
+    pub inference: Inference,
+    /// The answer, `None` when inference was skipped.
+    pub answer: Option<Answer<'a>>,
+}
+
+impl<'a> Inferred<'a> {
+    /// The classifier's decision, if any.
+    pub fn decision(&self) -> Option<&Decision<'a>> {
+        match &self.answer {
+            Some(Answer::Class(d)) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// A latched drift alarm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alarm {
+    /// The step at which drift was first raised.
+    pub since: u32,
+    /// The detector that raised it.
+    pub detector: Detector,
+    /// The input channels it named, most suspicious first.
+    pub features: heapless::Vec<u16, MAX_NAMED>,
+    /// The last step at which a detector raised drift.
+    pub last: u32,
+}
+
+/// What the monitor made of one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// This step's raw detector events (`None` without a monitor).
+    pub observation: Option<Observation>,
+    /// The latched alarm, if drift was raised and not yet cleared.
+    pub alarm: Option<Alarm>,
+}
+
+/// One step: the decision, the output tensor, the monitor's observation
+/// and the latched alarm.
+#[derive(Debug, Clone)]
+pub struct Step<'a, 'r> {
+    /// Steps since the session was bound or reset (0-based).
+    pub index: u32,
+    /// How inference went.
+    pub inference: Inference,
+    /// The answer (`None` when inference was skipped).
+    pub answer: Option<Answer<'a>>,
+    /// The raw output tensor (`None` when inference was skipped).
+    pub output: Option<Output<'a, 'r>>,
+    /// This step's raw detector events (`None` without a monitor).
+    pub observation: Option<Observation>,
+    /// The latched drift alarm: set from the step drift was raised until
+    /// acknowledged or recovered, whatever this step's own level.
+    pub alarm: Option<Alarm>,
+}
+
+impl<'a> Step<'a, '_> {
+    /// The classifier's decision (`None` for regression or when skipped).
+    pub fn decision(&self) -> Option<&Decision<'a>> {
+        match &self.answer {
+            Some(Answer::Class(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// This step's own level (stable without a monitor).
+    pub fn level(&self) -> Level {
+        self.observation.as_ref().map_or(Level::Stable, |o| o.level)
+    }
+
+    /// Whether a drift alarm is latched.
+    pub fn drifting(&self) -> bool {
+        self.alarm.is_some()
+    }
+}
+
+/// A model, its monitor and its decision rules, bound to the caller's
+/// memory. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Session<'a, 'b> {
+    model: Model<'a>,
+    monitor: Option<Monitor<'a>>,
+    arena: &'b mut [i8],
+    state: &'b mut [f32],
+    steps: u32,
+    alarm: Option<Alarm>,
+    quiet: u32,
+}
+
+impl<'a, 'b> Session<'a, 'b> {
+    /// Loads a model file with its monitor (if it has one) and binds it.
+    pub fn from_bytes(
+        bytes: &'a [u8],
+        arena: &'b mut [i8],
+        state: &'b mut [f32],
+    ) -> Result<Self, Error> {
+        let model = Model::from_bytes(bytes)?;
+        let monitor = Monitor::from_model(&model)?;
+        Self::new(model, monitor, arena, state)
+    }
+
+    /// Binds a model and an optional monitor to an arena of at least
+    /// [`Model::arena_len`] bytes and a monitor state of at least
+    /// [`Monitor::state_len`] floats (any length without a monitor), and
+    /// resets the state.
+    pub fn new(
+        model: Model<'a>,
+        monitor: Option<Monitor<'a>>,
+        arena: &'b mut [i8],
+        state: &'b mut [f32],
+    ) -> Result<Self, Error> {
+        let needed = model.arena_len();
+        if arena.len() < needed {
+            return Err(Error::BufferTooSmall {
+                buffer: Buffer::Arena,
+                needed,
+                found: arena.len(),
+            });
+        }
+        if let Some(m) = &monitor {
+            if state.len() < m.state_len() {
+                return Err(Error::BufferTooSmall {
+                    buffer: Buffer::MonitorState,
+                    needed: m.state_len(),
+                    found: state.len(),
+                });
+            }
+        }
+        let mut session = Session {
+            model,
+            monitor,
+            arena,
+            state,
+            steps: 0,
+            alarm: None,
+            quiet: 0,
+        };
+        session.reset()?;
+        Ok(session)
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model<'a> {
+        &self.model
+    }
+
+    /// The monitor, if bound.
+    pub fn monitor(&self) -> Option<&Monitor<'a>> {
+        self.monitor.as_ref()
+    }
+
+    /// The sizes of what is bound.
+    pub fn sizes(&self) -> Sizes {
+        Sizes::of_model(&self.model, self.monitor.as_ref())
+    }
+
+    /// Steps since binding or the last reset.
+    pub fn steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// The latched alarm, if any.
+    pub fn alarm(&self) -> Option<&Alarm> {
+        self.alarm.as_ref()
+    }
+
+    /// Back to the reference: the monitor's evidence, the latched alarm and
+    /// the step count are cleared.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        if let Some(m) = &self.monitor {
+            m.reset(self.state)?;
+        }
+        self.steps = 0;
+        self.alarm = None;
+        self.quiet = 0;
+        Ok(())
+    }
+
+    /// The application has seen the alarm (and, say, recalibrated the
+    /// sensor): the latch clears, the monitor keeps its evidence.
+    pub fn acknowledge(&mut self) {
+        self.alarm = None;
+        self.quiet = 0;
+    }
+
+    /// Runs one input (raw values, channel-major) through the model and
+    /// its monitor.
+    pub fn step(&mut self, input: &[f32]) -> Result<Step<'a, '_>, Error> {
+        let inferred = self.infer(input)?;
+        let verdict = self.watch(input, &inferred)?;
+        let output = match inferred.inference {
+            Inference::Skipped { .. } => None,
+            _ => Some(self.model.last_output(self.arena)?),
+        };
+        Ok(Step {
+            index: self.steps.wrapping_sub(1),
+            inference: inferred.inference,
+            answer: inferred.answer,
+            output,
+            observation: verdict.observation,
+            alarm: verdict.alarm,
+        })
+    }
+
+    /// The first half of [`Session::step`]: inference and the decision
+    /// ([`Session::run`], then [`Session::decide`]). The output tensor
+    /// stays in the arena ([`Session::output`]).
+    pub fn infer(&mut self, input: &[f32]) -> Result<Inferred<'a>, Error> {
+        let inference = self.run(input)?;
+        self.decide(inference)
+    }
+
+    /// Inference alone: the model runs on `input` (raw values,
+    /// channel-major) and leaves its output in the arena. A non-finite
+    /// value skips it (unless the model imputes missing values), which is
+    /// not an error: the monitor must still see the input.
+    pub fn run(&mut self, input: &[f32]) -> Result<Inference, Error> {
+        let expected = self.model.input_len();
+        if input.len() != expected {
+            return Err(Error::RunInputLength {
+                expected,
+                found: input.len(),
+            });
+        }
+        match self.model.run(input, self.arena) {
+            Ok(_) => {}
+            Err(Error::RunNonFiniteInput { index }) => {
+                return Ok(Inference::Skipped {
+                    index: index as u32,
+                })
+            }
+            Err(e) => return Err(e),
+        }
+        let imputes = !self.model.def().input.missing.is_empty();
+        let missing = if imputes {
+            input.iter().filter(|v| v.is_nan()).count() as u32
+        } else {
+            0
+        };
+        Ok(if missing > 0 {
+            Inference::Imputed { missing }
+        } else {
+            Inference::Ran
+        })
+    }
+
+    /// The decision on the output [`Session::run`] left in the arena.
+    pub fn decide(&self, inference: Inference) -> Result<Inferred<'a>, Error> {
+        if let Inference::Skipped { .. } = inference {
+            return Ok(Inferred {
+                inference,
+                answer: None,
+            });
+        }
+        let out = self.model.last_output(self.arena)?;
+        let answer = match out.task() {
+            Task::Classification => Answer::Class(out.decide()?),
+            Task::Regression => Answer::Value(out.value(0).unwrap_or(f32::NAN)),
+        };
+        Ok(Inferred {
+            inference,
+            answer: Some(answer),
+        })
+    }
+
+    /// The output tensor of the last inference that ran.
+    pub fn output(&self) -> Result<Output<'a, '_>, Error> {
+        self.model.last_output(self.arena)
+    }
+
+    /// The second half of [`Session::step`]: the monitor sees the input
+    /// (non-finite values included: its guard reports them) and the
+    /// decision taken for it, and the alarm latch is updated.
+    pub fn watch(&mut self, input: &[f32], inferred: &Inferred<'a>) -> Result<Verdict, Error> {
+        let index = self.steps;
+        self.steps = self.steps.wrapping_add(1);
+        let Some(m) = &self.monitor else {
+            return Ok(Verdict {
+                observation: None,
+                alarm: None,
+            });
+        };
+        let decided = inferred.decision().map(|d| (d.index, d.probability));
+        let obs = m.observe(self.state, input, decided)?;
+        self.latch(index, &obs);
+        Ok(Verdict {
+            observation: Some(obs),
+            alarm: self.alarm.clone(),
+        })
+    }
+
+    /// Feeds back whether the decision for the last step was right (the
+    /// error-rate detector). Updates the latch like a step.
+    pub fn observe_label(&mut self, correct: bool) -> Result<Observation, Error> {
+        let Some(m) = &self.monitor else {
+            return Ok(Observation::stable());
+        };
+        let obs = m.observe_label(self.state, correct)?;
+        if obs.level == Level::Drift {
+            self.latch(self.steps.wrapping_sub(1), &obs);
+        }
+        Ok(obs)
+    }
+
+    fn latch(&mut self, index: u32, obs: &Observation) {
+        match obs.level {
+            Level::Drift => {
+                self.quiet = 0;
+                match &mut self.alarm {
+                    Some(a) => a.last = index,
+                    None => {
+                        self.alarm = Some(Alarm {
+                            since: index,
+                            detector: obs.detector.unwrap_or(Detector::Mean),
+                            features: obs.features.clone(),
+                            last: index,
+                        })
+                    }
+                }
+            }
+            Level::Warning | Level::Stable => {
+                if self.alarm.is_some() {
+                    self.quiet += 1;
+                    let recovery = self.monitor.as_ref().map_or(0, Monitor::recovery_samples);
+                    if self.quiet >= recovery {
+                        self.alarm = None;
+                        self.quiet = 0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Occlusion attribution of the decision for `input` (see
+    /// [`crate::explain::occlusion`]), with the monitor's training means
+    /// as baseline. `scratch` holds one input; `baseline` and `out` one
+    /// float per channel. Returns (decided class, its probability), or (0,
+    /// value) for a regression.
+    pub fn explain(
+        &mut self,
+        input: &[f32],
+        scratch: &mut [f32],
+        baseline: &mut [f32],
+        out: &mut [f32],
+    ) -> Result<(usize, f32), Error> {
+        let channels = self.model.input_shape().channels as usize;
+        for (buffer, len, needed) in [
+            (Buffer::Scratch, scratch.len(), self.model.input_len()),
+            (Buffer::PerChannel, baseline.len(), channels),
+            (Buffer::PerChannel, out.len(), channels),
+        ] {
+            if len < needed {
+                return Err(Error::BufferTooSmall {
+                    buffer,
+                    needed,
+                    found: len,
+                });
+            }
+        }
+        let (scratch, baseline, out) = (
+            &mut scratch[..self.model.input_len()],
+            &mut baseline[..channels],
+            &mut out[..channels],
+        );
+        for (f, b) in baseline.iter_mut().enumerate() {
+            *b = self
+                .monitor
+                .as_ref()
+                .and_then(|m| m.training_mean(f))
+                .unwrap_or(0.0);
+        }
+        crate::explain::occlusion(&self.model, baseline, input, scratch, self.arena, out)
+    }
+}

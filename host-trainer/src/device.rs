@@ -1,0 +1,39 @@
+//! What the device does, on the host: every loop that runs a model (eval,
+//! predict, monitor, replay, drift benchmarks, the monitor's calibration)
+//! goes through a `vigie_core::Session`, so the decision the monitor sees
+//! and the one a person reads are the device's.
+
+use anyhow::Result;
+use vigie_core::monitor::Monitor;
+use vigie_core::{Model, Session};
+
+/// Host memory for a [`Session`]: an arena and a monitor state sized for
+/// the model and monitor.
+pub struct Memory {
+    arena: Vec<i8>,
+    state: Vec<f32>,
+}
+
+impl Memory {
+    /// Buffers for `model` and `monitor`.
+    pub fn new(model: &Model<'_>, monitor: Option<&Monitor<'_>>) -> Memory {
+        Memory {
+            arena: vec![0i8; model.arena_len()],
+            state: vec![0.0f32; monitor.map_or(0, Monitor::state_len)],
+        }
+    }
+
+    /// A session of `model` and `monitor` on these buffers (reset).
+    pub fn session<'a>(
+        &mut self,
+        model: &Model<'a>,
+        monitor: Option<&Monitor<'a>>,
+    ) -> Result<Session<'a, '_>> {
+        Ok(Session::new(
+            model.clone(),
+            monitor.cloned(),
+            &mut self.arena,
+            &mut self.state,
+        )?)
+    }
+}
