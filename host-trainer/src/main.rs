@@ -7,10 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use vigie_trainer::config::Config;
+use vigie_trainer::cli::{self, inspect};
 use vigie_trainer::data::Impute;
+use vigie_trainer::pipeline;
 use vigie_trainer::pipeline::{CpuBackend, DeviceKind, TrainArgs};
-use vigie_trainer::{commands, inspect, pipeline};
+use vigie_trainer::training::config::Config;
 
 /// Train small neural networks on CSV data, quantize them to int8 for
 /// microcontrollers, and check them with the engine the device runs.
@@ -349,7 +350,7 @@ fn run(cli: Cli) -> Result<()> {
             quiet,
         } => {
             if print_config {
-                print!("{}", vigie_trainer::config::default_toml());
+                print!("{}", vigie_trainer::training::config::default_toml());
                 return Ok(());
             }
             let (Some(data), Some(target)) = (data, target) else {
@@ -388,7 +389,7 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {
-                commands::print_summary(&summary);
+                cli::print_summary(&summary);
             }
             Ok(())
         }
@@ -397,15 +398,17 @@ fn run(cli: Cli) -> Result<()> {
             data,
             target,
             json,
-        } => commands::eval(&model, &data, target.as_deref(), json),
-        Command::Predict { model, data, out } => commands::predict(&model, &data, out.as_deref()),
+        } => cli::eval::eval(&model, &data, target.as_deref(), json),
+        Command::Predict { model, data, out } => {
+            cli::predict::predict(&model, &data, out.as_deref())
+        }
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Monitor {
             model,
             data,
             labels,
             json,
-        } => commands::monitor(&model, &data, labels.as_deref(), json),
+        } => cli::monitor::monitor(&model, &data, labels.as_deref(), json),
         Command::DriftBench {
             data,
             target,
@@ -423,7 +426,7 @@ fn run(cli: Cli) -> Result<()> {
             args.test_split = if test.is_some() { 0.0 } else { 0.2 };
             args.test = test;
             args.seed = seed;
-            commands::drift_bench(&args, feature.as_deref(), runs, stable_rows, json)
+            cli::drift_bench::drift_bench(&args, feature.as_deref(), runs, stable_rows, json)
         }
         Command::Stream {
             model,
@@ -442,7 +445,7 @@ fn run(cli: Cli) -> Result<()> {
             args.test = test;
             args.seed = seed;
             let fault = (fault_channel.as_str(), gain, offset);
-            commands::stream(&args, &model, windows, fault, &out)
+            cli::stream::stream(&args, &model, windows, fault, &out)
         }
         Command::Explain {
             model,
@@ -451,15 +454,15 @@ fn run(cli: Cli) -> Result<()> {
             row,
             seed,
             json,
-        } => commands::explain(&model, &data, target.as_deref(), row, seed, json),
-        Command::Strip { model, out } => commands::strip(&model, &out),
+        } => cli::explain::explain(&model, &data, target.as_deref(), row, seed, json),
+        Command::Strip { model, out } => cli::strip::strip(&model, &out),
         Command::Report {
             model,
             data,
             target,
             out,
         } => {
-            vigie_trainer::report::write(&model, data.as_deref(), target.as_deref(), &out)?;
+            vigie_trainer::report::card::write(&model, data.as_deref(), target.as_deref(), &out)?;
             println!("{}", out.display());
             Ok(())
         }
@@ -470,7 +473,7 @@ fn run(cli: Cli) -> Result<()> {
             task,
             json,
             strict,
-        } => commands::check_data(
+        } => cli::check_data::check_data(
             &data,
             &target,
             test.as_deref(),
@@ -478,8 +481,8 @@ fn run(cli: Cli) -> Result<()> {
             json,
             strict,
         ),
-        Command::Replay { model, stream } => commands::replay(&model, &stream),
-        Command::Demo { out } => commands::demo(&out).context("the demo failed"),
+        Command::Replay { model, stream } => cli::replay::replay(&model, &stream),
+        Command::Demo { out } => cli::demo::demo(&out).context("the demo failed"),
     }
 }
 

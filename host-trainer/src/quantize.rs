@@ -6,9 +6,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use vigie_core::builder::{FloatModel, Range};
 
-use crate::config::{Calibration, QuantizationConfig};
-use crate::net::{export, ExportInfo, Net};
-use crate::train::Split;
+use crate::training::config::{Calibration, QuantizationConfig};
+use crate::training::fit::Split;
+use crate::training::net::{export, ExportInfo, Net};
 
 /// A calibrated range from sampled values.
 fn range_of(values: &mut [f32], cfg: &QuantizationConfig) -> Range {

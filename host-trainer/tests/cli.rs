@@ -225,8 +225,8 @@ fn print_config_shows_every_section_and_parses_back() {
     }
     let dir = scratch("config");
     let f = write(&dir, "default.toml", &text);
-    let parsed = vigie_trainer::config::Config::from_file(Path::new(&f)).unwrap();
-    assert_eq!(parsed, vigie_trainer::config::Config::default());
+    let parsed = vigie_trainer::training::config::Config::from_file(Path::new(&f)).unwrap();
+    assert_eq!(parsed, vigie_trainer::training::config::Config::default());
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn config_errors_name_file_line_and_column() {
         "bad.toml",
         "[training]\nepochs = 10\nlearning_rat = 0.1\n",
     );
-    let err = vigie_trainer::config::Config::from_file(Path::new(&f))
+    let err = vigie_trainer::training::config::Config::from_file(Path::new(&f))
         .unwrap_err()
         .to_string();
     assert!(

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use vigie_core::monitor::{Detector, Monitor, Observation};
 use vigie_core::Model;
 use vigie_tests::data_dir;
-use vigie_trainer::drift::{self, Scenario, Source, Summary};
+use vigie_trainer::evaluation::drift::{self, Scenario, Source, Summary};
 use vigie_trainer::pipeline::{self, Built, CpuBackend, TrainArgs};
 
 /// Seeded runs per scenario (the benchmark uses 50).

@@ -127,7 +127,7 @@ fn check_firmware(name: &str, features: &[&str]) {
     let model_bytes = std::fs::read(firmware_dir().join(format!("models/{name}.vigie"))).unwrap();
     let stream_bytes = std::fs::read(firmware_dir().join(format!("models/{name}.replay"))).unwrap();
     let model = Model::from_bytes(&model_bytes).unwrap();
-    let host = vigie_trainer::replay::replay_lines(&model, &stream_bytes).unwrap();
+    let host = vigie_trainer::evaluation::stream::replay_lines(&model, &stream_bytes).unwrap();
     let windows = Replay::from_bytes(&stream_bytes).unwrap().len();
 
     // A line per window, the attribution at the alarm, the summary.

@@ -11,7 +11,7 @@ use vigie_core::replay::Replay;
 use vigie_core::{Error, Inference, Session, Sizes};
 use vigie_tests::data_dir;
 use vigie_trainer::device::Memory;
-use vigie_trainer::drift::Source;
+use vigie_trainer::evaluation::drift::Source;
 use vigie_trainer::pipeline::{self, CpuBackend, TrainArgs};
 
 fn firmware_file(name: &str) -> Vec<u8> {

@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
 use vigie_tests::data_dir;
-use vigie_trainer::pipeline::{self, CpuBackend, TrainArgs};
+use vigie_trainer::evaluation::metrics::{ClassMetrics, RegressionMetrics};
+use vigie_trainer::pipeline::{self, CpuBackend, Summary, TrainArgs};
+use vigie_trainer::training_report::TestMetrics;
 
 fn args(data: &str, target: &str, out: &str) -> TrainArgs {
     let mut a = TrainArgs::new(data_dir().join(data), target);
@@ -15,11 +16,30 @@ fn args(data: &str, target: &str, out: &str) -> TrainArgs {
     a
 }
 
-fn f(v: &Value, path: &[&str]) -> f64 {
-    path.iter()
-        .fold(v, |v, k| &v[*k])
-        .as_f64()
-        .unwrap_or_else(|| panic!("{path:?} in {v}"))
+/// (int8, float, agreement, drop in points) of a classifier's summary.
+fn classes(s: &Summary) -> (&ClassMetrics, &ClassMetrics, f64, f64) {
+    match &s.test {
+        TestMetrics::Classification {
+            int8,
+            float: Some(float),
+            agreement: Some(a),
+            accuracy_drop_points: Some(d),
+            ..
+        } => (int8, float, *a, *d),
+        other => panic!("not a classifier's test metrics: {other:?}"),
+    }
+}
+
+/// (int8, float) of a regression's summary.
+fn regression(s: &Summary) -> (RegressionMetrics, RegressionMetrics) {
+    match &s.test {
+        TestMetrics::Regression {
+            int8,
+            float: Some(float),
+            ..
+        } => (*int8, *float),
+        other => panic!("not a regression's test metrics: {other:?}"),
+    }
 }
 
 /// The digits targets: int8 accuracy, float-to-int8 drop, argmax agreement.
@@ -30,17 +50,12 @@ const DIGITS_MIN_AGREEMENT: f64 = 0.99;
 #[test]
 fn digits_mlp_int8_accuracy_drop_and_agreement_meet_targets() {
     let s = pipeline::train(&args("digits.csv", "digit", "digits.vigie")).unwrap();
-    assert!(
-        f(&s, &["int8", "accuracy"]) >= DIGITS_MIN_INT8_ACCURACY,
-        "{s}"
-    );
-    assert!(
-        f(&s, &["accuracy_drop_points"]) <= DIGITS_MAX_DROP_POINTS,
-        "{s}"
-    );
-    assert!(f(&s, &["agreement"]) >= DIGITS_MIN_AGREEMENT, "{s}");
+    let (int8, _, agreement, drop) = classes(&s);
+    assert!(int8.accuracy >= DIGITS_MIN_INT8_ACCURACY, "{s:?}");
+    assert!(drop <= DIGITS_MAX_DROP_POINTS, "{s:?}");
+    assert!(agreement >= DIGITS_MIN_AGREEMENT, "{s:?}");
     // 20% of each class, rounded per class.
-    assert_eq!(s["rows"], 359);
+    assert_eq!(s.test.rows(), 359);
 }
 
 #[test]
@@ -48,11 +63,8 @@ fn digits_mlp_trains_on_the_ndarray_backend_too() {
     let mut a = args("digits.csv", "digit", "digits-ndarray.vigie");
     a.cpu_backend = CpuBackend::Ndarray;
     let s = pipeline::train(&a).unwrap();
-    assert_eq!(s["backend"], "ndarray (CPU)");
-    assert!(
-        f(&s, &["int8", "accuracy"]) >= DIGITS_MIN_INT8_ACCURACY,
-        "{s}"
-    );
+    assert_eq!(s.backend.as_deref(), Some("ndarray (CPU)"));
+    assert!(classes(&s).0.accuracy >= DIGITS_MIN_INT8_ACCURACY, "{s:?}");
 }
 
 /// BasicMotions target: int8 test accuracy of the 1-D CNN.
@@ -65,10 +77,10 @@ fn basicmotions_cnn_int8_accuracy_meets_target() {
     a.test_split = 0.0;
     let s = pipeline::train(&a).unwrap();
     assert!(
-        f(&s, &["int8", "accuracy"]) >= BASICMOTIONS_MIN_INT8_ACCURACY,
-        "{s}"
+        classes(&s).0.accuracy >= BASICMOTIONS_MIN_INT8_ACCURACY,
+        "{s:?}"
     );
-    assert_eq!(s["rows"], 40);
+    assert_eq!(s.test.rows(), 40);
 }
 
 /// Winequality as regression: int8 MAE within 5% of the float MAE.
@@ -79,10 +91,11 @@ fn winequality_regression_int8_mae_is_within_five_percent_of_float() {
     let mut a = args("winequality-red.csv", "quality", "wine-regression.vigie");
     a.regression = true;
     let s = pipeline::train(&a).unwrap();
-    let ratio = f(&s, &["int8", "mae"]) / f(&s, &["float", "mae"]);
+    let (int8, float) = regression(&s);
+    let ratio = int8.mae / float.mae;
     assert!(
         ratio <= WINE_MAX_MAE_RATIO,
-        "int8/float MAE ratio {ratio}: {s}"
+        "int8/float MAE ratio {ratio}: {s:?}"
     );
 }
 
@@ -92,12 +105,18 @@ fn model_file_reloads_with_its_training_report() {
     pipeline::train(&a).unwrap();
     let bytes = std::fs::read(&a.out).unwrap();
     let model = vigie_core::Model::from_bytes(&bytes).unwrap();
-    let report = vigie_trainer::commands::training_report(&model).expect("report section");
-    assert_eq!(report["data"]["target"], "quality");
-    assert_eq!(report["seed"], 0);
-    assert!(
-        report["history"]["epochs"].as_array().unwrap().len()
-            >= report["history"]["best_epoch"].as_u64().unwrap() as usize
-    );
+    let report = vigie_trainer::training_report::training_report(&model).expect("report section");
+    assert_eq!(report.data.target, "quality");
+    assert_eq!(report.seed, 0);
+    assert!(report.history.epochs.len() >= report.history.best_epoch);
+    // The data file is recorded by name and content, not by the absolute
+    // path of the machine that trained it.
+    assert_eq!(report.data.file.name, "winequality-red.csv");
+    assert_eq!(report.data.file.sha256.len(), 64);
+    let moved = std::env::temp_dir().join(format!("vigie-{}-moved.csv", std::process::id()));
+    std::fs::copy(data_dir().join("winequality-red.csv"), &moved).unwrap();
+    let record = vigie_trainer::training_report::FileRecord::of(&moved).unwrap();
+    assert_eq!(record.sha256, report.data.file.sha256);
+    let _ = std::fs::remove_file(moved);
     let _ = std::fs::remove_file(PathBuf::from(&a.out));
 }

@@ -42,7 +42,7 @@ pub fn split(d: &Dataset, test: f64, val: f64, seed: u64) -> Splits {
         s.val.extend_from_slice(&g[n_test..n_test + n_val]);
         s.train.extend_from_slice(&g[n_test + n_val..]);
     }
-    let firsts = crate::checks::first_occurrences(d);
+    let firsts = crate::data::checks::first_occurrences(d);
     if firsts.iter().any(Option::is_some) {
         let mut side = vec![0u8; d.len()];
         for (k, rows) in [&s.train, &s.val, &s.test].into_iter().enumerate() {

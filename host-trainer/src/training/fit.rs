@@ -13,9 +13,9 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
 
-use crate::config::{LossKind, OptimizerKind, Schedule, TrainingConfig};
-use crate::net::Net;
 use crate::rng::Rng;
+use crate::training::config::{LossKind, OptimizerKind, Schedule, TrainingConfig};
+use crate::training::net::Net;
 
 /// Standardized features and targets of one split.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ pub struct Problem {
 }
 
 /// One epoch of the learning curve.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Epoch {
     /// Epoch number, from 1.
     pub epoch: usize,
@@ -72,7 +72,7 @@ pub struct Epoch {
 }
 
 /// The learning curve and where it stopped.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct History {
     /// Every epoch run.
     pub epochs: Vec<Epoch>,

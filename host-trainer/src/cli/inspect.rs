@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 use vigie_core::format::{section_kind, LayerDef};
 use vigie_core::Model;
 
+use crate::training_report::TestMetrics;
+
 /// One layer as shown to people.
 struct LayerRow {
     kind: &'static str,
@@ -125,11 +127,11 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Result<Value> {
         "sections": def.sections.iter().map(|s| json!({
             "kind": s.kind, "name": section_name(s.kind), "bytes": s.data.len(), "required": s.required
         })).collect::<Vec<_>>(),
-        "training": crate::commands::training_report(model).map(|r| json!({
-            "data": r["data"], "seed": r["seed"], "backend": r["backend"],
-            "best_epoch": r["history"]["best_epoch"],
-            "epochs_run": r["history"]["epochs"].as_array().map_or(0, |e| e.len()),
-            "generalization_gap": r["generalization_gap"], "test": r["test"],
+        "training": crate::training_report::training_report(model).map(|r| json!({
+            "data": r.data, "seed": r.seed, "backend": r.backend,
+            "best_epoch": r.history.best_epoch,
+            "epochs_run": r.history.epochs.len(),
+            "generalization_gap": r.generalization_gap, "test": r.test,
         })),
     }))
 }
@@ -233,35 +235,39 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
             }
         );
     }
-    if let Some(t) = d.get("training").filter(|t| !t.is_null()) {
-        let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.4}"));
-        let test = &t["test"];
+    if let Some(r) = crate::training_report::training_report(&model) {
+        let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
         println!(
             "trained      on {} (target `{}`, seed {}, {}), best epoch {} of {}",
-            t["data"]["file"].as_str().unwrap_or("?"),
-            t["data"]["target"].as_str().unwrap_or("?"),
-            t["seed"],
-            t["backend"].as_str().unwrap_or("?"),
-            t["best_epoch"],
-            t["epochs_run"]
+            r.data.file,
+            r.data.target,
+            r.seed,
+            r.backend,
+            r.history.best_epoch,
+            r.history.epochs.len()
         );
-        if test["task"] == "classification" {
-            println!(
-                "test         accuracy float {} / int8 {}, int8 macro-F1 {}, agreement {} ({} rows)",
-                f(&test["float"]["accuracy"]),
-                f(&test["int8"]["accuracy"]),
-                f(&test["int8"]["macro_f1"]),
-                f(&test["agreement"]),
-                test["rows"]
-            );
-        } else {
-            println!(
-                "test         MAE float {} / int8 {}, int8 RMSE {} ({} rows)",
-                f(&test["float"]["mae"]),
-                f(&test["int8"]["mae"]),
-                f(&test["int8"]["rmse"]),
-                test["rows"]
-            );
+        match &r.test {
+            TestMetrics::Classification {
+                rows,
+                int8,
+                float,
+                agreement,
+                ..
+            } => println!(
+                "test         accuracy float {} / int8 {}, int8 macro-F1 {}, agreement {} ({rows} rows)",
+                f(float.as_ref().map(|m| m.accuracy)),
+                f(Some(int8.accuracy)),
+                f(Some(int8.macro_f1)),
+                f(*agreement),
+            ),
+            TestMetrics::Regression {
+                rows, int8, float, ..
+            } => println!(
+                "test         MAE float {} / int8 {}, int8 RMSE {} ({rows} rows)",
+                f(float.map(|m| m.mae)),
+                f(Some(int8.mae)),
+                f(Some(int8.rmse)),
+            ),
         }
     }
     for s in &model.def().sections {

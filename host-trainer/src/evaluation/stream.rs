@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 
 use crate::data::Target;
-use crate::pipeline::Prepared;
+use crate::training::prepared::Prepared;
 
 /// The fault injected into the second copy of the windows.
 #[derive(Debug, Clone, Copy, PartialEq)]

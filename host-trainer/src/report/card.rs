@@ -14,6 +14,10 @@ use vigie_core::format::{read_f32, section_kind};
 use vigie_core::monitor::Monitor;
 use vigie_core::Model;
 
+use crate::evaluation::calibrate;
+use crate::training::fit::History;
+use crate::training_report::TestMetrics;
+
 const W: u32 = 640;
 const H: u32 = 320;
 
@@ -43,22 +47,15 @@ fn svg(
     Ok(s)
 }
 
-fn learning_curves(history: &Value) -> Result<Option<String>> {
-    let Some(epochs) = history["epochs"].as_array().filter(|e| !e.is_empty()) else {
+fn learning_curves(history: &History) -> Result<Option<String>> {
+    let epochs = &history.epochs;
+    if epochs.is_empty() {
         return Ok(None);
+    }
+    let get = |k: fn(&crate::training::fit::Epoch) -> f64| -> Vec<(f64, f64)> {
+        epochs.iter().map(|e| (e.epoch as f64, k(e))).collect()
     };
-    let get = |k: &str| -> Vec<(f64, f64)> {
-        epochs
-            .iter()
-            .map(|e| {
-                (
-                    e["epoch"].as_f64().unwrap_or(0.0),
-                    e[k].as_f64().unwrap_or(f64::NAN),
-                )
-            })
-            .collect()
-    };
-    let (train, val) = (get("train_loss"), get("val_loss"));
+    let (train, val) = (get(|e| e.train_loss), get(|e| e.val_loss));
     let ymax = train
         .iter()
         .chain(&val)
@@ -67,7 +64,7 @@ fn learning_curves(history: &Value) -> Result<Option<String>> {
         .fold(0.0f64, f64::max)
         * 1.05;
     let xmax = epochs.len() as f64;
-    let best = history["best_epoch"].as_f64().unwrap_or(0.0);
+    let best = history.best_epoch as f64;
     svg((W, H), |root| {
         let mut c = ChartBuilder::on(&root)
             .caption("loss per epoch", ("sans-serif", 16))
@@ -106,18 +103,11 @@ fn learning_curves(history: &Value) -> Result<Option<String>> {
     .map(Some)
 }
 
-fn reliability(cal: &Value) -> Result<Option<String>> {
-    let bins = |k: &str| -> Vec<(f64, f64)> {
-        cal[k]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|b| (b[0].as_f64().unwrap_or(0.0), b[1].as_f64().unwrap_or(0.0)))
-                    .collect()
-            })
-            .unwrap_or_default()
+fn reliability(cal: &calibrate::Report) -> Result<Option<String>> {
+    let bins = |b: &[(f64, f64, usize)]| -> Vec<(f64, f64)> {
+        b.iter().map(|&(c, a, _)| (c, a)).collect()
     };
-    let (before, after) = (bins("reliability_before"), bins("reliability_after"));
+    let (before, after) = (bins(&cal.reliability_before), bins(&cal.reliability_after));
     if before.is_empty() {
         return Ok(None);
     }
@@ -165,7 +155,7 @@ fn reliability(cal: &Value) -> Result<Option<String>> {
     .map(Some)
 }
 
-fn importance_bars(items: &[crate::explain::Importance]) -> Result<String> {
+fn importance_bars(items: &[crate::evaluation::explain::Importance]) -> Result<String> {
     let items = &items[..items.len().min(20)];
     let n = items.len().max(1);
     let xmax = items
@@ -251,8 +241,8 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     s + "</table>"
 }
 
-fn num(v: &Value) -> String {
-    v.as_f64().map_or("–".into(), |x| format!("{x:.4}"))
+fn num(v: Option<f64>) -> String {
+    v.map_or("–".into(), |x| format!("{x:.4}"))
 }
 
 /// Writes the model card of `model_path`; with `data`, labelled rows for
@@ -263,10 +253,10 @@ pub fn write(
     target: Option<&str>,
     out: &Path,
 ) -> Result<()> {
-    let bytes = crate::inspect::read_model_file(model_path)?;
-    let model = crate::inspect::load(model_path, &bytes)?;
+    let bytes = crate::files::read_model_file(model_path)?;
+    let model = crate::files::load(model_path, &bytes)?;
     let html = render(model_path, &model, bytes.len(), data, target)?;
-    crate::pipeline::write_atomically(out, html.as_bytes())
+    crate::files::write_atomically(out, html.as_bytes())
 }
 
 /// The page, as a string.
@@ -277,7 +267,7 @@ pub fn render(
     data: Option<&Path>,
     target: Option<&str>,
 ) -> Result<String> {
-    let report = crate::commands::training_report(model).unwrap_or(Value::Null);
+    let report = crate::training_report::training_report(model);
     let checks: Vec<Value> = model
         .def()
         .section(section_kind::DATA_CHECKS)
@@ -299,23 +289,34 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
     );
 
     // Data.
-    let d = &report["data"];
-    let rows = &d["rows"];
-    let _ = write!(
-        h,
-        "<section id=\"data\"><h2>Data</h2><p>Training file <code>{}</code>{}; target <code>{}</code>; {} features in {} channels × {}; rows: {} training, {} validation, {} test; {} missing cells{}.</p></section>",
-        esc(d["file"].as_str().unwrap_or("?")),
-        d["test_file"].as_str().map(|t| format!(", test file <code>{}</code>", esc(t))).unwrap_or_default(),
-        esc(d["target"].as_str().unwrap_or("?")),
-        d["features"],
-        d["channels"].as_array().map_or(0, |c| c.len()),
-        d["length"],
-        rows["train"],
-        rows["val"],
-        rows["test"],
-        d["missing_cells"],
-        d["impute"].as_str().map(|i| format!(", imputed by the training {i}")).unwrap_or_default()
-    );
+    match &report {
+        Some(r) => {
+            let d = &r.data;
+            let _ = write!(
+                h,
+                "<section id=\"data\"><h2>Data</h2><p>Training file <code>{}</code>{}; target <code>{}</code>; {} features in {} channels × {}; rows: {} training, {} validation, {} test; {} missing cells{}.</p></section>",
+                esc(&d.file.to_string()),
+                d.test_file
+                    .as_ref()
+                    .map(|t| format!(", test file <code>{}</code>", esc(&t.to_string())))
+                    .unwrap_or_default(),
+                esc(&d.target),
+                d.features,
+                d.channels.len(),
+                d.length,
+                d.rows.train,
+                d.rows.val,
+                d.rows.test,
+                d.missing_cells,
+                d.impute
+                    .map(|i| format!(", imputed by the training {i:?}").to_lowercase())
+                    .unwrap_or_default()
+            );
+        }
+        None => h.push_str(
+            "<section id=\"data\"><h2>Data</h2><p>This model has no training report (a device copy).</p></section>",
+        ),
+    }
 
     // Quality findings.
     h.push_str("<section id=\"quality\"><h2>Data quality</h2>");
@@ -341,54 +342,76 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
 
     // Learning curves and the gap.
     h.push_str("<section id=\"learning\"><h2>Learning curves</h2>");
-    match learning_curves(&report["history"])? {
+    match report
+        .as_ref()
+        .map(|r| learning_curves(&r.history))
+        .transpose()?
+        .flatten()
+    {
         Some(s) => h.push_str(&s),
         None => h.push_str("<p>No training history in this model.</p>"),
     }
-    let g = &report["generalization_gap"];
-    if !g.is_null() {
+    if let Some(g) = report.as_ref().and_then(|r| r.generalization_gap) {
         let _ = write!(
             h,
             "<p>Kept epoch {}: training loss {}, validation loss {}, gap {} (a large gap means overfitting).</p>",
-            g["epoch"],
-            num(&g["train_loss"]),
-            num(&g["val_loss"]),
-            num(&g["loss_gap"])
+            g.epoch,
+            num(Some(g.train_loss)),
+            num(Some(g.val_loss)),
+            num(Some(g.loss_gap))
         );
     }
     h.push_str("</section>");
 
     // Metrics.
-    let t = &report["test"];
+    let test = report.as_ref().map(|r| &r.test);
     h.push_str("<section id=\"metrics\"><h2>Float against int8 (test rows)</h2>");
-    let metrics: Vec<&str> = if t["task"] == "classification" {
-        vec!["accuracy", "macro_f1"]
-    } else {
-        vec!["mae", "rmse"]
+    let (rows, agreement): (Vec<Vec<String>>, Option<f64>) = match test {
+        Some(TestMetrics::Classification {
+            int8,
+            float,
+            agreement,
+            ..
+        }) => (
+            vec![
+                vec![
+                    "accuracy".into(),
+                    num(float.as_ref().map(|m| m.accuracy)),
+                    num(Some(int8.accuracy)),
+                ],
+                vec![
+                    "macro_f1".into(),
+                    num(float.as_ref().map(|m| m.macro_f1)),
+                    num(Some(int8.macro_f1)),
+                ],
+            ],
+            *agreement,
+        ),
+        Some(TestMetrics::Regression { int8, float, .. }) => (
+            vec![
+                vec!["mae".into(), num(float.map(|m| m.mae)), num(Some(int8.mae))],
+                vec![
+                    "rmse".into(),
+                    num(float.map(|m| m.rmse)),
+                    num(Some(int8.rmse)),
+                ],
+            ],
+            None,
+        ),
+        None => (vec![], None),
     };
-    let rows: Vec<Vec<String>> = metrics
-        .iter()
-        .map(|m| vec![m.to_string(), num(&t["float"][m]), num(&t["int8"][m])])
-        .collect();
     h.push_str(&table(&["metric", "float", "int8"], &rows));
-    if !t["agreement"].is_null() {
-        let _ = write!(
-            h,
-            "<p>Argmax agreement float/int8: {}.</p>",
-            num(&t["agreement"])
-        );
+    if let Some(a) = agreement {
+        let _ = write!(h, "<p>Argmax agreement float/int8: {}.</p>", num(Some(a)));
     }
     h.push_str("</section>");
 
     // Confusion matrix.
     h.push_str("<section id=\"confusion\"><h2>Confusion matrix (int8, test rows)</h2>");
-    if let Some(m) = t["int8"]["confusion"].as_array() {
+    if let Some(TestMetrics::Classification { int8, .. }) = test {
+        let m = &int8.confusion;
         let names: Vec<&str> = model.output_names().iter().collect();
-        let max = m
-            .iter()
-            .flat_map(|r| r.as_array().into_iter().flatten())
-            .filter_map(Value::as_f64)
-            .fold(1.0, f64::max);
+        let max = m.iter().flatten().map(|&v| v as f64).fold(1.0, f64::max);
         h.push_str("<table><tr><th>true \\ predicted</th>");
         for n in &names {
             let _ = write!(h, "<th>{}</th>", esc(n));
@@ -396,8 +419,8 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
         h.push_str("</tr>");
         for (i, row) in m.iter().enumerate() {
             let _ = write!(h, "<tr><th>{}</th>", esc(names.get(i).unwrap_or(&"?")));
-            for v in row.as_array().into_iter().flatten() {
-                let x = v.as_f64().unwrap_or(0.0);
+            for &v in row {
+                let x = v as f64;
                 let _ = write!(
                     h,
                     "<td style=\"background:rgba(30,90,200,{:.2})\">{x}</td>",
@@ -413,29 +436,29 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
     h.push_str("</section>");
 
     // Reliability.
-    let cal = &report["calibration"];
+    let cal = report.as_ref().and_then(|r| r.calibration.as_ref());
     h.push_str("<section id=\"reliability\"><h2>Calibration and decisions</h2>");
-    match reliability(cal)? {
-        Some(s) => {
-            h.push_str(&s);
+    match cal.map(reliability).transpose()?.flatten() {
+        Some(svg) => {
+            let cal = cal.expect("a plot comes from a calibration");
+            h.push_str(&svg);
             let _ = write!(
                 h,
                 "<p>Temperature {} (fitted on {} validation rows): expected calibration error {} before, {} after. Abstains below probability {}: answers {} of test rows, right on {} of them.{}</p>",
-                num(&cal["temperature"]),
-                cal["fitted_on"],
-                num(&cal["ece_before"]),
-                num(&cal["ece_after"]),
-                num(&cal["abstain_below"]),
-                num(&cal["coverage"]),
-                num(&cal["precision_answered"]),
-                if cal["cost_rule"].is_null() {
-                    String::new()
-                } else {
-                    format!(
+                num(Some(cal.temperature.into())),
+                cal.fitted_on,
+                num(Some(cal.ece_before)),
+                num(Some(cal.ece_after)),
+                num(Some(cal.abstain_below.into())),
+                num(Some(cal.coverage)),
+                num(cal.precision_answered),
+                match (cal.cost_rule, cal.cost_argmax) {
+                    (Some(rule), Some(argmax)) => format!(
                         " Mean cost per test row: {} with the cost matrix rule, {} with argmax.",
-                        num(&cal["cost_rule"]),
-                        num(&cal["cost_argmax"])
-                    )
+                        num(Some(rule)),
+                        num(Some(argmax))
+                    ),
+                    _ => String::new(),
                 }
             );
         }
@@ -447,14 +470,14 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
     h.push_str("<section id=\"importance\"><h2>Feature importance</h2>");
     match data {
         Some(path) => {
-            let d = crate::explain::load_for_model(model, model_path, path, target)?;
-            let (base, items) = crate::explain::permutation_importance(model, &d, 0)?;
+            let d = crate::evaluation::explain::load_for_model(model, model_path, path, target)?;
+            let (base, items) = crate::evaluation::explain::permutation_importance(model, &d, 0)?;
             let _ = write!(
                 h,
                 "<p>Metric {base:.4} on {} rows of <code>{}</code>; each bar is what shuffling one input costs, ± its spread over {} shuffles, through the int8 model.</p>",
                 d.len(),
                 esc(&path.display().to_string()),
-                crate::explain::REPEATS
+                crate::evaluation::explain::REPEATS
             );
             h.push_str(&importance_bars(&items)?);
         }
@@ -500,7 +523,7 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
         rows.push(vec![
             format!(
                 "  of which section {}",
-                crate::inspect::section_name(s.kind)
+                vigie_core::format::section_kind::name(s.kind)
             ),
             s.data.len().to_string(),
         ]);

@@ -52,7 +52,7 @@ pub const PARAMS: MonitorParams = MonitorParams {
 };
 
 /// The monitor section and what to report about it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BuiltMonitor {
     /// The section bytes (postcard `MonitorDef`).
     #[serde(skip)]
@@ -239,14 +239,13 @@ fn decided(i: &Inferred<'_>) -> Option<(usize, f32)> {
 
 /// Computes the reference statistics and calibrates the thresholds.
 pub fn build(
-    model_bytes: &[u8],
+    model: &Model<'_>,
     d: &Dataset,
     train: &[usize],
     val: &[usize],
     false_alarm_rate: f64,
     seed: u64,
 ) -> Result<BuiltMonitor> {
-    let model = Model::from_bytes(model_bytes).context("loading the model for its monitor")?;
     let shape = model.input_shape();
     let (f, len) = (shape.channels as usize, shape.length as usize);
     let input = &model.def().input;
@@ -373,7 +372,7 @@ pub fn build(
 
     // Outputs on training data, through the core.
     let classification = model.task() == Task::Classification;
-    let train_decided = decisions(&model, d, train)?;
+    let train_decided = decisions(model, d, train)?;
     let train_pred: Vec<Option<(usize, f32)>> = train_decided.iter().map(decided).collect();
     if classification {
         let k = model.output_len();
@@ -411,7 +410,7 @@ pub fn build(
     } else {
         val
     };
-    let val_decided = decisions(&model, d, val)?;
+    let val_decided = decisions(model, d, val)?;
     let val_pred: Vec<Option<(usize, f32)>> = val_decided.iter().map(decided).collect();
     let val_correct: Vec<bool> = match &d.target {
         crate::data::Target::Classes { y, .. } => val
@@ -439,7 +438,7 @@ pub fn build(
     // than on its own fluctuation. The stored reference stays the training one.
     let mut centred = o.clone();
     let probe_train =
-        Monitor::new(o.borrowed(), &model).context("monitor reference does not validate")?;
+        Monitor::new(o.borrowed(), model).context("monitor reference does not validate")?;
     // Only the level is centred: the spread keeps the training reference, so
     // the variance CUSUMs are calibrated against the pool's own spread
     // mismatch (conservative).
@@ -455,13 +454,13 @@ pub fn build(
         .collect();
     centred.score_mean = le::from_f32(&vm);
     let probe =
-        Monitor::new(centred.borrowed(), &model).context("monitor reference does not validate")?;
+        Monitor::new(centred.borrowed(), model).context("monitor reference does not validate")?;
     // The replay goes through the session, as the device will: the
     // monitor sees each row with the decision the session took for it
     // (computed once per pool row above, since inference is
     // deterministic).
-    let mut memory = Memory::new(&model, Some(&probe));
-    let mut session = memory.session(&model, Some(&probe))?;
+    let mut memory = Memory::new(model, Some(&probe));
+    let mut session = memory.session(model, Some(&probe))?;
     // The budget is shared by the detector families. The mean CUSUMs, the
     // detectors of most real drifts, get half of it: their threshold is the
     // largest value over `2 / rate` rows. The other families share the other
@@ -505,7 +504,7 @@ pub fn build(
     o.drift = drift;
     o.warning = warning;
     let def = o.borrowed();
-    let monitor = Monitor::new(def.clone(), &model)?;
+    let monitor = Monitor::new(def.clone(), model)?;
     let section = def.to_vec();
     Ok(BuiltMonitor {
         state_bytes: monitor.state_bytes(),

@@ -180,8 +180,25 @@ pub fn read_cost_matrix(path: &Path, names: &[String]) -> Result<Vec<f32>> {
     Ok(m)
 }
 
+/// What the device decides over rows, as the decision rules stored in the
+/// model make it: coverage and precision on answered rows when it
+/// abstains, the mean cost when it has a cost matrix.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct DecisionFigures {
+    /// Rows decided.
+    pub rows: usize,
+    /// Share of rows answered (not abstained).
+    pub coverage: f64,
+    /// Accuracy on the answered rows.
+    pub precision_answered: Option<f64>,
+    /// Abstention threshold stored in the model (0: never abstains).
+    pub abstain_below: f32,
+    /// Mean cost per row under the model's cost matrix (`None` without one).
+    pub mean_cost: Option<f64>,
+}
+
 /// What calibration did, measured on the test rows through the core.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Report {
     /// Fitted temperature (1: not fitted).
     pub temperature: f32,

@@ -13,8 +13,8 @@ use vigie_core::builder::{FloatInput, FloatLayer, FloatModel, Range};
 use vigie_core::format::{Activation, Padding, PoolDef};
 use vigie_core::Task;
 
-use crate::config::{ModelConfig, ModelKind};
 use crate::rng::Rng;
+use crate::training::config::{ModelConfig, ModelKind};
 
 /// The network: optional conv blocks (conv, ReLU, max pool 2), global
 /// average pooling, then dense layers with ReLU between them.

@@ -1,19 +1,20 @@
-//! Training on an NVIDIA GPU (feature `cuda`). burn-cuda loads the driver at
-//! run time; a machine without a usable GPU gets a clear error instead of a
+//! The NVIDIA GPU device (feature `cuda`). burn-cuda loads the driver at run
+//! time; a machine without a usable GPU gets a clear error instead of a
 //! panic from inside burn.
 
 use anyhow::Result;
 
-use crate::pipeline::{Prepared, TrainArgs, Trained};
-
-/// Trains with burn-cuda on GPU 0.
+/// burn's CUDA backend, with autodiff.
 #[cfg(feature = "cuda")]
-pub fn train(p: &Prepared, args: &TrainArgs) -> Result<Trained> {
+pub type Backend = burn::backend::Autodiff<burn::backend::Cuda>;
+
+/// GPU 0, after checking that the driver loads and finds it.
+#[cfg(feature = "cuda")]
+pub fn device() -> Result<burn::backend::cuda::CudaDevice> {
     use burn::backend::cuda::CudaDevice;
-    use burn::backend::{Autodiff, Cuda};
+    use burn::backend::Cuda;
     use burn::tensor::Tensor;
 
-    let device = CudaDevice::default();
     // burn panics when the driver or a GPU is missing: probe once, quietly.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -27,12 +28,12 @@ pub fn train(p: &Prepared, args: &TrainArgs) -> Result<Trained> {
             "--device cuda: no usable NVIDIA GPU (the CUDA driver did not load or found no device); check `nvidia-smi`, or train with --device cpu"
         );
     }
-    crate::pipeline::train_on::<Autodiff<Cuda>>(p, args, device, "cuda (GPU 0)")
+    Ok(CudaDevice::default())
 }
 
 /// Without the `cuda` feature there is no GPU backend to run.
 #[cfg(not(feature = "cuda"))]
-pub fn train(_: &Prepared, _: &TrainArgs) -> Result<Trained> {
+pub fn unavailable<T>() -> Result<T> {
     anyhow::bail!(
         "--device cuda: this vigie was built without CUDA support; rebuild with `cargo build --release -p vigie-trainer --features cuda`, or train with --device cpu"
     )

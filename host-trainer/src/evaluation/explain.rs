@@ -36,12 +36,12 @@ pub fn load_for_model(
     path: &Path,
     target: Option<&str>,
 ) -> Result<Dataset> {
-    let report = crate::commands::training_report(model);
+    let report = crate::training_report::training_report(model);
     let target = match target {
         Some(t) => t.to_owned(),
         None => report
             .as_ref()
-            .and_then(|r| r["data"]["target"].as_str().map(String::from))
+            .map(|r| r.data.target.clone())
             .context("the model does not record its target column; pass --target")?,
     };
     let csv = CsvFile::read(path)?;

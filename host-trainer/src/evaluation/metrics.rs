@@ -1,9 +1,9 @@
 //! Metrics of predictions against the truth.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Classification metrics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassMetrics {
     /// Share of rows predicted right.
     pub accuracy: f64,
@@ -40,7 +40,7 @@ pub fn classification(truth: &[usize], pred: &[usize], classes: usize) -> ClassM
 }
 
 /// Regression metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RegressionMetrics {
     /// Mean absolute error.
     pub mae: f64,
@@ -60,6 +60,50 @@ pub fn regression(truth: &[f32], pred: &[f32]) -> RegressionMetrics {
     RegressionMetrics {
         mae: abs / n,
         rmse: (sq / n).sqrt(),
+    }
+}
+
+/// Float and int8 metrics on the same rows; int8 classes are the
+/// session's decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum TestMetrics {
+    /// A classifier.
+    Classification {
+        /// Rows measured.
+        rows: usize,
+        /// Class names.
+        classes: Vec<String>,
+        /// The int8 model, through vigie-core.
+        int8: ClassMetrics,
+        /// The float model (burn), when measured.
+        float: Option<ClassMetrics>,
+        /// Share of rows where float and int8 pick the same class.
+        agreement: Option<f64>,
+        /// Float minus int8 accuracy, in points.
+        accuracy_drop_points: Option<f64>,
+    },
+    /// A regression.
+    Regression {
+        /// Rows measured.
+        rows: usize,
+        /// The int8 model, through vigie-core.
+        int8: RegressionMetrics,
+        /// The float model (burn), when measured.
+        float: Option<RegressionMetrics>,
+        /// Mean absolute difference of float and int8 outputs.
+        float_int8_mean_abs_diff: Option<f64>,
+    },
+}
+
+impl TestMetrics {
+    /// Rows measured.
+    pub fn rows(&self) -> usize {
+        match self {
+            TestMetrics::Classification { rows, .. } | TestMetrics::Regression { rows, .. } => {
+                *rows
+            }
+        }
     }
 }
 

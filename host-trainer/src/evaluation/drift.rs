@@ -127,7 +127,7 @@ impl<'a> Source<'a> {
     /// test file), with each feature's training statistics; and the most
     /// correlated pair among the `eligible` features.
     pub fn held_out(
-        p: &'a crate::pipeline::Prepared,
+        p: &'a crate::training::prepared::Prepared,
         eligible: &[bool],
     ) -> (Source<'a>, (usize, usize)) {
         let (mean, std, pair) = feature_stats(&p.data, &p.splits.train, eligible);

@@ -2,6 +2,9 @@
 //! values. Every error names the file, the line and the column, and says
 //! what to do.
 
+pub mod checks;
+pub mod prep;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
@@ -141,7 +144,9 @@ pub enum Target {
 pub type Missing = (usize, Option<(usize, String)>);
 
 /// How missing cells are filled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Impute {
     /// The training mean of the channel.

@@ -1,0 +1,53 @@
+//! `vigie check-data`: the data checks of a training file.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::data::{self, CsvFile, Spec};
+
+/// Exit status of `vigie check-data --strict` on a blocking finding.
+pub const STRICT_EXIT: u8 = 3;
+
+/// `vigie check-data`.
+pub fn check_data(
+    data_path: &Path,
+    target: &str,
+    test: Option<&Path>,
+    regression: bool,
+    as_json: bool,
+    strict: bool,
+) -> Result<()> {
+    let csv = CsvFile::read(data_path)?;
+    let spec = Spec {
+        target: target.to_owned(),
+        features: None,
+        regression,
+        classes: None,
+    };
+    let data = data::load(&csv, &spec)?;
+    let test_data = test
+        .map(|path| data::load_test(&csv, &data, &spec, path))
+        .transpose()?;
+    let findings = crate::data::checks::run(&data, test_data.as_ref());
+    if as_json {
+        println!("{}", serde_json::to_string(&findings)?);
+    } else if findings.is_empty() {
+        println!("no findings");
+    } else {
+        for f in &findings {
+            let severity = match f.severity {
+                crate::data::checks::Severity::Blocking => "BLOCKING",
+                crate::data::checks::Severity::Warning => "warning ",
+                crate::data::checks::Severity::Info => "info    ",
+            };
+            println!("{severity} {:<18} {}", f.check, f.message);
+        }
+    }
+    let blocking = crate::data::checks::blocking(&findings).len();
+    if strict && blocking > 0 {
+        eprintln!("check-data: {blocking} blocking findings (--strict)");
+        std::process::exit(STRICT_EXIT.into());
+    }
+    Ok(())
+}

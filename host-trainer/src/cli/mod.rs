@@ -1,0 +1,154 @@
+//! The command line: one file per `vigie` command; this module holds what
+//! they share (the summary printed after training and evaluation, reading
+//! a labelled file for a model, the bundled data folder).
+
+pub mod check_data;
+pub mod demo;
+pub mod drift_bench;
+pub mod eval;
+pub mod explain;
+pub mod inspect;
+pub mod monitor;
+pub mod predict;
+pub mod replay;
+pub mod stream;
+pub mod strip;
+
+use std::path::{Path, PathBuf};
+
+use crate::pipeline::Summary;
+use crate::training_report::TestMetrics;
+use anyhow::{Context, Result};
+use vigie_core::{Model, Task};
+
+use crate::data::{self, CsvFile, Spec};
+
+/// Prints a train or eval summary for people.
+pub fn print_summary(s: &Summary) {
+    let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
+    match &s.test {
+        TestMetrics::Classification {
+            int8,
+            float,
+            agreement,
+            ..
+        } => {
+            println!(
+                "test accuracy   float {}   int8 {}   (argmax agreement {})",
+                f(float.as_ref().map(|m| m.accuracy)),
+                f(Some(int8.accuracy)),
+                f(*agreement)
+            );
+            println!(
+                "test macro-F1   float {}   int8 {}",
+                f(float.as_ref().map(|m| m.macro_f1)),
+                f(Some(int8.macro_f1))
+            );
+        }
+        TestMetrics::Regression { int8, float, .. } => {
+            println!(
+                "test MAE        float {}   int8 {}",
+                f(float.map(|m| m.mae)),
+                f(Some(int8.mae))
+            );
+            println!(
+                "test RMSE       float {}   int8 {}",
+                f(float.map(|m| m.rmse)),
+                f(Some(int8.rmse))
+            );
+        }
+    }
+    if let Some(source) = &s.float_source {
+        println!("float figures   from the {source}");
+    }
+    if let Some(d) = &s.decisions {
+        print!(
+            "decisions       answers {} of rows, right on {} of those",
+            f(Some(d.coverage)),
+            f(d.precision_answered)
+        );
+        match d.mean_cost {
+            Some(c) => println!("; mean cost {} per row", f(Some(c))),
+            None => println!(),
+        }
+    }
+    if let Some(g) = &s.generalization_gap {
+        println!(
+            "best epoch      {} of {}: train loss {}, validation loss {} (gap {})",
+            g.epoch,
+            s.epochs_run.unwrap_or(0),
+            f(Some(g.train_loss)),
+            f(Some(g.val_loss)),
+            f(Some(g.loss_gap))
+        );
+    }
+    if let Some(c) = &s.calibration {
+        println!(
+            "calibration     temperature {} (fitted on {} validation rows): ECE {} before, {} after",
+            f(Some(c.temperature.into())),
+            c.fitted_on,
+            f(Some(c.ece_before)),
+            f(Some(c.ece_after))
+        );
+        if c.abstain_below > 0.0 {
+            println!(
+                "abstention      below probability {}: answers {} of test rows, right on {} of those",
+                f(Some(c.abstain_below.into())),
+                f(Some(c.coverage)),
+                f(c.precision_answered)
+            );
+        }
+        if let (Some(rule), Some(argmax)) = (c.cost_rule, c.cost_argmax) {
+            println!(
+                "expected cost   {} per test row with the cost matrix, {} with argmax",
+                f(Some(rule)),
+                f(Some(argmax))
+            );
+        }
+    }
+    if !s.data_checks.is_empty() {
+        println!(
+            "data checks     {} findings stored in the model (vigie check-data prints them)",
+            s.data_checks.len()
+        );
+    }
+    if let Some(seconds) = s.train_seconds {
+        println!(
+            "training        {} s on {}",
+            f(Some(seconds)),
+            s.backend.as_deref().unwrap_or("?")
+        );
+    }
+    println!(
+        "model           {} ({} bytes of flash, {} bytes of arena, {} MACs per inference)",
+        s.model, s.flash_bytes, s.arena_bytes, s.macs
+    );
+}
+
+/// Reads a CSV for a model: features matched by name, and the target.
+fn dataset_for(model: &Model<'_>, path: &Path, target: &str) -> Result<data::Dataset> {
+    let csv = CsvFile::read(path)?;
+    let channels: Vec<&str> = model.input_names().iter().collect();
+    let length = model.input_shape().length as usize;
+    let cols = data::model_columns(&csv, &channels, length)?;
+    let spec = Spec {
+        target: target.to_owned(),
+        features: Some(cols.iter().map(|&c| csv.headers[c].clone()).collect()),
+        regression: model.task() == Task::Regression,
+        classes: (model.task() == Task::Classification)
+            .then(|| model.output_names().iter().map(String::from).collect()),
+    };
+    data::load(&csv, &spec)
+}
+
+/// The bundled data folder: `data/` of the repository.
+pub fn data_dir() -> Result<PathBuf> {
+    let candidates = [
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data"),
+        PathBuf::from("data"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.join("digits.csv").exists())
+        .context("cannot find the bundled data folder `data/` (run from the repository)")
+}

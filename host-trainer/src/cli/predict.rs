@@ -1,0 +1,80 @@
+//! `vigie predict`: the device's decision for each row of a file.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+use vigie_core::Task;
+
+use crate::data::{self, CsvFile};
+use crate::files;
+
+/// `vigie predict`: one line per row, through a vigie-core session (the
+/// device's decision: temperature, cost matrix and abstention applied).
+pub fn predict(model_path: &Path, data_path: &Path, out: Option<&Path>) -> Result<()> {
+    let bytes = files::read_model_file(model_path)?;
+    let model = files::load(model_path, &bytes)?;
+    let csv = CsvFile::read(data_path)?;
+    let channels: Vec<&str> = model.input_names().iter().collect();
+    let cols = data::model_columns(&csv, &channels, model.input_shape().length as usize)?;
+    let (x, _) = data::read_features(&csv, &cols)?;
+    let width = cols.len();
+    let mut memory = crate::device::Memory::new(&model, None);
+    let mut session = memory.session(&model, None)?;
+    let mut text = String::new();
+    let names: Vec<&str> = model.output_names().iter().collect();
+    match model.task() {
+        // `decision` is the class to act on, or `abstain`; `class` is the
+        // decided class either way.
+        Task::Classification => writeln!(text, "row,decision,class,probability,note")?,
+        Task::Regression => writeln!(text, "row,{},note", names.join(","))?,
+    }
+    for (r, row) in x.chunks(width).enumerate() {
+        let inferred = session
+            .infer(row)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", data_path.display(), r + 2))?;
+        let note = match inferred.inference {
+            vigie_core::Inference::Ran => String::new(),
+            vigie_core::Inference::Imputed { missing } => {
+                format!("{missing} missing values imputed")
+            }
+            vigie_core::Inference::Skipped { index } => {
+                let col = &csv.headers[cols[index as usize]];
+                let what = if row[index as usize].is_nan() {
+                    "empty"
+                } else {
+                    "not finite"
+                };
+                format!("no prediction: `{col}` is {what} and the model does not impute")
+            }
+        };
+        match (inferred.answer, model.task()) {
+            (Some(vigie_core::Answer::Class(d)), _) => {
+                let decision = if d.abstained { "abstain" } else { d.name };
+                writeln!(
+                    text,
+                    "{r},{decision},{},{:.4},{note}",
+                    d.name, d.probability
+                )?;
+            }
+            (Some(vigie_core::Answer::Value(_)), _) => {
+                let v: Vec<String> = session.output()?.values().map(|v| format!("{v}")).collect();
+                writeln!(text, "{r},{},{note}", v.join(","))?;
+            }
+            (None, Task::Classification) => writeln!(text, "{r},,,,{note}")?,
+            (None, Task::Regression) => writeln!(text, "{r},{}{note}", ",".repeat(names.len()))?,
+        }
+    }
+    match out {
+        Some(path) => {
+            files::write_atomically(path, text.as_bytes())?;
+            eprintln!(
+                "{} predictions written to {}",
+                x.len() / width.max(1),
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}

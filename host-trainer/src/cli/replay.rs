@@ -1,0 +1,21 @@
+//! `vigie replay`: a replay file through the session, as on a device.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::files;
+
+/// `vigie replay`: a stream through a model and its monitor, as on a device.
+pub fn replay(model_path: &Path, stream_path: &Path) -> Result<()> {
+    let bytes = files::read_model_file(model_path)?;
+    let model = files::load(model_path, &bytes)?;
+    let stream = std::fs::read(stream_path)
+        .with_context(|| format!("{}: cannot read the stream", stream_path.display()))?;
+    let lines = crate::evaluation::stream::replay_lines(&model, &stream)
+        .with_context(|| format!("{}", stream_path.display()))?;
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}

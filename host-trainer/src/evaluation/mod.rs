@@ -1,0 +1,9 @@
+//! Evaluation through vigie-core: int8 outputs and metrics, calibration
+//! and decision rules, explanation, drift scenarios and replay streams.
+
+pub mod calibrate;
+pub mod drift;
+pub mod explain;
+pub mod int8;
+pub mod metrics;
+pub mod stream;

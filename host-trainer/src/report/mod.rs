@@ -1,0 +1,3 @@
+//! The model card (`vigie report`).
+
+pub mod card;
