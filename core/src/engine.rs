@@ -6,6 +6,7 @@
 //! patch)` bytes and nothing is ever allocated.
 
 use crate::decision::{CalibrationDef, Decision};
+use crate::error::Buffer;
 use crate::format::{read_f32, section_kind, split_file, LayerDef, ModelDef, Names, QParams, Task};
 use crate::kernels::conv1d::{conv1d_s8, Conv1dShape};
 use crate::kernels::dense::dense_s8;
@@ -187,13 +188,7 @@ impl<'a> Model<'a> {
         {
             return Err(Error::RunNonFiniteInput { index });
         }
-        if out.len() < expected {
-            return Err(Error::BufferTooSmall {
-                buffer: crate::error::Buffer::Arena,
-                needed: expected,
-                found: out.len(),
-            });
-        }
+        Buffer::Arena.check(expected, out.len())?;
         let len = shape.length as usize;
         for (c, (xs, qs)) in input
             .chunks_exact(len)
@@ -225,13 +220,7 @@ impl<'a> Model<'a> {
                 found: input.len(),
             });
         }
-        if arena.len() < needed {
-            return Err(Error::BufferTooSmall {
-                buffer: crate::error::Buffer::Arena,
-                needed,
-                found: arena.len(),
-            });
-        }
+        Buffer::Arena.check(needed, arena.len())?;
         let arena = &mut arena[..needed];
         self.quantize_input(input, &mut arena[..expected])?;
         self.run_quantized_in_place(arena)
@@ -241,13 +230,7 @@ impl<'a> Model<'a> {
     /// `arena` (as [`Model::quantize_input`] writes it).
     pub fn run_quantized<'r>(&self, arena: &'r mut [i8]) -> Result<Output<'a, 'r>, Error> {
         let needed = self.summary.arena_len;
-        if arena.len() < needed {
-            return Err(Error::BufferTooSmall {
-                buffer: crate::error::Buffer::Arena,
-                needed,
-                found: arena.len(),
-            });
-        }
+        Buffer::Arena.check(needed, arena.len())?;
         self.run_quantized_in_place(&mut arena[..needed])
     }
 
@@ -256,11 +239,8 @@ impl<'a> Model<'a> {
     /// On an arena that has not been run, the values are whatever it holds.
     pub fn last_output<'r>(&self, arena: &'r [i8]) -> Result<Output<'a, 'r>, Error> {
         let needed = self.summary.arena_len;
-        let arena = arena.get(..needed).ok_or(Error::BufferTooSmall {
-            buffer: crate::error::Buffer::Arena,
-            needed,
-            found: arena.len(),
-        })?;
+        Buffer::Arena.check(needed, arena.len())?;
+        let arena = &arena[..needed];
         let moves = self
             .def
             .layers

@@ -62,6 +62,22 @@ pub enum Buffer {
     PerChannel,
 }
 
+impl Buffer {
+    /// `Ok` when `found` elements cover the `needed` ones, else the error
+    /// that names this buffer.
+    pub fn check(self, needed: usize, found: usize) -> Result<(), Error> {
+        if found < needed {
+            Err(Error::BufferTooSmall {
+                buffer: self,
+                needed,
+                found,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
 impl fmt::Display for Buffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

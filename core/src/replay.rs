@@ -473,13 +473,7 @@ pub fn run<'a>(
         (Buffer::Scratch, n, b.scratch.len()),
         (Buffer::PerChannel, 2 * channels, b.explain.len()),
     ] {
-        if found < needed {
-            return Err(Error::BufferTooSmall {
-                buffer,
-                needed,
-                found,
-            });
-        }
+        buffer.check(needed, found)?;
     }
     let (input, scratch) = (&mut b.input[..n], &mut b.scratch[..n]);
     let (baseline, rest) = b.explain.split_at_mut(channels);

@@ -245,22 +245,9 @@ impl<'a, 'b> Session<'a, 'b> {
         arena: &'b mut [i8],
         state: &'b mut [f32],
     ) -> Result<Self, Error> {
-        let needed = model.arena_len();
-        if arena.len() < needed {
-            return Err(Error::BufferTooSmall {
-                buffer: Buffer::Arena,
-                needed,
-                found: arena.len(),
-            });
-        }
+        Buffer::Arena.check(model.arena_len(), arena.len())?;
         if let Some(m) = &monitor {
-            if state.len() < m.state_len() {
-                return Err(Error::BufferTooSmall {
-                    buffer: Buffer::MonitorState,
-                    needed: m.state_len(),
-                    found: state.len(),
-                });
-            }
+            Buffer::MonitorState.check(m.state_len(), state.len())?;
         }
         let mut session = Session {
             model,
@@ -485,13 +472,7 @@ impl<'a, 'b> Session<'a, 'b> {
             (Buffer::PerChannel, baseline.len(), channels),
             (Buffer::PerChannel, out.len(), channels),
         ] {
-            if len < needed {
-                return Err(Error::BufferTooSmall {
-                    buffer,
-                    needed,
-                    found: len,
-                });
-            }
+            buffer.check(needed, len)?;
         }
         let (scratch, baseline, out) = (
             &mut scratch[..self.model.input_len()],

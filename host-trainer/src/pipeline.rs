@@ -234,6 +234,35 @@ pub struct Summary {
     pub decisions: Option<crate::evaluation::calibrate::DecisionFigures>,
 }
 
+impl Summary {
+    /// The figures every summary has: metrics, and the model's file bytes,
+    /// arena and MACs; the training and evaluation parts start empty.
+    pub fn new(
+        test: TestMetrics,
+        model_name: String,
+        flash_bytes: usize,
+        model: &Model<'_>,
+    ) -> Self {
+        Summary {
+            test,
+            float_source: None,
+            model: model_name,
+            flash_bytes,
+            arena_bytes: model.arena_len(),
+            macs: model.macs(),
+            data_checks: vec![],
+            train_seconds: None,
+            best_epoch: None,
+            epochs_run: None,
+            backend: None,
+            generalization_gap: None,
+            monitor: None,
+            calibration: None,
+            decisions: None,
+        }
+    }
+}
+
 /// Everything `vigie train` does except writing the file. Each stage
 /// returns typed parts; the model is serialized once, at the end.
 pub fn build(args: &TrainArgs) -> Result<Built> {
@@ -343,35 +372,31 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
             serde_json::to_vec(&report)?,
         )
         .context("storing the training report")?;
-    let model = Model::from_def(quantized.def()).context("the final model does not load")?;
-    let (arena_bytes, macs) = (model.arena_len(), model.macs());
     // The one serialization.
     let bytes = quantized.to_bytes();
-    let summary = Summary {
-        test: report.test.clone(),
-        float_source: None,
-        model: args.out.display().to_string(),
-        flash_bytes: bytes.len(),
-        arena_bytes,
-        macs,
-        data_checks: p
-            .findings
-            .iter()
-            .map(|f| FindingBrief {
-                severity: f.severity,
-                check: f.check.to_string(),
-                column: f.column.clone(),
-            })
-            .collect(),
-        train_seconds: Some(trained.history.seconds),
-        best_epoch: Some(best),
-        epochs_run: Some(trained.history.epochs.len()),
-        backend: Some(trained.backend),
-        generalization_gap,
-        monitor: Some(report.monitor.clone()),
-        calibration: report.calibration.clone(),
-        decisions: None,
-    };
+    let model = Model::from_def(quantized.def()).context("the final model does not load")?;
+    let mut summary = Summary::new(
+        report.test.clone(),
+        args.out.display().to_string(),
+        bytes.len(),
+        &model,
+    );
+    summary.data_checks = p
+        .findings
+        .iter()
+        .map(|f| FindingBrief {
+            severity: f.severity,
+            check: f.check.to_string(),
+            column: f.column.clone(),
+        })
+        .collect();
+    summary.train_seconds = Some(trained.history.seconds);
+    summary.best_epoch = Some(best);
+    summary.epochs_run = Some(trained.history.epochs.len());
+    summary.backend = Some(trained.backend);
+    summary.generalization_gap = generalization_gap;
+    summary.monitor = Some(report.monitor.clone());
+    summary.calibration = report.calibration.clone();
     Ok(Built {
         bytes,
         prepared: p,

@@ -22,6 +22,22 @@ pub(super) fn step(s: f32, x: f32, k: f32) -> f32 {
     }
 }
 
+/// Steps the one-sided CUSUM of the auxiliary detector `d` at `state[at]`
+/// by `x` (allowance `aux_k`), records it, and resets it at drift.
+pub(super) fn watch(
+    m: &Monitor<'_>,
+    state: &mut [f32],
+    at: usize,
+    x: f32,
+    d: Detector,
+    obs: &mut Observation,
+) {
+    state[at] = step(state[at], x, m.def.params.aux_k);
+    if m.record(obs, d, state[at], &[]) {
+        state[at] = 0.0;
+    }
+}
+
 pub(super) fn observe(
     m: &Monitor<'_>,
     state: &mut [f32],
@@ -46,23 +62,11 @@ pub(super) fn observe(
         s[2] = step(s[2], u, kv);
         s[3] = step(s[3], -u, kv);
         let name = [f as u16];
-        if obs.record(
-            Detector::Mean,
-            s[0].max(s[1]),
-            def.warning[Detector::Mean],
-            def.drift[Detector::Mean],
-            &name,
-        ) {
+        if m.record(obs, Detector::Mean, s[0].max(s[1]), &name) {
             s[0] = 0.0;
             s[1] = 0.0;
         }
-        if obs.record(
-            Detector::Variance,
-            s[2].max(s[3]),
-            def.warning[Detector::Variance],
-            def.drift[Detector::Variance],
-            &name,
-        ) {
+        if m.record(obs, Detector::Variance, s[2].max(s[3]), &name) {
             s[2] = 0.0;
             s[3] = 0.0;
         }

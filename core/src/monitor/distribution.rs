@@ -69,13 +69,7 @@ pub(super) fn observe(
         if check {
             let reference = &def.proportions[4 * f * b..4 * (f + 1) * b];
             let js = jensen_shannon(shares, reference);
-            if obs.record(
-                Detector::Distribution,
-                js,
-                def.warning[Detector::Distribution],
-                def.drift[Detector::Distribution],
-                &[f as u16],
-            ) {
+            if m.record(obs, Detector::Distribution, js, &[f as u16]) {
                 reset_feature(m, state, f, b);
             }
         }

@@ -13,7 +13,7 @@ pub(super) fn observe(m: &Monitor<'_>, input: &[f32], sample: &[Feature], obs: &
         }
     }
     if !non_finite.is_empty() {
-        obs.record(Detector::GuardNonFinite, 1.0, 1.0, 1.0, &non_finite);
+        m.record(obs, Detector::GuardNonFinite, 1.0, &non_finite);
     }
     let def = &m.def;
     let (mut worst, mut worst_f) = (0.0f32, 0u16);
@@ -32,12 +32,6 @@ pub(super) fn observe(m: &Monitor<'_>, input: &[f32], sample: &[Feature], obs: &
         }
     }
     if worst > 0.0 {
-        obs.record(
-            Detector::GuardRange,
-            worst,
-            def.warning[Detector::GuardRange],
-            def.drift[Detector::GuardRange],
-            &[worst_f],
-        );
+        m.record(obs, Detector::GuardRange, worst, &[worst_f]);
     }
 }

@@ -12,14 +12,5 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], correct: bool, obs: &m
     let e = if correct { 0.0 } else { 1.0 };
     let u = (e - p0) / crate::math::sqrt(p0 * (1.0 - p0));
     let at = m.layout.scalars + SCALAR_ERRORS;
-    state[at] = cusum::step(state[at], u, def.params.aux_k);
-    if obs.record(
-        Detector::ErrorRate,
-        state[at],
-        def.warning[Detector::ErrorRate],
-        def.drift[Detector::ErrorRate],
-        &[],
-    ) {
-        state[at] = 0.0;
-    }
+    cusum::watch(m, state, at, u, Detector::ErrorRate, obs);
 }

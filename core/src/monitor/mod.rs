@@ -541,6 +541,18 @@ impl<'a> Monitor<'a> {
         &self.def
     }
 
+    /// Records a detector's statistic against its warning and drift
+    /// thresholds; returns whether it reached drift (the caller resets it).
+    pub(crate) fn record(
+        &self,
+        obs: &mut Observation,
+        d: Detector,
+        value: f32,
+        features: &[u16],
+    ) -> bool {
+        obs.record(d, value, self.def.warning[d], self.def.drift[d], features)
+    }
+
     /// Training mean of feature `f` in raw units (the baseline of
     /// [`crate::explain::occlusion`]).
     pub fn training_mean(&self, f: usize) -> Option<f32> {
@@ -578,13 +590,7 @@ impl<'a> Monitor<'a> {
 
     fn state<'s>(&self, state: &'s mut [f32]) -> Result<&'s mut [f32], Error> {
         let needed = self.layout.len;
-        if state.len() < needed {
-            return Err(Error::BufferTooSmall {
-                buffer: crate::error::Buffer::MonitorState,
-                needed,
-                found: state.len(),
-            });
-        }
+        crate::error::Buffer::MonitorState.check(needed, state.len())?;
         Ok(&mut state[..needed])
     }
 

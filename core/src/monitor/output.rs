@@ -40,28 +40,13 @@ pub(super) fn observe(
     mix[class] += lambda;
     if check {
         let js = jensen_shannon(mix, def.prior);
-        if obs.record(
-            Detector::ClassMix,
-            js,
-            def.warning[Detector::ClassMix],
-            def.drift[Detector::ClassMix],
-            &[],
-        ) {
+        if m.record(obs, Detector::ClassMix, js, &[]) {
             reset(m, state);
         }
     }
     if confidence.is_finite() && def.confidence_sd > 0.0 {
         let z = (confidence - def.confidence_mean) / def.confidence_sd;
         let at = m.layout.scalars + SCALAR_CONFIDENCE;
-        state[at] = cusum::step(state[at], -z, def.params.aux_k);
-        if obs.record(
-            Detector::Confidence,
-            state[at],
-            def.warning[Detector::Confidence],
-            def.drift[Detector::Confidence],
-            &[],
-        ) {
-            state[at] = 0.0;
-        }
+        cusum::watch(m, state, at, -z, Detector::Confidence, obs);
     }
 }

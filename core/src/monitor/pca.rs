@@ -80,13 +80,7 @@ pub(super) fn observe(
             let _ = named.push(b as u16);
         }
     }
-    if obs.record(
-        Detector::Reconstruction,
-        state[at],
-        def.warning[Detector::Reconstruction],
-        def.drift[Detector::Reconstruction],
-        &named,
-    ) {
+    if m.record(obs, Detector::Reconstruction, state[at], &named) {
         state[at] = 0.0;
         reset(m, state);
     }

@@ -63,23 +63,10 @@ pub fn eval(
             r.test.rows()
         ));
     }
-    let s = crate::pipeline::Summary {
-        test,
-        float_source,
-        model: model_path.display().to_string(),
-        flash_bytes: bytes.len(),
-        arena_bytes: model.arena_len(),
-        macs: model.macs(),
-        data_checks: vec![],
-        train_seconds: None,
-        best_epoch: None,
-        epochs_run: None,
-        backend: None,
-        generalization_gap: None,
-        monitor: None,
-        calibration: None,
-        decisions,
-    };
+    let mut s =
+        crate::pipeline::Summary::new(test, model_path.display().to_string(), bytes.len(), &model);
+    s.float_source = float_source;
+    s.decisions = decisions;
     if as_json {
         println!("{}", serde_json::to_string(&s)?);
     } else {

@@ -93,14 +93,22 @@ fn learning_curves(history: &History) -> Result<Option<String>> {
         .map_err(plot_err)?
         .label("kept epoch")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
-        c.configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        legend(&mut c, SeriesLabelPosition::UpperRight)
     })
     .map(Some)
+}
+
+/// Draws a chart's legend box.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    c: &mut ChartContext<'a, DB, CT>,
+    at: SeriesLabelPosition,
+) -> Result<()> {
+    c.configure_series_labels()
+        .position(at)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(plot_err)
 }
 
 fn reliability(cal: &calibrate::Report) -> Result<Option<String>> {
@@ -144,13 +152,7 @@ fn reliability(cal: &calibrate::Report) -> Result<Option<String>> {
             )
             .map_err(plot_err)?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        legend(&mut c, SeriesLabelPosition::UpperLeft)
     })
     .map(Some)
 }
