@@ -1,5 +1,7 @@
 //! Files a person gives and gets: model files read with their path in
-//! every error, and outputs written atomically.
+//! every error, outputs checked before any work (never one of the
+//! command's inputs, never a file of another kind without `--force`) and
+//! written atomically.
 
 use std::path::Path;
 
@@ -37,4 +39,118 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         bail!("cannot write {}: {e}", path.display());
     }
     Ok(())
+}
+
+/// What a command writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A `.vigie` model file.
+    Model,
+    /// A replay stream (`vigie stream`).
+    Stream,
+    /// Predictions, CSV (`vigie predict`).
+    Predictions,
+    /// The model card, HTML (`vigie report`).
+    Html,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Model => "a vigie model",
+            Kind::Stream => "a vigie replay stream",
+            Kind::Predictions => "predictions",
+            Kind::Html => "an HTML page",
+        }
+    }
+}
+
+/// What an existing file holds, from its first bytes.
+fn sniff(path: &Path) -> Option<Result<Kind, &'static str>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(512);
+    let file = std::fs::File::open(path).ok()?;
+    file.take(512).read_to_end(&mut head).ok()?;
+    if head.starts_with(b"VIGI") {
+        return Some(Ok(Kind::Model));
+    }
+    if head.starts_with(b"VRPL") {
+        return Some(Ok(Kind::Stream));
+    }
+    let text = String::from_utf8_lossy(&head);
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    let lower = text.to_ascii_lowercase();
+    if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
+        return Some(Ok(Kind::Html));
+    }
+    if text.starts_with("row,") {
+        return Some(Ok(Kind::Predictions));
+    }
+    if head.is_empty() {
+        return None; // an empty file holds nothing to lose
+    }
+    Some(Err(if std::str::from_utf8(&head).is_ok() {
+        "a text or CSV file (data?)"
+    } else {
+        "a binary file"
+    }))
+}
+
+/// Whether two existing paths are one file: the same canonical path
+/// (symbolic links resolved) or the same inode (hard links).
+fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Ok(x), Ok(y)) = (a.canonicalize(), b.canonicalize()) {
+        if x == y {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
+}
+
+/// Refuses to write `out` (as `flag`, holding `kind`) over one of the
+/// command's `inputs` (`(flag, path)`), whatever `force` says, and over an
+/// existing file of another kind unless `force`. Called before any work, so
+/// a slip costs nothing.
+pub fn check_output(
+    out: &Path,
+    flag: &str,
+    kind: Kind,
+    inputs: &[(&str, &Path)],
+    force: bool,
+) -> Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    for (input_flag, input) in inputs {
+        if same_file(out, input) {
+            bail!(
+                "{flag} {}: that is the file given as {input_flag}; writing {} there would destroy it. Choose another {flag} path (--force never overwrites an input)",
+                out.display(),
+                kind.name()
+            );
+        }
+    }
+    match sniff(out) {
+        Some(Ok(found)) if found == kind => Ok(()),
+        None => Ok(()),
+        _ if force => Ok(()),
+        Some(found) => {
+            let what = match found {
+                Ok(k) => k.name(),
+                Err(what) => what,
+            };
+            bail!(
+                "{flag} {}: the file exists and holds {what}, not {}; choose another {flag} path, or pass --force to replace it",
+                out.display(),
+                kind.name()
+            )
+        }
+    }
 }

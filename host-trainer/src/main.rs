@@ -60,6 +60,10 @@ enum Command {
         /// Where to write the model.
         #[arg(long, default_value = "model.vigie")]
         out: PathBuf,
+        /// Replace an existing output file of another kind (never one of
+        /// this command's inputs).
+        #[arg(long)]
+        force: bool,
         /// A separate test file (same columns); otherwise --test-split of
         /// the data is held out.
         #[arg(long, conflicts_with = "test_split")]
@@ -136,6 +140,10 @@ enum Command {
         /// Write predictions here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an existing output file of another kind (never one of
+        /// this command's inputs).
+        #[arg(long)]
+        force: bool,
     },
     /// Show a model file: layers, shapes, parameters, MACs per inference,
     /// flash and arena bytes, input and output names, training metrics.
@@ -230,6 +238,10 @@ enum Command {
         /// Where to write the stripped copy.
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing output file of another kind (never one of
+        /// this command's inputs).
+        #[arg(long)]
+        force: bool,
     },
     /// Writes the model card: one self-contained HTML page with plots.
     Report {
@@ -245,6 +257,10 @@ enum Command {
         /// Where to write the page.
         #[arg(long, default_value = "report.html")]
         out: PathBuf,
+        /// Replace an existing output file of another kind (never one of
+        /// this command's inputs).
+        #[arg(long)]
+        force: bool,
     },
     /// Checks a data set before training: missing cells, constant
     /// columns, duplicates, rows shared with the test file, columns that
@@ -304,6 +320,10 @@ enum Command {
         /// Where to write the stream.
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing output file of another kind (never one of
+        /// this command's inputs).
+        #[arg(long)]
+        force: bool,
     },
     /// Replays a stream written by `vigie stream` through a model and its
     /// monitor on this machine, printing what the firmware prints.
@@ -321,6 +341,10 @@ enum Command {
         /// Where to write the demo model.
         #[arg(long, default_value = "target/demo/digits.vigie")]
         out: PathBuf,
+        /// Replace an existing output file of another kind (never one of
+        /// this command's inputs).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -334,6 +358,7 @@ fn run(cli: Cli) -> Result<()> {
             config,
             print_config,
             out,
+            force,
             test,
             test_split,
             val_split,
@@ -356,8 +381,9 @@ fn run(cli: Cli) -> Result<()> {
             let (Some(data), Some(target)) = (data, target) else {
                 bail!("--data and --target are required");
             };
-            let config = match config {
-                Some(path) => Config::from_file(&path)?,
+            let config_file = config;
+            let config = match &config_file {
+                Some(path) => Config::from_file(path)?,
                 None => Config::default(),
             };
             let args = TrainArgs {
@@ -367,6 +393,8 @@ fn run(cli: Cli) -> Result<()> {
                 regression: task == TaskArg::Regression,
                 config,
                 out,
+                force,
+                config_file,
                 test_split: if test.is_some() {
                     0.0
                 } else {
@@ -399,9 +427,12 @@ fn run(cli: Cli) -> Result<()> {
             target,
             json,
         } => cli::eval::eval(&model, &data, target.as_deref(), json),
-        Command::Predict { model, data, out } => {
-            cli::predict::predict(&model, &data, out.as_deref())
-        }
+        Command::Predict {
+            model,
+            data,
+            out,
+            force,
+        } => cli::predict::predict(&model, &data, out.as_deref(), force),
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Monitor {
             model,
@@ -439,13 +470,14 @@ fn run(cli: Cli) -> Result<()> {
             gain,
             offset,
             out,
+            force,
         } => {
             let mut args = TrainArgs::new(data, &target);
             args.test_split = if test.is_some() { 0.0 } else { 0.2 };
             args.test = test;
             args.seed = seed;
             let fault = (fault_channel.as_str(), gain, offset);
-            cli::stream::stream(&args, &model, windows, fault, &out)
+            cli::stream::stream(&args, &model, windows, fault, &out, force)
         }
         Command::Explain {
             model,
@@ -455,14 +487,21 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             json,
         } => cli::explain::explain(&model, &data, target.as_deref(), row, seed, json),
-        Command::Strip { model, out } => cli::strip::strip(&model, &out),
+        Command::Strip { model, out, force } => cli::strip::strip(&model, &out, force),
         Command::Report {
             model,
             data,
             target,
             out,
+            force,
         } => {
-            vigie_trainer::report::card::write(&model, data.as_deref(), target.as_deref(), &out)?;
+            vigie_trainer::report::card::write(
+                &model,
+                data.as_deref(),
+                target.as_deref(),
+                &out,
+                force,
+            )?;
             println!("{}", out.display());
             Ok(())
         }
@@ -482,7 +521,7 @@ fn run(cli: Cli) -> Result<()> {
             strict,
         ),
         Command::Replay { model, stream } => cli::replay::replay(&model, &stream),
-        Command::Demo { out } => cli::demo::demo(&out).context("the demo failed"),
+        Command::Demo { out, force } => cli::demo::demo(&out, force).context("the demo failed"),
     }
 }
 

@@ -170,9 +170,33 @@ pub fn train_dispatch(p: &Prepared, args: &TrainArgs) -> Result<Trained> {
 
 /// `vigie train`: returns the summary after writing the model file.
 pub fn train(args: &TrainArgs) -> Result<Summary> {
+    check_train_output(args)?;
     let built = build(args)?;
+    check_train_output(args)?;
     write_atomically(&args.out, &built.bytes)?;
     Ok(built.summary)
+}
+
+/// Refuses an `--out` that is one of training's inputs, or an existing
+/// file of another kind without `--force`.
+pub fn check_train_output(args: &TrainArgs) -> Result<()> {
+    let mut inputs: Vec<(&str, &std::path::Path)> = vec![("--data", &args.data)];
+    if let Some(t) = &args.test {
+        inputs.push(("--test", t));
+    }
+    if let Some(c) = &args.config_file {
+        inputs.push(("--config", c));
+    }
+    if let Some(c) = &args.cost_matrix {
+        inputs.push(("--cost-matrix", c));
+    }
+    crate::files::check_output(
+        &args.out,
+        "--out",
+        crate::files::Kind::Model,
+        &inputs,
+        args.force,
+    )
 }
 
 /// A trained, quantized, evaluated model with its monitor, not yet written.

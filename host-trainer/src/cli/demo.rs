@@ -12,8 +12,16 @@ use crate::pipeline;
 use crate::training::args::TrainArgs;
 
 /// `vigie demo`: the main job on bundled data.
-pub fn demo(out: &Path) -> Result<()> {
+pub fn demo(out: &Path, force: bool) -> Result<()> {
     let data = data_dir()?;
+    let digits = data.join("digits.csv");
+    files::check_output(
+        out,
+        "--out",
+        files::Kind::Model,
+        &[("the demo's data", &digits)],
+        force,
+    )?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -23,6 +31,7 @@ pub fn demo(out: &Path) -> Result<()> {
     );
     let mut args = TrainArgs::new(data.join("digits.csv"), "digit");
     args.out = out.to_owned();
+    args.force = force;
     args.quiet = false;
     let built = pipeline::build(&args)?;
     files::write_atomically(out, &built.bytes)?;

@@ -11,7 +11,11 @@ use crate::files;
 
 /// `vigie predict`: one line per row, through a vigie-core session (the
 /// device's decision: temperature, cost matrix and abstention applied).
-pub fn predict(model_path: &Path, data_path: &Path, out: Option<&Path>) -> Result<()> {
+pub fn predict(model_path: &Path, data_path: &Path, out: Option<&Path>, force: bool) -> Result<()> {
+    if let Some(out) = out {
+        let inputs = [("--model", model_path), ("--data", data_path)];
+        files::check_output(out, "--out", files::Kind::Predictions, &inputs, force)?;
+    }
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
     let csv = CsvFile::read(data_path)?;

@@ -15,7 +15,13 @@ pub fn stream(
     windows: usize,
     (fault_channel, gain, offset): (&str, f32, f32),
     out: &Path,
+    force: bool,
 ) -> Result<()> {
+    let mut inputs = vec![("--model", model_path), ("--data", args.data.as_path())];
+    if let Some(t) = &args.test {
+        inputs.push(("--test", t.as_path()));
+    }
+    files::check_output(out, "--out", files::Kind::Stream, &inputs, force)?;
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
     let prepared = crate::training::prepared::prepare(args)?;

@@ -8,7 +8,14 @@ use vigie_core::Model;
 use crate::files;
 
 /// `vigie strip`: the model without its host-only sections.
-pub fn strip(model_path: &Path, out: &Path) -> Result<()> {
+pub fn strip(model_path: &Path, out: &Path, force: bool) -> Result<()> {
+    files::check_output(
+        out,
+        "--out",
+        files::Kind::Model,
+        &[("--model", model_path)],
+        force,
+    )?;
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
     let mut def = model.def().clone();

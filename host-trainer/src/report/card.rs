@@ -254,7 +254,13 @@ pub fn write(
     data: Option<&Path>,
     target: Option<&str>,
     out: &Path,
+    force: bool,
 ) -> Result<()> {
+    let mut inputs = vec![("--model", model_path)];
+    if let Some(d) = data {
+        inputs.push(("--data", d));
+    }
+    crate::files::check_output(out, "--out", crate::files::Kind::Html, &inputs, force)?;
     let bytes = crate::files::read_model_file(model_path)?;
     let model = crate::files::load(model_path, &bytes)?;
     let html = render(model_path, &model, bytes.len(), data, target)?;

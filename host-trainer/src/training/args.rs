@@ -51,6 +51,11 @@ pub struct TrainArgs {
     pub config: Config,
     /// Output model file.
     pub out: PathBuf,
+    /// Replace an existing `out` of another kind (never an input).
+    pub force: bool,
+    /// The configuration file, if one was given (an input `out` must not
+    /// overwrite).
+    pub config_file: Option<PathBuf>,
     /// Separate test CSV.
     pub test: Option<PathBuf>,
     /// Test fraction when no test file.
@@ -92,6 +97,8 @@ impl TrainArgs {
             regression: false,
             config: Config::default(),
             out: PathBuf::from("model.vigie"),
+            force: false,
+            config_file: None,
             test: None,
             test_split: 0.2,
             val_split: 0.1,

@@ -1,0 +1,212 @@
+//! No command writes over one of its own inputs, whatever the path looks
+//! like (the same name, a symbolic link, a hard link), and none replaces an
+//! existing file of another kind without `--force`. Each refused input is
+//! byte for byte what it was.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::{data, repo, scratch, vigie};
+
+/// A copy of the wine data in a scratch folder, as a user's own file.
+fn wine_copy(dir: &Path) -> PathBuf {
+    let p = dir.join("w.csv");
+    std::fs::copy(data("winequality-red.csv"), &p).unwrap();
+    p
+}
+
+/// Runs vigie, expects failure, returns standard error.
+fn refused(args: &[&str]) -> String {
+    let o = vigie(args);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A quick wine model in `dir`.
+fn train_model(dir: &Path, csv: &Path) -> PathBuf {
+    let out = dir.join("m.vigie");
+    let quick = repo("examples/quick.toml");
+    let o = vigie(&[
+        "train",
+        "--quiet",
+        "--data",
+        s(csv),
+        "--target",
+        "quality",
+        "--config",
+        &quick,
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+#[test]
+fn train_refuses_to_write_its_model_over_the_training_data_even_with_force() {
+    let dir = scratch("out-train");
+    let csv = wine_copy(&dir);
+    let before = std::fs::read(&csv).unwrap();
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec![
+            "train",
+            "--quiet",
+            "--data",
+            s(&csv),
+            "--target",
+            "quality",
+            "--out",
+            s(&csv),
+        ];
+        args.extend_from_slice(extra);
+        let err = refused(&args);
+        assert!(err.contains("that is the file given as --data"), "{err}");
+        assert!(err.contains("--force never overwrites an input"), "{err}");
+    }
+    // Through a symbolic link and a hard link too.
+    let link = dir.join("link.csv");
+    std::os::unix::fs::symlink(&csv, &link).unwrap();
+    let hard = dir.join("hard.csv");
+    std::fs::hard_link(&csv, &hard).unwrap();
+    for out in [&link, &hard] {
+        let err = refused(&[
+            "train",
+            "--quiet",
+            "--data",
+            s(&csv),
+            "--target",
+            "quality",
+            "--out",
+            s(out),
+        ]);
+        assert!(err.contains("given as --data"), "{err}");
+    }
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+}
+
+#[test]
+fn predict_report_strip_and_stream_refuse_to_write_over_their_inputs() {
+    let dir = scratch("out-commands");
+    let csv = wine_copy(&dir);
+    let model = train_model(&dir, &csv);
+    let (csv_bytes, model_bytes) = (std::fs::read(&csv).unwrap(), std::fs::read(&model).unwrap());
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "predict",
+            "--model",
+            s(&model),
+            "--data",
+            s(&csv),
+            "--out",
+            s(&csv),
+        ],
+        vec![
+            "predict",
+            "--model",
+            s(&model),
+            "--data",
+            s(&csv),
+            "--out",
+            s(&model),
+        ],
+        vec!["report", "--model", s(&model), "--out", s(&model)],
+        vec![
+            "report",
+            "--model",
+            s(&model),
+            "--data",
+            s(&csv),
+            "--out",
+            s(&csv),
+        ],
+        vec!["strip", "--model", s(&model), "--out", s(&model)],
+        vec![
+            "stream",
+            "--model",
+            s(&model),
+            "--data",
+            s(&csv),
+            "--target",
+            "quality",
+            "--fault-channel",
+            "alcohol",
+            "--offset",
+            "1",
+            "--out",
+            s(&csv),
+        ],
+    ];
+    for mut args in cases {
+        let err = refused(&args);
+        assert!(err.contains("that is the file given as"), "{args:?}: {err}");
+        args.push("--force");
+        refused(&args);
+    }
+    assert_eq!(std::fs::read(&csv).unwrap(), csv_bytes);
+    assert_eq!(std::fs::read(&model).unwrap(), model_bytes);
+}
+
+#[test]
+fn an_existing_file_of_another_kind_needs_force_and_the_same_kind_does_not() {
+    let dir = scratch("out-kinds");
+    let csv = wine_copy(&dir);
+    let model = train_model(&dir, &csv);
+    // An unrelated model where the card would go: refused, then replaced
+    // with --force.
+    let other = dir.join("other.vigie");
+    std::fs::copy(&model, &other).unwrap();
+    let err = refused(&["report", "--model", s(&model), "--out", s(&other)]);
+    assert!(
+        err.contains("holds a vigie model, not an HTML page") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&other).unwrap(),
+        std::fs::read(&model).unwrap()
+    );
+    let o = vigie(&[
+        "report",
+        "--model",
+        s(&model),
+        "--out",
+        s(&other),
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read_to_string(&other)
+        .unwrap()
+        .starts_with("<!DOCTYPE html>"));
+    // Another data file where predictions would go: refused without --force.
+    let notes = dir.join("notes.csv");
+    std::fs::write(&notes, "a,b\n1,2\n").unwrap();
+    let err = refused(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&csv),
+        "--out",
+        s(&notes),
+    ]);
+    assert!(err.contains("holds a text or CSV file"), "{err}");
+    // Predictions over earlier predictions: the same kind, no --force.
+    let preds = dir.join("p.csv");
+    for _ in 0..2 {
+        let o = vigie(&[
+            "predict",
+            "--model",
+            s(&model),
+            "--data",
+            s(&csv),
+            "--out",
+            s(&preds),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // Retraining over an earlier model is the same kind.
+    train_model(&dir, &csv);
+}
