@@ -65,6 +65,9 @@ pub mod section_kind {
     /// Data-quality findings recorded at training time: UTF-8 JSON read
     /// only by hosts.
     pub const DATA_CHECKS: u16 = 4;
+    /// Categorical inputs: a postcard [`crate::encoding::EncodingDef`],
+    /// read on the device (required).
+    pub const ENCODING: u16 = 5;
     /// The kinds only a host reads, which a device copy can drop.
     pub const HOST_ONLY: [u16; 2] = [TRAINING_REPORT, DATA_CHECKS];
 
@@ -76,6 +79,7 @@ pub mod section_kind {
             TRAINING_REPORT => "training report",
             CALIBRATION => "calibration",
             DATA_CHECKS => "data checks",
+            ENCODING => "input encoding",
             _ => "unknown",
         }
     }

@@ -44,6 +44,7 @@ pub mod arch;
 #[cfg(feature = "std")]
 pub mod builder;
 pub mod decision;
+pub mod encoding;
 pub mod engine;
 pub mod error;
 pub mod explain;

@@ -295,6 +295,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 | section_kind::TRAINING_REPORT
                 | section_kind::CALIBRATION
                 | section_kind::DATA_CHECKS
+                | section_kind::ENCODING
         );
         if section.required && !known {
             return Err(Error::LoadUnknownRequiredSection {

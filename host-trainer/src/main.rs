@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use vigie_trainer::cli::{self, inspect};
-use vigie_trainer::data::Impute;
+use vigie_trainer::data::{CsvOptions, Impute};
 use vigie_trainer::pipeline;
 use vigie_trainer::pipeline::{CpuBackend, DeviceKind, TrainArgs};
 use vigie_trainer::training::config::Config;
@@ -24,6 +24,24 @@ struct Cli {
     command: Command,
 }
 
+/// How to read CSV files (default: detected from the header and first rows).
+#[derive(Debug, Clone, clap::Args)]
+struct CsvArgs {
+    /// The cell separator: `,`, `;` or `tab` (default: detected).
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// The decimal mark: `.` or `,` (default: `,` when `;`- or
+    /// tab-separated cells hold numbers like `7,4`).
+    #[arg(long)]
+    decimal: Option<String>,
+}
+
+impl CsvArgs {
+    fn options(&self) -> Result<CsvOptions> {
+        CsvOptions::parse(self.delimiter.as_deref(), self.decimal.as_deref())
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TaskArg {
     Classification,
@@ -37,6 +55,8 @@ enum Command {
     ///
     /// Example: vigie train --data data/digits.csv --target digit --out digits.vigie
     Train {
+        #[command(flatten)]
+        csv: CsvArgs,
         /// Training data: CSV with a header line. Columns named like
         /// `acc_x_t0..acc_x_t99,acc_y_t0..` are read as channel-major windows.
         #[arg(long, required_unless_present = "print_config")]
@@ -47,6 +67,9 @@ enum Command {
         /// Feature columns, comma-separated (default: every other column).
         #[arg(long, value_delimiter = ',')]
         features: Option<Vec<String>>,
+        /// Columns to leave out, comma-separated (an identifier, a date).
+        #[arg(long, value_delimiter = ',')]
+        drop: Vec<String>,
         /// Classification (labels may be integers or strings) or regression
         /// (a numeric target).
         #[arg(long, value_enum, default_value = "classification")]
@@ -116,6 +139,8 @@ enum Command {
     },
     /// Evaluate a model file on labelled data through vigie-core.
     Eval {
+        #[command(flatten)]
+        csv: CsvArgs,
         /// The model file.
         #[arg(long)]
         model: PathBuf,
@@ -131,12 +156,18 @@ enum Command {
     },
     /// Predict every row of a CSV file through vigie-core.
     Predict {
+        #[command(flatten)]
+        csv: CsvArgs,
         /// The model file.
         #[arg(long)]
         model: PathBuf,
         /// Data (columns matched by name; others are ignored).
         #[arg(long)]
         data: PathBuf,
+        /// Stop at the first row that cannot be predicted (an empty cell
+        /// the model does not impute) instead of marking it and going on.
+        #[arg(long)]
+        strict: bool,
         /// Write predictions here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -158,6 +189,8 @@ enum Command {
     /// same code as the device) and print each alarm with its row number
     /// (0-based, data rows only), level, detector, features and score.
     Monitor {
+        #[command(flatten)]
+        csv: CsvArgs,
         /// The model file.
         #[arg(long)]
         model: PathBuf,
@@ -177,6 +210,8 @@ enum Command {
     /// decorrelation, class mix, NaN burst) built from held-out rows, and a
     /// long stable stream for false alarms.
     DriftBench {
+        #[command(flatten)]
+        csv: CsvArgs,
         /// Training data.
         #[arg(long)]
         data: PathBuf,
@@ -209,6 +244,8 @@ enum Command {
     /// importance of each input, or with --row the occlusion attribution
     /// of one prediction.
     Explain {
+        #[command(flatten)]
+        csv: CsvArgs,
         /// The model file.
         #[arg(long)]
         model: PathBuf,
@@ -245,6 +282,8 @@ enum Command {
     },
     /// Writes the model card: one self-contained HTML page with plots.
     Report {
+        #[command(flatten)]
+        csv: CsvArgs,
         /// The model file.
         #[arg(long)]
         model: PathBuf,
@@ -266,9 +305,14 @@ enum Command {
     /// columns, duplicates, rows shared with the test file, columns that
     /// give the target away, class imbalance, train/test shift, outliers.
     CheckData {
+        #[command(flatten)]
+        csv: CsvArgs,
         /// The training data.
         #[arg(long)]
         data: PathBuf,
+        /// Columns to leave out, comma-separated (an identifier, a date).
+        #[arg(long, value_delimiter = ',')]
+        drop: Vec<String>,
         /// The column to predict.
         #[arg(long)]
         target: String,
@@ -289,6 +333,8 @@ enum Command {
     /// model was trained on (same --data/--test/--seed), then the same rows
     /// with a fault on one channel (a gain, then stuck).
     Stream {
+        #[command(flatten)]
+        csv: CsvArgs,
         /// The model the stream is for (its inputs must match the data).
         #[arg(long)]
         model: PathBuf,
@@ -354,6 +400,8 @@ fn run(cli: Cli) -> Result<()> {
             data,
             target,
             features,
+            drop,
+            csv,
             task,
             config,
             print_config,
@@ -389,7 +437,9 @@ fn run(cli: Cli) -> Result<()> {
             let args = TrainArgs {
                 data,
                 target,
-                features,
+                features: features.map(|f| f.iter().map(|n| n.trim().to_owned()).collect()),
+                drop: drop.iter().map(|n| n.trim().to_owned()).collect(),
+                csv: csv.options()?,
                 regression: task == TaskArg::Regression,
                 config,
                 out,
@@ -426,20 +476,31 @@ fn run(cli: Cli) -> Result<()> {
             data,
             target,
             json,
-        } => cli::eval::eval(&model, &data, target.as_deref(), json),
+            csv,
+        } => cli::eval::eval(&model, &data, target.as_deref(), json, csv.options()?),
         Command::Predict {
             model,
             data,
             out,
             force,
-        } => cli::predict::predict(&model, &data, out.as_deref(), force),
+            strict,
+            csv,
+        } => {
+            let options = cli::predict::PredictOptions {
+                force,
+                strict,
+                csv: csv.options()?,
+            };
+            cli::predict::predict(&model, &data, out.as_deref(), options)
+        }
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Monitor {
             model,
             data,
             labels,
             json,
-        } => cli::monitor::monitor(&model, &data, labels.as_deref(), json),
+            csv,
+        } => cli::monitor::monitor(&model, &data, labels.as_deref(), json, csv.options()?),
         Command::DriftBench {
             data,
             target,
@@ -450,8 +511,10 @@ fn run(cli: Cli) -> Result<()> {
             stable_rows,
             seed,
             json,
+            csv,
         } => {
             let mut args = TrainArgs::new(data, &target);
+            args.csv = csv.options()?;
             args.regression = task == TaskArg::Regression;
             args.out = PathBuf::from("drift-bench.vigie");
             args.test_split = if test.is_some() { 0.0 } else { 0.2 };
@@ -471,8 +534,10 @@ fn run(cli: Cli) -> Result<()> {
             offset,
             out,
             force,
+            csv,
         } => {
             let mut args = TrainArgs::new(data, &target);
+            args.csv = csv.options()?;
             args.test_split = if test.is_some() { 0.0 } else { 0.2 };
             args.test = test;
             args.seed = seed;
@@ -486,7 +551,16 @@ fn run(cli: Cli) -> Result<()> {
             row,
             seed,
             json,
-        } => cli::explain::explain(&model, &data, target.as_deref(), row, seed, json),
+            csv,
+        } => cli::explain::explain(
+            &model,
+            &data,
+            target.as_deref(),
+            row,
+            seed,
+            json,
+            csv.options()?,
+        ),
         Command::Strip { model, out, force } => cli::strip::strip(&model, &out, force),
         Command::Report {
             model,
@@ -494,13 +568,14 @@ fn run(cli: Cli) -> Result<()> {
             target,
             out,
             force,
+            csv,
         } => {
             vigie_trainer::report::card::write(
                 &model,
                 data.as_deref(),
                 target.as_deref(),
                 &out,
-                force,
+                (force, csv.options()?),
             )?;
             println!("{}", out.display());
             Ok(())
@@ -512,6 +587,8 @@ fn run(cli: Cli) -> Result<()> {
             task,
             json,
             strict,
+            drop,
+            csv,
         } => cli::check_data::check_data(
             &data,
             &target,
@@ -519,6 +596,7 @@ fn run(cli: Cli) -> Result<()> {
             task == TaskArg::Regression,
             json,
             strict,
+            (&drop, csv.options()?),
         ),
         Command::Replay { model, stream } => cli::replay::replay(&model, &stream),
         Command::Demo { out, force } => cli::demo::demo(&out, force).context("the demo failed"),

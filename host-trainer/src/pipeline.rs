@@ -296,6 +296,35 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
         .float
         .quantize()
         .context("quantizing the trained model")?;
+    // Categorical columns: the device encodes raw values as training did.
+    if p.data.raw_columns.iter().any(|c| c.levels.is_some()) {
+        let levels: Vec<String> = p
+            .data
+            .raw_columns
+            .iter()
+            .map(|c| c.levels.as_ref().map_or(String::new(), |l| l.join("\n")))
+            .collect();
+        let mut def = vigie_core::encoding::EncodingDef {
+            columns: Default::default(),
+        };
+        for (c, l) in p.data.raw_columns.iter().zip(&levels) {
+            def.columns
+                .push(vigie_core::encoding::ColumnDef {
+                    name: &c.name,
+                    levels: l,
+                })
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "{}: more than {} input columns with text among them; leave some out with --drop",
+                        args.data.display(),
+                        vigie_core::encoding::MAX_COLUMNS
+                    )
+                })?;
+        }
+        quantized
+            .set_section(section_kind::ENCODING, true, def.to_vec())
+            .context("storing the input encoding")?;
+    }
     let (test_set, test_rows) = p.test_rows();
     let k = if p.problem.classes > 0 {
         p.problem.classes
@@ -378,6 +407,8 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
             },
             missing_cells: p.data.missing.0,
             impute: args.impute,
+            dialect: p.data.dialect,
+            columns: p.data.raw_columns.clone(),
         },
         seed: args.seed,
         backend: trained.backend.clone(),

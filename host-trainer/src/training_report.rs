@@ -100,6 +100,13 @@ pub struct DataRecord {
     pub missing_cells: usize,
     /// How they were imputed.
     pub impute: Option<Impute>,
+    /// How the file was written (separator, decimal mark).
+    #[serde(default)]
+    pub dialect: crate::data::Dialect,
+    /// The file's columns the inputs come from, with their levels when
+    /// categorical.
+    #[serde(default)]
+    pub columns: Vec<crate::data::RawColumn>,
 }
 
 /// Rows of each split.

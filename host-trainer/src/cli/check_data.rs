@@ -17,13 +17,15 @@ pub fn check_data(
     regression: bool,
     as_json: bool,
     strict: bool,
+    (drop, options): (&[String], data::CsvOptions),
 ) -> Result<()> {
-    let csv = CsvFile::read(data_path)?;
+    let csv = CsvFile::read_with(data_path, options)?;
     let spec = Spec {
         target: target.to_owned(),
-        features: None,
+        drop: drop.to_vec(),
         regression,
-        classes: None,
+        csv: options,
+        ..Spec::default()
     };
     let data = data::load(&csv, &spec)?;
     let test_data = test

@@ -42,17 +42,17 @@ pub fn demo(out: &Path, force: bool) -> Result<()> {
     let bytes = files::read_model_file(out)?;
     let model = files::load(out, &bytes)?;
     let csv = CsvFile::read(&args.data)?;
-    let cols = data::model_columns(&csv, &model.input_names().iter().collect::<Vec<_>>(), 1)?;
-    let (x, _) = data::read_features(&csv, &cols)?;
-    let label = csv.column("digit", "target")?;
+    let (x, _) = data::model_inputs(&csv, &model)?;
+    let (labels, codes) = csv.levels(csv.column("digit", "target")?)?;
+    let width = model.input_len();
     let mut memory = crate::device::Memory::new(&model, None);
     let mut session = memory.session(&model, None)?;
-    for (r, row) in x.chunks(cols.len()).enumerate().step_by(199).take(8) {
+    for (r, row) in x.chunks(width).enumerate().step_by(199).take(8) {
         let step = session.step(row)?;
         let c = step.decision().context("a classifier decides")?;
         println!(
             "row {r:>4}: decided {} with probability {:.3} (label {})",
-            c.name, c.probability, csv.rows[r][label]
+            c.name, c.probability, labels[codes[r] as usize]
         );
     }
     println!("\n== 4. watch it: held-out rows replayed through the model and its drift monitor");

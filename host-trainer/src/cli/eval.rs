@@ -17,6 +17,7 @@ pub fn eval(
     data_path: &Path,
     target: Option<&str>,
     as_json: bool,
+    options: data::CsvOptions,
 ) -> Result<()> {
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
@@ -28,7 +29,7 @@ pub fn eval(
             model_path.display()
         );
     };
-    let d = dataset_for(&model, data_path, &target)?;
+    let d = dataset_for(&model, data_path, &target, options)?;
     let rows: Vec<usize> = (0..d.len()).collect();
     let int8 = int8::int8_outputs(&model, &d, &rows)?;
     let mut test = int8::compare(&d, &rows, None, &int8, model.output_len());

@@ -16,10 +16,12 @@ pub fn explain(
     row: Option<usize>,
     seed: u64,
     as_json: bool,
+    options: crate::data::CsvOptions,
 ) -> Result<()> {
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
-    let d = crate::evaluation::explain::load_for_model(&model, model_path, data_path, target)?;
+    let d =
+        crate::evaluation::explain::load_for_model(&model, model_path, data_path, target, options)?;
     let names: Vec<&str> = model.input_names().iter().collect();
     if let Some(r) = row {
         if r >= d.len() {

@@ -125,18 +125,23 @@ pub fn print_summary(s: &Summary) {
     );
 }
 
-/// Reads a CSV for a model: features matched by name, and the target.
-fn dataset_for(model: &Model<'_>, path: &Path, target: &str) -> Result<data::Dataset> {
-    let csv = CsvFile::read(path)?;
-    let channels: Vec<&str> = model.input_names().iter().collect();
-    let length = model.input_shape().length as usize;
-    let cols = data::model_columns(&csv, &channels, length)?;
+/// Reads a labelled CSV for a model: its inputs matched by name (and
+/// encoded as the model encodes them), and the target.
+pub fn dataset_for(
+    model: &Model<'_>,
+    path: &Path,
+    target: &str,
+    options: data::CsvOptions,
+) -> Result<data::Dataset> {
+    let csv = CsvFile::read_with(path, options)?;
     let spec = Spec {
         target: target.to_owned(),
-        features: Some(cols.iter().map(|&c| csv.headers[c].clone()).collect()),
+        columns: Some(data::model_raw_columns(model)?),
         regression: model.task() == Task::Regression,
         classes: (model.task() == Task::Classification)
             .then(|| model.output_names().iter().map(String::from).collect()),
+        csv: options,
+        ..Spec::default()
     };
     data::load(&csv, &spec)
 }

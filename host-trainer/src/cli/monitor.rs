@@ -15,6 +15,7 @@ pub fn monitor(
     data_path: &Path,
     labels: Option<&str>,
     as_json: bool,
+    options: data::CsvOptions,
 ) -> Result<()> {
     use vigie_core::monitor::{Detector, Level, Monitor};
 
@@ -28,14 +29,15 @@ pub fn monitor(
                 model_path.display()
             )
         })?;
-    let csv = CsvFile::read(data_path)?;
+    let csv = CsvFile::read_with(data_path, options)?;
     let channels: Vec<&str> = model.input_names().iter().collect();
-    let cols = data::model_columns(&csv, &channels, model.input_shape().length as usize)?;
     // Missing cells stay NaN: the input guard sees them, as on the device.
-    let (x, _) = data::read_features(&csv, &cols)?;
+    let (x, _) = data::model_inputs(&csv, &model)?;
     let names: Vec<&str> = model.output_names().iter().collect();
-    let label_col = labels.map(|l| csv.column(l, "label")).transpose()?;
-    let width = cols.len();
+    let truths = labels
+        .map(|l| csv.levels(csv.column(l, "label")?))
+        .transpose()?;
+    let width = model.input_len();
     let mut memory = crate::device::Memory::new(&model, Some(&monitor));
     let mut session = memory.session(&model, Some(&monitor))?;
     let mut alarms = Vec::new();
@@ -45,8 +47,8 @@ pub fn monitor(
         let step = session.step(row)?;
         let class = step.decision().map(|d| d.index);
         let mut seen: Vec<_> = step.observation.into_iter().collect();
-        if let (Some(col), Some(class)) = (label_col, class) {
-            let truth = &csv.rows[r][col];
+        if let (Some((levels, codes)), Some(class)) = (&truths, class) {
+            let truth = &levels[codes[r] as usize];
             if !names.iter().any(|n| n == truth) {
                 bail!(
                     "{}:{}: label `{truth}` is not one of the model's classes ({})",

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use vigie_core::Task;
 
 use crate::data::{self, CsvFile};
@@ -11,18 +11,34 @@ use crate::files;
 
 /// `vigie predict`: one line per row, through a vigie-core session (the
 /// device's decision: temperature, cost matrix and abstention applied).
-pub fn predict(model_path: &Path, data_path: &Path, out: Option<&Path>, force: bool) -> Result<()> {
+/// `vigie predict`'s options besides its files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PredictOptions {
+    /// Replace an existing `--out` of another kind.
+    pub force: bool,
+    /// Stop at the first row the model cannot predict.
+    pub strict: bool,
+    /// How to read the CSV file.
+    pub csv: data::CsvOptions,
+}
+
+pub fn predict(
+    model_path: &Path,
+    data_path: &Path,
+    out: Option<&Path>,
+    options: PredictOptions,
+) -> Result<()> {
+    let force = options.force;
     if let Some(out) = out {
         let inputs = [("--model", model_path), ("--data", data_path)];
         files::check_output(out, "--out", files::Kind::Predictions, &inputs, force)?;
     }
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
-    let csv = CsvFile::read(data_path)?;
-    let channels: Vec<&str> = model.input_names().iter().collect();
-    let cols = data::model_columns(&csv, &channels, model.input_shape().length as usize)?;
-    let (x, _) = data::read_features(&csv, &cols)?;
-    let width = cols.len();
+    let csv = CsvFile::read_with(data_path, options.csv)?;
+    let (x, _) = data::model_inputs(&csv, &model)?;
+    let width = model.input_len();
+    let length = model.input_shape().length as usize;
     let mut memory = crate::device::Memory::new(&model, None);
     let mut session = memory.session(&model, None)?;
     let mut text = String::new();
@@ -33,6 +49,7 @@ pub fn predict(model_path: &Path, data_path: &Path, out: Option<&Path>, force: b
         Task::Classification => writeln!(text, "row,decision,class,probability,note")?,
         Task::Regression => writeln!(text, "row,{},note", names.join(","))?,
     }
+    let mut skipped = 0usize;
     for (r, row) in x.chunks(width).enumerate() {
         let inferred = session
             .infer(row)
@@ -43,13 +60,23 @@ pub fn predict(model_path: &Path, data_path: &Path, out: Option<&Path>, force: b
                 format!("{missing} missing values imputed")
             }
             vigie_core::Inference::Skipped { index } => {
-                let col = &csv.headers[cols[index as usize]];
-                let what = if row[index as usize].is_nan() {
+                let index = index as usize;
+                let col = model.input_names().get(index / length).unwrap_or("?");
+                let what = if row[index].is_nan() {
                     "empty"
                 } else {
                     "not finite"
                 };
-                format!("no prediction: `{col}` is {what} and the model does not impute")
+                let why = format!("`{col}` is {what} and the model does not impute");
+                if options.strict {
+                    bail!(
+                        "{}:{}: {why}; fill the cell, or leave --strict out to mark the row and go on",
+                        data_path.display(),
+                        r + 2
+                    );
+                }
+                skipped += 1;
+                format!("no prediction: {why}")
             }
         };
         match (inferred.answer, model.task()) {
@@ -79,6 +106,12 @@ pub fn predict(model_path: &Path, data_path: &Path, out: Option<&Path>, force: b
             );
         }
         None => print!("{text}"),
+    }
+    if skipped > 0 {
+        eprintln!(
+            "{}: {skipped} rows without a prediction (their `note` says why)",
+            data_path.display()
+        );
     }
     Ok(())
 }

@@ -82,19 +82,36 @@ fn class_counts(classes: usize, y: &[usize]) -> Vec<usize> {
     counts
 }
 
-fn row_key(d: &Dataset, r: usize) -> Vec<u32> {
-    d.row(r).iter().map(|v| v.to_bits()).collect()
+/// A hash of a row's feature bits: rows are compared through it (8 bytes
+/// a row, not a copy of the row), then bit for bit.
+fn row_hash(d: &Dataset, r: usize) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for v in d.row(r) {
+        v.to_bits().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Whether two rows hold the same feature bits.
+fn same_row(a: &Dataset, ra: usize, b: &Dataset, rb: usize) -> bool {
+    a.row(ra)
+        .iter()
+        .zip(b.row(rb))
+        .all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 /// For every row whose features repeat an earlier row's, that earlier
 /// row (the first occurrence).
 pub fn first_occurrences(d: &Dataset) -> Vec<Option<usize>> {
-    let mut seen: HashMap<Vec<u32>, usize> = HashMap::new();
+    let mut seen: HashMap<u64, usize> = HashMap::with_capacity(d.len());
     (0..d.len())
-        .map(|r| match seen.get(&row_key(d, r)) {
-            Some(&first) => Some(first),
-            None => {
-                seen.insert(row_key(d, r), r);
+        .map(|r| match seen.entry(row_hash(d, r)) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                Some(*e.get()).filter(|&first| same_row(d, first, d, r))
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(r);
                 None
             }
         })
@@ -109,6 +126,7 @@ pub fn run(train: &Dataset, test: Option<&Dataset>) -> Vec<Finding> {
         missing(t, &mut out);
     }
     constant(train, &mut out);
+    categorical(train, test, &mut out);
     duplicates(train, &mut out);
     if let Some(t) = test {
         overlap(train, t, &mut out);
@@ -149,8 +167,55 @@ fn missing(d: &Dataset, out: &mut Vec<Finding>) {
     }
 }
 
+/// Categorical columns and their levels (info), and levels a test file
+/// has that the training file does not (warning: the model reads them as
+/// "other").
+fn categorical(d: &Dataset, test: Option<&Dataset>, out: &mut Vec<Finding>) {
+    for c in &d.raw_columns {
+        let Some(levels) = &c.levels else { continue };
+        let shown: Vec<&str> = levels
+            .iter()
+            .map(|l| {
+                if l.is_empty() {
+                    "(missing)"
+                } else {
+                    l.as_str()
+                }
+            })
+            .collect();
+        out.push(Finding {
+            severity: Severity::Info,
+            check: "categorical",
+            column: Some(c.name.clone()),
+            value: levels.len() as f64,
+            message: format!(
+                "column `{}` holds text: {} levels ({}), encoded one-hot with one more input for levels the training file does not have",
+                c.name,
+                levels.len(),
+                shown.join(", ")
+            ),
+        });
+    }
+    for (column, level, rows) in test.map_or(&[][..], |t| &t.unseen_levels[..]) {
+        out.push(Finding {
+            severity: Severity::Warning,
+            check: "unseen_level",
+            column: Some(column.clone()),
+            value: *rows as f64,
+            message: format!(
+                "level `{level}` of `{column}` appears only in the test file ({rows} rows): the model reads it as `{column}=(other)`, which it never saw in training"
+            ),
+        });
+    }
+}
+
 fn constant(d: &Dataset, out: &mut Vec<Finding>) {
     for (c, name) in d.features.iter().enumerate() {
+        // A categorical column's "other" input is empty in training by
+        // construction.
+        if name.ends_with("=(other)") {
+            continue;
+        }
         let values: Vec<f32> = column_values(d, c)
             .into_iter()
             .filter(|v| !v.is_nan())
@@ -226,9 +291,13 @@ fn duplicates(d: &Dataset, out: &mut Vec<Finding>) {
 }
 
 fn overlap(train: &Dataset, test: &Dataset, out: &mut Vec<Finding>) {
-    let keys: HashMap<Vec<u32>, usize> = (0..train.len()).map(|r| (row_key(train, r), r)).collect();
+    let keys: HashMap<u64, usize> = (0..train.len()).map(|r| (row_hash(train, r), r)).collect();
     let shared: Vec<(usize, usize)> = (0..test.len())
-        .filter_map(|r| keys.get(&row_key(test, r)).map(|&t| (r, t)))
+        .filter_map(|r| {
+            keys.get(&row_hash(test, r))
+                .filter(|&&t| same_row(train, t, test, r))
+                .map(|&t| (r, t))
+        })
         .collect();
     if let Some(&(first_test, first_train)) = shared.first() {
         out.push(Finding {

@@ -4,106 +4,14 @@
 
 pub mod checks;
 pub mod prep;
+pub mod table;
+
+pub use table::{CsvFile, CsvOptions, Dialect};
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 use vigie_core::Task;
-
-/// A CSV file as text cells.
-#[derive(Debug, Clone)]
-pub struct CsvFile {
-    /// Where it came from.
-    pub path: PathBuf,
-    /// Column names.
-    pub headers: Vec<String>,
-    /// Data rows (the header is line 1, so row `i` is on line `i + 2`).
-    pub rows: Vec<Vec<String>>,
-}
-
-impl CsvFile {
-    /// Reads a CSV file with a header line.
-    pub fn read(path: &Path) -> Result<CsvFile> {
-        let bytes =
-            std::fs::read(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            bail!(
-                "{}: the file is empty; expected a header line, then one row per sample",
-                path.display()
-            );
-        }
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(false)
-            .from_reader(&bytes[..]);
-        let headers: Vec<String> = reader
-            .headers()
-            .map_err(|e| anyhow!("{}:1: cannot read the header: {e}", path.display()))?
-            .iter()
-            .map(|h| h.trim().to_owned())
-            .collect();
-        if headers.iter().all(|h| h.parse::<f64>().is_ok()) {
-            bail!(
-                "{}:1: the first line holds numbers ({}…), not column names; add a header line naming each column",
-                path.display(),
-                headers.iter().take(3).cloned().collect::<Vec<_>>().join(",")
-            );
-        }
-        if let Some(i) = headers.iter().position(|h| h.is_empty()) {
-            bail!(
-                "{}:1: column {} has no name; name every column in the header",
-                path.display(),
-                i + 1
-            );
-        }
-        let mut rows = Vec::new();
-        for (i, record) in reader.records().enumerate() {
-            let record = record.map_err(|e| match e.kind() {
-                csv::ErrorKind::UnequalLengths {
-                    expected_len, len, ..
-                } => anyhow!(
-                    "{}:{}: {len} cells, but the header has {expected_len} columns",
-                    path.display(),
-                    i + 2
-                ),
-                _ => anyhow!("{}:{}: {e}", path.display(), i + 2),
-            })?;
-            rows.push(record.iter().map(|c| c.trim().to_owned()).collect());
-        }
-        if rows.is_empty() {
-            bail!("{}: the header has no data rows below it", path.display());
-        }
-        Ok(CsvFile {
-            path: path.to_owned(),
-            headers,
-            rows,
-        })
-    }
-
-    /// Index of a column, or an error listing the columns and the nearest name.
-    pub fn column(&self, name: &str, role: &str) -> Result<usize> {
-        if let Some(i) = self.headers.iter().position(|h| h == name) {
-            return Ok(i);
-        }
-        let nearest = self
-            .headers
-            .iter()
-            .min_by_key(|h| edit_distance(h, name))
-            .cloned()
-            .unwrap_or_default();
-        let shown: Vec<&str> = self.headers.iter().take(12).map(String::as_str).collect();
-        let more = if self.headers.len() > 12 {
-            format!(", … ({} columns)", self.headers.len())
-        } else {
-            String::new()
-        };
-        bail!(
-            "{}: no {role} column `{name}`; did you mean `{nearest}`? Columns: {}{more}",
-            self.path.display(),
-            shown.join(", ")
-        )
-    }
-}
 
 /// Levenshtein distance, for "did you mean".
 pub fn edit_distance(a: &str, b: &str) -> usize {
@@ -171,8 +79,45 @@ pub struct Dataset {
     pub x: Vec<f32>,
     /// The target.
     pub target: Target,
-    /// Missing cells.
+    /// Missing cells (numeric columns; a categorical column's missing cells
+    /// are its own level).
     pub missing: Missing,
+    /// The file's columns the features come from, with their levels when
+    /// categorical.
+    pub raw_columns: Vec<RawColumn>,
+    /// How the file was written.
+    pub dialect: Dialect,
+    /// Categorical cells whose level the training file does not have
+    /// (test files): (column, level, rows). They are encoded as "other".
+    pub unseen_levels: Vec<(String, String, usize)>,
+}
+
+/// One column of the file as the model takes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RawColumn {
+    /// Its name.
+    pub name: String,
+    /// Its training levels when it holds text (the empty level: missing);
+    /// `None` for a numeric column.
+    pub levels: Option<Vec<String>>,
+}
+
+impl RawColumn {
+    /// The model input channels it becomes: itself, or one per level and
+    /// one for "other".
+    pub fn channel_names(&self) -> Vec<String> {
+        match &self.levels {
+            None => vec![self.name.clone()],
+            Some(levels) => levels
+                .iter()
+                .map(|l| {
+                    let l = if l.is_empty() { "(missing)" } else { l };
+                    format!("{}={l}", self.name)
+                })
+                .chain(std::iter::once(format!("{}=(other)", self.name)))
+                .collect(),
+        }
+    }
 }
 
 impl Dataset {
@@ -225,8 +170,16 @@ impl Dataset {
 pub struct Spec {
     /// The target column.
     pub target: String,
-    /// Feature columns (default: every other column).
+    /// Feature columns (default: every other column but `drop`).
     pub features: Option<Vec<String>>,
+    /// Columns left out (`--drop`).
+    pub drop: Vec<String>,
+    /// The raw columns and levels to use (a test file, or a model's inputs,
+    /// must be encoded as the training file was); `features` is ignored
+    /// then.
+    pub columns: Option<Vec<RawColumn>>,
+    /// How to read the file's dialect (a test file is read the same way).
+    pub csv: CsvOptions,
     /// Regression instead of classification.
     pub regression: bool,
     /// Class names to use (a test file must use the training file's).
@@ -271,42 +224,153 @@ pub fn detect_channels(features: &[String]) -> (Vec<String>, usize) {
     (channels, length)
 }
 
-/// Reads features and target from a CSV file.
-pub fn load(csv: &CsvFile, spec: &Spec) -> Result<Dataset> {
-    let path = csv.path.display();
-    let target_col = csv.column(&spec.target, "target")?;
-    let feature_cols: Vec<usize> = match &spec.features {
+/// The raw columns of `spec` in `csv`: the given ones, or the feature
+/// columns with their kinds and (for text columns) their sorted levels.
+fn raw_columns(csv: &CsvFile, spec: &Spec, target_col: usize) -> Result<Vec<RawColumn>> {
+    if let Some(columns) = &spec.columns {
+        return Ok(columns.clone());
+    }
+    for d in &spec.drop {
+        csv.column(d, "--drop")?;
+    }
+    let cols: Vec<usize> = match &spec.features {
         Some(names) => names
             .iter()
             .map(|n| csv.column(n, "feature"))
             .collect::<Result<_>>()?,
         None => (0..csv.headers.len())
-            .filter(|&i| i != target_col)
+            .filter(|&i| i != target_col && !spec.drop.contains(&csv.headers[i]))
             .collect(),
     };
-    if feature_cols.is_empty() {
+    if cols.contains(&target_col) {
+        bail!(
+            "{}: the target `{}` is also listed as a feature; remove it from --features",
+            csv.path.display(),
+            spec.target
+        );
+    }
+    let text = csv.text_columns(&cols)?;
+    cols.iter()
+        .zip(text)
+        .map(|(&c, text)| {
+            let levels = if text {
+                let (mut levels, _) = csv.levels(c)?;
+                for l in &mut levels {
+                    if table::is_missing(l) {
+                        l.clear();
+                    }
+                }
+                if let Some(l) = levels.iter().find(|l| l.contains('\n')) {
+                    bail!(
+                        "{}: column `{}` holds a level with a line break ({l:?}); remove it",
+                        csv.path.display(),
+                        csv.headers[c]
+                    );
+                }
+                levels.sort();
+                levels.dedup();
+                Some(levels)
+            } else {
+                None
+            };
+            Ok(RawColumn {
+                name: csv.headers[c].clone(),
+                levels,
+            })
+        })
+        .collect()
+}
+
+/// Levels of a test file the training file did not have: (column, level,
+/// rows).
+pub type Unseen = Vec<(String, String, usize)>;
+
+/// Reads raw columns into the row-major feature matrix, in one pass over
+/// the file: numbers as they are (missing: NaN), text one-hot over its
+/// levels. Returns the matrix, the numeric missing cells and the levels
+/// the training file did not have.
+pub fn read_columns(csv: &CsvFile, columns: &[RawColumn]) -> Result<(Vec<f32>, Missing, Unseen)> {
+    let path = csv.path.display();
+    let index: Vec<usize> = columns
+        .iter()
+        .map(|c| csv.column(&c.name, "model input"))
+        .collect::<Result<_>>()?;
+    let lookup: Vec<Option<std::collections::HashMap<&str, usize>>> = columns
+        .iter()
+        .map(|c| {
+            c.levels
+                .as_ref()
+                .map(|l| l.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect())
+        })
+        .collect();
+    let width: usize = columns.iter().map(|c| c.channel_names().len()).sum();
+    let mut x = vec![0.0f32; csv.len * width];
+    let mut missing: Missing = (0, None);
+    let mut unseen: Unseen = Vec::new();
+    csv.for_each_row(|r, rec| {
+        let row = &mut x[r * width..(r + 1) * width];
+        let mut at = 0;
+        for ((column, &c), lookup) in columns.iter().zip(&index).zip(&lookup) {
+            let cell = csv.text(rec, r, c)?;
+            let Some(levels) = lookup else {
+                row[at] = if table::is_missing(cell) {
+                    missing.0 += 1;
+                    if missing.1.is_none() {
+                        missing.1 = Some((r + 2, column.name.clone()));
+                    }
+                    f32::NAN
+                } else {
+                    csv.number(cell).ok_or_else(|| {
+                        anyhow!(
+                            "{path}:{}:{}: column `{}` holds `{cell}`, which is not a number, where the training file has numbers; fix the cell, or leave it empty to mark it missing",
+                            r + 2,
+                            c + 1,
+                            column.name
+                        )
+                    })?
+                };
+                at += 1;
+                continue;
+            };
+            let key = if table::is_missing(cell) { "" } else { cell };
+            let k = levels.len();
+            let slot = match levels.get(key) {
+                Some(&i) => i,
+                None => {
+                    match unseen
+                        .iter_mut()
+                        .find(|(n, l, _)| *n == column.name && l == key)
+                    {
+                        Some(u) => u.2 += 1,
+                        None => unseen.push((column.name.clone(), key.to_owned(), 1)),
+                    }
+                    k
+                }
+            };
+            row[at + slot] = 1.0;
+            at += k + 1;
+        }
+        Ok(())
+    })?;
+    Ok((x, missing, unseen))
+}
+
+/// Reads features and target from a CSV file. Text feature columns become
+/// categorical inputs (one channel per level, and one for "other").
+pub fn load(csv: &CsvFile, spec: &Spec) -> Result<Dataset> {
+    let path = csv.path.display();
+    let target_col = csv.column(&spec.target, "target")?;
+    let raw = raw_columns(csv, spec, target_col)?;
+    if raw.is_empty() {
         bail!(
             "{path}: no feature column besides the target `{}`",
             spec.target
         );
     }
-    if feature_cols.contains(&target_col) {
-        bail!(
-            "{path}: the target `{}` is also listed as a feature; remove it from --features",
-            spec.target
-        );
-    }
-    let features: Vec<String> = feature_cols
-        .iter()
-        .map(|&i| csv.headers[i].clone())
-        .collect();
-    let (x, missing) = read_features(csv, &feature_cols)?;
-    let labels: Vec<&str> = csv
-        .rows
-        .iter()
-        .map(|row| row[target_col].as_str())
-        .collect();
-    if let Some(r) = labels.iter().position(|l| l.is_empty()) {
+    let (x, missing, unseen_levels) = read_columns(csv, &raw)?;
+    let features: Vec<String> = raw.iter().flat_map(RawColumn::channel_names).collect();
+    let (labels, codes) = csv.levels(target_col)?;
+    if let Some(r) = codes.iter().position(|&c| labels[c as usize].is_empty()) {
         bail!(
             "{path}:{}:{}: the target `{}` is empty; every row needs a target",
             r + 2,
@@ -315,28 +379,28 @@ pub fn load(csv: &CsvFile, spec: &Spec) -> Result<Dataset> {
         );
     }
     let target = if spec.regression {
-        let y = labels
+        let values: Vec<f32> = labels
             .iter()
-            .enumerate()
-            .map(|(r, l)| {
-                l.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                    anyhow!(
-                        "{path}:{}:{}: the regression target `{}` holds `{l}`, which is not a number",
-                        r + 2,
-                        target_col + 1,
-                        spec.target
-                    )
-                })
-            })
-            .collect::<Result<_>>()?;
+            .map(|l| csv.number(l).unwrap_or(f32::NAN))
+            .collect();
+        if let Some(r) = codes.iter().position(|&c| values[c as usize].is_nan()) {
+            bail!(
+                "{path}:{}:{}: the regression target `{}` holds `{}`, which is not a number",
+                r + 2,
+                target_col + 1,
+                spec.target,
+                labels[codes[r] as usize]
+            );
+        }
         Target::Values {
             name: spec.target.clone(),
-            y,
+            y: codes.iter().map(|&c| values[c as usize]).collect(),
         }
     } else {
+        let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
         let names = match &spec.classes {
             Some(names) => names.clone(),
-            None => class_names(&labels),
+            None => class_names(&label_refs),
         };
         if names.len() < 2 {
             bail!(
@@ -345,15 +409,20 @@ pub fn load(csv: &CsvFile, spec: &Spec) -> Result<Dataset> {
                 names.first().cloned().unwrap_or_default()
             );
         }
-        let y = labels
+        let class_of: Vec<Option<usize>> = labels
+            .iter()
+            .map(|l| names.iter().position(|n| n == l))
+            .collect();
+        let y = codes
             .iter()
             .enumerate()
-            .map(|(r, l)| {
-                names.iter().position(|n| n == l).ok_or_else(|| {
+            .map(|(r, &c)| {
+                class_of[c as usize].ok_or_else(|| {
                     anyhow!(
-                        "{path}:{}:{}: class `{l}` of `{}` is not one of the training classes ({})",
+                        "{path}:{}:{}: class `{}` of `{}` is not one of the training classes ({})",
                         r + 2,
                         target_col + 1,
+                        labels[c as usize],
                         spec.target,
                         names.join(", ")
                     )
@@ -371,60 +440,52 @@ pub fn load(csv: &CsvFile, spec: &Spec) -> Result<Dataset> {
         x,
         target,
         missing,
+        raw_columns: raw,
+        dialect: csv.dialect,
+        unseen_levels,
     })
 }
 
-/// Reads the given columns as numbers, row-major; empty, `NaN`, `NA` and
-/// `?` cells are missing (NaN). Returns the missing count and first place.
-pub fn read_features(csv: &CsvFile, feature_cols: &[usize]) -> Result<(Vec<f32>, Missing)> {
-    let path = csv.path.display();
-    let mut x = Vec::with_capacity(csv.rows.len() * feature_cols.len());
-    let mut missing = (0usize, None);
-    for (r, row) in csv.rows.iter().enumerate() {
-        for &c in feature_cols {
-            let cell = &row[c];
-            if cell.is_empty() || cell.eq_ignore_ascii_case("nan") || cell == "NA" || cell == "?" {
-                missing.0 += 1;
-                if missing.1.is_none() {
-                    missing.1 = Some((r + 2, csv.headers[c].clone()));
-                }
-                x.push(f32::NAN);
-                continue;
-            }
-            let v: f32 = cell.parse().map_err(|_| {
-                anyhow!(
-                    "{path}:{}:{}: column `{}` holds `{cell}`, which is not a number; fix the cell, or leave it empty to mark it missing",
-                    r + 2,
-                    c + 1,
-                    csv.headers[c]
-                )
-            })?;
-            if !v.is_finite() {
-                bail!(
-                    "{path}:{}:{}: column `{}` holds `{cell}`, which is not finite",
-                    r + 2,
-                    c + 1,
-                    csv.headers[c]
-                );
-            }
-            x.push(v);
-        }
+/// The raw columns a model reads from a file: its encoding section's
+/// columns (categorical inputs), or its input channels (`{channel}_t{i}`
+/// for window models).
+pub fn model_raw_columns(model: &vigie_core::Model<'_>) -> Result<Vec<RawColumn>> {
+    if let Some(e) = vigie_core::encoding::Encoding::from_model(model)? {
+        return Ok(e
+            .def()
+            .columns
+            .iter()
+            .map(|c| RawColumn {
+                name: c.name.to_owned(),
+                levels: c
+                    .is_categorical()
+                    .then(|| c.levels().map(String::from).collect()),
+            })
+            .collect());
     }
-    Ok((x, missing))
+    let length = model.input_shape().length as usize;
+    Ok(model
+        .input_names()
+        .iter()
+        .flat_map(|c| {
+            (0..length).map(move |t| RawColumn {
+                name: if length == 1 {
+                    c.to_owned()
+                } else {
+                    format!("{c}_t{t}")
+                },
+                levels: None,
+            })
+        })
+        .collect())
 }
 
-/// Column indices of a model's inputs in a CSV file: the model's feature
-/// names for tabular models, `{channel}_t{i}` for window models.
-pub fn model_columns(csv: &CsvFile, channels: &[&str], length: usize) -> Result<Vec<usize>> {
-    let names: Vec<String> = if length == 1 {
-        channels.iter().map(|c| c.to_string()).collect()
-    } else {
-        channels
-            .iter()
-            .flat_map(|c| (0..length).map(move |t| format!("{c}_t{t}")))
-            .collect()
-    };
-    names.iter().map(|n| csv.column(n, "model input")).collect()
+/// A model's inputs for every row of a file, as the device gets them
+/// (categorical columns encoded as the model's encoding says); missing
+/// numeric cells are NaN.
+pub fn model_inputs(csv: &CsvFile, model: &vigie_core::Model<'_>) -> Result<(Vec<f32>, Missing)> {
+    let (x, missing, _) = read_columns(csv, &model_raw_columns(model)?)?;
+    Ok((x, missing))
 }
 
 /// Distinct labels, sorted numerically when all are integers.
@@ -447,7 +508,7 @@ pub fn load_test(
     spec: &Spec,
     path: &Path,
 ) -> Result<Dataset> {
-    let test_csv = CsvFile::read(path)?;
+    let test_csv = CsvFile::read_with(path, spec.csv)?;
     if test_csv.headers != train_csv.headers {
         let missing: Vec<&String> = train_csv
             .headers
@@ -470,6 +531,7 @@ pub fn load_test(
     }
     let test_spec = Spec {
         classes: Some(train.class_names().to_vec()),
+        columns: Some(train.raw_columns.clone()),
         ..spec.clone()
     };
     load(&test_csv, &test_spec)

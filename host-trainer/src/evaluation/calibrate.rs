@@ -143,33 +143,29 @@ pub fn read_cost_matrix(path: &Path, names: &[String]) -> Result<Vec<f32>> {
         })
         .collect::<Result<_>>()?;
     let mut m = vec![f32::NAN; k * k];
-    for (r, row) in csv.rows.iter().enumerate() {
+    csv.for_each_row(|r, rec| {
         let line = r + 2;
-        let Some(t) = names.iter().position(|n| *n == row[0]) else {
+        let first = csv.text(rec, r, 0)?;
+        let Some(t) = names.iter().position(|n| n == first) else {
             bail!(
-                "{}:1: row `{}` is not a class (classes: {})",
+                "{}:1: row `{first}` is not a class (classes: {})",
                 here(line),
-                row[0],
                 names.join(", ")
             );
         };
         for (j, &c) in cols.iter().enumerate() {
-            let cell = &row[c];
-            let v: f32 = cell
-                .trim()
-                .parse()
-                .ok()
-                .filter(|v: &f32| v.is_finite() && *v >= 0.0)
-                .with_context(|| {
-                    format!(
-                        "{}:{}: cost `{cell}` is not a number ≥ 0",
-                        here(line),
-                        c + 1
-                    )
-                })?;
+            let cell = csv.text(rec, r, c)?;
+            let v: f32 = csv.number(cell).filter(|v| *v >= 0.0).with_context(|| {
+                format!(
+                    "{}:{}: cost `{cell}` is not a number ≥ 0",
+                    here(line),
+                    c + 1
+                )
+            })?;
             m[t * k + j] = v;
         }
-    }
+        Ok(())
+    })?;
     if let Some(i) = m.iter().position(|v| v.is_nan()) {
         bail!(
             "{}: no row for true class `{}`; give one row per class",

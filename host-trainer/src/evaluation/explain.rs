@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use vigie_core::monitor::Monitor;
 use vigie_core::{Model, Task};
@@ -35,6 +35,7 @@ pub fn load_for_model(
     model_path: &Path,
     path: &Path,
     target: Option<&str>,
+    options: data::CsvOptions,
 ) -> Result<Dataset> {
     let report = crate::training_report::training_report(model);
     let target = match target {
@@ -44,16 +45,27 @@ pub fn load_for_model(
             .map(|r| r.data.target.clone())
             .context("the model does not record its target column; pass --target")?,
     };
-    let csv = CsvFile::read(path)?;
+    let csv = CsvFile::read_with(path, options)?;
     let classes: Vec<String> = model.output_names().iter().map(String::from).collect();
     let spec = Spec {
         target,
-        features: None,
+        columns: Some(data::model_raw_columns(model)?),
         regression: model.task() == Task::Regression,
         classes: (model.task() == Task::Classification).then_some(classes),
+        csv: options,
+        ..Spec::default()
     };
     let d = data::load(&csv, &spec)?;
     data::check_model_inputs(&d, model, model_path)?;
+    if model.def().input.missing.is_empty() {
+        if let (n, Some((line, column))) = &d.missing {
+            bail!(
+                "{}:{line}: `{column}` is empty ({n} empty cells in all) and {} does not impute missing values; fill the cells, or train with --impute",
+                path.display(),
+                model_path.display()
+            );
+        }
+    }
     Ok(d)
 }
 

@@ -254,7 +254,7 @@ pub fn write(
     data: Option<&Path>,
     target: Option<&str>,
     out: &Path,
-    force: bool,
+    (force, options): (bool, crate::data::CsvOptions),
 ) -> Result<()> {
     let mut inputs = vec![("--model", model_path)];
     if let Some(d) = data {
@@ -263,7 +263,7 @@ pub fn write(
     crate::files::check_output(out, "--out", crate::files::Kind::Html, &inputs, force)?;
     let bytes = crate::files::read_model_file(model_path)?;
     let model = crate::files::load(model_path, &bytes)?;
-    let html = render(model_path, &model, bytes.len(), data, target)?;
+    let html = render(model_path, &model, bytes.len(), data, (target, options))?;
     crate::files::write_atomically(out, html.as_bytes())
 }
 
@@ -273,7 +273,7 @@ pub fn render(
     model: &Model<'_>,
     file_bytes: usize,
     data: Option<&Path>,
-    target: Option<&str>,
+    (target, options): (Option<&str>, crate::data::CsvOptions),
 ) -> Result<String> {
     let report = crate::training_report::training_report(model);
     let checks: Vec<Value> = model
@@ -478,7 +478,9 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
     h.push_str("<section id=\"importance\"><h2>Feature importance</h2>");
     match data {
         Some(path) => {
-            let d = crate::evaluation::explain::load_for_model(model, model_path, path, target)?;
+            let d = crate::evaluation::explain::load_for_model(
+                model, model_path, path, target, options,
+            )?;
             let (base, items) = crate::evaluation::explain::permutation_importance(model, &d, 0)?;
             let _ = write!(
                 h,

@@ -51,6 +51,10 @@ pub struct TrainArgs {
     pub config: Config,
     /// Output model file.
     pub out: PathBuf,
+    /// Columns left out.
+    pub drop: Vec<String>,
+    /// How to read the CSV files (`None`s: detect).
+    pub csv: crate::data::CsvOptions,
     /// Replace an existing `out` of another kind (never an input).
     pub force: bool,
     /// The configuration file, if one was given (an input `out` must not
@@ -97,6 +101,8 @@ impl TrainArgs {
             regression: false,
             config: Config::default(),
             out: PathBuf::from("model.vigie"),
+            drop: vec![],
+            csv: crate::data::CsvOptions::default(),
             force: false,
             config_file: None,
             test: None,

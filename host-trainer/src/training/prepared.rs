@@ -65,12 +65,14 @@ fn split_of(d: &Dataset, rows: &[usize], stats: &Stats, target_scale: Option<(f3
 
 /// Reads, checks, splits and standardizes the data.
 pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
-    let csv = CsvFile::read(&args.data)?;
+    let csv = CsvFile::read_with(&args.data, args.csv)?;
     let spec = Spec {
         target: args.target.clone(),
         features: args.features.clone(),
+        drop: args.drop.clone(),
         regression: args.regression,
-        classes: None,
+        csv: args.csv,
+        ..Spec::default()
     };
     let data = data::load(&csv, &spec)?;
     data::check_missing(&data, args.impute)?;
