@@ -24,6 +24,20 @@ struct Cli {
     command: Command,
 }
 
+/// A model file and a data file it reads (columns matched by name).
+#[derive(Debug, Clone, clap::Args)]
+struct ModelOnData {
+    #[command(flatten)]
+    csv: CsvArgs,
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The data: the model's input columns, matched by name (others are
+    /// ignored); empty cells are missing values.
+    #[arg(long)]
+    data: PathBuf,
+}
+
 /// How to read CSV files (default: detected from the header and first rows).
 #[derive(Debug, Clone, clap::Args)]
 struct CsvArgs {
@@ -140,13 +154,7 @@ enum Command {
     /// Evaluate a model file on labelled data through vigie-core.
     Eval {
         #[command(flatten)]
-        csv: CsvArgs,
-        /// The model file.
-        #[arg(long)]
-        model: PathBuf,
-        /// Labelled data (columns matched by name).
-        #[arg(long)]
-        data: PathBuf,
+        io: ModelOnData,
         /// The label column (default: the one the model was trained on).
         #[arg(long)]
         target: Option<String>,
@@ -157,13 +165,7 @@ enum Command {
     /// Predict every row of a CSV file through vigie-core.
     Predict {
         #[command(flatten)]
-        csv: CsvArgs,
-        /// The model file.
-        #[arg(long)]
-        model: PathBuf,
-        /// Data (columns matched by name; others are ignored).
-        #[arg(long)]
-        data: PathBuf,
+        io: ModelOnData,
         /// Stop at the first row that cannot be predicted (an empty cell
         /// the model does not impute) instead of marking it and going on.
         #[arg(long)]
@@ -190,14 +192,7 @@ enum Command {
     /// (0-based, data rows only), level, detector, features and score.
     Monitor {
         #[command(flatten)]
-        csv: CsvArgs,
-        /// The model file.
-        #[arg(long)]
-        model: PathBuf,
-        /// The stream: columns matched by name, others ignored; an empty
-        /// cell is a missing value and goes to the input guard.
-        #[arg(long)]
-        data: PathBuf,
+        io: ModelOnData,
         /// A label column to feed back (error-rate drift).
         #[arg(long)]
         labels: Option<String>,
@@ -245,13 +240,7 @@ enum Command {
     /// of one prediction.
     Explain {
         #[command(flatten)]
-        csv: CsvArgs,
-        /// The model file.
-        #[arg(long)]
-        model: PathBuf,
-        /// Labelled data with the model's input columns (its test data).
-        #[arg(long)]
-        data: PathBuf,
+        io: ModelOnData,
         /// The label column (default: the one recorded at training).
         #[arg(long)]
         target: Option<String>,
@@ -471,36 +460,34 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Eval {
-            model,
-            data,
-            target,
+        Command::Eval { io, target, json } => cli::eval::eval(
+            &io.model,
+            &io.data,
+            target.as_deref(),
             json,
-            csv,
-        } => cli::eval::eval(&model, &data, target.as_deref(), json, csv.options()?),
+            io.csv.options()?,
+        ),
         Command::Predict {
-            model,
-            data,
+            io,
             out,
             force,
             strict,
-            csv,
         } => {
             let options = cli::predict::PredictOptions {
                 force,
                 strict,
-                csv: csv.options()?,
+                csv: io.csv.options()?,
             };
-            cli::predict::predict(&model, &data, out.as_deref(), options)
+            cli::predict::predict(&io.model, &io.data, out.as_deref(), options)
         }
         Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Monitor {
-            model,
-            data,
-            labels,
+        Command::Monitor { io, labels, json } => cli::monitor::monitor(
+            &io.model,
+            &io.data,
+            labels.as_deref(),
             json,
-            csv,
-        } => cli::monitor::monitor(&model, &data, labels.as_deref(), json, csv.options()?),
+            io.csv.options()?,
+        ),
         Command::DriftBench {
             data,
             target,
@@ -545,21 +532,19 @@ fn run(cli: Cli) -> Result<()> {
             cli::stream::stream(&args, &model, windows, fault, &out, force)
         }
         Command::Explain {
-            model,
-            data,
+            io,
             target,
             row,
             seed,
             json,
-            csv,
         } => cli::explain::explain(
-            &model,
-            &data,
+            &io.model,
+            &io.data,
             target.as_deref(),
             row,
             seed,
             json,
-            csv.options()?,
+            io.csv.options()?,
         ),
         Command::Strip { model, out, force } => cli::strip::strip(&model, &out, force),
         Command::Report {

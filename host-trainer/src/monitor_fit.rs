@@ -249,21 +249,21 @@ pub fn build(
     let shape = model.input_shape();
     let (f, len) = (shape.channels as usize, shape.length as usize);
     let input = &model.def().input;
-    // Per training row and feature: the raw feature value (channel mean).
-    let values: Vec<Vec<f32>> = (0..f)
-        .map(|j| {
-            train
-                .iter()
-                .filter_map(|&r| channel_mean(&d.row(r)[j * len..(j + 1) * len]))
-                .collect()
-        })
-        .collect();
+    // The raw feature value (channel mean) of each training row, one
+    // feature at a time: memory stays one column, whatever the rows.
+    let column = |j: usize| -> Vec<f32> {
+        train
+            .iter()
+            .filter_map(|&r| channel_mean(&d.row(r)[j * len..(j + 1) * len]))
+            .collect()
+    };
     let mut o = empty_def(f as u16);
     let (mut edges, mut props, mut scores) = (Vec::new(), Vec::new(), Vec::new());
     let (mut score_mean, mut score_sd) = (Vec::new(), Vec::new());
     let (mut means, mut stds, mut mins, mut maxs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (j, v) in values.iter().enumerate() {
+    for j in 0..f {
+        let v = &column(j);
         let (scale, offset) = (read_f32(input.scale, j), read_f32(input.offset, j));
         let mut q: Vec<i8> = v
             .iter()
@@ -306,26 +306,26 @@ pub fn build(
     o.score_mean = le::from_f32(&score_mean);
     o.score_sd = le::from_f32(&score_sd);
 
-    // Principal components of the standardized features.
-    let rows_std: Vec<Vec<f64>> = (0..values.first().map_or(0, Vec::len))
-        .map(|r| {
-            (0..f)
-                .map(|j| {
-                    (values[j].get(r).copied().unwrap_or(means[j]) - means[j]) as f64
-                        / stds[j] as f64
-                })
-                .collect()
-        })
-        .collect();
+    // Principal components of the standardized features, streamed over
+    // the training rows (a row's standardized features are recomputed on
+    // each pass rather than stored).
+    let standardized = |r: usize, x: &mut [f64]| {
+        for (j, xj) in x.iter_mut().enumerate() {
+            let v = channel_mean(&d.row(r)[j * len..(j + 1) * len]).unwrap_or(means[j]);
+            *xj = (v - means[j]) as f64 / stds[j] as f64;
+        }
+    };
+    let mut x = vec![0.0f64; f];
     let mut cov = vec![vec![0.0; f]; f];
-    for x in &rows_std {
+    for &r in train {
+        standardized(r, &mut x);
         for a in 0..f {
             for b in a..f {
                 cov[a][b] += x[a] * x[b];
             }
         }
     }
-    let n = rows_std.len().max(1) as f64;
+    let n = train.len().max(1) as f64;
     for a in 0..f {
         for b in a..f {
             cov[a][b] /= n;
@@ -349,11 +349,12 @@ pub fn build(
             .collect::<Vec<_>>(),
     );
     let mut share = vec![0.0f64; f];
-    let mut logs = Vec::with_capacity(rows_std.len());
-    for x in &rows_std {
+    let mut logs = Vec::with_capacity(train.len());
+    for &row in train {
+        standardized(row, &mut x);
         let mut r = x.clone();
         for v in &vecs[..kept] {
-            let p: f64 = v.iter().zip(x).map(|(a, b)| a * b).sum();
+            let p: f64 = v.iter().zip(&x).map(|(a, b)| a * b).sum();
             r.iter_mut().zip(v).for_each(|(ri, vi)| *ri -= p * vi);
         }
         r.iter()
@@ -372,16 +373,19 @@ pub fn build(
 
     // Outputs on training data, through the core.
     let classification = model.task() == Task::Classification;
-    let train_decided = decisions(model, d, train)?;
-    let train_pred: Vec<Option<(usize, f32)>> = train_decided.iter().map(decided).collect();
     if classification {
         let k = model.output_len();
         o.classes = k as u16;
         let mut prior = vec![0.0f32; k];
         let mut conf = Vec::new();
-        for (c, p) in train_pred.iter().flatten() {
-            prior[*c] += 1.0;
-            conf.push(*p as f64);
+        // The session's decision on each training row, streamed.
+        let mut memory = Memory::new(model, None);
+        let mut session = memory.session(model, None)?;
+        for &r in train {
+            if let Some((c, p)) = decided(&session.infer(d.row(r))?) {
+                prior[c] += 1.0;
+                conf.push(p as f64);
+            }
         }
         let total = conf.len().max(1) as f32;
         prior.iter_mut().for_each(|p| *p /= total);

@@ -53,17 +53,30 @@ pub struct FileRecord {
 }
 
 impl FileRecord {
-    /// Records a file (its name and a hash of its bytes).
+    /// Records a file (its name and a hash of its bytes, streamed).
     pub fn of(path: &Path) -> anyhow::Result<FileRecord> {
         use sha2::Digest;
-        let bytes = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let digest = sha2::Sha256::digest(&bytes);
+        use std::io::Read;
+        let cannot = |e: std::io::Error| anyhow::anyhow!("cannot read {}: {e}", path.display());
+        let mut file = std::fs::File::open(path).map_err(cannot)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buf).map_err(cannot)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
         Ok(FileRecord {
             name: path
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            sha256: hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
         })
     }
 }

@@ -5,11 +5,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{data, repo, scratch, vigie};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{data, repo, s, scratch, train_quick_wine, vigie};
 
 /// Writes `text` as `name` in `dir`.
 fn write(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
@@ -22,23 +18,7 @@ fn write(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
 /// returns the device copy's bytes and standard error.
 fn device_copy(dir: &Path, csv: &Path) -> (Vec<u8>, String) {
     let model = dir.join("m.vigie");
-    let quick = repo("examples/quick.toml");
-    let o = vigie(&[
-        "train",
-        "--quiet",
-        "--seed",
-        "0",
-        "--data",
-        s(csv),
-        "--target",
-        "quality",
-        "--config",
-        &quick,
-        "--out",
-        s(&model),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let stderr = train_quick_wine(csv, &model, &[]);
     let device = dir.join("d.vigie");
     let o = vigie(&["strip", "--model", s(&model), "--out", s(&device)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -300,19 +280,7 @@ fn one_empty_cell_marks_its_row_and_the_others_are_predicted() {
     let dir = scratch("holes");
     let csv = Path::new(&data("winequality-red.csv")).to_owned();
     let model = dir.join("w.vigie");
-    let o = vigie(&[
-        "train",
-        "--quiet",
-        "--data",
-        s(&csv),
-        "--target",
-        "quality",
-        "--config",
-        &repo("examples/quick.toml"),
-        "--out",
-        s(&model),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    train_quick_wine(&csv, &model, &[]);
     // Line 42 loses its alcohol.
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();

@@ -117,17 +117,10 @@ fn a_cost_matrix_that_is_not_square_over_the_classes_is_refused_with_its_place()
 
 /// Trains a quick wine model with `extra` flags and returns its path.
 fn wine_model(dir: &std::path::Path, name: &str, extra: &[&str]) -> String {
-    let out = dir.join(name).display().to_string();
+    let out = dir.join(name);
     let wine = repo("data/winequality-red.csv");
-    let quick = repo("examples/quick.toml");
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["train", "--quiet", "--seed", "0", "--data", &wine])
-        .args(["--target", "quality", "--config", &quick, "--out", &out])
-        .args(extra)
-        .output()
-        .expect("vigie runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    out
+    common::train_quick_wine(std::path::Path::new(&wine), &out, extra);
+    out.display().to_string()
 }
 
 /// `vigie predict`'s rows: (decision, class) per data row.

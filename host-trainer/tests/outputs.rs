@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{data, repo, scratch, vigie};
+use common::{data, refused, s, scratch, train_quick_wine, vigie};
 
 /// A copy of the wine data in a scratch folder, as a user's own file.
 fn wine_copy(dir: &Path) -> PathBuf {
@@ -15,34 +15,10 @@ fn wine_copy(dir: &Path) -> PathBuf {
     p
 }
 
-/// Runs vigie, expects failure, returns standard error.
-fn refused(args: &[&str]) -> String {
-    let o = vigie(args);
-    assert!(!o.status.success(), "{args:?} succeeded");
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// A quick wine model in `dir`.
 fn train_model(dir: &Path, csv: &Path) -> PathBuf {
     let out = dir.join("m.vigie");
-    let quick = repo("examples/quick.toml");
-    let o = vigie(&[
-        "train",
-        "--quiet",
-        "--data",
-        s(csv),
-        "--target",
-        "quality",
-        "--config",
-        &quick,
-        "--out",
-        s(&out),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    train_quick_wine(csv, &out, &[]);
     out
 }
 

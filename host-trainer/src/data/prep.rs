@@ -79,35 +79,39 @@ pub struct Stats {
     pub impute: Vec<f32>,
 }
 
-/// Statistics of `rows` of `d`, channel by channel.
+/// Statistics of `rows` of `d`, channel by channel, streamed over the
+/// rows (a median copies one channel at a time).
 pub fn stats(d: &Dataset, rows: &[usize], impute: Option<Impute>) -> Stats {
     let (channels, length) = (d.channels.len(), d.length);
-    let mut values: Vec<Vec<f32>> = vec![Vec::new(); channels];
-    for &r in rows {
-        let row = d.row(r);
-        for c in 0..channels {
-            values[c].extend(
-                row[c * length..(c + 1) * length]
-                    .iter()
-                    .filter(|v| !v.is_nan()),
-            );
-        }
-    }
+    let samples = |c: usize| {
+        rows.iter().flat_map(move |&r| {
+            d.row(r)[c * length..(c + 1) * length]
+                .iter()
+                .copied()
+                .filter(|v| !v.is_nan())
+        })
+    };
     let mut s = Stats {
         mean: vec![],
         std: vec![],
         impute: vec![],
     };
-    for v in &mut values {
-        let n = v.len().max(1) as f64;
-        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
-        let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+    for c in 0..channels {
+        let (mut count, mut sum) = (0usize, 0.0f64);
+        for x in samples(c) {
+            count += 1;
+            sum += x as f64;
+        }
+        let n = count.max(1) as f64;
+        let mean = sum / n;
+        let var = samples(c).map(|x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
         let std = var.sqrt();
         s.mean.push(mean as f32);
         s.std.push(if std > 1e-12 { std as f32 } else { 1.0 });
         match impute {
             Some(Impute::Mean) => s.impute.push(mean as f32),
             Some(Impute::Median) => {
+                let mut v: Vec<f32> = samples(c).collect();
                 v.sort_by(f32::total_cmp);
                 s.impute
                     .push(if v.is_empty() { 0.0 } else { v[v.len() / 2] });

@@ -34,3 +34,39 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A path as a `&str` argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
+
+/// Runs `vigie` expecting it to fail; returns standard error.
+pub fn refused(args: &[&str]) -> String {
+    let o = vigie(args);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Trains a quick (5-epoch) wine-quality model on `csv` into `out`, with
+/// `extra` flags; returns standard error.
+pub fn train_quick_wine(csv: &Path, out: &Path, extra: &[&str]) -> String {
+    let quick = repo("examples/quick.toml");
+    let mut args = vec![
+        "train",
+        "--quiet",
+        "--seed",
+        "0",
+        "--data",
+        s(csv),
+        "--target",
+        "quality",
+        "--config",
+        &quick,
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    let o = vigie(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
