@@ -117,6 +117,121 @@ fn pow2(k: i32) -> f32 {
     f32::from_bits(((k.clamp(-126, 127) + 127) as u32) << 23)
 }
 
+/// Standard normal quantile (Acklam's rational approximation, relative
+/// error below 1.2e-9); for fitting monitors on a host.
+#[cfg(feature = "std")]
+#[allow(clippy::excessive_precision)] // the coefficients are kept as published
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let low = 0.02425;
+    if p < low {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - low {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        -normal_quantile(1.0 - p)
+    }
+}
+
+/// Mean and (population) standard deviation; for fitting on a host.
+#[cfg(feature = "std")]
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    (
+        m,
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt(),
+    )
+}
+
+/// Eigenvalues and eigenvectors (as rows) of a symmetric matrix, largest
+/// first (cyclic Jacobi); for fitting on a host.
+#[cfg(feature = "std")]
+#[allow(clippy::needless_range_loop)] // matrix code reads best with indices
+pub fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = a.len();
+    let mut v: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
+    for _sweep in 0..60 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i][j] * a[i][j])
+            .sum();
+        if off < 1e-22 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                if a[p][q].abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k][p], a[k][q]);
+                    a[k][p] = c * akp - s * akq;
+                    a[k][q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p][k], a[q][k]);
+                    a[p][k] = c * apk - s * aqk;
+                    a[q][k] = s * apk + c * aqk;
+                }
+                for row in v.iter_mut() {
+                    let (vp, vq) = (row[p], row[q]);
+                    row[p] = c * vp - s * vq;
+                    row[q] = s * vp + c * vq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| a[j][j].total_cmp(&a[i][i]));
+    let values = order.iter().map(|&i| a[i][i]).collect();
+    let vectors = order
+        .iter()
+        .map(|&i| (0..n).map(|k| v[k][i]).collect())
+        .collect();
+    (values, vectors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +313,21 @@ mod tests {
         assert_eq!(quantize_affine(-1000.0, 1.0, 0.0), -128);
         assert_eq!(quantize_affine(1.26, 10.0, -5.0), 8);
         assert_eq!(quantize_affine(f32::MAX, 2.0, 0.0), 127);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn normal_quantile_matches_known_values() {
+        assert!(super::normal_quantile(0.5).abs() < 1e-9);
+        assert!((super::normal_quantile(0.975) - 1.959963984540054).abs() < 1e-8);
+        assert!((super::normal_quantile(0.001) + 3.090232306167813).abs() < 1e-8);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn eigen_of_a_correlated_pair() {
+        let (values, vectors) = super::symmetric_eigen(vec![vec![1.0, 0.8], vec![0.8, 1.0]]);
+        assert!((values[0] - 1.8).abs() < 1e-12 && (values[1] - 0.2).abs() < 1e-12);
+        assert!((vectors[0][0].abs() - 0.5f64.sqrt()).abs() < 1e-12);
     }
 }

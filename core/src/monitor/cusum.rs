@@ -72,3 +72,11 @@ pub(super) fn observe(
         }
     }
 }
+
+/// The CUSUMs' centre and scale for one feature: the mean and standard
+/// deviation of its training rows' normal scores ([`super::distribution::fit`]).
+#[cfg(feature = "std")]
+pub fn fit(row_scores: &[f64]) -> (f32, f32) {
+    let (m, s) = crate::math::mean_sd(row_scores);
+    (m as f32, s as f32)
+}

@@ -75,3 +75,56 @@ pub(super) fn observe(
         }
     }
 }
+
+/// One feature's reference bins, fitted on a host from the training rows'
+/// raw values (see [`fit`]).
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bins {
+    /// `bins − 1` int8 edges in the quantized input domain.
+    pub edges: Vec<u8>,
+    /// The share of rows in each bin.
+    pub proportions: Vec<f32>,
+    /// The normal score of each bin's middle quantile.
+    pub scores: Vec<f32>,
+    /// Each row's normal score (what the CUSUMs are fitted on).
+    pub row_scores: Vec<f64>,
+}
+
+/// Quantile bins of one feature: its raw training values are quantized
+/// with the model's input map (`scale`, `offset`), cut into `bins`
+/// equal-count bins, and each bin is given the standard normal quantile of
+/// its middle.
+#[cfg(feature = "std")]
+pub fn fit(values: &[f32], scale: f32, offset: f32, bins: usize) -> Bins {
+    use crate::math::{normal_quantile, quantize_affine};
+    let mut q: Vec<i8> = values
+        .iter()
+        .map(|&x| quantize_affine(x, scale, offset))
+        .collect();
+    q.sort_unstable();
+    let n = q.len().max(1);
+    let edges: Vec<u8> = (1..bins)
+        .map(|b| q.get(b * n / bins).copied().unwrap_or(0) as u8)
+        .collect();
+    let mut counts = vec![0usize; bins];
+    q.iter()
+        .for_each(|&x| counts[super::bin_of(x, &edges)] += 1);
+    let p: Vec<f64> = counts.iter().map(|&c| c as f64 / n as f64).collect();
+    let mut cum = 0.0;
+    let z: Vec<f64> = p
+        .iter()
+        .map(|&pb| {
+            let mid = (cum + pb / 2.0).clamp(0.5 / n as f64, 1.0 - 0.5 / n as f64);
+            cum += pb;
+            normal_quantile(mid)
+        })
+        .collect();
+    let row_scores = q.iter().map(|&x| z[super::bin_of(x, &edges)]).collect();
+    Bins {
+        edges,
+        proportions: p.iter().map(|&x| x as f32).collect(),
+        scores: z.iter().map(|&x| x as f32).collect(),
+        row_scores,
+    }
+}

@@ -35,3 +35,31 @@ pub(super) fn observe(m: &Monitor<'_>, input: &[f32], sample: &[Feature], obs: &
         m.record(obs, Detector::GuardRange, worst, &[worst_f]);
     }
 }
+
+/// Distance outside the training range, in ranges, that is a drift alarm
+/// on its own (a unit or wiring error).
+pub const GROSS_RANGE: f32 = 10.0;
+
+/// One feature's training statistics in raw units: mean, standard
+/// deviation (1 for a constant feature), minimum and maximum.
+#[cfg(feature = "std")]
+pub fn fit(values: &[f32]) -> (f32, f32, f32, f32) {
+    let raw: Vec<f64> = values.iter().map(|&x| x as f64).collect();
+    let (m, s) = crate::math::mean_sd(&raw);
+    (
+        m as f32,
+        if s > 1e-12 { s as f32 } else { 1.0 },
+        values.iter().copied().fold(f32::INFINITY, f32::min),
+        values.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+    )
+}
+
+/// The guard's (warning, drift) thresholds from the largest range
+/// excursion seen on calibration rows: one value outside the range is an
+/// outlier worth a warning, at least a whole range out; drift needs a gross
+/// excursion, since held-out rows of sparse features step past the
+/// training range now and then.
+pub fn thresholds(worst: f32) -> (f32, f32) {
+    let seen = 2.0 * worst;
+    (seen.max(1.0), seen.max(GROSS_RANGE))
+}

@@ -14,3 +14,10 @@ pub(super) fn observe(m: &Monitor<'_>, state: &mut [f32], correct: bool, obs: &m
     let at = m.layout.scalars + SCALAR_ERRORS;
     cusum::watch(m, state, at, u, Detector::ErrorRate, obs);
 }
+
+/// The reference error rate: the share of held-out decisions that were
+/// wrong.
+#[cfg(feature = "std")]
+pub fn fit(correct: &[bool]) -> f32 {
+    correct.iter().filter(|c| !**c).count() as f32 / correct.len().max(1) as f32
+}

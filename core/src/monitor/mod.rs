@@ -15,16 +15,21 @@
 //! | reconstruction | `pca.rs` | broken correlations between features |
 //! | error rate | `labels.rs` | more mistakes, when labels are fed back |
 //!
+//! Each detector's file holds its state layout, its `observe`, and
+//! (feature `std`) its `fit` from reference rows and its share of the
+//! threshold rule ([`Thresholds::calibrated`]); the trainer only chooses
+//! the rows and runs the calibration replay.
+//!
 //! Per-feature detectors work on *normal scores*: a value's reference
 //! quantile bin mapped to the standard normal quantile of its middle, so
 //! skewed, heavy-tailed real features behave like standard normals.
 
-mod cusum;
-mod distribution;
-mod guard;
-mod labels;
-mod output;
-mod pca;
+pub mod cusum;
+pub mod distribution;
+pub mod guard;
+pub mod labels;
+pub mod output;
+pub mod pca;
 
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +176,33 @@ pub struct MonitorDef<B> {
     pub drift: Thresholds,
     /// Thresholds for a warning.
     pub warning: Thresholds,
+}
+
+/// Drift thresholds are the largest statistic seen on the calibration
+/// replay times this margin, since the replay is finite.
+pub const THRESHOLD_MARGIN: f32 = 1.1;
+/// Warning thresholds are this fraction of the drift thresholds.
+pub const WARNING_FRACTION: f32 = 0.6;
+
+impl Thresholds {
+    /// (drift, warning) thresholds from the largest value of each
+    /// detector's statistic over a calibration replay: each detector's
+    /// largest value times [`THRESHOLD_MARGIN`], a warning at
+    /// [`WARNING_FRACTION`] of it; the guard keeps its own rule
+    /// ([`guard::thresholds`]); any non-finite value is drift.
+    pub fn calibrated(worst: &[f32; Detector::COUNT]) -> (Thresholds, Thresholds) {
+        let mut drift = Thresholds::NEVER;
+        for d in Detector::ALL {
+            drift[d] = (worst[d.index()] * THRESHOLD_MARGIN).max(1e-3);
+        }
+        drift[Detector::GuardNonFinite] = 1.0;
+        let (range_warning, range_drift) = guard::thresholds(worst[Detector::GuardRange.index()]);
+        drift[Detector::GuardRange] = range_drift;
+        let mut warning = Thresholds(drift.0.map(|t| t * WARNING_FRACTION));
+        warning[Detector::GuardNonFinite] = 1.0;
+        warning[Detector::GuardRange] = range_warning;
+        (drift, warning)
+    }
 }
 
 /// A monitor definition as loaded, borrowing the model file.

@@ -85,3 +85,84 @@ pub(super) fn observe(
         reset(m, state);
     }
 }
+
+/// Most principal components stored (about 90% of the variance is kept,
+/// capped so the file stays small).
+pub const MAX_COMPONENTS: usize = 32;
+/// Share of the standardized variance the components should explain.
+pub const PCA_VARIANCE: f64 = 0.9;
+
+/// The reconstruction detector's reference, fitted on a host.
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pca {
+    /// Components kept.
+    pub components: usize,
+    /// Their share of the standardized variance.
+    pub explained: f64,
+    /// `components × features` orthonormal rows.
+    pub basis: Vec<f32>,
+    /// Mean squared residual of each feature.
+    pub residual_share: Vec<f32>,
+    /// Mean of `ln(residual + 1e-3)`.
+    pub log_mean: f32,
+    /// Its standard deviation.
+    pub log_sd: f32,
+}
+
+/// Principal components of `rows` standardized training rows of
+/// `features` values, streamed: `row(i, x)` writes row `i` into `x` (twice
+/// per row, so nothing is stored).
+#[cfg(feature = "std")]
+#[allow(clippy::needless_range_loop)] // matrix code reads best with indices
+pub fn fit(features: usize, rows: usize, mut row: impl FnMut(usize, &mut [f64])) -> Pca {
+    let f = features;
+    let mut x = vec![0.0f64; f];
+    let mut cov = vec![vec![0.0; f]; f];
+    for i in 0..rows {
+        row(i, &mut x);
+        for a in 0..f {
+            for b in a..f {
+                cov[a][b] += x[a] * x[b];
+            }
+        }
+    }
+    let n = rows.max(1) as f64;
+    for a in 0..f {
+        for b in a..f {
+            cov[a][b] /= n;
+            cov[b][a] = cov[a][b];
+        }
+    }
+    let (eig, vecs) = crate::math::symmetric_eigen(cov);
+    let total: f64 = eig.iter().map(|v| v.max(0.0)).sum::<f64>().max(1e-12);
+    let mut kept = 0;
+    let mut explained = 0.0;
+    while kept < eig.len().saturating_sub(1).min(MAX_COMPONENTS) && explained < PCA_VARIANCE {
+        explained += eig[kept].max(0.0) / total;
+        kept += 1;
+    }
+    let mut share = vec![0.0f64; f];
+    let mut logs = Vec::with_capacity(rows);
+    for i in 0..rows {
+        row(i, &mut x);
+        let mut r = x.clone();
+        for v in &vecs[..kept] {
+            let p: f64 = v.iter().zip(&x).map(|(a, b)| a * b).sum();
+            r.iter_mut().zip(v).for_each(|(ri, vi)| *ri -= p * vi);
+        }
+        r.iter()
+            .enumerate()
+            .for_each(|(j, ri)| share[j] += ri * ri / n);
+        logs.push((r.iter().map(|v| v * v).sum::<f64>() + 1e-3).ln());
+    }
+    let (lm, ls) = crate::math::mean_sd(&logs);
+    Pca {
+        components: kept,
+        explained,
+        basis: vecs[..kept].iter().flatten().map(|&v| v as f32).collect(),
+        residual_share: share.iter().map(|&v| v as f32).collect(),
+        log_mean: lm as f32,
+        log_sd: ls as f32,
+    }
+}

@@ -4,6 +4,7 @@
 pub mod calibrate;
 pub mod drift;
 pub mod explain;
+pub mod fingerprint;
 pub mod int8;
 pub mod metrics;
 pub mod stream;
