@@ -100,4 +100,8 @@ pub struct Decision<'a> {
     /// Expected cost of the decision under the calibrated probabilities
     /// (with the 0/1 cost when the model has no cost matrix).
     pub expected_cost: f32,
+    /// More than half of the numeric inputs were missing and imputed
+    /// with training values: the decision rests on averages, not on this
+    /// input, so the session abstains ([`crate::Session::decide`]).
+    pub mostly_imputed: bool,
 }

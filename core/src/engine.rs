@@ -501,6 +501,7 @@ impl<'a> Output<'a, '_> {
             name: self.names.get(index).unwrap_or(""),
             abstained: probability < c.abstain_below,
             expected_cost: expected(index),
+            mostly_imputed: false,
         })
     }
 }

@@ -68,8 +68,11 @@ pub mod section_kind {
     /// Categorical inputs: a postcard [`crate::encoding::EncodingDef`],
     /// read on the device (required).
     pub const ENCODING: u16 = 5;
+    /// A fingerprint of the training rows (a Bloom filter), read only by
+    /// hosts to tell training rows from new ones.
+    pub const TRAINING_ROWS: u16 = 6;
     /// The kinds only a host reads, which a device copy can drop.
-    pub const HOST_ONLY: [u16; 2] = [TRAINING_REPORT, DATA_CHECKS];
+    pub const HOST_ONLY: [u16; 3] = [TRAINING_REPORT, DATA_CHECKS, TRAINING_ROWS];
 
     /// A kind's name, for messages (`"unknown"` for kinds this reader does
     /// not know).
@@ -80,6 +83,7 @@ pub mod section_kind {
             CALIBRATION => "calibration",
             DATA_CHECKS => "data checks",
             ENCODING => "input encoding",
+            TRAINING_ROWS => "training-row fingerprint",
             _ => "unknown",
         }
     }

@@ -221,6 +221,9 @@ pub struct Session<'a, 'b> {
     steps: u32,
     alarm: Option<Alarm>,
     quiet: u32,
+    /// Inputs that can be missing: all but a categorical column's one-hot
+    /// channels.
+    numeric_inputs: u32,
 }
 
 impl<'a, 'b> Session<'a, 'b> {
@@ -249,7 +252,17 @@ impl<'a, 'b> Session<'a, 'b> {
         if let Some(m) = &monitor {
             Buffer::MonitorState.check(m.state_len(), state.len())?;
         }
+        let numeric_inputs = match crate::encoding::Encoding::from_model(&model)? {
+            Some(e) => e
+                .def()
+                .columns
+                .iter()
+                .filter(|c| !c.is_categorical())
+                .count() as u32,
+            None => model.input_len() as u32,
+        };
         let mut session = Session {
+            numeric_inputs,
             model,
             monitor,
             arena,
@@ -367,7 +380,10 @@ impl<'a, 'b> Session<'a, 'b> {
         })
     }
 
-    /// The decision on the output [`Session::run`] left in the arena.
+    /// The decision on the output [`Session::run`] left in the arena. When
+    /// more than half of the numeric inputs were imputed, the decision is
+    /// marked `mostly_imputed` and abstains: the model would answer from
+    /// training averages.
     pub fn decide(&self, inference: Inference) -> Result<Inferred<'a>, Error> {
         if let Inference::Skipped { .. } = inference {
             return Ok(Inferred {
@@ -377,7 +393,16 @@ impl<'a, 'b> Session<'a, 'b> {
         }
         let out = self.model.last_output(self.arena)?;
         let answer = match out.task() {
-            Task::Classification => Answer::Class(out.decide()?),
+            Task::Classification => {
+                let mut d = out.decide()?;
+                if let Inference::Imputed { missing } = inference {
+                    if 2 * missing > self.numeric_inputs {
+                        d.mostly_imputed = true;
+                        d.abstained = true;
+                    }
+                }
+                Answer::Class(d)
+            }
             Task::Regression => Answer::Value(out.value(0).unwrap_or(f32::NAN)),
         };
         Ok(Inferred {

@@ -296,6 +296,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 | section_kind::CALIBRATION
                 | section_kind::DATA_CHECKS
                 | section_kind::ENCODING
+                | section_kind::TRAINING_ROWS
         );
         if section.required && !known {
             return Err(Error::LoadUnknownRequiredSection {

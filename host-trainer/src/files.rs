@@ -18,6 +18,15 @@ pub fn load<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
     Model::from_bytes(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// Bytes of the model's device copy: the file without its host-only
+/// sections (what `vigie strip` writes, what a microcontroller's flash
+/// holds).
+pub fn device_len(model: &Model<'_>) -> usize {
+    let mut def = model.def().clone();
+    def.strip_host_sections();
+    def.to_bytes().len()
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
 /// failure never leaves a half-written file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -84,6 +84,10 @@ enum Command {
         /// Columns to leave out, comma-separated (an identifier, a date).
         #[arg(long, value_delimiter = ',')]
         drop: Vec<String>,
+        /// Store no fingerprint of the training rows in the model (it lets
+        /// whoever holds the file test whether a record was trained on).
+        #[arg(long)]
+        no_fingerprint: bool,
         /// Classification (labels may be integers or strings) or regression
         /// (a numeric target).
         #[arg(long, value_enum, default_value = "classification")]
@@ -105,7 +109,8 @@ enum Command {
         /// the data is held out.
         #[arg(long, conflicts_with = "test_split")]
         test: Option<PathBuf>,
-        /// Fraction of rows held out for testing (stratified by class).
+        /// Fraction of rows held out for testing, stratified by class
+        /// [default: 0.2, or 0 with --test].
         #[arg(long)]
         test_split: Option<f64>,
         /// Fraction of rows held out for validation (early stopping).
@@ -390,6 +395,7 @@ fn run(cli: Cli) -> Result<()> {
             target,
             features,
             drop,
+            no_fingerprint,
             csv,
             task,
             config,
@@ -428,6 +434,7 @@ fn run(cli: Cli) -> Result<()> {
                 target,
                 features: features.map(|f| f.iter().map(|n| n.trim().to_owned()).collect()),
                 drop: drop.iter().map(|n| n.trim().to_owned()).collect(),
+                no_fingerprint,
                 csv: csv.options()?,
                 regression: task == TaskArg::Regression,
                 config,

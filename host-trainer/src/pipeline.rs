@@ -34,11 +34,15 @@ pub struct Trained {
 }
 
 fn export_info(p: &Prepared, args: &TrainArgs) -> ExportInfo {
-    let name = args
-        .out
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
+    // Named after the data and target, not the output path: the same
+    // data and seed give the same file wherever they are written.
+    let name = format!(
+        "{}-{}",
+        args.data
+            .file_stem()
+            .map_or_else(|| "data".into(), |s| s.to_string_lossy().into_owned()),
+        args.target
+    );
     ExportInfo {
         name,
         channels: p.data.channels.clone(),
@@ -230,9 +234,24 @@ pub struct Summary {
     pub test: TestMetrics,
     /// Where the float figures come from, when not from these rows.
     pub float_source: Option<String>,
+    /// The training-time test split's figures (`eval`: measured when the
+    /// model was trained, not on the data given).
+    pub training_test: Option<TestMetrics>,
+    /// Rows given (`eval`).
+    pub rows_given: Option<usize>,
+    /// Of those, rows the model was trained or validated on, by its
+    /// fingerprint (`eval`); `test` is measured on the others.
+    pub training_rows: Option<usize>,
+    /// The fingerprint's expected false-positive rate.
+    pub fingerprint_false_positive_rate: Option<f64>,
     /// The model file.
     pub model: String,
-    /// Bytes of the model file.
+    /// Bytes of the device copy (flash on a device: the file without its
+    /// host-only sections).
+    pub device_bytes: usize,
+    /// Floats of monitor state (RAM on a device).
+    pub monitor_state_bytes: usize,
+    /// Bytes of the model file (with the host-only sections).
     pub flash_bytes: usize,
     /// Bytes of inference arena.
     pub arena_bytes: usize,
@@ -270,7 +289,16 @@ impl Summary {
         Summary {
             test,
             float_source: None,
+            training_test: None,
+            rows_given: None,
+            training_rows: None,
+            fingerprint_false_positive_rate: None,
             model: model_name,
+            device_bytes: crate::files::device_len(model),
+            monitor_state_bytes: vigie_core::monitor::Monitor::from_model(model)
+                .ok()
+                .flatten()
+                .map_or(0, |m| m.state_bytes()),
             flash_bytes,
             arena_bytes: model.arena_len(),
             macs: model.macs(),
@@ -391,6 +419,19 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
             serde_json::to_vec(&p.findings)?,
         )
         .context("storing the data checks")?;
+    if !args.no_fingerprint {
+        let seen: Vec<usize> = p
+            .splits
+            .train
+            .iter()
+            .chain(&p.splits.val)
+            .copied()
+            .collect();
+        let print = crate::evaluation::fingerprint::Fingerprint::of(&p.data, &seen);
+        quantized
+            .set_section(section_kind::TRAINING_ROWS, false, print.to_bytes())
+            .context("storing the training-row fingerprint")?;
+    }
     let report = TrainingReport {
         vigie: env!("CARGO_PKG_VERSION").to_owned(),
         data: DataRecord {
@@ -485,15 +526,23 @@ fn calibrate_model(
             .collect(),
         None => vec![],
     };
-    let temperature = match args.temperature {
-        Some(t) if t.is_finite() && t > 0.0 => t,
+    let choice = match args.temperature {
+        Some(t) if t.is_finite() && t > 0.0 => None,
         Some(t) => bail!("--temperature {t}: must be a positive number, for example 1.5"),
         None => {
             let model =
                 Model::from_def(quantized.def()).context("the quantized model does not load")?;
-            calibrate::fit_temperature(&model, &p.data, &p.splits.val)?
+            Some(calibrate::choose_temperature(
+                &model,
+                &p.data,
+                &p.splits.val,
+                args.seed,
+            )?)
         }
     };
+    let temperature = choice
+        .as_ref()
+        .map_or(args.temperature.unwrap_or(1.0), |c| c.temperature);
     let mut def = CalibrationDef {
         temperature,
         abstain_below: 0.0,
@@ -514,11 +563,16 @@ fn calibrate_model(
             .context("storing the calibration")?;
     }
     let model = Model::from_def(quantized.def()).context("the calibrated model does not load")?;
-    calibrate::evaluate(
+    let mut report = calibrate::evaluate(
         &model,
         test_set,
         test_rows,
         p.splits.val.len(),
         args.target_precision,
-    )
+    )?;
+    report.temperature_choice = choice;
+    if let Some(w) = &report.warning {
+        eprintln!("warning: {w}");
+    }
+    Ok(report)
 }

@@ -184,17 +184,29 @@ fn cuda_without_the_feature_says_how_to_build_it() {
 }
 
 #[test]
-fn same_seed_gives_the_same_model_file_byte_for_byte() {
+fn same_seed_gives_the_same_model_file_byte_for_byte_wherever_data_and_model_are() {
     let dir = scratch("same-seed");
     let mut files = Vec::new();
-    for run in ["a", "b"] {
+    // The bundled file, and a copy of it in another folder written to
+    // another model name: the same bytes.
+    let copy = dir.join("elsewhere");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(data("digits.csv"), copy.join("digits.csv")).unwrap();
+    for (run, csv, name) in [
+        ("a", data("digits.csv"), "digits.vigie"),
+        (
+            "b",
+            copy.join("digits.csv").display().to_string(),
+            "other-name.vigie",
+        ),
+    ] {
         std::fs::create_dir_all(dir.join(run)).unwrap();
-        let out = dir.join(run).join("digits.vigie");
+        let out = dir.join(run).join(name);
         let o = vigie(&[
             "train",
             "--quiet",
             "--data",
-            &data("digits.csv"),
+            &csv,
             "--target",
             "digit",
             "--seed",
@@ -205,7 +217,75 @@ fn same_seed_gives_the_same_model_file_byte_for_byte() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         files.push(std::fs::read(out).unwrap());
     }
-    assert_eq!(files[0], files[1]);
+    assert!(files[0] == files[1], "the two files differ");
+}
+
+#[test]
+fn small_slips_get_plain_answers() {
+    let dir = scratch("slips");
+    // `--features "a, b"`: spaces after the commas are fine.
+    let out = dir.join("w.vigie").display().to_string();
+    let o = vigie(&[
+        "train",
+        "--quiet",
+        "--data",
+        &data("winequality-red.csv"),
+        "--target",
+        "quality",
+        "--features",
+        "alcohol, sulphates",
+        "--config",
+        &repo("examples/quick.toml"),
+        "--out",
+        &out,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A column missing from a numbered family is named as such, not
+    // "did you mean" a neighbour.
+    let text = std::fs::read_to_string(data("digits.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let cut = header.iter().position(|h| *h == "px10").unwrap();
+    let without: String = text
+        .lines()
+        .map(|l| {
+            let mut c: Vec<&str> = l.split(',').collect();
+            c.remove(cut);
+            c.join(",") + "\n"
+        })
+        .collect();
+    let csv = write(&dir, "no-px10.csv", &without);
+    let model = repo("firmware-demo/models/digits.vigie");
+    let o = vigie(&["predict", "--model", &model, "--data", &csv]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("no model input column `px10`: the file has 63 `px…` columns (px0 to px63) but not this one"),
+        "{err}"
+    );
+    assert!(!err.contains("did you mean"), "{err}");
+    // Defaults are shown, and the configuration explains itself.
+    let help = String::from_utf8_lossy(&vigie(&["train", "--help"]).stdout).into_owned();
+    assert!(help.contains("[default: 0.2, or 0 with --test]"), "{help}");
+    let config = String::from_utf8_lossy(&vigie(&["train", "--print-config"]).stdout).into_owned();
+    assert!(!config.contains("src/") && config.contains("patience: epochs without"));
+    // drift-bench prints words, not debug output.
+    let o = vigie(&[
+        "drift-bench",
+        "--data",
+        &data("winequality-red.csv"),
+        "--target",
+        "quality",
+        "--runs",
+        "1",
+        "--stable-rows",
+        "1000",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !out.contains("[(\"") && out.contains("by detector:"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -277,11 +357,18 @@ fn eval_and_predict_run_the_saved_model_through_the_core() {
     let o = vigie(&["eval", "--model", &out, "--data", &wine, "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(eval["rows"], 1599);
+    assert_eq!(eval["rows_given"], 1599);
+    // Measured on the rows the model was not trained on.
+    let fresh = eval["rows"].as_u64().unwrap();
+    assert_eq!(fresh + eval["training_rows"].as_u64().unwrap(), 1599);
+    assert!(fresh > 200 && fresh < 500, "{eval}");
     assert_eq!(eval["task"], "classification");
     assert_eq!(eval["flash_bytes"], trained["flash_bytes"]);
+    assert_eq!(eval["device_bytes"], trained["device_bytes"]);
     assert!(eval["int8"]["accuracy"].as_f64().unwrap() > 0.5, "{eval}");
-    assert!(eval["float"]["accuracy"].is_number());
+    // The float figures are the training-time ones, apart.
+    assert!(eval["float"].is_null());
+    assert!(eval["training_test"]["float"]["accuracy"].is_number());
     let preds = dir.join("predictions.csv");
     let o = vigie(&[
         "predict",

@@ -44,7 +44,8 @@ fn semicolons_with_decimal_commas_tabs_and_bom_with_crlf_train_the_same_model() 
         ("bom-crlf", windows, None),
     ] {
         let dir = scratch(&format!("dialect-{name}"));
-        let csv = write(&dir, "w.csv", text.as_bytes());
+        // The same file name: a model is named after its data.
+        let csv = write(&dir, "winequality-red.csv", text.as_bytes());
         let (copy, said) = device_copy(&dir, &csv);
         // Same layers, weights, calibration and monitor: the device copy
         // is byte for byte the plain file's (only the host-only report's

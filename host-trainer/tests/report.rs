@@ -9,6 +9,7 @@ use common::{repo, scratch};
 use std::process::Command;
 
 const SECTIONS: [&str; 9] = [
+    "memory",
     "data",
     "quality",
     "learning",
@@ -17,10 +18,16 @@ const SECTIONS: [&str; 9] = [
     "reliability",
     "importance",
     "monitor",
-    "memory",
 ];
 /// Window of the screenshot, in CSS pixels.
 const SHOT: (u32, u32) = (1100, 4800);
+
+/// One section's HTML.
+fn section<'h>(html: &'h str, id: &str) -> &'h str {
+    let start = html.find(&format!("<section id=\"{id}\">")).unwrap();
+    let end = html[start..].find("</section>").unwrap();
+    &html[start..start + end]
+}
 
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -72,6 +79,43 @@ fn report_has_every_section_and_renders_in_headless_chromium() {
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
     // The digits model's figures are on the page.
     assert!(html.contains("0.9833"), "int8 accuracy missing");
+    // The page leads with what the device holds.
+    let order: Vec<usize> = SECTIONS
+        .iter()
+        .map(|s| html.find(&format!("<section id=\"{s}\">")).unwrap())
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "sections out of order"
+    );
+    assert!(html.contains("on the device: model (flash, stripped copy)"));
+    // Every importance bar has its label: the 20 inputs shown are named.
+    let importance = section(&html, "importance");
+    let shown: Vec<&str> = importance
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>').map(|(_, rest)| rest))
+        .filter_map(|t| t.split_once('<').map(|(label, _)| label.trim()))
+        .filter(|l| l.starts_with("px"))
+        .collect();
+    assert_eq!(shown.len(), 20, "{shown:?}");
+    // The reliability diagram counts each bin's rows.
+    let reliability = section(&html, "reliability");
+    let counts: usize = reliability
+        .match_indices("n=")
+        .map(|(i, _)| {
+            reliability[i + 2..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(counts, 359, "bin counts add up to the test rows");
+    // No meaningless rows: this model has no precision target.
+    assert!(!html.contains("Abstains below probability 0.0000"));
+    assert!(html.contains("It never abstains"));
 
     let Some(browser) = chromium() else {
         eprintln!("SKIPPED rendering: no chromium (apt-get install chromium)");

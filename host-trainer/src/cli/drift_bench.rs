@@ -75,7 +75,20 @@ pub fn drift_bench(
         names[pair.1],
         monitor.state_bytes()
     );
-    println!("false alarms: {fa:.3} per 10,000 stable rows over {stable_rows} rows {by:?}");
+    // `confidence 2, mean-cusum 1`: detectors and how often.
+    let counts = |by: &[(String, usize)]| -> String {
+        if by.is_empty() {
+            return "none".into();
+        }
+        by.iter()
+            .map(|(d, n)| format!("{d} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "false alarms: {fa:.3} per 10,000 stable rows over {stable_rows} rows (by detector: {})",
+        counts(&by)
+    );
     println!(
         "{:<28} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8}  first detectors",
         "scenario", "median", "p90", "missed", "detector", "feature", "FA/10k"
@@ -83,7 +96,7 @@ pub fn drift_bench(
     let opt = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.0}"));
     for r in &results {
         println!(
-            "{:<28} {:>7} {:>7} {:>7} {:>6}/{:<2} {:>6}/{:<2} {:>8.2}  {:?}",
+            "{:<28} {:>7} {:>7} {:>7} {:>6}/{:<2} {:>6}/{:<2} {:>8.2}  {}",
             r.scenario,
             opt(r.median_delay),
             opt(r.p90_delay),
@@ -93,7 +106,7 @@ pub fn drift_bench(
             r.right_feature,
             r.runs,
             r.false_alarms_per_10k,
-            r.detectors
+            counts(&r.detectors)
         );
     }
     Ok(())

@@ -30,52 +30,66 @@ pub fn eval(
         );
     };
     let d = dataset_for(&model, data_path, &target, options)?;
-    let rows: Vec<usize> = (0..d.len()).collect();
-    let int8 = int8::int8_outputs(&model, &d, &rows)?;
-    let mut test = int8::compare(&d, &rows, None, &int8, model.output_len());
+    // Rows the model was trained or validated on, by its fingerprint:
+    // figures are measured on the others.
+    let print = model
+        .def()
+        .section(vigie_core::format::section_kind::TRAINING_ROWS)
+        .and_then(|s| crate::evaluation::fingerprint::Fingerprint::from_bytes(s.data));
+    let all: Vec<usize> = (0..d.len()).collect();
+    let fresh: Vec<usize> = match &print {
+        Some(p) => all
+            .iter()
+            .copied()
+            .filter(|&r| !p.contains(d.row(r)))
+            .collect(),
+        None => all.clone(),
+    };
+    if fresh.is_empty() {
+        bail!(
+            "{}: all {} rows were training or validation rows of {} (by its fingerprint): there is nothing new to measure; give rows it was not trained on",
+            data_path.display(),
+            d.len(),
+            model_path.display()
+        );
+    }
+    let int8 = int8::int8_outputs(&model, &d, &fresh)?;
+    let test = int8::compare(&d, &fresh, None, &int8, model.output_len());
     let decisions = match &d.target {
-        data::Target::Classes { y, .. } => Some(decision_figures(&model, &int8, &rows, y)),
+        data::Target::Classes { y, .. } => Some(decision_figures(&model, &int8, &fresh, y)),
         data::Target::Values { .. } => None,
     };
-    // The file holds only the int8 model; the float figures are those
-    // measured at training time on its test split.
-    let mut float_source = None;
+    let mut s =
+        crate::pipeline::Summary::new(test, model_path.display().to_string(), bytes.len(), &model);
+    s.decisions = decisions;
+    s.rows_given = Some(d.len());
+    s.training_rows = print.as_ref().map(|_| d.len() - fresh.len());
+    s.fingerprint_false_positive_rate = print.as_ref().map(|p| p.false_positive_rate());
     if let Some(r) = &report {
-        use crate::training_report::TestMetrics as T;
-        match (&mut test, &r.test) {
-            (
-                T::Classification {
-                    float, agreement, ..
-                },
-                T::Classification {
-                    float: f,
-                    agreement: a,
-                    ..
-                },
-            ) => {
-                *float = f.clone();
-                *agreement = *a;
-            }
-            (T::Regression { float, .. }, T::Regression { float: f, .. }) => *float = *f,
-            _ => {}
-        }
-        float_source = Some(format!(
-            "training report (test split of {} rows at training time)",
+        s.training_test = Some(r.test.clone());
+        s.float_source = Some(format!(
+            "the training-time test split ({} rows)",
             r.test.rows()
         ));
     }
-    let mut s =
-        crate::pipeline::Summary::new(test, model_path.display().to_string(), bytes.len(), &model);
-    s.float_source = float_source;
-    s.decisions = decisions;
     if as_json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
-        println!(
-            "{} rows of {}, through vigie-core (int8)",
-            d.len(),
-            data_path.display()
-        );
+        match s.training_rows {
+            Some(seen) => println!(
+                "{} rows of {}: {seen} ({:.1}%) were training or validation rows (by the model's fingerprint, about {:.2}% false positives); measured on the other {}, through vigie-core (int8):",
+                d.len(),
+                data_path.display(),
+                100.0 * seen as f64 / d.len() as f64,
+                100.0 * s.fingerprint_false_positive_rate.unwrap_or(0.0),
+                fresh.len()
+            ),
+            None => println!(
+                "{} rows of {} (the model has no fingerprint of its training rows: some may be training rows), through vigie-core (int8):",
+                d.len(),
+                data_path.display()
+            ),
+        }
         print_summary(&s);
     }
     Ok(())

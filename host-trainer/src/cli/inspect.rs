@@ -82,6 +82,7 @@ fn device(model: &Model<'_>) -> Result<Value> {
     let sizes = vigie_core::Sizes::of_model(model, monitor.as_ref());
     let cal = model.calibration();
     Ok(json!({
+        "device_bytes": crate::files::device_len(model),
         "input_values": sizes.input,
         "arena_bytes": sizes.arena,
         "monitor_state_floats": sizes.monitor_state,
@@ -193,13 +194,20 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
         );
     }
     println!();
+    let dev = &d["device"];
+    println!(
+        "device       {} bytes of flash (the stripped copy `vigie strip` writes), {} bytes of RAM (arena {}, monitor state {})",
+        dev["device_bytes"],
+        dev["arena_bytes"].as_u64().unwrap_or(0) + dev["monitor_state_bytes"].as_u64().unwrap_or(0),
+        dev["arena_bytes"],
+        dev["monitor_state_bytes"]
+    );
     println!("parameters   {}", d["params"]);
     println!("MACs         {} per inference", model.macs());
     println!(
-        "flash        {} bytes (the model file, used in place)",
+        "file         {} bytes (with the host-only sections; used in place)",
         bytes.len()
     );
-    let dev = &d["device"];
     println!(
         "input        {} f32 values per inference (channels × length, channel-major)",
         dev["input_values"]

@@ -28,6 +28,20 @@ pub fn print_summary(s: &Summary) {
     let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
     match &s.test {
         TestMetrics::Classification {
+            int8, float: None, ..
+        } => println!(
+            "accuracy        int8 {}, macro-F1 {}",
+            f(Some(int8.accuracy)),
+            f(Some(int8.macro_f1))
+        ),
+        TestMetrics::Regression {
+            int8, float: None, ..
+        } => println!(
+            "error           int8 MAE {}, RMSE {}",
+            f(Some(int8.mae)),
+            f(Some(int8.rmse))
+        ),
+        TestMetrics::Classification {
             int8,
             float,
             agreement,
@@ -58,8 +72,19 @@ pub fn print_summary(s: &Summary) {
             );
         }
     }
-    if let Some(source) = &s.float_source {
-        println!("float figures   from the {source}");
+    if let (Some(source), Some(t)) = (&s.float_source, &s.training_test) {
+        match t {
+            TestMetrics::Classification { int8, float, .. } => println!(
+                "at training     on {source}: accuracy float {}, int8 {}",
+                f(float.as_ref().map(|m| m.accuracy)),
+                f(Some(int8.accuracy))
+            ),
+            TestMetrics::Regression { int8, float, .. } => println!(
+                "at training     on {source}: MAE float {}, int8 {}",
+                f(float.map(|m| m.mae)),
+                f(Some(int8.mae))
+            ),
+        }
     }
     if let Some(d) = &s.decisions {
         print!(
@@ -83,20 +108,38 @@ pub fn print_summary(s: &Summary) {
         );
     }
     if let Some(c) = &s.calibration {
+        let interval = |(lo, hi): (f64, f64)| format!("[{lo:.4}, {hi:.4}]");
+        match &c.temperature_choice {
+            Some(t) if t.kept => println!(
+                "calibration     temperature {} kept: it {}",
+                f(Some(c.temperature.into())),
+                t.reason
+            ),
+            Some(t) => println!("calibration     temperature 1 kept: {}", t.reason),
+            None => println!(
+                "calibration     temperature {} (given with --temperature)",
+                f(Some(c.temperature.into()))
+            ),
+        }
         println!(
-            "calibration     temperature {} (fitted on {} validation rows): ECE {} before, {} after",
-            f(Some(c.temperature.into())),
-            c.fitted_on,
+            "                ECE on {} test rows {} {} before, {} {} after",
+            s.test.rows(),
             f(Some(c.ece_before)),
-            f(Some(c.ece_after))
+            interval(c.ece_before_interval),
+            f(Some(c.ece_after)),
+            interval(c.ece_after_interval)
         );
         if c.abstain_below > 0.0 {
             println!(
-                "abstention      below probability {}: answers {} of test rows, right on {} of those",
+                "abstention      below probability {}: answers {} of test rows, right on {} {} of those",
                 f(Some(c.abstain_below.into())),
                 f(Some(c.coverage)),
-                f(c.precision_answered)
+                f(c.precision_answered),
+                c.precision_interval.map(interval).unwrap_or_default()
             );
+        }
+        if let Some(w) = &c.warning {
+            println!("WARNING         {w}");
         }
         if let (Some(rule), Some(argmax)) = (c.cost_rule, c.cost_argmax) {
             println!(
@@ -120,8 +163,16 @@ pub fn print_summary(s: &Summary) {
         );
     }
     println!(
-        "model           {} ({} bytes of flash, {} bytes of arena, {} MACs per inference)",
-        s.model, s.flash_bytes, s.arena_bytes, s.macs
+        "on the device   {} bytes of flash (model, stripped), {} bytes of RAM (arena {}, monitor state {}), {} MACs per inference",
+        s.device_bytes,
+        s.arena_bytes + s.monitor_state_bytes,
+        s.arena_bytes,
+        s.monitor_state_bytes,
+        s.macs
+    );
+    println!(
+        "model file      {} ({} bytes with the host-only training report, data checks and fingerprint)",
+        s.model, s.flash_bytes
     );
 }
 

@@ -79,6 +79,12 @@ pub fn predict(
                 format!("no prediction: {why}")
             }
         };
+        let note = match inferred.decision() {
+            Some(d) if d.mostly_imputed => {
+                format!("{note}: more than half of the inputs, so the model abstains")
+            }
+            _ => note,
+        };
         match (inferred.answer, model.task()) {
             (Some(vigie_core::Answer::Class(d)), _) => {
                 let decision = if d.abstained { "abstain" } else { d.name };

@@ -159,7 +159,7 @@ fn missing(d: &Dataset, out: &mut Vec<Finding>) {
                 value: count as f64 / n,
                 message: format!(
                     "{}: column `{name}` has {count} missing cells ({:.1}%), the first on line {first}; fill them or train with --impute mean|median",
-                    d.source.display(),
+                    d.file_name(),
                     100.0 * count as f64 / n
                 ),
             });
@@ -277,7 +277,7 @@ fn duplicates(d: &Dataset, out: &mut Vec<Finding>) {
         value: dups.len() as f64,
         message: format!(
             "{}: {} rows repeat an earlier row's features (the first on line {}, same as line {}){}; vigie train keeps repeated rows on one side of its split so they cannot leak into the test split",
-            d.source.display(),
+            d.file_name(),
             dups.len(),
             dups[0] + 2,
             firsts[dups[0]].unwrap_or(0) + 2,
@@ -309,9 +309,9 @@ fn overlap(train: &Dataset, test: &Dataset, out: &mut Vec<Finding>) {
                 "{} of {} test rows also appear in the training file (the first: {} line {} = {} line {}): test figures would be inflated; remove them from one file",
                 shared.len(),
                 test.len(),
-                test.source.display(),
+                test.file_name(),
                 first_test + 2,
-                train.source.display(),
+                train.file_name(),
                 first_train + 2
             ),
         });

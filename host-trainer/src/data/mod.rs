@@ -138,6 +138,15 @@ impl Dataset {
         }
     }
 
+    /// The data file's name, without its folder (what stored findings
+    /// name, so that a model does not depend on where its data was).
+    pub fn file_name(&self) -> String {
+        self.source.file_name().map_or_else(
+            || self.source.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+
     /// Features per row.
     pub fn width(&self) -> usize {
         self.features.len()

@@ -336,6 +336,37 @@ impl CsvFile {
         if !hint.is_empty() {
             bail!("{}: no {role} column `{name}`{hint}", self.path.display());
         }
+        // `px10` missing among `px0`..`px63`: name the numbered family
+        // rather than suggest a neighbour (`px0`) that is another column.
+        let numbered = |h: &str| -> Option<(String, u64)> {
+            let digits = h.len() - h.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            (digits > 0 && digits < h.len())
+                .then(|| {
+                    (
+                        h[..h.len() - digits].to_owned(),
+                        h[h.len() - digits..].parse().ok(),
+                    )
+                })
+                .and_then(|(p, n)| Some((p, n?)))
+        };
+        if let Some((prefix, _)) = numbered(name) {
+            let family: Vec<u64> = self
+                .headers
+                .iter()
+                .filter_map(|h| numbered(h).filter(|(p, _)| *p == prefix).map(|(_, n)| n))
+                .collect();
+            if family.len() > 1 {
+                let (lo, hi) = (
+                    family.iter().min().copied().unwrap_or(0),
+                    family.iter().max().copied().unwrap_or(0),
+                );
+                bail!(
+                    "{}: no {role} column `{name}`: the file has {} `{prefix}…` columns ({prefix}{lo} to {prefix}{hi}) but not this one; was it removed or renamed?",
+                    self.path.display(),
+                    family.len()
+                );
+            }
+        }
         let nearest = self
             .headers
             .iter()

@@ -16,16 +16,14 @@ pub const ECE_BINS: usize = 15;
 /// Fewer validation rows than this leave the temperature at 1: a handful
 /// of rows, all right, would push it towards 0 (certainty).
 pub const MIN_ROWS_FOR_TEMPERATURE: usize = 30;
-/// Temperatures searched, as `ln T`.
-const LN_T_RANGE: (f64, f64) = (-3.0, 3.0);
-
-/// One row through the core: per-class probabilities at temperature `t`.
-fn probabilities(model: &Model<'_>, arena: &mut [i8], x: &[f32], t: f32) -> Result<Vec<f32>> {
-    let out = model.run(x, arena)?;
-    Ok((0..out.len())
-        .map(|i| out.probability_at(i, t).unwrap_or(0.0))
-        .collect())
-}
+/// Temperatures searched, as `ln T`: from 1/4 (sharper) to 4 (softer). A
+/// temperature outside this range says more about the few rows it was
+/// fitted on than about the model.
+const LN_T_RANGE: (f64, f64) = (-1.386_294_361_119_890_6, 1.386_294_361_119_890_6);
+/// Folds of the cross-validation that decides whether a temperature helps.
+pub const FOLDS: usize = 5;
+/// Bootstrap resamples of an interval.
+pub const BOOTSTRAP: usize = 200;
 
 fn classes(d: &Dataset) -> &[usize] {
     match &d.target {
@@ -34,46 +32,218 @@ fn classes(d: &Dataset) -> &[usize] {
     }
 }
 
-/// Mean negative log-likelihood of `rows` at temperature `t`.
-fn nll(model: &Model<'_>, d: &Dataset, rows: &[usize], t: f32) -> Result<f64> {
-    let mut arena = vec![0i8; model.arena_len()];
-    let y = classes(d);
-    let mut sum = 0.0;
-    for &r in rows {
-        let p = probabilities(model, &mut arena, d.row(r), t)?;
-        sum -= (p[y[r]].max(1e-12) as f64).ln();
-    }
-    Ok(sum / rows.len().max(1) as f64)
+/// One validation row's int8 output and label, kept so the temperature
+/// search does not run the network again.
+struct Scored {
+    raw: Vec<i8>,
+    label: usize,
 }
 
-/// The temperature minimizing validation NLL (golden-section search on
-/// `ln T`), or 1 with too few rows.
-pub fn fit_temperature(model: &Model<'_>, d: &Dataset, val: &[usize]) -> Result<f32> {
-    if val.len() < MIN_ROWS_FOR_TEMPERATURE {
-        return Ok(1.0);
-    }
+/// Probability of class `i` at temperature `t`, as the core computes it
+/// (softmax over int8 levels, `vigie_core::math::exp`).
+fn prob_at(raw: &[i8], scale: f32, i: usize, t: f32) -> f32 {
+    let max = raw.iter().copied().max().unwrap_or(0) as i32;
+    let e = |q: i8| vigie_core::math::exp(scale / t * (q as i32 - max) as f32);
+    let sum: f32 = raw.iter().map(|&q| e(q)).sum();
+    e(raw[i]) / sum
+}
+
+/// Mean negative log-likelihood of rows at temperature `t`.
+fn nll(rows: &[&Scored], scale: f32, t: f32) -> f64 {
+    let sum: f64 = rows
+        .iter()
+        .map(|r| -(prob_at(&r.raw, scale, r.label, t).max(1e-12) as f64).ln())
+        .sum();
+    sum / rows.len().max(1) as f64
+}
+
+/// (top probability at `t`, right) of rows.
+fn pairs_at(rows: &[&Scored], scale: f32, t: f32) -> Vec<(f32, bool)> {
+    rows.iter()
+        .map(|r| {
+            let top = r
+                .raw
+                .iter()
+                .enumerate()
+                .fold(0, |b, (i, &q)| if q > r.raw[b] { i } else { b });
+            (prob_at(&r.raw, scale, top, t), top == r.label)
+        })
+        .collect()
+}
+
+/// The temperature minimizing the rows' NLL (golden-section search on
+/// `ln T` within [`LN_T_RANGE`]).
+fn fit_on(rows: &[&Scored], scale: f32) -> f32 {
     let g = (5f64.sqrt() - 1.0) / 2.0;
     let (mut a, mut b) = LN_T_RANGE;
-    let f = |lt: f64| nll(model, d, val, lt.exp() as f32);
+    let f = |lt: f64| nll(rows, scale, lt.exp() as f32);
     let mut c = b - g * (b - a);
     let mut e = a + g * (b - a);
-    let (mut fc, mut fe) = (f(c)?, f(e)?);
+    let (mut fc, mut fe) = (f(c), f(e));
     for _ in 0..40 {
         if fc < fe {
             b = e;
             e = c;
             fe = fc;
             c = b - g * (b - a);
-            fc = f(c)?;
+            fc = f(c);
         } else {
             a = c;
             c = e;
             fc = fe;
             e = a + g * (b - a);
-            fe = f(e)?;
+            fe = f(e);
         }
     }
-    Ok(((a + b) / 2.0).exp() as f32)
+    ((a + b) / 2.0).exp() as f32
+}
+
+/// How the temperature was chosen, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TemperatureChoice {
+    /// The temperature stored (1 when none helps).
+    pub temperature: f32,
+    /// The temperature fitted on all validation rows (bounded).
+    pub fitted: f32,
+    /// Whether the fitted one was kept.
+    pub kept: bool,
+    /// Why, for a person.
+    pub reason: String,
+    /// Held-out NLL of the cross-validation at temperature 1 and fitted.
+    pub cv_nll: (f64, f64),
+    /// Held-out ECE of the cross-validation at temperature 1 and fitted,
+    /// and the 95% bootstrap half-width of the first (its noise).
+    pub cv_ece: (f64, f64, f64),
+}
+
+/// A 95% bootstrap interval of the ECE of `pairs` (seeded, so the same
+/// rows give the same interval).
+pub fn ece_interval(pairs: &[(f32, bool)], seed: u64) -> (f64, f64) {
+    if pairs.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mut rng = crate::rng::Rng(seed ^ 0xEC_E5EED);
+    let mut values: Vec<f64> = (0..BOOTSTRAP)
+        .map(|_| {
+            let sample: Vec<(f32, bool)> = (0..pairs.len())
+                .map(|_| pairs[rng.below(pairs.len())])
+                .collect();
+            ece(&sample)
+        })
+        .collect();
+    values.sort_by(f64::total_cmp);
+    (
+        values[BOOTSTRAP * 25 / 1000],
+        values[(BOOTSTRAP * 975 / 1000).min(BOOTSTRAP - 1)],
+    )
+}
+
+/// Chooses the softmax temperature on validation rows: fitted (within
+/// 1/4 to 4) by NLL, and kept only when a [`FOLDS`]-fold cross-validation
+/// over those rows says it lowers held-out log-loss by more than twice the
+/// standard error of the per-row gain, and does not raise held-out ECE
+/// beyond the ECE's own noise (its bootstrap half-width). The training
+/// rows take no part: the network fitted them, and its confidence there
+/// says nothing about new rows.
+/// Otherwise 1, with the reason.
+pub fn choose_temperature(
+    model: &Model<'_>,
+    d: &Dataset,
+    val: &[usize],
+    seed: u64,
+) -> Result<TemperatureChoice> {
+    let keep_one = |reason: String| TemperatureChoice {
+        temperature: 1.0,
+        fitted: 1.0,
+        kept: false,
+        reason,
+        cv_nll: (0.0, 0.0),
+        cv_ece: (0.0, 0.0, 0.0),
+    };
+    if val.len() < MIN_ROWS_FOR_TEMPERATURE {
+        return Ok(keep_one(format!(
+            "only {} validation rows (fewer than {MIN_ROWS_FOR_TEMPERATURE}): too few to fit a temperature",
+            val.len()
+        )));
+    }
+    let y = classes(d);
+    let mut arena = vec![0i8; model.arena_len()];
+    let scale = model.output_quant().scale;
+    let scored: Vec<Scored> = val
+        .iter()
+        .map(|&r| {
+            Ok(Scored {
+                raw: model.run(d.row(r), &mut arena)?.raw().to_vec(),
+                label: y[r],
+            })
+        })
+        .collect::<Result<_>>()?;
+    let all: Vec<&Scored> = scored.iter().collect();
+    let fitted = fit_on(&all, scale);
+    // Cross-validation: fit on four folds, measure on the fifth; the
+    // per-row log-loss differences say whether the gain is more than noise.
+    let (mut held_one, mut held_fit) = (Vec::new(), Vec::new());
+    let (mut nll_one, mut nll_fit) = (0.0, 0.0);
+    let mut gains: Vec<f64> = Vec::with_capacity(scored.len());
+    for fold in 0..FOLDS {
+        let in_fold = |i: &usize| i % FOLDS == fold;
+        let train: Vec<&Scored> = scored
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !in_fold(i))
+            .map(|(_, r)| r)
+            .collect();
+        let test: Vec<&Scored> = scored
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| in_fold(i))
+            .map(|(_, r)| r)
+            .collect();
+        let t = fit_on(&train, scale);
+        for r in &test {
+            let (a, b) = (nll(&[r], scale, 1.0), nll(&[r], scale, t));
+            nll_one += a;
+            nll_fit += b;
+            gains.push(a - b);
+        }
+        held_one.extend(pairs_at(&test, scale, 1.0));
+        held_fit.extend(pairs_at(&test, scale, t));
+    }
+    let n = scored.len() as f64;
+    let cv_nll = (nll_one / n, nll_fit / n);
+    let (gain, gain_sd) = vigie_core::math::mean_sd(&gains);
+    let gain_se = gain_sd / n.sqrt();
+    let (lo, hi) = ece_interval(&held_one, seed);
+    let noise = (hi - lo) / 2.0;
+    let cv_ece = (ece(&held_one), ece(&held_fit), noise);
+    let mut choice = keep_one(String::new());
+    choice.fitted = fitted;
+    choice.cv_nll = cv_nll;
+    choice.cv_ece = cv_ece;
+    if gain <= 2.0 * gain_se {
+        choice.reason = format!(
+            "the fitted temperature {fitted:.3} does not lower held-out log-loss beyond its noise ({:.4} at 1, {:.4} fitted, ±{:.4}; {FOLDS}-fold cross-validation on {} validation rows)",
+            cv_nll.0,
+            cv_nll.1,
+            2.0 * gain_se,
+            val.len()
+        );
+    } else if cv_ece.1 > cv_ece.0 + noise {
+        choice.reason = format!(
+            "the fitted temperature {fitted:.3} raises held-out ECE beyond its noise ({:.4} at 1, {:.4} fitted, noise ±{noise:.4})",
+            cv_ece.0, cv_ece.1
+        );
+    } else {
+        choice.temperature = fitted;
+        choice.kept = true;
+        choice.reason = format!(
+            "lowers held-out log-loss from {:.4} to {:.4} ({FOLDS}-fold cross-validation on {} validation rows) without raising ECE beyond its noise",
+            cv_nll.0,
+            cv_nll.1,
+            val.len()
+        );
+    }
+    Ok(choice)
 }
 
 /// Reliability diagram data of (top probability, right) pairs: per
@@ -196,14 +366,20 @@ pub struct DecisionFigures {
 /// What calibration did, measured on the test rows through the core.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Report {
-    /// Fitted temperature (1: not fitted).
+    /// The stored temperature (1: none helped).
     pub temperature: f32,
+    /// How it was chosen, and why.
+    pub temperature_choice: Option<TemperatureChoice>,
     /// Validation rows it was fitted on.
     pub fitted_on: usize,
     /// ECE at temperature 1.
     pub ece_before: f64,
     /// ECE at the fitted temperature.
     pub ece_after: f64,
+    /// 95% bootstrap interval of `ece_before`.
+    pub ece_before_interval: (f64, f64),
+    /// 95% bootstrap interval of `ece_after`.
+    pub ece_after_interval: (f64, f64),
     /// Reliability bins before (confidence, accuracy, rows).
     pub reliability_before: Vec<(f64, f64, usize)>,
     /// Reliability bins after.
@@ -216,6 +392,12 @@ pub struct Report {
     pub coverage: f64,
     /// Accuracy on the answered test rows.
     pub precision_answered: Option<f64>,
+    /// Its 95% Wilson interval.
+    pub precision_interval: Option<(f64, f64)>,
+    /// Test rows answered.
+    pub answered: usize,
+    /// Set when the target precision is not met: the interval lies below it.
+    pub warning: Option<String>,
     /// Mean cost on test rows with the argmax rule (when a cost matrix is given).
     pub cost_argmax: Option<f64>,
     /// Mean cost with the least-expected-cost rule.
@@ -252,11 +434,29 @@ pub fn evaluate(
     }
     let n = rows.len().max(1) as f64;
     let has_costs = !cal.costs.is_empty();
+    let precision_interval = (answered > 0).then(|| wilson(answered_right as f64, answered as f64));
+    let warning = match (target_precision, precision_interval) {
+        (Some(p), Some((_, hi))) if hi < p => Some(format!(
+            "the target precision {p} is not met: {answered_right} of {answered} answered test rows are right ({:.4}, 95% interval {:.4} to {hi:.4}); ask for less, or give more validation rows",
+            answered_right as f64 / answered as f64,
+            precision_interval.map_or(0.0, |i| i.0)
+        )),
+        (Some(p), None) => Some(format!(
+            "the target precision {p} is not met: the model abstains on every test row"
+        )),
+        _ => None,
+    };
     Ok(Report {
         temperature: cal.temperature,
+        temperature_choice: None,
         fitted_on,
         ece_before: ece(&before),
         ece_after: ece(&after),
+        ece_before_interval: ece_interval(&before, 1),
+        ece_after_interval: ece_interval(&after, 1),
+        answered,
+        precision_interval,
+        warning,
         reliability_before: reliability(&before),
         reliability_after: reliability(&after),
         abstain_below: cal.abstain_below,
@@ -266,6 +466,16 @@ pub fn evaluate(
         cost_argmax: has_costs.then_some(cost_argmax / n),
         cost_rule: has_costs.then_some(cost_rule / n),
     })
+}
+
+/// The 95% Wilson score interval of a proportion `k / n`.
+pub fn wilson(k: f64, n: f64) -> (f64, f64) {
+    let z = 1.959_963_984_540_054;
+    let p = k / n;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 /// The session's decision on `rows`: (its probability, whether it is

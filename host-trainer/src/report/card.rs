@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::Value;
 use vigie_core::format::{read_f32, section_kind};
 use vigie_core::monitor::Monitor;
@@ -112,9 +113,10 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
 }
 
 fn reliability(cal: &calibrate::Report) -> Result<Option<String>> {
-    let bins = |b: &[(f64, f64, usize)]| -> Vec<(f64, f64)> {
-        b.iter().map(|&(c, a, _)| (c, a)).collect()
-    };
+    // Bins of fewer rows than this say little: drawn as open circles, off
+    // the line.
+    const MIN_BIN_ROWS: usize = 5;
+    let bins = |b: &[(f64, f64, usize)]| -> Vec<(f64, f64, usize)> { b.to_vec() };
     let (before, after) = (bins(&cal.reliability_before), bins(&cal.reliability_after));
     if before.is_empty() {
         return Ok(None);
@@ -137,19 +139,45 @@ fn reliability(cal: &calibrate::Report) -> Result<Option<String>> {
             BLACK.mix(0.3),
         ))
         .map_err(plot_err)?;
-        for (points, color, label) in [
-            (before, RED, "temperature 1"),
-            (after, BLUE, "fitted temperature"),
-        ] {
-            c.draw_series(LineSeries::new(points.clone(), color))
+        let kept = cal.temperature != 1.0;
+        let curves: Vec<_> = if kept {
+            vec![
+                (before, RED, "temperature 1"),
+                (after, BLUE, "stored temperature"),
+            ]
+        } else {
+            vec![(before, BLUE, "temperature 1 (stored)")]
+        };
+        for (i, (points, color, label)) in curves.into_iter().enumerate() {
+            let solid: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.2 >= MIN_BIN_ROWS)
+                .map(|p| (p.0, p.1))
+                .collect();
+            c.draw_series(LineSeries::new(solid, color))
                 .map_err(plot_err)?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            c.draw_series(
-                points
-                    .into_iter()
-                    .map(|p| Circle::new(p, 3, color.filled())),
-            )
+            c.draw_series(points.iter().map(|p| {
+                let style = if p.2 >= MIN_BIN_ROWS {
+                    color.filled()
+                } else {
+                    color.stroke_width(1)
+                };
+                Circle::new((p.0, p.1), 3, style)
+            }))
+            .map_err(plot_err)?;
+            // Each bin's row count, beside its point.
+            c.draw_series(points.iter().map(|p| {
+                Text::new(
+                    format!("n={}", p.2),
+                    (p.0, p.1),
+                    ("sans-serif", 10).into_font().color(&color).pos(Pos::new(
+                        HPos::Left,
+                        if i == 0 { VPos::Bottom } else { VPos::Top },
+                    )),
+                )
+            }))
             .map_err(plot_err)?;
         }
         legend(&mut c, SeriesLabelPosition::UpperLeft)
@@ -172,32 +200,33 @@ fn importance_bars(items: &[crate::evaluation::explain::Importance]) -> Result<S
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(150)
-            .build_cartesian_2d(xmin..xmax, 0.0..n as f64)
+            // Bars centred on whole numbers, so that every axis label
+            // falls on a bar.
+            .build_cartesian_2d(xmin..xmax, -0.5..n as f64 - 0.5)
             .map_err(plot_err)?;
         let names: Vec<String> = items.iter().map(|i| i.feature.clone()).collect();
         c.configure_mesh()
             .disable_y_mesh()
             .y_labels(n)
             .y_label_formatter(&|y| {
-                let i = (n as f64 - y - 0.5).round() as isize;
-                names
-                    .get(i.max(0) as usize)
-                    .filter(|_| i >= 0)
-                    .cloned()
-                    .unwrap_or_default()
+                let i = n as f64 - 1.0 - y.round();
+                if (y - y.round()).abs() > 1e-6 || i < 0.0 {
+                    return String::new();
+                }
+                names.get(i as usize).cloned().unwrap_or_default()
             })
             .draw()
             .map_err(plot_err)?;
         c.draw_series(items.iter().enumerate().map(|(i, it)| {
             let y = (n - 1 - i) as f64;
             Rectangle::new(
-                [(0.0, y + 0.15), (it.drop, y + 0.85)],
+                [(0.0, y - 0.35), (it.drop, y + 0.35)],
                 BLUE.mix(0.7).filled(),
             )
         }))
         .map_err(plot_err)?;
         c.draw_series(items.iter().enumerate().map(|(i, it)| {
-            let y = (n - 1 - i) as f64 + 0.5;
+            let y = (n - 1 - i) as f64;
             PathElement::new(vec![(it.drop - it.sd, y), (it.drop + it.sd, y)], BLACK)
         }))
         .map_err(plot_err)?;
@@ -296,6 +325,39 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
         n = esc(&name)
     );
 
+    // Memory.
+    h.push_str("<section id=\"memory\"><h2>On the device: memory footprint</h2>");
+    let monitor = Monitor::from_model(model).ok().flatten();
+    let state = monitor.as_ref().map_or(0, |m| m.state_bytes());
+    let mut rows = vec![
+        vec![
+            "on the device: model (flash, stripped copy)".to_string(),
+            crate::files::device_len(model).to_string(),
+        ],
+        vec![
+            "on the device: arena + monitor state (RAM)".to_string(),
+            (model.arena_len() + state).to_string(),
+        ],
+        vec![
+            "model file with host-only sections".to_string(),
+            file_bytes.to_string(),
+        ],
+    ];
+    for s in model.def().sections.iter() {
+        rows.push(vec![
+            format!(
+                "  of which section {}",
+                vigie_core::format::section_kind::name(s.kind)
+            ),
+            s.data.len().to_string(),
+        ]);
+    }
+    rows.push(vec!["arena (RAM)".into(), model.arena_len().to_string()]);
+    rows.push(vec!["monitor state (RAM)".into(), state.to_string()]);
+    rows.push(vec!["MACs per inference".into(), model.macs().to_string()]);
+    h.push_str(&table(&["what", "bytes"], &rows));
+    h.push_str("</section>");
+
     // Data.
     match &report {
         Some(r) => {
@@ -341,7 +403,15 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
                 "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
                 esc(f["check"].as_str().unwrap_or("")),
                 esc(f["column"].as_str().unwrap_or("")),
-                esc(f["message"].as_str().unwrap_or(""))
+                esc(&match report.as_ref().and_then(|r| r.data.impute) {
+                    // The model was trained with --impute: say what it
+                    // does rather than advise it.
+                    Some(i) => f["message"].as_str().unwrap_or("").replace(
+                        "fill them or train with --impute mean|median",
+                        &format!("the model imputes them with the training {i:?}").to_lowercase(),
+                    ),
+                    None => f["message"].as_str().unwrap_or("").to_owned(),
+                })
             );
         }
         h.push_str("</table>");
@@ -452,14 +522,36 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
             h.push_str(&svg);
             let _ = write!(
                 h,
-                "<p>Temperature {} (fitted on {} validation rows): expected calibration error {} before, {} after. Abstains below probability {}: answers {} of test rows, right on {} of them.{}</p>",
+                "<p>Temperature {}{}: expected calibration error on {} test rows {} [{}, {}] at temperature 1, {} [{}, {}] as stored (95% bootstrap intervals; open circles: bins of fewer than 5 rows).{}{}{}</p>",
                 num(Some(cal.temperature.into())),
-                cal.fitted_on,
+                cal.temperature_choice
+                    .as_ref()
+                    .map(|t| format!(" ({})", esc(&t.reason)))
+                    .unwrap_or_default(),
+                test.map_or(0, TestMetrics::rows),
                 num(Some(cal.ece_before)),
+                num(Some(cal.ece_before_interval.0)),
+                num(Some(cal.ece_before_interval.1)),
                 num(Some(cal.ece_after)),
-                num(Some(cal.abstain_below.into())),
-                num(Some(cal.coverage)),
-                num(cal.precision_answered),
+                num(Some(cal.ece_after_interval.0)),
+                num(Some(cal.ece_after_interval.1)),
+                if cal.abstain_below > 0.0 {
+                    format!(
+                        " Abstains below probability {}: answers {} of test rows, right on {} of them{}.",
+                        num(Some(cal.abstain_below.into())),
+                        num(Some(cal.coverage)),
+                        num(cal.precision_answered),
+                        cal.precision_interval
+                            .map(|(lo, hi)| format!(" (95% interval {lo:.4} to {hi:.4})"))
+                            .unwrap_or_default()
+                    )
+                } else {
+                    " It never abstains (no --target-precision).".to_string()
+                },
+                cal.warning
+                    .as_ref()
+                    .map(|w| format!(" <b class=\"blocking\">Warning: {}.</b>", esc(w)))
+                    .unwrap_or_default(),
                 match (cal.cost_rule, cal.cost_argmax) {
                     (Some(rule), Some(argmax)) => format!(
                         " Mean cost per test row: {} with the cost matrix rule, {} with argmax.",
@@ -523,28 +615,6 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
     }
     h.push_str("</section>");
 
-    // Memory.
-    h.push_str("<section id=\"memory\"><h2>Memory footprint</h2>");
-    let mut rows = vec![vec![
-        "model file (flash)".to_string(),
-        file_bytes.to_string(),
-    ]];
-    for s in model.def().sections.iter() {
-        rows.push(vec![
-            format!(
-                "  of which section {}",
-                vigie_core::format::section_kind::name(s.kind)
-            ),
-            s.data.len().to_string(),
-        ]);
-    }
-    rows.push(vec!["arena (RAM)".into(), model.arena_len().to_string()]);
-    rows.push(vec![
-        "monitor state (RAM)".into(),
-        monitor.as_ref().map_or(0, |m| m.state_bytes()).to_string(),
-    ]);
-    rows.push(vec!["MACs per inference".into(), model.macs().to_string()]);
-    h.push_str(&table(&["what", "bytes"], &rows));
-    h.push_str("</section></body></html>\n");
+    h.push_str("</body></html>\n");
     Ok(h)
 }

@@ -53,6 +53,8 @@ pub struct TrainArgs {
     pub out: PathBuf,
     /// Columns left out.
     pub drop: Vec<String>,
+    /// Store no fingerprint of the training rows (sensitive data).
+    pub no_fingerprint: bool,
     /// How to read the CSV files (`None`s: detect).
     pub csv: crate::data::CsvOptions,
     /// Replace an existing `out` of another kind (never an input).
@@ -102,6 +104,7 @@ impl TrainArgs {
             config: Config::default(),
             out: PathBuf::from("model.vigie"),
             drop: vec![],
+            no_fingerprint: false,
             csv: crate::data::CsvOptions::default(),
             force: false,
             config_file: None,

@@ -210,17 +210,27 @@ impl Default for QuantizationConfig {
     }
 }
 
-/// The default configuration as commented TOML, for `--print-config`.
+/// The default configuration as commented TOML, for `--print-config`:
+/// what each field means is said here, not in a source file.
 pub fn default_toml() -> String {
     let body =
         toml::to_string_pretty(&Config::default()).expect("the default configuration serializes");
     format!(
-        "# vigie training configuration: every field shown with its default.\n\
-         # model.kind: auto | mlp | cnn. training.optimizer: adam | adamw | sgd.\n\
-         # training.schedule: constant | cosine | step. training.loss: auto | cross_entropy | focal\n\
-         # (classification) | mse | huber (regression). training.class_weights: \"none\",\n\
-         # \"balanced\" or a list such as [1.0, 4.0, 1.0]. quantization.calibration: minmax |\n\
-         # percentile. See host-trainer/src/config.rs for what each field means.\n\n{body}"
+        "\
+         # vigie training configuration: every field shown with its default.\n\
+         # [model] kind: auto | mlp | cnn. hidden: units of each dense layer (mlp).\n\
+         #   filters, kernel, head: the 1-D CNN's convolution widths, kernel size and\n\
+         #   dense head. dropout: share of units dropped while training.\n\
+         # [training] epochs, batch_size. optimizer: adam | adamw | sgd (momentum).\n\
+         #   learning_rate, with schedule: constant | cosine | step (step_epochs).\n\
+         #   weight_decay. loss: auto | cross_entropy | focal (focal_gamma) for classes,\n\
+         #   mse | huber (huber_delta) for regression. class_weights: \"none\",\n\
+         #   \"balanced\" or a list such as [1.0, 4.0, 1.0]. input_noise: Gaussian noise\n\
+         #   added to standardized inputs. patience: epochs without a better validation\n\
+         #   loss before stopping (the best weights are kept).\n\
+         # [quantization] calibration: minmax | percentile (percentile). calibration_rows:\n\
+         #   training rows that set the activation ranges.\n\
+         \n{body}"
     )
 }
 
