@@ -1,5 +1,6 @@
 //! `vigie explain` on real data: permutation importance through the core
-//! ranks alcohol first on winequality-red (its best known predictor), and
+//! ranks alcohol first on winequality-red (its best known predictor),
+//! measured on the rows the model was not trained on, and
 //! `--row` gives one occlusion attribution per input.
 
 mod common;
@@ -25,6 +26,17 @@ fn wine_importance_ranks_alcohol_first_and_row_attribution_covers_every_input() 
     let e = vigie_json(&["explain", "--json", "--model", &model, "--data", &wine]);
     let imp = e["importance"].as_array().unwrap();
     assert_eq!(imp.len(), 11);
+    // Measured on the rows the model was not trained on: the training and
+    // validation rows of the file are recognized and left out.
+    let (rows, seen) = (
+        e["rows"].as_u64().unwrap(),
+        e["training_rows"].as_u64().unwrap(),
+    );
+    assert_eq!(rows + seen, 1599);
+    assert!(
+        seen > 1100 && seen < 1300,
+        "{seen} training rows recognized"
+    );
     assert_eq!(imp[0]["feature"], "alcohol", "{imp:?}");
     // Shuffling the best feature costs accuracy well beyond its spread.
     let (drop, sd) = (

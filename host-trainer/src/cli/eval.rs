@@ -36,15 +36,7 @@ pub fn eval(
         .def()
         .section(vigie_core::format::section_kind::TRAINING_ROWS)
         .and_then(|s| crate::evaluation::fingerprint::Fingerprint::from_bytes(s.data));
-    let all: Vec<usize> = (0..d.len()).collect();
-    let fresh: Vec<usize> = match &print {
-        Some(p) => all
-            .iter()
-            .copied()
-            .filter(|&r| !p.contains(d.row(r)))
-            .collect(),
-        None => all.clone(),
-    };
+    let (fresh, _) = crate::evaluation::fingerprint::fresh_rows(&model, &d);
     if fresh.is_empty() {
         bail!(
             "{}: all {} rows were training or validation rows of {} (by its fingerprint): there is nothing new to measure; give rows it was not trained on",

@@ -60,6 +60,17 @@ pub fn explain(
         }
         return Ok(());
     }
+    // Importance is measured on rows the model was not trained on.
+    let (fresh, seen) = crate::evaluation::fingerprint::fresh_rows(&model, &d);
+    if fresh.is_empty() {
+        bail!(
+            "{}: every row was a training or validation row of {}; give rows it was not trained on",
+            data_path.display(),
+            model_path.display()
+        );
+    }
+    let split = crate::evaluation::fingerprint::describe_split(d.len(), seen);
+    let d = d.subset(&fresh);
     let (base, importance) = crate::evaluation::explain::permutation_importance(&model, &d, seed)?;
     let metric = match model.task() {
         Task::Classification => "accuracy",
@@ -68,9 +79,10 @@ pub fn explain(
     if as_json {
         println!(
             "{}",
-            json!({"metric": metric, "score": base, "rows": d.len(), "repeats": crate::evaluation::explain::REPEATS, "importance": importance})
+            json!({"metric": metric, "score": base, "rows": d.len(), "training_rows": seen, "repeats": crate::evaluation::explain::REPEATS, "importance": importance})
         );
     } else {
+        println!("{split}.");
         println!(
             "{metric} {base:.4} on {} rows; lost when each input is shuffled ({} repeats):",
             d.len(),

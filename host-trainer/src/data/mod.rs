@@ -147,6 +147,48 @@ impl Dataset {
         )
     }
 
+    /// The same data set restricted to `rows`, in that order.
+    pub fn subset(&self, rows: &[usize]) -> Dataset {
+        let mut x = Vec::with_capacity(rows.len() * self.width());
+        for &r in rows {
+            x.extend_from_slice(self.row(r));
+        }
+        let target = match &self.target {
+            Target::Classes { names, y } => Target::Classes {
+                names: names.clone(),
+                y: rows.iter().map(|&r| y[r]).collect(),
+            },
+            Target::Values { name, y } => Target::Values {
+                name: name.clone(),
+                y: rows.iter().map(|&r| y[r]).collect(),
+            },
+        };
+        Dataset {
+            x,
+            target,
+            unseen_levels: vec![],
+            ..self.clone_without_rows()
+        }
+    }
+
+    fn clone_without_rows(&self) -> Dataset {
+        Dataset {
+            source: self.source.clone(),
+            features: self.features.clone(),
+            channels: self.channels.clone(),
+            length: self.length,
+            x: vec![],
+            target: Target::Values {
+                name: String::new(),
+                y: vec![],
+            },
+            missing: self.missing.clone(),
+            raw_columns: self.raw_columns.clone(),
+            dialect: self.dialect,
+            unseen_levels: vec![],
+        }
+    }
+
     /// Features per row.
     pub fn width(&self) -> usize {
         self.features.len()

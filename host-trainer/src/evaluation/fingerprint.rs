@@ -106,3 +106,36 @@ impl Fingerprint {
         postcard::from_bytes(bytes).ok()
     }
 }
+
+/// The rows of `d` a model was not trained or validated on, by the
+/// fingerprint it stores, and how many were (`None` without a
+/// fingerprint: then every row is returned).
+pub fn fresh_rows(model: &vigie_core::Model<'_>, d: &Dataset) -> (Vec<usize>, Option<usize>) {
+    let print = model
+        .def()
+        .section(vigie_core::format::section_kind::TRAINING_ROWS)
+        .and_then(|s| Fingerprint::from_bytes(s.data));
+    let all = 0..d.len();
+    match print {
+        Some(p) => {
+            let fresh: Vec<usize> = all.filter(|&r| !p.contains(d.row(r))).collect();
+            let seen = d.len() - fresh.len();
+            (fresh, Some(seen))
+        }
+        None => (all.collect(), None),
+    }
+}
+
+/// How the rows given split, for a person.
+pub fn describe_split(given: usize, seen: Option<usize>) -> String {
+    match seen {
+        Some(seen) => format!(
+            "{seen} of {given} rows ({:.1}%) were training or validation rows (by the model's fingerprint); measured on the other {}",
+            100.0 * seen as f64 / given.max(1) as f64,
+            given - seen
+        ),
+        None => format!(
+            "{given} rows (the model stores no fingerprint of its training rows: some may be training rows)"
+        ),
+    }
+}

@@ -573,15 +573,30 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
             let d = crate::evaluation::explain::load_for_model(
                 model, model_path, path, target, options,
             )?;
-            let (base, items) = crate::evaluation::explain::permutation_importance(model, &d, 0)?;
-            let _ = write!(
-                h,
-                "<p>Metric {base:.4} on {} rows of <code>{}</code>; each bar is what shuffling one input costs, ± its spread over {} shuffles, through the int8 model.</p>",
-                d.len(),
-                esc(&path.display().to_string()),
-                crate::evaluation::explain::REPEATS
-            );
-            h.push_str(&importance_bars(&items)?);
+            // Measured on the rows the model was not trained on.
+            let (fresh, seen) = crate::evaluation::fingerprint::fresh_rows(model, &d);
+            let split = crate::evaluation::fingerprint::describe_split(d.len(), seen);
+            let d = d.subset(&fresh);
+            if d.is_empty() {
+                let _ = write!(
+                    h,
+                    "<p>{}: {}; no row is left to measure importance on.</p>",
+                    esc(&path.display().to_string()),
+                    esc(&split)
+                );
+            } else {
+                let (base, items) =
+                    crate::evaluation::explain::permutation_importance(model, &d, 0)?;
+                let _ = write!(
+                    h,
+                    "<p>Of <code>{}</code>: {}. Metric {base:.4} on those {} rows; each bar is what shuffling one input costs, ± its spread over {} shuffles, through the int8 model.</p>",
+                    esc(&path.display().to_string()),
+                    esc(&split),
+                    d.len(),
+                    crate::evaluation::explain::REPEATS
+                );
+                h.push_str(&importance_bars(&items)?);
+            }
         }
         None => {
             h.push_str("<p>Pass <code>--data</code> with labelled test rows to measure it.</p>")
