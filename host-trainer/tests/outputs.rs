@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{data, refused, s, scratch, train_quick_wine, vigie};
+use common::{data, refused, refused_line, s, scratch, train_quick_wine, vigie};
 
 /// A copy of the wine data in a scratch folder, as a user's own file.
 fn wine_copy(dir: &Path) -> PathBuf {
@@ -27,19 +27,15 @@ fn train_refuses_to_write_its_model_over_the_training_data_even_with_force() {
     let dir = scratch("out-train");
     let csv = wine_copy(&dir);
     let before = std::fs::read(&csv).unwrap();
-    for extra in [&[][..], &["--force"][..]] {
-        let mut args = vec![
-            "train",
-            "--quiet",
-            "--data",
+    let train = |out: &Path| {
+        format!(
+            "train --quiet --data {} --target quality --out {}",
             s(&csv),
-            "--target",
-            "quality",
-            "--out",
-            s(&csv),
-        ];
-        args.extend_from_slice(extra);
-        let err = refused(&args);
+            s(out)
+        )
+    };
+    for extra in ["", " --force"] {
+        let err = refused_line(&format!("{}{extra}", train(&csv)));
         assert!(err.contains("that is the file given as --data"), "{err}");
         assert!(err.contains("--force never overwrites an input"), "{err}");
     }
@@ -49,16 +45,7 @@ fn train_refuses_to_write_its_model_over_the_training_data_even_with_force() {
     let hard = dir.join("hard.csv");
     std::fs::hard_link(&csv, &hard).unwrap();
     for out in [&link, &hard] {
-        let err = refused(&[
-            "train",
-            "--quiet",
-            "--data",
-            s(&csv),
-            "--target",
-            "quality",
-            "--out",
-            s(out),
-        ]);
+        let err = refused_line(&train(out));
         assert!(err.contains("given as --data"), "{err}");
     }
     assert_eq!(std::fs::read(&csv).unwrap(), before);
@@ -70,57 +57,21 @@ fn predict_report_strip_and_stream_refuse_to_write_over_their_inputs() {
     let csv = wine_copy(&dir);
     let model = train_model(&dir, &csv);
     let (csv_bytes, model_bytes) = (std::fs::read(&csv).unwrap(), std::fs::read(&model).unwrap());
-    let cases: Vec<Vec<&str>> = vec![
-        vec![
-            "predict",
-            "--model",
-            s(&model),
-            "--data",
-            s(&csv),
-            "--out",
-            s(&csv),
-        ],
-        vec![
-            "predict",
-            "--model",
-            s(&model),
-            "--data",
-            s(&csv),
-            "--out",
-            s(&model),
-        ],
-        vec!["report", "--model", s(&model), "--out", s(&model)],
-        vec![
-            "report",
-            "--model",
-            s(&model),
-            "--data",
-            s(&csv),
-            "--out",
-            s(&csv),
-        ],
-        vec!["strip", "--model", s(&model), "--out", s(&model)],
-        vec![
-            "stream",
-            "--model",
-            s(&model),
-            "--data",
-            s(&csv),
-            "--target",
-            "quality",
-            "--fault-channel",
-            "alcohol",
-            "--offset",
-            "1",
-            "--out",
-            s(&csv),
-        ],
+    let (m, c) = (s(&model), s(&csv));
+    let cases = [
+        format!("predict --model {m} --data {c} --out {c}"),
+        format!("predict --model {m} --data {c} --out {m}"),
+        format!("report --model {m} --out {m}"),
+        format!("report --model {m} --data {c} --out {c}"),
+        format!("strip --model {m} --out {m}"),
+        format!(
+            "stream --model {m} --data {c} --target quality --fault-channel alcohol --offset 1 --out {c}"
+        ),
     ];
-    for mut args in cases {
-        let err = refused(&args);
-        assert!(err.contains("that is the file given as"), "{args:?}: {err}");
-        args.push("--force");
-        refused(&args);
+    for line in cases {
+        let err = refused_line(&line);
+        assert!(err.contains("that is the file given as"), "{line}: {err}");
+        refused_line(&format!("{line} --force"));
     }
     assert_eq!(std::fs::read(&csv).unwrap(), csv_bytes);
     assert_eq!(std::fs::read(&model).unwrap(), model_bytes);

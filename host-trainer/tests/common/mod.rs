@@ -70,3 +70,10 @@ pub fn train_quick_wine(csv: &Path, out: &Path, extra: &[&str]) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Runs `vigie` with the words of `line` (paths without spaces), expecting
+/// it to fail; returns standard error.
+pub fn refused_line(line: &str) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    refused(&words)
+}
