@@ -9,7 +9,7 @@
 use std::process::Command;
 
 mod common;
-use common::{repo, scratch};
+use common::{repo, says, scratch};
 
 use serde_json::Value;
 
@@ -139,16 +139,13 @@ fn a_precision_target_that_cannot_be_met_is_warned_and_stored() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let err = String::from_utf8_lossy(&o.stderr);
     let out_text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        err.contains("warning: the target precision 1 is not met"),
-        "{err}"
-    );
-    assert!(out_text.contains("WARNING"), "{out_text}");
+    says(&err, "warning: the target precision 1 is not met");
+    says(&out_text, "WARNING");
     let bytes = std::fs::read(&out).unwrap();
     let model = vigie_core::Model::from_bytes(&bytes).unwrap();
     let report = vigie_trainer::training_report::training_report(&model).unwrap();
     let stored = report.calibration.unwrap().warning.unwrap();
-    assert!(stored.contains("precision 1 is not met"), "{stored}");
+    says(&stored, "precision 1 is not met");
 }
 
 #[test]
@@ -177,7 +174,7 @@ fn a_row_with_every_measurement_missing_is_flagged_not_certain() {
     // Line 5 of the file (row 3): every measurement is empty.
     let row = text.lines().nth(4).unwrap();
     assert!(row.starts_with("3,abstain,"), "{row}");
-    assert!(row.contains("more than half of the inputs"), "{row}");
+    says(&row, "more than half of the inputs");
     // Rows with every value are not flagged.
     assert!(text.lines().nth(1).unwrap().starts_with("0,Adelie,"));
 }
@@ -304,10 +301,7 @@ fn a_cost_matrix_that_is_not_square_over_the_classes_is_refused_with_its_place()
         .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("costs.csv:2:7: cost `x` is not a number"),
-        "{err}"
-    );
+    says(&err, "costs.csv:2:7: cost `x` is not a number");
     assert!(!dir.join("m.vigie").exists());
 }
 

@@ -77,3 +77,10 @@ pub fn refused_line(line: &str) -> String {
     let words: Vec<&str> = line.split_whitespace().collect();
     refused(&words)
 }
+
+/// Asserts that `text` (an error, an output) says `part`, showing it whole
+/// when it does not.
+#[track_caller]
+pub fn says(text: &str, part: &str) {
+    assert!(text.contains(part), "`{part}` missing from:\n{text}");
+}
