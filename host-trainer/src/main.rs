@@ -327,14 +327,10 @@ enum Command {
     /// model was trained on (same --data/--test/--seed), then the same rows
     /// with a fault on one channel (a gain, then stuck).
     Stream {
+        /// The model the stream is for, and its training data as given to
+        /// `vigie train`.
         #[command(flatten)]
-        csv: CsvArgs,
-        /// The model the stream is for (its inputs must match the data).
-        #[arg(long)]
-        model: PathBuf,
-        /// Training data, as given to `vigie train`.
-        #[arg(long)]
-        data: PathBuf,
+        io: ModelOnData,
         /// The column the model predicts.
         #[arg(long)]
         target: String,
@@ -517,8 +513,7 @@ fn run(cli: Cli) -> Result<()> {
             cli::drift_bench::drift_bench(&args, feature.as_deref(), runs, stable_rows, json)
         }
         Command::Stream {
-            model,
-            data,
+            io,
             target,
             test,
             seed,
@@ -528,15 +523,14 @@ fn run(cli: Cli) -> Result<()> {
             offset,
             out,
             force,
-            csv,
         } => {
-            let mut args = TrainArgs::new(data, &target);
-            args.csv = csv.options()?;
+            let mut args = TrainArgs::new(io.data, &target);
+            args.csv = io.csv.options()?;
             args.test_split = if test.is_some() { 0.0 } else { 0.2 };
             args.test = test;
             args.seed = seed;
             let fault = (fault_channel.as_str(), gain, offset);
-            cli::stream::stream(&args, &model, windows, fault, &out, force)
+            cli::stream::stream(&args, &io.model, windows, fault, &out, force)
         }
         Command::Explain {
             io,

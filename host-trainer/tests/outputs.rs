@@ -15,11 +15,14 @@ fn wine_copy(dir: &Path) -> PathBuf {
     p
 }
 
-/// A quick wine model in `dir`.
-fn train_model(dir: &Path, csv: &Path) -> PathBuf {
-    let out = dir.join("m.vigie");
-    train_quick_wine(csv, &out, &[]);
-    out
+/// A scratch folder holding a copy of the wine data and a quick model
+/// trained on it: (folder, data, model).
+fn wine_and_model(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let csv = wine_copy(&dir);
+    let model = dir.join("m.vigie");
+    train_quick_wine(&csv, &model, &[]);
+    (dir, csv, model)
 }
 
 #[test]
@@ -53,9 +56,7 @@ fn train_refuses_to_write_its_model_over_the_training_data_even_with_force() {
 
 #[test]
 fn predict_report_strip_and_stream_refuse_to_write_over_their_inputs() {
-    let dir = scratch("out-commands");
-    let csv = wine_copy(&dir);
-    let model = train_model(&dir, &csv);
+    let (_, csv, model) = wine_and_model("out-commands");
     let (csv_bytes, model_bytes) = (std::fs::read(&csv).unwrap(), std::fs::read(&model).unwrap());
     let (m, c) = (s(&model), s(&csv));
     let cases = [
@@ -79,9 +80,7 @@ fn predict_report_strip_and_stream_refuse_to_write_over_their_inputs() {
 
 #[test]
 fn an_existing_file_of_another_kind_needs_force_and_the_same_kind_does_not() {
-    let dir = scratch("out-kinds");
-    let csv = wine_copy(&dir);
-    let model = train_model(&dir, &csv);
+    let (dir, csv, model) = wine_and_model("out-kinds");
     // An unrelated model where the card would go: refused, then replaced
     // with --force.
     let other = dir.join("other.vigie");
@@ -135,5 +134,5 @@ fn an_existing_file_of_another_kind_needs_force_and_the_same_kind_does_not() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     // Retraining over an earlier model is the same kind.
-    train_model(&dir, &csv);
+    train_quick_wine(&csv, &model, &[]);
 }
