@@ -174,7 +174,7 @@ fn a_row_with_every_measurement_missing_is_flagged_not_certain() {
     // Line 5 of the file (row 3): every measurement is empty.
     let row = text.lines().nth(4).unwrap();
     assert!(row.starts_with("3,abstain,"), "{row}");
-    says(&row, "more than half of the inputs");
+    says(row, "more than half of the inputs");
     // Rows with every value are not flagged.
     assert!(text.lines().nth(1).unwrap().starts_with("0,Adelie,"));
 }
