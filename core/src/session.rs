@@ -16,7 +16,8 @@
 //! # fn demo() -> Result<(), vigie_core::Error> {
 //! # static MODEL: &[u8] = include_bytes!("../../firmware-demo/models/digits.vigie");
 //! // Sizes are known before any buffer exists (a build script can emit
-//! // them as constants: `vigie_core::sizes::rust_constants`).
+//! // them as constants: `vigie_core::session::sizes::rust_constants`,
+//! // feature `alloc` of vigie-core as a build-dependency).
 //! let sizes = Sizes::of(MODEL)?;
 //! let mut arena = [0i8; 256];            // ≥ sizes.arena bytes (statics on a device)
 //! let mut state = [0.0f32; 4096];        // ≥ sizes.monitor_state floats
@@ -46,8 +47,14 @@ pub struct Sizes {
     pub arena: usize,
     /// Floats of monitor state (0 without a monitor).
     pub monitor_state: usize,
-    /// Raw input values per inference (`channels × length`).
+    /// Input values per inference (`channels × length`): what
+    /// [`Session::step`] takes.
     pub input: usize,
+    /// Raw values per row before encoding: one per column of the training
+    /// file when the model has text (categorical) columns, which
+    /// [`crate::encoding::Encoding::encode`] turns into `input` values;
+    /// `input` otherwise.
+    pub raw_input: usize,
     /// Input channels (features).
     pub channels: usize,
 }
@@ -62,18 +69,23 @@ impl Sizes {
 
     /// What a loaded model and its monitor need.
     pub fn of_model(model: &Model<'_>, monitor: Option<&Monitor<'_>>) -> Sizes {
+        let raw_input = crate::encoding::Encoding::from_model(model)
+            .ok()
+            .flatten()
+            .map_or(model.input_len(), |e| e.raw_len());
         Sizes {
             arena: model.arena_len(),
             monitor_state: monitor.map_or(0, Monitor::state_len),
             input: model.input_len(),
+            raw_input,
             channels: model.input_shape().channels as usize,
         }
     }
 }
 
 /// Rust source with a model's sizes as constants, for a firmware's build
-/// script: `ARENA` (bytes), `MONITOR_STATE` (floats), `INPUT` (floats) and
-/// `CHANNELS`, each prefixed by `prefix`.
+/// script: `ARENA` (bytes), `MONITOR_STATE` (floats), `INPUT` and
+/// `RAW_INPUT` (floats) and `CHANNELS`, each prefixed by `prefix`.
 #[cfg(feature = "alloc")]
 pub mod sizes {
     use super::Sizes;
@@ -87,13 +99,16 @@ pub mod sizes {
              pub const {prefix}ARENA: usize = {};\n\
              /// Floats of monitor state the model needs.\n\
              pub const {prefix}MONITOR_STATE: usize = {};\n\
-             /// Raw input values per inference.\n\
+             /// Input values per inference (what `Session::step` takes).\n\
              pub const {prefix}INPUT: usize = {};\n\
+             /// Raw values per row before `Encoding::encode` (= INPUT without text columns).\n\
+             pub const {prefix}RAW_INPUT: usize = {};\n\
              /// Input channels.\n\
              pub const {prefix}CHANNELS: usize = {};\n",
             s.arena.max(1),
             s.monitor_state.max(1),
             s.input,
+            s.raw_input,
             s.channels
         ))
     }

@@ -251,8 +251,9 @@ pub struct Summary {
     pub device_bytes: usize,
     /// Floats of monitor state (RAM on a device).
     pub monitor_state_bytes: usize,
-    /// Bytes of the model file (with the host-only sections).
-    pub flash_bytes: usize,
+    /// Bytes of the model file (with its host-only sections, if any; the
+    /// device holds `device_bytes`).
+    pub file_bytes: usize,
     /// Bytes of inference arena.
     pub arena_bytes: usize,
     /// Multiply-accumulates per inference.
@@ -299,7 +300,7 @@ impl Summary {
                 .ok()
                 .flatten()
                 .map_or(0, |m| m.state_bytes()),
-            flash_bytes,
+            file_bytes: flash_bytes,
             arena_bytes: model.arena_len(),
             macs: model.macs(),
             data_checks: vec![],

@@ -342,7 +342,7 @@ fn eval_and_predict_run_the_saved_model_through_the_core() {
     assert_eq!(fresh + eval["training_rows"].as_u64().unwrap(), 1599);
     assert!(fresh > 200 && fresh < 500, "{eval}");
     assert_eq!(eval["task"], "classification");
-    assert_eq!(eval["flash_bytes"], trained["flash_bytes"]);
+    assert_eq!(eval["file_bytes"], trained["file_bytes"]);
     assert_eq!(eval["device_bytes"], trained["device_bytes"]);
     assert!(eval["int8"]["accuracy"].as_f64().unwrap() > 0.5, "{eval}");
     // The float figures are the training-time ones, apart.

@@ -123,7 +123,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Result<Value> {
         "layers": layers,
         "params": params,
         "macs": model.macs(),
-        "flash_bytes": file_len,
+        "file_bytes": file_len,
         "arena_bytes": model.arena_len(),
         "sections": def.sections.iter().map(|s| json!({
             "kind": s.kind, "name": section_name(s.kind), "bytes": s.data.len(), "required": s.required
@@ -204,10 +204,17 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
     );
     println!("parameters   {}", d["params"]);
     println!("MACs         {} per inference", model.macs());
-    println!(
-        "file         {} bytes (with the host-only sections; used in place)",
-        bytes.len()
-    );
+    if Some(bytes.len() as u64) == dev["device_bytes"].as_u64() {
+        println!(
+            "file         {} bytes (a device copy: no host-only sections; used in place)",
+            bytes.len()
+        );
+    } else {
+        println!(
+            "file         {} bytes (with its host-only sections; used in place)",
+            bytes.len()
+        );
+    }
     println!(
         "input        {} f32 values per inference (channels × length, channel-major)",
         dev["input_values"]

@@ -170,10 +170,17 @@ pub fn print_summary(s: &Summary) {
         s.monitor_state_bytes,
         s.macs
     );
-    println!(
-        "model file      {} ({} bytes with the host-only training report, data checks and fingerprint)",
-        s.model, s.flash_bytes
-    );
+    if s.file_bytes == s.device_bytes {
+        println!(
+            "model file      {} ({} bytes: a device copy, without host-only sections)",
+            s.model, s.file_bytes
+        );
+    } else {
+        println!(
+            "model file      {} ({} bytes with its host-only sections: training report, data checks, fingerprint)",
+            s.model, s.file_bytes
+        );
+    }
 }
 
 /// Reads a labelled CSV for a model: its inputs matched by name (and
@@ -185,9 +192,28 @@ pub fn dataset_for(
     options: data::CsvOptions,
 ) -> Result<data::Dataset> {
     let csv = CsvFile::read_with(path, options)?;
+    let columns = data::model_raw_columns(model)?;
+    let present = columns
+        .iter()
+        .filter(|c| csv.headers.contains(&c.name))
+        .count();
+    if present == 0 {
+        anyhow::bail!(
+            "{}: none of the model's {} input columns ({}, …) is in this file; is it the data the model was made for?",
+            path.display(),
+            columns.len(),
+            columns[0].name
+        );
+    }
+    if !csv.headers.iter().any(|h| h == target) {
+        anyhow::bail!(
+            "{}: no column `{target}`, the model's target; pass --target with this file's label column",
+            path.display()
+        );
+    }
     let spec = Spec {
         target: target.to_owned(),
-        columns: Some(data::model_raw_columns(model)?),
+        columns: Some(columns),
         regression: model.task() == Task::Regression,
         classes: (model.task() == Task::Classification)
             .then(|| model.output_names().iter().map(String::from).collect()),

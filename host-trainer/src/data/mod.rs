@@ -283,6 +283,18 @@ fn raw_columns(csv: &CsvFile, spec: &Spec, target_col: usize) -> Result<Vec<RawC
     }
     for d in &spec.drop {
         csv.column(d, "--drop")?;
+        if *d == spec.target {
+            bail!(
+                "{}: --drop {d} names the target column; the target is never an input",
+                csv.path.display()
+            );
+        }
+        if spec.features.as_ref().is_some_and(|f| f.contains(d)) {
+            bail!(
+                "{}: `{d}` is both in --features and in --drop; keep it in one of them",
+                csv.path.display()
+            );
+        }
     }
     let cols: Vec<usize> = match &spec.features {
         Some(names) => names
