@@ -45,7 +45,14 @@ mod assets {
 mod sizes {
     include!(concat!(env!("OUT_DIR"), "/sizes.rs"));
 }
-use sizes::{ARENA, CHANNELS, INPUT, MONITOR_STATE};
+use sizes::{ARENA, CHANNELS, INPUT, MONITOR_STATE, RAW_INPUT};
+
+// The replayed windows are the model's inputs as they are: its training
+// file had no text columns to encode (`vigie_core::encoding`).
+const _: () = assert!(
+    RAW_INPUT == INPUT,
+    "this firmware does not encode text columns"
+);
 
 /// Windows after the fault within which drift must be raised.
 pub const DRIFT_BOUND: usize = 10;

@@ -235,7 +235,7 @@ fn constant(d: &Dataset, out: &mut Vec<Finding>) {
                 column: Some(name.clone()),
                 value: 1.0,
                 message: format!(
-                    "column `{name}` holds one value ({}) in every row: it tells the model nothing; drop it (--features)",
+                    "column `{name}` holds one value ({}) in every row: it tells the model nothing; leave it out (--drop {name})",
                     values[0]
                 ),
             });
@@ -384,7 +384,7 @@ fn target_leakage(d: &Dataset, out: &mut Vec<Finding>) {
                 column: Some(name.clone()),
                 value: score,
                 message: format!(
-                    "column `{name}` {what}: it is probably a copy or a consequence of the target, which the device will not have; drop it (--features) or pass --allow-leakage if it is real"
+                    "column `{name}` {what}: it is probably a copy or a consequence of the target, which the device will not have; leave it out (--drop {name}) or pass --allow-leakage if it is real"
                 ),
             });
         }
