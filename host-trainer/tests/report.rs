@@ -22,6 +22,16 @@ const SECTIONS: [&str; 9] = [
 /// Window of the screenshot, in CSS pixels.
 const SHOT: (u32, u32) = (1100, 4800);
 
+/// The `px…` text labels of an SVG section, in order.
+fn labels(html: &str) -> Vec<&str> {
+    html.split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>').map(|(_, rest)| rest))
+        .filter_map(|t| t.split_once('<').map(|(label, _)| label.trim()))
+        .filter(|l| l.starts_with("px"))
+        .collect()
+}
+
 /// One section's HTML.
 fn section<'h>(html: &'h str, id: &str) -> &'h str {
     let start = html.find(&format!("<section id=\"{id}\">")).unwrap();
@@ -91,13 +101,7 @@ fn report_has_every_section_and_renders_in_headless_chromium() {
     assert!(html.contains("on the device: model (flash, stripped copy)"));
     // Every importance bar has its label: the 20 inputs shown are named.
     let importance = section(&html, "importance");
-    let shown: Vec<&str> = importance
-        .split("<text")
-        .skip(1)
-        .filter_map(|t| t.split_once('>').map(|(_, rest)| rest))
-        .filter_map(|t| t.split_once('<').map(|(label, _)| label.trim()))
-        .filter(|l| l.starts_with("px"))
-        .collect();
+    let shown = labels(importance);
     assert_eq!(shown.len(), 20, "{shown:?}");
     // The reliability diagram counts each bin's rows.
     let reliability = section(&html, "reliability");
@@ -113,6 +117,7 @@ fn report_has_every_section_and_renders_in_headless_chromium() {
         })
         .sum();
     assert_eq!(counts, 359, "bin counts add up to the test rows");
+    let bins = reliability.matches("n=").count();
     // No meaningless rows: this model has no precision target.
     assert!(!html.contains("Abstains below probability 0.0000"));
     assert!(html.contains("It never abstains"));
@@ -135,6 +140,9 @@ fn report_has_every_section_and_renders_in_headless_chromium() {
         );
     }
     assert_eq!(dom.matches("<svg").count(), 3 + 24);
+    // The rendered page carries the new labels and counts too.
+    assert_eq!(labels(section(&dom, "importance")), shown);
+    assert_eq!(section(&dom, "reliability").matches("n=").count(), bins);
 
     let shot = dir.join("report.png");
     let o = Command::new(browser)
