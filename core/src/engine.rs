@@ -373,6 +373,26 @@ pub struct Output<'a, 'r> {
     calibration: CalibrationDef<'a>,
 }
 
+/// The index of the highest int8 level (ties: lowest index), as
+/// [`Output::argmax`] picks it; for a host that kept a row's output levels.
+pub fn level_argmax(raw: &[i8]) -> usize {
+    let mut best = 0;
+    for (i, &q) in raw.iter().enumerate() {
+        if q > raw[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Softmax probability of output `i` of int8 levels `raw` (output scale
+/// `scale`) at temperature `t`, exactly as [`Output::probability_at`]
+/// computes it; for a host that kept a row's output levels.
+pub fn level_probability(raw: &[i8], scale: f32, i: usize, t: f32) -> Option<f32> {
+    let s = Softmax::of(raw, scale, t)?;
+    Some(s.probability(*raw.get(i)?))
+}
+
 /// The parts of a softmax over int8 levels that all its probabilities
 /// share: `p(q) = exp(scale · (q − max)) / sum`.
 struct Softmax {
@@ -382,6 +402,18 @@ struct Softmax {
 }
 
 impl Softmax {
+    /// The softmax of int8 levels of output scale `scale` at temperature
+    /// `t` (`None` for no level).
+    fn of(raw: &[i8], scale: f32, t: f32) -> Option<Softmax> {
+        let mut s = Softmax {
+            max: *raw.iter().max()? as i32,
+            scale: scale / t,
+            sum: 0.0,
+        };
+        s.sum = raw.iter().map(|&q| s.exp(q)).sum();
+        Some(s)
+    }
+
     fn exp(&self, q: i8) -> f32 {
         crate::math::exp(self.scale * (q as i32 - self.max) as f32)
     }
@@ -429,13 +461,7 @@ impl<'a> Output<'a, '_> {
 
     /// The index of the highest raw score (ties: lowest index).
     pub fn argmax(&self) -> usize {
-        let mut best = 0;
-        for (i, &q) in self.raw.iter().enumerate() {
-            if q > self.raw[best] {
-                best = i;
-            }
-        }
-        best
+        level_argmax(self.raw)
     }
 
     /// Softmax probability of output `i` over the dequantized scores
@@ -448,19 +474,12 @@ impl<'a> Output<'a, '_> {
 
     /// Softmax probability of output `i` at temperature `t`.
     pub fn probability_at(&self, i: usize, t: f32) -> Option<f32> {
-        let s = self.softmax(t)?;
-        Some(s.probability(*self.raw.get(i)?))
+        level_probability(self.raw, self.quant.scale, i, t)
     }
 
     /// What every probability of one softmax shares, computed once.
     fn softmax(&self, t: f32) -> Option<Softmax> {
-        let mut s = Softmax {
-            max: *self.raw.iter().max()? as i32,
-            scale: self.quant.scale / t,
-            sum: 0.0,
-        };
-        s.sum = self.raw.iter().map(|&q| s.exp(q)).sum();
-        Some(s)
+        Softmax::of(self.raw, self.quant.scale, t)
     }
 
     /// The one decision of a classifier, under the model's calibration:

@@ -154,13 +154,20 @@ pub struct Inferred<'a> {
     pub answer: Option<Answer<'a>>,
 }
 
-impl<'a> Inferred<'a> {
-    /// The classifier's decision, if any.
-    pub fn decision(&self) -> Option<&Decision<'a>> {
-        match &self.answer {
+impl<'a> Answer<'a> {
+    /// The classifier's decision (`None` for a regression, or for no answer).
+    pub fn decision<'s>(answer: &'s Option<Answer<'a>>) -> Option<&'s Decision<'a>> {
+        match answer {
             Some(Answer::Class(d)) => Some(d),
             _ => None,
         }
+    }
+}
+
+impl<'a> Inferred<'a> {
+    /// The classifier's decision, if any.
+    pub fn decision(&self) -> Option<&Decision<'a>> {
+        Answer::decision(&self.answer)
     }
 }
 
@@ -208,10 +215,7 @@ pub struct Step<'a, 'r> {
 impl<'a> Step<'a, '_> {
     /// The classifier's decision (`None` for regression or when skipped).
     pub fn decision(&self) -> Option<&Decision<'a>> {
-        match &self.answer {
-            Some(Answer::Class(d)) => Some(d),
-            _ => None,
-        }
+        Answer::decision(&self.answer)
     }
 
     /// This step's own level (stable without a monitor).
@@ -366,13 +370,7 @@ impl<'a, 'b> Session<'a, 'b> {
     /// value skips it (unless the model imputes missing values), which is
     /// not an error: the monitor must still see the input.
     pub fn run(&mut self, input: &[f32]) -> Result<Inference, Error> {
-        let expected = self.model.input_len();
-        if input.len() != expected {
-            return Err(Error::RunInputLength {
-                expected,
-                found: input.len(),
-            });
-        }
+        // `Model::run` checks the input's length first.
         match self.model.run(input, self.arena) {
             Ok(_) => {}
             Err(Error::RunNonFiniteInput { index }) => {

@@ -176,6 +176,7 @@ pub fn train_dispatch(p: &Prepared, args: &TrainArgs) -> Result<Trained> {
 pub fn train(args: &TrainArgs) -> Result<Summary> {
     check_train_output(args)?;
     let built = build(args)?;
+    // Again: training takes a while, and a file may have appeared there.
     check_train_output(args)?;
     write_atomically(&args.out, &built.bytes)?;
     Ok(built.summary)
@@ -232,8 +233,6 @@ pub struct Summary {
     /// Metrics on the rows measured.
     #[serde(flatten)]
     pub test: TestMetrics,
-    /// Where the float figures come from, when not from these rows.
-    pub float_source: Option<String>,
     /// The training-time test split's figures (`eval`: measured when the
     /// model was trained, not on the data given).
     pub training_test: Option<TestMetrics>,
@@ -289,7 +288,6 @@ impl Summary {
     ) -> Self {
         Summary {
             test,
-            float_source: None,
             training_test: None,
             rows_given: None,
             training_rows: None,

@@ -20,8 +20,9 @@ pub fn explain(
 ) -> Result<()> {
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
-    let d =
-        crate::evaluation::explain::load_for_model(&model, model_path, data_path, target, options)?;
+    let d = crate::evaluation::labelled::labelled_for_model(
+        &model, model_path, data_path, target, options,
+    )?;
     let names: Vec<&str> = model.input_names().iter().collect();
     if let Some(r) = row {
         if r >= d.len() {
@@ -61,7 +62,11 @@ pub fn explain(
         return Ok(());
     }
     // Importance is measured on rows the model was not trained on.
-    let (fresh, seen) = crate::evaluation::fingerprint::fresh_rows(&model, &d);
+    let crate::evaluation::fingerprint::Seen {
+        fresh,
+        training_rows: seen,
+        ..
+    } = crate::evaluation::fingerprint::fresh_rows(&model, &d);
     if fresh.is_empty() {
         bail!(
             "{}: every row was a training or validation row of {}; give rows it was not trained on",

@@ -14,14 +14,11 @@ pub mod replay;
 pub mod stream;
 pub mod strip;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::pipeline::Summary;
 use crate::training_report::TestMetrics;
 use anyhow::{Context, Result};
-use vigie_core::{Model, Task};
-
-use crate::data::{self, CsvFile, Spec};
 
 /// Prints a train or eval summary for people.
 pub fn print_summary(s: &Summary) {
@@ -72,7 +69,8 @@ pub fn print_summary(s: &Summary) {
             );
         }
     }
-    if let (Some(source), Some(t)) = (&s.float_source, &s.training_test) {
+    if let Some(t) = &s.training_test {
+        let source = format!("the training-time test split ({} rows)", t.rows());
         match t {
             TestMetrics::Classification { int8, float, .. } => println!(
                 "at training     on {source}: accuracy float {}, int8 {}",
@@ -181,46 +179,6 @@ pub fn print_summary(s: &Summary) {
             s.model, s.file_bytes
         );
     }
-}
-
-/// Reads a labelled CSV for a model: its inputs matched by name (and
-/// encoded as the model encodes them), and the target.
-pub fn dataset_for(
-    model: &Model<'_>,
-    path: &Path,
-    target: &str,
-    options: data::CsvOptions,
-) -> Result<data::Dataset> {
-    let csv = CsvFile::read_with(path, options)?;
-    let columns = data::model_raw_columns(model)?;
-    let present = columns
-        .iter()
-        .filter(|c| csv.headers.contains(&c.name))
-        .count();
-    if present == 0 {
-        anyhow::bail!(
-            "{}: none of the model's {} input columns ({}, …) is in this file; is it the data the model was made for?",
-            path.display(),
-            columns.len(),
-            columns[0].name
-        );
-    }
-    if !csv.headers.iter().any(|h| h == target) {
-        anyhow::bail!(
-            "{}: no column `{target}`, the model's target; pass --target with this file's label column",
-            path.display()
-        );
-    }
-    let spec = Spec {
-        target: target.to_owned(),
-        columns: Some(columns),
-        regression: model.task() == Task::Regression,
-        classes: (model.task() == Task::Classification)
-            .then(|| model.output_names().iter().map(String::from).collect()),
-        csv: options,
-        ..Spec::default()
-    };
-    data::load(&csv, &spec)
 }
 
 /// The bundled data folder: `data/` of the repository.

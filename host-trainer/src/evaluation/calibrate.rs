@@ -9,7 +9,10 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use vigie_core::Model;
 
+use vigie_core::engine::{level_argmax, level_probability};
+
 use crate::data::{CsvFile, Dataset, Target};
+use crate::evaluation::int8::{int8_outputs, Int8};
 
 /// Bins of the expected calibration error.
 pub const ECE_BINS: usize = 15;
@@ -32,27 +35,23 @@ fn classes(d: &Dataset) -> &[usize] {
     }
 }
 
-/// One validation row's int8 output and label, kept so the temperature
-/// search does not run the network again.
-struct Scored {
-    raw: Vec<i8>,
+/// One validation row's int8 output levels and label, kept so the
+/// temperature search does not run the network again.
+struct Scored<'l> {
+    raw: &'l [i8],
     label: usize,
 }
 
-/// Probability of class `i` at temperature `t`, as the core computes it
-/// (softmax over int8 levels, `vigie_core::math::exp`).
+/// Probability of class `i` at temperature `t`, as the core computes it.
 fn prob_at(raw: &[i8], scale: f32, i: usize, t: f32) -> f32 {
-    let max = raw.iter().copied().max().unwrap_or(0) as i32;
-    let e = |q: i8| vigie_core::math::exp(scale / t * (q as i32 - max) as f32);
-    let sum: f32 = raw.iter().map(|&q| e(q)).sum();
-    e(raw[i]) / sum
+    level_probability(raw, scale, i, t).unwrap_or(0.0)
 }
 
 /// Mean negative log-likelihood of rows at temperature `t`.
 fn nll(rows: &[&Scored], scale: f32, t: f32) -> f64 {
     let sum: f64 = rows
         .iter()
-        .map(|r| -(prob_at(&r.raw, scale, r.label, t).max(1e-12) as f64).ln())
+        .map(|r| -(prob_at(r.raw, scale, r.label, t).max(1e-12) as f64).ln())
         .sum();
     sum / rows.len().max(1) as f64
 }
@@ -61,12 +60,8 @@ fn nll(rows: &[&Scored], scale: f32, t: f32) -> f64 {
 fn pairs_at(rows: &[&Scored], scale: f32, t: f32) -> Vec<(f32, bool)> {
     rows.iter()
         .map(|r| {
-            let top = r
-                .raw
-                .iter()
-                .enumerate()
-                .fold(0, |b, (i, &q)| if q > r.raw[b] { i } else { b });
-            (prob_at(&r.raw, scale, top, t), top == r.label)
+            let top = level_argmax(r.raw);
+            (prob_at(r.raw, scale, top, t), top == r.label)
         })
         .collect()
 }
@@ -167,17 +162,14 @@ pub fn choose_temperature(
         )));
     }
     let y = classes(d);
-    let mut arena = vec![0i8; model.arena_len()];
     let scale = model.output_quant().scale;
-    let scored: Vec<Scored> = val
-        .iter()
-        .map(|&r| {
-            Ok(Scored {
-                raw: model.run(d.row(r), &mut arena)?.raw().to_vec(),
-                label: y[r],
-            })
-        })
-        .collect::<Result<_>>()?;
+    let int8 = int8_outputs(model, d, val)?;
+    let scored: Vec<Scored> = int8
+        .levels
+        .chunks(model.output_len())
+        .zip(val)
+        .map(|(raw, &r)| Scored { raw, label: y[r] })
+        .collect();
     let all: Vec<&Scored> = scored.iter().collect();
     let fitted = fit_on(&all, scale);
     // Cross-validation: fit on four folds, measure on the fifth; the
@@ -361,6 +353,37 @@ pub struct DecisionFigures {
     pub abstain_below: f32,
     /// Mean cost per row under the model's cost matrix (`None` without one).
     pub mean_cost: Option<f64>,
+    /// Rows answered, and right among them.
+    pub answered: (usize, usize),
+}
+
+/// What the session decided on `rows` (of `int8`, in that order) against
+/// labels `y`, as the model's decision rules make it.
+pub fn decision_figures(
+    model: &Model<'_>,
+    int8: &Int8<'_>,
+    rows: &[usize],
+    y: &[usize],
+) -> DecisionFigures {
+    let cal = model.calibration();
+    let k = model.output_len();
+    let (mut answered, mut right, mut cost) = (0usize, 0usize, 0.0f64);
+    for (dec, &r) in int8.decisions.iter().zip(rows) {
+        if !dec.abstained {
+            answered += 1;
+            right += usize::from(dec.index == y[r]);
+        }
+        cost += f64::from(cal.cost(y[r], dec.index, k));
+    }
+    let n = rows.len().max(1) as f64;
+    DecisionFigures {
+        rows: rows.len(),
+        coverage: answered as f64 / n,
+        precision_answered: (answered > 0).then(|| right as f64 / answered as f64),
+        abstain_below: cal.abstain_below,
+        mean_cost: (!cal.costs.is_empty()).then_some(cost / n),
+        answered: (answered, right),
+    }
 }
 
 /// What calibration did, measured on the test rows through the core.
@@ -413,25 +436,22 @@ pub fn evaluate(
     target_precision: Option<f64>,
 ) -> Result<Report> {
     let y = classes(d);
-    let mut arena = vec![0i8; model.arena_len()];
     let cal = *model.calibration();
     let k = model.output_len();
+    let scale = model.output_quant().scale;
+    // Through the session: what the device decides on these rows.
+    let int8 = int8_outputs(model, d, rows)?;
     let (mut before, mut after) = (vec![], vec![]);
-    let (mut answered, mut answered_right) = (0usize, 0usize);
-    let (mut cost_argmax, mut cost_rule) = (0.0f64, 0.0f64);
-    for &r in rows {
-        let out = model.run(d.row(r), &mut arena)?;
-        let top = out.argmax();
-        before.push((out.probability_at(top, 1.0).unwrap_or(0.0), top == y[r]));
-        after.push((out.probability(top).unwrap_or(0.0), top == y[r]));
-        let decision = out.decide()?;
-        if !decision.abstained {
-            answered += 1;
-            answered_right += usize::from(decision.index == y[r]);
-        }
+    let mut cost_argmax = 0.0f64;
+    for (raw, &r) in int8.levels.chunks(k).zip(rows) {
+        let top = level_argmax(raw);
+        let p = |t: f32| level_probability(raw, scale, top, t).unwrap_or(0.0);
+        before.push((p(1.0), top == y[r]));
+        after.push((p(cal.temperature), top == y[r]));
         cost_argmax += cal.cost(y[r], top, k) as f64;
-        cost_rule += cal.cost(y[r], decision.index, k) as f64;
     }
+    let decided = decision_figures(model, &int8, rows, y);
+    let (answered, answered_right) = decided.answered;
     let n = rows.len().max(1) as f64;
     let has_costs = !cal.costs.is_empty();
     let precision_interval = (answered > 0).then(|| wilson(answered_right as f64, answered as f64));
@@ -461,10 +481,10 @@ pub fn evaluate(
         reliability_after: reliability(&after),
         abstain_below: cal.abstain_below,
         target_precision,
-        coverage: answered as f64 / n,
-        precision_answered: (answered > 0).then(|| answered_right as f64 / answered as f64),
+        coverage: decided.coverage,
+        precision_answered: decided.precision_answered,
         cost_argmax: has_costs.then_some(cost_argmax / n),
-        cost_rule: has_costs.then_some(cost_rule / n),
+        cost_rule: decided.mean_cost,
     })
 }
 

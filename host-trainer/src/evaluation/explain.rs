@@ -2,14 +2,12 @@
 //! labelled data, and per-prediction occlusion attribution
 //! (`vigie_core::explain::occlusion`, the same function a device runs).
 
-use std::path::Path;
-
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 use vigie_core::monitor::Monitor;
-use vigie_core::{Model, Task};
+use vigie_core::Model;
 
-use crate::data::{self, CsvFile, Dataset, Spec, Target};
+use crate::data::{Dataset, Target};
 use crate::rng::Rng;
 
 /// Shuffles per feature; the spread of the drop is reported.
@@ -25,48 +23,6 @@ pub struct Importance {
     pub drop: f64,
     /// Its standard deviation over the repeats.
     pub sd: f64,
-}
-
-/// Loads labelled rows for the model in `model_path`: its input channels and `target`
-/// (default: the target recorded at training), classes in the model's
-/// order.
-pub fn load_for_model(
-    model: &Model<'_>,
-    model_path: &Path,
-    path: &Path,
-    target: Option<&str>,
-    options: data::CsvOptions,
-) -> Result<Dataset> {
-    let report = crate::training_report::training_report(model);
-    let target = match target {
-        Some(t) => t.to_owned(),
-        None => report
-            .as_ref()
-            .map(|r| r.data.target.clone())
-            .context("the model does not record its target column; pass --target")?,
-    };
-    let csv = CsvFile::read_with(path, options)?;
-    let classes: Vec<String> = model.output_names().iter().map(String::from).collect();
-    let spec = Spec {
-        target,
-        columns: Some(data::model_raw_columns(model)?),
-        regression: model.task() == Task::Regression,
-        classes: (model.task() == Task::Classification).then_some(classes),
-        csv: options,
-        ..Spec::default()
-    };
-    let d = data::load(&csv, &spec)?;
-    data::check_model_inputs(&d, model, model_path)?;
-    if model.def().input.missing.is_empty() {
-        if let (n, Some((line, column))) = &d.missing {
-            bail!(
-                "{}:{line}: `{column}` is empty ({n} empty cells in all) and {} does not impute missing values; fill the cells, or train with --impute",
-                path.display(),
-                model_path.display()
-            );
-        }
-    }
-    Ok(d)
 }
 
 /// The metric to keep high: accuracy, or −MAE for regression.

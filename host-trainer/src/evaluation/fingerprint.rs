@@ -107,10 +107,20 @@ impl Fingerprint {
     }
 }
 
+/// How rows given to a model split by its fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// The rows it was not trained or validated on.
+    pub fresh: Vec<usize>,
+    /// How many it was (`None` without a fingerprint: every row is fresh).
+    pub training_rows: Option<usize>,
+    /// The fingerprint's expected false-positive rate.
+    pub false_positive_rate: Option<f64>,
+}
+
 /// The rows of `d` a model was not trained or validated on, by the
-/// fingerprint it stores, and how many were (`None` without a
-/// fingerprint: then every row is returned).
-pub fn fresh_rows(model: &vigie_core::Model<'_>, d: &Dataset) -> (Vec<usize>, Option<usize>) {
+/// fingerprint it stores.
+pub fn fresh_rows(model: &vigie_core::Model<'_>, d: &Dataset) -> Seen {
     let print = model
         .def()
         .section(vigie_core::format::section_kind::TRAINING_ROWS)
@@ -119,10 +129,17 @@ pub fn fresh_rows(model: &vigie_core::Model<'_>, d: &Dataset) -> (Vec<usize>, Op
     match print {
         Some(p) => {
             let fresh: Vec<usize> = all.filter(|&r| !p.contains(d.row(r))).collect();
-            let seen = d.len() - fresh.len();
-            (fresh, Some(seen))
+            Seen {
+                training_rows: Some(d.len() - fresh.len()),
+                false_positive_rate: Some(p.false_positive_rate()),
+                fresh,
+            }
         }
-        None => (all.collect(), None),
+        None => Seen {
+            fresh: all.collect(),
+            training_rows: None,
+            false_positive_rate: None,
+        },
     }
 }
 

@@ -8,14 +8,17 @@ use crate::data::{Dataset, Target};
 use crate::evaluation::metrics::{self, TestMetrics};
 
 /// What the device gives for rows of a data set, through a session.
-pub struct Int8 {
+pub struct Int8<'a> {
     /// Dequantized outputs, `output_len` per row.
     pub values: Vec<f32>,
+    /// The raw int8 output levels, `output_len` per row (probabilities at
+    /// any temperature come from them: `vigie_core::engine::level_probability`).
+    pub levels: Vec<i8>,
     /// The session's decision per row (classifiers).
-    pub decisions: Vec<vigie_core::decision::Decision<'static>>,
+    pub decisions: Vec<vigie_core::decision::Decision<'a>>,
 }
 
-impl Int8 {
+impl Int8<'_> {
     /// The decided class of each row.
     pub fn classes(&self) -> Vec<usize> {
         self.decisions.iter().map(|d| d.index).collect()
@@ -24,11 +27,12 @@ impl Int8 {
 
 /// Int8 outputs and decisions of `model` on rows of `d`, through a
 /// vigie-core session (what the device computes and decides).
-pub fn int8_outputs(model: &Model<'_>, d: &Dataset, rows: &[usize]) -> Result<Int8> {
+pub fn int8_outputs<'a>(model: &Model<'a>, d: &Dataset, rows: &[usize]) -> Result<Int8<'a>> {
     let mut memory = crate::device::Memory::new(model, None);
     let mut session = memory.session(model, None)?;
     let mut out = Int8 {
         values: Vec::with_capacity(rows.len() * model.output_len()),
+        levels: Vec::with_capacity(rows.len() * model.output_len()),
         decisions: Vec::new(),
     };
     for &r in rows {
@@ -43,11 +47,10 @@ pub fn int8_outputs(model: &Model<'_>, d: &Dataset, rows: &[usize]) -> Result<In
                 r + 2
             );
         }
-        if let Some(dec) = inferred.decision() {
-            out.decisions
-                .push(vigie_core::decision::Decision { name: "", ..*dec });
-        }
-        out.values.extend(session.output()?.values());
+        out.decisions.extend(inferred.decision().copied());
+        let output = session.output()?;
+        out.values.extend(output.values());
+        out.levels.extend_from_slice(output.raw());
     }
     Ok(out)
 }

@@ -6,5 +6,6 @@ pub mod drift;
 pub mod explain;
 pub mod fingerprint;
 pub mod int8;
+pub mod labelled;
 pub mod metrics;
 pub mod stream;

@@ -570,12 +570,13 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
     h.push_str("<section id=\"importance\"><h2>Feature importance</h2>");
     match data {
         Some(path) => {
-            let d = crate::evaluation::explain::load_for_model(
+            let d = crate::evaluation::labelled::labelled_for_model(
                 model, model_path, path, target, options,
             )?;
             // Measured on the rows the model was not trained on.
-            let (fresh, seen) = crate::evaluation::fingerprint::fresh_rows(model, &d);
-            let split = crate::evaluation::fingerprint::describe_split(d.len(), seen);
+            let seen = crate::evaluation::fingerprint::fresh_rows(model, &d);
+            let split = crate::evaluation::fingerprint::describe_split(d.len(), seen.training_rows);
+            let fresh = seen.fresh;
             let d = d.subset(&fresh);
             if d.is_empty() {
                 let _ = write!(
@@ -606,7 +607,6 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
 
     // Monitor.
     h.push_str("<section id=\"monitor\"><h2>Drift monitor: reference histograms</h2>");
-    let monitor = Monitor::from_model(model).ok().flatten();
     match &monitor {
         Some(m) => {
             let def = m.def();
