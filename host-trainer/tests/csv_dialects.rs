@@ -316,3 +316,33 @@ fn one_empty_cell_marks_its_row_and_the_others_are_predicted() {
     let err = String::from_utf8_lossy(&o.stderr);
     says(&err, "holes.csv:42: `alcohol` is empty");
 }
+
+#[test]
+fn wide_window_rows_longer_than_the_detection_sample_are_detected_too() {
+    // BasicMotions rows are about 5 KB: 20 of them overflow the 64 KiB the
+    // dialect is detected on, so the sample ends inside a row.
+    let plain_path = data("basicmotions_train.csv");
+    let plain = std::fs::read_to_string(&plain_path).unwrap();
+    let dir = scratch("dialect-wide");
+    let csv = write(
+        &dir,
+        "basicmotions_train.csv",
+        plain.replace(',', ";").replace('.', ",").as_bytes(),
+    );
+    let check = |path: &str| {
+        let o = vigie(&[
+            "check-data",
+            "--json",
+            "--data",
+            path,
+            "--target",
+            "activity",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (o.stdout, String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (reference, _) = check(&plain_path);
+    let (findings, said) = check(s(&csv));
+    assert!(findings == reference, "the `;` copy reads differently");
+    says(&said, "read as `;`-separated, decimal comma");
+}

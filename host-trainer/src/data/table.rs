@@ -100,18 +100,14 @@ fn decimal_comma_number(cell: &str) -> bool {
 /// splits every sampled line into the same number of cells (more than
 /// one), the one giving most cells when several do; then, with `;` or tab,
 /// whether numbers use a decimal comma.
-pub fn detect(sample: &str, options: CsvOptions) -> Dialect {
-    let lines: Vec<&str> = sample
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .take(SNIFF_LINES + 1)
-        .collect();
-    // The last sampled line may be cut short by the sample's end.
-    let lines = if lines.len() > SNIFF_LINES {
-        &lines[..SNIFF_LINES]
-    } else {
-        &lines[..]
-    };
+/// `whole` says whether `sample` is the whole file; otherwise its last line
+/// may be cut short and is left out (wide windows make lines of kilobytes).
+pub fn detect(sample: &str, whole: bool, options: CsvOptions) -> Dialect {
+    let mut lines: Vec<&str> = sample.trim_start_matches('\u{feff}').lines().collect();
+    if !whole && lines.len() > 1 {
+        lines.pop();
+    }
+    lines.truncate(SNIFF_LINES);
     let cells = |line: &str, d: char| -> Vec<String> {
         let mut r = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -196,7 +192,8 @@ impl CsvFile {
                 path.display()
             );
         }
-        let dialect = detect(&String::from_utf8_lossy(&sample), options);
+        let whole = sample.len() < SNIFF_BYTES;
+        let dialect = detect(&String::from_utf8_lossy(&sample), whole, options);
         let mut file = CsvFile {
             path: path.to_owned(),
             headers: vec![],
