@@ -274,7 +274,18 @@ impl FloatModel {
         let mut quant = input_quant;
         for (i, layer) in self.layers.iter().enumerate() {
             let place = Place::Layer(i as u16);
-            let owned = match layer {
+            // Dense and convolution differ only in their geometry: the
+            // weighted part is quantized once, below.
+            let (
+                conv,
+                (in_dim, in_name),
+                (out_dim, out_name),
+                fan_in,
+                weights,
+                bias,
+                activation,
+                range,
+            ) = match layer {
                 FloatLayer::Dense {
                     in_features,
                     out_features,
@@ -282,27 +293,16 @@ impl FloatModel {
                     bias,
                     activation,
                     range,
-                } => {
-                    let output = qparams_for_range(*range);
-                    let tensors = quantize_weighted(
-                        place,
-                        *out_features,
-                        *in_features,
-                        weights,
-                        bias,
-                        quant,
-                        output,
-                    )?;
-                    quant = output;
-                    OwnedLayer::Weighted {
-                        conv: None,
-                        in_dim: u16_dim(*in_features, place, "in_features")?,
-                        out_dim: u16_dim(*out_features, place, "out_features")?,
-                        tensors,
-                        output,
-                        activation: *activation,
-                    }
-                }
+                } => (
+                    None,
+                    (*in_features, "in_features"),
+                    (*out_features, "out_features"),
+                    *in_features,
+                    weights,
+                    bias,
+                    activation,
+                    range,
+                ),
                 FloatLayer::Conv1d {
                     in_channels,
                     out_channels,
@@ -313,37 +313,48 @@ impl FloatModel {
                     bias,
                     activation,
                     range,
-                } => {
-                    let output = qparams_for_range(*range);
-                    let tensors = quantize_weighted(
-                        place,
-                        *out_channels,
-                        in_channels * kernel,
-                        weights,
-                        bias,
-                        quant,
-                        output,
-                    )?;
-                    quant = output;
-                    OwnedLayer::Weighted {
-                        conv: Some((
-                            u16_dim(*kernel, place, "kernel")?,
-                            u16_dim(*stride, place, "stride")?,
-                            *padding,
-                        )),
-                        in_dim: u16_dim(*in_channels, place, "in_channels")?,
-                        out_dim: u16_dim(*out_channels, place, "out_channels")?,
-                        tensors,
-                        output,
-                        activation: *activation,
-                    }
+                } => (
+                    Some((
+                        u16_dim(*kernel, place, "kernel")?,
+                        u16_dim(*stride, place, "stride")?,
+                        *padding,
+                    )),
+                    (*in_channels, "in_channels"),
+                    (*out_channels, "out_channels"),
+                    in_channels * kernel,
+                    weights,
+                    bias,
+                    activation,
+                    range,
+                ),
+                FloatLayer::MaxPool1d(p) => {
+                    layers.push(OwnedLayer::Plain(LayerDef::MaxPool1d(*p)));
+                    continue;
                 }
-                FloatLayer::MaxPool1d(p) => OwnedLayer::Plain(LayerDef::MaxPool1d(*p)),
-                FloatLayer::AvgPool1d(p) => OwnedLayer::Plain(LayerDef::AvgPool1d(*p)),
-                FloatLayer::GlobalAvgPool1d => OwnedLayer::Plain(LayerDef::GlobalAvgPool1d),
-                FloatLayer::Flatten => OwnedLayer::Plain(LayerDef::Flatten),
+                FloatLayer::AvgPool1d(p) => {
+                    layers.push(OwnedLayer::Plain(LayerDef::AvgPool1d(*p)));
+                    continue;
+                }
+                FloatLayer::GlobalAvgPool1d => {
+                    layers.push(OwnedLayer::Plain(LayerDef::GlobalAvgPool1d));
+                    continue;
+                }
+                FloatLayer::Flatten => {
+                    layers.push(OwnedLayer::Plain(LayerDef::Flatten));
+                    continue;
+                }
             };
-            layers.push(owned);
+            let output = qparams_for_range(*range);
+            let tensors = quantize_weighted(place, out_dim, fan_in, weights, bias, quant, output)?;
+            quant = output;
+            layers.push(OwnedLayer::Weighted {
+                conv,
+                in_dim: u16_dim(in_dim, place, in_name)?,
+                out_dim: u16_dim(out_dim, place, out_name)?,
+                tensors,
+                output,
+                activation: *activation,
+            });
         }
         let built = QuantizedModel {
             name: self.name.clone(),

@@ -11,7 +11,7 @@ use crate::format::{read_f32, section_kind, split_file, LayerDef, ModelDef, Name
 use crate::kernels::conv1d::{conv1d_s8, Conv1dShape};
 use crate::kernels::dense::dense_s8;
 use crate::kernels::pool::{avg_pool1d_s8, max_pool1d_s8, PoolShape};
-use crate::kernels::{window_geometry, ChannelQuant};
+use crate::kernels::{pad_left, ChannelQuant};
 use crate::math::quantize_affine;
 use crate::validate::{validate, Shape, Summary};
 use crate::Error;
@@ -295,13 +295,6 @@ impl<'a> Model<'a> {
                         c.output,
                         c.activation,
                     );
-                    let (_, pad_left) = window_geometry(
-                        shape_in.length,
-                        c.kernel as u32,
-                        c.stride as u32,
-                        c.padding,
-                    )
-                    .unwrap_or((0, 0));
                     let s = Conv1dShape {
                         in_channels: shape_in.channels as usize,
                         in_len: shape_in.length as usize,
@@ -309,26 +302,19 @@ impl<'a> Model<'a> {
                         out_len: shape_out.length as usize,
                         kernel: c.kernel as usize,
                         stride: c.stride as usize,
-                        pad_left: pad_left as usize,
+                        pad_left: pad_left(shape_in.length, c.kernel, c.stride, c.padding),
                     };
                     conv1d_s8(x, c.weights, &s, &q, scratch, y);
                     quant = c.output;
                 }
                 LayerDef::MaxPool1d(p) | LayerDef::AvgPool1d(p) => {
-                    let (_, pad_left) = window_geometry(
-                        shape_in.length,
-                        p.kernel as u32,
-                        p.stride as u32,
-                        p.padding,
-                    )
-                    .unwrap_or((0, 0));
                     let s = PoolShape {
                         channels: shape_in.channels as usize,
                         in_len: shape_in.length as usize,
                         out_len: shape_out.length as usize,
                         kernel: p.kernel as usize,
                         stride: p.stride as usize,
-                        pad_left: pad_left as usize,
+                        pad_left: pad_left(shape_in.length, p.kernel, p.stride, p.padding),
                     };
                     if matches!(layer, LayerDef::MaxPool1d(_)) {
                         max_pool1d_s8(x, &s, y);

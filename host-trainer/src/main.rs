@@ -38,6 +38,16 @@ struct ModelOnData {
     data: PathBuf,
 }
 
+impl ModelOnData {
+    fn inputs(&self) -> anyhow::Result<cli::Inputs> {
+        Ok(cli::Inputs {
+            model: self.model.clone(),
+            data: self.data.clone(),
+            csv: self.csv.options()?,
+        })
+    }
+}
+
 /// How to read CSV files (default: detected from the header and first rows).
 #[derive(Debug, Clone, clap::Args)]
 struct CsvArgs {
@@ -463,34 +473,22 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Eval { io, target, json } => cli::eval::eval(
-            &io.model,
-            &io.data,
-            target.as_deref(),
-            json,
-            io.csv.options()?,
-        ),
+        Command::Eval { io, target, json } => {
+            cli::eval::eval(&io.inputs()?, target.as_deref(), json)
+        }
         Command::Predict {
             io,
             out,
             force,
             strict,
         } => {
-            let options = cli::predict::PredictOptions {
-                force,
-                strict,
-                csv: io.csv.options()?,
-            };
-            cli::predict::predict(&io.model, &io.data, out.as_deref(), options)
+            let options = cli::predict::PredictOptions { force, strict };
+            cli::predict::predict(&io.inputs()?, out.as_deref(), options)
         }
         Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Monitor { io, labels, json } => cli::monitor::monitor(
-            &io.model,
-            &io.data,
-            labels.as_deref(),
-            json,
-            io.csv.options()?,
-        ),
+        Command::Monitor { io, labels, json } => {
+            cli::monitor::monitor(&io.inputs()?, labels.as_deref(), json)
+        }
         Command::DriftBench {
             data,
             target,
@@ -538,15 +536,7 @@ fn run(cli: Cli) -> Result<()> {
             row,
             seed,
             json,
-        } => cli::explain::explain(
-            &io.model,
-            &io.data,
-            target.as_deref(),
-            row,
-            seed,
-            json,
-            io.csv.options()?,
-        ),
+        } => cli::explain::explain(&io.inputs()?, target.as_deref(), row, seed, json),
         Command::Strip { model, out, force } => cli::strip::strip(&model, &out, force),
         Command::Report {
             model,

@@ -83,16 +83,16 @@ pub fn train_on<B: AutodiffBackend>(
     )?;
     let net = arch.init::<B>(args.config.model.dropout, &mut init_rng, &device);
     let progress = Progress::new(args.config.training.epochs, args.quiet);
-    let (best, history) = fit::fit(
-        net,
-        &p.train,
-        &p.val,
-        &p.problem,
-        &args.config.training,
-        args.seed,
-        &progress,
-        &device,
-    );
+    let job = fit::Job {
+        train: &p.train,
+        val: &p.val,
+        problem: &p.problem,
+        cfg: &args.config.training,
+        seed: args.seed,
+        progress: &progress,
+        device: &device,
+    };
+    let (best, history) = fit::fit(net, &job);
     let info = export_info(p, args);
     let float = quantize::calibrate(
         &best,

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 mod common;
-use common::{data, says, scratch, vigie};
+use common::{data, says, scratch, succeeds, vigie};
 
 use serde_json::Value;
 
@@ -76,13 +76,22 @@ fn fixtures(dir: &Path, shift: bool) -> (String, String) {
 fn findings(args: &[&str]) -> Vec<Value> {
     let mut all = vec!["check-data", "--json"];
     all.extend_from_slice(args);
-    let o = vigie(&all);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = succeeds(&all);
     serde_json::from_slice::<Value>(&o.stdout)
         .unwrap()
         .as_array()
         .unwrap()
         .clone()
+}
+
+/// The findings of `check-data` on the wine fixtures written in a folder
+/// named after `test` (with the shifted test file when `shifted`), and the
+/// two files' paths.
+fn fixture_findings(test: &str, shifted: bool) -> (Vec<Value>, String, String) {
+    let dir = scratch(test);
+    let (train, test) = fixtures(&dir, shifted);
+    let all = findings(&["--data", &train, "--target", "quality", "--test", &test]);
+    (all, train, test)
 }
 
 fn find<'a>(all: &'a [Value], check: &str) -> Vec<&'a Value> {
@@ -91,9 +100,7 @@ fn find<'a>(all: &'a [Value], check: &str) -> Vec<&'a Value> {
 
 #[test]
 fn planted_problems_are_each_found_with_their_column() {
-    let dir = scratch("planted");
-    let (train, test) = fixtures(&dir, false);
-    let all = findings(&["--data", &train, "--target", "quality", "--test", &test]);
+    let (all, train, test) = fixture_findings("planted", false);
 
     let overlap = find(&all, "train_test_overlap");
     assert_eq!(overlap.len(), 1);
@@ -136,9 +143,7 @@ fn planted_problems_are_each_found_with_their_column() {
 
 #[test]
 fn a_shifted_test_set_is_named_by_its_column() {
-    let dir = scratch("shift");
-    let (train, test) = fixtures(&dir, true);
-    let all = findings(&["--data", &train, "--target", "quality", "--test", &test]);
+    let (all, _, _) = fixture_findings("shift", true);
     let shift = find(&all, "shift");
     assert!(!shift.is_empty());
     // The largest shift is the planted one.
@@ -183,8 +188,7 @@ fn strict_fails_and_train_refuses_leakage_unless_allowed() {
     std::fs::write(&cfg, "[training]\nepochs = 5\n").unwrap();
     let cfg = cfg.display().to_string();
     allowed.push(&cfg);
-    let o = vigie(&allowed);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeeds(&allowed);
     // The findings travel in the model.
     let bytes = std::fs::read(&model).unwrap();
     let m = vigie_core::Model::from_bytes(&bytes).unwrap();

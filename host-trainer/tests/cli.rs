@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{data, repo, says, scratch, vigie};
+use common::{data, prints, repo, says, scratch, succeeds, vigie};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -36,6 +36,17 @@ fn train_fails(dir: &Path, extra: &[&str]) -> String {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     err
+}
+
+/// Writes `text` as `file` in a fresh folder named after `test`, and trains
+/// on it for `target` with `extra` flags, expecting failure (see
+/// [`train_fails`]).
+fn train_on_text_fails(test: &str, file: &str, text: &str, target: &str, extra: &[&str]) -> String {
+    let dir = scratch(test);
+    let f = write(&dir, file, text);
+    let mut args = vec!["--data", f.as_str(), "--target", target];
+    args.extend_from_slice(extra);
+    train_fails(&dir, &args)
 }
 
 /// Rows of a small, valid two-class table.
@@ -68,17 +79,19 @@ fn missing_file_is_named() {
 
 #[test]
 fn empty_file_is_refused() {
-    let dir = scratch("empty");
-    let f = write(&dir, "empty.csv", "");
-    let err = train_fails(&dir, &["--data", &f, "--target", "y"]);
+    let err = train_on_text_fails("empty", "empty.csv", "", "y", &[]);
     says(&err, "empty.csv: the file is empty");
 }
 
 #[test]
 fn file_without_header_is_refused() {
-    let dir = scratch("no-header");
-    let f = write(&dir, "noheader.csv", "1,2,0\n3,4,1\n5,6,0\n");
-    let err = train_fails(&dir, &["--data", &f, "--target", "y"]);
+    let err = train_on_text_fails(
+        "no-header",
+        "noheader.csv",
+        "1,2,0\n3,4,1\n5,6,0\n",
+        "y",
+        &[],
+    );
     says(&err, "noheader.csv:1: the first line holds numbers");
     says(&err, "add a header line");
 }
@@ -96,11 +109,9 @@ fn unknown_target_lists_columns_and_suggests_the_nearest() {
 
 #[test]
 fn non_numeric_cell_names_file_line_and_column() {
-    let dir = scratch("non-numeric");
     let mut rows = good_rows();
     rows[6].1 = "abc";
-    let f = write(&dir, "bad.csv", &table(&rows));
-    let err = train_fails(&dir, &["--data", &f, "--target", "label"]);
+    let err = train_on_text_fails("non-numeric", "bad.csv", &table(&rows), "label", &[]);
     says(
         &err,
         "bad.csv:8:2: column `b` holds `abc`, which is not a number",
@@ -121,10 +132,9 @@ fn missing_cells_are_refused_with_count_and_first_place_unless_imputed() {
     );
     says(&err, "--impute mean|median");
     let out = dir.join("imputed.vigie").display().to_string();
-    let o = vigie(&[
+    succeeds(&[
         "train", "--quiet", "--data", &f, "--target", "label", "--impute", "median", "--out", &out,
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let inspect = vigie(&["inspect", &out, "--json"]);
     assert!(inspect.status.success());
 }
@@ -158,11 +168,12 @@ fn test_file_with_other_columns_is_refused() {
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn cuda_without_the_feature_says_how_to_build_it() {
-    let dir = scratch("cuda");
-    let f = write(&dir, "train.csv", &table(&good_rows()));
-    let err = train_fails(
-        &dir,
-        &["--data", &f, "--target", "label", "--device", "cuda"],
+    let err = train_on_text_fails(
+        "cuda",
+        "train.csv",
+        &table(&good_rows()),
+        "label",
+        &["--device", "cuda"],
     );
     says(&err, "built without CUDA support; rebuild with");
     says(&err, "--features cuda");
@@ -187,7 +198,7 @@ fn same_seed_gives_the_same_model_file_byte_for_byte_wherever_data_and_model_are
     ] {
         std::fs::create_dir_all(dir.join(run)).unwrap();
         let out = dir.join(run).join(name);
-        let o = vigie(&[
+        succeeds(&[
             "train",
             "--quiet",
             "--data",
@@ -199,7 +210,6 @@ fn same_seed_gives_the_same_model_file_byte_for_byte_wherever_data_and_model_are
             "--out",
             &out.display().to_string(),
         ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         files.push(std::fs::read(out).unwrap());
     }
     assert!(files[0] == files[1], "the two files differ");
@@ -210,7 +220,7 @@ fn small_slips_get_plain_answers() {
     let dir = scratch("slips");
     // `--features "a, b"`: spaces after the commas are fine.
     let out = dir.join("w.vigie").display().to_string();
-    let o = vigie(&[
+    succeeds(&[
         "train",
         "--quiet",
         "--data",
@@ -224,7 +234,6 @@ fn small_slips_get_plain_answers() {
         "--out",
         &out,
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A column missing from a numbered family is named as such, not
     // "did you mean" a neighbour.
     let text = std::fs::read_to_string(data("digits.csv")).unwrap();
@@ -251,7 +260,7 @@ fn small_slips_get_plain_answers() {
     let config = String::from_utf8_lossy(&vigie(&["train", "--print-config"]).stdout).into_owned();
     assert!(!config.contains("src/") && config.contains("patience: epochs without"));
     // drift-bench prints words, not debug output.
-    let o = vigie(&[
+    let o = succeeds(&[
         "drift-bench",
         "--data",
         &data("winequality-red.csv"),
@@ -262,7 +271,6 @@ fn small_slips_get_plain_answers() {
         "--stable-rows",
         "1000",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         !out.contains("[(\"") && out.contains("by detector:"),
@@ -309,17 +317,15 @@ fn config_errors_name_file_line_and_column() {
 fn demo_trains_quantizes_inspects_and_runs_the_model() {
     let dir = scratch("demo");
     let out = dir.join("digits.vigie").display().to_string();
-    let o = vigie(&["demo", "--out", &out]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for part in [
-        "test accuracy   float",
-        "MACs         6464 per inference",
-        "arena        128 bytes",
-        "row    0: decided 0",
-    ] {
-        assert!(text.contains(part), "`{part}` missing from:\n{text}");
-    }
+    prints(
+        &["demo", "--out", &out],
+        &[
+            "test accuracy   float",
+            "MACs         6464 per inference",
+            "arena        128 bytes",
+            "row    0: decided 0",
+        ],
+    );
     assert!(Path::new(&out).exists());
 }
 
@@ -328,13 +334,11 @@ fn eval_and_predict_run_the_saved_model_through_the_core() {
     let dir = scratch("eval-predict");
     let out = dir.join("wine.vigie").display().to_string();
     let wine = data("winequality-red.csv");
-    let o = vigie(&[
+    let o = succeeds(&[
         "train", "--quiet", "--data", &wine, "--target", "quality", "--out", &out, "--json",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let trained: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let o = vigie(&["eval", "--model", &out, "--data", &wine, "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = succeeds(&["eval", "--model", &out, "--data", &wine, "--json"]);
     let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(eval["rows_given"], 1599);
     // Measured on the rows the model was not trained on.
@@ -349,7 +353,7 @@ fn eval_and_predict_run_the_saved_model_through_the_core() {
     assert!(eval["float"].is_null());
     assert!(eval["training_test"]["float"]["accuracy"].is_number());
     let preds = dir.join("predictions.csv");
-    let o = vigie(&[
+    succeeds(&[
         "predict",
         "--model",
         &out,
@@ -358,7 +362,6 @@ fn eval_and_predict_run_the_saved_model_through_the_core() {
         "--out",
         &preds.display().to_string(),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(preds).unwrap();
     assert_eq!(text.lines().count(), 1600);
     assert!(
@@ -398,10 +401,9 @@ fn monitor_replays_a_stream_and_reports_alarms_with_rows_detectors_and_features(
     let dir = scratch("monitor");
     let model = dir.join("wine.vigie").display().to_string();
     let wine = data("winequality-red.csv");
-    let o = vigie(&[
+    succeeds(&[
         "train", "--quiet", "--data", &wine, "--target", "quality", "--out", &model,
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A stream of bundled rows in a scrambled order (the file's own order
     // drifts: it is not a stable stream): a missing cell on data row 100,
     // then alcohol shifted by 2 (about 2σ) from data row 400 on.
@@ -428,8 +430,7 @@ fn monitor_replays_a_stream_and_reports_alarms_with_rows_detectors_and_features(
         stream.push('\n');
     }
     let s = write(&dir, "stream.csv", &stream);
-    let o = vigie(&["monitor", "--model", &model, "--data", &s, "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = succeeds(&["monitor", "--model", &model, "--data", &s, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["rows"], 700);
     let alarms = v["alarms"].as_array().unwrap();
@@ -479,12 +480,10 @@ fn strip_drops_host_only_sections_and_keeps_what_the_device_computes() {
     let full = dir.join("full.vigie").display().to_string();
     let small = dir.join("small.vigie").display().to_string();
     let wine = data("winequality-red.csv");
-    let o = vigie(&[
+    succeeds(&[
         "train", "--quiet", "--data", &wine, "--target", "quality", "--out", &full,
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = vigie(&["strip", "--model", &full, "--out", &small]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeeds(&["strip", "--model", &full, "--out", &small]);
     let (a, b) = (
         std::fs::read(&full).unwrap(),
         std::fs::read(&small).unwrap(),
@@ -502,7 +501,7 @@ fn strip_drops_host_only_sections_and_keeps_what_the_device_computes() {
     assert_eq!(ma.def().layers, mb.def().layers);
     // The same inference and monitor, line for line, on a real stream.
     let stream = dir.join("s.replay").display().to_string();
-    let o = vigie(&[
+    succeeds(&[
         "stream",
         "--model",
         &full,
@@ -517,7 +516,6 @@ fn strip_drops_host_only_sections_and_keeps_what_the_device_computes() {
         "--out",
         &stream,
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let replay = |m: &str| vigie(&["replay", "--model", m, "--stream", &stream]).stdout;
     assert_eq!(replay(&full), replay(&small));
 }
@@ -525,8 +523,7 @@ fn strip_drops_host_only_sections_and_keeps_what_the_device_computes() {
 /// The decided class of each window, from `vigie replay`'s lines (the
 /// firmware prints the same lines: `tests/tests/firmware_matches_host.rs`).
 fn replayed_classes(model: &str, stream: &str) -> Vec<String> {
-    let o = vigie(&["replay", "--model", model, "--stream", stream]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = succeeds(&["replay", "--model", model, "--stream", stream]);
     String::from_utf8(o.stdout)
         .unwrap()
         .lines()
@@ -572,8 +569,7 @@ fn predict_decides_the_same_class_as_replay_and_the_firmware_on_both_streams() {
             csv += &(cells.join(",") + "\n");
         }
         let csv_path = write(&dir, &format!("{name}.csv"), &csv);
-        let o = vigie(&["predict", "--model", &model, "--data", &csv_path]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = succeeds(&["predict", "--model", &model, "--data", &csv_path]);
         let predicted: Vec<String> = String::from_utf8(o.stdout)
             .unwrap()
             .lines()
@@ -589,18 +585,16 @@ fn predict_decides_the_same_class_as_replay_and_the_firmware_on_both_streams() {
 #[test]
 fn inspect_prints_every_buffer_size_and_the_decision_rules() {
     let model = repo("firmware-demo/models/digits.vigie");
-    let o = vigie(&["inspect", &model]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout);
-    for part in [
-        "input        64 f32 values per inference",
-        "arena        128 bytes",
-        "monitor      2382 f32 of state (9528 bytes of RAM)",
-        "decision     temperature ",
-        "never abstains; the most probable class (no cost matrix)",
-    ] {
-        assert!(text.contains(part), "`{part}` missing from:\n{text}");
-    }
+    prints(
+        &["inspect", &model],
+        &[
+            "input        64 f32 values per inference",
+            "arena        128 bytes",
+            "monitor      2382 f32 of state (9528 bytes of RAM)",
+            "decision     temperature ",
+            "never abstains; the most probable class (no cost matrix)",
+        ],
+    );
     let o = vigie(&["inspect", "--json", &model]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["device"]["monitor_state_floats"], 2382);

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{data, repo, s, says, scratch, train_quick_wine, vigie};
+use common::{data, repo, s, says, scratch, succeeds, train_quick_wine, vigie};
 
 /// Writes `text` as `name` in `dir`.
 fn write(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
@@ -20,8 +20,7 @@ fn device_copy(dir: &Path, csv: &Path) -> (Vec<u8>, String) {
     let model = dir.join("m.vigie");
     let stderr = train_quick_wine(csv, &model, &[]);
     let device = dir.join("d.vigie");
-    let o = vigie(&["strip", "--model", s(&model), "--out", s(&device)]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeeds(&["strip", "--model", s(&model), "--out", s(&device)]);
     (std::fs::read(device).unwrap(), stderr)
 }
 
@@ -105,7 +104,7 @@ fn penguins_as_they_are_train_with_impute_and_the_device_encodes_their_text_colu
         "{err}"
     );
     assert!(!err.contains("not a number"), "{err}");
-    let o = vigie(&[
+    let o = succeeds(&[
         "train",
         "--quiet",
         "--json",
@@ -118,7 +117,6 @@ fn penguins_as_they_are_train_with_impute_and_the_device_encodes_their_text_colu
         "--out",
         s(&model),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
         summary["int8"]["accuracy"].as_f64().unwrap() > 0.9,
@@ -210,7 +208,7 @@ fn check_data_lists_levels_and_flags_a_level_only_the_test_file_has() {
         write(&dir, "train.csv", train.as_bytes()),
         write(&dir, "test.csv", test.as_bytes()),
     );
-    let o = vigie(&[
+    let o = succeeds(&[
         "check-data",
         "--json",
         "--data",
@@ -220,7 +218,6 @@ fn check_data_lists_levels_and_flags_a_level_only_the_test_file_has() {
         "--target",
         "species",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let findings: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let find = |check: &str, column: &str| {
         findings
@@ -247,7 +244,7 @@ fn check_data_lists_levels_and_flags_a_level_only_the_test_file_has() {
 fn drop_leaves_columns_out_without_listing_the_others() {
     let dir = scratch("drop");
     let model = dir.join("p.vigie");
-    let o = vigie(&[
+    succeeds(&[
         "train",
         "--quiet",
         "--data",
@@ -263,7 +260,6 @@ fn drop_leaves_columns_out_without_listing_the_others() {
         "--out",
         s(&model),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bytes = std::fs::read(&model).unwrap();
     let m = vigie_core::Model::from_bytes(&bytes).unwrap();
     let names: Vec<&str> = m.input_names().iter().collect();
@@ -291,8 +287,7 @@ fn one_empty_cell_marks_its_row_and_the_others_are_predicted() {
     cells[alcohol].clear();
     lines[41] = cells.join(",");
     let holes = write(&dir, "holes.csv", (lines.join("\n") + "\n").as_bytes());
-    let o = vigie(&["predict", "--model", s(&model), "--data", s(&holes)]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = succeeds(&["predict", "--model", s(&model), "--data", s(&holes)]);
     let out = String::from_utf8(o.stdout).unwrap();
     let rows: Vec<&str> = out.lines().skip(1).collect();
     assert_eq!(rows.len(), 1599);
@@ -330,7 +325,7 @@ fn wide_window_rows_longer_than_the_detection_sample_are_detected_too() {
         plain.replace(',', ";").replace('.', ",").as_bytes(),
     );
     let check = |path: &str| {
-        let o = vigie(&[
+        let o = succeeds(&[
             "check-data",
             "--json",
             "--data",
@@ -338,7 +333,6 @@ fn wide_window_rows_longer_than_the_detection_sample_are_detected_too() {
             "--target",
             "activity",
         ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         (o.stdout, String::from_utf8_lossy(&o.stderr).into_owned())
     };
     let (reference, _) = check(&plain_path);

@@ -6,22 +6,16 @@
 //! winequality-red a cost matrix changes decisions without costing more
 //! than argmax beyond noise.
 
-use std::process::Command;
-
 mod common;
-use common::{repo, says, scratch};
+use common::{refused, repo, s, says, scratch, succeeds, train_bundled};
 
 use serde_json::Value;
 
 fn train(args: &[&str], name: &str) -> Value {
     let out = scratch(name).join("model.vigie");
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["train", "--seed", "0", "--json", "--out"])
-        .arg(&out)
-        .args(args)
-        .output()
-        .expect("vigie runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut all = vec!["train", "--seed", "0", "--json", "--out", s(&out)];
+    all.extend_from_slice(args);
+    let o = succeeds(&all);
     serde_json::from_slice::<Value>(&o.stdout).unwrap()["calibration"].clone()
 }
 
@@ -129,14 +123,7 @@ fn wine_temperature_is_kept_only_if_it_helps() {
 fn a_precision_target_that_cannot_be_met_is_warned_and_stored() {
     let dir = scratch("precision-unmet");
     let out = dir.join("w.vigie");
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["train", "--seed", "0", "--data"])
-        .arg(repo("data/digits.csv"))
-        .args(["--target", "digit", "--target-precision", "1", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = train_bundled("digits.csv", "digit", &out, &["--target-precision", "1"]);
     let err = String::from_utf8_lossy(&o.stderr);
     let out_text = String::from_utf8_lossy(&o.stdout);
     says(&err, "warning: the target precision 1 is not met");
@@ -153,23 +140,13 @@ fn a_row_with_every_measurement_missing_is_flagged_not_certain() {
     let dir = scratch("all-missing");
     let out = dir.join("p.vigie");
     let penguins = repo("data/penguins.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args([
-            "train", "--quiet", "--seed", "0", "--impute", "median", "--data",
-        ])
-        .arg(&penguins)
-        .args(["--target", "species", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["predict", "--model"])
-        .arg(&out)
-        .arg("--data")
-        .arg(&penguins)
-        .output()
-        .unwrap();
+    train_bundled(
+        "penguins.csv",
+        "species",
+        &out,
+        &["--quiet", "--impute", "median"],
+    );
+    let o = succeeds(&["predict", "--model", s(&out), "--data", &penguins]);
     let text = String::from_utf8(o.stdout).unwrap();
     // Line 5 of the file (row 3): every measurement is empty.
     let row = text.lines().nth(4).unwrap();
@@ -184,22 +161,9 @@ fn eval_on_the_whole_digits_file_says_most_rows_were_training_rows_and_measures_
     let dir = scratch("fingerprint");
     let model = dir.join("d.vigie");
     let digits = repo("data/digits.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["train", "--quiet", "--seed", "0", "--data"])
-        .arg(&digits)
-        .args(["--target", "digit", "--out"])
-        .arg(&model)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    train_bundled("digits.csv", "digit", &model, &["--quiet"]);
     let eval = |data: &str| -> Value {
-        let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .args(["eval", "--json", "--model"])
-            .arg(&model)
-            .args(["--data", data])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = succeeds(&["eval", "--json", "--model", s(&model), "--data", data]);
         serde_json::from_slice(&o.stdout).unwrap()
     };
     let e = eval(&digits);
@@ -283,24 +247,25 @@ fn a_cost_matrix_that_is_not_square_over_the_classes_is_refused_with_its_place()
     let dir = scratch("bad-costs");
     let bad = dir.join("costs.csv");
     std::fs::write(&bad, "true\\decided,3,4,5,6,7,8\n3,0,1,1,1,1,x\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args([
-            "train",
-            "--quiet",
-            "--data",
-            &repo("data/winequality-red.csv"),
-            "--target",
-            "quality",
-        ])
-        .args(["--config", &repo("examples/quick.toml")])
-        .arg("--cost-matrix")
-        .arg(&bad)
-        .arg("--out")
-        .arg(dir.join("m.vigie"))
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (wine, quick, out) = (
+        repo("data/winequality-red.csv"),
+        repo("examples/quick.toml"),
+        dir.join("m.vigie"),
+    );
+    let err = refused(&[
+        "train",
+        "--quiet",
+        "--data",
+        &wine,
+        "--target",
+        "quality",
+        "--config",
+        &quick,
+        "--cost-matrix",
+        s(&bad),
+        "--out",
+        s(&out),
+    ]);
     says(&err, "costs.csv:2:7: cost `x` is not a number");
     assert!(!dir.join("m.vigie").exists());
 }
@@ -315,12 +280,8 @@ fn wine_model(dir: &std::path::Path, name: &str, extra: &[&str]) -> String {
 
 /// `vigie predict`'s rows: (decision, class) per data row.
 fn predictions(model: &str) -> Vec<(String, String)> {
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["predict", "--model", model, "--data"])
-        .arg(repo("data/winequality-red.csv"))
-        .output()
-        .expect("vigie runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let wine = repo("data/winequality-red.csv");
+    let o = succeeds(&["predict", "--model", model, "--data", &wine]);
     let text = String::from_utf8(o.stdout).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("row,decision,class,probability,note"));
@@ -333,12 +294,8 @@ fn predictions(model: &str) -> Vec<(String, String)> {
 }
 
 fn eval_json(model: &str) -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["eval", "--json", "--model", model, "--data"])
-        .arg(repo("data/winequality-red.csv"))
-        .output()
-        .expect("vigie runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let wine = repo("data/winequality-red.csv");
+    let o = succeeds(&["eval", "--json", "--model", model, "--data", &wine]);
     serde_json::from_slice(&o.stdout).unwrap()
 }
 

@@ -6,7 +6,20 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{data, refused, refused_line, s, says, scratch, train_quick_wine, vigie};
+use common::{data, refused, refused_line, s, says, scratch, succeeds, train_quick_wine};
+
+/// `vigie predict` of `model` over `csv` into `out`.
+fn predict_args<'a>(model: &'a Path, csv: &'a Path, out: &'a Path) -> [&'a str; 7] {
+    [
+        "predict",
+        "--model",
+        s(model),
+        "--data",
+        s(csv),
+        "--out",
+        s(out),
+    ]
+}
 
 /// A copy of the wine data in a scratch folder, as a user's own file.
 fn wine_copy(dir: &Path) -> PathBuf {
@@ -94,7 +107,7 @@ fn an_existing_file_of_another_kind_needs_force_and_the_same_kind_does_not() {
         std::fs::read(&other).unwrap(),
         std::fs::read(&model).unwrap()
     );
-    let o = vigie(&[
+    succeeds(&[
         "report",
         "--model",
         s(&model),
@@ -102,36 +115,18 @@ fn an_existing_file_of_another_kind_needs_force_and_the_same_kind_does_not() {
         s(&other),
         "--force",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::read_to_string(&other)
         .unwrap()
         .starts_with("<!DOCTYPE html>"));
     // Another data file where predictions would go: refused without --force.
     let notes = dir.join("notes.csv");
     std::fs::write(&notes, "a,b\n1,2\n").unwrap();
-    let err = refused(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--data",
-        s(&csv),
-        "--out",
-        s(&notes),
-    ]);
+    let err = refused(&predict_args(&model, &csv, &notes));
     says(&err, "holds a text or CSV file");
     // Predictions over earlier predictions: the same kind, no --force.
     let preds = dir.join("p.csv");
     for _ in 0..2 {
-        let o = vigie(&[
-            "predict",
-            "--model",
-            s(&model),
-            "--data",
-            s(&csv),
-            "--out",
-            s(&preds),
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        succeeds(&predict_args(&model, &csv, &preds));
     }
     // Retraining over an earlier model is the same kind.
     train_quick_wine(&csv, &model, &[]);

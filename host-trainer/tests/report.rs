@@ -5,7 +5,7 @@
 //! installs; without it the rendering part says so and is skipped.
 
 mod common;
-use common::{repo, scratch};
+use common::{repo, s, scratch, succeeds, train_bundled};
 use std::process::Command;
 
 const SECTIONS: [&str; 9] = [
@@ -55,26 +55,17 @@ fn report_has_every_section_and_renders_in_headless_chromium() {
     let dir = scratch("report");
     let page = dir.join("report.html");
     let model = dir.join("digits.vigie");
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args([
-            "train", "--quiet", "--seed", "0", "--target", "digit", "--data",
-        ])
-        .arg(repo("data/digits.csv"))
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["report", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(repo("data/digits.csv"))
-        .arg("--out")
-        .arg(&page)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let digits = repo("data/digits.csv");
+    train_bundled("digits.csv", "digit", &model, &["--quiet"]);
+    succeeds(&[
+        "report",
+        "--model",
+        s(&model),
+        "--data",
+        &digits,
+        "--out",
+        s(&page),
+    ]);
     let html = std::fs::read_to_string(&page).unwrap();
     for s in SECTIONS {
         assert!(

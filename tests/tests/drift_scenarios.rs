@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use vigie_core::monitor::{Detector, Monitor, Observation};
 use vigie_core::Model;
 use vigie_tests::data_dir;
-use vigie_trainer::evaluation::drift::{self, Scenario, Source, Summary};
+use vigie_trainer::evaluation::drift::{Bench, Scenario, Source, Summary};
 use vigie_trainer::pipeline::{self, Built, CpuBackend, TrainArgs};
 
 /// Seeded runs per scenario (the benchmark uses 50).
@@ -72,7 +72,7 @@ fn digits() -> &'static Setup {
     S.get_or_init(|| setup("digits.csv", "digit", "px52"))
 }
 
-fn with_monitor<T>(s: &Setup, f: impl FnOnce(&Model<'_>, &Monitor<'_>, &Source<'_>) -> T) -> T {
+fn with_monitor<T>(s: &Setup, f: impl FnOnce(&Bench<'_>) -> T) -> T {
     let model = Model::from_bytes(&s.built.bytes).unwrap();
     let monitor = Monitor::from_model(&model)
         .unwrap()
@@ -81,15 +81,34 @@ fn with_monitor<T>(s: &Setup, f: impl FnOnce(&Model<'_>, &Monitor<'_>, &Source<'
         &s.built.prepared,
         &vec![true; s.built.prepared.data.channels.len()],
     );
-    f(&model, &monitor, &src)
+    f(&Bench {
+        model: &model,
+        monitor: &monitor,
+        src: &src,
+    })
 }
 
 fn bench(s: &Setup, scenario: Scenario) -> Summary {
-    let r = with_monitor(s, |m, mon, src| {
-        drift::bench(m, mon, src, &scenario, RUNS, 1).unwrap()
-    });
+    let r = with_monitor(s, |b| b.scenario(&scenario, RUNS, 1).unwrap());
     eprintln!("{r:?}");
     r
+}
+
+/// Benchmarks a scenario on wine's benchmark feature and asserts that it
+/// is caught within `bound` rows, with the feature named.
+fn wine_catches(scenario: fn(usize) -> Scenario, bound: f64) -> Summary {
+    let s = wine();
+    let r = bench(s, scenario(s.feature));
+    assert_caught(&r, bound, true);
+    r
+}
+
+/// The scenario that decorrelates the set's most correlated pair.
+fn decorrelated_pair(s: &Setup) -> Scenario {
+    Scenario::Decorrelate {
+        a: s.pair.0,
+        b: s.pair.1,
+    }
 }
 
 fn assert_caught(r: &Summary, bound: f64, named: bool) {
@@ -121,31 +140,25 @@ fn assert_caught(r: &Summary, bound: f64, named: bool) {
 
 #[test]
 fn stable_wine_stream_stays_under_one_false_alarm_per_10k_rows() {
-    let (rate, by) = with_monitor(wine(), |m, mon, src| {
-        drift::false_alarm_rate(m, mon, src, STABLE_ROWS, 7).unwrap()
-    });
+    let (rate, by) = with_monitor(wine(), |b| b.false_alarm_rate(STABLE_ROWS, 7).unwrap());
     assert!(rate <= MAX_FALSE_ALARMS_PER_10K, "{rate} per 10k: {by:?}");
 }
 
 #[test]
 fn stable_digits_stream_stays_under_one_false_alarm_per_10k_rows() {
-    let (rate, by) = with_monitor(digits(), |m, mon, src| {
-        drift::false_alarm_rate(m, mon, src, STABLE_ROWS, 7).unwrap()
-    });
+    let (rate, by) = with_monitor(digits(), |b| b.false_alarm_rate(STABLE_ROWS, 7).unwrap());
     assert!(rate <= MAX_FALSE_ALARMS_PER_10K, "{rate} per 10k: {by:?}");
 }
 
 #[test]
 fn one_sigma_offset_is_caught_by_the_mean_cusum_within_30_rows() {
-    let s = wine();
-    let r = bench(
-        s,
-        Scenario::Offset {
-            feature: s.feature,
+    let r = wine_catches(
+        |feature| Scenario::Offset {
+            feature,
             sigmas: 1.0,
         },
+        BOUND_OFFSET_1_SIGMA,
     );
-    assert_caught(&r, BOUND_OFFSET_1_SIGMA, true);
     assert!(
         r.detectors
             .iter()
@@ -156,79 +169,48 @@ fn one_sigma_offset_is_caught_by_the_mean_cusum_within_30_rows() {
 
 #[test]
 fn half_sigma_offset_is_caught_within_150_rows() {
-    let s = wine();
-    assert_caught(
-        &bench(
-            s,
-            Scenario::Offset {
-                feature: s.feature,
-                sigmas: 0.5,
-            },
-        ),
+    wine_catches(
+        |feature| Scenario::Offset {
+            feature,
+            sigmas: 0.5,
+        },
         BOUND_OFFSET_HALF_SIGMA,
-        true,
     );
 }
 
 #[test]
 fn gain_change_is_caught_and_named() {
-    let s = wine();
-    assert_caught(
-        &bench(
-            s,
-            Scenario::Gain {
-                feature: s.feature,
-                gain: 1.5,
-            },
-        ),
+    wine_catches(
+        |feature| Scenario::Gain { feature, gain: 1.5 },
         BOUND_OFFSET_1_SIGMA,
-        true,
     );
 }
 
 #[test]
 fn gradual_drift_over_2000_rows_is_caught_before_the_ramp_ends() {
-    let s = wine();
-    let r = bench(
-        s,
-        Scenario::Gradual {
-            feature: s.feature,
+    wine_catches(
+        |feature| Scenario::Gradual {
+            feature,
             sigmas: 2.0,
         },
+        vigie_trainer::evaluation::drift::RAMP_ROWS as f64,
     );
-    assert_caught(&r, drift::RAMP_ROWS as f64, true);
 }
 
 #[test]
 fn stuck_sensor_is_caught_within_100_rows() {
-    let s = wine();
-    assert_caught(
-        &bench(s, Scenario::Stuck { feature: s.feature }),
-        BOUND_STUCK_OR_NOISE,
-        true,
-    );
+    wine_catches(|feature| Scenario::Stuck { feature }, BOUND_STUCK_OR_NOISE);
 }
 
 #[test]
 fn doubled_noise_is_caught_within_100_rows() {
-    let s = wine();
-    assert_caught(
-        &bench(s, Scenario::Noise { feature: s.feature }),
-        BOUND_STUCK_OR_NOISE,
-        true,
-    );
+    wine_catches(|feature| Scenario::Noise { feature }, BOUND_STUCK_OR_NOISE);
 }
 
 #[test]
 fn decorrelated_pair_is_caught_by_the_reconstruction_error_within_300_rows() {
     let s = wine();
-    let r = bench(
-        s,
-        Scenario::Decorrelate {
-            a: s.pair.0,
-            b: s.pair.1,
-        },
-    );
+    let r = bench(s, decorrelated_pair(s));
     assert_caught(&r, BOUND_DECORRELATION_OR_CLASS_MIX, false);
     assert!(
         r.right_feature as f64 >= 0.8 * RUNS as f64,
@@ -240,13 +222,7 @@ fn decorrelated_pair_is_caught_by_the_reconstruction_error_within_300_rows() {
 #[test]
 fn decorrelated_digits_pixels_are_caught_within_300_rows() {
     let s = digits();
-    let r = bench(
-        s,
-        Scenario::Decorrelate {
-            a: s.pair.0,
-            b: s.pair.1,
-        },
-    );
+    let r = bench(s, decorrelated_pair(s));
     assert_eq!(r.missed, 0, "{r:?}");
     assert!(
         r.median_delay.unwrap() <= BOUND_DECORRELATION_OR_CLASS_MIX,
@@ -299,7 +275,8 @@ fn digits_single_feature_drifts_are_caught_and_named() {
 
 #[test]
 fn wine_monitor_state_fits_in_4_kib() {
-    with_monitor(wine(), |_, mon, _| {
+    with_monitor(wine(), |b| {
+        let mon = b.monitor;
         assert!(
             mon.state_bytes() <= MAX_WINE_STATE_BYTES,
             "{} bytes",
@@ -310,7 +287,8 @@ fn wine_monitor_state_fits_in_4_kib() {
 
 #[test]
 fn state_and_report_serialize_with_postcard_for_sending_home() {
-    with_monitor(wine(), |model, mon, src| {
+    with_monitor(wine(), |b| {
+        let (model, mon, src) = (b.model, b.monitor, b.src);
         let mut state = vec![0.0f32; mon.state_len()];
         mon.reset(&mut state).unwrap();
         let mut arena = vec![0i8; model.arena_len()];

@@ -106,6 +106,12 @@ pub fn window_geometry(
     }
 }
 
+/// Left padding of a window over a validated layer (0 where no window fits,
+/// which validation has already refused).
+pub fn pad_left(len: u32, kernel: u16, stride: u16, padding: crate::format::Padding) -> usize {
+    window_geometry(len, kernel as u32, stride as u32, padding).map_or(0, |(_, pad)| pad as usize)
+}
+
 /// Range `[lo, hi)` of kernel taps of window `o` that fall inside the input.
 #[inline(always)]
 pub(crate) fn valid_taps(

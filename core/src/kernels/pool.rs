@@ -37,26 +37,23 @@ impl PoolShape {
 
 /// Fast max pooling.
 pub fn max_pool1d_s8(input: &[i8], s: &PoolShape, output: &mut [i8]) {
-    if s.in_len == 0 || s.out_len == 0 {
-        return;
-    }
-    for (x_row, out_row) in input
-        .chunks_exact(s.in_len)
-        .zip(output.chunks_exact_mut(s.out_len))
-    {
-        for (op, out) in out_row.iter_mut().enumerate() {
-            let (lo, hi, first) = valid_taps(op, s.stride, s.pad_left, s.kernel, s.in_len);
-            *out = x_row[first..first + (hi - lo)]
-                .iter()
-                .copied()
-                .max()
-                .unwrap_or(i8::MIN);
-        }
-    }
+    pool_windows(input, s, output, |taps| {
+        taps.iter().copied().max().unwrap_or(i8::MIN)
+    });
 }
 
 /// Fast average pooling.
 pub fn avg_pool1d_s8(input: &[i8], s: &PoolShape, output: &mut [i8]) {
+    pool_windows(input, s, output, |taps| {
+        let sum: i32 = taps.iter().map(|&x| x as i32).sum();
+        rounded_mean(sum, taps.len() as i32)
+    });
+}
+
+/// Applies `reduce` to the valid taps of every window, channel by channel
+/// (the one loop of both fast pools; padded positions are never read).
+#[inline(always)]
+fn pool_windows(input: &[i8], s: &PoolShape, output: &mut [i8], reduce: impl Fn(&[i8]) -> i8) {
     if s.in_len == 0 || s.out_len == 0 {
         return;
     }
@@ -66,12 +63,7 @@ pub fn avg_pool1d_s8(input: &[i8], s: &PoolShape, output: &mut [i8]) {
     {
         for (op, out) in out_row.iter_mut().enumerate() {
             let (lo, hi, first) = valid_taps(op, s.stride, s.pad_left, s.kernel, s.in_len);
-            let count = (hi - lo) as i32;
-            let sum: i32 = x_row[first..first + (hi - lo)]
-                .iter()
-                .map(|&x| x as i32)
-                .sum();
-            *out = rounded_mean(sum, count);
+            *out = reduce(&x_row[first..first + (hi - lo)]);
         }
     }
 }

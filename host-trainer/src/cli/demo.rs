@@ -73,7 +73,12 @@ fn demo_monitor(model: &Model<'_>, built: &pipeline::Built) -> Result<()> {
     let (src, _) = Source::held_out(p, &vec![true; p.data.channels.len()]);
     println!("monitor state {} bytes of RAM", monitor.state_bytes());
     let stable = 20_000;
-    let (fa, _) = drift::false_alarm_rate(model, &monitor, &src, stable, 1)?;
+    let bench = drift::Bench {
+        model,
+        monitor: &monitor,
+        src: &src,
+    };
+    let (fa, _) = bench.false_alarm_rate(stable, 1)?;
     println!("stable stream of {stable} rows: {fa:.2} drift alarms per 10,000 rows");
     let feature = p
         .data
@@ -90,14 +95,7 @@ fn demo_monitor(model: &Model<'_>, built: &pipeline::Built) -> Result<()> {
         Scenario::ClassMix,
         Scenario::NanBurst { feature },
     ] {
-        let o = drift::run(
-            model,
-            &monitor,
-            &src,
-            &scenario,
-            1,
-            CHANGE_AT + drift::HORIZON,
-        )?;
+        let o = bench.run(&scenario, 1, CHANGE_AT + drift::HORIZON)?;
         let named: Vec<&str> = o
             .features
             .iter()

@@ -45,12 +45,16 @@ pub fn drift_bench(
             .unwrap_or(0),
     };
     let classification = model.task() == Task::Classification;
+    let bench = drift::Bench {
+        model: &model,
+        monitor: &monitor,
+        src: &src,
+    };
     let mut results = Vec::new();
     for s in drift::standard_scenarios(feature, pair, classification) {
-        results.push(drift::bench(&model, &monitor, &src, &s, runs, args.seed)?);
+        results.push(bench.scenario(&s, runs, args.seed)?);
     }
-    let (fa, by) =
-        drift::false_alarm_rate(&model, &monitor, &src, stable_rows, args.seed ^ 0xFA15E)?;
+    let (fa, by) = bench.false_alarm_rate(stable_rows, args.seed ^ 0xFA15E)?;
     let report = json!({
         "data": args.data.display().to_string(),
         "held_out_rows": src.rows.len(),

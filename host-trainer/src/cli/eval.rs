@@ -1,7 +1,5 @@
 //! `vigie eval`: what the device decides on a labelled file, and its metrics.
 
-use std::path::Path;
-
 use anyhow::{bail, Result};
 
 use super::print_summary;
@@ -11,13 +9,8 @@ use crate::files;
 use crate::training_report::training_report;
 
 /// `vigie eval`.
-pub fn eval(
-    model_path: &Path,
-    data_path: &Path,
-    target: Option<&str>,
-    as_json: bool,
-    options: data::CsvOptions,
-) -> Result<()> {
+pub fn eval(io: &super::Inputs, target: Option<&str>, as_json: bool) -> Result<()> {
+    let (model_path, data_path, options) = (io.model.as_path(), io.data.as_path(), io.csv);
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
     let report = training_report(&model);

@@ -1,7 +1,5 @@
 //! `vigie explain`: permutation importance and occlusion attribution.
 
-use std::path::Path;
-
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use vigie_core::Task;
@@ -10,14 +8,13 @@ use crate::files;
 
 /// `vigie explain`.
 pub fn explain(
-    model_path: &Path,
-    data_path: &Path,
+    io: &super::Inputs,
     target: Option<&str>,
     row: Option<usize>,
     seed: u64,
     as_json: bool,
-    options: crate::data::CsvOptions,
 ) -> Result<()> {
+    let (model_path, data_path, options) = (io.model.as_path(), io.data.as_path(), io.csv);
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
     let d = crate::evaluation::labelled::labelled_for_model(

@@ -16,6 +16,18 @@ pub mod strip;
 
 use std::path::PathBuf;
 
+/// A model file and a data file it reads, and how to read that file: what
+/// `eval`, `predict`, `monitor` and `explain` take.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The model file.
+    pub model: PathBuf,
+    /// The data file.
+    pub data: PathBuf,
+    /// How to read the data file.
+    pub csv: crate::data::CsvOptions,
+}
+
 use crate::pipeline::Summary;
 use crate::training_report::TestMetrics;
 use anyhow::{Context, Result};

@@ -1,7 +1,5 @@
 //! `vigie monitor`: a stream replayed through the model and its monitor.
 
-use std::path::Path;
-
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
@@ -10,13 +8,8 @@ use crate::files;
 
 /// `vigie monitor`: replays the rows of a CSV file through the model and
 /// its monitor in vigie-core, as the device would, and reports each alarm.
-pub fn monitor(
-    model_path: &Path,
-    data_path: &Path,
-    labels: Option<&str>,
-    as_json: bool,
-    options: data::CsvOptions,
-) -> Result<()> {
+pub fn monitor(io: &super::Inputs, labels: Option<&str>, as_json: bool) -> Result<()> {
+    let (model_path, data_path, options) = (io.model.as_path(), io.data.as_path(), io.csv);
     use vigie_core::monitor::{Detector, Level, Monitor};
 
     let bytes = files::read_model_file(model_path)?;

@@ -18,16 +18,10 @@ pub struct PredictOptions {
     pub force: bool,
     /// Stop at the first row the model cannot predict.
     pub strict: bool,
-    /// How to read the CSV file.
-    pub csv: data::CsvOptions,
 }
 
-pub fn predict(
-    model_path: &Path,
-    data_path: &Path,
-    out: Option<&Path>,
-    options: PredictOptions,
-) -> Result<()> {
+pub fn predict(io: &super::Inputs, out: Option<&Path>, options: PredictOptions) -> Result<()> {
+    let (model_path, data_path) = (io.model.as_path(), io.data.as_path());
     let force = options.force;
     if let Some(out) = out {
         let inputs = [("--model", model_path), ("--data", data_path)];
@@ -35,7 +29,7 @@ pub fn predict(
     }
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
-    let csv = CsvFile::read_with(data_path, options.csv)?;
+    let csv = CsvFile::read_with(data_path, io.csv)?;
     let (x, _) = data::model_inputs(&csv, &model)?;
     let width = model.input_len();
     let length = model.input_shape().length as usize;

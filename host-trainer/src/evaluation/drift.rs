@@ -221,58 +221,65 @@ fn row(src: &Source<'_>, s: &Scenario, t: usize, rng: &mut Rng, first_half: &[us
     x
 }
 
-/// Runs one stream of `CHANGE_AT + HORIZON` rows (or `rows` for a stable
-/// stream) and reports the first drift alarm after the change.
-pub fn run(
-    model: &Model<'_>,
-    monitor: &Monitor<'_>,
-    src: &Source<'_>,
-    s: &Scenario,
-    seed: u64,
-    rows: usize,
-) -> Result<Outcome> {
-    let mut rng = Rng(seed);
-    let mut memory = Memory::new(model, Some(monitor));
-    let mut session = memory.session(model, Some(monitor))?;
-    let k = model.output_len();
-    let first_half: Vec<usize> = match &src.data.target {
-        Target::Classes { y, .. } => src
-            .rows
-            .iter()
-            .copied()
-            .filter(|&r| y[r] < k.div_ceil(2))
-            .collect(),
-        Target::Values { .. } => vec![],
-    };
-    let mut out = Outcome {
-        false_alarms: 0,
-        delay: None,
-        detector: None,
-        right_detector: false,
-        features: vec![],
-        right_feature: false,
-    };
-    for t in 0..rows {
-        let x = row(src, s, t, &mut rng, &first_half);
-        let step = session.step(&x)?;
-        let Some(obs) = step.observation.filter(|o| o.level == Level::Drift) else {
-            continue;
+/// A trained model and its monitor, replayed on streams drawn from held-out
+/// rows through the session, as the device runs them.
+pub struct Bench<'a> {
+    /// The model.
+    pub model: &'a Model<'a>,
+    /// Its monitor.
+    pub monitor: &'a Monitor<'a>,
+    /// Where the rows come from.
+    pub src: &'a Source<'a>,
+}
+
+impl Bench<'_> {
+    /// Runs one stream of `CHANGE_AT + HORIZON` rows (or `rows` for a stable
+    /// stream) and reports the first drift alarm after the change.
+    pub fn run(&self, s: &Scenario, seed: u64, rows: usize) -> Result<Outcome> {
+        let (model, src) = (self.model, self.src);
+        let mut rng = Rng(seed);
+        let mut memory = Memory::new(model, Some(self.monitor));
+        let mut session = memory.session(model, Some(self.monitor))?;
+        let k = model.output_len();
+        let first_half: Vec<usize> = match &src.data.target {
+            Target::Classes { y, .. } => src
+                .rows
+                .iter()
+                .copied()
+                .filter(|&r| y[r] < k.div_ceil(2))
+                .collect(),
+            Target::Values { .. } => vec![],
         };
-        if t < CHANGE_AT || *s == Scenario::Stable {
-            out.false_alarms += 1;
-            continue;
+        let mut out = Outcome {
+            false_alarms: 0,
+            delay: None,
+            detector: None,
+            right_detector: false,
+            features: vec![],
+            right_feature: false,
+        };
+        for t in 0..rows {
+            let x = row(src, s, t, &mut rng, &first_half);
+            let step = session.step(&x)?;
+            let Some(obs) = step.observation.filter(|o| o.level == Level::Drift) else {
+                continue;
+            };
+            if t < CHANGE_AT || *s == Scenario::Stable {
+                out.false_alarms += 1;
+                continue;
+            }
+            let d = obs.detector.expect("a drift level names its detector");
+            out.delay = Some(t - CHANGE_AT);
+            out.detector = Some(d.name());
+            out.right_detector = s.expected().contains(&d);
+            out.features = obs.features.iter().map(|&f| f as usize).collect();
+            let want = s.features();
+            out.right_feature =
+                want.is_empty() || out.features.first().is_some_and(|f| want.contains(f));
+            break;
         }
-        let d = obs.detector.expect("a drift level names its detector");
-        out.delay = Some(t - CHANGE_AT);
-        out.detector = Some(d.name());
-        out.right_detector = s.expected().contains(&d);
-        out.features = obs.features.iter().map(|&f| f as usize).collect();
-        let want = s.features();
-        out.right_feature =
-            want.is_empty() || out.features.first().is_some_and(|f| want.contains(f));
-        break;
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// Summary of many runs of one scenario.
@@ -306,71 +313,54 @@ fn percentile(sorted: &[usize], p: f64) -> Option<f64> {
     Some(sorted[i] as f64)
 }
 
-/// Runs a scenario `runs` times with seeds `seed..seed + runs`.
-pub fn bench(
-    model: &Model<'_>,
-    monitor: &Monitor<'_>,
-    src: &Source<'_>,
-    s: &Scenario,
-    runs: usize,
-    seed: u64,
-) -> Result<Summary> {
-    let mut delays = Vec::new();
-    let (mut right_d, mut right_f, mut fa) = (0, 0, 0);
-    let mut detectors: Vec<(String, usize)> = Vec::new();
-    for i in 0..runs {
-        let o = run(
-            model,
-            monitor,
-            src,
-            s,
-            seed.wrapping_add(i as u64),
-            CHANGE_AT + HORIZON,
-        )?;
-        fa += o.false_alarms;
-        if let Some(d) = o.delay {
-            delays.push(d);
-            right_d += usize::from(o.right_detector);
-            right_f += usize::from(o.right_feature);
-            count(&mut detectors, o.detector.unwrap_or("?"));
+impl Bench<'_> {
+    /// Runs a scenario `runs` times with seeds `seed..seed + runs`.
+    pub fn scenario(&self, s: &Scenario, runs: usize, seed: u64) -> Result<Summary> {
+        let mut delays = Vec::new();
+        let (mut right_d, mut right_f, mut fa) = (0, 0, 0);
+        let mut detectors: Vec<(String, usize)> = Vec::new();
+        for i in 0..runs {
+            let o = self.run(s, seed.wrapping_add(i as u64), CHANGE_AT + HORIZON)?;
+            fa += o.false_alarms;
+            if let Some(d) = o.delay {
+                delays.push(d);
+                right_d += usize::from(o.right_detector);
+                right_f += usize::from(o.right_feature);
+                count(&mut detectors, o.detector.unwrap_or("?"));
+            }
         }
+        delays.sort_unstable();
+        Ok(Summary {
+            scenario: s.name(),
+            runs,
+            median_delay: percentile(&delays, 0.5),
+            p90_delay: percentile(&delays, 0.9),
+            missed: runs - delays.len(),
+            right_detector: right_d,
+            right_feature: right_f,
+            false_alarms_per_10k: fa as f64 * 10_000.0 / (runs * CHANGE_AT) as f64,
+            detectors,
+        })
     }
-    delays.sort_unstable();
-    Ok(Summary {
-        scenario: s.name(),
-        runs,
-        median_delay: percentile(&delays, 0.5),
-        p90_delay: percentile(&delays, 0.9),
-        missed: runs - delays.len(),
-        right_detector: right_d,
-        right_feature: right_f,
-        false_alarms_per_10k: fa as f64 * 10_000.0 / (runs * CHANGE_AT) as f64,
-        detectors,
-    })
-}
 
-/// Drift alarms per 10,000 rows of a long stable stream, and by detector.
-pub fn false_alarm_rate(
-    model: &Model<'_>,
-    monitor: &Monitor<'_>,
-    src: &Source<'_>,
-    rows: usize,
-    seed: u64,
-) -> Result<(f64, Vec<(String, usize)>)> {
-    let mut rng = Rng(seed);
-    let mut memory = Memory::new(model, Some(monitor));
-    let mut session = memory.session(model, Some(monitor))?;
-    let mut by: Vec<(String, usize)> = Vec::new();
-    let mut alarms = 0;
-    for _ in 0..rows {
-        let x = src.data.row(src.rows[rng.below(src.rows.len())]);
-        let step = session.step(x)?;
-        if let Some(obs) = step.observation.filter(|o| o.level == Level::Drift) {
-            alarms += 1;
-            count(&mut by, obs.detector.map_or("?", |d| d.name()));
+    /// Drift alarms per 10,000 rows of a long stable stream, and by detector.
+    pub fn false_alarm_rate(&self, rows: usize, seed: u64) -> Result<(f64, Vec<(String, usize)>)> {
+        let src = self.src;
+        let mut rng = Rng(seed);
+        let mut memory = Memory::new(self.model, Some(self.monitor));
+        let mut session = memory.session(self.model, Some(self.monitor))?;
+        let mut by: Vec<(String, usize)> = Vec::new();
+        let mut alarms = 0;
+        for _ in 0..rows {
+            let x = src.data.row(src.rows[rng.below(src.rows.len())]);
+            let step = session.step(x)?;
+            if let Some(obs) = step.observation.filter(|o| o.level == Level::Drift) {
+                alarms += 1;
+                count(&mut by, obs.detector.map_or("?", |d| d.name()));
+            }
         }
+        Ok((alarms as f64 * 10_000.0 / rows as f64, by))
     }
-    Ok((alarms as f64 * 10_000.0 / rows as f64, by))
 }
 
 /// The standard scenarios for a data set: the feature with the largest

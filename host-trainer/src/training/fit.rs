@@ -168,27 +168,30 @@ fn loss<B: Backend>(
 /// Sum of the metric over rows: correct predictions, or absolute errors.
 fn metric_sum<B: Backend>(out: Tensor<B, 2>, split: &Split, rows: &[usize], p: &Problem) -> f64 {
     if p.classes > 0 {
-        let pred = out
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .into_vec::<i64>()
-            .unwrap_or_default();
+        let pred: Vec<i64> = host_vec(out.argmax(1));
         rows.iter()
             .zip(pred)
             .filter(|(&r, p)| split.classes[r] as i64 == *p)
             .count() as f64
     } else {
-        let pred = out
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .unwrap_or_default();
+        let pred: Vec<f32> = host_vec(out);
         rows.iter()
             .zip(pred)
             .map(|(&r, v)| (split.values[r] - v).abs() as f64)
             .sum()
     }
+}
+
+/// A tensor's values on the host, as `E` (empty if the backend fails).
+fn host_vec<B: Backend, const D: usize, K, E>(t: Tensor<B, D, K>) -> Vec<E>
+where
+    K: burn::tensor::BasicOps<B>,
+    E: burn::tensor::Element,
+{
+    t.into_data()
+        .convert::<E>()
+        .into_vec::<E>()
+        .unwrap_or_default()
 }
 
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
@@ -281,30 +284,40 @@ impl Progress {
     }
 }
 
+/// One training run: the data, the problem, the settings and where the
+/// progress goes.
+pub struct Job<'a, B: AutodiffBackend> {
+    /// Rows the optimizer sees.
+    pub train: &'a Split,
+    /// Rows that choose the best epoch.
+    pub val: &'a Split,
+    /// What is predicted.
+    pub problem: &'a Problem,
+    /// Optimizer, epochs, schedule, loss.
+    pub cfg: &'a TrainingConfig,
+    /// Seed of the shuffling and of the input noise.
+    pub seed: u64,
+    /// Where progress goes.
+    pub progress: &'a Progress,
+    /// Where tensors live.
+    pub device: &'a B::Device,
+}
+
 /// Trains `net`; returns the best network (on the inner backend) and the
 /// learning curve.
-#[allow(clippy::too_many_arguments)]
-pub fn fit<B: AutodiffBackend>(
-    net: Net<B>,
-    train: &Split,
-    val: &Split,
-    p: &Problem,
-    cfg: &TrainingConfig,
-    seed: u64,
-    progress: &Progress,
-    device: &B::Device,
-) -> (Net<B::InnerBackend>, History) {
+pub fn fit<B: AutodiffBackend>(net: Net<B>, job: &Job<'_, B>) -> (Net<B::InnerBackend>, History) {
+    let cfg = job.cfg;
     let wd = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
     match cfg.optimizer {
         OptimizerKind::Adam => {
             let optim = AdamConfig::new().with_weight_decay(wd).init();
-            run(net, optim, train, val, p, cfg, seed, progress, device)
+            run(net, optim, job)
         }
         OptimizerKind::Adamw => {
             let optim = AdamWConfig::new()
                 .with_weight_decay(cfg.weight_decay as f32)
                 .init();
-            run(net, optim, train, val, p, cfg, seed, progress, device)
+            run(net, optim, job)
         }
         OptimizerKind::Sgd => {
             let momentum = MomentumConfig {
@@ -316,23 +329,25 @@ pub fn fit<B: AutodiffBackend>(
                 .with_momentum(Some(momentum))
                 .with_weight_decay(wd)
                 .init();
-            run(net, optim, train, val, p, cfg, seed, progress, device)
+            run(net, optim, job)
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
     mut net: Net<B>,
     mut optim: O,
-    train: &Split,
-    val: &Split,
-    p: &Problem,
-    cfg: &TrainingConfig,
-    seed: u64,
-    progress: &Progress,
-    device: &B::Device,
+    job: &Job<'_, B>,
 ) -> (Net<B::InnerBackend>, History) {
+    let Job {
+        train,
+        val,
+        problem: p,
+        cfg,
+        seed,
+        progress,
+        device,
+    } = *job;
     let start = Instant::now();
     let mut rng = Rng(seed ^ 0xB47C_4E55);
     let mut order: Vec<usize> = (0..train.len()).collect();

@@ -13,6 +13,30 @@ pub fn vigie(args: &[&str]) -> Output {
         .expect("vigie runs")
 }
 
+/// Runs `vigie` expecting it to succeed (showing its standard error when it
+/// does not); returns its output.
+#[track_caller]
+pub fn succeeds(args: &[&str]) -> Output {
+    let o = vigie(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// Runs `vigie` expecting success, and asserts that its standard output
+/// says each of `parts`; returns that output.
+#[track_caller]
+pub fn prints(args: &[&str], parts: &[&str]) -> String {
+    let text = String::from_utf8_lossy(&succeeds(args).stdout).into_owned();
+    for part in parts {
+        says(&text, part);
+    }
+    text
+}
+
 /// A path inside the repository.
 pub fn repo(path: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,6 +69,26 @@ pub fn refused(args: &[&str]) -> String {
     let o = vigie(args);
     assert!(!o.status.success(), "{args:?} succeeded");
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Trains a model with seed 0 on the bundled `file` for `target` into
+/// `out`, with `extra` flags, expecting success; returns the output.
+#[track_caller]
+pub fn train_bundled(file: &str, target: &str, out: &Path, extra: &[&str]) -> Output {
+    let path = data(file);
+    let mut args = vec![
+        "train",
+        "--seed",
+        "0",
+        "--data",
+        &path,
+        "--target",
+        target,
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    succeeds(&args)
 }
 
 /// Trains a quick (5-epoch) wine-quality model on `csv` into `out`, with
