@@ -48,6 +48,64 @@ impl ModelOnData {
     }
 }
 
+/// The device budget and the model search (`vigie train` without
+/// `--config`).
+#[derive(Debug, Clone, clap::Args)]
+struct SearchArgs {
+    /// The microcontroller the model must fit: nrf52840, stm32f411, or
+    /// cortex-m4f:FLASH,RAM (such as cortex-m4f:512K,128K); the model may
+    /// take a quarter of its flash and of its RAM [default: 128 KiB of flash
+    /// for the model file, 64 KiB of RAM for arena and monitor state].
+    #[arg(long)]
+    mcu: Option<String>,
+    /// Most bytes of flash for the model file (K and M suffixes allowed).
+    #[arg(long)]
+    max_flash: Option<String>,
+    /// Most bytes of RAM for the arena and the monitor state.
+    #[arg(long)]
+    max_ram: Option<String>,
+    /// Most multiply-accumulates per inference.
+    #[arg(long)]
+    max_macs: Option<u64>,
+    /// Most Cortex-M4F instructions per inference (estimated from the
+    /// instructions per MAC measured in QEMU for each layer kind).
+    #[arg(long)]
+    max_instructions: Option<u64>,
+    /// Seconds of training the model search may plan for, on a 2-core
+    /// machine; turned into an amount of work, so that the same seed gives
+    /// the same file on any machine.
+    #[arg(long, default_value_t = 120.0)]
+    time_budget: f64,
+}
+
+impl SearchArgs {
+    fn settings(&self) -> Result<vigie_trainer::training::search::Settings> {
+        use vigie_trainer::training::search::{size, Budget, Settings};
+        let mut budget = match &self.mcu {
+            Some(m) => Budget::for_target(m)?,
+            None => Budget::default(),
+        };
+        if let Some(f) = &self.max_flash {
+            budget.flash = size(f, "--max-flash")?;
+        }
+        if let Some(r) = &self.max_ram {
+            budget.ram = size(r, "--max-ram")?;
+        }
+        budget.macs = self.max_macs;
+        budget.instructions = self.max_instructions;
+        if !(self.time_budget.is_finite() && self.time_budget > 0.0) {
+            bail!(
+                "--time-budget {}: give a positive number of seconds",
+                self.time_budget
+            );
+        }
+        Ok(Settings {
+            budget,
+            time_budget: self.time_budget,
+        })
+    }
+}
+
 /// How to read CSV files (default: detected from the header and first rows).
 #[derive(Debug, Clone, clap::Args)]
 struct CsvArgs {
@@ -159,6 +217,8 @@ enum Command {
         /// validation rows (positive; 1 leaves probabilities as trained).
         #[arg(long)]
         temperature: Option<f32>,
+        #[command(flatten)]
+        search: SearchArgs,
         /// Print one JSON object on standard output.
         #[arg(long)]
         json: bool,
@@ -420,6 +480,7 @@ fn run(cli: Cli) -> Result<()> {
             target_precision,
             cost_matrix,
             temperature,
+            search,
             json,
             quiet,
         } => {
@@ -431,6 +492,11 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("--data and --target are required");
             };
             let config_file = config;
+            // An explicit configuration trains exactly what it says.
+            let search_settings = match config_file {
+                Some(_) => None,
+                None => Some(search.settings()?),
+            };
             let config = match &config_file {
                 Some(path) => Config::from_file(path)?,
                 None => Config::default(),
@@ -464,12 +530,23 @@ fn run(cli: Cli) -> Result<()> {
                 target_precision,
                 cost_matrix,
                 temperature,
+                // An explicit configuration trains exactly what it says.
+                search: search_settings,
             };
             let summary = pipeline::train(&args)?;
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {
                 cli::print_summary(&summary);
+            }
+            // The file is written; scripts notice a model no better than
+            // the majority class by the exit status.
+            if summary
+                .baselines
+                .as_ref()
+                .is_some_and(|b| b.finding.is_some())
+            {
+                std::process::exit(vigie_trainer::evaluation::baselines::NO_BETTER_EXIT.into());
             }
             Ok(())
         }

@@ -31,6 +31,10 @@ pub struct Trained {
     pub history: History,
     /// Backend name.
     pub backend: String,
+    /// The configuration trained (the search's choice, or `--config`).
+    pub config: crate::training::config::Config,
+    /// The model search, when one ran.
+    pub search: Option<crate::training::search::Trace>,
 }
 
 fn export_info(p: &Prepared, args: &TrainArgs) -> ExportInfo {
@@ -75,32 +79,70 @@ pub fn train_on<B: AutodiffBackend>(
     } else {
         1
     };
-    let arch = Architecture::new(
-        &args.config.model,
-        p.problem.channels,
-        p.problem.length,
-        outputs,
-    )?;
-    let net = arch.init::<B>(args.config.model.dropout, &mut init_rng, &device);
-    let progress = Progress::new(args.config.training.epochs, args.quiet);
-    let job = fit::Job {
-        train: &p.train,
-        val: &p.val,
-        problem: &p.problem,
-        cfg: &args.config.training,
-        seed: args.seed,
-        progress: &progress,
-        device: &device,
-    };
-    let (best, history) = fit::fit(net, &job);
     let info = export_info(p, args);
+    let (config, search, trained) = match &args.search {
+        Some(settings) => {
+            let outcome = crate::training::search::search::<B>(
+                &args.config,
+                settings,
+                &p.train,
+                &p.val,
+                &p.problem,
+                &info,
+                args.seed,
+                args.quiet,
+                &device,
+            )?;
+            if !args.quiet {
+                let t = &outcome.trace;
+                eprintln!(
+                    "search: chose {} ({} epochs; compared by {})",
+                    t.trials.last().map_or("", |t| t.label.as_str()),
+                    outcome.config.training.epochs,
+                    t.selection
+                );
+            }
+            (outcome.config, Some(outcome.trace), outcome.trained)
+        }
+        None => (args.config.clone(), None, None),
+    };
+    let mut search = search;
+    let (best, history) = match trained {
+        Some(done) => done,
+        None => {
+            let arch =
+                Architecture::new(&config.model, p.problem.channels, p.problem.length, outputs)?;
+            let net = arch.init::<B>(config.model.dropout, &mut init_rng, &device);
+            let progress = Progress::new(config.training.epochs, args.quiet);
+            let job = fit::Job {
+                train: &p.train,
+                val: &p.val,
+                problem: &p.problem,
+                cfg: &config.training,
+                seed: args.seed,
+                progress: &progress,
+                device: &device,
+                // After a search, train the chosen epochs and keep the last.
+                keep_last: search.is_some(),
+            };
+            fit::fit(net, &job)
+        }
+    };
+    let mut config = config;
+    if let Some(trace) = &mut search {
+        // Part of the search: the activation-range calibration whose int8
+        // model does best on the validation rows, through the core.
+        let (chosen, tried) = choose_calibration(&best, p, &info, &config, &device)?;
+        config.quantization = chosen;
+        trace.calibrations = tried;
+    }
     let float = quantize::calibrate(
         &best,
         &p.train,
         p.problem.channels,
         p.problem.length,
         &info,
-        &args.config.quantization,
+        &config.quantization,
         &device,
     );
     let float_test = float_outputs(&best, &p.test, &p.problem, p.target_scale, &device);
@@ -109,7 +151,68 @@ pub fn train_on<B: AutodiffBackend>(
         float_test,
         history,
         backend: backend.into(),
+        config,
+        search,
     })
+}
+
+/// Tries min-max and two percentile calibrations of the activation ranges
+/// and keeps the one whose int8 model scores best on the validation rows
+/// (accuracy, or −MAE); ties keep the earlier (min-max first).
+fn choose_calibration<B: Backend>(
+    net: &crate::training::net::Net<B>,
+    p: &Prepared,
+    info: &ExportInfo,
+    config: &crate::training::config::Config,
+    device: &B::Device,
+) -> Result<(
+    crate::training::config::QuantizationConfig,
+    Vec<(String, f64)>,
+)> {
+    use crate::training::config::{Calibration, QuantizationConfig};
+    let base = &config.quantization;
+    let options = [
+        (Calibration::Minmax, base.percentile, "minmax".to_string()),
+        (
+            Calibration::Percentile,
+            99.99,
+            "percentile 99.99".to_string(),
+        ),
+        (Calibration::Percentile, 99.9, "percentile 99.9".to_string()),
+    ];
+    let mut tried = Vec::new();
+    let mut best: Option<(f64, QuantizationConfig)> = None;
+    for (calibration, percentile, name) in options {
+        let q = QuantizationConfig {
+            calibration,
+            percentile,
+            ..base.clone()
+        };
+        let float = quantize::calibrate(
+            net,
+            &p.train,
+            p.problem.channels,
+            p.problem.length,
+            info,
+            &q,
+            device,
+        );
+        let quantized = float.quantize().context("quantizing the trained model")?;
+        let model =
+            Model::from_def(quantized.def()).context("the quantized model does not load")?;
+        let int8 = int8_outputs(&model, &p.data, &p.splits.val)?;
+        let k = p.problem.classes.max(1);
+        let score = match compare(&p.data, &p.splits.val, None, &int8, k) {
+            TestMetrics::Classification { int8, .. } => int8.accuracy,
+            TestMetrics::Regression { int8, .. } => -int8.mae,
+        };
+        tried.push((name, score));
+        if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            best = Some((score, q));
+        }
+    }
+    let chosen = best.map_or_else(|| base.clone(), |(_, q)| q);
+    Ok((chosen, tried))
 }
 
 fn float_outputs<B: Backend>(
@@ -275,6 +378,24 @@ pub struct Summary {
     pub calibration: Option<crate::evaluation::calibrate::Report>,
     /// What the device decides on these rows (`eval`).
     pub decisions: Option<crate::evaluation::calibrate::DecisionFigures>,
+    /// The majority class and a cheap model on the same test rows
+    /// (training), with the blocking finding if the model is no better.
+    pub baselines: Option<crate::evaluation::baselines::Baselines>,
+    /// The model search (training without `--config`).
+    pub search: Option<SearchBrief>,
+}
+
+/// The model search, briefly, for the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchBrief {
+    /// The chosen network and settings.
+    pub chosen: String,
+    /// Epochs of its final training.
+    pub epochs: usize,
+    /// How candidates were compared.
+    pub selection: String,
+    /// Trials run.
+    pub trials: usize,
 }
 
 impl Summary {
@@ -310,6 +431,8 @@ impl Summary {
             monitor: None,
             calibration: None,
             decisions: None,
+            baselines: None,
+            search: None,
         }
     }
 }
@@ -431,6 +554,16 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
             .set_section(section_kind::TRAINING_ROWS, false, print.to_bytes())
             .context("storing the training-row fingerprint")?;
     }
+    let baselines = {
+        let score = match &test_metrics {
+            TestMetrics::Classification { int8, .. } => int8.accuracy,
+            TestMetrics::Regression { int8, .. } => int8.mae,
+        };
+        crate::evaluation::baselines::measure(&p.train, &p.test, &p.problem, score, p.target_scale)
+    };
+    if let (Some(f), false) = (&baselines.finding, args.quiet) {
+        eprintln!("blocking: {f}");
+    }
     let report = TrainingReport {
         vigie: env!("CARGO_PKG_VERSION").to_owned(),
         data: DataRecord {
@@ -452,7 +585,9 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
         },
         seed: args.seed,
         backend: trained.backend.clone(),
-        config: args.config.clone(),
+        config: trained.config.clone(),
+        search: trained.search.clone(),
+        baselines: Some(baselines),
         history: trained.history.clone(),
         generalization_gap,
         test: test_metrics,
@@ -492,6 +627,16 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     summary.generalization_gap = generalization_gap;
     summary.monitor = Some(report.monitor.clone());
     summary.calibration = report.calibration.clone();
+    summary.baselines = report.baselines.clone();
+    summary.search = report.search.as_ref().map(|s| SearchBrief {
+        chosen: s
+            .trials
+            .last()
+            .map_or_else(String::new, |t| t.label.clone()),
+        epochs: s.epochs,
+        selection: s.selection.clone(),
+        trials: s.trials.len(),
+    });
     Ok(Built {
         bytes,
         prepared: p,

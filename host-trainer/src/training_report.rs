@@ -28,6 +28,12 @@ pub struct TrainingReport {
     pub backend: String,
     /// The configuration.
     pub config: Config,
+    /// The model search, when `vigie train` ran one (no `--config`).
+    #[serde(default)]
+    pub search: Option<crate::training::search::Trace>,
+    /// The majority class and a cheap model on the same test rows.
+    #[serde(default)]
+    pub baselines: Option<crate::evaluation::baselines::Baselines>,
     /// The learning curve.
     pub history: History,
     /// Training against validation at the kept epoch.

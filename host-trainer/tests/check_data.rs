@@ -31,7 +31,25 @@ fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> String {
     path.display().to_string()
 }
 
-/// Training rows 0..1200 with a target copy, a constant column and every
+/// A strong but legitimate sensor of the quality: ten times it plus a
+/// reading noise of −3..3, and the reading of a neighbouring quality on
+/// one row in 200 (so a one-column rule is right on 99.5% of rows).
+fn sensor_reading(quality: i64, line: u64) -> String {
+    let h = line.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33;
+    let noise = (h % 7) as i64 - 3;
+    let shown = if line % 200 == 0 {
+        if quality > 5 {
+            quality - 1
+        } else {
+            quality + 1
+        }
+    } else {
+        quality
+    };
+    (shown * 10 + noise).to_string()
+}
+
+/// Training rows 0..1200 with a target copy, a strong sensor column, a constant column and every
 /// 20th `alcohol` cell blank; test rows: 60 of the training rows plus
 /// rows 1200.. (`shift` adds 1.5 to their alcohol).
 fn fixtures(dir: &Path, shift: bool) -> (String, String) {
@@ -40,18 +58,22 @@ fn fixtures(dir: &Path, shift: bool) -> (String, String) {
     let alcohol = header.iter().position(|h| h == "alcohol").unwrap();
     header.insert(quality, "quality_copy".into());
     header.insert(quality, "calibration_id".into());
-    let plant = |r: &Vec<String>| {
+    header.insert(quality, "sensor".into());
+    let mut line = 0u64;
+    let mut plant = |r: &Vec<String>| {
         let mut r = r.clone();
         let q = r[quality].clone();
-        r.insert(quality, q);
+        line += 1;
+        r.insert(quality, q.clone());
         r.insert(quality, "7".into());
+        r.insert(quality, sensor_reading(q.parse().unwrap(), line));
         r
     };
-    let mut train: Vec<Vec<String>> = rows[..1200].iter().map(plant).collect();
+    let mut train: Vec<Vec<String>> = rows[..1200].iter().map(&mut plant).collect();
     for r in train.iter_mut().step_by(20) {
         r[alcohol].clear();
     }
-    let mut test: Vec<Vec<String>> = rows[1200..].iter().map(plant).collect();
+    let mut test: Vec<Vec<String>> = rows[1200..].iter().map(&mut plant).collect();
     if shift {
         for r in &mut test {
             let v: f64 = r[alcohol].parse().unwrap();
@@ -126,6 +148,18 @@ fn planted_problems_are_each_found_with_their_column() {
     assert_eq!(leak.len(), 1, "{leak:?}");
     assert_eq!(leak[0]["column"], "quality_copy");
     assert_eq!(leak[0]["severity"], "blocking");
+    // The sensor, right on 99.5% of rows with realistic noise, is strong,
+    // not a copy: a warning that says how strong.
+    let strong = find(&all, "strong_feature");
+    assert_eq!(strong.len(), 1, "{strong:?}");
+    assert_eq!(strong[0]["column"], "sensor");
+    assert_eq!(strong[0]["severity"], "warning");
+    let acc = strong[0]["value"].as_f64().unwrap();
+    assert!((0.99..0.999).contains(&acc), "{acc}");
+    says(
+        strong[0]["message"].as_str().unwrap(),
+        "a strong feature, not a copy of the target",
+    );
 
     let constant = find(&all, "constant");
     assert_eq!(constant.len(), 1);

@@ -8,10 +8,11 @@ mod common;
 use common::{repo, s, scratch, succeeds, train_bundled};
 use std::process::Command;
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "memory",
     "data",
     "quality",
+    "search",
     "learning",
     "metrics",
     "confusion",
@@ -73,9 +74,22 @@ fn report_has_every_section_and_renders_in_headless_chromium() {
             "section {s} missing"
         );
     }
-    // Learning curves, reliability, importance, and one histogram per
-    // monitored input shown (24 of 64).
-    assert_eq!(html.matches("<svg").count(), 3 + 24);
+    // The search plot, learning curves, reliability, importance, and one
+    // histogram per monitored input shown (24 of 64).
+    assert_eq!(html.matches("<svg").count(), 4 + 24);
+    // The search plot draws every trial and marks the chosen one.
+    let search = section(&html, "search");
+    let report = vigie_trainer::training_report::training_report(
+        &vigie_core::Model::from_bytes(&std::fs::read(&model).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let trace = report.search.expect("a search ran: no --config");
+    assert!(search.contains("chosen"), "no chosen mark");
+    assert!(
+        search.matches("<circle").count() > trace.trials.len(),
+        "a trial is not drawn"
+    );
+    assert!(search.contains("majority class") && search.contains("logistic regression"));
     // Self-contained: nothing is fetched.
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
     // The digits model's figures are on the page.
@@ -130,7 +144,8 @@ fn report_has_every_section_and_renders_in_headless_chromium() {
             "rendered DOM lacks section {s}"
         );
     }
-    assert_eq!(dom.matches("<svg").count(), 3 + 24);
+    assert_eq!(dom.matches("<svg").count(), 4 + 24);
+    assert!(section(&dom, "search").contains("chosen"));
     // The rendered page carries the new labels and counts too.
     assert_eq!(labels(section(&dom, "importance")), shown);
     assert_eq!(section(&dom, "reliability").matches("n=").count(), bins);

@@ -107,6 +107,30 @@ pub fn print_summary(s: &Summary) {
             None => println!(),
         }
     }
+    if let Some(b) = &s.baselines {
+        let first = if b.metric == "MAE" {
+            "training mean"
+        } else {
+            "majority class"
+        };
+        println!(
+            "baselines       {}: {first} {}, {} {}, this model (int8) {}",
+            b.metric,
+            f(Some(b.majority)),
+            b.cheap,
+            f(Some(b.cheap_score)),
+            f(Some(b.model))
+        );
+        if let Some(finding) = &b.finding {
+            println!("BLOCKING        {finding}");
+        }
+    }
+    if let Some(sb) = &s.search {
+        println!(
+            "model search    {} trials compared by {}; chose {} ({} epochs)",
+            sb.trials, sb.selection, sb.chosen, sb.epochs
+        );
+    }
     if let Some(g) = &s.generalization_gap {
         println!(
             "best epoch      {} of {}: train loss {}, validation loss {} (gap {})",

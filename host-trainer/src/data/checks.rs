@@ -41,10 +41,18 @@ pub struct Finding {
 
 /// Share of one value above which a column is near-constant.
 const NEAR_CONSTANT_SHARE: f64 = 0.99;
-/// Accuracy of a one-column rule (or |correlation| for regression) above
-/// which the column is a target-leakage suspect: real features of the
+/// Accuracy of a one-column rule (or |correlation| for regression) from
+/// which a column is reported as strong (a warning): real features of the
 /// bundled data sets stay below 0.75.
-const LEAKAGE_SCORE: f64 = 0.98;
+const STRONG_SCORE: f64 = 0.98;
+/// Share of rows a one-column rule may get wrong and still be a copy of
+/// the target (blocking). A real sensor that is right on 99.6% of rows
+/// errs on 0.4% of them: four times this.
+const COPY_ERROR: f64 = 0.001;
+/// A strong column whose rule, learned on the training file, gains less
+/// than this share of its training gain over the majority class on the
+/// test file holds information that only the training file has.
+const TRAIN_ONLY_GAIN: f64 = 0.25;
 /// Majority/minority class ratio from which imbalance is a warning.
 const IMBALANCE_RATIO: f64 = 10.0;
 /// Two-sample Kolmogorov-Smirnov coefficient c(α) for α = 0.001: a shift
@@ -132,7 +140,7 @@ pub fn run(train: &Dataset, test: Option<&Dataset>) -> Vec<Finding> {
         overlap(train, t, &mut out);
         shift(train, t, &mut out);
     }
-    target_leakage(train, &mut out);
+    target_leakage(train, test, &mut out);
     imbalance(train, &mut out);
     outliers(train, &mut out);
     out.sort_by(|a, b| {
@@ -318,73 +326,169 @@ fn overlap(train: &Dataset, test: &Dataset, out: &mut Vec<Finding>) {
     }
 }
 
-/// Accuracy of the best one-column rule (value bin → majority class).
-fn rule_accuracy(values: &[f32], y: &[usize], classes: usize) -> f64 {
-    let mut distinct: Vec<f32> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    distinct.sort_by(f32::total_cmp);
-    distinct.dedup();
-    let edges: Vec<f32> = if distinct.len() <= 50 {
-        distinct.clone()
-    } else {
-        (1..RULE_BINS)
-            .map(|i| distinct[i * distinct.len() / RULE_BINS])
-            .collect()
-    };
-    let bin = |v: f32| -> usize {
-        if v.is_nan() {
-            edges.len() + 1
-        } else {
-            edges.partition_point(|&e| e < v)
-        }
-    };
-    let mut table = vec![vec![0usize; classes]; edges.len() + 2];
-    for (&v, &c) in values.iter().zip(y) {
-        table[bin(v)][c] += 1;
-    }
-    let right: usize = table
-        .iter()
-        .map(|row| row.iter().max().copied().unwrap_or(0))
-        .sum();
-    right as f64 / values.len().max(1) as f64
+/// The best one-column rule: value bin → majority class, learned on
+/// `values` and `y`.
+struct Rule {
+    edges: Vec<f32>,
+    class_of_bin: Vec<usize>,
 }
 
-fn target_leakage(d: &Dataset, out: &mut Vec<Finding>) {
+impl Rule {
+    fn learn(values: &[f32], y: &[usize], classes: usize) -> Rule {
+        let mut distinct: Vec<f32> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        distinct.sort_by(f32::total_cmp);
+        distinct.dedup();
+        let edges: Vec<f32> = if distinct.len() <= 50 {
+            distinct.clone()
+        } else {
+            (1..RULE_BINS)
+                .map(|i| distinct[i * distinct.len() / RULE_BINS])
+                .collect()
+        };
+        let mut rule = Rule {
+            class_of_bin: vec![0; edges.len() + 2],
+            edges,
+        };
+        let mut table = vec![vec![0usize; classes]; rule.class_of_bin.len()];
+        for (&v, &c) in values.iter().zip(y) {
+            table[rule.bin(v)][c] += 1;
+        }
+        for (b, row) in table.iter().enumerate() {
+            rule.class_of_bin[b] = (0..classes)
+                .max_by_key(|&c| (row[c], usize::MAX - c))
+                .unwrap_or(0);
+        }
+        rule
+    }
+
+    fn bin(&self, v: f32) -> usize {
+        if v.is_nan() {
+            self.edges.len() + 1
+        } else {
+            self.edges.partition_point(|&e| e < v)
+        }
+    }
+
+    /// Share of rows the rule classifies right.
+    fn accuracy(&self, values: &[f32], y: &[usize]) -> f64 {
+        let right = values
+            .iter()
+            .zip(y)
+            .filter(|(&v, &c)| self.class_of_bin[self.bin(v)] == c)
+            .count();
+        right as f64 / values.len().max(1) as f64
+    }
+}
+
+/// Whether the column is (all but `COPY_ERROR` of its rows) one value per
+/// class: a deterministic function of the label, such as a grouping of it.
+/// A (near-)constant column is one value per class too, and says nothing:
+/// it is left to the constant check.
+fn function_of_label(values: &[f32], y: &[usize], classes: usize) -> bool {
+    let mut all: HashMap<u32, usize> = HashMap::new();
+    for v in values {
+        *all.entry(v.to_bits()).or_default() += 1;
+    }
+    let top = all.values().max().copied().unwrap_or(0);
+    if top as f64 >= NEAR_CONSTANT_SHARE * values.len() as f64 {
+        return false;
+    }
+    let mut per_class: Vec<HashMap<u32, usize>> = vec![HashMap::new(); classes];
+    for (&v, &c) in values.iter().zip(y) {
+        *per_class[c].entry(v.to_bits()).or_default() += 1;
+    }
+    let off: usize = per_class
+        .iter()
+        .map(|m| m.values().sum::<usize>() - m.values().max().copied().unwrap_or(0))
+        .sum();
+    (off as f64) <= COPY_ERROR * values.len() as f64
+}
+
+/// Target leakage: a column that looks like a copy of the target blocks
+/// (a near-perfect one-column rule, a deterministic function of the label,
+/// or a strong rule whose information appears only in the training file);
+/// a column that is only strong is a warning that says how strong.
+fn target_leakage(d: &Dataset, test: Option<&Dataset>, out: &mut Vec<Finding>) {
     if d.length > 1 || d.len() < MIN_ROWS_FOR_LEAKAGE {
         return; // window samples are not columns a target could be copied into
     }
-    if let Target::Classes { names, y } = &d.target {
-        let majority = class_counts(names.len(), y).into_iter().max().unwrap_or(0) as f64
-            / y.len().max(1) as f64;
-        if majority >= LEAKAGE_SCORE {
-            return; // a near-single-class target: accuracy says nothing
+    let majority = match &d.target {
+        Target::Classes { names, y } => {
+            class_counts(names.len(), y).into_iter().max().unwrap_or(0) as f64
+                / y.len().max(1) as f64
         }
+        Target::Values { .. } => 0.0,
+    };
+    if majority >= 1.0 - COPY_ERROR {
+        return; // a single-class target: accuracy says nothing
     }
     for (c, name) in d.features.iter().enumerate() {
         let values = column_values(d, c);
-        let (score, what) = match &d.target {
+        let (score, copy, what) = match &d.target {
             Target::Classes { names, y } => {
-                let acc = rule_accuracy(&values, y, names.len());
-                (
-                    acc,
-                    format!("alone classifies {:.1}% of rows right", 100.0 * acc),
-                )
+                let rule = Rule::learn(&values, y, names.len());
+                let acc = rule.accuracy(&values, y);
+                let train_only = test.and_then(|t| match &t.target {
+                    Target::Classes { y: ty, .. } if t.len() >= MIN_ROWS_FOR_LEAKAGE => {
+                        let test_acc = rule.accuracy(&column_values(t, c), ty);
+                        let gain = acc - majority;
+                        (acc >= STRONG_SCORE && test_acc - majority < TRAIN_ONLY_GAIN * gain)
+                            .then_some(test_acc)
+                    }
+                    _ => None,
+                });
+                let base = format!(
+                    "alone classifies {:.1}% of rows right (the majority class: {:.1}%)",
+                    100.0 * acc,
+                    100.0 * majority
+                );
+                if acc >= 1.0 - COPY_ERROR {
+                    (acc, true, base)
+                } else if function_of_label(&values, y, names.len()) {
+                    (
+                        acc,
+                        true,
+                        format!(
+                            "takes one value per class: it is a function of the label ({base})"
+                        ),
+                    )
+                } else if let Some(t) = train_only {
+                    (
+                        acc,
+                        true,
+                        format!("{base} in the training file but {:.1}% in the test file: its information is only in the training file", 100.0 * t),
+                    )
+                } else {
+                    (acc, false, base)
+                }
             }
             Target::Values { y, .. } => {
                 let r = correlation(&values, y).abs();
                 (
                     r,
-                    format!("alone has a correlation of {r:.3} with the target"),
+                    r >= 1.0 - COPY_ERROR,
+                    format!("alone has a correlation of {r:.4} with the target"),
                 )
             }
         };
-        if score >= LEAKAGE_SCORE {
+        if copy {
             out.push(Finding {
                 severity: Severity::Blocking,
                 check: "target_leakage",
                 column: Some(name.clone()),
                 value: score,
                 message: format!(
-                    "column `{name}` {what}: it is probably a copy or a consequence of the target, which the device will not have; leave it out (--drop {name}) or pass --allow-leakage if it is real"
+                    "column `{name}` {what}: it looks like a copy of the target, which the device will not have; leave it out (--drop {name}) or pass --allow-leakage if it is real"
+                ),
+            });
+        } else if score >= STRONG_SCORE {
+            out.push(Finding {
+                severity: Severity::Warning,
+                check: "strong_feature",
+                column: Some(name.clone()),
+                value: score,
+                message: format!(
+                    "column `{name}` {what}: a strong feature, not a copy of the target; make sure the device measures it before the label is known"
                 ),
             });
         }

@@ -1,6 +1,7 @@
 //! Evaluation through vigie-core: int8 outputs and metrics, calibration
 //! and decision rules, explanation, drift scenarios and replay streams.
 
+pub mod baselines;
 pub mod calibrate;
 pub mod drift;
 pub mod explain;

@@ -185,6 +185,77 @@ fn reliability(cal: &calibrate::Report) -> Result<Option<String>> {
     .map(Some)
 }
 
+/// The model search: each trial's validation score against its MACs per
+/// inference (log scale), by rung, with the chosen candidate circled.
+fn search_plot(t: &crate::training::search::Trace) -> Result<String> {
+    let (lo, hi) = t
+        .trials
+        .iter()
+        .map(|x| x.macs.max(1) as f64)
+        .fold((f64::INFINITY, 0.0f64), |(a, b), m| (a.min(m), b.max(m)));
+    let (ylo, yhi) = t
+        .trials
+        .iter()
+        .map(|x| x.score)
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let pad = ((yhi - ylo) * 0.1).max(0.01);
+    let rungs = t.trials.iter().map(|x| x.rung + 1).max().unwrap_or(1);
+    let colors = [RGBColor(150, 150, 150), RGBColor(230, 140, 30), BLUE];
+    svg((W, H), |root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption(
+                format!("model search: validation {} against MACs", t.metric),
+                ("sans-serif", 16),
+            )
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(
+                ((lo / 1.5)..(hi * 1.5).max(lo * 2.0)).log_scale(),
+                (ylo - pad)..(yhi + pad),
+            )
+            .map_err(plot_err)?;
+        c.configure_mesh()
+            .x_desc("MACs per inference")
+            .y_desc(t.metric.as_str())
+            .draw()
+            .map_err(plot_err)?;
+        for rung in 0..rungs {
+            let color = colors[rung.min(colors.len() - 1)];
+            c.draw_series(
+                t.trials
+                    .iter()
+                    .filter(|x| x.rung == rung)
+                    .map(|x| Circle::new((x.macs.max(1) as f64, x.score), 4, color.filled())),
+            )
+            .map_err(plot_err)?
+            .label(format!(
+                "rung {} ({} epochs)",
+                rung + 1,
+                t.trials
+                    .iter()
+                    .find(|x| x.rung == rung)
+                    .map_or(0, |x| x.epochs)
+            ))
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        }
+        if let Some(chosen) = t.trials.iter().rev().find(|x| x.candidate == t.chosen) {
+            c.draw_series(std::iter::once(Circle::new(
+                (chosen.macs.max(1) as f64, chosen.score),
+                9,
+                BLACK.stroke_width(2),
+            )))
+            .map_err(plot_err)?
+            .label("chosen")
+            .legend(|(x, y)| Circle::new((x + 10, y), 6, BLACK.stroke_width(2)));
+        }
+        legend(&mut c, SeriesLabelPosition::LowerRight)
+    })
+}
+
 fn importance_bars(items: &[crate::evaluation::explain::Importance]) -> Result<String> {
     let items = &items[..items.len().min(20)];
     let n = items.len().max(1);
@@ -415,6 +486,54 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
             );
         }
         h.push_str("</table>");
+    }
+    h.push_str("</section>");
+
+    // The model search and the baselines.
+    h.push_str("<section id=\"search\"><h2>Model search and baselines</h2>");
+    match report.as_ref().and_then(|r| r.search.as_ref()) {
+        Some(t) => {
+            h.push_str(&search_plot(t)?);
+            let chosen = t
+                .trials
+                .iter()
+                .rev()
+                .find(|x| x.candidate == t.chosen)
+                .map_or("", |x| x.label.as_str());
+            let _ = write!(
+                h,
+                "<p>{} trials compared by {}; chosen: <b>{}</b>, trained for {} epochs. Budget: {} bytes of flash, {} bytes of RAM{}; {} candidates drawn did not fit.</p>",
+                t.trials.len(),
+                esc(&t.selection),
+                esc(chosen),
+                t.epochs,
+                t.budget.flash,
+                t.budget.ram,
+                t.budget.macs.map(|m| format!(", {m} MACs")).unwrap_or_default(),
+                t.rejected.len()
+            );
+        }
+        None => h.push_str(
+            "<p>No model search: the configuration was given (<code>--config</code>).</p>",
+        ),
+    }
+    if let Some(b) = report.as_ref().and_then(|r| r.baselines.as_ref()) {
+        let first = if b.metric == "MAE" {
+            "training mean"
+        } else {
+            "majority class"
+        };
+        h.push_str(&table(
+            &["on the test rows", b.metric.as_str()],
+            &[
+                vec![first.to_string(), num(Some(b.majority))],
+                vec![b.cheap.clone(), num(Some(b.cheap_score))],
+                vec!["this model (int8)".into(), num(Some(b.model))],
+            ],
+        ));
+        if let Some(f) = &b.finding {
+            let _ = write!(h, "<p class=\"blocking\">Blocking: {}</p>", esc(f));
+        }
     }
     h.push_str("</section>");
 

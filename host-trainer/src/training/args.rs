@@ -89,6 +89,8 @@ pub struct TrainArgs {
     pub cost_matrix: Option<PathBuf>,
     /// A softmax temperature to store instead of fitting one.
     pub temperature: Option<f32>,
+    /// The model search and its budget (`None`: train `config` as it is).
+    pub search: Option<crate::training::search::Settings>,
 }
 
 impl TrainArgs {
@@ -121,6 +123,7 @@ impl TrainArgs {
             target_precision: None,
             cost_matrix: None,
             temperature: None,
+            search: None,
         }
     }
 }

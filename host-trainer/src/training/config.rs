@@ -31,6 +31,12 @@ pub struct ModelConfig {
     pub kernel: usize,
     /// CNN: hidden sizes of the dense head after global average pooling.
     pub head: Vec<usize>,
+    /// CNN: average the input over windows of this many steps first (1:
+    /// none), so that long series cost fewer MACs.
+    pub downsample: usize,
+    /// CNN: batch normalization after each convolution while training,
+    /// folded into the convolution's weights and bias for the device.
+    pub batch_norm: bool,
 }
 
 /// Network families.
@@ -175,6 +181,8 @@ impl Default for ModelConfig {
             filters: vec![16, 16],
             kernel: 5,
             head: vec![],
+            downsample: 1,
+            batch_norm: false,
         }
     }
 }
@@ -220,7 +228,9 @@ pub fn default_toml() -> String {
          # vigie training configuration: every field shown with its default.\n\
          # [model] kind: auto | mlp | cnn. hidden: units of each dense layer (mlp).\n\
          #   filters, kernel, head: the 1-D CNN's convolution widths, kernel size and\n\
-         #   dense head. dropout: share of units dropped while training.\n\
+         #   dense head. downsample: average the input over this many steps first.\n\
+         #   batch_norm: normalize after each convolution while training (folded\n\
+         #   into the convolution for the device). dropout: share of units dropped.\n\
          # [training] epochs, batch_size. optimizer: adam | adamw | sgd (momentum).\n\
          #   learning_rate, with schedule: constant | cosine | step (step_epochs).\n\
          #   weight_decay. loss: auto | cross_entropy | focal (focal_gamma) for classes,\n\

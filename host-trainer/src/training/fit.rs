@@ -301,6 +301,10 @@ pub struct Job<'a, B: AutodiffBackend> {
     pub progress: &'a Progress,
     /// Where tensors live.
     pub device: &'a B::Device,
+    /// Keep the last epoch's weights and run every epoch (a refit with a
+    /// number of epochs chosen elsewhere), instead of the best validation
+    /// loss with early stopping.
+    pub keep_last: bool,
 }
 
 /// Trains `net`; returns the best network (on the inner backend) and the
@@ -347,6 +351,7 @@ fn run<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
         seed,
         progress,
         device,
+        keep_last,
     } = *job;
     let start = Instant::now();
     let mut rng = Rng(seed ^ 0xB47C_4E55);
@@ -383,10 +388,11 @@ fn run<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
         };
         progress.epoch(&e, metric);
         epochs.push(e);
-        let improved = best.as_ref().is_none_or(|(b, _, _)| val_loss < *b);
+        let improved = keep_last || best.as_ref().is_none_or(|(b, _, _)| val_loss < *b);
         if improved {
             best = Some((val_loss, valid, epoch + 1));
-        } else if epoch + 1 - best.as_ref().map_or(0, |b| b.2) >= cfg.patience.max(1) {
+        } else if !keep_last && epoch + 1 - best.as_ref().map_or(0, |b| b.2) >= cfg.patience.max(1)
+        {
             stopped_early = true;
             break;
         }

@@ -7,3 +7,4 @@ pub mod cuda;
 pub mod fit;
 pub mod net;
 pub mod prepared;
+pub mod search;

@@ -4,8 +4,10 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig};
-use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d};
+use burn::nn::pool::{AvgPool1d, AvgPool1dConfig, MaxPool1d, MaxPool1dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d,
+};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -25,8 +27,12 @@ use crate::training::config::{ModelConfig, ModelKind};
 /// not give the same model in every process.
 #[derive(Module, Debug)]
 pub struct Net<B: Backend> {
+    /// Average pooling of the input over `downsample` steps (CNN only).
+    pub downsample: Option<AvgPool1d>,
     /// Conv blocks (empty for an MLP).
     pub convs: Vec<Conv1d<B>>,
+    /// Batch normalization after each convolution (empty: none).
+    pub norms: Vec<BatchNorm<B>>,
     /// Max pooling after each conv block.
     pub pool: MaxPool1d,
     /// Dense layers; the last one gives the outputs.
@@ -49,6 +55,10 @@ pub struct Architecture {
     pub kernel: usize,
     /// Hidden dense sizes.
     pub hidden: Vec<usize>,
+    /// Input average pooling factor (1: none; CNN only).
+    pub downsample: usize,
+    /// Batch normalization after each convolution (CNN only).
+    pub batch_norm: bool,
     /// Outputs.
     pub outputs: usize,
 }
@@ -81,9 +91,15 @@ impl Architecture {
                 "model.filters is empty: a CNN needs at least one conv block"
             );
             anyhow::ensure!(
-                length >> filters.len() >= 1,
-                "{} conv blocks halve a length of {length} below 1; use fewer model.filters",
-                filters.len()
+                cfg.downsample >= 1 && length / cfg.downsample >= 1,
+                "model.downsample = {} does not fit a length of {length}",
+                cfg.downsample
+            );
+            anyhow::ensure!(
+                (length / cfg.downsample) >> filters.len() >= 1,
+                "{} conv blocks halve a length of {} below 1; use fewer model.filters",
+                filters.len(),
+                length / cfg.downsample
             );
         }
         anyhow::ensure!(
@@ -96,6 +112,12 @@ impl Architecture {
             filters,
             kernel: cfg.kernel,
             hidden,
+            downsample: if kind == ModelKind::Cnn {
+                cfg.downsample
+            } else {
+                1
+            },
+            batch_norm: kind == ModelKind::Cnn && cfg.batch_norm,
             outputs,
         })
     }
@@ -109,6 +131,7 @@ impl Architecture {
     /// `±sqrt(1 / fan_in)`, burn's and PyTorch's default.
     pub fn init<B: Backend>(&self, dropout: f64, rng: &mut Rng, device: &B::Device) -> Net<B> {
         let mut convs = Vec::new();
+        let mut norms = Vec::new();
         let mut c_in = self.channels;
         let pad = (self.kernel - 1) / 2;
         for &f in &self.filters {
@@ -119,6 +142,9 @@ impl Architecture {
             conv.weight = Param::from_tensor(uniform(rng, [f, c_in, self.kernel], fan_in, device));
             conv.bias = Some(Param::from_tensor(uniform(rng, [f], fan_in, device)));
             convs.push(conv);
+            if self.batch_norm {
+                norms.push(BatchNormConfig::new(f).init(device));
+            }
             c_in = f;
         }
         let mut d_in = if self.is_cnn() {
@@ -135,7 +161,13 @@ impl Architecture {
             d_in = h;
         }
         Net {
+            downsample: (self.downsample > 1).then(|| {
+                AvgPool1dConfig::new(self.downsample)
+                    .with_stride(self.downsample)
+                    .init()
+            }),
             convs,
+            norms,
             pool: MaxPool1dConfig::new(2).with_stride(2).init(),
             dense,
             dropout: DropoutConfig::new(dropout).init(),
@@ -205,9 +237,16 @@ impl<B: Backend> Net<B> {
         let mut h: Tensor<B, 2> = if self.convs.is_empty() {
             x.reshape([batch as i32, -1])
         } else {
-            let mut t = x;
-            for conv in &self.convs {
-                t = relu(conv.forward(t));
+            let mut t = match &self.downsample {
+                Some(pool) => pool.forward(x),
+                None => x,
+            };
+            for (i, conv) in self.convs.iter().enumerate() {
+                t = conv.forward(t);
+                if let Some(norm) = self.norms.get(i) {
+                    t = norm.forward(t);
+                }
+                t = relu(t);
                 seen(layer, &t.clone().reshape([batch as i32, -1]));
                 layer += 1;
                 t = dropout(self.pool.forward(t), p, rng.as_deref_mut());
@@ -236,6 +275,24 @@ fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
         .convert::<f32>()
         .into_vec::<f32>()
         .expect("float tensor data")
+}
+
+/// Folds a batch normalization (running statistics) into the convolution
+/// before it: `w'[o] = w[o]·s`, `b' = (b − μ)·s + β` with
+/// `s = γ / sqrt(σ² + ε)`, so the device runs one convolution.
+fn fold_batch_norm<B: Backend>(norm: &BatchNorm<B>, weights: &mut [f32], bias: &mut [f32]) {
+    let gamma = values(norm.gamma.val());
+    let beta = values(norm.beta.val());
+    let mean = values(norm.running_mean.value());
+    let var = values(norm.running_var.value());
+    let per_out = weights.len() / bias.len().max(1);
+    for o in 0..bias.len() {
+        let s = gamma[o] / (var[o] + norm.epsilon as f32).sqrt();
+        weights[o * per_out..(o + 1) * per_out]
+            .iter_mut()
+            .for_each(|w| *w *= s);
+        bias[o] = (bias[o] - mean[o]) * s + beta[o];
+    }
 }
 
 /// Everything the export needs besides the weights.
@@ -273,20 +330,31 @@ pub fn export<B: Backend>(
 ) -> FloatModel {
     let mut layers = Vec::new();
     let mut weighted = 0;
-    for conv in &net.convs {
+    if let Some(pool) = &net.downsample {
+        layers.push(FloatLayer::AvgPool1d(PoolDef {
+            kernel: pool.kernel_size as u16,
+            stride: pool.stride as u16,
+            padding: Padding::Valid,
+        }));
+    }
+    for (i, conv) in net.convs.iter().enumerate() {
         let [out_c, in_c, k] = conv.weight.val().dims();
-        let bias = conv
+        let mut bias = conv
             .bias
             .as_ref()
             .map(|b| values(b.val()))
             .unwrap_or_else(|| vec![0.0; out_c]);
+        let mut weights = values(conv.weight.val());
+        if let Some(norm) = net.norms.get(i) {
+            fold_batch_norm(norm, &mut weights, &mut bias);
+        }
         layers.push(FloatLayer::Conv1d {
             in_channels: in_c,
             out_channels: out_c,
             kernel: k,
             stride: 1,
             padding: Padding::Same,
-            weights: values(conv.weight.val()),
+            weights,
             bias,
             activation: Activation::Relu,
             range: ranges[weighted],
@@ -348,5 +416,67 @@ pub fn export<B: Backend>(
         layers,
         task: info.task,
         output_names: info.outputs.clone(),
+    }
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::module::RunningState;
+
+    type B = Flex;
+
+    /// A batch normalization folded into its convolution gives the same
+    /// outputs as the two run one after the other, at inference.
+    #[test]
+    fn folded_batch_norm_matches_convolution_then_normalization() {
+        let device = Default::default();
+        let arch = Architecture {
+            channels: 2,
+            length: 16,
+            filters: vec![4],
+            kernel: 3,
+            hidden: vec![],
+            downsample: 1,
+            batch_norm: true,
+            outputs: 3,
+        };
+        let mut rng = Rng(7);
+        let mut net: Net<B> = arch.init(0.0, &mut rng, &device);
+        // Trained-looking statistics and affine parameters.
+        let t = |v: [f32; 4]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [4]), &device);
+        let norm = &mut net.norms[0];
+        norm.gamma = Param::from_tensor(t([0.5, 1.5, -1.0, 2.0]));
+        norm.beta = Param::from_tensor(t([0.1, -0.2, 0.3, 0.0]));
+        norm.running_mean = RunningState::new(t([0.2, -0.1, 0.05, 0.4]));
+        norm.running_var = RunningState::new(t([0.5, 2.0, 1.0, 0.1]));
+        let mut folded = Net::<B> {
+            downsample: None,
+            convs: net.convs.clone(),
+            norms: vec![],
+            pool: MaxPool1dConfig::new(2).with_stride(2).init(),
+            dense: net.dense.clone(),
+            dropout: DropoutConfig::new(0.0).init(),
+        };
+        let conv = &net.convs[0];
+        let mut w = values(conv.weight.val());
+        let mut b = values(conv.bias.as_ref().unwrap().val());
+        fold_batch_norm(&net.norms[0], &mut w, &mut b);
+        folded.convs[0].weight =
+            Param::from_tensor(Tensor::from_data(TensorData::new(w, [4, 2, 3]), &device));
+        folded.convs[0].bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(b, [4]),
+            &device,
+        )));
+        let x: Vec<f32> = (0..2 * 2 * 16).map(|_| rng.normal() as f32).collect();
+        let input = || Tensor::<B, 3>::from_data(TensorData::new(x.clone(), [2, 2, 16]), &device);
+        let a = values(net.forward(input()));
+        let f = values(folded.forward(input()));
+        /// Float rounding of the two orders of operations.
+        const FOLD_TOLERANCE: f32 = 1e-5;
+        for (p, q) in a.iter().zip(&f) {
+            assert!((p - q).abs() <= FOLD_TOLERANCE, "{a:?} != {f:?}");
+        }
     }
 }

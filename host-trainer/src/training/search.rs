@@ -1,0 +1,743 @@
+//! The model search `vigie train` runs when no `--config` is given: seeded
+//! candidates that fit the device budget, compared by successive halving
+//! (k-fold cross-validation of the training rows when they are few, the
+//! held-out validation split otherwise), and the chosen one trained on
+//! every training row for the chosen number of epochs.
+//!
+//! The search is deterministic: its time budget is turned into an amount
+//! of work (multiply-accumulates of training) with a throughput measured
+//! once on the reference machine, never with a clock, so the same seed
+//! gives the same model file on any machine. The clock only tells the
+//! user how long is left.
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+use vigie_core::Model;
+
+use crate::rng::Rng;
+use crate::training::config::{Config, ModelKind, Schedule};
+use crate::training::fit::{self, History, Problem, Progress, Split};
+use crate::training::net::{export, Architecture, ExportInfo, Net};
+
+/// What the device can give the model. A candidate that does not fit is
+/// never trained.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Bytes of flash for the model file (its device copy).
+    pub flash: usize,
+    /// Bytes of RAM for the inference arena and the monitor state.
+    pub ram: usize,
+    /// Most multiply-accumulates per inference.
+    pub macs: Option<u64>,
+    /// Most Cortex-M4F instructions per inference, estimated from the
+    /// instructions per MAC measured in QEMU for each layer kind.
+    pub instructions: Option<u64>,
+}
+
+/// Share of a device's flash and RAM the model may take by default: the
+/// rest is the application's.
+const DEVICE_SHARE: usize = 4;
+
+/// Instructions per MAC of vigie-core's int8 kernels on a Cortex-M4F with
+/// the DSP extension, measured in QEMU (`./test.sh`, firmware costs):
+/// dense 256×64 2.49, conv1d 16×50 k5 4.08. Rounded up.
+const INSTRUCTIONS_PER_DENSE_MAC: f64 = 2.5;
+const INSTRUCTIONS_PER_CONV_MAC: f64 = 4.1;
+
+impl Default for Budget {
+    /// Room for an application: a model file of at most 128 KiB, and at
+    /// most 64 KiB of arena plus monitor state.
+    fn default() -> Self {
+        Budget {
+            flash: 128 * 1024,
+            ram: 64 * 1024,
+            macs: None,
+            instructions: None,
+        }
+    }
+}
+
+impl Budget {
+    /// A `--target`: `nrf52840` (1 MiB flash, 256 KiB RAM), `stm32f411`
+    /// (512 KiB, 128 KiB) or `cortex-m4f:FLASH,RAM` (sizes in bytes, or
+    /// with a `K` or `M` suffix). The model may take a quarter of each.
+    pub fn for_target(target: &str) -> Result<Budget> {
+        let (flash, ram) = match target.trim().to_ascii_lowercase().as_str() {
+            "nrf52840" => (1024 * 1024, 256 * 1024),
+            "stm32f411" => (512 * 1024, 128 * 1024),
+            other => {
+                let Some(sizes) = other.strip_prefix("cortex-m4f:") else {
+                    bail!("--target {target}: use nrf52840, stm32f411 or cortex-m4f:FLASH,RAM (for example cortex-m4f:512K,128K)");
+                };
+                let Some((f, r)) = sizes.split_once(',') else {
+                    bail!("--target {target}: give the flash and the RAM, as cortex-m4f:512K,128K");
+                };
+                (size(f, target)?, size(r, target)?)
+            }
+        };
+        Ok(Budget {
+            flash: flash / DEVICE_SHARE,
+            ram: ram / DEVICE_SHARE,
+            macs: None,
+            instructions: None,
+        })
+    }
+
+    /// Why a model of these sizes does not fit, if it does not.
+    pub fn misfit(&self, f: &Footprint) -> Option<String> {
+        if f.flash > self.flash {
+            return Some(format!("{} bytes of flash > {}", f.flash, self.flash));
+        }
+        if f.ram > self.ram {
+            return Some(format!("{} bytes of RAM > {}", f.ram, self.ram));
+        }
+        if let Some(m) = self.macs.filter(|&m| f.macs > m) {
+            return Some(format!("{} MACs > {m}", f.macs));
+        }
+        if let Some(i) = self.instructions.filter(|&i| f.instructions > i) {
+            return Some(format!("{} instructions > {i}", f.instructions));
+        }
+        None
+    }
+}
+
+/// A size such as `512K`, `1M` or `65536`.
+pub fn size(text: &str, context: &str) -> Result<usize> {
+    let t = text.trim().to_ascii_uppercase();
+    let (digits, unit) = match t.strip_suffix("KIB").or_else(|| t.strip_suffix('K')) {
+        Some(d) => (d, 1024),
+        None => match t.strip_suffix("MIB").or_else(|| t.strip_suffix('M')) {
+            Some(d) => (d, 1024 * 1024),
+            None => (t.as_str(), 1),
+        },
+    };
+    match digits.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n * unit),
+        _ => bail!("{context}: `{text}` is not a size; write bytes, or a number with K or M (such as 128K)"),
+    }
+}
+
+/// What a network takes on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Footprint {
+    /// Bytes of flash: the network, plus the monitor's reserve.
+    pub flash: usize,
+    /// Bytes of RAM: the arena, plus the monitor's reserve.
+    pub ram: usize,
+    /// Multiply-accumulates per inference.
+    pub macs: u64,
+    /// Estimated Cortex-M4F instructions per inference.
+    pub instructions: u64,
+}
+
+/// The flash and RAM the monitor will take beside the network: it depends
+/// on the inputs and classes, not on the network, so every candidate
+/// carries the same reserve. An upper bound of vigie-core's layout (per
+/// feature: CUSUMs, histogram bins, principal components, residuals).
+pub fn monitor_reserve(features: usize, classes: usize) -> (usize, usize) {
+    const PER_FEATURE_STATE: usize = 4 * 40;
+    const PER_FEATURE_DEF: usize = 4 * 60;
+    const FIXED: usize = 1024;
+    let state = FIXED + PER_FEATURE_STATE * features + 8 * classes;
+    let def = FIXED + PER_FEATURE_DEF * features + 16 * classes;
+    (def, state)
+}
+
+/// The footprint of `arch`, measured on the real int8 file its weights
+/// would give (random weights: sizes do not depend on their values).
+pub fn footprint<B: burn::tensor::backend::Backend>(
+    arch: &Architecture,
+    info: &ExportInfo,
+    reserve: (usize, usize),
+    device: &B::Device,
+) -> Result<Footprint> {
+    let net: Net<B> = arch.init(0.0, &mut Rng(1), device);
+    let weighted = arch.filters.len() + arch.hidden.len() + 1;
+    let unit = vigie_core::builder::Range {
+        min: -1.0,
+        max: 1.0,
+    };
+    let float = export(&net, info, unit, &vec![unit; weighted]);
+    let quantized = float.quantize()?;
+    let bytes = quantized.to_bytes();
+    let model = Model::from_def(quantized.def())?;
+    let conv_macs: u64 = conv_macs(arch);
+    let macs = model.macs();
+    let instructions = (conv_macs as f64 * INSTRUCTIONS_PER_CONV_MAC
+        + macs.saturating_sub(conv_macs) as f64 * INSTRUCTIONS_PER_DENSE_MAC)
+        as u64;
+    Ok(Footprint {
+        flash: bytes.len() + reserve.0,
+        ram: model.arena_len() + reserve.1,
+        macs,
+        instructions,
+    })
+}
+
+fn conv_macs(arch: &Architecture) -> u64 {
+    let mut len = arch.length / arch.downsample.max(1);
+    let mut c_in = arch.channels;
+    let mut total = 0u64;
+    for &f in &arch.filters {
+        total += (len * arch.kernel * c_in * f) as u64;
+        c_in = f;
+        len /= 2;
+    }
+    total
+}
+
+/// One trained candidate at one rung of the search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// The candidate's number (0-based, in the order drawn).
+    pub candidate: usize,
+    /// What it is, briefly (`cnn 32-32 k7 /2, lr 0.003, dropout 0.1`).
+    pub label: String,
+    /// The rung (0: the first, with the fewest epochs).
+    pub rung: usize,
+    /// Epochs trained at this rung.
+    pub epochs: usize,
+    /// Validation accuracy (classification) or MAE in standard deviations
+    /// of the target (regression) over the last epochs, averaged over folds.
+    pub score: f64,
+    /// Validation loss at the end of the run, averaged over folds.
+    pub val_loss: f64,
+    /// Multiply-accumulates per inference.
+    pub macs: u64,
+    /// Flash bytes of the device file (network and monitor reserve).
+    pub flash: usize,
+    /// RAM bytes (arena and monitor reserve).
+    pub ram: usize,
+}
+
+/// The search, as stored in the training report and drawn on the card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    /// How candidates were compared.
+    pub selection: String,
+    /// Folds (1: the held-out validation split).
+    pub folds: usize,
+    /// `accuracy` or `MAE`.
+    pub metric: String,
+    /// The budget candidates had to fit.
+    pub budget: Budget,
+    /// Candidates drawn that did not fit the budget, with why.
+    pub rejected: Vec<String>,
+    /// Every trial, rung by rung.
+    pub trials: Vec<Trial>,
+    /// The chosen candidate.
+    pub chosen: usize,
+    /// Epochs of the final training.
+    pub epochs: usize,
+    /// Estimated work of the search, in training MACs (the deterministic
+    /// stand-in for its time budget).
+    pub work: f64,
+    /// The work the time budget allowed.
+    pub work_budget: f64,
+    /// The activation-range calibrations tried on the final network, with
+    /// their int8 validation score; the best is stored.
+    #[serde(default)]
+    pub calibrations: Vec<(String, f64)>,
+}
+
+/// How the search is run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// The device budget.
+    pub budget: Budget,
+    /// Seconds of training the search may plan for on the reference
+    /// machine (2-core x86-64, burn-flex).
+    pub time_budget: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            budget: Budget::default(),
+            time_budget: 120.0,
+        }
+    }
+}
+
+/// Training MACs per second of burn-flex on the reference machine (2
+/// cores), forward and backward counted as 3 × the inference MACs:
+/// OSULeaf, CNN 32-32-32 k7, 20 epochs of 180 rows, 25.7 G in 4.2 s;
+/// digits, MLP 128-64, 100 epochs of 1,293 rows, 6.6 G in 0.61 s.
+const TRAINING_MACS_PER_SECOND: f64 = 6.0e9;
+/// Fixed cost of one row of one epoch (batching, copies, the validation
+/// pass), in MAC equivalents.
+const ROW_OVERHEAD_MACS: f64 = 1.0e4;
+/// Cost of one element of a convolution's output in training (batch
+/// normalization, ReLU, pooling, dropout, forward and backward), in MAC
+/// equivalents: OSULeaf, CNN 32-32 k9 /2 with batch normalization, 200
+/// epochs of 180 rows took 62 s, 1.2 ms a row beyond its MACs for 10,200
+/// output elements.
+const ELEMENT_MACS: f64 = 700.0;
+
+/// Training work of one row for one epoch, in MAC equivalents: forward and
+/// backward (3 × the inference MACs), the per-element work of the
+/// convolutions' outputs, and a fixed overhead.
+fn row_work(arch: &Architecture, macs: u64) -> f64 {
+    let mut len = arch.length / arch.downsample.max(1);
+    let mut elements = 0usize;
+    for &f in &arch.filters {
+        elements += len * f;
+        len /= 2;
+    }
+    3.0 * macs as f64 + ELEMENT_MACS * elements as f64 + ROW_OVERHEAD_MACS
+}
+/// Training rows at or below which candidates are compared by k-fold
+/// cross-validation: a validation split of them would be a handful of rows.
+const KFOLD_ROWS: usize = 600;
+/// Folds of that cross-validation.
+const FOLDS: usize = 3;
+/// Optimizer steps the longest rung aims for.
+const TARGET_STEPS: usize = 4000;
+/// Bounds of the epochs of the longest rung.
+const MIN_EPOCHS: usize = 30;
+const MAX_EPOCHS: usize = 400;
+/// Candidates drawn, and the share kept at each rung (successive halving
+/// with η = 3: 9 → 3 → 1).
+const CANDIDATES: usize = 9;
+const ETA: usize = 3;
+const RUNGS: usize = 3;
+
+/// Rows per mini-batch for `rows` training rows: about 64 steps an epoch,
+/// between 16 and 256 rows.
+pub fn batch_size(rows: usize) -> usize {
+    (rows / 64).clamp(16, 256).next_power_of_two().min(256)
+}
+
+/// Epochs of the longest rung for `rows` training rows.
+pub fn max_epochs(rows: usize) -> usize {
+    let steps = rows.div_ceil(batch_size(rows)).max(1);
+    (TARGET_STEPS / steps).clamp(MIN_EPOCHS, MAX_EPOCHS)
+}
+
+fn label(cfg: &Config, arch: &Architecture) -> String {
+    let t = &cfg.training;
+    let net = if arch.is_cnn() {
+        let f: Vec<String> = arch.filters.iter().map(|n| n.to_string()).collect();
+        let head = if arch.hidden.is_empty() {
+            String::new()
+        } else {
+            format!(" head {:?}", arch.hidden)
+        };
+        let down = if arch.downsample > 1 {
+            format!(" /{}", arch.downsample)
+        } else {
+            String::new()
+        };
+        format!("cnn {} k{}{down}{head}", f.join("-"), arch.kernel)
+    } else {
+        let h: Vec<String> = arch.hidden.iter().map(|n| n.to_string()).collect();
+        format!("mlp {}", h.join("-"))
+    };
+    format!(
+        "{net}, lr {}, dropout {}, decay {}",
+        t.learning_rate, cfg.model.dropout, t.weight_decay
+    )
+}
+
+fn pick<T: Clone>(rng: &mut Rng, options: &[T]) -> T {
+    options[rng.below(options.len())].clone()
+}
+
+/// Draws one candidate configuration for the data's shape.
+fn draw(rng: &mut Rng, base: &Config, channels: usize, length: usize) -> Config {
+    let mut c = base.clone();
+    let windows = length > 1;
+    // Windows whose flattened size is small may do as well with an MLP.
+    let mlp = !windows || (channels * length <= 1024 && rng.uniform() < 0.25);
+    if mlp {
+        c.model.kind = ModelKind::Mlp;
+        c.model.hidden = pick(
+            rng,
+            &[
+                vec![32],
+                vec![64],
+                vec![128],
+                vec![64, 32],
+                vec![128, 64],
+                vec![256, 128],
+            ],
+        );
+        c.model.dropout = pick(rng, &[0.0, 0.1, 0.2]);
+        c.training.weight_decay = pick(rng, &[0.0, 1e-4, 1e-3]);
+    } else {
+        c.model.kind = ModelKind::Cnn;
+        let downs: Vec<usize> = [1, 2, 4, 8]
+            .into_iter()
+            .filter(|&d| d == 1 || length / d >= 64)
+            .collect();
+        c.model.downsample = pick(rng, &downs);
+        let reach = (length / c.model.downsample).max(1);
+        let depths: Vec<Vec<usize>> = [
+            vec![16, 16],
+            vec![32, 32],
+            vec![16, 32, 32],
+            vec![32, 32, 32],
+            vec![32, 64, 64],
+        ]
+        .into_iter()
+        .filter(|f| reach >> f.len() >= 2)
+        .collect();
+        c.model.filters = if depths.is_empty() {
+            vec![16]
+        } else {
+            pick(rng, &depths)
+        };
+        c.model.kernel = pick(rng, &[3, 5, 7, 9]);
+        c.model.head = pick(rng, &[vec![], vec![32]]);
+        // Batch normalization makes small CNNs converge in the few epochs a
+        // search affords; it is folded into the convolutions for the device.
+        c.model.batch_norm = true;
+        c.model.dropout = pick(rng, &[0.0, 0.1]);
+        c.training.weight_decay = pick(rng, &[0.0, 1e-4]);
+    }
+    c.training.learning_rate = pick(rng, &[1e-3, 3e-3, 1e-2]);
+    c.training.schedule = Schedule::Cosine;
+    c
+}
+
+/// Stratified folds of `n` rows (by class when `classes` is not empty).
+fn folds(n: usize, classes: &[usize], k: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
+    if !classes.is_empty() {
+        order.sort_by_key(|&r| classes[r]);
+    }
+    let mut out = vec![Vec::new(); k];
+    for (i, r) in order.into_iter().enumerate() {
+        out[i % k].push(r);
+    }
+    out
+}
+
+fn select(split: &Split, rows: &[usize], width: usize) -> Split {
+    let mut x = Vec::with_capacity(rows.len() * width);
+    for &r in rows {
+        x.extend_from_slice(&split.x[r * width..(r + 1) * width]);
+    }
+    Split {
+        x,
+        classes: rows
+            .iter()
+            .filter_map(|&r| split.classes.get(r).copied())
+            .collect(),
+        values: rows
+            .iter()
+            .filter_map(|&r| split.values.get(r).copied())
+            .collect(),
+    }
+}
+
+/// Where one candidate is evaluated: pairs of (training rows, validation
+/// rows).
+struct Plan {
+    pairs: Vec<(Split, Split)>,
+    selection: String,
+}
+
+fn plan(train: &Split, val: &Split, p: &Problem, seed: u64) -> Plan {
+    let n = train.len();
+    if n <= KFOLD_ROWS {
+        let width = p.channels * p.length;
+        let fs = folds(n, &train.classes, FOLDS, &mut Rng(seed ^ 0xF01D));
+        let pairs = (0..FOLDS)
+            .map(|k| {
+                let rest: Vec<usize> = (0..FOLDS)
+                    .filter(|&j| j != k)
+                    .flat_map(|j| fs[j].iter().copied())
+                    .collect();
+                (select(train, &rest, width), select(train, &fs[k], width))
+            })
+            .collect();
+        Plan {
+            pairs,
+            selection: format!("{FOLDS}-fold cross-validation of the {n} training rows"),
+        }
+    } else {
+        Plan {
+            pairs: vec![(train.clone(), val.clone())],
+            selection: format!("the held-out validation split ({} rows)", val.len()),
+        }
+    }
+}
+
+/// Epochs at the end of a run whose validation figures are averaged into
+/// its score: the model shipped is the last epoch's, after the schedule
+/// has annealed, and one lucky epoch of a small fold must not choose.
+const END_EPOCHS: usize = 5;
+
+/// The score of a run over its folds: the validation metric (accuracy, or
+/// −MAE so that higher is better) and loss averaged over the last epochs
+/// of every fold.
+fn end_score(histories: &[History], classification: bool) -> (f64, f64) {
+    let (mut metric, mut loss, mut n) = (0.0, 0.0, 0usize);
+    for h in histories {
+        let tail = &h.epochs[h.epochs.len().saturating_sub(END_EPOCHS)..];
+        for e in tail {
+            metric += if classification {
+                e.val_metric
+            } else {
+                -e.val_metric
+            };
+            loss += e.val_loss;
+            n += 1;
+        }
+    }
+    let n = n.max(1) as f64;
+    (metric / n, loss / n)
+}
+
+/// What the search hands back.
+pub struct Outcome<B: AutodiffBackend> {
+    /// The chosen configuration, with the final number of epochs.
+    pub config: Config,
+    /// The search trace.
+    pub trace: Trace,
+    /// With a held-out validation split, the last rung's winner, trained
+    /// on the training split with the chosen configuration: it is the
+    /// final model. `None` after cross-validation: the chosen
+    /// configuration is then trained on every training row.
+    pub trained: Option<(Net<B::InnerBackend>, History)>,
+}
+
+/// A candidate that fits the budget.
+struct Candidate {
+    /// Training work of one row for one epoch, in MAC equivalents.
+    row_work: f64,
+    config: Config,
+    arch: Architecture,
+    footprint: Footprint,
+    label: String,
+}
+
+/// Runs the search and returns the configuration to train on every
+/// training row.
+#[allow(clippy::too_many_arguments)]
+pub fn search<B: AutodiffBackend>(
+    base: &Config,
+    settings: &Settings,
+    train: &Split,
+    val: &Split,
+    p: &Problem,
+    info: &ExportInfo,
+    seed: u64,
+    quiet: bool,
+    device: &B::Device,
+) -> Result<Outcome<B>> {
+    let outputs = if p.classes > 0 { p.classes } else { 1 };
+    let classification = p.classes > 0;
+    let reserve = monitor_reserve(p.channels, p.classes);
+    let mut rng = Rng(seed ^ 0x5EA2_C400);
+    // Draw candidates that fit; the library default first, when it fits.
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut rejected = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut drawn = 0;
+    while candidates.len() < CANDIDATES && drawn < CANDIDATES * 12 {
+        let mut cfg = if drawn == 0 {
+            base.clone()
+        } else {
+            draw(&mut rng, base, p.channels, p.length)
+        };
+        drawn += 1;
+        cfg.training.batch_size = batch_size(train.len());
+        let arch = Architecture::new(&cfg.model, p.channels, p.length, outputs)?;
+        let label = label(&cfg, &arch);
+        if !seen.insert(label.clone()) {
+            continue;
+        }
+        let fp = footprint::<B::InnerBackend>(&arch, info, reserve, device)?;
+        if let Some(why) = settings.budget.misfit(&fp) {
+            rejected.push(format!("{label}: {why}"));
+            continue;
+        }
+        candidates.push(Candidate {
+            row_work: row_work(&arch, fp.macs),
+            config: cfg,
+            arch,
+            footprint: fp,
+            label,
+        });
+    }
+    if candidates.is_empty() {
+        bail!(
+            "no network fits the device budget ({} bytes of flash, {} of RAM for arena and monitor); the smallest tried: {}. Give a larger --target, --max-flash or --max-ram, or fewer input columns",
+            settings.budget.flash,
+            settings.budget.ram,
+            rejected.first().map_or("none", String::as_str)
+        );
+    }
+    let plan = plan(train, val, p, seed);
+    let folds = plan.pairs.len();
+    let rows_per_fold = plan.pairs[0].0.len();
+    // The work of a trial: its epochs × rows × the work of one row.
+    let work_of = |row_work: f64, epochs: usize| -> f64 {
+        (folds * epochs * rows_per_fold) as f64 * row_work
+    };
+    let work_budget = settings.time_budget * TRAINING_MACS_PER_SECOND;
+    let mut top_epochs = max_epochs(rows_per_fold);
+    let rung_epochs = |top: usize| -> Vec<usize> {
+        (0..RUNGS)
+            .map(|r| (top / ETA.pow((RUNGS - 1 - r) as u32)).max(5))
+            .collect()
+    };
+    // The planned work: every candidate at the first rung, then the most
+    // expensive ones as survivors (the winners are not known yet), and the
+    // final training after cross-validation.
+    let planned = |costs: &[f64], top: usize| -> f64 {
+        let mut sorted = costs.to_vec();
+        sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+        let mut alive = sorted.len();
+        let searched: f64 = rung_epochs(top)
+            .iter()
+            .map(|&e| {
+                let w: f64 = sorted[..alive].iter().map(|&m| work_of(m, e)).sum();
+                alive = alive.div_ceil(ETA).max(1);
+                w
+            })
+            .sum();
+        let refit = if folds > 1 {
+            work_of(sorted[0], top) / folds as f64
+        } else {
+            0.0
+        };
+        searched + refit
+    };
+    let macs_of = |cs: &[Candidate]| cs.iter().map(|c| c.row_work).collect::<Vec<_>>();
+    // Fit the budget: fewer epochs down to half the planned ones, then
+    // fewer candidates (the most expensive go first), then fewer epochs.
+    let half = (top_epochs / 2).max(MIN_EPOCHS);
+    while planned(&macs_of(&candidates), top_epochs) > work_budget && top_epochs > half {
+        top_epochs = (top_epochs * 9 / 10).max(half);
+    }
+    while planned(&macs_of(&candidates), top_epochs) > work_budget && candidates.len() > ETA {
+        let i = (0..candidates.len())
+            .max_by(|&a, &b| {
+                candidates[a]
+                    .row_work
+                    .total_cmp(&candidates[b].row_work)
+                    .then(a.cmp(&b))
+            })
+            .unwrap_or(0);
+        let c = candidates.remove(i);
+        rejected.push(format!("{}: over the time budget", c.label));
+    }
+    while planned(&macs_of(&candidates), top_epochs) > work_budget && top_epochs > MIN_EPOCHS {
+        top_epochs = (top_epochs * 9 / 10).max(MIN_EPOCHS);
+    }
+    let rungs = rung_epochs(top_epochs);
+    let start = Instant::now();
+    let total_work = planned(&macs_of(&candidates), top_epochs);
+    let mut done_work = 0.0;
+    let mut alive: Vec<usize> = (0..candidates.len()).collect();
+    let mut trials: Vec<Trial> = Vec::new();
+    let top = *rungs.last().unwrap_or(&top_epochs);
+    let mut final_net = None;
+    for (rung, &epochs) in rungs.iter().enumerate() {
+        let mut scored: Vec<(usize, f64, f64)> = Vec::new();
+        for &i in &alive {
+            let c = &candidates[i];
+            let mut cfg = c.config.training.clone();
+            cfg.epochs = epochs;
+            cfg.patience = epochs;
+            let mut histories = Vec::new();
+            let last = rung + 1 == rungs.len();
+            for (f, (tr, va)) in plan.pairs.iter().enumerate() {
+                let mut init = Rng(seed ^ 0x1417_5EED ^ (i as u64) << 8 ^ f as u64);
+                let net = c.arch.init::<B>(c.config.model.dropout, &mut init, device);
+                let job = fit::Job {
+                    train: tr,
+                    val: va,
+                    problem: p,
+                    cfg: &cfg,
+                    seed: seed ^ (i as u64) << 16 ^ f as u64,
+                    progress: &Progress::new(epochs, true),
+                    device,
+                    keep_last: true,
+                };
+                let (net, history) = fit::fit(net, &job);
+                done_work += work_of(c.row_work, epochs) / folds as f64;
+                if last && folds == 1 {
+                    final_net = Some((net, history.clone()));
+                }
+                histories.push(history);
+            }
+            let (metric, loss) = end_score(&histories, classification);
+            let score = if classification { metric } else { -metric };
+            trials.push(Trial {
+                candidate: i,
+                label: c.label.clone(),
+                rung,
+                epochs,
+                score,
+                val_loss: loss,
+                macs: c.footprint.macs,
+                flash: c.footprint.flash,
+                ram: c.footprint.ram,
+            });
+            scored.push((i, metric, loss));
+            if !quiet {
+                let elapsed = start.elapsed().as_secs_f64();
+                let left = elapsed / done_work.max(1.0) * (total_work - done_work).max(0.0);
+                eprintln!(
+                    "search: rung {}/{} ({epochs} epochs) {}: {} {:.4} (about {:.0} s left)",
+                    rung + 1,
+                    rungs.len(),
+                    c.label,
+                    if classification { "accuracy" } else { "MAE" },
+                    score,
+                    left
+                );
+            }
+        }
+        // Best metric first; ties to the lower validation loss, then to
+        // the smaller model, then to the earlier draw.
+        scored.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then(a.2.total_cmp(&b.2))
+                .then(
+                    candidates[a.0]
+                        .footprint
+                        .macs
+                        .cmp(&candidates[b.0].footprint.macs),
+                )
+                .then(a.0.cmp(&b.0))
+        });
+        let keep = if rung + 1 == rungs.len() {
+            1
+        } else {
+            alive.len().div_ceil(ETA).max(1)
+        };
+        alive = scored.iter().take(keep).map(|s| s.0).collect();
+    }
+    let chosen = alive[0];
+    let mut config = candidates[chosen].config.clone();
+    // The final training: the last rung's epochs, all of them (the score
+    // was measured at the end of that schedule).
+    config.training.epochs = top;
+    config.training.patience = top;
+    Ok(Outcome {
+        trained: final_net,
+        config: config.clone(),
+        trace: Trace {
+            selection: plan.selection,
+            folds,
+            metric: if classification { "accuracy" } else { "MAE" }.into(),
+            budget: settings.budget,
+            rejected,
+            trials,
+            chosen,
+            epochs: config.training.epochs,
+            work: total_work,
+            work_budget,
+            calibrations: vec![],
+        },
+    })
+}
