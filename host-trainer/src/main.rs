@@ -218,7 +218,7 @@ enum Command {
         #[arg(long)]
         temperature: Option<f32>,
         #[command(flatten)]
-        search: SearchArgs,
+        search: Box<SearchArgs>,
         /// Print one JSON object on standard output.
         #[arg(long)]
         json: bool,

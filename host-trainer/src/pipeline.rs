@@ -82,6 +82,7 @@ pub fn train_on<B: AutodiffBackend>(
     let info = export_info(p, args);
     let (config, search, trained) = match &args.search {
         Some(settings) => {
+            let reserve = monitor_reserve::<B::InnerBackend>(p, args, &info, outputs, &device)?;
             let outcome = crate::training::search::search::<B>(
                 &args.config,
                 settings,
@@ -89,6 +90,7 @@ pub fn train_on<B: AutodiffBackend>(
                 &p.val,
                 &p.problem,
                 &info,
+                reserve,
                 args.seed,
                 args.quiet,
                 &device,
@@ -156,9 +158,74 @@ pub fn train_on<B: AutodiffBackend>(
     })
 }
 
-/// Tries min-max and two percentile calibrations of the activation ranges
-/// and keeps the one whose int8 model scores best on the validation rows
-/// (accuracy, or −MAE); ties keep the earlier (min-max first).
+/// The flash (section bytes) and RAM (state bytes) of the monitor the
+/// trained model will carry, measured by building it once for the library
+/// default network with untrained weights: its size depends on the inputs
+/// and classes only.
+fn monitor_reserve<B: Backend>(
+    p: &Prepared,
+    args: &TrainArgs,
+    info: &ExportInfo,
+    outputs: usize,
+    device: &B::Device,
+) -> Result<(usize, usize)> {
+    /// Bytes of a section's header in the model file, with room to spare.
+    const SECTION_HEADER: usize = 16;
+    let arch = Architecture::new(
+        &args.config.model,
+        p.problem.channels,
+        p.problem.length,
+        outputs,
+    )?;
+    let net = arch.init::<B>(0.0, &mut crate::rng::Rng(args.seed), device);
+    let float = quantize::calibrate(
+        &net,
+        &p.train,
+        p.problem.channels,
+        p.problem.length,
+        info,
+        &args.config.quantization,
+        device,
+    );
+    let quantized = float.quantize().context("quantizing the untrained model")?;
+    let model = Model::from_def(quantized.def()).context("the untrained model does not load")?;
+    let m = fit_monitor(&model, p, args)?;
+    Ok((m.section_bytes + SECTION_HEADER, m.state_bytes))
+}
+
+/// The drift monitor of `model`, fitted on the training rows and
+/// calibrated on the validation rows.
+fn fit_monitor(model: &Model<'_>, p: &Prepared, args: &TrainArgs) -> Result<BuiltMonitor> {
+    crate::monitor_fit::build(
+        model,
+        &p.data,
+        &p.splits.train,
+        &p.splits.val,
+        args.false_alarm_rate,
+        args.seed,
+    )
+    .context("building the drift monitor")
+}
+
+/// Rows of the training split on which calibrations are compared.
+const CALIBRATION_CHOICE_ROWS: usize = 2000;
+
+/// Narrower logit spans tried for a classifier's output range: a logit 6
+/// below the top still weighs under e^-6 (0.25%) in the softmax.
+const LOGIT_SPANS: [f64; 2] = [8.0, 6.0];
+
+/// The shares of values a tensor's range may keep, tried by
+/// [`choose_calibration`]: min-max, then percentiles.
+const CALIBRATION_SHARES: [f64; 5] = [100.0, 99.99, 99.9, 99.5, 99.0];
+
+/// Chooses each tensor's activation range (the input, then each weighted
+/// layer's output) so that the int8 model, run through vigie-core, agrees
+/// best with the float network on up to [`CALIBRATION_CHOICE_ROWS`]
+/// training rows: the share of equal decisions, or the mean absolute
+/// difference for regression. The labels play no part, so a few validation
+/// rows cannot choose by luck. First one share for every tensor, then
+/// each tensor in turn (a greedy pass); a change is kept only when it
+/// agrees strictly better.
 fn choose_calibration<B: Backend>(
     net: &crate::training::net::Net<B>,
     p: &Prepared,
@@ -169,49 +236,87 @@ fn choose_calibration<B: Backend>(
     crate::training::config::QuantizationConfig,
     Vec<(String, f64)>,
 )> {
-    use crate::training::config::{Calibration, QuantizationConfig};
-    let base = &config.quantization;
-    let options = [
-        (Calibration::Minmax, base.percentile, "minmax".to_string()),
-        (
-            Calibration::Percentile,
-            99.99,
-            "percentile 99.99".to_string(),
-        ),
-        (Calibration::Percentile, 99.9, "percentile 99.9".to_string()),
-    ];
-    let mut tried = Vec::new();
-    let mut best: Option<(f64, QuantizationConfig)> = None;
-    for (calibration, percentile, name) in options {
-        let q = QuantizationConfig {
-            calibration,
-            percentile,
-            ..base.clone()
-        };
-        let float = quantize::calibrate(
-            net,
-            &p.train,
-            p.problem.channels,
-            p.problem.length,
-            info,
-            &q,
-            device,
-        );
-        let quantized = float.quantize().context("quantizing the trained model")?;
+    let n = p.splits.train.len().min(CALIBRATION_CHOICE_ROWS);
+    let rows = &p.splits.train[..n];
+    let width = p.problem.channels * p.problem.length;
+    let sample = Split {
+        x: p.train.x[..n * width].to_vec(),
+        classes: p.train.classes.iter().take(n).copied().collect(),
+        values: p.train.values.iter().take(n).copied().collect(),
+    };
+    let float = float_outputs(net, &sample, &p.problem, p.target_scale, device);
+    let k = p.problem.classes.max(1);
+    let acts = quantize::Activations::of(
+        net,
+        &p.train,
+        (p.problem.channels, p.problem.length),
+        info,
+        &config.quantization,
+        device,
+    );
+    let agreement = |shares: &[f64], span: f64| -> Result<f64> {
+        let quantized = acts
+            .export(net, info, shares, span as f32)
+            .quantize()
+            .context("quantizing the trained model")?;
         let model =
             Model::from_def(quantized.def()).context("the quantized model does not load")?;
-        let int8 = int8_outputs(&model, &p.data, &p.splits.val)?;
-        let k = p.problem.classes.max(1);
-        let score = match compare(&p.data, &p.splits.val, None, &int8, k) {
-            TestMetrics::Classification { int8, .. } => int8.accuracy,
-            TestMetrics::Regression { int8, .. } => -int8.mae,
-        };
-        tried.push((name, score));
+        let int8 = int8_outputs(&model, &p.data, rows)?;
+        Ok(match compare(&p.data, rows, Some(&float), &int8, k) {
+            TestMetrics::Classification { agreement, .. } => agreement.unwrap_or(0.0),
+            TestMetrics::Regression { .. } => {
+                -int8
+                    .values
+                    .iter()
+                    .zip(&float)
+                    .map(|(a, b)| (a - b).abs() as f64)
+                    .sum::<f64>()
+                    / float.len().max(1) as f64
+            }
+        })
+    };
+    let mut tried = Vec::new();
+    let mut best: Option<(f64, Vec<f64>)> = None;
+    let mut span = config.quantization.logit_span;
+    for share in CALIBRATION_SHARES {
+        let shares = vec![share; acts.len()];
+        let score = agreement(&shares, span)?;
+        tried.push((format!("every tensor {share}%"), score));
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
-            best = Some((score, q));
+            best = Some((score, shares));
         }
     }
-    let chosen = best.map_or_else(|| base.clone(), |(_, q)| q);
+    let (mut score, mut shares) = best.unwrap_or((0.0, vec![100.0; acts.len()]));
+    for t in 0..acts.len() {
+        for share in CALIBRATION_SHARES {
+            if shares[t] == share {
+                continue;
+            }
+            let mut candidate = shares.clone();
+            candidate[t] = share;
+            let s = agreement(&candidate, span)?;
+            if s > score {
+                tried.push((format!("tensor {t} {share}%"), s));
+                (score, shares) = (s, candidate);
+            }
+        }
+    }
+    if p.problem.classes > 1 {
+        // A narrower logit span: finer levels between the leading classes,
+        // for probabilities a little less exact in the far tail.
+        for s_try in LOGIT_SPANS {
+            let s = agreement(&shares, s_try)?;
+            if s > score {
+                tried.push((format!("logit span {s_try}"), s));
+                (score, span) = (s, s_try);
+            }
+        }
+    }
+    let chosen = crate::training::config::QuantizationConfig {
+        per_tensor: shares,
+        logit_span: span,
+        ..config.quantization.clone()
+    };
     Ok((chosen, tried))
 }
 
@@ -507,15 +612,7 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     let monitor = {
         let model =
             Model::from_def(quantized.def()).context("the calibrated model does not load")?;
-        crate::monitor_fit::build(
-            &model,
-            &p.data,
-            &p.splits.train,
-            &p.splits.val,
-            args.false_alarm_rate,
-            args.seed,
-        )
-        .context("building the drift monitor")?
+        fit_monitor(&model, &p, args)?
     };
     quantized
         .set_section(section_kind::MONITOR, false, monitor.section.clone())

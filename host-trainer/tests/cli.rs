@@ -132,9 +132,16 @@ fn missing_cells_are_refused_with_count_and_first_place_unless_imputed() {
     );
     says(&err, "--impute mean|median");
     let out = dir.join("imputed.vigie").display().to_string();
-    succeeds(&[
+    let o = vigie(&[
         "train", "--quiet", "--data", &f, "--target", "label", "--impute", "median", "--out", &out,
     ]);
+    // Trained and written; with 4 test rows the model may not show a clear
+    // lead over the majority class, which exits with status 3.
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let inspect = vigie(&["inspect", &out, "--json"]);
     assert!(inspect.status.success());
 }

@@ -123,7 +123,14 @@ fn wine_temperature_is_kept_only_if_it_helps() {
 fn a_precision_target_that_cannot_be_met_is_warned_and_stored() {
     let dir = scratch("precision-unmet");
     let out = dir.join("w.vigie");
-    let o = train_bundled("digits.csv", "digit", &out, &["--target-precision", "1"]);
+    // The library default MLP, which errs on some confident test rows.
+    let defaults = repo("examples/defaults.toml");
+    let o = train_bundled(
+        "digits.csv",
+        "digit",
+        &out,
+        &["--target-precision", "1", "--config", &defaults],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     let out_text = String::from_utf8_lossy(&o.stdout);
     says(&err, "warning: the target precision 1 is not met");

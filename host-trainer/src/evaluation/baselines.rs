@@ -85,8 +85,12 @@ pub fn measure(
             .filter(|(a, b)| a == b)
             .count() as f64
             / n;
-        let margin =
-            (MARGIN_STANDARD_ERRORS * (majority * (1.0 - majority) / n).sqrt()).max(MIN_MARGIN);
+        // Two standard errors, but never more than half the room left above
+        // the majority rate: on a handful of test rows two standard errors
+        // would ask for more than every row right.
+        let margin = (MARGIN_STANDARD_ERRORS * (majority * (1.0 - majority) / n).sqrt())
+            .min((1.0 - majority) / 2.0)
+            .max(MIN_MARGIN);
         let finding = (model_score < majority + margin).then(|| {
             format!(
                 "the model is no better than always answering the majority class: test accuracy {:.3} against {:.3} (a clear lead is {:.3} more); {cheap} reaches {:.3}. Check that the label column is the one you mean and that the features carry it; then try more rows, --time-budget, or a larger --mcu",

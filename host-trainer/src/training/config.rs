@@ -160,6 +160,17 @@ pub struct QuantizationConfig {
     pub percentile: f64,
     /// Training rows used for calibration (at most).
     pub calibration_rows: usize,
+    /// Per tensor (the input, then each weighted layer's output): the
+    /// share of values kept inside its range, 100 for min-max. Empty: every
+    /// tensor follows `calibration`. The model search fills it.
+    pub per_tensor: Vec<f64>,
+    /// A classifier's output range reaches at most this far below the
+    /// lowest top logit of the calibration rows. A logit 12 below the top
+    /// weighs less than e^-12 (6·10⁻⁶) in the softmax: lower ones change
+    /// neither the decision nor the probabilities, and the int8 levels
+    /// they would take go to telling the leading classes apart, since near
+    /// ties are where quantization flips decisions.
+    pub logit_span: f64,
 }
 
 /// Calibration methods.
@@ -214,6 +225,8 @@ impl Default for QuantizationConfig {
             calibration: Calibration::Minmax,
             percentile: 99.99,
             calibration_rows: 2000,
+            per_tensor: vec![],
+            logit_span: 12.0,
         }
     }
 }

@@ -61,7 +61,7 @@ impl Default for Budget {
 }
 
 impl Budget {
-    /// A `--target`: `nrf52840` (1 MiB flash, 256 KiB RAM), `stm32f411`
+    /// An `--mcu`: `nrf52840` (1 MiB flash, 256 KiB RAM), `stm32f411`
     /// (512 KiB, 128 KiB) or `cortex-m4f:FLASH,RAM` (sizes in bytes, or
     /// with a `K` or `M` suffix). The model may take a quarter of each.
     pub fn for_target(target: &str) -> Result<Budget> {
@@ -70,12 +70,12 @@ impl Budget {
             "stm32f411" => (512 * 1024, 128 * 1024),
             other => {
                 let Some(sizes) = other.strip_prefix("cortex-m4f:") else {
-                    bail!("--target {target}: use nrf52840, stm32f411 or cortex-m4f:FLASH,RAM (for example cortex-m4f:512K,128K)");
+                    bail!("--mcu {target}: use nrf52840, stm32f411 or cortex-m4f:FLASH,RAM (for example cortex-m4f:512K,128K)");
                 };
                 let Some((f, r)) = sizes.split_once(',') else {
-                    bail!("--target {target}: give the flash and the RAM, as cortex-m4f:512K,128K");
+                    bail!("--mcu {target}: give the flash and the RAM, as cortex-m4f:512K,128K");
                 };
-                (size(f, target)?, size(r, target)?)
+                (size(f, "--mcu")?, size(r, "--mcu")?)
             }
         };
         Ok(Budget {
@@ -131,19 +131,6 @@ pub struct Footprint {
     pub macs: u64,
     /// Estimated Cortex-M4F instructions per inference.
     pub instructions: u64,
-}
-
-/// The flash and RAM the monitor will take beside the network: it depends
-/// on the inputs and classes, not on the network, so every candidate
-/// carries the same reserve. An upper bound of vigie-core's layout (per
-/// feature: CUSUMs, histogram bins, principal components, residuals).
-pub fn monitor_reserve(features: usize, classes: usize) -> (usize, usize) {
-    const PER_FEATURE_STATE: usize = 4 * 40;
-    const PER_FEATURE_DEF: usize = 4 * 60;
-    const FIXED: usize = 1024;
-    let state = FIXED + PER_FEATURE_STATE * features + 8 * classes;
-    let def = FIXED + PER_FEATURE_DEF * features + 16 * classes;
-    (def, state)
 }
 
 /// The footprint of `arch`, measured on the real int8 file its weights
@@ -238,7 +225,8 @@ pub struct Trace {
     /// The work the time budget allowed.
     pub work_budget: f64,
     /// The activation-range calibrations tried on the final network, with
-    /// their int8 validation score; the best is stored.
+    /// their int8 model's agreement with the float network on training
+    /// rows (decisions, or −mean absolute difference); the best is stored.
     #[serde(default)]
     pub calibrations: Vec<(String, f64)>,
 }
@@ -295,7 +283,11 @@ const KFOLD_ROWS: usize = 600;
 /// Folds of that cross-validation.
 const FOLDS: usize = 3;
 /// Optimizer steps the longest rung aims for.
-const TARGET_STEPS: usize = 4000;
+const TARGET_STEPS: usize = 6000;
+/// Epochs of the shortest rung, at least: a regularized network (dropout,
+/// weight decay) learns more slowly at first, and a rung of a few epochs
+/// would only keep the fastest learners.
+const MIN_RUNG_EPOCHS: usize = 20;
 /// Bounds of the epochs of the longest rung.
 const MIN_EPOCHS: usize = 30;
 const MAX_EPOCHS: usize = 400;
@@ -442,9 +434,9 @@ struct Plan {
     selection: String,
 }
 
-fn plan(train: &Split, val: &Split, p: &Problem, seed: u64) -> Plan {
+fn plan(train: &Split, val: &Split, p: &Problem, seed: u64, kfold: bool) -> Plan {
     let n = train.len();
-    if n <= KFOLD_ROWS {
+    if kfold {
         let width = p.channels * p.length;
         let fs = folds(n, &train.classes, FOLDS, &mut Rng(seed ^ 0xF01D));
         let pairs = (0..FOLDS)
@@ -518,7 +510,9 @@ struct Candidate {
 }
 
 /// Runs the search and returns the configuration to train on every
-/// training row.
+/// training row. `reserve` is the flash and RAM of the monitor beside the
+/// network: it depends on the inputs and classes, not on the network, so
+/// every candidate carries the same.
 #[allow(clippy::too_many_arguments)]
 pub fn search<B: AutodiffBackend>(
     base: &Config,
@@ -527,13 +521,13 @@ pub fn search<B: AutodiffBackend>(
     val: &Split,
     p: &Problem,
     info: &ExportInfo,
+    reserve: (usize, usize),
     seed: u64,
     quiet: bool,
     device: &B::Device,
 ) -> Result<Outcome<B>> {
     let outputs = if p.classes > 0 { p.classes } else { 1 };
     let classification = p.classes > 0;
-    let reserve = monitor_reserve(p.channels, p.classes);
     let mut rng = Rng(seed ^ 0x5EA2_C400);
     // Draw candidates that fit; the library default first, when it fits.
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -542,13 +536,23 @@ pub fn search<B: AutodiffBackend>(
     let mut drawn = 0;
     while candidates.len() < CANDIDATES && drawn < CANDIDATES * 12 {
         let mut cfg = if drawn == 0 {
-            base.clone()
+            // The library default, with the batch normalization every CNN
+            // candidate has.
+            let mut c = base.clone();
+            c.model.batch_norm = true;
+            c
         } else {
             draw(&mut rng, base, p.channels, p.length)
         };
         drawn += 1;
         cfg.training.batch_size = batch_size(train.len());
-        let arch = Architecture::new(&cfg.model, p.channels, p.length, outputs)?;
+        let arch = match Architecture::new(&cfg.model, p.channels, p.length, outputs) {
+            Ok(a) => a,
+            Err(e) => {
+                rejected.push(format!("{:?}: {e}", cfg.model.kind));
+                continue;
+            }
+        };
         let label = label(&cfg, &arch);
         if !seen.insert(label.clone()) {
             continue;
@@ -574,24 +578,18 @@ pub fn search<B: AutodiffBackend>(
             rejected.first().map_or("none", String::as_str)
         );
     }
-    let plan = plan(train, val, p, seed);
-    let folds = plan.pairs.len();
-    let rows_per_fold = plan.pairs[0].0.len();
-    // The work of a trial: its epochs × rows × the work of one row.
-    let work_of = |row_work: f64, epochs: usize| -> f64 {
-        (folds * epochs * rows_per_fold) as f64 * row_work
-    };
     let work_budget = settings.time_budget * TRAINING_MACS_PER_SECOND;
-    let mut top_epochs = max_epochs(rows_per_fold);
     let rung_epochs = |top: usize| -> Vec<usize> {
         (0..RUNGS)
-            .map(|r| (top / ETA.pow((RUNGS - 1 - r) as u32)).max(5))
+            .map(|r| (top / ETA.pow((RUNGS - 1 - r) as u32)).max(MIN_RUNG_EPOCHS.min(top)))
             .collect()
     };
-    // The planned work: every candidate at the first rung, then the most
-    // expensive ones as survivors (the winners are not known yet), and the
-    // final training after cross-validation.
-    let planned = |costs: &[f64], top: usize| -> f64 {
+    // The planned work of `folds` folds of `rows` rows: every candidate at
+    // the first rung, then the most expensive ones as survivors (the
+    // winners are not known yet), and the final training after
+    // cross-validation.
+    let planned_with = |folds: usize, rows: usize, costs: &[f64], top: usize| -> f64 {
+        let work_of = |row_work: f64, epochs: usize| (folds * epochs * rows) as f64 * row_work;
         let mut sorted = costs.to_vec();
         sorted.sort_unstable_by(|a, b| b.total_cmp(a));
         let mut alive = sorted.len();
@@ -604,12 +602,27 @@ pub fn search<B: AutodiffBackend>(
             })
             .sum();
         let refit = if folds > 1 {
-            work_of(sorted[0], top) / folds as f64
+            work_of(sorted[0], top) / folds as f64 * FOLDS as f64 / (FOLDS - 1) as f64
         } else {
             0.0
         };
         searched + refit
     };
+    let costs: Vec<f64> = candidates.iter().map(|c| c.row_work).collect();
+    // Cross-validation when the rows are few, and whenever it fits the
+    // time budget with every candidate and all its epochs (it ranks
+    // candidates on every training row, not on one small split).
+    let fold_rows = train.len() * (FOLDS - 1) / FOLDS;
+    let kfold = train.len() <= KFOLD_ROWS
+        || planned_with(FOLDS, fold_rows, &costs, max_epochs(fold_rows)) <= work_budget;
+    let plan = plan(train, val, p, seed, kfold);
+    let folds = plan.pairs.len();
+    let rows_per_fold = plan.pairs[0].0.len();
+    let work_of = |row_work: f64, epochs: usize| -> f64 {
+        (folds * epochs * rows_per_fold) as f64 * row_work
+    };
+    let planned = |costs: &[f64], top: usize| planned_with(folds, rows_per_fold, costs, top);
+    let mut top_epochs = max_epochs(rows_per_fold);
     let macs_of = |cs: &[Candidate]| cs.iter().map(|c| c.row_work).collect::<Vec<_>>();
     // Fit the budget: fewer epochs down to half the planned ones, then
     // fewer candidates (the most expensive go first), then fewer epochs.
@@ -697,11 +710,14 @@ pub fn search<B: AutodiffBackend>(
                 );
             }
         }
-        // Best metric first; ties to the lower validation loss, then to
-        // the smaller model, then to the earlier draw.
+        // Lowest validation loss first (log-loss or squared error: a
+        // proper score, smoother than accuracy on a few hundred rows, and
+        // it penalizes the overconfidence of a network that overfits);
+        // ties to the better metric, then to the smaller model, then to
+        // the earlier draw.
         scored.sort_by(|a, b| {
-            b.1.total_cmp(&a.1)
-                .then(a.2.total_cmp(&b.2))
+            a.2.total_cmp(&b.2)
+                .then(b.1.total_cmp(&a.1))
                 .then(
                     candidates[a.0]
                         .footprint

@@ -1,0 +1,158 @@
+//! The model search of `vigie train` (no `--config`) and its honest
+//! baselines: the chosen model fits the budget it is given, a model no
+//! better than the majority class is a blocking finding with exit status 3
+//! (labels shuffled), and the device budget's flags say what is wrong.
+
+use std::path::Path;
+
+mod common;
+use common::{data, refused, s, says, scratch, vigie};
+
+use serde_json::Value;
+
+/// A small time budget: the tests check the search's rules, not the
+/// accuracy it reaches with the default budget (see `bench/`).
+const QUICK_SEARCH: &str = "5";
+
+fn report_of(model: &Path) -> vigie_trainer::training_report::TrainingReport {
+    let bytes = std::fs::read(model).unwrap();
+    let m = vigie_core::Model::from_bytes(&bytes).unwrap();
+    vigie_trainer::training_report::training_report(&m).unwrap()
+}
+
+#[test]
+fn the_search_proposes_only_models_that_fit_the_budget_it_is_given() {
+    let dir = scratch("budget");
+    let model = dir.join("d.vigie");
+    let (flash, ram) = (40 * 1024, 12 * 1024);
+    let o = vigie(&[
+        "train",
+        "--quiet",
+        "--json",
+        "--data",
+        &data("digits.csv"),
+        "--target",
+        "digit",
+        "--max-flash",
+        "40K",
+        "--max-ram",
+        "12K",
+        "--time-budget",
+        QUICK_SEARCH,
+        "--out",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let device = summary["device_bytes"].as_u64().unwrap() as usize;
+    let ram_used = summary["arena_bytes"].as_u64().unwrap() as usize
+        + summary["monitor_state_bytes"].as_u64().unwrap() as usize;
+    assert!(device <= flash, "{device} bytes of flash > {flash}");
+    assert!(ram_used <= ram, "{ram_used} bytes of RAM > {ram}");
+    let trace = report_of(&model).search.expect("a search ran");
+    assert_eq!(trace.budget.flash, flash);
+    // The larger candidates drawn were refused, and every trial fits.
+    assert!(
+        trace.rejected.iter().any(|r| r.contains("bytes of flash")),
+        "{:?}",
+        trace.rejected
+    );
+    for t in &trace.trials {
+        assert!(t.flash <= flash && t.ram <= ram, "{t:?}");
+    }
+    // Successive halving: fewer trials at each rung, more epochs.
+    let rungs = trace.trials.iter().map(|t| t.rung).max().unwrap();
+    for r in 1..=rungs {
+        let at = |r| trace.trials.iter().filter(|t| t.rung == r).count();
+        assert!(at(r) < at(r - 1));
+        let epochs = |r| trace.trials.iter().find(|t| t.rung == r).unwrap().epochs;
+        assert!(epochs(r) > epochs(r - 1));
+    }
+}
+
+#[test]
+fn a_model_trained_on_shuffled_labels_is_a_blocking_finding_with_exit_status_3() {
+    let dir = scratch("shuffled");
+    let text = std::fs::read_to_string(data("winequality-red.csv")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let header = lines.remove(0);
+    // The quality column, in a seeded random order: no feature carries it.
+    let mut labels: Vec<&str> = lines
+        .iter()
+        .map(|l| l.rsplit_once(',').unwrap().1)
+        .collect();
+    let mut state = 7u64;
+    for i in (1..labels.len()).rev() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        labels.swap(i, (state >> 33) as usize % (i + 1));
+    }
+    let mut shuffled = format!("{header}\n");
+    for (l, y) in lines.iter().zip(&labels) {
+        shuffled += &format!("{},{y}\n", l.rsplit_once(',').unwrap().0);
+    }
+    let csv = dir.join("shuffled.csv");
+    std::fs::write(&csv, shuffled).unwrap();
+    let model = dir.join("m.vigie");
+    let o = vigie(&[
+        "train",
+        "--data",
+        s(&csv),
+        "--target",
+        "quality",
+        "--time-budget",
+        QUICK_SEARCH,
+        "--out",
+        s(&model),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The file is still written, and the finding is stored and printed.
+    let report = report_of(&model);
+    let b = report.baselines.expect("baselines are stored");
+    let finding = b.finding.clone().expect("a blocking finding");
+    says(
+        &finding,
+        "no better than always answering the majority class",
+    );
+    assert!(b.model < b.majority + b.margin, "{b:?}");
+    says(&String::from_utf8_lossy(&o.stdout), "BLOCKING");
+    says(
+        &String::from_utf8_lossy(&o.stderr),
+        "blocking: the model is no better",
+    );
+}
+
+#[test]
+fn device_budget_flags_name_what_is_wrong() {
+    let digits = data("digits.csv");
+    let base = ["train", "--data", digits.as_str(), "--target", "digit"];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        refused(&a)
+    };
+    for (flags, says_what) in [
+        (
+            ["--mcu", "esp32"],
+            "--mcu esp32: use nrf52840, stm32f411 or cortex-m4f:FLASH,RAM",
+        ),
+        (
+            ["--mcu", "cortex-m4f:512K"],
+            "give the flash and the RAM, as cortex-m4f:512K,128K",
+        ),
+        (["--max-flash", "lots"], "--max-flash: `lots` is not a size"),
+        // Nothing fits a 1 KiB flash budget: said before any training.
+        (
+            ["--max-flash", "1K"],
+            "no network fits the device budget (1024 bytes of flash",
+        ),
+    ] {
+        says(&with(&flags), says_what);
+    }
+}
