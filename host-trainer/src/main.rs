@@ -262,18 +262,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Replay a CSV stream through the model and its drift monitor (the
-    /// same code as the device) and print each alarm with its row number
-    /// (0-based, data rows only), level, detector, features and score.
+    /// Replay a CSV stream (a file, or `-` for standard input) row by row
+    /// through the model and its drift monitor (the same code as the
+    /// device), and report each drift episode as it starts and ends: the
+    /// inputs that moved, which way and by how much. Rows are 0-based data
+    /// rows.
     Monitor {
         #[command(flatten)]
         io: ModelOnData,
         /// A label column to feed back (error-rate drift).
         #[arg(long)]
         labels: Option<String>,
-        /// Print one JSON object: {"rows": N, "alarms": [...]}.
+        /// One JSON object a line, as events happen: `episode_start`,
+        /// `episode_end`, `alarm` (with --events), and a final `summary`.
         #[arg(long)]
         json: bool,
+        /// Also report every raw detector event (drift, and warnings as
+        /// they start), not only drift episodes.
+        #[arg(long)]
+        events: bool,
     },
     /// Measure the drift monitor: train like `train`, then replay drift
     /// scenarios (offsets, gain, gradual drift, stuck sensor, noise,
@@ -563,9 +570,19 @@ fn run(cli: Cli) -> Result<()> {
             cli::predict::predict(&io.inputs()?, out.as_deref(), options)
         }
         Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Monitor { io, labels, json } => {
-            cli::monitor::monitor(&io.inputs()?, labels.as_deref(), json)
-        }
+        Command::Monitor {
+            io,
+            labels,
+            json,
+            events,
+        } => cli::monitor::monitor(
+            &io.inputs()?,
+            &cli::monitor::MonitorOptions {
+                labels: labels.as_deref(),
+                json,
+                events,
+            },
+        ),
         Command::DriftBench {
             data,
             target,

@@ -403,6 +403,25 @@ fn firmware_models_and_streams_are_what_make_assets_writes() {
     }
 }
 
+/// The stream with its missing cell (data row 100) filled from the row's
+/// original line, so that the shift is its only fault.
+fn stream_without_row_100(stream: &str) -> String {
+    let mut lines: Vec<String> = stream.lines().map(String::from).collect();
+    let cells: Vec<&str> = lines[101].split(',').collect();
+    let filled: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            if c.is_empty() {
+                "2.0".to_owned()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    lines[101] = filled.join(",");
+    lines.join("\n") + "\n"
+}
+
 #[test]
 fn monitor_replays_a_stream_and_reports_alarms_with_rows_detectors_and_features() {
     let dir = scratch("monitor");
@@ -437,10 +456,17 @@ fn monitor_replays_a_stream_and_reports_alarms_with_rows_detectors_and_features(
         stream.push('\n');
     }
     let s = write(&dir, "stream.csv", &stream);
-    let o = succeeds(&["monitor", "--model", &model, "--data", &s, "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = succeeds(&[
+        "monitor", "--model", &model, "--data", &s, "--json", "--events",
+    ]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let v = lines.last().unwrap();
+    assert_eq!(v["event"], "summary");
     assert_eq!(v["rows"], 700);
-    let alarms = v["alarms"].as_array().unwrap();
+    let alarms: Vec<&serde_json::Value> = lines.iter().filter(|l| l["event"] == "alarm").collect();
     let guard = alarms
         .iter()
         .find(|a| a["detector"] == "guard-non-finite")
@@ -460,6 +486,33 @@ fn monitor_replays_a_stream_and_reports_alarms_with_rows_detectors_and_features(
         first_drift_after["features"][0], "alcohol",
         "{first_drift_after}"
     );
+    // Two episodes: the missing cell, and the shift (still open at the end).
+    let starts: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "episode_start")
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert_eq!(starts[1]["features"][0], "alcohol");
+    assert_eq!(v["still_open"], true);
+
+    // Without --events, one line per episode: the shift says which input
+    // moved, which way and by how much.
+    let shift_only = write(&dir, "shift.csv", &stream_without_row_100(&stream));
+    let o = succeeds(&["monitor", "--model", &model, "--data", &shift_only]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let drifts: Vec<&str> = text.lines().filter(|l| l.contains(" DRIFT ")).collect();
+    assert_eq!(drifts.len(), 1, "one fault, one episode:\n{text}");
+    says(drifts[0], "alcohol up ");
+    // +2 on alcohol, whose training sd is about 1.07: about 1.9 sd.
+    let size: f64 = drifts[0]
+        .split("alcohol up ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1.2..2.6).contains(&size), "{}", drifts[0]);
+    says(&text, "700 rows: 1 drift episode (the last still open");
 
     // A stream without a model column, and one with a word in a number column.
     let no_alcohol = write(&dir, "short.csv", &stream.replace("alcohol", "alcool"));
@@ -606,4 +659,76 @@ fn inspect_prints_every_buffer_size_and_the_decision_rules() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["device"]["monitor_state_floats"], 2382);
     assert_eq!(v["device"]["calibration"]["cost_matrix"], false);
+}
+
+#[test]
+fn monitor_reads_a_pipe_and_reports_the_first_episode_before_the_input_ends() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+
+    // The committed digits model; digits rows with pixel px36 tripled from
+    // data row 300 on, fed through standard input.
+    let model = repo("firmware-demo/models/digits.vigie");
+    let text = std::fs::read_to_string(data("digits.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().to_owned();
+    let px36 = header.split(',').position(|c| c == "px36").unwrap();
+    let rows: Vec<String> = lines
+        .take(800)
+        .enumerate()
+        .map(|(i, l)| {
+            let mut cells: Vec<String> = l.split(',').map(String::from).collect();
+            if i >= 300 {
+                cells[px36] = format!("{}", cells[px36].parse::<f32>().unwrap() * 3.0);
+            }
+            cells.join(",")
+        })
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["monitor", "--model", &model, "--data", "-", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (seen_tx, seen_rx) = mpsc::channel::<()>();
+    let ended = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let ended = ended.clone();
+        std::thread::spawn(move || {
+            writeln!(stdin, "{header}").unwrap();
+            for r in &rows[..600] {
+                writeln!(stdin, "{r}").unwrap();
+            }
+            stdin.flush().unwrap();
+            // The rest of the stream only once an episode was reported (or
+            // after a minute, and then the test fails below).
+            let _ = seen_rx.recv_timeout(std::time::Duration::from_secs(60));
+            for r in &rows[600..] {
+                writeln!(stdin, "{r}").unwrap();
+            }
+            ended.store(true, Ordering::SeqCst);
+        })
+    };
+    let mut before_end = None;
+    let mut last = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if before_end.is_none() && line.contains("\"episode_start\"") {
+            before_end = Some(!ended.load(Ordering::SeqCst));
+            let _ = seen_tx.send(());
+        }
+        last = line;
+    }
+    writer.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(before_end, Some(true), "no episode before the input ended");
+    let summary: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(summary["rows"], 800);
+    let start = &summary["episodes"][0];
+    assert_eq!(start["changes"][0]["feature"], "px36", "{summary}");
+    assert_eq!(start["changes"][0]["direction"], "up");
 }

@@ -315,3 +315,38 @@ fn state_and_report_serialize_with_postcard_for_sending_home() {
         assert_eq!(a, b);
     });
 }
+
+#[test]
+fn the_guard_warns_past_its_stated_margin_on_a_pixel_trained_on_0_to_16() {
+    use vigie_core::format::read_f32;
+    use vigie_core::monitor::{Detector, Level};
+    use vigie_trainer::device::Memory;
+    with_monitor(digits(), |b| {
+        let def = b.monitor.def();
+        let pixel = (0..def.features as usize)
+            .find(|&f| read_f32(def.min, f) == 0.0 && read_f32(def.max, f) == 16.0)
+            .expect("a pixel trained on 0..16");
+        let row = b.src.data.row(b.src.rows[0]).to_vec();
+        let guard_level = |value: f32| {
+            let mut x = row.clone();
+            x[pixel] = value;
+            let mut memory = Memory::new(b.model, Some(b.monitor));
+            let mut session = memory.session(b.model, Some(b.monitor)).unwrap();
+            let obs = session.step(&x).unwrap().observation.unwrap();
+            (obs.fired & Detector::GuardRange as u16 != 0, obs.level)
+        };
+        // Inside the range (16) and inside the 5% margin: nothing.
+        assert!(!guard_level(16.0).0);
+        // Past the margin, each of these warns (the first user's values).
+        for v in [17.0, 40.0, 50.0, -1.0, -10.0, -30.0] {
+            let (fired, level) = guard_level(v);
+            assert!(fired, "{v} raised nothing");
+            assert!(
+                matches!(level, Level::Warning | Level::Drift),
+                "{v}: {level:?}"
+            );
+        }
+        // A gross excursion, 10 ranges out, is drift.
+        assert_eq!(guard_level(16.0 + 10.0 * 16.0 + 1.0).1, Level::Drift);
+    });
+}

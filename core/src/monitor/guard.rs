@@ -22,9 +22,9 @@ pub(super) fn observe(m: &Monitor<'_>, input: &[f32], sample: &[Feature], obs: &
             continue;
         };
         let (lo, hi) = (read_f32(def.min, f), read_f32(def.max, f));
-        // A near-constant feature is judged against a few of its standard
-        // deviations (1 when it never varied), not a zero span.
-        let span = (hi - lo).max(6.0 * read_f32(def.std, f)).max(1e-6);
+        // A near-constant feature is judged against its standard deviation
+        // (1 when it never varied), not a zero span.
+        let span = (hi - lo).max(read_f32(def.std, f)).max(1e-6);
         let outside = (lo - v).max(v - hi) / span;
         if outside > worst {
             worst = outside;
@@ -54,12 +54,17 @@ pub fn fit(values: &[f32]) -> (f32, f32, f32, f32) {
     )
 }
 
-/// The guard's (warning, drift) thresholds from the largest range
-/// excursion seen on calibration rows: one value outside the range is an
-/// outlier worth a warning, at least a whole range out; drift needs a gross
-/// excursion, since held-out rows of sparse features step past the
-/// training range now and then.
+/// The guard's stated margin: a value more than this share of the training
+/// range outside it (below the minimum or above the maximum) is a warning.
+/// On a pixel trained on 0..16, 17 and −1 warn (1/16 of the range out).
+pub const RANGE_MARGIN: f32 = 0.05;
+
+/// The guard's (warning, drift) thresholds, in training ranges outside the
+/// range: a warning past the stated margin ([`RANGE_MARGIN`]); drift only
+/// for a gross excursion, [`GROSS_RANGE`] ranges out or twice the largest
+/// excursion seen on held-out calibration rows (`worst`), whichever is
+/// further, since held-out rows of sparse features step past the training
+/// range now and then.
 pub fn thresholds(worst: f32) -> (f32, f32) {
-    let seen = 2.0 * worst;
-    (seen.max(1.0), seen.max(GROSS_RANGE))
+    (RANGE_MARGIN, (2.0 * worst).max(GROSS_RANGE))
 }

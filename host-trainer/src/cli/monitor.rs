@@ -1,17 +1,119 @@
-//! `vigie monitor`: a stream replayed through the model and its monitor.
+//! `vigie monitor`: a stream replayed through the model and its monitor,
+//! row by row in constant memory, from a file or from standard input
+//! (`--data -`), as the device runs it. Each drift episode is reported as it
+//! starts and as it ends: which input moved, which way and by how much, in
+//! the training standard deviations and in the input's units. `--events`
+//! adds every raw detector event; `--json` writes one JSON object a line.
+
+use std::collections::VecDeque;
 
 use anyhow::{bail, Context, Result};
-use serde_json::json;
+use serde_json::{json, Value};
+use vigie_core::format::read_f32;
+use vigie_core::monitor::{Detector, Level, Monitor, Observation};
+use vigie_core::session::Alarm;
 
-use crate::data::{self, CsvFile};
+use crate::data::stream::RowStream;
 use crate::files;
 
-/// `vigie monitor`: replays the rows of a CSV file through the model and
-/// its monitor in vigie-core, as the device would, and reports each alarm.
-pub fn monitor(io: &super::Inputs, labels: Option<&str>, as_json: bool) -> Result<()> {
-    let (model_path, data_path, options) = (io.model.as_path(), io.data.as_path(), io.csv);
-    use vigie_core::monitor::{Detector, Level, Monitor};
+/// Rows kept to describe a change when an episode starts: longer than the
+/// monitor's detection delay for a one-sigma shift (about 30 rows).
+const RECENT_ROWS: usize = 50;
+/// Rows after an estimated change point, at least.
+const MIN_AFTER: usize = 3;
 
+/// What `vigie monitor` is asked for.
+pub struct MonitorOptions<'a> {
+    /// A label column, for the error-rate detector.
+    pub labels: Option<&'a str>,
+    /// One JSON object a line.
+    pub json: bool,
+    /// Every raw detector event, not only episodes.
+    pub events: bool,
+}
+
+/// The monitored value of each input channel for one row (its mean over
+/// the window; `None` when missing).
+fn channel_values(row: &[f32], length: usize) -> Vec<Option<f32>> {
+    row.chunks(length.max(1))
+        .map(|w| {
+            let v: Vec<f32> = w.iter().copied().filter(|v| v.is_finite()).collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f32>() / v.len() as f32)
+        })
+        .collect()
+}
+
+/// How one input differs from training over its recent rows (oldest
+/// first): the change point is estimated as the start of the stretch whose
+/// mean lies furthest from training, weighed by its length (the CUSUM
+/// estimate, `n·((mean − μ)/σ)²`), and the change is that stretch's mean
+/// and spread against training's.
+fn change(monitor: &Monitor<'_>, name: &str, f: usize, values: &[f32], row: usize) -> Value {
+    let def = monitor.def();
+    let (mean, sd) = (read_f32(def.mean, f), read_f32(def.std, f).max(1e-12));
+    let n = values.len();
+    let mut best = (0usize, f32::NEG_INFINITY);
+    let mut sum = 0.0f32;
+    for k in (0..n).rev() {
+        sum += values[k];
+        let len = n - k;
+        if len < MIN_AFTER.min(n) {
+            continue;
+        }
+        let z = (sum / len as f32 - mean) / sd;
+        if len as f32 * z * z > best.1 {
+            best = (k, len as f32 * z * z);
+        }
+    }
+    let after = &values[best.0..];
+    let m = after.len().max(1) as f32;
+    let now = after.iter().sum::<f32>() / m;
+    let spread = (after.iter().map(|v| (v - now).powi(2)).sum::<f32>() / m).sqrt();
+    let sigmas = (now - mean) / sd;
+    json!({
+        "feature": name,
+        "direction": if sigmas >= 0.0 { "up" } else { "down" },
+        "sigmas": sigmas,
+        "mean_now": now,
+        "training_mean": mean,
+        "training_sd": sd,
+        "spread_ratio": spread / sd,
+        "since_row": (row + 1).saturating_sub(after.len()),
+    })
+}
+
+fn describe(c: &Value) -> String {
+    format!(
+        "{} {} {:.1} sd{} (mean {:.4} against {:.4} ± {:.4} in training{})",
+        c["feature"].as_str().unwrap_or("?"),
+        c["direction"].as_str().unwrap_or("?"),
+        c["sigmas"].as_f64().unwrap_or(0.0).abs(),
+        c["since_row"]
+            .as_u64()
+            .map(|r| format!(" since about row {r}"))
+            .unwrap_or_default(),
+        c["mean_now"].as_f64().unwrap_or(0.0),
+        c["training_mean"].as_f64().unwrap_or(0.0),
+        c["training_sd"].as_f64().unwrap_or(0.0),
+        c["spread_ratio"]
+            .as_f64()
+            .map(|s| format!("; spread ×{s:.2} of training's"))
+            .unwrap_or_default(),
+    )
+}
+
+/// An open drift episode.
+struct Episode {
+    start: usize,
+    detector: &'static str,
+    features: Vec<usize>,
+    /// Sums of each named feature's values since the start.
+    sums: Vec<(f64, usize)>,
+}
+
+/// `vigie monitor`.
+pub fn monitor(io: &super::Inputs, opts: &MonitorOptions<'_>) -> Result<()> {
+    let model_path = io.model.as_path();
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
     let monitor = Monitor::from_model(&model)
@@ -22,87 +124,219 @@ pub fn monitor(io: &super::Inputs, labels: Option<&str>, as_json: bool) -> Resul
                 model_path.display()
             )
         })?;
-    let csv = CsvFile::read_with(data_path, options)?;
-    let channels: Vec<&str> = model.input_names().iter().collect();
-    // Missing cells stay NaN: the input guard sees them, as on the device.
-    let (x, _) = data::model_inputs(&csv, &model)?;
-    let names: Vec<&str> = model.output_names().iter().collect();
-    let truths = labels
-        .map(|l| csv.levels(csv.column(l, "label")?))
-        .transpose()?;
+    let columns = crate::data::model_raw_columns(&model)?;
+    let mut stream = RowStream::open(&io.data, io.csv, columns, opts.labels)?;
+    let channels: Vec<String> = model.input_names().iter().map(str::to_owned).collect();
+    let length = model.input_shape().length as usize;
+    let classes: Vec<&str> = model.output_names().iter().collect();
     let width = model.input_len();
+    if stream.width() != width {
+        bail!(
+            "{}: the model's input columns make {} values, the model takes {width}",
+            stream.name,
+            stream.width()
+        );
+    }
     let mut memory = crate::device::Memory::new(&model, Some(&monitor));
     let mut session = memory.session(&model, Some(&monitor))?;
-    let mut alarms = Vec::new();
-    // A warning is reported when it starts, not on every row it lasts.
+    let emit = |line: Value, text: String| {
+        if opts.json {
+            println!("{line}");
+        } else {
+            println!("{text}");
+        }
+    };
+    if !opts.json {
+        println!(
+            "watching {} with {}: one line when a drift episode starts (the inputs that moved, which way and by how much in training standard deviations) and one when it ends{}",
+            stream.name,
+            model_path.display(),
+            if opts.events {
+                "; every detector event besides"
+            } else {
+                "; --events shows every detector event"
+            }
+        );
+    }
+    let mut x = vec![0.0f32; width];
+    let mut recent: VecDeque<Vec<Option<f32>>> = VecDeque::with_capacity(RECENT_ROWS + 1);
+    let mut episode: Option<Episode> = None;
+    let mut episodes: Vec<Value> = Vec::new();
+    let (mut drift_events, mut warnings_started) = (0usize, 0usize);
     let mut warned: u16 = 0;
-    for (r, row) in x.chunks(width).enumerate() {
-        let step = session.step(row)?;
+    while let Some(label) = stream.next_row(&mut x)? {
+        let r = stream.rows - 1;
+        let step = session.step(&x)?;
         let class = step.decision().map(|d| d.index);
-        let mut seen: Vec<_> = step.observation.into_iter().collect();
-        if let (Some((levels, codes)), Some(class)) = (&truths, class) {
-            let truth = &levels[codes[r] as usize];
-            if !names.iter().any(|n| n == truth) {
+        let alarm: Option<Alarm> = step.alarm.clone();
+        let mut seen: Vec<Observation> = step.observation.into_iter().collect();
+        if let (Some(truth), Some(class)) = (label, class) {
+            if !classes.iter().any(|n| *n == truth) {
                 bail!(
                     "{}:{}: label `{truth}` is not one of the model's classes ({})",
-                    data_path.display(),
+                    stream.name,
                     r + 2,
-                    names.join(", ")
+                    classes.join(", ")
                 );
             }
-            seen.push(session.observe_label(names[class] == truth)?);
+            seen.push(session.observe_label(classes[class] == truth)?);
         }
+        let values = channel_values(&x, length);
+        recent.push_back(values.clone());
+        if recent.len() > RECENT_ROWS {
+            recent.pop_front();
+        }
+        // Raw events: drift, and warnings when they start.
         let fired = seen.iter().fold(0u16, |bits, o| bits | o.fired);
-        let new_warning = |o: &vigie_core::monitor::Observation| {
-            o.level == Level::Warning && o.detector.is_some_and(|d| warned & d as u16 == 0)
-        };
-        let report: Vec<_> = seen
-            .into_iter()
-            .filter(|o| o.level == Level::Drift || new_warning(o))
-            .collect();
+        for o in &seen {
+            let drift = o.level == Level::Drift;
+            let new_warning =
+                o.level == Level::Warning && o.detector.is_some_and(|d| warned & d as u16 == 0);
+            drift_events += usize::from(drift);
+            warnings_started += usize::from(new_warning);
+            if opts.events && (drift || new_warning) {
+                let detector = o.detector.map_or("?", Detector::name);
+                let named: Vec<&str> = o
+                    .features
+                    .iter()
+                    .map(|&f| channels[f as usize].as_str())
+                    .collect();
+                let level = if drift { "drift" } else { "warning" };
+                emit(
+                    json!({"event": "alarm", "row": r, "level": level, "detector": detector,
+                           "features": named, "score": o.score}),
+                    format!(
+                        "row {r:>7}  event    {level:<7}  {detector:<16}  {:<24}  score {:.2} (its threshold is 1)",
+                        named.join(","),
+                        o.score
+                    ),
+                );
+            }
+        }
         warned = fired;
-        for obs in report {
-            let detector = obs.detector.map_or("?", Detector::name);
-            let features: Vec<&str> = obs.features.iter().map(|&f| channels[f as usize]).collect();
-            alarms.push(json!({
-                "row": r,
-                "level": if obs.level == Level::Drift { "drift" } else { "warning" },
-                "detector": detector,
-                "features": features,
-                "score": obs.score,
-            }));
+        // Episodes follow the session's latched alarm.
+        match (&mut episode, &alarm) {
+            (None, Some(a)) => {
+                let features: Vec<usize> = a.features.iter().map(|&f| f as usize).collect();
+                let changes: Vec<Value> = features
+                    .iter()
+                    .map(|&f| {
+                        let vals: Vec<f32> = recent.iter().filter_map(|v| v[f]).collect();
+                        change(&monitor, &channels[f], f, &vals, r)
+                    })
+                    .collect();
+                let detector = a.detector.name();
+                let what = if changes.is_empty() {
+                    "the model's outputs moved (no input named)".to_owned()
+                } else {
+                    changes.iter().map(describe).collect::<Vec<_>>().join("; ")
+                };
+                emit(
+                    json!({"event": "episode_start", "row": r, "detector": detector,
+                           "features": features.iter().map(|&f| &channels[f]).collect::<Vec<_>>(),
+                           "changes": changes}),
+                    format!("row {r:>7}  DRIFT    {what}  [{detector}]"),
+                );
+                episode = Some(Episode {
+                    start: r,
+                    detector,
+                    sums: vec![(0.0, 0); features.len()],
+                    features,
+                });
+            }
+            (Some(e), None) => {
+                let summary = end_episode(e, r, &monitor, &channels);
+                emit(
+                    summary.clone(),
+                    format!(
+                        "row {r:>7}  ended    after {} rows{}",
+                        r - e.start,
+                        summary["changes"]
+                            .as_array()
+                            .filter(|c| !c.is_empty())
+                            .map(|c| format!(
+                                "; over the episode: {}",
+                                c.iter().map(describe).collect::<Vec<_>>().join("; ")
+                            ))
+                            .unwrap_or_default()
+                    ),
+                );
+                episodes.push(summary);
+                episode = None;
+            }
+            _ => {}
+        }
+        if let Some(e) = &mut episode {
+            for (i, &f) in e.features.iter().enumerate() {
+                if let Some(v) = values[f] {
+                    e.sums[i].0 += v as f64;
+                    e.sums[i].1 += 1;
+                }
+            }
         }
     }
-    let rows = x.len() / width.max(1);
-    if as_json {
-        println!(
-            "{}",
-            serde_json::to_string(&json!({"rows": rows, "alarms": alarms}))?
-        );
-        return Ok(());
+    let rows = stream.rows;
+    let open = episode.as_ref().map(|e| {
+        let mut s = end_episode(e, rows, &monitor, &channels);
+        s["event"] = json!("episode_open");
+        s
+    });
+    if let Some(s) = &open {
+        episodes.push(s.clone());
     }
-    for a in &alarms {
-        println!(
-            "row {:>6}  {:<7}  {:<16}  {:<24}  score {:.2}",
-            a["row"],
-            a["level"].as_str().unwrap_or(""),
-            a["detector"].as_str().unwrap_or(""),
-            a["features"]
-                .as_array()
-                .map(|f| f
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","))
-                .unwrap_or_default(),
-            a["score"].as_f64().unwrap_or(0.0)
-        );
-    }
-    let drifts = alarms.iter().filter(|a| a["level"] == "drift").count();
-    println!(
-        "{rows} rows, {} alarms ({drifts} drift, {} warnings started)",
-        alarms.len(),
-        alarms.len() - drifts
+    let summary = json!({
+        "event": "summary",
+        "rows": rows,
+        "episodes": episodes,
+        "still_open": open.is_some(),
+        "drift_events": drift_events,
+        "warnings_started": warnings_started,
+    });
+    emit(
+        summary,
+        format!(
+            "{rows} rows: {} drift episode{}{}; {drift_events} raw drift events and {warnings_started} warnings started{}",
+            episodes.len(),
+            if episodes.len() == 1 { "" } else { "s" },
+            if open.is_some() {
+                " (the last still open at the end of the stream)"
+            } else {
+                ""
+            },
+            if opts.events {
+                ""
+            } else {
+                " (--events lists them)"
+            }
+        ),
     );
     Ok(())
+}
+
+/// An episode's summary: when, which detector, and each named input's
+/// mean over the episode against training.
+fn end_episode(e: &Episode, row: usize, monitor: &Monitor<'_>, channels: &[String]) -> Value {
+    let changes: Vec<Value> = e
+        .features
+        .iter()
+        .zip(&e.sums)
+        .filter(|(_, s)| s.1 > 0)
+        .map(|(&f, s)| {
+            let def = monitor.def();
+            let (mean, sd) = (read_f32(def.mean, f), read_f32(def.std, f).max(1e-12));
+            let now = (s.0 / s.1 as f64) as f32;
+            let sigmas = (now - mean) / sd;
+            json!({
+                "feature": channels[f],
+                "direction": if sigmas >= 0.0 { "up" } else { "down" },
+                "sigmas": sigmas,
+                "mean_now": now,
+                "training_mean": mean,
+                "training_sd": sd,
+                "spread_ratio": Value::Null,
+            })
+        })
+        .collect();
+    json!({"event": "episode_end", "start": e.start, "end": row, "rows": row - e.start,
+           "detector": e.detector, "changes": changes})
 }

@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod prep;
+pub mod stream;
 pub mod table;
 
 pub use table::{CsvFile, CsvOptions, Dialect};
