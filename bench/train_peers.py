@@ -78,18 +78,23 @@ def numeric(header, rows, label):
 
 
 def stratified_split(rows, header, label, seed=0, test=0.2):
+    """A seeded stratified split in which rows repeating the same features
+    stay on one side (the training side), as vigie's own split does: a test
+    row that is also a training row would inflate both peers' figures."""
     li = header.index(label)
     by = {}
     for i, r in enumerate(rows):
         by.setdefault(r[li], []).append(i)
     rng = random.Random(seed)
-    train, held = [], []
+    held = set()
     for idx in by.values():
         rng.shuffle(idx)
-        k = round(len(idx) * test)
-        held += idx[:k]
-        train += idx[k:]
-    return [rows[i] for i in sorted(train)], [rows[i] for i in sorted(held)]
+        held.update(idx[: round(len(idx) * test)])
+    key = lambda r: tuple(c for j, c in enumerate(r) if j != li)
+    in_train = {key(rows[i]) for i in range(len(rows)) if i not in held}
+    held = {i for i in held if key(rows[i]) not in in_train}
+    train = [i for i in range(len(rows)) if i not in held]
+    return [rows[i] for i in train], [rows[i] for i in sorted(held)]
 
 
 def write(path, header, rows):

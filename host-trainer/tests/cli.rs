@@ -220,6 +220,10 @@ fn same_seed_gives_the_same_model_file_byte_for_byte_wherever_data_and_model_are
         files.push(std::fs::read(out).unwrap());
     }
     assert!(files[0] == files[1], "the two files differ");
+    // No --config: the model search ran, and is part of what is the same.
+    let model = vigie_core::Model::from_bytes(&files[0]).unwrap();
+    let report = vigie_trainer::training_report::training_report(&model).unwrap();
+    assert!(report.search.is_some_and(|t| t.trials.len() > 3));
 }
 
 #[test]
