@@ -203,27 +203,27 @@ pub struct Trial {
 /// The search, as stored in the training report and drawn on the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trace {
-    /// How candidates were compared.
-    pub selection: String,
-    /// Folds (1: the held-out validation split).
-    pub folds: usize,
-    /// `accuracy` or `MAE`.
-    pub metric: String,
-    /// The budget candidates had to fit.
-    pub budget: Budget,
-    /// Candidates drawn that did not fit the budget, with why.
-    pub rejected: Vec<String>,
     /// Every trial, rung by rung.
     pub trials: Vec<Trial>,
     /// The chosen candidate.
     pub chosen: usize,
-    /// Epochs of the final training.
-    pub epochs: usize,
+    /// The budget candidates had to fit.
+    pub budget: Budget,
+    /// How candidates were compared.
+    pub selection: String,
+    /// Candidates drawn that did not fit the budget, with why.
+    pub rejected: Vec<String>,
+    /// Folds (1: the held-out validation split).
+    pub folds: usize,
     /// Estimated work of the search, in training MACs (the deterministic
     /// stand-in for its time budget).
     pub work: f64,
+    /// `accuracy` or `MAE`.
+    pub metric: String,
     /// The work the time budget allowed.
     pub work_budget: f64,
+    /// Epochs of the final training.
+    pub epochs: usize,
     /// The activation-range calibrations tried on the final network, with
     /// their int8 model's agreement with the float network on training
     /// rows (decisions, or −mean absolute difference); the best is stored.
