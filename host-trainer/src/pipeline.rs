@@ -133,7 +133,7 @@ pub fn train_on<B: AutodiffBackend>(
     let mut config = config;
     if let Some(trace) = &mut search {
         // Part of the search: the activation-range calibration whose int8
-        // model does best on the validation rows, through the core.
+        // model agrees best with the float network on training rows.
         let (chosen, tried) = choose_calibration(&best, p, &info, &config, &device)?;
         config.quantization = chosen;
         trace.calibrations = tried;
@@ -171,12 +171,13 @@ fn monitor_reserve<B: Backend>(
 ) -> Result<(usize, usize)> {
     /// Bytes of a section's header in the model file, with room to spare.
     const SECTION_HEADER: usize = 16;
-    let arch = Architecture::new(
-        &args.config.model,
-        p.problem.channels,
-        p.problem.length,
-        outputs,
-    )?;
+    // Any network will do: a small MLP fits every input shape.
+    let small = crate::training::config::ModelConfig {
+        kind: crate::training::config::ModelKind::Mlp,
+        hidden: vec![8],
+        ..args.config.model.clone()
+    };
+    let arch = Architecture::new(&small, p.problem.channels, p.problem.length, outputs)?;
     let net = arch.init::<B>(0.0, &mut crate::rng::Rng(args.seed), device);
     let float = quantize::calibrate(
         &net,
@@ -190,7 +191,24 @@ fn monitor_reserve<B: Backend>(
     let quantized = float.quantize().context("quantizing the untrained model")?;
     let model = Model::from_def(quantized.def()).context("the untrained model does not load")?;
     let m = fit_monitor(&model, p, args)?;
-    Ok((m.section_bytes + SECTION_HEADER, m.state_bytes))
+    // The other sections the device keeps: the text columns' levels, and
+    // the calibration (temperature, threshold, a k × k cost matrix).
+    let encoding: usize = p
+        .data
+        .raw_columns
+        .iter()
+        .filter_map(|c| {
+            c.levels
+                .as_ref()
+                .map(|l| c.name.len() + l.join("\n").len() + 8)
+        })
+        .sum();
+    let k = p.problem.classes;
+    let calibration = 16 + 4 * k * k;
+    Ok((
+        m.section_bytes + encoding + calibration + 3 * SECTION_HEADER,
+        m.state_bytes,
+    ))
 }
 
 /// The drift monitor of `model`, fitted on the training rows and
@@ -725,6 +743,19 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     summary.monitor = Some(report.monitor.clone());
     summary.calibration = report.calibration.clone();
     summary.baselines = report.baselines.clone();
+    if let Some(settings) = &args.search {
+        let (flash, ram) = (
+            summary.device_bytes,
+            summary.arena_bytes + summary.monitor_state_bytes,
+        );
+        let b = &settings.budget;
+        if flash > b.flash || ram > b.ram {
+            eprintln!(
+                "warning: the device copy takes {flash} bytes of flash and {ram} of RAM, over the budget ({} and {}); the search's reserve for the monitor and the other sections fell short: give a little more room",
+                b.flash, b.ram
+            );
+        }
+    }
     summary.search = report.search.as_ref().map(|s| SearchBrief {
         chosen: s
             .trials

@@ -156,3 +156,48 @@ fn device_budget_flags_name_what_is_wrong() {
         says(&with(&flags), says_what);
     }
 }
+
+#[test]
+fn the_search_handles_windows_too_short_for_the_default_network() {
+    // Windows of 3 steps: the library default CNN (two blocks halving the
+    // length) does not fit them; the search still trains a model.
+    let dir = scratch("short-windows");
+    let mut csv = String::from("s_t0,s_t1,s_t2,label\n");
+    let mut state = 11u64;
+    for i in 0..200 {
+        let level = if i % 2 == 0 { -1.0 } else { 1.0 };
+        let mut cells = Vec::new();
+        for _ in 0..3 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let noise = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 1.4;
+            cells.push(format!("{:.3}", level + noise));
+        }
+        csv += &format!(
+            "{},{}\n",
+            cells.join(","),
+            if i % 2 == 0 { "down" } else { "up" }
+        );
+    }
+    let data_file = dir.join("short.csv");
+    std::fs::write(&data_file, csv).unwrap();
+    let model = dir.join("m.vigie");
+    let o = vigie(&[
+        "train",
+        "--quiet",
+        "--data",
+        s(&data_file),
+        "--target",
+        "label",
+        "--time-budget",
+        QUICK_SEARCH,
+        "--out",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = report_of(&model);
+    assert!(report.search.is_some());
+    let b = report.baselines.unwrap();
+    assert!(b.model >= 0.9, "{b:?}");
+}

@@ -48,29 +48,41 @@ fn channel_values(row: &[f32], length: usize) -> Vec<Option<f32>> {
 /// mean lies furthest from training, weighed by its length (the CUSUM
 /// estimate, `n·((mean − μ)/σ)²`), and the change is that stretch's mean
 /// and spread against training's.
-fn change(monitor: &Monitor<'_>, name: &str, f: usize, values: &[f32], row: usize) -> Value {
+/// `values` holds one entry a row (`None`: missing); `None` when none of
+/// them is a number.
+fn change(
+    monitor: &Monitor<'_>,
+    name: &str,
+    f: usize,
+    values: &[Option<f32>],
+    row: usize,
+) -> Option<Value> {
     let def = monitor.def();
     let (mean, sd) = (read_f32(def.mean, f), read_f32(def.std, f).max(1e-12));
     let n = values.len();
-    let mut best = (0usize, f32::NEG_INFINITY);
-    let mut sum = 0.0f32;
+    let mut best: Option<(usize, f32)> = None;
+    let (mut sum, mut count) = (0.0f32, 0usize);
     for k in (0..n).rev() {
-        sum += values[k];
-        let len = n - k;
-        if len < MIN_AFTER.min(n) {
+        if let Some(v) = values[k] {
+            sum += v;
+            count += 1;
+        }
+        if count < MIN_AFTER.min(n).max(1) {
             continue;
         }
-        let z = (sum / len as f32 - mean) / sd;
-        if len as f32 * z * z > best.1 {
-            best = (k, len as f32 * z * z);
+        let z = (sum / count as f32 - mean) / sd;
+        let stat = count as f32 * z * z;
+        if best.is_none_or(|(_, b)| stat > b) {
+            best = Some((k, stat));
         }
     }
-    let after = &values[best.0..];
+    let (k, _) = best?;
+    let after: Vec<f32> = values[k..].iter().flatten().copied().collect();
     let m = after.len().max(1) as f32;
     let now = after.iter().sum::<f32>() / m;
     let spread = (after.iter().map(|v| (v - now).powi(2)).sum::<f32>() / m).sqrt();
     let sigmas = (now - mean) / sd;
-    json!({
+    Some(json!({
         "feature": name,
         "direction": if sigmas >= 0.0 { "up" } else { "down" },
         "sigmas": sigmas,
@@ -78,8 +90,8 @@ fn change(monitor: &Monitor<'_>, name: &str, f: usize, values: &[f32], row: usiz
         "training_mean": mean,
         "training_sd": sd,
         "spread_ratio": spread / sd,
-        "since_row": (row + 1).saturating_sub(after.len()),
-    })
+        "since_row": (row + 1).saturating_sub(n - k),
+    }))
 }
 
 fn describe(c: &Value) -> String {
@@ -168,7 +180,6 @@ pub fn monitor(io: &super::Inputs, opts: &MonitorOptions<'_>) -> Result<()> {
         let r = stream.rows - 1;
         let step = session.step(&x)?;
         let class = step.decision().map(|d| d.index);
-        let alarm: Option<Alarm> = step.alarm.clone();
         let mut seen: Vec<Observation> = step.observation.into_iter().collect();
         if let (Some(truth), Some(class)) = (label, class) {
             if !classes.iter().any(|n| *n == truth) {
@@ -181,6 +192,8 @@ pub fn monitor(io: &super::Inputs, opts: &MonitorOptions<'_>) -> Result<()> {
             }
             seen.push(session.observe_label(classes[class] == truth)?);
         }
+        // The latched alarm after the label too (the error-rate detector).
+        let alarm: Option<Alarm> = session.alarm().cloned();
         let values = channel_values(&x, length);
         recent.push_back(values.clone());
         if recent.len() > RECENT_ROWS {
@@ -218,15 +231,20 @@ pub fn monitor(io: &super::Inputs, opts: &MonitorOptions<'_>) -> Result<()> {
         match (&mut episode, &alarm) {
             (None, Some(a)) => {
                 let features: Vec<usize> = a.features.iter().map(|&f| f as usize).collect();
+                let missing = a.detector == Detector::GuardNonFinite;
                 let changes: Vec<Value> = features
                     .iter()
-                    .map(|&f| {
-                        let vals: Vec<f32> = recent.iter().filter_map(|v| v[f]).collect();
+                    .filter(|_| !missing)
+                    .filter_map(|&f| {
+                        let vals: Vec<Option<f32>> = recent.iter().map(|v| v[f]).collect();
                         change(&monitor, &channels[f], f, &vals, r)
                     })
                     .collect();
                 let detector = a.detector.name();
-                let what = if changes.is_empty() {
+                let what = if missing {
+                    let named: Vec<&str> = features.iter().map(|&f| channels[f].as_str()).collect();
+                    format!("{}: missing or not a finite number", named.join(", "))
+                } else if changes.is_empty() {
                     "the model's outputs moved (no input named)".to_owned()
                 } else {
                     changes.iter().map(describe).collect::<Vec<_>>().join("; ")

@@ -422,17 +422,24 @@ fn target_leakage(d: &Dataset, test: Option<&Dataset>, out: &mut Vec<Finding>) {
     if majority >= 1.0 - COPY_ERROR {
         return; // a single-class target: accuracy says nothing
     }
+    // When one class is already `STRONG_SCORE` of the rows, every column's
+    // rule is that strong: only copies of the target are worth a word.
+    let skewed = majority >= STRONG_SCORE;
     for (c, name) in d.features.iter().enumerate() {
         let values = column_values(d, c);
         let (score, copy, what) = match &d.target {
             Target::Classes { names, y } => {
                 let rule = Rule::learn(&values, y, names.len());
                 let acc = rule.accuracy(&values, y);
-                let train_only = test.and_then(|t| match &t.target {
-                    Target::Classes { y: ty, .. } if t.len() >= MIN_ROWS_FOR_LEAKAGE => {
+                let train_only = test.filter(|_| !skewed).and_then(|t| match &t.target {
+                    Target::Classes { names: tn, y: ty } if t.len() >= MIN_ROWS_FOR_LEAKAGE => {
                         let test_acc = rule.accuracy(&column_values(t, c), ty);
+                        // Each file's gain over its own majority class.
+                        let test_majority =
+                            class_counts(tn.len(), ty).into_iter().max().unwrap_or(0) as f64
+                                / ty.len().max(1) as f64;
                         let gain = acc - majority;
-                        (acc >= STRONG_SCORE && test_acc - majority < TRAIN_ONLY_GAIN * gain)
+                        (acc >= STRONG_SCORE && test_acc - test_majority < TRAIN_ONLY_GAIN * gain)
                             .then_some(test_acc)
                     }
                     _ => None,
@@ -481,7 +488,7 @@ fn target_leakage(d: &Dataset, test: Option<&Dataset>, out: &mut Vec<Finding>) {
                     "column `{name}` {what}: it looks like a copy of the target, which the device will not have; leave it out (--drop {name}) or pass --allow-leakage if it is real"
                 ),
             });
-        } else if score >= STRONG_SCORE {
+        } else if score >= STRONG_SCORE && !skewed {
             out.push(Finding {
                 severity: Severity::Warning,
                 check: "strong_feature",

@@ -20,9 +20,21 @@ const MARGIN_STANDARD_ERRORS: f64 = 2.0;
 const MIN_MARGIN: f64 = 0.01;
 /// Full-batch gradient steps of the logistic and linear regressions.
 const REGRESSION_STEPS: usize = 300;
-/// Their learning rate (standardized inputs) and L2 penalty.
+/// Their largest learning rate (standardized inputs) and L2 penalty.
 const REGRESSION_RATE: f64 = 0.5;
 const REGRESSION_L2: f64 = 1e-4;
+/// Training rows the 1-nearest-neighbour baseline compares with, at most
+/// (evenly spaced): it costs test rows × training rows × inputs.
+const NEAREST_ROWS: usize = 5000;
+
+/// A gradient step that cannot diverge: the curvature of the squared
+/// loss is at most the trace of `XᵀX/n` plus one (the bias), and that of
+/// the softmax loss half of it.
+fn safe_rate(train: &Split, curvature: f64) -> f64 {
+    let n = train.len().max(1) as f64;
+    let trace: f64 = train.x.iter().map(|&v| value(v) * value(v)).sum::<f64>() / n + 1.0;
+    REGRESSION_RATE.min(1.0 / (curvature * trace.max(1e-12)))
+}
 
 /// The baselines of one training, on its test rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,8 +101,8 @@ pub fn measure(
         // the majority rate: on a handful of test rows two standard errors
         // would ask for more than every row right.
         let margin = (MARGIN_STANDARD_ERRORS * (majority * (1.0 - majority) / n).sqrt())
-            .min((1.0 - majority) / 2.0)
-            .max(MIN_MARGIN);
+            .max(MIN_MARGIN)
+            .min((1.0 - majority) / 2.0);
         let finding = (model_score < majority + margin).then(|| {
             format!(
                 "the model is no better than always answering the majority class: test accuracy {:.3} against {:.3} (a clear lead is {:.3} more); {cheap} reaches {:.3}. Check that the label column is the one you mean and that the features carry it; then try more rows, --time-budget, or a larger --mcu",
@@ -120,7 +132,12 @@ pub fn measure(
         };
         let majority = mae(&|_| mean);
         let w = linear(train, width);
-        let cheap_score = mae(&|i| predict_linear(&w, &test.x[i * width..(i + 1) * width]));
+        // Finite whatever happens: the report is JSON, which has no NaN.
+        let finite = |v: f64| if v.is_finite() { v } else { f64::MAX };
+        let majority = finite(majority);
+        let cheap_score = finite(mae(&|i| {
+            predict_linear(&w, &test.x[i * width..(i + 1) * width])
+        }));
         Baselines {
             metric: "MAE".into(),
             majority,
@@ -135,11 +152,12 @@ pub fn measure(
 
 /// 1-nearest-neighbour (Euclidean) class of each test row.
 fn nearest(train: &Split, test: &Split, width: usize) -> Vec<usize> {
+    let stride = train.len().div_ceil(NEAREST_ROWS).max(1);
     (0..test.len())
         .map(|i| {
             let x = &test.x[i * width..(i + 1) * width];
             let mut best = (f64::INFINITY, 0);
-            for j in 0..train.len() {
+            for j in (0..train.len()).step_by(stride) {
                 let y = &train.x[j * width..(j + 1) * width];
                 let d: f64 = x
                     .iter()
@@ -173,6 +191,7 @@ fn value(x: f32) -> f64 {
 /// Multinomial logistic regression by full-batch gradient descent; the
 /// class of each test row.
 fn logistic(train: &Split, test: &Split, width: usize, k: usize) -> Vec<usize> {
+    let rate = safe_rate(train, 0.5);
     let d = width + 1;
     let mut w = vec![0.0f64; k * d];
     let n = train.len().max(1) as f64;
@@ -194,7 +213,7 @@ fn logistic(train: &Split, test: &Split, width: usize, k: usize) -> Vec<usize> {
             }
         }
         for (wi, gi) in w.iter_mut().zip(&grad) {
-            *wi -= REGRESSION_RATE * (gi / n + REGRESSION_L2 * *wi);
+            *wi -= rate * (gi / n + REGRESSION_L2 * *wi);
         }
     }
     (0..test.len())
@@ -227,6 +246,7 @@ fn softmax(v: &mut [f64]) {
 /// Linear regression by full-batch gradient descent on standardized
 /// inputs: weights then bias.
 fn linear(train: &Split, width: usize) -> Vec<f64> {
+    let rate = safe_rate(train, 1.0);
     let mut w = vec![0.0f64; width + 1];
     let n = train.len().max(1) as f64;
     let mut grad = vec![0.0f64; width + 1];
@@ -241,7 +261,7 @@ fn linear(train: &Split, width: usize) -> Vec<f64> {
             grad[width] += e;
         }
         for (wi, gi) in w.iter_mut().zip(&grad) {
-            *wi -= REGRESSION_RATE * (gi / n + REGRESSION_L2 * *wi);
+            *wi -= rate * (gi / n + REGRESSION_L2 * *wi);
         }
     }
     w

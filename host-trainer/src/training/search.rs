@@ -114,8 +114,8 @@ pub fn size(text: &str, context: &str) -> Result<usize> {
             None => (t.as_str(), 1),
         },
     };
-    match digits.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n * unit),
+    match digits.trim().parse::<usize>().ok().and_then(|n| n.checked_mul(unit)) {
+        Some(n) if n > 0 => Ok(n),
         _ => bail!("{context}: `{text}` is not a size; write bytes, or a number with K or M (such as 128K)"),
     }
 }
@@ -501,6 +501,8 @@ pub struct Outcome<B: AutodiffBackend> {
 
 /// A candidate that fits the budget.
 struct Candidate {
+    /// Its number in the order drawn.
+    draw: usize,
     /// Training work of one row for one epoch, in MAC equivalents.
     row_work: f64,
     config: Config,
@@ -532,6 +534,7 @@ pub fn search<B: AutodiffBackend>(
     // Draw candidates that fit; the library default first, when it fits.
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut rejected = Vec::new();
+    let mut smallest: Option<(usize, String)> = None;
     let mut seen = std::collections::HashSet::new();
     let mut drawn = 0;
     while candidates.len() < CANDIDATES && drawn < CANDIDATES * 12 {
@@ -559,10 +562,14 @@ pub fn search<B: AutodiffBackend>(
         }
         let fp = footprint::<B::InnerBackend>(&arch, info, reserve, device)?;
         if let Some(why) = settings.budget.misfit(&fp) {
+            if smallest.as_ref().is_none_or(|(f, _)| fp.flash < *f) {
+                smallest = Some((fp.flash, format!("{label}: {why}")));
+            }
             rejected.push(format!("{label}: {why}"));
             continue;
         }
         candidates.push(Candidate {
+            draw: drawn - 1,
             row_work: row_work(&arch, fp.macs),
             config: cfg,
             arch,
@@ -572,10 +579,19 @@ pub fn search<B: AutodiffBackend>(
     }
     if candidates.is_empty() {
         bail!(
-            "no network fits the device budget ({} bytes of flash, {} of RAM for arena and monitor); the smallest tried: {}. Give a larger --target, --max-flash or --max-ram, or fewer input columns",
+            "no network fits the device budget ({} bytes of flash, {} of RAM for arena and monitor{}{}); the smallest tried: {}. Give a larger --mcu, --max-flash, --max-ram, --max-macs or --max-instructions, or fewer input columns",
             settings.budget.flash,
             settings.budget.ram,
-            rejected.first().map_or("none", String::as_str)
+            settings.budget.macs.map(|m| format!(", {m} MACs")).unwrap_or_default(),
+            settings
+                .budget
+                .instructions
+                .map(|i| format!(", {i} instructions"))
+                .unwrap_or_default(),
+            smallest.as_ref().map_or_else(
+                || rejected.first().map_or("none", String::as_str),
+                |(_, s)| s.as_str()
+            )
         );
     }
     let work_budget = settings.time_budget * TRAINING_MACS_PER_SECOND;
@@ -685,7 +701,7 @@ pub fn search<B: AutodiffBackend>(
             let (metric, loss) = end_score(&histories, classification);
             let score = if classification { metric } else { -metric };
             trials.push(Trial {
-                candidate: i,
+                candidate: c.draw,
                 label: c.label.clone(),
                 rung,
                 epochs,
@@ -695,7 +711,13 @@ pub fn search<B: AutodiffBackend>(
                 flash: c.footprint.flash,
                 ram: c.footprint.ram,
             });
-            scored.push((i, metric, loss));
+            // A diverged run (NaN or infinite) ranks last, on every machine.
+            let finite = |v: f64, worst: f64| if v.is_finite() { v } else { worst };
+            scored.push((
+                i,
+                finite(metric, f64::NEG_INFINITY),
+                finite(loss, f64::INFINITY),
+            ));
             if !quiet {
                 let elapsed = start.elapsed().as_secs_f64();
                 let left = elapsed / done_work.max(1.0) * (total_work - done_work).max(0.0);
@@ -733,8 +755,9 @@ pub fn search<B: AutodiffBackend>(
         };
         alive = scored.iter().take(keep).map(|s| s.0).collect();
     }
-    let chosen = alive[0];
-    let mut config = candidates[chosen].config.clone();
+    let chosen_index = alive[0];
+    let chosen = candidates[chosen_index].draw;
+    let mut config = candidates[chosen_index].config.clone();
     // The final training: the last rung's epochs, all of them (the score
     // was measured at the end of that schedule).
     config.training.epochs = top;
