@@ -51,7 +51,7 @@ fn safe_rate(train: &Split, width: usize, curvature: f64) -> f64 {
             w[width] += dot;
         }
         let norm = (w.iter().map(|x| x * x).sum::<f64>()).sqrt() / n;
-        if !(norm > 1e-12) {
+        if norm.is_nan() || norm <= 1e-12 {
             break;
         }
         lambda = norm;
