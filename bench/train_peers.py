@@ -104,11 +104,12 @@ def write(path, header, rows):
         w.writerows(rows)
 
 
-def run_vigie(vigie, train, test, label, out):
+def run_vigie(vigie, train, test, label, out, budget=None):
     start = time.perf_counter()
+    extra = ["--time-budget", str(budget)] if budget else []
     p = subprocess.run(
         [vigie, "train", "--data", train, "--test", test, "--target", label,
-         "--out", out, "--force", "--json", "--quiet"],
+         "--out", out, "--force", "--json", "--quiet"] + extra,
         capture_output=True, text=True)
     wall = time.perf_counter() - start
     if p.returncode not in (0, 3):
@@ -138,7 +139,11 @@ def main():
     ap.add_argument("--vigie", default="target/release/vigie")
     ap.add_argument("--data-dir", action="append", default=[])
     ap.add_argument("--only", default="")
+    ap.add_argument("--sweep", default="",
+                    help="time budgets to try (e.g. 2,5,10,20,40): report the least wall "
+                         "time at which vigie's int8 accuracy reaches scikit-learn's")
     args = ap.parse_args()
+    sweep = [float(b) for b in args.sweep.split(",") if b]
     dirs = args.data_dir or ["data"]
     only = set(filter(None, args.only.split(",")))
     results = []
@@ -163,6 +168,15 @@ def main():
             s_acc, s_wall = run_sklearn(train_rows, test_rows, header, label)
             results.append((name, v_acc, v_float, v_wall, s_acc, s_wall,
                             summary.get("device_bytes"), summary.get("macs")))
+            for budget in sweep:
+                b_acc, _, b_wall, _ = run_vigie(
+                    args.vigie, tr, te, label, os.path.join(tmp, f"{name}-{budget}.vigie"), budget)
+                reached = b_acc >= s_acc
+                print(f"{name:16}   --time-budget {budget:>5}: int8 {b_acc:.3f} in {b_wall:6.1f} s"
+                      f" ({b_wall / s_wall:5.2f}x scikit-learn's time)"
+                      f"{'  reaches the peer' if reached else ''}", flush=True)
+                if reached:
+                    break
             print(f"{name:16} vigie int8 {v_acc:.3f} (float {v_float:.3f}) in {v_wall:6.1f} s"
                   f" | scikit-learn MLP(64) {s_acc:.3f} in {s_wall:6.1f} s"
                   f" | time ratio {v_wall / s_wall:5.2f}"
