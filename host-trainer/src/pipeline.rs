@@ -4,7 +4,6 @@
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 use vigie_core::builder::FloatModel;
 use vigie_core::format::section_kind;
@@ -257,11 +256,7 @@ fn choose_calibration<B: Backend>(
     let n = p.splits.train.len().min(CALIBRATION_CHOICE_ROWS);
     let rows = &p.splits.train[..n];
     let width = p.problem.channels * p.problem.length;
-    let sample = Split {
-        x: p.train.x[..n * width].to_vec(),
-        classes: p.train.classes.iter().take(n).copied().collect(),
-        values: p.train.values.iter().take(n).copied().collect(),
-    };
+    let sample = p.train.select(&(0..n).collect::<Vec<_>>(), width);
     let float = float_outputs(net, &sample, &p.problem, p.target_scale, device);
     let k = p.problem.classes.max(1);
     let acts = quantize::Activations::of(
@@ -345,20 +340,9 @@ fn float_outputs<B: Backend>(
     scale: Option<(f32, f32)>,
     device: &B::Device,
 ) -> Vec<f32> {
-    let width = p.channels * p.length;
     let mut out = Vec::new();
-    for chunk in split.x.chunks(512 * width) {
-        let n = chunk.len() / width;
-        let t = Tensor::<B, 3>::from_data(
-            TensorData::new(chunk.to_vec(), [n, p.channels, p.length]),
-            device,
-        );
-        let v = net
-            .forward(t)
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .unwrap_or_default();
+    for t in crate::training::net::batches::<B>(&split.x, (p.channels, p.length), device) {
+        let v: Vec<f32> = crate::training::net::host_vec(net.forward(t));
         out.extend(v.into_iter().map(|x| scale.map_or(x, |(m, s)| x * s + m)));
     }
     out

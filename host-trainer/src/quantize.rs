@@ -3,12 +3,11 @@
 //! builder (which owns the multiplier conversion).
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
 use vigie_core::builder::{FloatModel, Range};
 
 use crate::training::config::{Calibration, QuantizationConfig};
 use crate::training::fit::Split;
-use crate::training::net::{export, ExportInfo, Net};
+use crate::training::net::{batches, export, host_vec, ExportInfo, Net};
 
 /// The activations calibration sees: the standardized inputs and each
 /// weighted layer's outputs on (at most `calibration_rows` of) the
@@ -36,23 +35,12 @@ impl Activations {
         let rows = train.len().min(cfg.calibration_rows.max(1));
         let x = &train.x[..rows * width];
         let mut tensors: Vec<Vec<f32>> = vec![x.to_vec()];
-        for chunk in x.chunks(512 * width) {
-            let n = chunk.len() / width;
-            let t = Tensor::<B, 3>::from_data(
-                TensorData::new(chunk.to_vec(), [n, channels, length]),
-                device,
-            );
+        for t in batches::<B>(x, (channels, length), device) {
             net.forward_traced(t, None, &mut |layer, out| {
                 if tensors.len() <= layer + 1 {
                     tensors.resize(layer + 2, Vec::new());
                 }
-                let v = out
-                    .clone()
-                    .into_data()
-                    .convert::<f32>()
-                    .into_vec::<f32>()
-                    .unwrap_or_default();
-                tensors[layer + 1].extend(v);
+                tensors[layer + 1].extend(host_vec::<B, 2, _, f32>(out.clone()));
             });
         }
         // Regression outputs are standardized inside the network; the

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use vigie_core::format::read_f32;
-use vigie_core::monitor::{Detector, Level, Monitor, Observation};
+use vigie_core::monitor::{channel_mean, Detector, Level, Monitor, Observation};
 use vigie_core::session::Alarm;
 
 use crate::data::stream::RowStream;
@@ -32,15 +32,30 @@ pub struct MonitorOptions<'a> {
     pub events: bool,
 }
 
-/// The monitored value of each input channel for one row (its mean over
-/// the window; `None` when missing).
-fn channel_values(row: &[f32], length: usize) -> Vec<Option<f32>> {
-    row.chunks(length.max(1))
-        .map(|w| {
-            let v: Vec<f32> = w.iter().copied().filter(|v| v.is_finite()).collect();
-            (!v.is_empty()).then(|| v.iter().sum::<f32>() / v.len() as f32)
-        })
-        .collect()
+/// A change of one input against training, as reported: `now` is its
+/// mean over the rows described, `spread` their standard deviation when
+/// known, `since` the row the change started at when estimated.
+fn change_json(
+    monitor: &Monitor<'_>,
+    name: &str,
+    f: usize,
+    now: f32,
+    spread: Option<f32>,
+    since: Option<usize>,
+) -> Value {
+    let def = monitor.def();
+    let (mean, sd) = (read_f32(def.mean, f), read_f32(def.std, f).max(1e-12));
+    let sigmas = (now - mean) / sd;
+    json!({
+        "feature": name,
+        "direction": if sigmas >= 0.0 { "up" } else { "down" },
+        "sigmas": sigmas,
+        "mean_now": now,
+        "training_mean": mean,
+        "training_sd": sd,
+        "spread_ratio": spread.map(|s| s / sd),
+        "since_row": since,
+    })
 }
 
 /// How one input differs from training over its recent rows (oldest
@@ -81,17 +96,14 @@ fn change(
     let m = after.len().max(1) as f32;
     let now = after.iter().sum::<f32>() / m;
     let spread = (after.iter().map(|v| (v - now).powi(2)).sum::<f32>() / m).sqrt();
-    let sigmas = (now - mean) / sd;
-    Some(json!({
-        "feature": name,
-        "direction": if sigmas >= 0.0 { "up" } else { "down" },
-        "sigmas": sigmas,
-        "mean_now": now,
-        "training_mean": mean,
-        "training_sd": sd,
-        "spread_ratio": spread / sd,
-        "since_row": (row + 1).saturating_sub(n - k),
-    }))
+    Some(change_json(
+        monitor,
+        name,
+        f,
+        now,
+        Some(spread),
+        Some((row + 1).saturating_sub(n - k)),
+    ))
 }
 
 fn describe(c: &Value) -> String {
@@ -194,11 +206,16 @@ pub fn monitor(io: &super::Inputs, opts: &MonitorOptions<'_>) -> Result<()> {
         }
         // The latched alarm after the label too (the error-rate detector).
         let alarm: Option<Alarm> = session.alarm().cloned();
-        let values = channel_values(&x, length);
-        recent.push_back(values.clone());
-        if recent.len() > RECENT_ROWS {
-            recent.pop_front();
-        }
+        // The monitored value of each channel, as the device's monitor
+        // computes it (`None`: missing); the oldest row's buffer is reused.
+        let mut values = match recent.len() {
+            RECENT_ROWS => recent.pop_front().unwrap_or_default(),
+            _ => Vec::with_capacity(channels.len()),
+        };
+        values.clear();
+        values.extend(x.chunks(length.max(1)).map(channel_mean));
+        recent.push_back(values);
+        let values = recent.back().map(Vec::as_slice).unwrap_or_default();
         // Raw events: drift, and warnings when they start.
         let fired = seen.iter().fold(0u16, |bits, o| bits | o.fired);
         for o in &seen {
@@ -340,19 +357,14 @@ fn end_episode(e: &Episode, row: usize, monitor: &Monitor<'_>, channels: &[Strin
         .zip(&e.sums)
         .filter(|(_, s)| s.1 > 0)
         .map(|(&f, s)| {
-            let def = monitor.def();
-            let (mean, sd) = (read_f32(def.mean, f), read_f32(def.std, f).max(1e-12));
-            let now = (s.0 / s.1 as f64) as f32;
-            let sigmas = (now - mean) / sd;
-            json!({
-                "feature": channels[f],
-                "direction": if sigmas >= 0.0 { "up" } else { "down" },
-                "sigmas": sigmas,
-                "mean_now": now,
-                "training_mean": mean,
-                "training_sd": sd,
-                "spread_ratio": Value::Null,
-            })
+            change_json(
+                monitor,
+                &channels[f],
+                f,
+                (s.0 / s.1 as f64) as f32,
+                None,
+                None,
+            )
         })
         .collect();
     json!({"event": "episode_end", "start": e.start, "end": row, "rows": row - e.start,

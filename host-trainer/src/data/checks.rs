@@ -90,6 +90,11 @@ fn class_counts(classes: usize, y: &[usize]) -> Vec<usize> {
     counts
 }
 
+/// The largest class's share of `y`.
+fn majority_share(classes: usize, y: &[usize]) -> f64 {
+    class_counts(classes, y).into_iter().max().unwrap_or(0) as f64 / y.len().max(1) as f64
+}
+
 /// A hash of a row's feature bits: rows are compared through it (8 bytes
 /// a row, not a copy of the row), then bit for bit.
 fn row_hash(d: &Dataset, r: usize) -> u64 {
@@ -413,10 +418,7 @@ fn target_leakage(d: &Dataset, test: Option<&Dataset>, out: &mut Vec<Finding>) {
         return; // window samples are not columns a target could be copied into
     }
     let majority = match &d.target {
-        Target::Classes { names, y } => {
-            class_counts(names.len(), y).into_iter().max().unwrap_or(0) as f64
-                / y.len().max(1) as f64
-        }
+        Target::Classes { names, y } => majority_share(names.len(), y),
         Target::Values { .. } => 0.0,
     };
     if majority >= 1.0 - COPY_ERROR {
@@ -435,9 +437,7 @@ fn target_leakage(d: &Dataset, test: Option<&Dataset>, out: &mut Vec<Finding>) {
                     Target::Classes { names: tn, y: ty } if t.len() >= MIN_ROWS_FOR_LEAKAGE => {
                         let test_acc = rule.accuracy(&column_values(t, c), ty);
                         // Each file's gain over its own majority class.
-                        let test_majority =
-                            class_counts(tn.len(), ty).into_iter().max().unwrap_or(0) as f64
-                                / ty.len().max(1) as f64;
+                        let test_majority = majority_share(tn.len(), ty);
                         let gain = acc - majority;
                         (acc >= STRONG_SCORE && test_acc - test_majority < TRAIN_ONLY_GAIN * gain)
                             .then_some(test_acc)

@@ -9,6 +9,7 @@ pub mod table;
 
 pub use table::{CsvFile, CsvOptions, Dialect};
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
@@ -349,6 +350,70 @@ fn raw_columns(csv: &CsvFile, spec: &Spec, target_col: usize) -> Result<Vec<RawC
 /// rows).
 pub type Unseen = Vec<(String, String, usize)>;
 
+/// What one raw cell was, once written as model inputs.
+pub(crate) enum Cell {
+    /// A number.
+    Number,
+    /// An empty numeric cell: NaN.
+    Missing,
+    /// A text level training had.
+    Level,
+    /// A text level training did not have: the "other" slot.
+    Unseen,
+    /// A numeric column's cell that is not a number.
+    NotANumber,
+}
+
+/// The training levels of each raw column that holds text, for lookups.
+pub(crate) fn level_lookups(columns: &[RawColumn]) -> Vec<Option<HashMap<String, usize>>> {
+    columns
+        .iter()
+        .map(|c| {
+            c.levels
+                .as_ref()
+                .map(|l| l.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect())
+        })
+        .collect()
+}
+
+/// Writes one raw cell as its column's model inputs (`out` starts at the
+/// column's first input): a number, NaN when empty, or a one-hot over the
+/// training `levels` whose last slot is "other". The one encoding of the
+/// trainer's files and of `vigie monitor`'s streams.
+pub(crate) fn encode_cell(
+    cell: &str,
+    levels: Option<&HashMap<String, usize>>,
+    dialect: Dialect,
+    out: &mut [f32],
+) -> Cell {
+    match levels {
+        None if table::is_missing(cell) => {
+            out[0] = f32::NAN;
+            Cell::Missing
+        }
+        None => match dialect.number(cell) {
+            Some(v) => {
+                out[0] = v;
+                Cell::Number
+            }
+            None => Cell::NotANumber,
+        },
+        Some(levels) => {
+            let key = if table::is_missing(cell) { "" } else { cell };
+            match levels.get(key) {
+                Some(&i) => {
+                    out[i] = 1.0;
+                    Cell::Level
+                }
+                None => {
+                    out[levels.len()] = 1.0;
+                    Cell::Unseen
+                }
+            }
+        }
+    }
+}
+
 /// Reads raw columns into the row-major feature matrix, in one pass over
 /// the file: numbers as they are (missing: NaN), text one-hot over its
 /// levels. Returns the matrix, the numeric missing cells and the levels
@@ -359,48 +424,32 @@ pub fn read_columns(csv: &CsvFile, columns: &[RawColumn]) -> Result<(Vec<f32>, M
         .iter()
         .map(|c| csv.column(&c.name, "model input"))
         .collect::<Result<_>>()?;
-    let lookup: Vec<Option<std::collections::HashMap<&str, usize>>> = columns
-        .iter()
-        .map(|c| {
-            c.levels
-                .as_ref()
-                .map(|l| l.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect())
-        })
-        .collect();
-    let width: usize = columns.iter().map(|c| c.channel_names().len()).sum();
+    let lookups = level_lookups(columns);
+    let widths: Vec<usize> = columns.iter().map(|c| c.channel_names().len()).collect();
+    let width: usize = widths.iter().sum();
     let mut x = vec![0.0f32; csv.len * width];
     let mut missing: Missing = (0, None);
     let mut unseen: Unseen = Vec::new();
     csv.for_each_row(|r, rec| {
         let row = &mut x[r * width..(r + 1) * width];
         let mut at = 0;
-        for ((column, &c), lookup) in columns.iter().zip(&index).zip(&lookup) {
+        for (((column, &c), lookup), w) in columns.iter().zip(&index).zip(&lookups).zip(&widths) {
             let cell = csv.text(rec, r, c)?;
-            let Some(levels) = lookup else {
-                row[at] = if table::is_missing(cell) {
+            match encode_cell(cell, lookup.as_ref(), csv.dialect, &mut row[at..]) {
+                Cell::Missing => {
                     missing.0 += 1;
                     if missing.1.is_none() {
                         missing.1 = Some((r + 2, column.name.clone()));
                     }
-                    f32::NAN
-                } else {
-                    csv.number(cell).ok_or_else(|| {
-                        anyhow!(
-                            "{path}:{}:{}: column `{}` holds `{cell}`, which is not a number, where the training file has numbers; fix the cell, or leave it empty to mark it missing",
-                            r + 2,
-                            c + 1,
-                            column.name
-                        )
-                    })?
-                };
-                at += 1;
-                continue;
-            };
-            let key = if table::is_missing(cell) { "" } else { cell };
-            let k = levels.len();
-            let slot = match levels.get(key) {
-                Some(&i) => i,
-                None => {
+                }
+                Cell::NotANumber => bail!(
+                    "{path}:{}:{}: column `{}` holds `{cell}`, which is not a number, where the training file has numbers; fix the cell, or leave it empty to mark it missing",
+                    r + 2,
+                    c + 1,
+                    column.name
+                ),
+                Cell::Unseen => {
+                    let key = if table::is_missing(cell) { "" } else { cell };
                     match unseen
                         .iter_mut()
                         .find(|(n, l, _)| *n == column.name && l == key)
@@ -408,11 +457,10 @@ pub fn read_columns(csv: &CsvFile, columns: &[RawColumn]) -> Result<(Vec<f32>, M
                         Some(u) => u.2 += 1,
                         None => unseen.push((column.name.clone(), key.to_owned(), 1)),
                     }
-                    k
                 }
-            };
-            row[at + slot] = 1.0;
-            at += k + 1;
+                Cell::Number | Cell::Level => {}
+            }
+            at += w;
         }
         Ok(())
     })?;

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
 
-use super::table::{detect, is_missing, CsvOptions, Dialect};
-use super::RawColumn;
+use super::table::{detect, CsvOptions, Dialect};
+use super::{encode_cell, level_lookups, Cell, RawColumn};
 
 /// Rows of a CSV stream, as model inputs.
 pub struct RowStream {
@@ -25,6 +25,8 @@ pub struct RowStream {
     index: Vec<usize>,
     columns: Vec<RawColumn>,
     lookups: Vec<Option<HashMap<String, usize>>>,
+    /// Model inputs of each raw column.
+    widths: Vec<usize>,
     /// Column of the labels, if asked for.
     label: Option<usize>,
     /// Data rows read so far.
@@ -93,14 +95,8 @@ impl RowStream {
             .map(|c| find(&c.name, "model input"))
             .collect::<Result<Vec<_>>>()?;
         let label = label.map(|l| find(l, "label")).transpose()?;
-        let lookups = columns
-            .iter()
-            .map(|c| {
-                c.levels
-                    .as_ref()
-                    .map(|l| l.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect())
-            })
-            .collect();
+        let lookups = level_lookups(&columns);
+        let widths = columns.iter().map(|c| c.channel_names().len()).collect();
         Ok(RowStream {
             name,
             reader,
@@ -108,6 +104,7 @@ impl RowStream {
             index,
             columns,
             lookups,
+            widths,
             label,
             rows: 0,
             record: csv::ByteRecord::new(),
@@ -116,7 +113,7 @@ impl RowStream {
 
     /// Model inputs per row.
     pub fn width(&self) -> usize {
-        self.columns.iter().map(|c| c.channel_names().len()).sum()
+        self.widths.iter().sum()
     }
 
     /// Reads the next row into `x` (missing numbers: NaN, as the device
@@ -147,42 +144,21 @@ impl RowStream {
         };
         x.fill(0.0);
         let mut at = 0;
-        for ((column, &c), lookup) in self.columns.iter().zip(&self.index).zip(&self.lookups) {
+        let columns = self.columns.iter().zip(&self.index).zip(&self.lookups);
+        for (((column, &c), lookup), w) in columns.zip(&self.widths) {
             let cell = text(c)?;
-            match lookup {
-                None => {
-                    x[at] = if is_missing(&cell) {
-                        f32::NAN
-                    } else {
-                        self.number(&cell).ok_or_else(|| {
-                            anyhow!(
-                                "{}:{line}:{}: column `{}` holds `{cell}`, which is not a number; fix the cell, or leave it empty to mark it missing",
-                                self.name,
-                                c + 1,
-                                column.name
-                            )
-                        })?
-                    };
-                    at += 1;
-                }
-                Some(levels) => {
-                    let key = if is_missing(&cell) { "" } else { cell.as_str() };
-                    let k = levels.len();
-                    // A level the training file did not have: "other".
-                    x[at + levels.get(key).copied().unwrap_or(k)] = 1.0;
-                    at += k + 1;
-                }
+            if let Cell::NotANumber =
+                encode_cell(&cell, lookup.as_ref(), self.dialect, &mut x[at..])
+            {
+                bail!(
+                    "{}:{line}:{}: column `{}` holds `{cell}`, which is not a number; fix the cell, or leave it empty to mark it missing",
+                    self.name,
+                    c + 1,
+                    column.name
+                );
             }
+            at += w;
         }
         Ok(Some(self.label.map(text).transpose()?))
-    }
-
-    fn number(&self, cell: &str) -> Option<f32> {
-        let v = if self.dialect.decimal_comma && cell.contains(',') {
-            cell.replacen(',', ".", 1).parse::<f32>().ok()
-        } else {
-            cell.parse::<f32>().ok()
-        };
-        v.filter(|v| v.is_finite())
     }
 }

@@ -21,6 +21,19 @@ pub struct Dialect {
     pub decimal_comma: bool,
 }
 
+impl Dialect {
+    /// Parses one cell as a finite number in this dialect.
+    pub fn number(&self, cell: &str) -> Option<f32> {
+        let cell = cell.trim();
+        let v = if self.decimal_comma && cell.contains(',') {
+            cell.replacen(',', ".", 1).parse::<f32>().ok()
+        } else {
+            cell.parse::<f32>().ok()
+        };
+        v.filter(|v| v.is_finite())
+    }
+}
+
 impl Default for Dialect {
     fn default() -> Self {
         Dialect {
@@ -286,13 +299,7 @@ impl CsvFile {
 
     /// Parses one cell as a number in this file's dialect.
     pub fn number(&self, cell: &str) -> Option<f32> {
-        let cell = cell.trim();
-        let v = if self.dialect.decimal_comma && cell.contains(',') {
-            cell.replacen(',', ".", 1).parse::<f32>().ok()
-        } else {
-            cell.parse::<f32>().ok()
-        };
-        v.filter(|v| v.is_finite())
+        self.dialect.number(cell)
     }
 
     /// Streams every data row: `f(row index, its record)`.

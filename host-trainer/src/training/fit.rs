@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::rng::Rng;
 use crate::training::config::{LossKind, OptimizerKind, Schedule, TrainingConfig};
-use crate::training::net::Net;
+use crate::training::net::{host_vec, Net};
 
 /// Standardized features and targets of one split.
 #[derive(Debug, Clone)]
@@ -37,6 +37,25 @@ impl Split {
     /// Whether there is no row.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The split of `rows` (indices into this one), `width` inputs a row.
+    pub fn select(&self, rows: &[usize], width: usize) -> Split {
+        let mut x = Vec::with_capacity(rows.len() * width);
+        for &r in rows {
+            x.extend_from_slice(&self.x[r * width..(r + 1) * width]);
+        }
+        Split {
+            x,
+            classes: rows
+                .iter()
+                .filter_map(|&r| self.classes.get(r).copied())
+                .collect(),
+            values: rows
+                .iter()
+                .filter_map(|&r| self.values.get(r).copied())
+                .collect(),
+        }
     }
 }
 
@@ -182,23 +201,10 @@ fn metric_sum<B: Backend>(out: Tensor<B, 2>, split: &Split, rows: &[usize], p: &
     }
 }
 
-/// A tensor's values on the host, as `E` (empty if the backend fails).
-fn host_vec<B: Backend, const D: usize, K, E>(t: Tensor<B, D, K>) -> Vec<E>
-where
-    K: burn::tensor::BasicOps<B>,
-    E: burn::tensor::Element,
-{
-    t.into_data()
-        .convert::<E>()
-        .into_vec::<E>()
-        .unwrap_or_default()
-}
-
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
-    t.into_data()
-        .convert::<f64>()
-        .into_vec::<f64>()
-        .map(|v| v[0])
+    host_vec::<B, 1, _, f64>(t)
+        .first()
+        .copied()
         .unwrap_or(f64::NAN)
 }
 

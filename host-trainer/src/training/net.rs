@@ -270,11 +270,36 @@ impl<B: Backend> Net<B> {
     }
 }
 
-fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+/// A tensor's values on the host, as `E` (empty if the backend fails).
+pub fn host_vec<B: Backend, const D: usize, K, E>(t: Tensor<B, D, K>) -> Vec<E>
+where
+    K: burn::tensor::BasicOps<B>,
+    E: burn::tensor::Element,
+{
     t.into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("float tensor data")
+        .convert::<E>()
+        .into_vec::<E>()
+        .unwrap_or_default()
+}
+
+fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    host_vec(t)
+}
+
+/// `x` (rows of `channels × length` values) as batches of at most 512 rows.
+pub fn batches<'x, B: Backend>(
+    x: &'x [f32],
+    (channels, length): (usize, usize),
+    device: &'x B::Device,
+) -> impl Iterator<Item = Tensor<B, 3>> + 'x {
+    let width = (channels * length).max(1);
+    x.chunks(512 * width).map(move |chunk| {
+        let n = chunk.len() / width;
+        Tensor::from_data(
+            TensorData::new(chunk.to_vec(), [n, channels, length]),
+            device,
+        )
+    })
 }
 
 /// Folds a batch normalization (running statistics) into the convolution

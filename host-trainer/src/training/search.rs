@@ -164,16 +164,21 @@ pub fn footprint<B: burn::tensor::backend::Backend>(
     })
 }
 
+/// Each convolution block of `arch`: its input length and channels, and
+/// its filters (every block halves the length).
+fn conv_blocks(arch: &Architecture) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+    let (mut len, mut c_in) = (arch.length / arch.downsample.max(1), arch.channels);
+    arch.filters.iter().map(move |&f| {
+        let block = (len, c_in, f);
+        (len, c_in) = (len / 2, f);
+        block
+    })
+}
+
 fn conv_macs(arch: &Architecture) -> u64 {
-    let mut len = arch.length / arch.downsample.max(1);
-    let mut c_in = arch.channels;
-    let mut total = 0u64;
-    for &f in &arch.filters {
-        total += (len * arch.kernel * c_in * f) as u64;
-        c_in = f;
-        len /= 2;
-    }
-    total
+    conv_blocks(arch)
+        .map(|(len, c_in, f)| (len * arch.kernel * c_in * f) as u64)
+        .sum()
 }
 
 /// One trained candidate at one rung of the search.
@@ -269,12 +274,7 @@ const ELEMENT_MACS: f64 = 700.0;
 /// backward (3 × the inference MACs), the per-element work of the
 /// convolutions' outputs, and a fixed overhead.
 fn row_work(arch: &Architecture, macs: u64) -> f64 {
-    let mut len = arch.length / arch.downsample.max(1);
-    let mut elements = 0usize;
-    for &f in &arch.filters {
-        elements += len * f;
-        len /= 2;
-    }
+    let elements: usize = conv_blocks(arch).map(|(len, _, f)| len * f).sum();
     3.0 * macs as f64 + ELEMENT_MACS * elements as f64 + ROW_OVERHEAD_MACS
 }
 /// Training rows at or below which candidates are compared by k-fold
@@ -409,24 +409,6 @@ fn folds(n: usize, classes: &[usize], k: usize, rng: &mut Rng) -> Vec<Vec<usize>
     out
 }
 
-fn select(split: &Split, rows: &[usize], width: usize) -> Split {
-    let mut x = Vec::with_capacity(rows.len() * width);
-    for &r in rows {
-        x.extend_from_slice(&split.x[r * width..(r + 1) * width]);
-    }
-    Split {
-        x,
-        classes: rows
-            .iter()
-            .filter_map(|&r| split.classes.get(r).copied())
-            .collect(),
-        values: rows
-            .iter()
-            .filter_map(|&r| split.values.get(r).copied())
-            .collect(),
-    }
-}
-
 /// Where one candidate is evaluated: pairs of (training rows, validation
 /// rows).
 struct Plan {
@@ -445,7 +427,7 @@ fn plan(train: &Split, val: &Split, p: &Problem, seed: u64, kfold: bool) -> Plan
                     .filter(|&j| j != k)
                     .flat_map(|j| fs[j].iter().copied())
                     .collect();
-                (select(train, &rest, width), select(train, &fs[k], width))
+                (train.select(&rest, width), train.select(&fs[k], width))
             })
             .collect();
         Plan {
