@@ -225,7 +225,13 @@ impl core::fmt::Display for Step<'_> {
             write!(f, " {} score={}", d.name(), obs.score)?;
             for (i, &c) in obs.features.iter().enumerate() {
                 let sep = if i == 0 { " channel " } else { "," };
-                write!(f, "{sep}{}", self.channels.get(c as usize).unwrap_or("?"))?;
+                // Past the channels, a window's spread features.
+                let n = self.channels.len().max(1);
+                let (c, spread) = (c as usize % n, c as usize >= n);
+                write!(f, "{sep}{}", self.channels.get(c).unwrap_or("?"))?;
+                if spread {
+                    write!(f, ".sd")?;
+                }
             }
         }
         if let Some(since) = self.drifting_since {

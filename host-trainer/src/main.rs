@@ -201,6 +201,12 @@ enum Command {
         /// (default: one per 10,000 samples).
         #[arg(long, default_value_t = 1e-4)]
         false_alarm_rate: f64,
+        /// The smallest lasting shift of an input's mean worth a drift
+        /// alarm, in training standard deviations. Smaller shifts, and
+        /// shifts the reference cannot tell from its own sampling error,
+        /// raise nothing.
+        #[arg(long, default_value_t = vigie_trainer::monitor_fit::MIN_SHIFT)]
+        min_shift: f32,
         /// Train even when the data checks find leakage (rows shared by
         /// the training and test files, a column that copies the target).
         #[arg(long)]
@@ -290,11 +296,15 @@ enum Command {
         #[command(flatten)]
         csv: CsvArgs,
         /// Training data.
-        #[arg(long)]
-        data: PathBuf,
+        #[arg(long, required_unless_present = "suite")]
+        data: Option<PathBuf>,
+        /// Run over every bundled data set found in this folder (`data/`),
+        /// and print a table with the median and worst case over sets.
+        #[arg(long, conflicts_with_all = ["data", "test", "feature"])]
+        suite: Option<PathBuf>,
         /// The column to predict.
-        #[arg(long)]
-        target: String,
+        #[arg(long, required_unless_present = "suite")]
+        target: Option<String>,
         /// Classification or regression.
         #[arg(long, value_enum, default_value = "classification")]
         task: TaskArg,
@@ -304,6 +314,10 @@ enum Command {
         /// The feature to alter (default: the most continuous one).
         #[arg(long)]
         feature: Option<String>,
+        /// The smallest lasting shift of an input's mean worth a drift
+        /// alarm, in training standard deviations (as for `train`).
+        #[arg(long, default_value_t = vigie_trainer::monitor_fit::MIN_SHIFT)]
+        min_shift: f32,
         /// Seeded runs per scenario.
         #[arg(long, default_value_t = 50)]
         runs: usize,
@@ -483,6 +497,7 @@ fn run(cli: Cli) -> Result<()> {
             cpu_backend,
             impute,
             false_alarm_rate,
+            min_shift,
             allow_leakage,
             target_precision,
             cost_matrix,
@@ -533,6 +548,7 @@ fn run(cli: Cli) -> Result<()> {
                 impute,
                 quiet: quiet || json,
                 false_alarm_rate,
+                min_shift,
                 allow_leakage,
                 target_precision,
                 cost_matrix,
@@ -585,6 +601,7 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Command::DriftBench {
             data,
+            suite,
             target,
             task,
             test,
@@ -594,15 +611,27 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             json,
             csv,
+            min_shift,
         } => {
+            let options = cli::drift_bench::Options {
+                runs,
+                stable_rows,
+                min_shift,
+                seed,
+                json,
+            };
+            if let Some(dir) = suite {
+                return cli::drift_bench::suite(&dir, &options);
+            }
+            let (Some(data), Some(target)) = (data, target) else {
+                bail!("give --data and --target, or --suite");
+            };
             let mut args = TrainArgs::new(data, &target);
             args.csv = csv.options()?;
             args.regression = task == TaskArg::Regression;
-            args.out = PathBuf::from("drift-bench.vigie");
             args.test_split = if test.is_some() { 0.0 } else { 0.2 };
             args.test = test;
-            args.seed = seed;
-            cli::drift_bench::drift_bench(&args, feature.as_deref(), runs, stable_rows, json)
+            cli::drift_bench::drift_bench(args, feature.as_deref(), &options)
         }
         Command::Stream {
             io,

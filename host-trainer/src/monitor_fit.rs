@@ -1,14 +1,14 @@
-//! The monitor's reference statistics (from the training split) and its
-//! thresholds (calibrated by replaying resampled validation streams through
-//! `vigie-core`'s monitor), stored as the model's monitor section.
+//! The monitor's reference statistics (from the training and validation
+//! rows) and its thresholds (calibrated by cross-fitted replays of
+//! resampled streams through `vigie-core`'s monitor), stored as the
+//! model's monitor section.
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 use vigie_core::format::{le, read_f32};
-use vigie_core::math::mean_sd;
 use vigie_core::monitor::{
-    channel_mean, cusum, distribution, guard, labels, output, pca, Detector, Monitor, MonitorDef,
-    MonitorParams, Thresholds,
+    cusum, distribution, feature_value, guard, labels, monitored_features, output, pca, Detector,
+    Level, Monitor, MonitorDef, MonitorParams, Thresholds, SPREAD_OFFSET,
 };
 use vigie_core::session::Inferred;
 use vigie_core::{Model, Task};
@@ -17,24 +17,87 @@ use crate::data::Dataset;
 use crate::device::Memory;
 use crate::rng::Rng;
 
-/// Fewer validation rows than this calibrate the monitor on the training
-/// rows too (see `build`).
+/// Fewer validation rows than this fit the output detectors' reference
+/// (confidence, error rate) on the training rows too.
 pub const MIN_CALIBRATION_ROWS: usize = 30;
 /// Quantile bins per feature (the design's simulation: 32 bins tame the
 /// tails of real features for the CUSUMs).
 pub const BINS: usize = 32;
 /// The detectors the whole-monitor false-alarm budget is shared between.
 const FAMILIES: usize = 7;
+/// Folds of the cross-fitted calibration: each fold's rows are replayed
+/// against a reference fitted without them.
+pub const FOLDS: usize = 3;
+/// With fewer validation rows than this, the folds run over training and
+/// validation rows together (a fold of 30 rows replayed 40,000 times is
+/// not a stream).
+pub const MIN_VALIDATION_POOL: usize = 90;
+/// With fewer pooled rows than this, the cross-fitting is repeated on a
+/// second shuffle, so that the thresholds see more than three draws of the
+/// reference's error.
+pub const FEW_ROWS: usize = 300;
+/// Default smallest shift worth an alarm, in reference standard
+/// deviations (`--min-shift`). A mean CUSUM is quickest on a shift twice
+/// its allowance; tuned to 0.8σ it still catches 0.5σ (in a few hundred
+/// rows) and reaches 1σ in about 25, where a 0.5σ tuning, with the
+/// thresholds the reference's error then needs, takes about 40% longer on
+/// 1σ (`vigie drift-bench --min-shift`).
+pub const MIN_SHIFT: f32 = 0.8;
+/// Allowance of the variance CUSUMs on `z² − 1` before the reference's
+/// sampling error (a stuck sensor adds 1 per row, a doubled spread about 3).
+pub const VARIANCE_ALLOWANCE: f32 = 0.5;
 
-/// The tuning constants used for every model.
-pub const PARAMS: MonitorParams = MonitorParams {
-    // Half of a 0.5σ shift: 1σ and 0.5σ offsets both accumulate.
-    mean_k: 0.35,
-    variance_k: 0.5,
-    aux_k: 0.5,
-    ewma: 1.0 / 64.0,
-    check_every: 8,
-};
+/// The tuning constants for a monitor whose feature reference has
+/// `feature_rows` rows over `watched` CUSUM features and whose output
+/// reference has `output_rows` rows: allowances from `min_shift` and the
+/// references' sampling error ([`cusum::allowance`]).
+pub fn params(
+    min_shift: f32,
+    feature_rows: usize,
+    watched: usize,
+    output_rows: usize,
+) -> MonitorParams {
+    let mean_k = cusum::allowance(min_shift, feature_rows, watched);
+    // z² − 1 has a standard deviation of √2 for a normal score.
+    let variance_k = VARIANCE_ALLOWANCE
+        + std::f32::consts::SQRT_2 * (cusum::allowance(0.0, feature_rows, watched));
+    MonitorParams {
+        min_shift,
+        mean_k,
+        variance_k,
+        aux_k: cusum::allowance(min_shift, output_rows.min(feature_rows), 1),
+        ewma: 1.0 / 64.0,
+        check_every: 8,
+    }
+}
+
+/// The name of each monitored feature of a model: its input channels
+/// (their means), then for windows `<channel>.sd`, each channel's spread.
+pub fn feature_names(model: &Model<'_>) -> Vec<String> {
+    let names: Vec<String> = model.input_names().iter().map(str::to_owned).collect();
+    let shape = model.input_shape();
+    let f = monitored_features(shape.channels as usize, shape.length as usize);
+    (0..f)
+        .map(|j| match names.get(j) {
+            Some(n) => n.clone(),
+            None => format!("{}.sd", names[j % names.len().max(1)]),
+        })
+        .collect()
+}
+
+/// How to fit and calibrate a monitor.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Target false-alarm rate of the whole monitor, per sample.
+    pub false_alarm_rate: f64,
+    /// Smallest shift worth an alarm, in reference standard deviations.
+    pub min_shift: f32,
+    /// Seed of the fold shuffles and the replays.
+    pub seed: u64,
+    /// Whether to calibrate thresholds (false: the reference alone, to
+    /// size the section).
+    pub calibrate: bool,
+}
 
 /// The monitor section and what to report about it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -50,12 +113,20 @@ pub struct BuiltMonitor {
     pub components: usize,
     /// Explained variance share.
     pub explained_variance: f64,
-    /// Rows replayed for calibration.
+    /// Rows replayed for calibration, over all folds.
     pub calibration_rows: usize,
+    /// Rows of each cross-fitting fold whose streams were replayed.
+    pub calibration_folds: Vec<usize>,
+    /// Features retired from the CUSUMs (constant or sparse).
+    pub retired_features: usize,
+    /// Smallest shift worth an alarm, in reference standard deviations.
+    pub min_shift: f32,
     /// Drift thresholds.
     pub drift: ThresholdsJson,
     /// Validation error rate.
     pub error_rate: f32,
+    /// Drift alarms on held-out rows (the test rows), when measured.
+    pub held_out: Option<HeldOutAlarms>,
 }
 
 /// Thresholds by detector name, for the training report.
@@ -69,7 +140,7 @@ fn thresholds_json(t: &Thresholds) -> ThresholdsJson {
 }
 
 /// A monitor definition being built, with every field empty.
-fn empty_def(features: u16) -> MonitorDef<Vec<u8>> {
+fn empty_def(features: u16, params: MonitorParams) -> MonitorDef<Vec<u8>> {
     MonitorDef {
         features,
         bins: BINS as u16,
@@ -78,6 +149,7 @@ fn empty_def(features: u16) -> MonitorDef<Vec<u8>> {
         scores: vec![],
         score_mean: vec![],
         score_sd: vec![],
+        roles: vec![],
         mean: vec![],
         std: vec![],
         min: vec![],
@@ -87,13 +159,15 @@ fn empty_def(features: u16) -> MonitorDef<Vec<u8>> {
         confidence_mean: 0.0,
         confidence_sd: 0.0,
         confidence_deciles: vec![],
+        confidence_edges: vec![],
+        confidence_scores: vec![],
         components: 0,
         basis: vec![],
         residual_share: vec![],
         residual_log_mean: 0.0,
         residual_log_sd: 0.0,
         error_rate: 0.0,
-        params: PARAMS,
+        params,
         drift: Thresholds::NEVER,
         warning: Thresholds::NEVER,
     }
@@ -112,40 +186,60 @@ fn decided(i: &Inferred<'_>) -> Option<(usize, f32)> {
     i.decision().map(|d| (d.index, d.probability))
 }
 
-/// Computes the reference statistics and calibrates the thresholds. Each
-/// detector fits itself (`vigie_core::monitor::<detector>::fit`); this
-/// function chooses the rows and runs the calibration replay through a
-/// session.
-pub fn build(
+/// The rows a monitor may learn from, each with the session's decision
+/// (computed once: inference is deterministic) and whether it was right.
+struct Pool<'a> {
+    d: &'a Dataset,
+    /// Dataset row of each pool entry.
+    rows: Vec<usize>,
+    decided: Vec<Inferred<'a>>,
+    correct: Vec<bool>,
+    /// Monitored features and the input's shape.
+    features: usize,
+    channels: usize,
+    length: usize,
+}
+
+impl Pool<'_> {
+    /// Monitored feature `j` of pool entry `i`.
+    fn value(&self, i: usize, j: usize) -> Option<f32> {
+        feature_value(self.d.row(self.rows[i]), self.channels, self.length, j)
+    }
+}
+
+/// The reference statistics of a monitor (every field but the
+/// thresholds), fitted on pool entries `on` for the features, `basis_on`
+/// for the principal components, `residual_on` for the residual level
+/// (rows the basis did not learn from, when there are enough: it fits its
+/// own rows better than new ones), and `outputs` for the confidence and
+/// the error rate (rows the model did not learn from, likewise). Each detector fits itself (`vigie_core::monitor::<detector>::fit`).
+fn reference(
     model: &Model<'_>,
-    d: &Dataset,
-    train: &[usize],
-    val: &[usize],
-    false_alarm_rate: f64,
-    seed: u64,
-) -> Result<BuiltMonitor> {
-    let shape = model.input_shape();
-    let (f, len) = (shape.channels as usize, shape.length as usize);
+    pool: &Pool<'_>,
+    (on, basis_on, residual_on, outputs): (&[usize], &[usize], &[usize], &[usize]),
+    params: MonitorParams,
+) -> (MonitorDef<Vec<u8>>, pca::Pca) {
+    let f = pool.features;
     let input = &model.def().input;
-    // The raw feature value (channel mean) of each training row, one
-    // feature at a time: memory stays one column, whatever the rows.
-    let column = |j: usize| -> Vec<f32> {
-        train
-            .iter()
-            .filter_map(|&r| channel_mean(&d.row(r)[j * len..(j + 1) * len]))
-            .collect()
-    };
-    let mut o = empty_def(f as u16);
+    let mut o = empty_def(f as u16, params);
     let (mut props, mut scores, mut score_mean, mut score_sd) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut means, mut stds, mut mins, mut maxs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for j in 0..f {
-        let v = column(j);
-        let (scale, offset) = (read_f32(input.scale, j), read_f32(input.offset, j));
+        // One feature at a time: memory stays one column, whatever the rows.
+        let v: Vec<f32> = on.iter().filter_map(|&i| pool.value(i, j)).collect();
+        let c = j % pool.channels;
+        let scale = read_f32(input.scale, c);
+        let offset = if j < pool.channels {
+            read_f32(input.offset, c)
+        } else {
+            SPREAD_OFFSET
+        };
         let bins = distribution::fit(&v, scale, offset, BINS);
         let (zm, zs) = cusum::fit(&bins.row_scores);
         let (m, s, lo, hi) = guard::fit(&v);
+        o.roles.push(cusum::roles(&bins.proportions, zs));
         o.edges.extend(bins.edges);
         props.extend(bins.proportions);
         scores.extend(bins.scores);
@@ -165,118 +259,81 @@ pub fn build(
     o.min = le::from_f32(&mins);
     o.max = le::from_f32(&maxs);
 
-    // Principal components of the standardized features, over streamed
-    // training rows.
-    let pca = pca::fit(f, train.len(), |i, x| {
-        let row = d.row(train[i]);
+    // Principal components of the standardized features, streamed.
+    // Retired features are left out, as the device does (`pca::observe`).
+    let standardized = |rows: &[usize], i: usize, x: &mut [f64]| {
         for (j, xj) in x.iter_mut().enumerate() {
-            let v = channel_mean(&row[j * len..(j + 1) * len]).unwrap_or(means[j]);
-            *xj = (v - means[j]) as f64 / stds[j] as f64;
+            let v = pool.value(rows[i], j).unwrap_or(means[j]);
+            *xj = if o.roles[j] != 0 {
+                (v - means[j]) as f64 / stds[j] as f64
+            } else {
+                0.0
+            };
         }
-    });
+    };
+    let mut pca = pca::fit(f, basis_on.len(), |i, x| standardized(basis_on, i, x));
+    pca.residuals(residual_on.len(), |i, x| standardized(residual_on, i, x));
     o.components = pca.components as u16;
     o.basis = le::from_f32(&pca.basis);
     o.residual_share = le::from_f32(&pca.residual_share);
     o.residual_log_mean = pca.log_mean;
     o.residual_log_sd = pca.log_sd;
 
-    // The class mix and confidence of the session's decisions on the
-    // training rows, streamed.
-    let classification = model.task() == Task::Classification;
-    if classification {
+    // The class mix of the session's decisions on the feature rows; the
+    // confidence and error rate on the output rows.
+    if model.task() == Task::Classification {
         let k = model.output_len();
         o.classes = k as u16;
-        let mut memory = Memory::new(model, None);
-        let mut session = memory.session(model, None)?;
-        let mut decided_rows = Vec::with_capacity(train.len());
-        for &r in train {
-            if let Some(dec) = decided(&session.infer(d.row(r))?) {
-                decided_rows.push(dec);
-            }
-        }
-        let (prior, deciles) = output::fit_mix(decided_rows.into_iter(), k);
+        let (prior, deciles) =
+            output::fit_mix(on.iter().filter_map(|&i| decided(&pool.decided[i])), k);
         o.prior = le::from_f32(&prior);
         o.confidence_deciles = le::from_f32(&deciles);
-    }
-
-    // Validation: error rate, range exceedance, and the calibration replay.
-    // A handful of validation rows (BasicMotions leaves 4) replayed tens of
-    // thousands of times is not a stream: below MIN_CALIBRATION_ROWS the
-    // pool takes the training rows too, which are drawn from the same
-    // inputs (the model is more confident on them, so the output
-    // detectors' thresholds come out tighter: conservative).
-    let pool: Vec<usize>;
-    let val: &[usize] = if val.len() < MIN_CALIBRATION_ROWS {
-        pool = train.iter().chain(val).copied().collect();
-        &pool
-    } else {
-        val
-    };
-    let val_decided = decisions(model, d, val)?;
-    let val_pred: Vec<Option<(usize, f32)>> = val_decided.iter().map(decided).collect();
-    let val_correct: Vec<bool> = match &d.target {
-        crate::data::Target::Classes { y, .. } => val
+        let conf: Vec<f32> = outputs
             .iter()
-            .zip(&val_pred)
-            .map(|(&r, p)| p.is_some_and(|(c, _)| c == y[r]))
-            .collect(),
-        crate::data::Target::Values { .. } => vec![true; val.len()],
-    };
-    o.error_rate = labels::fit(&val_correct);
-    if classification {
-        let conf: Vec<f64> = val_pred.iter().flatten().map(|&(_, p)| p as f64).collect();
-        (o.confidence_mean, o.confidence_sd) = output::fit_confidence(&conf);
+            .filter_map(|&i| decided(&pool.decided[i]).map(|(_, p)| p))
+            .collect();
+        let c = output::fit_confidence(&conf);
+        (o.confidence_mean, o.confidence_sd) = (c.mean, c.sd);
+        o.confidence_edges = c.edges;
+        o.confidence_scores = le::from_f32(&c.scores);
     }
+    let correct: Vec<bool> = outputs.iter().map(|&i| pool.correct[i]).collect();
+    o.error_rate = labels::fit(&correct);
+    (o, pca)
+}
 
-    // The calibration replay centres the feature CUSUMs on the validation
-    // rows' own level: a few hundred rows differ from the training
-    // reference by sampling error alone (up to 0.2σ per feature on the
-    // bundled data), and a CUSUM that sees that offset for 70,000 resampled
-    // rows would set its threshold on an artefact of the small pool rather
-    // than on its own fluctuation. The stored reference stays the training one.
-    let mut centred = o.clone();
-    let probe_train =
-        Monitor::new(o.borrowed(), model).context("monitor reference does not validate")?;
-    // Only the level is centred: the spread keeps the training reference, so
-    // the variance CUSUMs are calibrated against the pool's own spread
-    // mismatch (conservative).
-    let vm: Vec<f32> = (0..f)
-        .map(|j| {
-            let z: Vec<f64> = val
-                .iter()
-                .filter_map(|&r| channel_mean(&d.row(r)[j * len..(j + 1) * len]))
-                .map(|v| probe_train.raw_score(j, v) as f64)
-                .collect();
-            mean_sd(&z).0 as f32
-        })
-        .collect();
-    centred.score_mean = le::from_f32(&vm);
+/// The largest value of each detector's statistic over a replay of
+/// `rows` rows through a session bound to `def` (no thresholds), and the
+/// mean CUSUMs' largest over the first `mean_rows`. Each replayed row's
+/// input is resampled from pool entries `stream`, and the decision (and
+/// its label) the monitor sees with it from `decisions`: the model's
+/// decisions on the rows it trained on are surer and more often right
+/// than on new rows, so the output detectors replay held-out decisions
+/// while the input detectors replay every row. On a stable stream inputs
+/// and decisions are each stationary, and each detector sees only its own.
+fn replay(
+    model: &Model<'_>,
+    pool: &Pool<'_>,
+    def: &MonitorDef<Vec<u8>>,
+    (stream, decisions): (&[usize], &[usize]),
+    (rows, mean_rows): (usize, usize),
+    rng: &mut Rng,
+) -> Result<[f32; Detector::COUNT]> {
     let probe =
-        Monitor::new(centred.borrowed(), model).context("monitor reference does not validate")?;
-    // The replay goes through the session, as the device will: the
-    // monitor sees each row with the decision the session took for it
-    // (computed once per pool row above, since inference is
-    // deterministic).
+        Monitor::new(def.borrowed(), model).context("monitor reference does not validate")?;
     let mut memory = Memory::new(model, Some(&probe));
     let mut session = memory.session(model, Some(&probe))?;
-    // The budget is shared by the detector families. The mean CUSUMs, the
-    // detectors of most real drifts, get half of it: their threshold is the
-    // largest value over `2 / rate` rows. The other families share the other
-    // half: each is held to `2 · FAMILIES / rate` rows.
-    let rate = false_alarm_rate.max(1e-7);
-    let mean_rows = (2.0 / rate).ceil() as usize;
-    let rows = ((2 * FAMILIES) as f64 / rate).ceil() as usize;
-    let mut rng = Rng(seed ^ 0xCA11_B8A7E);
     let mut worst = [0.0f32; Detector::COUNT];
     let mut worst_mean = 0.0f32;
     for t in 0..rows {
         if t == mean_rows {
             worst_mean = worst[Detector::Mean.index()];
         }
-        let i = rng.below(val.len());
-        let verdict = session.watch(d.row(val[i]), &val_decided[i])?;
+        let i = stream[rng.below(stream.len())];
+        let j = decisions[rng.below(decisions.len())];
+        let verdict = session.watch(pool.d.row(pool.rows[i]), &pool.decided[j])?;
         let obs = verdict.observation.context("the probe monitor is bound")?;
-        let lab = session.observe_label(val_correct[i])?;
+        let lab = session.observe_label(pool.correct[j])?;
         for (w, v) in worst
             .iter_mut()
             .zip(obs.values.iter().zip(lab.values.iter()))
@@ -284,19 +341,191 @@ pub fn build(
             *w = w.max(v.0.max(*v.1));
         }
     }
-    worst[Detector::Mean.index()] = worst_mean;
-    (o.drift, o.warning) = Thresholds::calibrated(&worst);
+    if mean_rows < rows {
+        worst[Detector::Mean.index()] = worst_mean;
+    }
+    Ok(worst)
+}
+
+/// Fits the monitor's reference on the training and validation rows and
+/// calibrates its thresholds by cross-fitting: the validation rows (or,
+/// when they are few, all rows) are cut into [`FOLDS`] folds; for each
+/// fold a reference is fitted without it and streams resampled from it are
+/// replayed through a session. The thresholds so carry both the stream's
+/// noise and the reference's own sampling error, as a deployment sees
+/// them. The stored reference is fitted on all rows, so it errs less than
+/// the folds' references did.
+pub fn build(
+    model: &Model<'_>,
+    d: &Dataset,
+    train: &[usize],
+    val: &[usize],
+    opts: Options,
+) -> Result<BuiltMonitor> {
+    let shape = model.input_shape();
+    let (channels, length) = (shape.channels as usize, shape.length as usize);
+    let rows: Vec<usize> = train.iter().chain(val).copied().collect();
+    let decided_rows = decisions(model, d, &rows)?;
+    let correct: Vec<bool> = match &d.target {
+        crate::data::Target::Classes { y, .. } => rows
+            .iter()
+            .zip(&decided_rows)
+            .map(|(&r, i)| decided(i).is_some_and(|(c, _)| c == y[r]))
+            .collect(),
+        crate::data::Target::Values { .. } => vec![true; rows.len()],
+    };
+    let pool = Pool {
+        d,
+        rows,
+        decided: decided_rows,
+        correct,
+        features: monitored_features(channels, length),
+        channels,
+        length,
+    };
+    let all: Vec<usize> = (0..pool.rows.len()).collect();
+    let val_entries: Vec<usize> = (train.len()..pool.rows.len()).collect();
+    // The output detectors learn from rows the model did not train on
+    // (it is more confident on those it did), unless there are too few.
+    let train_entries: Vec<usize> = (0..train.len()).collect();
+    let (outputs, basis_rows): (&[usize], &[usize]) = if val.len() >= MIN_CALIBRATION_ROWS {
+        (&val_entries, &train_entries)
+    } else {
+        (&all, &all)
+    };
+    let held_apart = outputs.len() < all.len();
+    // First pass: which features can carry a CUSUM, for the allowance.
+    let probe_params = params(opts.min_shift, all.len(), pool.features, outputs.len());
+    let rows_of = (&all[..], basis_rows, outputs, outputs);
+    let (first, _) = reference(model, &pool, rows_of, probe_params);
+    let watched = first.roles.iter().filter(|&&r| r != 0).count();
+    let params = params(opts.min_shift, all.len(), watched, outputs.len());
+    let (mut o, pca) = reference(model, &pool, rows_of, params);
+
+    let rate = opts.false_alarm_rate.max(1e-7);
+    // The budget is shared by the detector families. The mean CUSUMs, the
+    // detectors of most real drifts, get half of it: their threshold is the
+    // largest value over `2 / rate` rows. The other families share the other
+    // half: each is held to `2 · FAMILIES / rate` rows.
+    let total_rows = ((2 * FAMILIES) as f64 / rate).ceil() as usize;
+    let total_mean_rows = (2.0 / rate).ceil() as usize;
+    let mut replays = Vec::new();
+    if opts.calibrate {
+        // Cross-fitting: the inputs of each fold of all rows are replayed
+        // against a reference fitted without them, so the thresholds carry
+        // the sampling error of a reference and of a finite stream. The
+        // output detectors' reference is a bootstrap resample of the
+        // held-out rows, replayed against those rows: the error of a
+        // reference of that many rows (Gandy and Kvaløy, 2013).
+        let mut shuffled = all.clone();
+        let repeats = if all.len() < FEW_ROWS { 2 } else { 1 };
+        let draws = FOLDS * repeats;
+        let per = (total_rows.div_ceil(draws), total_mean_rows.div_ceil(draws));
+        let mut rng = Rng(opts.seed ^ 0xCA11_B8A7E);
+        let mut worst = [0.0f32; Detector::COUNT];
+        for _ in 0..repeats {
+            rng.shuffle(&mut shuffled);
+            for fold in 0..FOLDS {
+                let held: Vec<usize> = shuffled
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % FOLDS == fold)
+                    .map(|(_, &e)| e)
+                    .collect();
+                let mut out = vec![false; pool.rows.len()];
+                held.iter().for_each(|&e| out[e] = true);
+                let without = |rows: &[usize]| -> Vec<usize> {
+                    rows.iter().copied().filter(|&e| !out[e]).collect()
+                };
+                let fit_on = without(&all);
+                let basis_on = without(basis_rows);
+                let residual_on = if held_apart {
+                    without(outputs)
+                } else {
+                    fit_on.clone()
+                };
+                let bootstrap: Vec<usize> = (0..outputs.len())
+                    .map(|_| outputs[rng.below(outputs.len())])
+                    .collect();
+                let (def, _) = reference(
+                    model,
+                    &pool,
+                    (&fit_on, &basis_on, &residual_on, &bootstrap),
+                    params,
+                );
+                let w = replay(model, &pool, &def, (&held, outputs), per, &mut rng)?;
+                for (a, b) in worst.iter_mut().zip(w) {
+                    *a = a.max(b);
+                }
+                replays.push(held.len());
+            }
+        }
+        (o.drift, o.warning) = Thresholds::calibrated(&worst);
+    }
     let def = o.borrowed();
     let monitor = Monitor::new(def.clone(), model)?;
     let section = def.to_vec();
+    let retired = o.roles.iter().filter(|&&r| r == 0).count();
     Ok(BuiltMonitor {
         state_bytes: monitor.state_bytes(),
         section_bytes: section.len(),
         section,
         components: pca.components,
         explained_variance: pca.explained,
-        calibration_rows: rows,
+        calibration_rows: if opts.calibrate { total_rows } else { 0 },
+        calibration_folds: replays,
+        retired_features: retired,
+        min_shift: opts.min_shift,
         drift: thresholds_json(&o.drift),
         error_rate: o.error_rate,
+        held_out: None,
+    })
+}
+
+/// Drift alarms on a stable stream resampled from rows that neither the
+/// reference nor the thresholds saw.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct HeldOutAlarms {
+    /// Distinct held-out rows resampled.
+    pub rows: usize,
+    /// Rows replayed.
+    pub replayed: usize,
+    /// Drift alarms per 10,000 rows.
+    pub per_10k: f64,
+    /// Alarms by detector.
+    pub by_detector: Vec<(String, usize)>,
+}
+
+/// Replays `replayed` rows resampled from `rows` of `d` through a session
+/// with the model's monitor (each row's decision computed once) and counts
+/// the drift alarms.
+pub fn held_out_alarms(
+    model: &Model<'_>,
+    monitor: &Monitor<'_>,
+    d: &Dataset,
+    rows: &[usize],
+    replayed: usize,
+    seed: u64,
+) -> Result<HeldOutAlarms> {
+    let decided_rows = decisions(model, d, rows)?;
+    let mut memory = Memory::new(model, Some(monitor));
+    let mut session = memory.session(model, Some(monitor))?;
+    let mut rng = Rng(seed ^ 0x0004_E1D0_u64);
+    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut alarms = 0usize;
+    for _ in 0..replayed {
+        let i = rng.below(rows.len());
+        let verdict = session.watch(d.row(rows[i]), &decided_rows[i])?;
+        if let Some(obs) = verdict.observation.filter(|o| o.level == Level::Drift) {
+            alarms += 1;
+            *by.entry(obs.detector.map_or("?", |d| d.name()).to_owned())
+                .or_default() += 1;
+        }
+    }
+    Ok(HeldOutAlarms {
+        rows: rows.len(),
+        replayed,
+        per_10k: alarms as f64 * 1e4 / replayed.max(1) as f64,
+        by_detector: by.into_iter().collect(),
     })
 }

@@ -189,7 +189,7 @@ fn monitor_reserve<B: Backend>(
     );
     let quantized = float.quantize().context("quantizing the untrained model")?;
     let model = Model::from_def(quantized.def()).context("the untrained model does not load")?;
-    let m = fit_monitor(&model, p, args)?;
+    let m = fit_monitor(&model, p, args, false)?;
     // The other sections the device keeps: the text columns' levels, and
     // the calibration (temperature, threshold, a k × k cost matrix).
     let encoding: usize = p
@@ -212,17 +212,25 @@ fn monitor_reserve<B: Backend>(
 
 /// The drift monitor of `model`, fitted on the training rows and
 /// calibrated on the validation rows.
-fn fit_monitor(model: &Model<'_>, p: &Prepared, args: &TrainArgs) -> Result<BuiltMonitor> {
-    crate::monitor_fit::build(
-        model,
-        &p.data,
-        &p.splits.train,
-        &p.splits.val,
-        args.false_alarm_rate,
-        args.seed,
-    )
-    .context("building the drift monitor")
+fn fit_monitor(
+    model: &Model<'_>,
+    p: &Prepared,
+    args: &TrainArgs,
+    calibrate: bool,
+) -> Result<BuiltMonitor> {
+    let opts = crate::monitor_fit::Options {
+        false_alarm_rate: args.false_alarm_rate,
+        min_shift: args.min_shift,
+        seed: args.seed,
+        calibrate,
+    };
+    crate::monitor_fit::build(model, &p.data, &p.splits.train, &p.splits.val, opts)
+        .context("building the drift monitor")
 }
+
+/// Stable rows replayed from the test rows to measure the monitor's
+/// false alarms on rows that neither its reference nor its thresholds saw.
+pub const HELD_OUT_REPLAY: usize = 50_000;
 
 /// Rows of the training split on which calibrations are compared.
 const CALIBRATION_CHOICE_ROWS: usize = 2000;
@@ -607,14 +615,29 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     };
     if !args.quiet {
         eprintln!(
-            "calibrating the drift monitor on {} validation rows",
-            p.splits.val.len()
+            "fitting the drift monitor on {} training and validation rows, thresholds cross-fitted over {} folds",
+            p.splits.train.len() + p.splits.val.len(),
+            crate::monitor_fit::FOLDS
         );
     }
     let monitor = {
         let model =
             Model::from_def(quantized.def()).context("the calibrated model does not load")?;
-        fit_monitor(&model, &p, args)?
+        let mut m = fit_monitor(&model, &p, args, true)?;
+        if !test_rows.is_empty() {
+            let def: vigie_core::monitor::MonitorDefRef<'_> = postcard::from_bytes(&m.section)
+                .context("the monitor section does not read back")?;
+            let monitor = vigie_core::monitor::Monitor::new(def, &model)?;
+            m.held_out = Some(crate::monitor_fit::held_out_alarms(
+                &model,
+                &monitor,
+                test_set,
+                &test_rows,
+                HELD_OUT_REPLAY,
+                args.seed,
+            )?);
+        }
+        m
     };
     quantized
         .set_section(section_kind::MONITOR, false, monitor.section.clone())

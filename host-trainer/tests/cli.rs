@@ -507,7 +507,9 @@ fn monitor_replays_a_stream_and_reports_alarms_with_rows_detectors_and_features(
     let drifts: Vec<&str> = text.lines().filter(|l| l.contains(" DRIFT ")).collect();
     assert_eq!(drifts.len(), 1, "one fault, one episode:\n{text}");
     says(drifts[0], "alcohol up ");
-    // +2 on alcohol, whose training sd is about 1.07: about 1.9 sd.
+    // +2 on alcohol, whose training sd is about 1.07: about 1.9 sd,
+    // measured over the 10 to 30 rows since the change, whose own error is
+    // about 1/3 sd each way.
     let size: f64 = drifts[0]
         .split("alcohol up ")
         .nth(1)
@@ -515,7 +517,7 @@ fn monitor_replays_a_stream_and_reports_alarms_with_rows_detectors_and_features(
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1.2..2.6).contains(&size), "{}", drifts[0]);
+    assert!((1.0..3.0).contains(&size), "{}", drifts[0]);
     says(&text, "700 rows: 1 drift episode (the last still open");
 
     // A stream without a model column, and one with a word in a number column.

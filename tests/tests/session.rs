@@ -186,7 +186,8 @@ fn the_monitor_is_fitted_on_the_sessions_decision() {
         .unwrap();
     let p = &built.prepared;
     // The stored reference is exactly the session's decisions on the
-    // training rows (class mix) and on the calibration rows (confidence).
+    // training and validation rows (class mix) and on the validation rows,
+    // which the model did not learn from (confidence).
     let mut memory = Memory::new(&model, None);
     let mut session = memory.session(&model, None).unwrap();
     let decide = |s: &mut Session<'_, '_>, r: usize| {
@@ -195,10 +196,10 @@ fn the_monitor_is_fitted_on_the_sessions_decision() {
     };
     let k = model.output_len();
     let mut mix = vec![0.0f32; k];
-    for &r in &p.splits.train {
+    for &r in p.splits.train.iter().chain(&p.splits.val) {
         mix[decide(&mut session, r).0] += 1.0;
     }
-    let n = p.splits.train.len() as f32;
+    let n = (p.splits.train.len() + p.splits.val.len()) as f32;
     for (c, m) in mix.iter().enumerate() {
         let stored = vigie_core::format::read_f32(monitor.def().prior, c);
         assert_eq!(stored, m / n, "class {c}");

@@ -77,6 +77,11 @@ pub const MAX_NAMED: usize = 4;
 /// Tuning constants of the detectors, chosen with the thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MonitorParams {
+    /// The smallest lasting shift of a feature's mean worth an alarm, in
+    /// reference standard deviations (`vigie train --min-shift`). The
+    /// allowances below follow from it and from the reference's own
+    /// sampling error.
+    pub min_shift: f32,
     /// CUSUM allowance for mean shifts, in standard deviations of the
     /// normal score (half the smallest shift to detect quickly).
     pub mean_k: f32,
@@ -140,6 +145,11 @@ pub struct MonitorDef<B> {
     /// `features` f32: its standard deviation (0: the feature is constant
     /// and its CUSUMs are off).
     pub score_sd: B,
+    /// `features` bytes: the CUSUMs each feature takes part in
+    /// ([`cusum::ROLE_MEAN`], [`cusum::ROLE_VARIANCE`]). A feature with too
+    /// little information for a CUSUM (constant, or one value in most rows)
+    /// has retired from it and is watched through its distribution.
+    pub roles: B,
     /// `features` f32, raw units: training mean.
     pub mean: B,
     /// `features` f32, raw units: training standard deviation.
@@ -158,6 +168,14 @@ pub struct MonitorDef<B> {
     pub confidence_sd: f32,
     /// `10` f32: deciles of the top-class probability on training data.
     pub confidence_deciles: B,
+    /// Quantile bin edges of the decided class's probability on held-out
+    /// rows, in the probability quantized to int8 (`p · 255 − 128`):
+    /// `confidence_bins − 1` bytes (none for regression).
+    pub confidence_edges: B,
+    /// `confidence_bins` f32: the standardized normal score of each bin,
+    /// what the confidence CUSUM adds up (heavy tails of a probability
+    /// near 1 cannot carry it).
+    pub confidence_scores: B,
     /// Principal components kept.
     pub components: u16,
     /// `components × features` f32: orthonormal rows, in standardized units.
@@ -219,6 +237,7 @@ impl<B: AsRef<[u8]>> MonitorDef<B> {
             scores: self.scores.as_ref(),
             score_mean: self.score_mean.as_ref(),
             score_sd: self.score_sd.as_ref(),
+            roles: self.roles.as_ref(),
             mean: self.mean.as_ref(),
             std: self.std.as_ref(),
             min: self.min.as_ref(),
@@ -228,6 +247,8 @@ impl<B: AsRef<[u8]>> MonitorDef<B> {
             confidence_mean: self.confidence_mean,
             confidence_sd: self.confidence_sd,
             confidence_deciles: self.confidence_deciles.as_ref(),
+            confidence_edges: self.confidence_edges.as_ref(),
+            confidence_scores: self.confidence_scores.as_ref(),
             components: self.components,
             basis: self.basis.as_ref(),
             residual_share: self.residual_share.as_ref(),
@@ -401,6 +422,9 @@ pub struct Monitor<'a> {
     layout: Layout,
     /// Input length per channel (window models average it).
     length: usize,
+    /// Input channels (the first `channels` features are their means; a
+    /// window model's next `channels` are their spreads).
+    channels: usize,
     /// Input map, to put raw values in the quantized domain.
     input_scale: &'a [u8],
     input_offset: &'a [u8],
@@ -476,7 +500,9 @@ impl<'a> Monitor<'a> {
         let shape = model.input_shape();
         let f = def.features as usize;
         let b = def.bins as usize;
-        if f != shape.channels as usize || f > MAX_FEATURES {
+        if f != monitored_features(shape.channels as usize, shape.length as usize)
+            || f > MAX_FEATURES
+        {
             return Err(bad("features"));
         }
         if !(2..=MAX_BINS as usize).contains(&b) {
@@ -516,6 +542,19 @@ impl<'a> Monitor<'a> {
             "confidence_deciles",
             true,
         )?;
+        if def.roles.len() != f {
+            return Err(bad("roles"));
+        }
+        let cb = def.confidence_scores.len() / 4;
+        let confidence_ok = if k == 0 {
+            def.confidence_scores.is_empty() && def.confidence_edges.is_empty()
+        } else {
+            (2..=MAX_BINS as usize).contains(&cb) && def.confidence_edges.len() == cb - 1
+        };
+        if !confidence_ok {
+            return Err(bad("confidence_edges"));
+        }
+        check_f32s(place, def.confidence_scores, cb, "confidence_scores", true)?;
         let c = def.components as usize;
         if c > f {
             return Err(bad("components"));
@@ -527,6 +566,7 @@ impl<'a> Monitor<'a> {
             def.residual_log_mean,
             def.residual_log_sd,
             def.error_rate,
+            def.params.min_shift,
             def.params.mean_k,
             def.params.variance_k,
             def.params.aux_k,
@@ -563,6 +603,7 @@ impl<'a> Monitor<'a> {
             def,
             layout,
             length: shape.length as usize,
+            channels: shape.channels as usize,
             input_scale: input.scale,
             input_offset: input.offset,
         })
@@ -629,16 +670,18 @@ impl<'a> Monitor<'a> {
     /// The value of feature `f` for this sample in raw units (the channel
     /// mean for windows), or `None` when a value is not finite.
     fn feature_value(&self, input: &[f32], f: usize) -> Option<f32> {
-        channel_mean(input.get(f * self.length..(f + 1) * self.length)?)
+        feature_value(input, self.channels, self.length, f)
     }
 
     /// The reference bin of a raw feature value.
     fn bin(&self, f: usize, value: f32) -> usize {
-        let q = quantize_affine(
-            value,
-            read_f32(self.input_scale, f),
-            read_f32(self.input_offset, f),
-        );
+        let c = f % self.channels.max(1);
+        let offset = if f < self.channels {
+            read_f32(self.input_offset, c)
+        } else {
+            SPREAD_OFFSET
+        };
+        let q = quantize_affine(value, read_f32(self.input_scale, c), offset);
         let b = self.def.bins as usize - 1;
         bin_of(q, &self.def.edges[f * b..(f + 1) * b])
     }
@@ -675,7 +718,7 @@ impl<'a> Monitor<'a> {
         input: &[f32],
         prediction: Option<(usize, f32)>,
     ) -> Result<Observation, Error> {
-        let expected = self.def.features as usize * self.length;
+        let expected = self.channels * self.length;
         if input.len() != expected {
             return Err(Error::RunInputLength {
                 expected,
@@ -746,6 +789,47 @@ pub fn channel_mean(xs: &[f32]) -> Option<f32> {
         Some(sum / xs.len() as f32)
     }
 }
+
+/// Features a monitor watches for an input of `channels` channels of
+/// `length` values: each channel's mean, and for windows (`length > 1`)
+/// each channel's spread too, since a mean hides a gain on a zero-mean
+/// axis.
+pub fn monitored_features(channels: usize, length: usize) -> usize {
+    if length > 1 {
+        2 * channels
+    } else {
+        channels
+    }
+}
+
+/// The value of monitored feature `f` of a channel-major input: channel
+/// `f`'s mean for `f < channels`, then channel `f − channels`'s spread
+/// (standard deviation over the window). `None` when a value is not
+/// finite or `f` is out of range.
+pub fn feature_value(input: &[f32], channels: usize, length: usize, f: usize) -> Option<f32> {
+    if f >= monitored_features(channels, length) {
+        return None;
+    }
+    let c = f % channels.max(1);
+    let xs = input.get(c * length..(c + 1) * length)?;
+    if f < channels {
+        channel_mean(xs)
+    } else {
+        channel_spread(xs)
+    }
+}
+
+/// The spread feature of a channel's window: its standard deviation,
+/// `None` when a value is not finite or there is none.
+pub fn channel_spread(xs: &[f32]) -> Option<f32> {
+    let m = channel_mean(xs)?;
+    let ss: f32 = xs.iter().map(|&x| (x - m) * (x - m)).sum();
+    Some(crate::math::sqrt(ss / xs.len() as f32))
+}
+
+/// The int8 offset of a spread feature's bins: a spread is quantized with
+/// its channel's input scale from −128 up (a spread of 0 is −128).
+pub const SPREAD_OFFSET: f32 = -128.0;
 
 /// The bin of an int8 value: the number of edges strictly below it.
 pub fn bin_of(q: i8, edges: &[u8]) -> usize {

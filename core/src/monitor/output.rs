@@ -6,8 +6,16 @@
 //! State: `classes` `f32` (current mix) and one scalar (the CUSUM).
 
 use super::distribution::jensen_shannon;
-use super::{cusum, Detector, Monitor, Observation, SCALAR_CONFIDENCE};
+use super::{bin_of, cusum, Detector, Monitor, Observation, MAX_SCORE, SCALAR_CONFIDENCE};
 use crate::format::read_f32;
+use crate::math::quantize_affine;
+
+/// The probability in the int8 domain of the confidence bins: `p · 255 − 128`.
+pub const CONFIDENCE_SCALE: f32 = 255.0;
+/// See [`CONFIDENCE_SCALE`].
+pub const CONFIDENCE_OFFSET: f32 = -128.0;
+/// Quantile bins of the confidence.
+pub const CONFIDENCE_BINS: usize = 16;
 
 pub(super) fn reset(m: &Monitor<'_>, state: &mut [f32]) {
     let k = m.def.classes as usize;
@@ -44,10 +52,19 @@ pub(super) fn observe(
             reset(m, state);
         }
     }
-    if confidence.is_finite() && def.confidence_sd > 0.0 {
-        let z = (confidence - def.confidence_mean) / def.confidence_sd;
+    let bins = def.confidence_scores.len() / 4;
+    if confidence.is_finite() && bins >= 2 {
+        let q = quantize_affine(confidence, CONFIDENCE_SCALE, CONFIDENCE_OFFSET);
+        let z = read_f32(def.confidence_scores, bin_of(q, def.confidence_edges));
         let at = m.layout.scalars + SCALAR_CONFIDENCE;
-        cusum::watch(m, state, at, -z, Detector::Confidence, obs);
+        cusum::watch(
+            m,
+            state,
+            at,
+            -z.clamp(-MAX_SCORE, MAX_SCORE),
+            Detector::Confidence,
+            obs,
+        );
     }
 }
 
@@ -79,11 +96,44 @@ pub fn fit_mix(
     (prior, deciles)
 }
 
-/// The confidence CUSUM's centre and scale: the mean and standard
-/// deviation of the decided class's probability on held-out rows (the
-/// model is more confident on the rows it learned from).
+/// The confidence reference, from the decided class's probability on
+/// held-out rows (the model is more confident on the rows it learned
+/// from): its mean and standard deviation (for reports), and its quantile
+/// bins' edges and standardized normal scores, what the CUSUM adds up.
 #[cfg(feature = "std")]
-pub fn fit_confidence(confidences: &[f64]) -> (f32, f32) {
-    let (m, s) = crate::math::mean_sd(confidences);
-    (m as f32, s.max(1e-3) as f32)
+pub fn fit_confidence(confidences: &[f32]) -> Confidence {
+    let raw: Vec<f64> = confidences.iter().map(|&p| p as f64).collect();
+    let (m, s) = crate::math::mean_sd(&raw);
+    let bins = super::distribution::fit(
+        confidences,
+        CONFIDENCE_SCALE,
+        CONFIDENCE_OFFSET,
+        CONFIDENCE_BINS,
+    );
+    let (zm, zs) = crate::math::mean_sd(&bins.row_scores);
+    let zs = if zs > 1e-6 { zs } else { 1.0 };
+    Confidence {
+        mean: m as f32,
+        sd: s.max(1e-3) as f32,
+        edges: bins.edges,
+        scores: bins
+            .scores
+            .iter()
+            .map(|&z| ((z as f64 - zm) / zs) as f32)
+            .collect(),
+    }
+}
+
+/// The confidence reference ([`fit_confidence`]).
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confidence {
+    /// Mean probability.
+    pub mean: f32,
+    /// Its standard deviation.
+    pub sd: f32,
+    /// `CONFIDENCE_BINS − 1` edges.
+    pub edges: Vec<u8>,
+    /// Standardized normal score of each bin.
+    pub scores: Vec<f32>,
 }

@@ -38,7 +38,14 @@ pub(super) fn observe(
         let Some(v) = feature.value() else {
             return;
         };
-        *xj = (v - read_f32(def.mean, j)) / read_f32(def.std, j).max(1e-12);
+        // A feature retired from the CUSUMs (constant or sparse) is left
+        // out here too: its rare values, many deviations out, would carry
+        // the residual on their own.
+        *xj = if def.roles.get(j).is_some_and(|&r| r != 0) {
+            (v - read_f32(def.mean, j)) / read_f32(def.std, j).max(1e-12)
+        } else {
+            0.0
+        };
     }
     let mut r = x;
     for i in 0..c {
@@ -63,27 +70,43 @@ pub(super) fn observe(
     let u = (ln(total + 1e-3) - def.residual_log_mean) / def.residual_log_sd;
     let at = m.layout.scalars + SCALAR_RECONSTRUCTION;
     state[at] = cusum::step(state[at], u, def.params.aux_k);
-    // Name the features whose residual grew most, largest first.
-    let mut named: heapless::Vec<u16, MAX_NAMED> = heapless::Vec::new();
-    let mut taken = [false; MAX_FEATURES];
-    for _ in 0..2.min(f) {
-        let mut best: Option<usize> = None;
-        for j in 0..f {
-            if !taken[j]
-                && best.is_none_or(|b| state[m.layout.residual + j] > state[m.layout.residual + b])
-            {
-                best = Some(j);
-            }
-        }
-        if let Some(b) = best {
-            taken[b] = true;
-            let _ = named.push(b as u16);
-        }
-    }
+    let named = culprits(&state[m.layout.residual..m.layout.residual + f]);
     if m.record(obs, Detector::Reconstruction, state[at], &named) {
         state[at] = 0.0;
         reset(m, state);
     }
+}
+
+/// How much a named feature's residual excess must exceed the next one's:
+/// a feature that broke away stands out; when the excess is spread over
+/// many features, the projection smeared it and the detector cannot say
+/// which input moved.
+pub const NAMING_DOMINANCE: f32 = 2.0;
+
+/// The features to name from their residual excesses: the largest alone
+/// when it is [`NAMING_DOMINANCE`] times the next; the largest two when
+/// they are within that factor of each other (a pair that stopped moving
+/// together) and together stand out from the third; none otherwise.
+fn culprits(excess: &[f32]) -> heapless::Vec<u16, MAX_NAMED> {
+    let mut top = [(f32::NEG_INFINITY, 0usize); 3];
+    for (j, &e) in excess.iter().enumerate() {
+        if e > top[2].0 {
+            top[2] = (e, j);
+            top.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        }
+    }
+    let mut named = heapless::Vec::new();
+    let (e1, e2, e3) = (top[0].0, top[1].0.max(0.0), top[2].0.max(0.0));
+    if e1 <= 0.0 || !e1.is_finite() {
+        return named;
+    }
+    if e1 >= NAMING_DOMINANCE * e2 {
+        let _ = named.push(top[0].1 as u16);
+    } else if e2 >= NAMING_DOMINANCE * e3 {
+        let _ = named.push(top[0].1 as u16);
+        let _ = named.push(top[1].1 as u16);
+    }
+    named
 }
 
 /// Most principal components stored (about 90% of the variance is kept,
@@ -96,6 +119,8 @@ pub const PCA_VARIANCE: f64 = 0.9;
 #[cfg(feature = "std")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pca {
+    /// Features of a row.
+    pub features: usize,
     /// Components kept.
     pub components: usize,
     /// Their share of the standardized variance.
@@ -142,27 +167,49 @@ pub fn fit(features: usize, rows: usize, mut row: impl FnMut(usize, &mut [f64]))
         explained += eig[kept].max(0.0) / total;
         kept += 1;
     }
-    let mut share = vec![0.0f64; f];
-    let mut logs = Vec::with_capacity(rows);
-    for i in 0..rows {
-        row(i, &mut x);
-        let mut r = x.clone();
-        for v in &vecs[..kept] {
-            let p: f64 = v.iter().zip(&x).map(|(a, b)| a * b).sum();
-            r.iter_mut().zip(v).for_each(|(ri, vi)| *ri -= p * vi);
-        }
-        r.iter()
-            .enumerate()
-            .for_each(|(j, ri)| share[j] += ri * ri / n);
-        logs.push((r.iter().map(|v| v * v).sum::<f64>() + 1e-3).ln());
-    }
-    let (lm, ls) = crate::math::mean_sd(&logs);
-    Pca {
+    let basis: Vec<f32> = vecs[..kept].iter().flatten().map(|&v| v as f32).collect();
+    let mut pca = Pca {
+        features: f,
         components: kept,
         explained,
-        basis: vecs[..kept].iter().flatten().map(|&v| v as f32).collect(),
-        residual_share: share.iter().map(|&v| v as f32).collect(),
-        log_mean: lm as f32,
-        log_sd: ls as f32,
+        basis,
+        residual_share: vec![],
+        log_mean: 0.0,
+        log_sd: 0.0,
+    };
+    pca.residuals(rows, row);
+    pca
+}
+
+#[cfg(feature = "std")]
+impl Pca {
+    /// Sets the residual statistics (each feature's mean squared
+    /// residual, the mean and deviation of the log residual) from `rows`
+    /// rows, streamed like [`fit`]. Rows the basis was not fitted on give
+    /// the residual a new row has; the fitted rows' own is smaller.
+    pub fn residuals(&mut self, rows: usize, mut row: impl FnMut(usize, &mut [f64])) {
+        let f = self.features;
+        let n = rows.max(1) as f64;
+        let mut x = vec![0.0f64; f];
+        let mut share = vec![0.0f64; f];
+        let mut logs = Vec::with_capacity(rows);
+        for i in 0..rows {
+            row(i, &mut x);
+            let mut r = x.clone();
+            for v in self.basis.chunks(f.max(1)).take(self.components) {
+                let p: f64 = v.iter().zip(&x).map(|(&a, b)| a as f64 * b).sum();
+                r.iter_mut()
+                    .zip(v)
+                    .for_each(|(ri, &vi)| *ri -= p * vi as f64);
+            }
+            r.iter()
+                .enumerate()
+                .for_each(|(j, ri)| share[j] += ri * ri / n);
+            logs.push((r.iter().map(|v| v * v).sum::<f64>() + 1e-3).ln());
+        }
+        let (lm, ls) = crate::math::mean_sd(&logs);
+        self.residual_share = share.iter().map(|&v| v as f32).collect();
+        self.log_mean = lm as f32;
+        self.log_sd = ls as f32;
     }
 }

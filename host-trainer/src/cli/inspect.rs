@@ -87,6 +87,24 @@ fn device(model: &Model<'_>) -> Result<Value> {
         "arena_bytes": sizes.arena,
         "monitor_state_floats": sizes.monitor_state,
         "monitor_state_bytes": 4 * sizes.monitor_state,
+        "monitor": monitor.as_ref().map(|m| {
+            let def = m.def();
+            let names = crate::monitor_fit::feature_names(model);
+            let retired: Vec<&str> = def
+                .roles
+                .iter()
+                .enumerate()
+                .filter(|(_, &r)| r == 0)
+                .filter_map(|(f, _)| names.get(f).map(String::as_str))
+                .collect();
+            json!({
+                "features": def.features,
+                "min_shift": def.params.min_shift,
+                "allowances": {"mean": def.params.mean_k, "variance": def.params.variance_k,
+                               "outputs": def.params.aux_k},
+                "retired_from_cusums": retired,
+            })
+        }),
         "calibration": (model.task() == vigie_core::Task::Classification).then(|| json!({
             "temperature": cal.temperature,
             "abstain_below": cal.abstain_below,
@@ -233,6 +251,25 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
             ""
         }
     );
+    if let Some(m) = dev.get("monitor").filter(|m| !m.is_null()) {
+        let retired: Vec<&str> = m["retired_from_cusums"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let listed = if retired.len() > 12 {
+            format!("{}, …", retired[..12].join(", "))
+        } else {
+            retired.join(", ")
+        };
+        println!(
+            "             {} features watched; alarms from a {} sd shift of a mean (--min-shift); {} retired from the mean and variance CUSUMs and the reconstruction (constant, or one value in half the rows or more; their distribution is still watched){}{}",
+            m["features"],
+            (m["min_shift"].as_f64().unwrap_or(0.0) * 1e3).round() / 1e3,
+            retired.len(),
+            if retired.is_empty() { "" } else { ": " },
+            listed
+        );
+    }
     if let Some(c) = dev.get("calibration").filter(|c| !c.is_null()) {
         let t = c["abstain_below"].as_f64().unwrap_or(0.0);
         println!(

@@ -272,7 +272,13 @@ impl Bench<'_> {
             out.delay = Some(t - CHANGE_AT);
             out.detector = Some(d.name());
             out.right_detector = s.expected().contains(&d);
-            out.features = obs.features.iter().map(|&f| f as usize).collect();
+            // A window's spread feature names its channel.
+            let channels = src.data.channels.len().max(1);
+            out.features = obs
+                .features
+                .iter()
+                .map(|&f| f as usize % channels)
+                .collect();
             let want = s.features();
             out.right_feature =
                 want.is_empty() || out.features.first().is_some_and(|f| want.contains(f));
@@ -299,6 +305,9 @@ pub struct Summary {
     pub right_detector: usize,
     /// Runs whose first alarm named the altered feature first.
     pub right_feature: usize,
+    /// Runs whose first alarm named no feature (an output detector, or a
+    /// reconstruction alarm that cannot say which input moved).
+    pub unnamed: usize,
     /// Drift alarms before the change, per 10,000 stable rows.
     pub false_alarms_per_10k: f64,
     /// Detectors of the first alarms, with counts.
@@ -317,7 +326,7 @@ impl Bench<'_> {
     /// Runs a scenario `runs` times with seeds `seed..seed + runs`.
     pub fn scenario(&self, s: &Scenario, runs: usize, seed: u64) -> Result<Summary> {
         let mut delays = Vec::new();
-        let (mut right_d, mut right_f, mut fa) = (0, 0, 0);
+        let (mut right_d, mut right_f, mut fa, mut unnamed) = (0, 0, 0, 0);
         let mut detectors: Vec<(String, usize)> = Vec::new();
         for i in 0..runs {
             let o = self.run(s, seed.wrapping_add(i as u64), CHANGE_AT + HORIZON)?;
@@ -326,6 +335,7 @@ impl Bench<'_> {
                 delays.push(d);
                 right_d += usize::from(o.right_detector);
                 right_f += usize::from(o.right_feature);
+                unnamed += usize::from(o.features.is_empty());
                 count(&mut detectors, o.detector.unwrap_or("?"));
             }
         }
@@ -338,6 +348,7 @@ impl Bench<'_> {
             missed: runs - delays.len(),
             right_detector: right_d,
             right_feature: right_f,
+            unnamed,
             false_alarms_per_10k: fa as f64 * 10_000.0 / (runs * CHANGE_AT) as f64,
             detectors,
         })
@@ -365,11 +376,13 @@ impl Bench<'_> {
 
 /// The standard scenarios for a data set: the feature with the largest
 /// training variance in normal-score terms is altered, and the most
-/// correlated pair is decorrelated.
+/// correlated pair is decorrelated; for windows, a ×2 gain on the channel
+/// whose values swing most around zero.
 pub fn standard_scenarios(
     feature: usize,
     pair: (usize, usize),
     classification: bool,
+    zero_mean_window: Option<usize>,
 ) -> Vec<Scenario> {
     let mut v = vec![
         Scenario::Offset {
@@ -392,6 +405,10 @@ pub fn standard_scenarios(
             b: pair.1,
         },
     ];
+    if let Some(feature) = zero_mean_window {
+        // A gain on an axis that swings around 0 leaves its mean alone.
+        v.push(Scenario::Gain { feature, gain: 2.0 });
+    }
     if classification {
         v.push(Scenario::ClassMix);
     }
@@ -461,4 +478,25 @@ fn feature_stats(
         sd.iter().map(|&v| v as f32).collect(),
         pair,
     )
+}
+
+/// For windows, the channel whose values swing most around zero: the
+/// smallest |mean| of its values against their spread over the training
+/// windows. `None` for tabular data.
+pub fn zero_mean_channel(d: &Dataset, train: &[usize]) -> Option<usize> {
+    let len = d.length;
+    if len <= 1 {
+        return None;
+    }
+    (0..d.channels.len())
+        .map(|c| {
+            let vals: Vec<f64> = train
+                .iter()
+                .flat_map(|&r| d.row(r)[c * len..(c + 1) * len].iter().map(|&v| v as f64))
+                .collect();
+            let (m, s) = vigie_core::math::mean_sd(&vals);
+            (c, m.abs() / s.max(1e-12))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(c, _)| c)
 }

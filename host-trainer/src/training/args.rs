@@ -80,6 +80,9 @@ pub struct TrainArgs {
     pub quiet: bool,
     /// Target false-alarm rate of the whole drift monitor, per sample.
     pub false_alarm_rate: f64,
+    /// Smallest shift of a feature's mean worth a drift alarm, in
+    /// reference standard deviations.
+    pub min_shift: f32,
     /// Train even when the data checks find leakage.
     pub allow_leakage: bool,
     /// Abstain below the confidence that reaches this precision on
@@ -119,6 +122,7 @@ impl TrainArgs {
             impute: None,
             quiet: true,
             false_alarm_rate: 1e-4,
+            min_shift: crate::monitor_fit::MIN_SHIFT,
             allow_leakage: false,
             target_precision: None,
             cost_matrix: None,
