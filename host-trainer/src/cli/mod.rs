@@ -204,6 +204,24 @@ pub fn print_summary(s: &Summary) {
         s.monitor_state_bytes,
         s.macs
     );
+    if let Some(h) = s.monitor.as_ref().and_then(|m| m.held_out.as_ref()) {
+        let by: Vec<String> = h
+            .by_detector
+            .iter()
+            .map(|(d, n)| format!("{d} {n}"))
+            .collect();
+        println!(
+            "drift monitor   {:.2} false alarms per 10,000 rows on {} rows resampled from the {} test rows, which neither its reference nor its thresholds saw{}",
+            h.per_10k,
+            h.replayed,
+            h.rows,
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", by.join(", "))
+            }
+        );
+    }
     if s.file_bytes == s.device_bytes {
         println!(
             "model file      {} ({} bytes: a device copy, without host-only sections)",
