@@ -225,9 +225,7 @@ impl core::fmt::Display for Step<'_> {
             write!(f, " {} score={}", d.name(), obs.score)?;
             for (i, &c) in obs.features.iter().enumerate() {
                 let sep = if i == 0 { " channel " } else { "," };
-                // Past the channels, a window's spread features.
-                let n = self.channels.len().max(1);
-                let (c, spread) = (c as usize % n, c as usize >= n);
+                let (c, spread) = crate::monitor::feature_channel(self.channels.len(), c as usize);
                 write!(f, "{sep}{}", self.channels.get(c).unwrap_or("?"))?;
                 if spread {
                     write!(f, ".sd")?;

@@ -5,10 +5,10 @@
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use vigie_core::format::{le, read_f32};
+use vigie_core::format::le;
 use vigie_core::monitor::{
-    cusum, distribution, feature_value, guard, labels, monitored_features, output, pca, Detector,
-    Level, Monitor, MonitorDef, MonitorParams, Thresholds, SPREAD_OFFSET,
+    cusum, distribution, feature_channel, feature_map, feature_value, guard, labels,
+    monitored_features, output, pca, Detector, Monitor, MonitorDef, MonitorParams, Thresholds,
 };
 use vigie_core::session::Inferred;
 use vigie_core::{Model, Task};
@@ -28,10 +28,6 @@ const FAMILIES: usize = 7;
 /// Folds of the cross-fitted calibration: each fold's rows are replayed
 /// against a reference fitted without them.
 pub const FOLDS: usize = 3;
-/// With fewer validation rows than this, the folds run over training and
-/// validation rows together (a fold of 30 rows replayed 40,000 times is
-/// not a stream).
-pub const MIN_VALIDATION_POOL: usize = 90;
 /// With fewer pooled rows than this, the cross-fitting is repeated on a
 /// second shuffle, so that the thresholds see more than three draws of the
 /// reference's error.
@@ -78,9 +74,9 @@ pub fn feature_names(model: &Model<'_>) -> Vec<String> {
     let shape = model.input_shape();
     let f = monitored_features(shape.channels as usize, shape.length as usize);
     (0..f)
-        .map(|j| match names.get(j) {
-            Some(n) => n.clone(),
-            None => format!("{}.sd", names[j % names.len().max(1)]),
+        .map(|j| match feature_channel(names.len(), j) {
+            (c, false) => names[c].clone(),
+            (c, true) => format!("{}.sd", names[c]),
         })
         .collect()
 }
@@ -175,7 +171,11 @@ fn empty_def(features: u16, params: MonitorParams) -> MonitorDef<Vec<u8>> {
 
 /// What the session decides for each row: inference and the model's one
 /// decision (temperature, costs, abstention), as the device takes it.
-fn decisions<'a>(model: &Model<'a>, d: &Dataset, rows: &[usize]) -> Result<Vec<Inferred<'a>>> {
+pub(crate) fn decisions<'a>(
+    model: &Model<'a>,
+    d: &Dataset,
+    rows: &[usize],
+) -> Result<Vec<Inferred<'a>>> {
     let mut memory = Memory::new(model, None);
     let mut session = memory.session(model, None)?;
     rows.iter().map(|&r| Ok(session.infer(d.row(r))?)).collect()
@@ -229,13 +229,7 @@ fn reference(
     for j in 0..f {
         // One feature at a time: memory stays one column, whatever the rows.
         let v: Vec<f32> = on.iter().filter_map(|&i| pool.value(i, j)).collect();
-        let c = j % pool.channels;
-        let scale = read_f32(input.scale, c);
-        let offset = if j < pool.channels {
-            read_f32(input.offset, c)
-        } else {
-            SPREAD_OFFSET
-        };
+        let (scale, offset) = feature_map(input.scale, input.offset, pool.channels, j);
         let bins = distribution::fit(&v, scale, offset, BINS);
         let (zm, zs) = cusum::fit(&bins.row_scores);
         let (m, s, lo, hi) = guard::fit(&v);
@@ -348,10 +342,10 @@ fn replay(
 }
 
 /// Fits the monitor's reference on the training and validation rows and
-/// calibrates its thresholds by cross-fitting: the validation rows (or,
-/// when they are few, all rows) are cut into [`FOLDS`] folds; for each
-/// fold a reference is fitted without it and streams resampled from it are
-/// replayed through a session. The thresholds so carry both the stream's
+/// calibrates its thresholds by cross-fitting: those rows are cut into
+/// [`FOLDS`] folds; for each fold a reference is fitted without it and
+/// streams resampled from it are replayed through a session (the output
+/// detectors against a bootstrap of the held-out decisions). The thresholds so carry both the stream's
 /// noise and the reference's own sampling error, as a deployment sees
 /// them. The stored reference is fitted on all rows, so it errs less than
 /// the folds' references did.
@@ -394,13 +388,14 @@ pub fn build(
         (&all, &all)
     };
     let held_apart = outputs.len() < all.len();
-    // First pass: which features can carry a CUSUM, for the allowance.
-    let probe_params = params(opts.min_shift, all.len(), pool.features, outputs.len());
+    // The reference does not depend on the allowances, which depend on
+    // how many features it lets carry a CUSUM: fitted once, then given them.
+    let provisional = params(opts.min_shift, all.len(), pool.features, outputs.len());
     let rows_of = (&all[..], basis_rows, outputs, outputs);
-    let (first, _) = reference(model, &pool, rows_of, probe_params);
-    let watched = first.roles.iter().filter(|&&r| r != 0).count();
+    let (mut o, pca) = reference(model, &pool, rows_of, provisional);
+    let watched = o.roles.iter().filter(|&&r| r != 0).count();
     let params = params(opts.min_shift, all.len(), watched, outputs.len());
-    let (mut o, pca) = reference(model, &pool, rows_of, params);
+    o.params = params;
 
     let rate = opts.false_alarm_rate.max(1e-7);
     // The budget is shared by the detector families. The mean CUSUMs, the
@@ -497,8 +492,8 @@ pub struct HeldOutAlarms {
 }
 
 /// Replays `replayed` rows resampled from `rows` of `d` through a session
-/// with the model's monitor (each row's decision computed once) and counts
-/// the drift alarms.
+/// with the model's monitor and counts the drift alarms
+/// ([`crate::evaluation::drift::stable_alarms`]).
 pub fn held_out_alarms(
     model: &Model<'_>,
     monitor: &Monitor<'_>,
@@ -507,25 +502,18 @@ pub fn held_out_alarms(
     replayed: usize,
     seed: u64,
 ) -> Result<HeldOutAlarms> {
-    let decided_rows = decisions(model, d, rows)?;
-    let mut memory = Memory::new(model, Some(monitor));
-    let mut session = memory.session(model, Some(monitor))?;
-    let mut rng = Rng(seed ^ 0x0004_E1D0_u64);
-    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
-    let mut alarms = 0usize;
-    for _ in 0..replayed {
-        let i = rng.below(rows.len());
-        let verdict = session.watch(d.row(rows[i]), &decided_rows[i])?;
-        if let Some(obs) = verdict.observation.filter(|o| o.level == Level::Drift) {
-            alarms += 1;
-            *by.entry(obs.detector.map_or("?", |d| d.name()).to_owned())
-                .or_default() += 1;
-        }
-    }
+    let (per_10k, by_detector) = crate::evaluation::drift::stable_alarms(
+        model,
+        monitor,
+        d,
+        rows,
+        replayed,
+        seed ^ 0x0004_E1D0_u64,
+    )?;
     Ok(HeldOutAlarms {
         rows: rows.len(),
         replayed,
-        per_10k: alarms as f64 * 1e4 / replayed.max(1) as f64,
-        by_detector: by.into_iter().collect(),
+        per_10k,
+        by_detector,
     })
 }

@@ -675,13 +675,8 @@ impl<'a> Monitor<'a> {
 
     /// The reference bin of a raw feature value.
     fn bin(&self, f: usize, value: f32) -> usize {
-        let c = f % self.channels.max(1);
-        let offset = if f < self.channels {
-            read_f32(self.input_offset, c)
-        } else {
-            SPREAD_OFFSET
-        };
-        let q = quantize_affine(value, read_f32(self.input_scale, c), offset);
+        let (scale, offset) = feature_map(self.input_scale, self.input_offset, self.channels, f);
+        let q = quantize_affine(value, scale, offset);
         let b = self.def.bins as usize - 1;
         bin_of(q, &self.def.edges[f * b..(f + 1) * b])
     }
@@ -810,13 +805,33 @@ pub fn feature_value(input: &[f32], channels: usize, length: usize, f: usize) ->
     if f >= monitored_features(channels, length) {
         return None;
     }
-    let c = f % channels.max(1);
+    let (c, spread) = feature_channel(channels, f);
     let xs = input.get(c * length..(c + 1) * length)?;
-    if f < channels {
-        channel_mean(xs)
-    } else {
+    if spread {
         channel_spread(xs)
+    } else {
+        channel_mean(xs)
     }
+}
+
+/// Where monitored feature `f` comes from: its input channel, and whether
+/// it is that channel's spread (the second block of a window model's
+/// features) rather than its mean.
+pub fn feature_channel(channels: usize, f: usize) -> (usize, bool) {
+    (f % channels.max(1), f >= channels)
+}
+
+/// The int8 map (scale, offset) of monitored feature `f`'s bins, from the
+/// model's input map (`f32` little-endian per channel): its channel's own
+/// for a mean; for a spread, the channel's scale from [`SPREAD_OFFSET`].
+pub fn feature_map(scale: &[u8], offset: &[u8], channels: usize, f: usize) -> (f32, f32) {
+    let (c, spread) = feature_channel(channels, f);
+    let o = if spread {
+        SPREAD_OFFSET
+    } else {
+        read_f32(offset, c)
+    };
+    (read_f32(scale, c), o)
 }
 
 /// The spread feature of a channel's window: its standard deviation,

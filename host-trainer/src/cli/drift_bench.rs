@@ -269,17 +269,12 @@ pub fn suite(dir: &Path, o: &Options) -> Result<()> {
     let mut cols: [Vec<f64>; 5] = Default::default();
     for (name, r) in &reports {
         let missed: usize = r.scenarios.iter().map(|s| s.missed).sum();
-        let gain = r
-            .scenarios
-            .iter()
-            .find(|s| s.scenario == "gain ×2")
-            .and_then(|s| s.median_delay);
         let row = [
             Some(r.false_alarms_per_10k),
             delay(r, "offset 1σ"),
             named(r, "offset 1σ"),
             delay(r, "stuck"),
-            gain,
+            delay(r, "gain ×2"),
         ];
         for (c, v) in cols.iter_mut().zip(row) {
             c.push(v.unwrap_or(f64::NAN));

@@ -273,11 +273,11 @@ impl Bench<'_> {
             out.detector = Some(d.name());
             out.right_detector = s.expected().contains(&d);
             // A window's spread feature names its channel.
-            let channels = src.data.channels.len().max(1);
+            let channels = src.data.channels.len();
             out.features = obs
                 .features
                 .iter()
-                .map(|&f| f as usize % channels)
+                .map(|&f| vigie_core::monitor::feature_channel(channels, f as usize).0)
                 .collect();
             let want = s.features();
             out.right_feature =
@@ -286,6 +286,36 @@ impl Bench<'_> {
         }
         Ok(out)
     }
+}
+
+/// Drift alarms per 10,000 rows of a stable stream of `replayed` rows
+/// resampled (seeded) from `rows` of `d` through a session with the model
+/// and its monitor, and their count by detector. Each distinct row's
+/// decision is computed once: inference is deterministic, so the monitor
+/// sees what `Session::step` would show it.
+pub fn stable_alarms(
+    model: &Model<'_>,
+    monitor: &Monitor<'_>,
+    d: &Dataset,
+    rows: &[usize],
+    replayed: usize,
+    seed: u64,
+) -> Result<(f64, Vec<(String, usize)>)> {
+    let decided = crate::monitor_fit::decisions(model, d, rows)?;
+    let mut rng = Rng(seed);
+    let mut memory = Memory::new(model, Some(monitor));
+    let mut session = memory.session(model, Some(monitor))?;
+    let mut by: Vec<(String, usize)> = Vec::new();
+    let mut alarms = 0;
+    for _ in 0..replayed {
+        let i = rng.below(rows.len());
+        let verdict = session.watch(d.row(rows[i]), &decided[i])?;
+        if let Some(obs) = verdict.observation.filter(|o| o.level == Level::Drift) {
+            alarms += 1;
+            count(&mut by, obs.detector.map_or("?", |d| d.name()));
+        }
+    }
+    Ok((alarms as f64 * 10_000.0 / replayed.max(1) as f64, by))
 }
 
 /// Summary of many runs of one scenario.
@@ -356,21 +386,14 @@ impl Bench<'_> {
 
     /// Drift alarms per 10,000 rows of a long stable stream, and by detector.
     pub fn false_alarm_rate(&self, rows: usize, seed: u64) -> Result<(f64, Vec<(String, usize)>)> {
-        let src = self.src;
-        let mut rng = Rng(seed);
-        let mut memory = Memory::new(self.model, Some(self.monitor));
-        let mut session = memory.session(self.model, Some(self.monitor))?;
-        let mut by: Vec<(String, usize)> = Vec::new();
-        let mut alarms = 0;
-        for _ in 0..rows {
-            let x = src.data.row(src.rows[rng.below(src.rows.len())]);
-            let step = session.step(x)?;
-            if let Some(obs) = step.observation.filter(|o| o.level == Level::Drift) {
-                alarms += 1;
-                count(&mut by, obs.detector.map_or("?", |d| d.name()));
-            }
-        }
-        Ok((alarms as f64 * 10_000.0 / rows as f64, by))
+        stable_alarms(
+            self.model,
+            self.monitor,
+            self.src.data,
+            &self.src.rows,
+            rows,
+            seed,
+        )
     }
 }
 
