@@ -5,6 +5,7 @@
 
 use anyhow::Result;
 use vigie_core::monitor::Monitor;
+use vigie_core::session::Inferred;
 use vigie_core::{Model, Session};
 
 /// Host memory for a [`Session`]: an arena and a monitor state sized for
@@ -36,4 +37,17 @@ impl Memory {
             &mut self.state,
         )?)
     }
+}
+
+/// What the session decides for each input: inference and the model's one
+/// decision (temperature, costs, abstention), as the device takes it. For
+/// loops that replay the same rows many times: inference is
+/// deterministic, so each row is run once.
+pub fn decisions<'a, 'x>(
+    model: &Model<'a>,
+    inputs: impl IntoIterator<Item = &'x [f32]>,
+) -> Result<Vec<Inferred<'a>>> {
+    let mut memory = Memory::new(model, None);
+    let mut session = memory.session(model, None)?;
+    inputs.into_iter().map(|x| Ok(session.infer(x)?)).collect()
 }

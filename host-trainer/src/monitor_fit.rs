@@ -169,18 +169,6 @@ fn empty_def(features: u16, params: MonitorParams) -> MonitorDef<Vec<u8>> {
     }
 }
 
-/// What the session decides for each row: inference and the model's one
-/// decision (temperature, costs, abstention), as the device takes it.
-pub(crate) fn decisions<'a>(
-    model: &Model<'a>,
-    d: &Dataset,
-    rows: &[usize],
-) -> Result<Vec<Inferred<'a>>> {
-    let mut memory = Memory::new(model, None);
-    let mut session = memory.session(model, None)?;
-    rows.iter().map(|&r| Ok(session.infer(d.row(r))?)).collect()
-}
-
 /// The decided (class, probability), when the session decided a class.
 fn decided(i: &Inferred<'_>) -> Option<(usize, f32)> {
     i.decision().map(|d| (d.index, d.probability))
@@ -359,7 +347,7 @@ pub fn build(
     let shape = model.input_shape();
     let (channels, length) = (shape.channels as usize, shape.length as usize);
     let rows: Vec<usize> = train.iter().chain(val).copied().collect();
-    let decided_rows = decisions(model, d, &rows)?;
+    let decided_rows = crate::device::decisions(model, rows.iter().map(|&r| d.row(r)))?;
     let correct: Vec<bool> = match &d.target {
         crate::data::Target::Classes { y, .. } => rows
             .iter()

@@ -301,7 +301,7 @@ pub fn stable_alarms(
     replayed: usize,
     seed: u64,
 ) -> Result<(f64, Vec<(String, usize)>)> {
-    let decided = crate::monitor_fit::decisions(model, d, rows)?;
+    let decided = crate::device::decisions(model, rows.iter().map(|&r| d.row(r)))?;
     let mut rng = Rng(seed);
     let mut memory = Memory::new(model, Some(monitor));
     let mut session = memory.session(model, Some(monitor))?;
