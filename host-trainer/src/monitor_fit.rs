@@ -478,30 +478,3 @@ pub struct HeldOutAlarms {
     /// Alarms by detector.
     pub by_detector: Vec<(String, usize)>,
 }
-
-/// Replays `replayed` rows resampled from `rows` of `d` through a session
-/// with the model's monitor and counts the drift alarms
-/// ([`crate::evaluation::drift::stable_alarms`]).
-pub fn held_out_alarms(
-    model: &Model<'_>,
-    monitor: &Monitor<'_>,
-    d: &Dataset,
-    rows: &[usize],
-    replayed: usize,
-    seed: u64,
-) -> Result<HeldOutAlarms> {
-    let (per_10k, by_detector) = crate::evaluation::drift::stable_alarms(
-        model,
-        monitor,
-        d,
-        rows,
-        replayed,
-        seed ^ 0x0004_E1D0_u64,
-    )?;
-    Ok(HeldOutAlarms {
-        rows: rows.len(),
-        replayed,
-        per_10k,
-        by_detector,
-    })
-}

@@ -628,14 +628,20 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
             let def: vigie_core::monitor::MonitorDefRef<'_> = postcard::from_bytes(&m.section)
                 .context("the monitor section does not read back")?;
             let monitor = vigie_core::monitor::Monitor::new(def, &model)?;
-            m.held_out = Some(crate::monitor_fit::held_out_alarms(
+            let (per_10k, by_detector) = crate::evaluation::drift::stable_alarms(
                 &model,
                 &monitor,
                 test_set,
                 &test_rows,
                 HELD_OUT_REPLAY,
-                args.seed,
-            )?);
+                args.seed ^ 0x0004_E1D0_u64,
+            )?;
+            m.held_out = Some(crate::monitor_fit::HeldOutAlarms {
+                rows: test_rows.len(),
+                replayed: HELD_OUT_REPLAY,
+                per_10k,
+                by_detector,
+            });
         }
         m
     };
