@@ -314,6 +314,13 @@ enum Command {
         /// The feature to alter (default: the most continuous one).
         #[arg(long)]
         feature: Option<String>,
+        /// Fill missing cells with a training statistic (as for `train`).
+        #[arg(long, value_enum)]
+        impute: Option<Impute>,
+        /// Share of the rows held out as the streams' source when there is
+        /// no --test file.
+        #[arg(long, default_value_t = 0.2)]
+        test_split: f64,
         /// The smallest lasting shift of an input's mean worth a drift
         /// alarm, in training standard deviations (as for `train`).
         #[arg(long, default_value_t = vigie_trainer::monitor_fit::MIN_SHIFT)]
@@ -330,6 +337,12 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Write every replayed stream (monitored features, CSV), the
+        /// reference rows and vigie's outcomes into this folder, for
+        /// `bench/drift_peers.py` (river, alibi-detect) to replay the
+        /// same streams.
+        #[arg(long, conflicts_with = "suite")]
+        dump: Option<PathBuf>,
     },
     /// Explains a model on labelled data through vigie-core: permutation
     /// importance of each input, or with --row the occlusion attribution
@@ -612,6 +625,9 @@ fn run(cli: Cli) -> Result<()> {
             json,
             csv,
             min_shift,
+            impute,
+            dump,
+            test_split,
         } => {
             let options = cli::drift_bench::Options {
                 runs,
@@ -619,6 +635,7 @@ fn run(cli: Cli) -> Result<()> {
                 min_shift,
                 seed,
                 json,
+                dump,
             };
             if let Some(dir) = suite {
                 return cli::drift_bench::suite(&dir, &options);
@@ -629,7 +646,8 @@ fn run(cli: Cli) -> Result<()> {
             let mut args = TrainArgs::new(data, &target);
             args.csv = csv.options()?;
             args.regression = task == TaskArg::Regression;
-            args.test_split = if test.is_some() { 0.0 } else { 0.2 };
+            args.impute = impute;
+            args.test_split = if test.is_some() { 0.0 } else { test_split };
             args.test = test;
             cli::drift_bench::drift_bench(args, feature.as_deref(), &options)
         }

@@ -223,6 +223,7 @@ fn fit_monitor(
         min_shift: args.min_shift,
         seed: args.seed,
         calibrate,
+        held_out_rows: Some(p.test_rows().1.len()).filter(|&n| n > 0),
     };
     crate::monitor_fit::build(model, &p.data, &p.splits.train, &p.splits.val, opts)
         .context("building the drift monitor")
@@ -628,11 +629,17 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
             let def: vigie_core::monitor::MonitorDefRef<'_> = postcard::from_bytes(&m.section)
                 .context("the monitor section does not read back")?;
             let monitor = vigie_core::monitor::Monitor::new(def, &model)?;
+            let resample = crate::evaluation::drift::Resample::new(
+                test_set,
+                &test_rows,
+                &p.data,
+                &p.splits.train,
+            );
             let (per_10k, by_detector) = crate::evaluation::drift::stable_alarms(
                 &model,
                 &monitor,
                 test_set,
-                &test_rows,
+                (&test_rows, &resample),
                 HELD_OUT_REPLAY,
                 args.seed ^ 0x0004_E1D0_u64,
             )?;

@@ -1,19 +1,50 @@
 //! Input guard, per sample: non-finite values (NaN, infinity) and values far
-//! outside the training range. Stateless.
+//! outside the training range; and, for a model that imputes missing
+//! values, an upward CUSUM on the standardized indicator "this row has a
+//! hole" against the reference's rate, so that holes as frequent as in
+//! training raise nothing and a sensor that starts dropping out does.
+//!
+//! State: one scalar (the missing-rate CUSUM).
 
-use super::{Detector, Feature, Monitor, Observation, MAX_NAMED};
+use super::{cusum, Detector, Feature, Monitor, Observation, MAX_NAMED, SCALAR_MISSING};
 use crate::format::read_f32;
 
-pub(super) fn observe(m: &Monitor<'_>, input: &[f32], sample: &[Feature], obs: &mut Observation) {
+pub(super) fn observe(
+    m: &Monitor<'_>,
+    state: &mut [f32],
+    input: &[f32],
+    sample: &[Feature],
+    obs: &mut Observation,
+) {
     let mut non_finite: heapless::Vec<u16, MAX_NAMED> = heapless::Vec::new();
+    let mut holes: heapless::Vec<u16, MAX_NAMED> = heapless::Vec::new();
     for (i, x) in input.iter().enumerate() {
         let f = (i / m.length) as u16;
-        if !x.is_finite() && !non_finite.contains(&f) {
-            let _ = non_finite.push(f);
+        // A NaN is a hole the model fills when it imputes; an infinity is
+        // never one.
+        let list = if x.is_nan() && m.imputes {
+            &mut holes
+        } else if !x.is_finite() {
+            &mut non_finite
+        } else {
+            continue;
+        };
+        if !list.contains(&f) {
+            let _ = list.push(f);
         }
     }
     if !non_finite.is_empty() {
         m.record(obs, Detector::GuardNonFinite, 1.0, &non_finite);
+    }
+    if m.imputes {
+        let p0 = m.def.missing_rate.clamp(MIN_MISSING_RATE, 0.99);
+        let x = if holes.is_empty() { 0.0 } else { 1.0 };
+        let u = (x - p0) / crate::math::sqrt(p0 * (1.0 - p0));
+        let at = m.layout.scalars + SCALAR_MISSING;
+        state[at] = cusum::step(state[at], u, m.def.params.aux_k);
+        if m.record(obs, Detector::Missing, state[at], &holes) {
+            state[at] = 0.0;
+        }
     }
     let def = &m.def;
     let (mut worst, mut worst_f) = (0.0f32, 0u16);
@@ -34,6 +65,20 @@ pub(super) fn observe(m: &Monitor<'_>, input: &[f32], sample: &[Feature], obs: &
     if worst > 0.0 {
         m.record(obs, Detector::GuardRange, worst, &[worst_f]);
     }
+}
+
+/// Smallest missing rate the CUSUM is centred on: a model that imputes
+/// saw holes, even if too few to estimate their rate.
+pub const MIN_MISSING_RATE: f32 = 1e-3;
+
+/// The reference missing rate: the share of reference rows with a hole,
+/// counted as half a row when there is none (a model imputes because its
+/// training data had holes, however rare).
+#[cfg(feature = "std")]
+pub fn fit_missing(holes: &[bool]) -> f32 {
+    let n = holes.len().max(1) as f32;
+    let k = holes.iter().filter(|h| **h).count() as f32;
+    (k.max(0.5) / n).min(1.0)
 }
 
 /// Distance outside the training range, in ranges, that is a drift alarm

@@ -8,6 +8,7 @@
 //! | detector | file | sees |
 //! |---|---|---|
 //! | input guard | `guard.rs` | NaN, infinity, values far outside the training range |
+//! | missing rate | `guard.rs` | more rows with holes than in training (models that impute) |
 //! | mean CUSUM | `cusum.rs` | a shift of one feature's level |
 //! | variance CUSUM | `cusum.rs` | a sensor that gets noisy, or stuck |
 //! | distribution | `distribution.rs` | a change of a feature's shape (Jensen-Shannon) |
@@ -188,6 +189,10 @@ pub struct MonitorDef<B> {
     pub residual_log_sd: f32,
     /// Error rate of the model on validation data (for label feedback).
     pub error_rate: f32,
+    /// Share of reference rows with a missing (NaN) input value, for a
+    /// model that imputes them (0 otherwise): its missing-rate CUSUM's
+    /// centre ([`guard::fit_missing`]).
+    pub missing_rate: f32,
     /// Tuning constants.
     pub params: MonitorParams,
     /// Thresholds for a drift alarm.
@@ -255,6 +260,7 @@ impl<B: AsRef<[u8]>> MonitorDef<B> {
             residual_log_mean: self.residual_log_mean,
             residual_log_sd: self.residual_log_sd,
             error_rate: self.error_rate,
+            missing_rate: self.missing_rate,
             params: self.params,
             drift: self.drift,
             warning: self.warning,
@@ -297,11 +303,14 @@ pub enum Detector {
     Reconstruction = 128,
     /// Error rate, from labels fed back.
     ErrorRate = 256,
+    /// More rows with missing values than in training (a model that
+    /// imputes them; for the others a missing value is non-finite input).
+    Missing = 512,
 }
 
 impl Detector {
     /// Number of detectors.
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     /// All detectors, in bit order.
     pub const ALL: [Detector; Detector::COUNT] = [
         Detector::GuardNonFinite,
@@ -313,6 +322,7 @@ impl Detector {
         Detector::Confidence,
         Detector::Reconstruction,
         Detector::ErrorRate,
+        Detector::Missing,
     ];
 
     /// Position in [`Detector::ALL`].
@@ -332,6 +342,7 @@ impl Detector {
             Detector::Confidence => "confidence",
             Detector::Reconstruction => "reconstruction",
             Detector::ErrorRate => "error-rate",
+            Detector::Missing => "missing-rate",
         }
     }
 }
@@ -425,6 +436,9 @@ pub struct Monitor<'a> {
     /// Input channels (the first `channels` features are their means; a
     /// window model's next `channels` are their spreads).
     channels: usize,
+    /// Whether the model imputes missing (NaN) inputs: then a hole is
+    /// counted by the missing-rate CUSUM, not reported as non-finite.
+    imputes: bool,
     /// Input map, to put raw values in the quantized domain.
     input_scale: &'a [u8],
     input_offset: &'a [u8],
@@ -446,7 +460,8 @@ const SCALAR_CONFIDENCE: usize = 0;
 const SCALAR_RECONSTRUCTION: usize = 1;
 const SCALAR_ERRORS: usize = 2;
 const SCALAR_SAMPLES: usize = 3;
-const SCALARS: usize = 4;
+const SCALAR_MISSING: usize = 4;
+const SCALARS: usize = 5;
 
 fn check_f32s(
     place: Place,
@@ -566,6 +581,7 @@ impl<'a> Monitor<'a> {
             def.residual_log_mean,
             def.residual_log_sd,
             def.error_rate,
+            def.missing_rate,
             def.params.min_shift,
             def.params.mean_k,
             def.params.variance_k,
@@ -573,6 +589,7 @@ impl<'a> Monitor<'a> {
             def.params.ewma,
         ];
         if scalars.iter().any(|v| !v.is_finite())
+            || !(0.0..=1.0).contains(&def.missing_rate)
             || !(def.params.ewma > 0.0 && def.params.ewma <= 1.0)
         {
             return Err(bad("params"));
@@ -604,6 +621,7 @@ impl<'a> Monitor<'a> {
             layout,
             length: shape.length as usize,
             channels: shape.channels as usize,
+            imputes: !input.missing.is_empty(),
             input_scale: input.scale,
             input_offset: input.offset,
         })
@@ -734,7 +752,7 @@ impl<'a> Monitor<'a> {
         }
         let sample = &*sample;
         let mut obs = Observation::stable();
-        guard::observe(self, input, sample, &mut obs);
+        guard::observe(self, state, input, sample, &mut obs);
         let samples = state[self.layout.scalars + SCALAR_SAMPLES] + 1.0;
         state[self.layout.scalars + SCALAR_SAMPLES] = if samples >= 16_777_216.0 {
             0.0

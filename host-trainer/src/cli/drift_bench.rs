@@ -19,7 +19,7 @@ use crate::training::args::TrainArgs;
 pub const CONTINUOUS_SCORE_SD: f32 = 0.8;
 
 /// What to run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Seeded runs per scenario.
     pub runs: usize,
@@ -31,6 +31,10 @@ pub struct Options {
     pub seed: u64,
     /// One JSON object instead of text.
     pub json: bool,
+    /// A folder to write every replayed stream into (monitored features,
+    /// CSV), with the reference rows and vigie's report, for the peers'
+    /// script `bench/drift_peers.py`.
+    pub dump: Option<PathBuf>,
 }
 
 /// One data set's figures.
@@ -103,7 +107,7 @@ pub fn measure(mut args: TrainArgs, feature: Option<&str>, o: &Options) -> Resul
         scenarios.push(bench.scenario(&s, o.runs, o.seed)?);
     }
     let (fa, by) = bench.false_alarm_rate(o.stable_rows, o.seed ^ 0xFA15E)?;
-    Ok(SetReport {
+    let report = SetReport {
         data: args.data.display().to_string(),
         held_out_rows: src.rows.len(),
         feature: names[feature].clone(),
@@ -121,7 +125,108 @@ pub fn measure(mut args: TrainArgs, feature: Option<&str>, o: &Options) -> Resul
         false_alarms_per_10k: fa,
         false_alarms_by_detector: by,
         scenarios,
-    })
+    };
+    if let Some(dir) = &o.dump {
+        let scenarios = drift::standard_scenarios(feature, pair, classification, zero_mean);
+        let reference: Vec<Vec<f32>> = p
+            .splits
+            .train
+            .iter()
+            .chain(&p.splits.val)
+            .map(|&r| p.data.row(r).to_vec())
+            .collect();
+        dump(dir, &bench, &scenarios, &report, o, &reference)?;
+    }
+    Ok(report)
+}
+
+/// One stream's monitored features as CSV (`%.6g`), a header of their names.
+fn stream_csv(
+    model: &Model<'_>,
+    names: &[String],
+    rows: impl Iterator<Item = Vec<f32>>,
+) -> Vec<u8> {
+    let shape = model.input_shape();
+    let (channels, length) = (shape.channels as usize, shape.length as usize);
+    let mut out = names.join(",");
+    out.push('\n');
+    for x in rows {
+        let cells: Vec<String> = (0..names.len())
+            .map(
+                |f| match vigie_core::monitor::feature_value(&x, channels, length, f) {
+                    Some(v) => format!("{v}"),
+                    None => "nan".into(),
+                },
+            )
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// `--dump DIR`: `reference.csv` (the rows the monitor's reference was
+/// fitted on), `stable.csv`, one `<scenario>-<run>.csv` per run (the
+/// change at row [`drift::CHANGE_AT`]), and `vigie.json` (the report, with
+/// each stream's file and vigie's outcome on it).
+fn dump(
+    dir: &Path,
+    bench: &drift::Bench<'_>,
+    scenarios: &[drift::Scenario],
+    report: &SetReport,
+    o: &Options,
+    reference: &[Vec<f32>],
+) -> Result<()> {
+    use crate::files::write_atomically;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let model = bench.model;
+    let names = crate::monitor_fit::feature_names(model);
+    write_atomically(
+        &dir.join("reference.csv"),
+        &stream_csv(model, &names, reference.iter().cloned()),
+    )?;
+    let stable = drift::Scenario::Stable;
+    write_atomically(
+        &dir.join("stable.csv"),
+        &stream_csv(
+            model,
+            &names,
+            bench.stream(&stable, o.seed ^ 0xFA15E, o.stable_rows),
+        ),
+    )?;
+    let mut runs = Vec::new();
+    for s in scenarios {
+        let slug: String = s
+            .name()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        for i in 0..o.runs {
+            let seed = o.seed.wrapping_add(i as u64);
+            let rows = drift::CHANGE_AT + drift::HORIZON;
+            let file = format!("{slug}-{i}.csv");
+            write_atomically(
+                &dir.join(&file),
+                &stream_csv(model, &names, bench.stream(s, seed, rows)),
+            )?;
+            let outcome = bench.run(s, seed, rows)?;
+            runs.push(
+                json!({"scenario": s.name(), "spec": s, "run": i, "file": file, "vigie": outcome}),
+            );
+        }
+    }
+    let doc = json!({
+        "report": report,
+        "change_at": drift::CHANGE_AT,
+        "horizon": drift::HORIZON,
+        "features": names,
+        "stable": {"file": "stable.csv", "rows": o.stable_rows},
+        "runs": runs,
+    });
+    write_atomically(
+        &dir.join("vigie.json"),
+        serde_json::to_string_pretty(&doc)?.as_bytes(),
+    )
 }
 
 /// `confidence 2, mean-cusum 1`: detectors and how often.
@@ -229,7 +334,23 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 /// `vigie drift-bench --suite DIR`: every bundled set found in `dir`, then
 /// one line per set and the median and worst case over sets.
 pub fn suite(dir: &Path, o: &Options) -> Result<()> {
+    let delay = |r: &SetReport, p: &str| scenario(r, p).and_then(|s| s.median_delay);
+    let named = |r: &SetReport, p: &str| {
+        scenario(r, p).map(|s| s.right_feature as f64 / s.runs.max(1) as f64)
+    };
+    let opt = |v: Option<f64>, d: usize| v.map_or("-".into(), |x| format!("{x:.d$}"));
+    if !o.json {
+        println!(
+            "min shift {} sd; {} runs per scenario; {} stable rows per set",
+            o.min_shift, o.runs, o.stable_rows
+        );
+        println!(
+            "{:<16} {:>8} {:>9} {:>8} {:>7} {:>8} {:>9} {:>7}  false alarms by detector",
+            "set", "FA/10k", "1σ delay", "1σ named", "stuck", "gain×2", "state B", "missed"
+        );
+    }
     let mut reports = Vec::new();
+    let mut cols: [Vec<f64>; 5] = Default::default();
     for (name, file, test, target) in SUITE {
         let path = dir.join(file);
         if !path.exists() {
@@ -243,7 +364,34 @@ pub fn suite(dir: &Path, o: &Options) -> Result<()> {
         args.impute = Some(crate::data::Impute::Median);
         args.test = test.map(|t| dir.join(t));
         args.test_split = if test.is_some() { 0.0 } else { 0.2 };
-        reports.push((name, measure(args, None, o)?));
+        let r = measure(args, None, o)?;
+        // Each set's line as soon as it is measured: the suite takes minutes.
+        let missed: usize = r.scenarios.iter().map(|s| s.missed).sum();
+        let row = [
+            Some(r.false_alarms_per_10k),
+            delay(&r, "offset 1σ"),
+            named(&r, "offset 1σ"),
+            delay(&r, "stuck"),
+            delay(&r, "gain ×2"),
+        ];
+        for (c, v) in cols.iter_mut().zip(row) {
+            c.push(v.unwrap_or(f64::NAN));
+        }
+        if !o.json {
+            println!(
+                "{:<16} {:>8} {:>9} {:>8} {:>7} {:>8} {:>9} {:>7}  {}",
+                name,
+                opt(row[0], 2),
+                opt(row[1], 0),
+                opt(row[2].map(|x| 100.0 * x), 0) + "%",
+                opt(row[3], 0),
+                opt(row[4], 0),
+                r.monitor_state_bytes,
+                missed,
+                counts(&r.false_alarms_by_detector)
+            );
+        }
+        reports.push((name, r));
     }
     if o.json {
         let sets: Vec<_> = reports
@@ -252,45 +400,6 @@ pub fn suite(dir: &Path, o: &Options) -> Result<()> {
             .collect();
         println!("{}", serde_json::to_string(&sets)?);
         return Ok(());
-    }
-    let delay = |r: &SetReport, p: &str| scenario(r, p).and_then(|s| s.median_delay);
-    let named = |r: &SetReport, p: &str| {
-        scenario(r, p).map(|s| s.right_feature as f64 / s.runs.max(1) as f64)
-    };
-    println!(
-        "min shift {} sd; {} runs per scenario; {} stable rows per set",
-        o.min_shift, o.runs, o.stable_rows
-    );
-    println!(
-        "{:<16} {:>8} {:>9} {:>8} {:>7} {:>8} {:>9} {:>7}  false alarms by detector",
-        "set", "FA/10k", "1σ delay", "1σ named", "stuck", "gain×2", "state B", "missed"
-    );
-    let opt = |v: Option<f64>, d: usize| v.map_or("-".into(), |x| format!("{x:.d$}"));
-    let mut cols: [Vec<f64>; 5] = Default::default();
-    for (name, r) in &reports {
-        let missed: usize = r.scenarios.iter().map(|s| s.missed).sum();
-        let row = [
-            Some(r.false_alarms_per_10k),
-            delay(r, "offset 1σ"),
-            named(r, "offset 1σ"),
-            delay(r, "stuck"),
-            delay(r, "gain ×2"),
-        ];
-        for (c, v) in cols.iter_mut().zip(row) {
-            c.push(v.unwrap_or(f64::NAN));
-        }
-        println!(
-            "{:<16} {:>8} {:>9} {:>8} {:>7} {:>8} {:>9} {:>7}  {}",
-            name,
-            opt(row[0], 2),
-            opt(row[1], 0),
-            opt(row[2].map(|x| 100.0 * x), 0) + "%",
-            opt(row[3], 0),
-            opt(row[4], 0),
-            r.monitor_state_bytes,
-            missed,
-            counts(&r.false_alarms_by_detector)
-        );
     }
     let worst = |v: &[f64], high_bad: bool| -> Option<f64> {
         let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();

@@ -211,7 +211,7 @@ pub fn print_summary(s: &Summary) {
             .map(|(d, n)| format!("{d} {n}"))
             .collect();
         println!(
-            "drift monitor   {:.2} false alarms per 10,000 rows on {} rows resampled from the {} test rows, which neither its reference nor its thresholds saw{}",
+            "drift monitor   {:.2} false alarms per 10,000 rows on {} rows resampled from the {} test rows (in the training class mix), which neither its reference nor its thresholds saw{}",
             h.per_10k,
             h.replayed,
             h.rows,

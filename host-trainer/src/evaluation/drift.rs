@@ -28,7 +28,8 @@ pub const NAN_BURST: usize = 20;
 pub enum Scenario {
     /// No change.
     Stable,
-    /// One feature offset by `sigmas` training standard deviations.
+    /// One feature offset by `sigmas` training standard deviations of its
+    /// readings (a window channel: of its samples).
     Offset { feature: usize, sigmas: f32 },
     /// One feature multiplied by `gain`.
     Gain { feature: usize, gain: f32 },
@@ -105,8 +106,79 @@ impl Scenario {
                 Detector::Mean,
                 Detector::Distribution,
             ],
-            Scenario::NanBurst { .. } => &[Detector::GuardNonFinite],
+            // A model that imputes counts holes in its missing rate.
+            Scenario::NanBurst { .. } => &[Detector::GuardNonFinite, Detector::Missing],
         }
+    }
+}
+
+/// How a stable stream draws from held-out rows. For a classifier, by
+/// label in the training rows' class mix (a class drawn from the training
+/// prior, then one of its held-out rows), so that a test file whose class
+/// mix differs from training (JapaneseVowels' test speakers) is not itself
+/// a drift of the stream; a class without held-out rows is left out.
+/// Otherwise, uniformly.
+#[derive(Debug, Clone)]
+pub struct Resample {
+    /// Rows to draw from.
+    n: usize,
+    /// Cumulative class weight and the positions of the class's rows.
+    strata: Vec<(f64, Vec<usize>)>,
+}
+
+impl Resample {
+    /// Draws from `rows` of `held`, in the class mix of rows `train` of
+    /// `trained` (uniformly for regression).
+    pub fn new(held: &Dataset, rows: &[usize], trained: &Dataset, train: &[usize]) -> Self {
+        let (Target::Classes { y: yh, .. }, Target::Classes { y: yt, .. }) =
+            (&held.target, &trained.target)
+        else {
+            return Resample {
+                n: rows.len(),
+                strata: vec![],
+            };
+        };
+        let k = yt
+            .iter()
+            .chain(yh.iter())
+            .copied()
+            .max()
+            .map_or(0, |m| m + 1);
+        let mut prior = vec![0.0f64; k];
+        train.iter().for_each(|&r| prior[yt[r]] += 1.0);
+        let mut by_class = vec![Vec::new(); k];
+        rows.iter()
+            .enumerate()
+            .for_each(|(i, &r)| by_class[yh[r]].push(i));
+        let mut cum = 0.0;
+        let strata = by_class
+            .into_iter()
+            .zip(prior)
+            .filter(|(at, w)| !at.is_empty() && *w > 0.0)
+            .map(|(at, w)| {
+                cum += w;
+                (cum, at)
+            })
+            .collect();
+        Resample {
+            n: rows.len(),
+            strata,
+        }
+    }
+
+    /// The position (in the rows given to [`Resample::new`]) of the next
+    /// row of the stream.
+    pub fn pick(&self, rng: &mut Rng) -> usize {
+        let Some(total) = self.strata.last().map(|s| s.0) else {
+            return rng.below(self.n);
+        };
+        let u = rng.uniform() * total;
+        let s = self
+            .strata
+            .iter()
+            .find(|s| u < s.0)
+            .unwrap_or(&self.strata[self.strata.len() - 1]);
+        s.1[rng.below(s.1.len())]
     }
 }
 
@@ -116,6 +188,8 @@ pub struct Source<'a> {
     pub data: &'a Dataset,
     /// Held-out rows to resample (not used for training or calibration).
     pub rows: Vec<usize>,
+    /// How a stable stream draws them.
+    pub resample: Resample,
     /// Training mean and standard deviation of each monitored feature (raw).
     pub mean: Vec<f32>,
     /// Training standard deviation.
@@ -132,10 +206,12 @@ impl<'a> Source<'a> {
     ) -> (Source<'a>, (usize, usize)) {
         let (mean, std, pair) = feature_stats(&p.data, &p.splits.train, eligible);
         let (data, rows) = p.test_rows();
+        let resample = Resample::new(data, &rows, &p.data, &p.splits.train);
         (
             Source {
                 data,
                 rows,
+                resample,
                 mean,
                 std,
             },
@@ -176,7 +252,7 @@ fn row(src: &Source<'_>, s: &Scenario, t: usize, rng: &mut Rng, first_half: &[us
     let pick = if changed && *s == Scenario::ClassMix && !first_half.is_empty() {
         first_half[rng.below(first_half.len())]
     } else {
-        src.rows[rng.below(src.rows.len())]
+        src.rows[src.resample.pick(rng)]
     };
     let mut x = d.row(pick).to_vec();
     if !changed {
@@ -237,19 +313,8 @@ impl Bench<'_> {
     /// stream) and reports the first drift alarm after the change.
     pub fn run(&self, s: &Scenario, seed: u64, rows: usize) -> Result<Outcome> {
         let (model, src) = (self.model, self.src);
-        let mut rng = Rng(seed);
         let mut memory = Memory::new(model, Some(self.monitor));
         let mut session = memory.session(model, Some(self.monitor))?;
-        let k = model.output_len();
-        let first_half: Vec<usize> = match &src.data.target {
-            Target::Classes { y, .. } => src
-                .rows
-                .iter()
-                .copied()
-                .filter(|&r| y[r] < k.div_ceil(2))
-                .collect(),
-            Target::Values { .. } => vec![],
-        };
         let mut out = Outcome {
             false_alarms: 0,
             delay: None,
@@ -258,8 +323,7 @@ impl Bench<'_> {
             features: vec![],
             right_feature: false,
         };
-        for t in 0..rows {
-            let x = row(src, s, t, &mut rng, &first_half);
+        for (t, x) in self.stream(s, seed, rows).enumerate() {
             let step = session.step(&x)?;
             let Some(obs) = step.observation.filter(|o| o.level == Level::Drift) else {
                 continue;
@@ -288,8 +352,33 @@ impl Bench<'_> {
     }
 }
 
+impl Bench<'_> {
+    /// The rows of a scenario's stream (seeded): what [`Bench::run`]
+    /// replays, and what `drift-bench --dump` writes for the peers.
+    pub fn stream<'s>(
+        &'s self,
+        s: &'s Scenario,
+        seed: u64,
+        rows: usize,
+    ) -> impl Iterator<Item = Vec<f32>> + 's {
+        let src = self.src;
+        let mut rng = Rng(seed);
+        let k = self.model.output_len();
+        let first_half: Vec<usize> = match &src.data.target {
+            Target::Classes { y, .. } => src
+                .rows
+                .iter()
+                .copied()
+                .filter(|&r| y[r] < k.div_ceil(2))
+                .collect(),
+            Target::Values { .. } => vec![],
+        };
+        (0..rows).map(move |t| row(src, s, t, &mut rng, &first_half))
+    }
+}
+
 /// Drift alarms per 10,000 rows of a stable stream of `replayed` rows
-/// resampled (seeded) from `rows` of `d` through a session with the model
+/// resampled (seeded, as `resample` draws) from `rows` of `d` through a session with the model
 /// and its monitor, and their count by detector. Each distinct row's
 /// decision is computed once: inference is deterministic, so the monitor
 /// sees what `Session::step` would show it.
@@ -297,7 +386,7 @@ pub fn stable_alarms(
     model: &Model<'_>,
     monitor: &Monitor<'_>,
     d: &Dataset,
-    rows: &[usize],
+    (rows, resample): (&[usize], &Resample),
     replayed: usize,
     seed: u64,
 ) -> Result<(f64, Vec<(String, usize)>)> {
@@ -308,7 +397,7 @@ pub fn stable_alarms(
     let mut by: Vec<(String, usize)> = Vec::new();
     let mut alarms = 0;
     for _ in 0..replayed {
-        let i = rng.below(rows.len());
+        let i = resample.pick(&mut rng);
         let verdict = session.watch(d.row(rows[i]), &decided[i])?;
         if let Some(obs) = verdict.observation.filter(|o| o.level == Level::Drift) {
             alarms += 1;
@@ -390,7 +479,7 @@ impl Bench<'_> {
             self.model,
             self.monitor,
             self.src.data,
-            &self.src.rows,
+            (&self.src.rows, &self.src.resample),
             rows,
             seed,
         )
@@ -455,41 +544,56 @@ fn feature_rows(d: &Dataset, rows: &[usize]) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// Training mean and standard deviation of each feature, and the most
-/// correlated pair among the `eligible` features (continuous ones: a pair
-/// of nearly constant features correlates by accident).
+/// Training mean and standard deviation of each channel's readings
+/// (missing ones left out), and the most correlated pair of channel means
+/// among the `eligible` features (continuous ones: a pair of nearly
+/// constant features correlates by accident). The deviation is the
+/// readings' own, as a sensor's offset is meant: for a tabular feature it
+/// is the feature's; for a window channel it is the spread of its samples,
+/// not of its window means (which is near 0 on per-window normalized
+/// series).
 fn feature_stats(
     d: &Dataset,
     train: &[usize],
     eligible: &[bool],
 ) -> (Vec<f32>, Vec<f32>, (usize, usize)) {
-    let rows = feature_rows(d, train);
+    let len = d.length;
     let f = d.channels.len();
-    let n = rows.len().max(1) as f64;
-    let mean: Vec<f64> = (0..f)
-        .map(|j| rows.iter().map(|r| r[j] as f64).sum::<f64>() / n)
-        .collect();
-    let sd: Vec<f64> = (0..f)
+    let (mut mean, mut sd) = (Vec::with_capacity(f), Vec::with_capacity(f));
+    for c in 0..f {
+        let vals: Vec<f64> = train
+            .iter()
+            .flat_map(|&r| d.row(r)[c * len..(c + 1) * len].iter())
+            .filter(|v| v.is_finite())
+            .map(|&v| v as f64)
+            .collect();
+        let (m, s) = vigie_core::math::mean_sd(&vals);
+        mean.push(m);
+        sd.push(s.max(1e-12));
+    }
+    let rows = feature_rows(d, train);
+    let pair_stats: Vec<(f64, f64)> = (0..f)
         .map(|j| {
-            (rows
+            let v: Vec<f64> = rows
                 .iter()
-                .map(|r| (r[j] as f64 - mean[j]).powi(2))
-                .sum::<f64>()
-                / n)
-                .sqrt()
-                .max(1e-12)
+                .map(|r| r[j] as f64)
+                .filter(|v| v.is_finite())
+                .collect();
+            let (m, s) = vigie_core::math::mean_sd(&v);
+            (m, s.max(1e-12))
         })
         .collect();
     let mut pair = (0, f.min(2) - 1);
     let mut best = -1.0;
     for a in (0..f).filter(|&a| eligible[a]) {
         for b in (a + 1..f).filter(|&b| eligible[b]) {
-            let c = rows
+            let ((ma, sa), (mb, sb)) = (pair_stats[a], pair_stats[b]);
+            let both: Vec<f64> = rows
                 .iter()
-                .map(|r| (r[a] as f64 - mean[a]) * (r[b] as f64 - mean[b]))
-                .sum::<f64>()
-                / n
-                / (sd[a] * sd[b]);
+                .map(|r| (r[a] as f64 - ma) * (r[b] as f64 - mb))
+                .filter(|v| v.is_finite())
+                .collect();
+            let c = both.iter().sum::<f64>() / both.len().max(1) as f64 / (sa * sb);
             if c.abs() > best {
                 best = c.abs();
                 pair = (a, b);
