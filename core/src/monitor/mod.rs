@@ -191,7 +191,7 @@ pub struct MonitorDef<B> {
     pub error_rate: f32,
     /// Share of reference rows with a missing (NaN) input value, for a
     /// model that imputes them (0 otherwise): its missing-rate CUSUM's
-    /// centre ([`guard::fit_missing`]).
+    /// centre (`guard::fit_missing` on a host).
     pub missing_rate: f32,
     /// Tuning constants.
     pub params: MonitorParams,
