@@ -86,6 +86,32 @@ pub(super) fn observe(
     }
 }
 
+/// The feature whose mean or variance CUSUM is furthest along towards its
+/// drift threshold, when it has passed the warning fraction
+/// ([`super::WARNING_FRACTION`]) and stands out
+/// ([`super::pca::NAMING_DOMINANCE`] times the next feature's): what an
+/// output detector's alarm (the model grew unsure, its class mix moved)
+/// names, since those detectors cannot see the inputs. None otherwise.
+pub(super) fn suspect(m: &Monitor<'_>, state: &[f32]) -> Option<u16> {
+    let def = &m.def;
+    let (tm, tv) = (def.drift[Detector::Mean], def.drift[Detector::Variance]);
+    let (mut best, mut second, mut at) = (0.0f32, 0.0f32, 0usize);
+    for f in 0..def.features as usize {
+        let s = &state[m.layout.cusum + 4 * f..m.layout.cusum + 4 * f + 4];
+        let r = (s[0].max(s[1]) / tm).max(s[2].max(s[3]) / tv);
+        if !r.is_finite() {
+            continue;
+        }
+        if r > best {
+            (second, best, at) = (best, r, f);
+        } else if r > second {
+            second = r;
+        }
+    }
+    (best >= super::WARNING_FRACTION && best >= super::pca::NAMING_DOMINANCE * second)
+        .then_some(at as u16)
+}
+
 /// The CUSUMs' centre and scale for one feature: the mean and standard
 /// deviation of its training rows' normal scores ([`super::distribution::fit`]).
 #[cfg(feature = "std")]

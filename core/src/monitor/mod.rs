@@ -766,6 +766,13 @@ impl<'a> Monitor<'a> {
         if let Some((class, confidence)) = prediction {
             output::observe(self, state, class, confidence, check, &mut obs);
         }
+        if obs.level != Level::Stable && obs.features.is_empty() {
+            // An output detector says that something changed, not which
+            // input: the feature-level CUSUMs may know.
+            if let Some(f) = cusum::suspect(self, state) {
+                let _ = obs.features.push(f);
+            }
+        }
         Ok(obs)
     }
 
