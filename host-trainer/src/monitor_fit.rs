@@ -13,6 +13,7 @@ use vigie_core::monitor::{
 use vigie_core::session::Inferred;
 use vigie_core::{Model, Task};
 
+use crate::data::resample::Resample;
 use crate::data::Dataset;
 use crate::device::Memory;
 use crate::rng::Rng;
@@ -355,7 +356,8 @@ fn cluster_bootstrap(groups: &[Vec<usize>], rng: &mut Rng) -> Vec<usize> {
 /// The largest value of each detector's statistic over a replay of
 /// `rows` rows through a session bound to `def` (no thresholds), and the
 /// mean CUSUMs' largest over the first `mean_rows`. Each replayed row's
-/// input is resampled from pool entries `stream`, and the decision (and
+/// input is resampled from pool entries `stream` as `draw` says (in the
+/// class mix of the reference's rows, as a stable stream is), and the decision (and
 /// its label) the monitor sees with it from `decisions`: the model's
 /// decisions on the rows it trained on are surer and more often right
 /// than on new rows, so the output detectors replay held-out decisions
@@ -367,7 +369,7 @@ fn replay(
     def: &MonitorDef<Vec<u8>>,
     (stream, decisions): (&[usize], &[usize]),
     (rows, mean_rows): (usize, usize),
-    rng: &mut Rng,
+    (draw, rng): (&Resample, &mut Rng),
 ) -> Result<[f32; Detector::COUNT]> {
     let probe =
         Monitor::new(def.borrowed(), model).context("monitor reference does not validate")?;
@@ -381,7 +383,7 @@ fn replay(
             if t == mean_rows {
                 worst_mean = worst[Detector::Mean.index()];
             }
-            let i = stream[rng.below(stream.len())];
+            let i = stream[draw.pick(rng)];
             let j = decisions[rng.below(decisions.len())];
             let verdict = session.watch(pool.d.row(pool.rows[i]), &pool.decided[j])?;
             let obs = verdict.observation.context("the probe monitor is bound")?;
@@ -556,7 +558,22 @@ pub fn build(
                     (&fit_on, &basis_on, &residual_on, &bootstrap),
                     fold_params,
                 );
-                let w = replay(model, &pool, &def, (&held, outputs), per, &mut rng)?;
+                // The held-out rows are drawn in the class mix of the rows
+                // the fold's reference learned from, as a stable stream is
+                // (with few rows, a fold's own class mix is off by enough
+                // to move every class-dependent feature).
+                let rows_of = |entries: &[usize]| -> Vec<usize> {
+                    entries.iter().map(|&e| pool.rows[e]).collect()
+                };
+                let sampler = Resample::new(d, &rows_of(&held), d, &rows_of(&fit_on));
+                let w = replay(
+                    model,
+                    &pool,
+                    &def,
+                    (&held, outputs),
+                    per,
+                    (&sampler, &mut rng),
+                )?;
                 for (a, b) in worst.iter_mut().zip(w) {
                     *a = a.max(b);
                 }
@@ -568,7 +585,14 @@ pub fn build(
                     let mut def = def.clone();
                     let again = cluster_bootstrap(&output_groups, &mut draw);
                     output_reference(model, &pool, &again, &mut def);
-                    let w = replay(model, &pool, &def, (&held, outputs), per, &mut rng)?;
+                    let w = replay(
+                        model,
+                        &pool,
+                        &def,
+                        (&held, outputs),
+                        per,
+                        (&sampler, &mut rng),
+                    )?;
                     for d in OUTPUT_DETECTORS {
                         worst[d.index()] = worst[d.index()].max(w[d.index()]);
                     }

@@ -629,7 +629,7 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
             let def: vigie_core::monitor::MonitorDefRef<'_> = postcard::from_bytes(&m.section)
                 .context("the monitor section does not read back")?;
             let monitor = vigie_core::monitor::Monitor::new(def, &model)?;
-            let resample = crate::evaluation::drift::Resample::new(
+            let resample = crate::data::resample::Resample::new(
                 test_set,
                 &test_rows,
                 &p.data,

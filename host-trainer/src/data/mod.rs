@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod prep;
+pub mod resample;
 pub mod stream;
 pub mod table;
 
