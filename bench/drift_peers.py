@@ -159,6 +159,8 @@ def main():
                     help="skip CVMDriftOnline above this many features (its set-up needs "
                          "1.2·10^4·F bootstrap draws: about 6 minutes at 11 features here)")
     ap.add_argument("--json", type=Path, help="also write the table as JSON here")
+    ap.add_argument("--runs", type=int, help="replay only the first RUNS runs of each scenario "
+                    "(vigie's median is then taken over the same runs)")
     a = ap.parse_args()
 
     doc = json.loads((a.dump / "vigie.json").read_text())
@@ -200,7 +202,8 @@ def main():
 
     by_scenario = {}
     for r in doc["runs"]:
-        by_scenario.setdefault(r["scenario"], []).append(r)
+        if a.runs is None or r["run"] < a.runs:
+            by_scenario.setdefault(r["scenario"], []).append(r)
     rows = []
     header = f"{'scenario':<26} {'vigie':>12}" + "".join(f" {n:>16}" for n in peers) + "  ahead of"
     print(f"\nmedian delay in rows (missed runs), false alarms / 10k on the stable stream in brackets")
@@ -226,7 +229,7 @@ def main():
                 ahead.append(name)
         fmt = lambda c: ("-" if c[0] is None else f"{c[0]}") + f" ({c[1]})"
         print(f"{scenario:<26} {fmt(v):>12}" + "".join(f" {fmt(cells[n]):>16}" for n in peers)
-              + "  " + (", ".join(ahead) if ahead else "none"))
+              + "  " + (", ".join(ahead) if ahead else "none"), flush=True)
         rows.append({"scenario": scenario, "runs": len(runs),
                      "cells": {k: {"median_delay": c[0], "missed": c[1]} for k, c in cells.items()},
                      "vigie_ahead_of": ahead})
