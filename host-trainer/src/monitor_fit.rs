@@ -24,8 +24,15 @@ pub const MIN_CALIBRATION_ROWS: usize = 30;
 /// Quantile bins per feature (the design's simulation: 32 bins tame the
 /// tails of real features for the CUSUMs).
 pub const BINS: usize = 32;
-/// The detectors the whole-monitor false-alarm budget is shared between.
-const FAMILIES: usize = 7;
+/// The detector families the other half of the false-alarm budget is
+/// shared between: guard range, variance, distribution, class mix,
+/// confidence, reconstruction, error rate and missing rate (the mean CUSUMs
+/// have the first half).
+const FAMILIES: usize = 8;
+/// A model that imputes raises a missing-rate drift alarm no sooner than
+/// after this many rows with holes in a row, even when calibration saw too
+/// few holes to set the threshold.
+pub const MIN_HOLE_RUN: f32 = 3.0;
 /// Rows after which a calibration replay starts again from the reference.
 /// A fold whose held-out rows differ from its reference by more than the
 /// allowance makes a CUSUM climb for as long as the replay lasts, and that
@@ -33,9 +40,12 @@ const FAMILIES: usize = 7;
 /// 23 on a 178-row set); in control, a CUSUM's excursions last tens of rows,
 /// so restarting every thousand rows does not shorten them.
 pub const REPLAY_BLOCK: usize = 1000;
-/// Bootstrap references of the output detectors per cross-fitting fold.
+/// Bootstrap references of the output detectors per cross-fitting fold;
+/// their threshold is the largest value over all of them (each replay as
+/// long as the budget says), so it holds for most draws of the reference.
 pub const OUTPUT_BOOTSTRAPS: usize = 3;
-/// The detectors whose reference is the output bootstrap.
+/// The detectors whose statistic follows the replayed decisions (the
+/// confidence and error rate also have their reference re-drawn).
 const OUTPUT_DETECTORS: [Detector; 3] = [
     Detector::ClassMix,
     Detector::Confidence,
@@ -376,6 +386,10 @@ fn replay(
     let mut memory = Memory::new(model, Some(&probe));
     let mut worst = [0.0f32; Detector::COUNT];
     let mut worst_mean = 0.0f32;
+    // After a restart, the windowed detectors' mixes start at the
+    // reference's shares: their first two windows are not a stream's.
+    let warm = (2.0 / def.params.ewma) as usize;
+    let windowed = [Detector::Distribution.index(), Detector::ClassMix.index()];
     for start in (0..rows).step_by(REPLAY_BLOCK) {
         // Each block starts from the reference, as after an alarm.
         let mut session = memory.session(model, Some(&probe))?;
@@ -388,11 +402,14 @@ fn replay(
             let verdict = session.watch(pool.d.row(pool.rows[i]), &pool.decided[j])?;
             let obs = verdict.observation.context("the probe monitor is bound")?;
             let lab = session.observe_label(pool.correct[j])?;
-            for (w, v) in worst
+            for (d, (w, v)) in worst
                 .iter_mut()
                 .zip(obs.values.iter().zip(lab.values.iter()))
+                .enumerate()
             {
-                *w = w.max(v.0.max(*v.1));
+                if t - start >= warm || !windowed.contains(&d) {
+                    *w = w.max(v.0.max(*v.1));
+                }
             }
         }
     }
@@ -526,6 +543,10 @@ pub fn build(
                     rows.iter().copied().filter(|&e| !out[e]).collect()
                 };
                 let fit_on = without(&all);
+                if held.is_empty() || fit_on.is_empty() {
+                    // Fewer distinct rows than folds.
+                    continue;
+                }
                 let basis_on = without(basis_rows);
                 let residual_on = if held_apart {
                     without(outputs)
@@ -579,8 +600,12 @@ pub fn build(
                 }
                 // The output detectors' reference is a bootstrap of a few
                 // hundred decisions at most: its error, not the stream's
-                // noise, sets their thresholds, so they see more than one
-                // draw of it per fold (Gandy and Kvaløy's bootstrap).
+                // noise, sets their thresholds, so each fold replays
+                // several draws of it and keeps the largest value over all
+                // of them: a threshold that holds for most draws of the
+                // reference, in the manner of Gandy and Kvaløy (2013), not
+                // one tuned to a single draw.
+                let mut outputs_worst: Vec<[f32; Detector::COUNT]> = vec![w];
                 for _ in 1..OUTPUT_BOOTSTRAPS {
                     let mut def = def.clone();
                     let again = cluster_bootstrap(&output_groups, &mut draw);
@@ -593,7 +618,10 @@ pub fn build(
                         per,
                         (&sampler, &mut rng),
                     )?;
-                    for d in OUTPUT_DETECTORS {
+                    outputs_worst.push(w);
+                }
+                for d in OUTPUT_DETECTORS {
+                    for w in &outputs_worst {
                         worst[d.index()] = worst[d.index()].max(w[d.index()]);
                     }
                 }
@@ -601,6 +629,17 @@ pub fn build(
             }
         }
         (o.drift, o.warning) = Thresholds::calibrated(&worst);
+        let m = Detector::Missing;
+        if model.def().input.missing.is_empty() {
+            // A model that does not impute calls every hole non-finite.
+            (o.drift[m], o.warning[m]) = (f32::INFINITY, f32::INFINITY);
+        } else {
+            let p0 = o.missing_rate.clamp(guard::MIN_MISSING_RATE, 0.99);
+            let step = (1.0 - p0) / (p0 * (1.0 - p0)).sqrt() - params.aux_k;
+            let floor = MIN_HOLE_RUN * step;
+            o.drift[m] = o.drift[m].max(floor);
+            o.warning[m] = o.warning[m].max(vigie_core::monitor::WARNING_FRACTION * floor);
+        }
     }
     let def = o.borrowed();
     let monitor = Monitor::new(def.clone(), model)?;
@@ -612,7 +651,11 @@ pub fn build(
         section,
         components: pca.components,
         explained_variance: pca.explained,
-        calibration_rows: if opts.calibrate { total_rows } else { 0 },
+        calibration_rows: if opts.calibrate {
+            total_rows * OUTPUT_BOOTSTRAPS
+        } else {
+            0
+        },
         calibration_folds: replays,
         retired_features: retired,
         min_shift: opts.min_shift,

@@ -25,7 +25,12 @@ const STABLE_ROWS: usize = 100_000;
 const MAX_FALSE_ALARMS_PER_10K: f64 = 1.5;
 /// Median delay bounds, in rows.
 const BOUND_OFFSET_1_SIGMA: f64 = 30.0;
-const BOUND_OFFSET_HALF_SIGMA: f64 = 150.0;
+/// A 0.5σ shift is below the default smallest shift worth a quick alarm
+/// (`--min-shift` 0.8): the mean CUSUM gains only a little more than its
+/// allowance per row, so its delay moves by tens of rows with the
+/// threshold's sampling from one calibration to the next (93 to 171 rows
+/// on wine); the promise is "within a few hundred rows".
+const BOUND_OFFSET_HALF_SIGMA: f64 = 300.0;
 const BOUND_STUCK_OR_NOISE: f64 = 100.0;
 const BOUND_DECORRELATION_OR_CLASS_MIX: f64 = 300.0;
 /// The reconstruction detector's thresholds carry the error of a
@@ -40,8 +45,9 @@ const MIN_NAMED: f64 = 0.9;
 /// so the reconstruction detector is sometimes first, and rightly so.
 const MIN_RIGHT_DETECTOR: f64 = 0.9;
 /// A model that imputes counts holes against its training rate: the
-/// missing-rate CUSUM needs a few holes in a row (5 on penguins, whose
-/// training rows had 2% with a hole) before a burst is drift, not one.
+/// missing-rate CUSUM needs a few holes in a row (at least
+/// `MIN_HOLE_RUN`, 3; on penguins, whose reference rows have 0.7% with a
+/// numeric hole, about 5) before a burst is drift, not one.
 const BOUND_NAN_BURST_IMPUTED: f64 = 10.0;
 /// Monitor state budget for winequality-red.
 const MAX_WINE_STATE_BYTES: usize = 4096;
@@ -191,7 +197,7 @@ fn one_sigma_offset_is_caught_by_the_mean_cusum_within_30_rows() {
 }
 
 #[test]
-fn half_sigma_offset_is_caught_within_150_rows() {
+fn half_sigma_offset_is_caught_within_300_rows() {
     wine_catches(
         |feature| Scenario::Offset {
             feature,
@@ -278,8 +284,9 @@ fn nan_burst_is_flagged_on_the_same_row() {
     assert_eq!(r.p90_delay, Some(0.0));
 }
 
-/// Penguins has holes (two rows without any measurement, eleven without
-/// `sex`); a model trained with `--impute` expects them.
+/// Penguins has holes (two rows without any measurement; eleven without
+/// `sex`, which is categorical and gets a "missing" level, not a NaN); a
+/// model trained with `--impute` expects them.
 fn penguins() -> &'static Setup {
     static S: OnceLock<Setup> = OnceLock::new();
     S.get_or_init(|| {
@@ -295,7 +302,10 @@ fn penguins() -> &'static Setup {
 #[test]
 fn holes_as_frequent_as_in_training_are_not_drift_for_a_model_that_imputes() {
     let (rate, by) = with_monitor(penguins(), |b| {
-        assert!(b.monitor.def().missing_rate > 0.0);
+        // One or two of the about 275 reference rows (the other may be a
+        // test row).
+        let rate = b.monitor.def().missing_rate;
+        assert!((0.003..0.008).contains(&rate), "{rate}");
         b.false_alarm_rate(STABLE_ROWS, 7).unwrap()
     });
     assert!(rate <= MAX_FALSE_ALARMS_PER_10K, "{rate} per 10k: {by:?}");

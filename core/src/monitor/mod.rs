@@ -358,7 +358,9 @@ pub struct Observation {
     /// The detector with the highest score.
     pub detector: Option<Detector>,
     /// Features it names (indices into the input channels), most
-    /// suspicious first.
+    /// suspicious first. For an output detector (confidence, class mix),
+    /// which cannot see the inputs, the feature whose CUSUM stands out, if
+    /// one does.
     pub features: heapless::Vec<u16, MAX_NAMED>,
     /// Its statistic divided by its drift threshold (≥ 1 means drift).
     pub score: f32,
@@ -766,7 +768,13 @@ impl<'a> Monitor<'a> {
         if let Some((class, confidence)) = prediction {
             output::observe(self, state, class, confidence, check, &mut obs);
         }
-        if obs.level != Level::Stable && obs.features.is_empty() {
+        if obs.level != Level::Stable
+            && obs.features.is_empty()
+            && matches!(
+                obs.detector,
+                Some(Detector::Confidence | Detector::ClassMix)
+            )
+        {
             // An output detector says that something changed, not which
             // input: the feature-level CUSUMs may know.
             if let Some(f) = cusum::suspect(self, state) {

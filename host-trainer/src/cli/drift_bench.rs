@@ -85,6 +85,12 @@ pub fn measure(mut args: TrainArgs, feature: Option<&str>, o: &Options) -> Resul
         .map(|j| score_sd(j) >= CONTINUOUS_SCORE_SD)
         .collect();
     let (src, pair) = drift::Source::held_out(p, &eligible);
+    if src.rows.is_empty() {
+        anyhow::bail!(
+            "{}: no held-out rows to draw streams from; give --test FILE or a --test-split above 0",
+            args.data.display()
+        );
+    }
     let feature = match feature {
         Some(name) => names
             .iter()

@@ -252,7 +252,7 @@ pub fn monitor(io: &super::Inputs, opts: &MonitorOptions<'_>) -> Result<()> {
         match (&mut episode, &alarm) {
             (None, Some(a)) => {
                 let features: Vec<usize> = a.features.iter().map(|&f| f as usize).collect();
-                let missing = a.detector == Detector::GuardNonFinite;
+                let missing = matches!(a.detector, Detector::GuardNonFinite | Detector::Missing);
                 let changes: Vec<Value> = features
                     .iter()
                     .filter(|_| !missing)
@@ -264,7 +264,11 @@ pub fn monitor(io: &super::Inputs, opts: &MonitorOptions<'_>) -> Result<()> {
                 let detector = a.detector.name();
                 let what = if missing {
                     let named: Vec<&str> = features.iter().map(|&f| channels[f].as_str()).collect();
-                    format!("{}: missing or not a finite number", named.join(", "))
+                    if a.detector == Detector::Missing {
+                        format!("{}: missing more often than in training", named.join(", "))
+                    } else {
+                        format!("{}: missing or not a finite number", named.join(", "))
+                    }
                 } else if changes.is_empty() {
                     "the model's outputs moved (no input named)".to_owned()
                 } else {

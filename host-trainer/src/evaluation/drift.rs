@@ -321,6 +321,7 @@ pub fn stable_alarms(
     replayed: usize,
     seed: u64,
 ) -> Result<(f64, Vec<(String, usize)>)> {
+    anyhow::ensure!(!rows.is_empty(), "no held-out rows to replay");
     let decided = crate::device::decisions(model, rows.iter().map(|&r| d.row(r)))?;
     let mut rng = Rng(seed);
     let mut memory = Memory::new(model, Some(monitor));
