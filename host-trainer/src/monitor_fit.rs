@@ -177,8 +177,11 @@ pub struct BuiltMonitor {
 pub type ThresholdsJson = std::collections::BTreeMap<String, f32>;
 
 fn thresholds_json(t: &Thresholds) -> ThresholdsJson {
+    // A detector that is off (an infinite threshold) is left out: JSON has
+    // no infinity.
     Detector::ALL
         .iter()
+        .filter(|&&d| t[d].is_finite())
         .map(|&d| (d.name().to_owned(), t[d]))
         .collect()
 }
