@@ -315,11 +315,11 @@ enum Command {
         #[arg(long)]
         feature: Option<String>,
         /// Fill missing cells with a training statistic (as for `train`).
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, conflicts_with = "suite")]
         impute: Option<Impute>,
         /// Share of the rows held out as the streams' source when there is
         /// no --test file.
-        #[arg(long, default_value_t = 0.2)]
+        #[arg(long, default_value_t = 0.2, conflicts_with = "suite")]
         test_split: f64,
         /// The smallest lasting shift of an input's mean worth a drift
         /// alarm, in training standard deviations (as for `train`).

@@ -29,6 +29,9 @@ pub const BINS: usize = 32;
 /// confidence, reconstruction, error rate and missing rate (the mean CUSUMs
 /// have the first half).
 const FAMILIES: usize = 8;
+/// Label feedback raises an error-rate drift alarm no sooner than after this
+/// many wrong decisions in a row, even when validation had no mistake.
+pub const MIN_ERROR_RUN: f32 = 3.0;
 /// A model that imputes raises a missing-rate drift alarm no sooner than
 /// after this many rows with holes in a row, even when calibration saw too
 /// few holes to set the threshold.
@@ -632,6 +635,13 @@ pub fn build(
             }
         }
         (o.drift, o.warning) = Thresholds::calibrated(&worst);
+        // A validation set without a mistake leaves the error-rate CUSUM
+        // without a calibrated level: one mistake is not drift either.
+        let e = Detector::ErrorRate;
+        let p0 = o.error_rate.clamp(0.01, 0.99);
+        let floor = MIN_ERROR_RUN * ((1.0 - p0) / (p0 * (1.0 - p0)).sqrt() - params.aux_k);
+        o.drift[e] = o.drift[e].max(floor);
+        o.warning[e] = o.warning[e].max(vigie_core::monitor::WARNING_FRACTION * floor);
         let m = Detector::Missing;
         if model.def().input.missing.is_empty() {
             // A model that does not impute calls every hole non-finite.

@@ -399,6 +399,13 @@ pub fn suite(dir: &Path, o: &Options) -> Result<()> {
         }
         reports.push((name, r));
     }
+    if reports.is_empty() {
+        anyhow::bail!(
+            "{}: none of the bundled data sets is there ({}); give the repository's data/ folder",
+            dir.display(),
+            SUITE.iter().map(|s| s.1).collect::<Vec<_>>().join(", ")
+        );
+    }
     if o.json {
         let sets: Vec<_> = reports
             .iter()
