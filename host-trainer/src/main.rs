@@ -334,6 +334,11 @@ enum Command {
         /// Seed of training and of the streams.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// With --suite: seeds per set (the seed, the next, …); each figure
+        /// is the median over them, since one model's calibration is one
+        /// draw.
+        #[arg(long, default_value_t = 1, requires = "suite")]
+        seeds: usize,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -628,12 +633,14 @@ fn run(cli: Cli) -> Result<()> {
             impute,
             dump,
             test_split,
+            seeds,
         } => {
             let options = cli::drift_bench::Options {
                 runs,
                 stable_rows,
                 min_shift,
                 seed,
+                seeds,
                 json,
                 dump,
             };

@@ -29,6 +29,9 @@ pub struct Options {
     pub min_shift: f32,
     /// Seed of training and of the streams.
     pub seed: u64,
+    /// Seeds per set in `--suite` (`seed`, `seed + 1`, …): each figure is
+    /// the median over them, since one model's calibration is one draw.
+    pub seeds: usize,
     /// One JSON object instead of text.
     pub json: bool,
     /// A folder to write every replayed stream into (monitored features,
@@ -347,8 +350,8 @@ pub fn suite(dir: &Path, o: &Options) -> Result<()> {
     let opt = |v: Option<f64>, d: usize| v.map_or("-".into(), |x| format!("{x:.d$}"));
     if !o.json {
         println!(
-            "min shift {} sd; {} runs per scenario; {} stable rows per set",
-            o.min_shift, o.runs, o.stable_rows
+            "min shift {} sd; {} runs per scenario; {} stable rows per set; medians over {} seed(s) from {}",
+            o.min_shift, o.runs, o.stable_rows, o.seeds.max(1), o.seed
         );
         println!(
             "{:<16} {:>8} {:>9} {:>8} {:>7} {:>8} {:>9} {:>7}  false alarms by detector",
@@ -370,34 +373,65 @@ pub fn suite(dir: &Path, o: &Options) -> Result<()> {
         args.impute = Some(crate::data::Impute::Median);
         args.test = test.map(|t| dir.join(t));
         args.test_split = if test.is_some() { 0.0 } else { 0.2 };
-        let r = measure(args, None, o)?;
+        // One model per seed: its training, calibration and streams.
+        let mut per_seed = Vec::new();
+        for i in 0..o.seeds.max(1) {
+            let seeded = Options {
+                seed: o.seed.wrapping_add(i as u64),
+                ..o.clone()
+            };
+            per_seed.push(measure(args.clone(), None, &seeded)?);
+        }
+        let of =
+            |f: &dyn Fn(&SetReport) -> Option<f64>| median(per_seed.iter().filter_map(f).collect());
         // Each set's line as soon as it is measured: the suite takes minutes.
-        let missed: usize = r.scenarios.iter().map(|s| s.missed).sum();
+        let missed: usize = per_seed
+            .iter()
+            .flat_map(|r| r.scenarios.iter().map(|s| s.missed))
+            .sum();
         let row = [
-            Some(r.false_alarms_per_10k),
-            delay(&r, "offset 1σ"),
-            named(&r, "offset 1σ"),
-            delay(&r, "stuck"),
-            delay(&r, "gain ×2"),
+            of(&|r| Some(r.false_alarms_per_10k)),
+            of(&|r| delay(r, "offset 1σ")),
+            of(&|r| named(r, "offset 1σ")),
+            of(&|r| delay(r, "stuck")),
+            of(&|r| delay(r, "gain ×2")),
         ];
         for (c, v) in cols.iter_mut().zip(row) {
             c.push(v.unwrap_or(f64::NAN));
         }
+        let mut by: Vec<(String, usize)> = Vec::new();
+        for (d, n) in per_seed.iter().flat_map(|r| &r.false_alarms_by_detector) {
+            match by.iter_mut().find(|(e, _)| e == d) {
+                Some(e) => e.1 += n,
+                None => by.push((d.clone(), *n)),
+            }
+        }
         if !o.json {
+            let rates: Vec<String> = per_seed
+                .iter()
+                .map(|r| format!("{:.2}", r.false_alarms_per_10k))
+                .collect();
             println!(
-                "{:<16} {:>8} {:>9} {:>8} {:>7} {:>8} {:>9} {:>7}  {}",
+                "{:<16} {:>8} {:>9} {:>8} {:>7} {:>8} {:>9} {:>7}  {}{}",
                 name,
                 opt(row[0], 2),
                 opt(row[1], 0),
                 opt(row[2].map(|x| 100.0 * x), 0) + "%",
                 opt(row[3], 0),
                 opt(row[4], 0),
-                r.monitor_state_bytes,
+                per_seed[0].monitor_state_bytes,
                 missed,
-                counts(&r.false_alarms_by_detector)
+                counts(&by),
+                if per_seed.len() > 1 {
+                    format!(" (FA per seed {})", rates.join(" / "))
+                } else {
+                    String::new()
+                }
             );
         }
-        reports.push((name, r));
+        for r in per_seed {
+            reports.push((name, r));
+        }
     }
     if reports.is_empty() {
         anyhow::bail!(
