@@ -27,6 +27,17 @@ def write(path, header, rows):
     print(f"{path}: {len(rows)} rows, {len(header) - 1} features")
 
 
+def write_labelled(path, table, label_column):
+    """A CSV table (header first) with its label column moved last, as `label`."""
+    header, rows = table[0], table[1:]
+    label = header.index(label_column)
+    write(
+        path,
+        [h for i, h in enumerate(header) if i != label] + ["label"],
+        [[c for i, c in enumerate(row) if i != label] + [row[label]] for row in rows],
+    )
+
+
 def main():
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "external")
     out.mkdir(parents=True, exist_ok=True)
@@ -45,28 +56,13 @@ def main():
     import river.datasets as rd
 
     base = Path(rd.__file__).parent
-    # Image segments (UCI), 2,310 rows, 19 features.
+    # Image segments (UCI), 2,310 rows, 18 features; phishing web pages,
+    # 1,250 rows, 9 features.
     with zipfile.ZipFile(base / "segment.csv.zip") as z:
         text = z.read(z.namelist()[0]).decode()
-    r = list(csv.reader(io.StringIO(text)))
-    header, rows = r[0], r[1:]
-    label = header.index("category")
-    write(
-        out / "segment.csv",
-        [h for i, h in enumerate(header) if i != label] + ["label"],
-        [[c for i, c in enumerate(row) if i != label] + [row[label]] for row in rows],
-    )
-    # Phishing web pages, 1,250 rows, 9 features.
+    write_labelled(out / "segment.csv", list(csv.reader(io.StringIO(text))), "category")
     with gzip.open(base / "phishing.csv.gz", "rt") as f:
-        r = list(csv.reader(f))
-    header, rows = r[0], r[1:]
-    label = header.index("is_phishing")
-    write(
-        out / "phishing.csv",
-        [h for i, h in enumerate(header) if i != label] + ["label"],
-        [[c for i, c in enumerate(row) if i != label] + [row[label]] for row in rows],
-    )
-
+        write_labelled(out / "phishing.csv", list(csv.reader(f)), "is_phishing")
 
 if __name__ == "__main__":
     main()

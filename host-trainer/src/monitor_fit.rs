@@ -360,6 +360,15 @@ fn output_reference(
     o.error_rate = labels::fit(&correct);
 }
 
+/// Raises detector `d`'s thresholds to at least the CUSUM's value after
+/// `run` events in a row at reference rate `p0` (the detector's own
+/// increments, [`cusum::indicator`], less its allowance).
+fn run_floor(o: &mut MonitorDef<Vec<u8>>, d: Detector, p0: f32, run: f32) {
+    let floor = run * (cusum::indicator(true, p0) - o.params.aux_k);
+    o.drift[d] = o.drift[d].max(floor);
+    o.warning[d] = o.warning[d].max(vigie_core::monitor::WARNING_FRACTION * floor);
+}
+
 /// A cluster bootstrap of pool entries: as many groups as there are,
 /// drawn with replacement, each with all its entries (rows that repeat one
 /// another are one group).
@@ -593,29 +602,20 @@ pub fn build(
                     entries.iter().map(|&e| pool.rows[e]).collect()
                 };
                 let sampler = Resample::new(d, &rows_of(&held), d, &rows_of(&fit_on));
-                let w = replay(
-                    model,
-                    &pool,
-                    &def,
-                    (&held, outputs),
-                    per,
-                    (&sampler, &mut rng),
-                )?;
-                for (a, b) in worst.iter_mut().zip(w) {
-                    *a = a.max(b);
-                }
                 // The output detectors' reference is a bootstrap of a few
                 // hundred decisions at most: its error, not the stream's
                 // noise, sets their thresholds, so each fold replays
                 // several draws of it and keeps the largest value over all
                 // of them: a threshold that holds for most draws of the
                 // reference, in the manner of Gandy and Kvaløy (2013), not
-                // one tuned to a single draw.
-                let mut outputs_worst: Vec<[f32; Detector::COUNT]> = vec![w];
-                for _ in 1..OUTPUT_BOOTSTRAPS {
-                    let mut def = def.clone();
-                    let again = cluster_bootstrap(&output_groups, &mut draw);
-                    output_reference(model, &pool, &again, &mut def);
+                // one tuned to a single draw. The input detectors take the
+                // first replay.
+                let mut def = def;
+                for b in 0..OUTPUT_BOOTSTRAPS {
+                    if b > 0 {
+                        let again = cluster_bootstrap(&output_groups, &mut draw);
+                        output_reference(model, &pool, &again, &mut def);
+                    }
                     let w = replay(
                         model,
                         &pool,
@@ -624,11 +624,10 @@ pub fn build(
                         per,
                         (&sampler, &mut rng),
                     )?;
-                    outputs_worst.push(w);
-                }
-                for d in OUTPUT_DETECTORS {
-                    for w in &outputs_worst {
-                        worst[d.index()] = worst[d.index()].max(w[d.index()]);
+                    for (d, (a, v)) in worst.iter_mut().zip(w).enumerate() {
+                        if b == 0 || OUTPUT_DETECTORS.iter().any(|o| o.index() == d) {
+                            *a = a.max(v);
+                        }
                     }
                 }
                 replays.push(held.len());
@@ -637,21 +636,15 @@ pub fn build(
         (o.drift, o.warning) = Thresholds::calibrated(&worst);
         // A validation set without a mistake leaves the error-rate CUSUM
         // without a calibrated level: one mistake is not drift either.
-        let e = Detector::ErrorRate;
-        let p0 = o.error_rate.clamp(0.01, 0.99);
-        let floor = MIN_ERROR_RUN * ((1.0 - p0) / (p0 * (1.0 - p0)).sqrt() - params.aux_k);
-        o.drift[e] = o.drift[e].max(floor);
-        o.warning[e] = o.warning[e].max(vigie_core::monitor::WARNING_FRACTION * floor);
+        let p0 = labels::reference_rate(o.error_rate);
+        run_floor(&mut o, Detector::ErrorRate, p0, MIN_ERROR_RUN);
         let m = Detector::Missing;
         if model.def().input.missing.is_empty() {
             // A model that does not impute calls every hole non-finite.
             (o.drift[m], o.warning[m]) = (f32::INFINITY, f32::INFINITY);
         } else {
-            let p0 = o.missing_rate.clamp(guard::MIN_MISSING_RATE, 0.99);
-            let step = (1.0 - p0) / (p0 * (1.0 - p0)).sqrt() - params.aux_k;
-            let floor = MIN_HOLE_RUN * step;
-            o.drift[m] = o.drift[m].max(floor);
-            o.warning[m] = o.warning[m].max(vigie_core::monitor::WARNING_FRACTION * floor);
+            let p0 = guard::reference_rate(o.missing_rate);
+            run_floor(&mut o, m, p0, MIN_HOLE_RUN);
         }
     }
     let def = o.borrowed();

@@ -27,6 +27,14 @@ pub(super) fn step(s: f32, x: f32, k: f32) -> f32 {
     }
 }
 
+/// The standardized indicator of an event whose reference rate is `p0`,
+/// `(x − p0) / √(p0 (1 − p0))`: what the error-rate and missing-rate
+/// CUSUMs add up per sample.
+pub fn indicator(event: bool, p0: f32) -> f32 {
+    let x = if event { 1.0 } else { 0.0 };
+    (x - p0) / crate::math::sqrt(p0 * (1.0 - p0))
+}
+
 /// Steps the one-sided CUSUM of the auxiliary detector `d` at `state[at]`
 /// by `x` (allowance `aux_k`), records it, and resets it at drift.
 pub(super) fn watch(

@@ -37,9 +37,7 @@ pub(super) fn observe(
         m.record(obs, Detector::GuardNonFinite, 1.0, &non_finite);
     }
     if m.imputes {
-        let p0 = m.def.missing_rate.clamp(MIN_MISSING_RATE, 0.99);
-        let x = if holes.is_empty() { 0.0 } else { 1.0 };
-        let u = (x - p0) / crate::math::sqrt(p0 * (1.0 - p0));
+        let u = cusum::indicator(!holes.is_empty(), reference_rate(m.def.missing_rate));
         let at = m.layout.scalars + SCALAR_MISSING;
         state[at] = cusum::step(state[at], u, m.def.params.aux_k);
         if m.record(obs, Detector::Missing, state[at], &holes) {
@@ -70,6 +68,12 @@ pub(super) fn observe(
 /// Smallest missing rate the CUSUM is centred on: a model that imputes
 /// saw holes, even if too few to estimate their rate.
 pub const MIN_MISSING_RATE: f32 = 1e-3;
+
+/// The missing rate the CUSUM is centred on: the stored one, kept off 0
+/// and 1.
+pub fn reference_rate(missing_rate: f32) -> f32 {
+    missing_rate.clamp(MIN_MISSING_RATE, 0.99)
+}
 
 /// The reference missing rate: the share of reference rows with a hole,
 /// counted as half a row when there is none (a model imputes because its

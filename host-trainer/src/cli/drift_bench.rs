@@ -112,8 +112,12 @@ pub fn measure(mut args: TrainArgs, feature: Option<&str>, o: &Options) -> Resul
     };
     let zero_mean = drift::zero_mean_channel(&p.data, &p.splits.train);
     let mut scenarios = Vec::new();
+    // Each run's outcome, kept for `--dump`.
+    let mut runs = Vec::new();
     for s in drift::standard_scenarios(feature, pair, classification, zero_mean) {
-        scenarios.push(bench.scenario(&s, o.runs, o.seed)?);
+        let outcomes = bench.outcomes(&s, o.runs, o.seed)?;
+        scenarios.push(Summary::of(&s, &outcomes));
+        runs.push((s, outcomes));
     }
     let (fa, by) = bench.false_alarm_rate(o.stable_rows, o.seed ^ 0xFA15E)?;
     let report = SetReport {
@@ -136,7 +140,6 @@ pub fn measure(mut args: TrainArgs, feature: Option<&str>, o: &Options) -> Resul
         scenarios,
     };
     if let Some(dir) = &o.dump {
-        let scenarios = drift::standard_scenarios(feature, pair, classification, zero_mean);
         let reference: Vec<Vec<f32>> = p
             .splits
             .train
@@ -144,7 +147,7 @@ pub fn measure(mut args: TrainArgs, feature: Option<&str>, o: &Options) -> Resul
             .chain(&p.splits.val)
             .map(|&r| p.data.row(r).to_vec())
             .collect();
-        dump(dir, &bench, &scenarios, &report, o, &reference)?;
+        dump(dir, &bench, &runs, &report, o, &reference)?;
     }
     Ok(report)
 }
@@ -181,7 +184,7 @@ fn stream_csv(
 fn dump(
     dir: &Path,
     bench: &drift::Bench<'_>,
-    scenarios: &[drift::Scenario],
+    scenarios: &[(drift::Scenario, Vec<drift::Outcome>)],
     report: &SetReport,
     o: &Options,
     reference: &[Vec<f32>],
@@ -204,13 +207,13 @@ fn dump(
         ),
     )?;
     let mut runs = Vec::new();
-    for s in scenarios {
+    for (s, outcomes) in scenarios {
         let slug: String = s
             .name()
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        for i in 0..o.runs {
+        for (i, outcome) in outcomes.iter().enumerate() {
             let seed = o.seed.wrapping_add(i as u64);
             let rows = drift::CHANGE_AT + drift::HORIZON;
             let file = format!("{slug}-{i}.csv");
@@ -218,7 +221,6 @@ fn dump(
                 &dir.join(&file),
                 &stream_csv(model, &names, bench.stream(s, seed, rows)),
             )?;
-            let outcome = bench.run(s, seed, rows)?;
             runs.push(
                 json!({"scenario": s.name(), "spec": s, "run": i, "file": file, "vigie": outcome}),
             );

@@ -376,11 +376,25 @@ fn percentile(sorted: &[usize], p: f64) -> Option<f64> {
 impl Bench<'_> {
     /// Runs a scenario `runs` times with seeds `seed..seed + runs`.
     pub fn scenario(&self, s: &Scenario, runs: usize, seed: u64) -> Result<Summary> {
+        Ok(Summary::of(s, &self.outcomes(s, runs, seed)?))
+    }
+
+    /// Each of `runs` runs of a scenario, with seeds `seed..seed + runs`.
+    pub fn outcomes(&self, s: &Scenario, runs: usize, seed: u64) -> Result<Vec<Outcome>> {
+        (0..runs)
+            .map(|i| self.run(s, seed.wrapping_add(i as u64), CHANGE_AT + HORIZON))
+            .collect()
+    }
+}
+
+impl Summary {
+    /// The summary of a scenario's runs.
+    pub fn of(s: &Scenario, outcomes: &[Outcome]) -> Summary {
+        let runs = outcomes.len();
         let mut delays = Vec::new();
         let (mut right_d, mut right_f, mut fa, mut unnamed) = (0, 0, 0, 0);
         let mut detectors: Vec<(String, usize)> = Vec::new();
-        for i in 0..runs {
-            let o = self.run(s, seed.wrapping_add(i as u64), CHANGE_AT + HORIZON)?;
+        for o in outcomes {
             fa += o.false_alarms;
             if let Some(d) = o.delay {
                 delays.push(d);
@@ -391,7 +405,7 @@ impl Bench<'_> {
             }
         }
         delays.sort_unstable();
-        Ok(Summary {
+        Summary {
             scenario: s.name(),
             runs,
             median_delay: percentile(&delays, 0.5),
@@ -400,11 +414,13 @@ impl Bench<'_> {
             right_detector: right_d,
             right_feature: right_f,
             unnamed,
-            false_alarms_per_10k: fa as f64 * 10_000.0 / (runs * CHANGE_AT) as f64,
+            false_alarms_per_10k: fa as f64 * 10_000.0 / (runs * CHANGE_AT).max(1) as f64,
             detectors,
-        })
+        }
     }
+}
 
+impl Bench<'_> {
     /// Drift alarms per 10,000 rows of a long stable stream, and by detector.
     pub fn false_alarm_rate(&self, rows: usize, seed: u64) -> Result<(f64, Vec<(String, usize)>)> {
         stable_alarms(
