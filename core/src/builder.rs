@@ -95,6 +95,11 @@ pub enum FloatLayer {
     GlobalAvgPool1d,
     /// Flatten.
     Flatten,
+    /// Quantile pooling: `count` evenly spaced quantiles of each channel.
+    Quantiles1d {
+        /// Quantiles per channel.
+        count: usize,
+    },
 }
 
 /// A trained float model, ready to quantize.
@@ -341,6 +346,13 @@ impl FloatModel {
                 }
                 FloatLayer::Flatten => {
                     layers.push(OwnedLayer::Plain(LayerDef::Flatten));
+                    continue;
+                }
+                FloatLayer::Quantiles1d { count } => {
+                    let count = u16_dim(*count, place, "count")?;
+                    layers.push(OwnedLayer::Plain(LayerDef::Quantiles1d(
+                        crate::format::QuantilesDef { count },
+                    )));
                     continue;
                 }
             };

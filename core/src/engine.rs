@@ -11,6 +11,7 @@ use crate::format::{read_f32, section_kind, split_file, LayerDef, ModelDef, Name
 use crate::kernels::conv1d::{conv1d_s8, Conv1dShape};
 use crate::kernels::dense::dense_s8;
 use crate::kernels::pool::{avg_pool1d_s8, max_pool1d_s8, PoolShape};
+use crate::kernels::quantiles::{quantiles_s8, QuantileShape};
 use crate::kernels::{pad_left, ChannelQuant};
 use crate::math::quantize_affine;
 use crate::validate::{validate, Shape, Summary};
@@ -325,6 +326,14 @@ impl<'a> Model<'a> {
                 LayerDef::GlobalAvgPool1d => {
                     let s = PoolShape::global(shape_in.channels as usize, shape_in.length as usize);
                     avg_pool1d_s8(x, &s, y);
+                }
+                LayerDef::Quantiles1d(q) => {
+                    let s = QuantileShape {
+                        channels: shape_in.channels as usize,
+                        in_len: shape_in.length as usize,
+                        count: q.count as usize,
+                    };
+                    quantiles_s8(x, &s, y);
                 }
                 LayerDef::Flatten => {}
             }

@@ -242,6 +242,18 @@ pub enum LayerDef<'a> {
     GlobalAvgPool1d,
     /// `(c, l)` to `(c·l, 1)`; the data does not move.
     Flatten,
+    /// Each channel's values in rising order, read at `count` evenly spaced
+    /// ranks: `(c, l)` to `(c, count)` (`kernels::quantiles`). Listed after
+    /// the older kinds, so files written before it read unchanged; a core
+    /// that predates it refuses it as an unknown layer.
+    Quantiles1d(QuantilesDef),
+}
+
+/// Quantile pooling. The output keeps the input's quantization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuantilesDef {
+    /// Quantiles per channel, between 1 and the input length.
+    pub count: u16,
 }
 
 /// What the output means and what its values are called.

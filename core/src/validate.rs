@@ -256,6 +256,18 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 channels: current.channels * current.length,
                 length: 1,
             },
+            LayerDef::Quantiles1d(q) => {
+                if q.count == 0 || q.count as u32 > current.length {
+                    return Err(Error::ValidateDimension {
+                        place,
+                        field: "count",
+                    });
+                }
+                Shape {
+                    channels: current.channels,
+                    length: q.count as u32,
+                }
+            }
         };
         let out_len = next.channels as u64 * next.length as u64;
         if out_len > MAX_TENSOR_ELEMENTS || in_len > MAX_TENSOR_ELEMENTS {

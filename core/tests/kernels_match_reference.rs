@@ -11,6 +11,9 @@ use vigie_core::kernels::dense::{dense_s8, dense_s8_reference};
 use vigie_core::kernels::pool::{
     avg_pool1d_s8, avg_pool1d_s8_reference, max_pool1d_s8, max_pool1d_s8_reference, PoolShape,
 };
+use vigie_core::kernels::quantiles::{
+    quantile_rank, quantiles_s8, quantiles_s8_reference, QuantileShape,
+};
 use vigie_core::kernels::{window_geometry, ChannelQuant};
 use vigie_core::requant::{
     multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_reference,
@@ -226,6 +229,73 @@ proptest! {
         let (fast, reference) = both(avg_pool1d_s8, avg_pool1d_s8_reference, &PoolShape::global(c, len), &input);
         prop_assert_eq!(fast, reference);
     }
+}
+
+/// A quantile pooling and an input for it: short windows, long ones
+/// (counts above 255 in one bin), and few levels (many ties).
+fn quantile_case() -> impl Strategy<Value = (QuantileShape, Vec<i8>)> {
+    (1usize..=4, 1usize..=600, any::<bool>())
+        .prop_flat_map(|(channels, in_len, few_levels)| {
+            let values = if few_levels {
+                prop::collection::vec(-3i8..=3, channels * in_len).boxed()
+            } else {
+                prop::collection::vec(any::<i8>(), channels * in_len).boxed()
+            };
+            (
+                Just(channels),
+                Just(in_len),
+                1usize..=in_len.min(70),
+                values,
+            )
+        })
+        .prop_map(|(channels, in_len, count, values)| {
+            (
+                QuantileShape {
+                    channels,
+                    in_len,
+                    count,
+                },
+                values,
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn quantiles_equal_reference((s, input) in quantile_case()) {
+        let n = s.channels * s.count;
+        let (mut fast, mut reference) = (vec![0i8; n], vec![0i8; n]);
+        quantiles_s8(&input, &s, &mut fast);
+        quantiles_s8_reference(&input, &s, &mut reference);
+        prop_assert_eq!(fast, reference);
+    }
+
+    #[test]
+    fn quantiles_are_the_sorted_window_at_their_ranks((s, input) in quantile_case()) {
+        let mut out = vec![0i8; s.channels * s.count];
+        quantiles_s8(&input, &s, &mut out);
+        for c in 0..s.channels {
+            let mut sorted = input[c * s.in_len..(c + 1) * s.in_len].to_vec();
+            sorted.sort_unstable();
+            for k in 0..s.count {
+                prop_assert_eq!(out[c * s.count + k], sorted[quantile_rank(k, s.count, s.in_len)]);
+            }
+        }
+    }
+}
+
+#[test]
+fn quantile_ranks_run_from_the_minimum_to_the_maximum() {
+    assert_eq!(quantile_rank(0, 5, 101), 0);
+    assert_eq!(quantile_rank(4, 5, 101), 100);
+    assert_eq!(quantile_rank(2, 5, 101), 50);
+    // One quantile is the lower median.
+    assert_eq!(quantile_rank(0, 1, 10), 4);
+    // A window of 1,460 values read at 64 ranks: every 23rd value or so.
+    assert_eq!(quantile_rank(1, 64, 1460), 23);
+    assert_eq!(quantile_rank(63, 64, 1460), 1459);
 }
 
 #[test]

@@ -2,12 +2,15 @@
 //! convolution shaped like the BasicMotions CNN's second (16 → 16
 //! channels, kernel 5, length 50, "same" padding: 64,000 MACs), weights in
 //! flash, each through the fast kernel and its reference, which must agree
-//! byte for byte on the device too.
+//! byte for byte on the device too; and one quantile pooling shaped like
+//! an MLP on quantiles of a BasicMotions window (6 channels × 100 values,
+//! 32 quantiles each), whose cost is per input value (it has no MACs).
 
 use vigie_core::kernels::conv1d::{
     conv1d_s8, conv1d_s8_reference, conv1d_scratch_len, Conv1dShape,
 };
 use vigie_core::kernels::dense::{dense_s8, dense_s8_reference};
+use vigie_core::kernels::quantiles::{quantiles_s8, quantiles_s8_reference, QuantileShape};
 use vigie_core::kernels::ChannelQuant;
 
 use crate::clock::Clock;
@@ -81,8 +84,11 @@ static CONV_INPUT: [u8; 16 * 50] = bytes(5);
 pub struct Measured {
     /// What was run.
     pub name: &'static str,
-    /// Multiply-accumulates of one pass.
+    /// Multiply-accumulates of one pass (input values, for a kernel
+    /// without MACs).
     pub macs: u32,
+    /// What `macs` counts: "MAC" or "value".
+    pub per: &'static str,
     /// Cost of the fast kernel.
     pub fast: u32,
     /// Cost of the reference kernel.
@@ -95,13 +101,15 @@ impl core::fmt::Display for Measured {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "{} kernel {} {} ({} per MAC), reference kernel {} ({} per MAC), outputs {}",
+            "{} kernel {} {} ({} per {}), reference kernel {} ({} per {}), outputs {}",
             self.name,
             self.fast,
             crate::clock::UNIT,
             PerMac(self.fast.into(), self.macs.into()),
+            self.per,
             self.reference,
             PerMac(self.reference.into(), self.macs.into()),
+            self.per,
             if self.equal { "equal" } else { "DIFFERENT" }
         )
     }
@@ -135,6 +143,7 @@ fn measure<const N: usize>(
     Measured {
         name,
         macs,
+        per: "MAC",
         fast: clock.to_units(t1.wrapping_sub(t0)),
         reference: clock.to_units(t2.wrapping_sub(t1)),
         equal: a == b,
@@ -179,4 +188,26 @@ pub fn dense(clock: &Clock) -> Measured {
         |y| dense_s8(&input, &WEIGHTS, &q, y),
         |y| dense_s8_reference(&input, &WEIGHTS, &q, y),
     )
+}
+
+const QUANTILES: QuantileShape = QuantileShape {
+    channels: 6,
+    in_len: 100,
+    count: 32,
+};
+static QUANTILE_INPUT: [u8; 6 * 100] = bytes(6);
+
+/// The quantile pooling benchmark, per input value.
+pub fn quantiles(clock: &Clock) -> Measured {
+    let input = QUANTILE_INPUT.map(|b| b as i8);
+    Measured {
+        per: "value",
+        ..measure::<{ 6 * 32 }>(
+            clock,
+            "quantiles 6x100 -> 32",
+            (QUANTILES.channels * QUANTILES.in_len) as u32,
+            |y| quantiles_s8(&input, &QUANTILES, y),
+            |y| quantiles_s8_reference(&input, &QUANTILES, y),
+        )
+    }
 }

@@ -153,7 +153,11 @@ fn replay_stream(
         watch / n,
         clock::UNIT
     );
-    let kernels = [bench::dense(clock), bench::conv(clock)];
+    let kernels = [
+        bench::dense(clock),
+        bench::conv(clock),
+        bench::quantiles(clock),
+    ];
     for k in &kernels {
         say!("cost: {}", k);
     }

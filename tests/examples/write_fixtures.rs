@@ -1,4 +1,5 @@
-//! Writes the test fixture models (a digits MLP and a BasicMotions CNN with
+//! Writes the test fixture models (a digits MLP, a BasicMotions CNN and a
+//! BasicMotions MLP on quantiles, with
 //! seeded weights, calibrated on the bundled data) into a folder, for
 //! example as the fuzzer's seed corpus:
 //! `cargo run -p vigie-tests --example write_fixtures -- fuzz/corpus/load_and_run`.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use vigie_core::builder::{FloatInput, FloatLayer, FloatModel, Range};
 use vigie_core::format::{Activation, Padding, PoolDef, Task};
+use vigie_core::kernels::quantiles::quantile_rank;
 
 /// The repository's `data/` folder.
 pub fn data_dir() -> PathBuf {
@@ -187,6 +188,37 @@ pub fn basicmotions_cnn(table: &Table, seed: u64) -> FloatModel {
     }
 }
 
+/// An MLP on the 16 quantiles of each BasicMotions channel's window
+/// (quantile pooling, then two dense layers).
+pub fn basicmotions_quantile_mlp(table: &Table, seed: u64) -> FloatModel {
+    let mut rng = Rng(seed);
+    let (mean, std) = channel_stats(&table.rows, 6, 100);
+    let mut model = basicmotions_cnn(table, seed);
+    model.name = "basicmotions-quantile-mlp-test".into();
+    model.input.mean = mean;
+    model.input.std = std;
+    model.layers = vec![
+        FloatLayer::Quantiles1d { count: 16 },
+        FloatLayer::Dense {
+            in_features: 96,
+            out_features: 16,
+            weights: he_weights(&mut rng, 96 * 16, 96),
+            bias: (0..16).map(|_| (rng.normal() * 0.1) as f32).collect(),
+            activation: Activation::Relu,
+            range: UNCALIBRATED,
+        },
+        FloatLayer::Dense {
+            in_features: 16,
+            out_features: 4,
+            weights: he_weights(&mut rng, 64, 16),
+            bias: vec![0.0; 4],
+            activation: Activation::None,
+            range: UNCALIBRATED,
+        },
+    ];
+    model
+}
+
 /// A tensor in the float reference: channels-first values.
 #[derive(Debug, Clone)]
 pub struct Tensor {
@@ -359,6 +391,21 @@ pub fn forward(
                 length: 1,
                 data: x.data,
             },
+            FloatLayer::Quantiles1d { count } => Tensor {
+                channels: x.channels,
+                length: *count,
+                data: x
+                    .data
+                    .chunks(x.length)
+                    .flat_map(|c| {
+                        let mut sorted = c.to_vec();
+                        sorted.sort_by(f64::total_cmp);
+                        (0..*count)
+                            .map(|k| sorted[quantile_rank(k, *count, sorted.len())])
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+            },
         };
         each(li, &x);
     }
@@ -432,12 +479,19 @@ pub fn fixture_models() -> Vec<(&'static str, Vec<u8>, Vec<f32>)> {
     let motions = load_table("basicmotions_train.csv");
     let mut cnn = basicmotions_cnn(&motions, 5);
     calibrate(&mut cnn, &motions.rows);
+    let mut quantiles = basicmotions_quantile_mlp(&motions, 5);
+    calibrate(&mut quantiles, &motions.rows);
     let bytes = |m: FloatModel| m.quantize().expect("fixture quantizes").to_bytes();
     vec![
         ("digits-mlp.vigie", bytes(mlp), digits.rows[0].clone()),
         (
             "basicmotions-cnn.vigie",
             bytes(cnn),
+            motions.rows[0].clone(),
+        ),
+        (
+            "basicmotions-quantile-mlp.vigie",
+            bytes(quantiles),
             motions.rows[0].clone(),
         ),
     ]

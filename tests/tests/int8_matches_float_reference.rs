@@ -7,8 +7,8 @@ use vigie_core::builder::{qparams_for_range, FloatLayer, FloatModel};
 use vigie_core::format::{Activation, QParams};
 use vigie_core::Model;
 use vigie_tests::{
-    basicmotions_cnn, calibrate, digits_mlp, forward, load_table, standardize, Float, Numerics,
-    Tensor,
+    basicmotions_cnn, basicmotions_quantile_mlp, calibrate, digits_mlp, forward, load_table,
+    standardize, Float, Numerics, Tensor,
 };
 
 /// Allowed |int8 − reference| in output steps. The reference uses the same
@@ -179,6 +179,16 @@ fn conv1d_model_on_basicmotions_is_within_one_output_step() {
     calibrate(&mut float, &train.rows);
     let c = compare(&float, &test.rows);
     c.check("BasicMotions CNN");
+}
+
+#[test]
+fn quantile_mlp_on_basicmotions_is_within_one_output_step() {
+    let train = load_table("basicmotions_train.csv");
+    let test = load_table("basicmotions_test.csv");
+    let mut float = basicmotions_quantile_mlp(&train, 11);
+    calibrate(&mut float, &train.rows);
+    let c = compare(&float, &test.rows);
+    c.check("BasicMotions quantile MLP");
 }
 
 /// Share of rows whose int8 argmax equals the pure float argmax. Random

@@ -11,6 +11,7 @@ pub mod conv1d;
 pub mod dense;
 pub mod dot;
 pub mod pool;
+pub mod quantiles;
 
 use crate::format::read_i32;
 use crate::requant::Requantizer;

@@ -52,6 +52,7 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
                 0,
             ),
             LayerDef::GlobalAvgPool1d => ("global_avg_pool1d", String::new(), 0, 0),
+            LayerDef::Quantiles1d(q) => ("quantiles1d", format!("{} ranks", q.count), 0, 0),
             LayerDef::Flatten => (
                 "flatten",
                 format!("{}×{}", shape_in.channels, shape_in.length),

@@ -37,6 +37,11 @@ pub struct ModelConfig {
     /// CNN: batch normalization after each convolution while training,
     /// folded into the convolution's weights and bias for the device.
     pub batch_norm: bool,
+    /// MLP on windows: read each channel's window at this many evenly
+    /// spaced quantiles (its values in rising order) instead of in time
+    /// order; 0 reads the raw window. The device does the same
+    /// (`quantiles1d` layer).
+    pub quantiles: usize,
 }
 
 /// Network families.
@@ -194,6 +199,7 @@ impl Default for ModelConfig {
             head: vec![],
             downsample: 1,
             batch_norm: false,
+            quantiles: 0,
         }
     }
 }
@@ -244,6 +250,8 @@ pub fn default_toml() -> String {
          #   dense head. downsample: average the input over this many steps first.\n\
          #   batch_norm: normalize after each convolution while training (folded\n\
          #   into the convolution for the device). dropout: share of units dropped.\n\
+         #   quantiles: an MLP on windows reads each channel's values sorted, at this\n\
+         #   many evenly spaced ranks (0: the raw window in time order).\n\
          # [training] epochs, batch_size. optimizer: adam | adamw | sgd (momentum).\n\
          #   learning_rate, with schedule: constant | cosine | step (step_epochs).\n\
          #   weight_decay. loss: auto | cross_entropy | focal (focal_gamma) for classes,\n\

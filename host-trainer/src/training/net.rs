@@ -10,9 +10,10 @@ use burn::nn::{
 };
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use vigie_core::builder::{FloatInput, FloatLayer, FloatModel, Range};
 use vigie_core::format::{Activation, Padding, PoolDef};
+use vigie_core::kernels::quantiles::quantile_rank;
 use vigie_core::Task;
 
 use crate::rng::Rng;
@@ -40,6 +41,13 @@ pub struct Net<B: Backend> {
     /// Dropout after each hidden activation (training only; its `prob` is
     /// used with vigie's generator).
     pub dropout: Dropout,
+    /// MLP on windows: quantiles read from each channel's sorted window
+    /// (0: the raw window).
+    pub quantiles: usize,
+    /// Batch normalization of the quantiles, one per rank (they spread
+    /// very differently: a window's minimum varies little, its maximum a
+    /// lot); folded into the first dense layer for the device.
+    pub quantile_norm: Option<BatchNorm<B>>,
 }
 
 /// The shape of a network, resolved from the configuration and the data.
@@ -59,6 +67,9 @@ pub struct Architecture {
     pub downsample: usize,
     /// Batch normalization after each convolution (CNN only).
     pub batch_norm: bool,
+    /// Quantiles read from each channel's sorted window (MLP on windows
+    /// only; 0: the raw window).
+    pub quantiles: usize,
     /// Outputs.
     pub outputs: usize,
 }
@@ -102,6 +113,18 @@ impl Architecture {
                 length / cfg.downsample
             );
         }
+        if cfg.quantiles > 0 {
+            anyhow::ensure!(
+                kind == ModelKind::Mlp && length > 1,
+                "model.quantiles = {} applies to an MLP on windows; set model.kind = \"mlp\" and give windowed data, or set model.quantiles = 0",
+                cfg.quantiles
+            );
+            anyhow::ensure!(
+                cfg.quantiles <= length,
+                "model.quantiles = {} is more than the {length} values of a window; use at most {length}",
+                cfg.quantiles
+            );
+        }
         anyhow::ensure!(
             filters.iter().chain(&hidden).all(|&n| n > 0),
             "layer sizes must be positive (model.hidden, model.filters, model.head)"
@@ -118,6 +141,7 @@ impl Architecture {
                 1
             },
             batch_norm: kind == ModelKind::Cnn && cfg.batch_norm,
+            quantiles: cfg.quantiles,
             outputs,
         })
     }
@@ -150,7 +174,7 @@ impl Architecture {
         let mut d_in = if self.is_cnn() {
             c_in
         } else {
-            self.channels * self.length
+            self.channels * self.read_length()
         };
         let mut dense = Vec::new();
         for &h in self.hidden.iter().chain(std::iter::once(&self.outputs)) {
@@ -171,6 +195,18 @@ impl Architecture {
             pool: MaxPool1dConfig::new(2).with_stride(2).init(),
             dense,
             dropout: DropoutConfig::new(dropout).init(),
+            quantiles: self.quantiles,
+            quantile_norm: (self.quantiles > 0 && !self.is_cnn())
+                .then(|| BatchNormConfig::new(self.channels * self.quantiles).init(device)),
+        }
+    }
+
+    /// Values an MLP reads per channel: the quantiles, or the window.
+    pub fn read_length(&self) -> usize {
+        if self.quantiles > 0 {
+            self.quantiles
+        } else {
+            self.length
         }
     }
 }
@@ -234,7 +270,21 @@ impl<B: Backend> Net<B> {
         let p = self.dropout.prob;
         let [batch, _, _] = x.dims();
         let mut layer = 0;
-        let mut h: Tensor<B, 2> = if self.convs.is_empty() {
+        let mut h: Tensor<B, 2> = if self.convs.is_empty() && self.quantiles > 0 {
+            let [_, _, length] = x.dims();
+            let ranks: Vec<i64> = (0..self.quantiles)
+                .map(|k| quantile_rank(k, self.quantiles, length) as i64)
+                .collect();
+            let ranks = Tensor::<B, 1, Int>::from_data(
+                TensorData::new(ranks, [self.quantiles]),
+                &x.device(),
+            );
+            let q = x.sort(2).select(2, ranks).reshape([batch as i32, -1]);
+            match &self.quantile_norm {
+                Some(norm) => norm.forward(q),
+                None => q,
+            }
+        } else if self.convs.is_empty() {
             x.reshape([batch as i32, -1])
         } else {
             let mut t = match &self.downsample {
@@ -320,6 +370,32 @@ fn fold_batch_norm<B: Backend>(norm: &BatchNorm<B>, weights: &mut [f32], bias: &
     }
 }
 
+/// Folds a batch normalization of a dense layer's inputs (running
+/// statistics) into the layer: with `y_j = s_j·x_j + t_j`, `s = γ /
+/// sqrt(σ² + ε)` and `t = β − s·μ`, `W' = W·diag(s)` and `b' = b + W·t`.
+/// `weights` is `[out][in]`.
+fn fold_batch_norm_into_dense<B: Backend>(
+    norm: &BatchNorm<B>,
+    weights: &mut [f32],
+    bias: &mut [f32],
+) {
+    let gamma = values(norm.gamma.val());
+    let beta = values(norm.beta.val());
+    let mean = values(norm.running_mean.value());
+    let var = values(norm.running_var.value());
+    let d_in = gamma.len();
+    let scale: Vec<f32> = (0..d_in)
+        .map(|j| gamma[j] / (var[j] + norm.epsilon as f32).sqrt())
+        .collect();
+    for (o, b) in bias.iter_mut().enumerate() {
+        let row = &mut weights[o * d_in..(o + 1) * d_in];
+        for (j, w) in row.iter_mut().enumerate() {
+            *b += *w * (beta[j] - scale[j] * mean[j]);
+            *w *= scale[j];
+        }
+    }
+}
+
 /// Everything the export needs besides the weights.
 #[derive(Debug, Clone)]
 pub struct ExportInfo {
@@ -395,6 +471,11 @@ pub fn export<B: Backend>(
         layers.push(FloatLayer::GlobalAvgPool1d);
         layers.push(FloatLayer::Flatten);
     }
+    if net.convs.is_empty() && net.quantiles > 0 {
+        layers.push(FloatLayer::Quantiles1d {
+            count: net.quantiles,
+        });
+    }
     let last = net.dense.len() - 1;
     for (i, linear) in net.dense.iter().enumerate() {
         let [d_in, d_out] = linear.weight.val().dims();
@@ -408,6 +489,9 @@ pub fn export<B: Backend>(
             .as_ref()
             .map(|b| values(b.val()))
             .unwrap_or_else(|| vec![0.0; d_out]);
+        if let Some(norm) = net.quantile_norm.as_ref().filter(|_| i == 0) {
+            fold_batch_norm_into_dense(norm, &mut weights, &mut bias);
+        }
         if i == last {
             if let Some((mean, std)) = info.target_scale {
                 weights.iter_mut().for_each(|w| *w *= std);
@@ -465,6 +549,7 @@ mod tests {
             hidden: vec![],
             downsample: 1,
             batch_norm: true,
+            quantiles: 0,
             outputs: 3,
         };
         let mut rng = Rng(7);
@@ -483,6 +568,8 @@ mod tests {
             pool: MaxPool1dConfig::new(2).with_stride(2).init(),
             dense: net.dense.clone(),
             dropout: DropoutConfig::new(0.0).init(),
+            quantiles: 0,
+            quantile_norm: None,
         };
         let conv = &net.convs[0];
         let mut w = values(conv.weight.val());

@@ -326,7 +326,12 @@ fn label(cfg: &Config, arch: &Architecture) -> String {
         format!("cnn {} k{}{down}{head}", f.join("-"), arch.kernel)
     } else {
         let h: Vec<String> = arch.hidden.iter().map(|n| n.to_string()).collect();
-        format!("mlp {}", h.join("-"))
+        let read = if arch.quantiles > 0 {
+            format!(" on {} quantiles", arch.quantiles)
+        } else {
+            String::new()
+        };
+        format!("mlp {}{read}", h.join("-"))
     };
     format!(
         "{net}, lr {}, dropout {}, decay {}",
@@ -342,9 +347,18 @@ fn pick<T: Clone>(rng: &mut Rng, options: &[T]) -> T {
 fn draw(rng: &mut Rng, base: &Config, channels: usize, length: usize) -> Config {
     let mut c = base.clone();
     let windows = length > 1;
-    // Windows whose flattened size is small may do as well with an MLP.
-    let mlp = !windows || (channels * length <= 1024 && rng.uniform() < 0.25);
+    // Windows whose flattened size is small may do as well with an MLP;
+    // any window may be told by its value distribution alone (an MLP on
+    // each channel's quantiles), whatever its length.
+    let family = if windows { rng.uniform() } else { 1.0 };
+    let quantiles = windows && length >= 16 && family < 0.3;
+    let mlp = !windows || quantiles || (channels * length <= 1024 && family < 0.55);
     if mlp {
+        c.model.quantiles = if quantiles {
+            pick(rng, &[16, 32, 64]).min(length)
+        } else {
+            0
+        };
         c.model.kind = ModelKind::Mlp;
         c.model.hidden = pick(
             rng,
@@ -582,53 +596,98 @@ pub fn search<B: AutodiffBackend>(
             .map(|r| (top / ETA.pow((RUNGS - 1 - r) as u32)).max(MIN_RUNG_EPOCHS.min(top)))
             .collect()
     };
+    // Each candidate's epochs at the last rung: all it can use (`full`)
+    // when it is cheap, fewer when it is not, so that a costly network
+    // does not cut the epochs of a cheap one. `cap` is the work one
+    // candidate may take at the last rung; `floor` the fewest epochs.
+    let tops_for =
+        |costs: &[f64], folds: usize, rows: usize, full: usize, cap: f64, floor: usize| {
+            costs
+                .iter()
+                .map(|&c| {
+                    let affordable = cap / ((folds * rows) as f64 * c).max(1.0);
+                    (affordable.min(full as f64) as usize).clamp(floor.min(full), full)
+                })
+                .collect::<Vec<usize>>()
+        };
     // The planned work of `folds` folds of `rows` rows: every candidate at
-    // the first rung, then the most expensive ones as survivors (the
+    // the first rung, then the most expensive runs as survivors (the
     // winners are not known yet), and the final training after
     // cross-validation.
-    let planned_with = |folds: usize, rows: usize, costs: &[f64], top: usize| -> f64 {
+    let planned_with = |folds: usize, rows: usize, costs: &[f64], tops: &[usize]| -> f64 {
         let work_of = |row_work: f64, epochs: usize| (folds * epochs * rows) as f64 * row_work;
-        let mut sorted = costs.to_vec();
-        sorted.sort_unstable_by(|a, b| b.total_cmp(a));
-        let mut alive = sorted.len();
-        let searched: f64 = rung_epochs(top)
-            .iter()
-            .map(|&e| {
-                let w: f64 = sorted[..alive].iter().map(|&m| work_of(m, e)).sum();
+        let mut alive = costs.len();
+        let searched: f64 = (0..RUNGS)
+            .map(|r| {
+                let mut works: Vec<f64> = costs
+                    .iter()
+                    .zip(tops)
+                    .map(|(&c, &t)| work_of(c, rung_epochs(t)[r]))
+                    .collect();
+                works.sort_unstable_by(|a, b| b.total_cmp(a));
+                let w: f64 = works[..alive.min(works.len())].iter().sum();
                 alive = alive.div_ceil(ETA).max(1);
                 w
             })
             .sum();
         let refit = if folds > 1 {
-            work_of(sorted[0], top) / folds as f64 * FOLDS as f64 / (FOLDS - 1) as f64
+            costs
+                .iter()
+                .zip(tops)
+                .map(|(&c, &t)| work_of(c, t))
+                .fold(0.0, f64::max)
+                / folds as f64
+                * FOLDS as f64
+                / (FOLDS - 1) as f64
         } else {
             0.0
         };
         searched + refit
+    };
+    // The largest per-candidate cap with at least `floor` epochs each
+    // that fits the work budget (None: not even the floor fits).
+    let fit = |folds: usize, rows: usize, costs: &[f64], floor: usize| -> Option<Vec<usize>> {
+        let full = max_epochs(rows);
+        let tops = |cap: f64| tops_for(costs, folds, rows, full, cap, floor);
+        if planned_with(folds, rows, costs, &tops(0.0)) > work_budget {
+            return None;
+        }
+        let (mut lo, mut hi) = (0.0f64, work_budget);
+        for _ in 0..60 {
+            let mid = (lo + hi) / 2.0;
+            if planned_with(folds, rows, costs, &tops(mid)) <= work_budget {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(tops(lo))
     };
     let costs: Vec<f64> = candidates.iter().map(|c| c.row_work).collect();
     // Cross-validation when the rows are few, and whenever it fits the
     // time budget with every candidate and all its epochs (it ranks
     // candidates on every training row, not on one small split).
     let fold_rows = train.len() * (FOLDS - 1) / FOLDS;
+    let full_fold = max_epochs(fold_rows);
     let kfold = train.len() <= KFOLD_ROWS
-        || planned_with(FOLDS, fold_rows, &costs, max_epochs(fold_rows)) <= work_budget;
+        || planned_with(FOLDS, fold_rows, &costs, &vec![full_fold; costs.len()]) <= work_budget;
     let plan = plan(train, val, p, seed, kfold);
     let folds = plan.pairs.len();
     let rows_per_fold = plan.pairs[0].0.len();
     let work_of = |row_work: f64, epochs: usize| -> f64 {
         (folds * epochs * rows_per_fold) as f64 * row_work
     };
-    let planned = |costs: &[f64], top: usize| planned_with(folds, rows_per_fold, costs, top);
-    let mut top_epochs = max_epochs(rows_per_fold);
+    let full_epochs = max_epochs(rows_per_fold);
     let macs_of = |cs: &[Candidate]| cs.iter().map(|c| c.row_work).collect::<Vec<_>>();
-    // Fit the budget: fewer epochs down to half the planned ones, then
-    // fewer candidates (the most expensive go first), then fewer epochs.
-    let half = (top_epochs / 2).max(MIN_EPOCHS);
-    while planned(&macs_of(&candidates), top_epochs) > work_budget && top_epochs > half {
-        top_epochs = (top_epochs * 9 / 10).max(half);
-    }
-    while planned(&macs_of(&candidates), top_epochs) > work_budget && candidates.len() > ETA {
+    // Fit the budget: every candidate gets the same share of work at the
+    // last rung, in as many epochs as that share buys, at most all it can
+    // use. While that leaves a candidate under half its epochs, the most
+    // expensive candidate goes (a few well-trained candidates rank better
+    // than many half-trained ones); past ETA candidates, each keeps at
+    // least MIN_EPOCHS.
+    let half = (full_epochs / 2).max(MIN_EPOCHS);
+    let mut tops = fit(folds, rows_per_fold, &macs_of(&candidates), half);
+    while tops.is_none() && candidates.len() > ETA {
         let i = (0..candidates.len())
             .max_by(|&a, &b| {
                 candidates[a]
@@ -639,27 +698,27 @@ pub fn search<B: AutodiffBackend>(
             .unwrap_or(0);
         let c = candidates.remove(i);
         rejected.push(format!("{}: over the time budget", c.label));
+        tops = fit(folds, rows_per_fold, &macs_of(&candidates), half);
     }
-    while planned(&macs_of(&candidates), top_epochs) > work_budget && top_epochs > MIN_EPOCHS {
-        top_epochs = (top_epochs * 9 / 10).max(MIN_EPOCHS);
-    }
-    let rungs = rung_epochs(top_epochs);
+    let tops = tops
+        .or_else(|| fit(folds, rows_per_fold, &macs_of(&candidates), MIN_EPOCHS))
+        .unwrap_or_else(|| vec![MIN_EPOCHS.min(full_epochs); candidates.len()]);
     let start = Instant::now();
-    let total_work = planned(&macs_of(&candidates), top_epochs);
+    let total_work = planned_with(folds, rows_per_fold, &macs_of(&candidates), &tops);
     let mut done_work = 0.0;
     let mut alive: Vec<usize> = (0..candidates.len()).collect();
     let mut trials: Vec<Trial> = Vec::new();
-    let top = *rungs.last().unwrap_or(&top_epochs);
     let mut final_net = None;
-    for (rung, &epochs) in rungs.iter().enumerate() {
+    for rung in 0..RUNGS {
         let mut scored: Vec<(usize, f64, f64)> = Vec::new();
         for &i in &alive {
             let c = &candidates[i];
+            let epochs = rung_epochs(tops[i])[rung];
             let mut cfg = c.config.training.clone();
             cfg.epochs = epochs;
             cfg.patience = epochs;
             let mut histories = Vec::new();
-            let last = rung + 1 == rungs.len();
+            let last = rung + 1 == RUNGS;
             for (f, (tr, va)) in plan.pairs.iter().enumerate() {
                 let mut init = Rng(seed ^ 0x1417_5EED ^ (i as u64) << 8 ^ f as u64);
                 let net = c.arch.init::<B>(c.config.model.dropout, &mut init, device);
@@ -706,7 +765,7 @@ pub fn search<B: AutodiffBackend>(
                 eprintln!(
                     "search: rung {}/{} ({epochs} epochs) {}: {} {:.4} (about {:.0} s left)",
                     rung + 1,
-                    rungs.len(),
+                    RUNGS,
                     c.label,
                     if classification { "accuracy" } else { "MAE" },
                     score,
@@ -730,7 +789,7 @@ pub fn search<B: AutodiffBackend>(
                 )
                 .then(a.0.cmp(&b.0))
         });
-        let keep = if rung + 1 == rungs.len() {
+        let keep = if rung + 1 == RUNGS {
             1
         } else {
             alive.len().div_ceil(ETA).max(1)
@@ -742,6 +801,7 @@ pub fn search<B: AutodiffBackend>(
     let mut config = candidates[chosen_index].config.clone();
     // The final training: the last rung's epochs, all of them (the score
     // was measured at the end of that schedule).
+    let top = tops[chosen_index];
     config.training.epochs = top;
     config.training.patience = top;
     Ok(Outcome {
