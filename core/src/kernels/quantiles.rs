@@ -49,13 +49,29 @@ pub fn quantiles_s8(input: &[i8], s: &QuantileShape, output: &mut [i8]) {
         }
         // `below`: how many values lie in the bins before `bin`.
         let (mut bin, mut below) = (0usize, 0usize);
-        for (k, out) in out_row.iter_mut().enumerate() {
-            let rank = quantile_rank(k, s.count, s.in_len);
+        // The ranks `⌊k·last/steps⌋` as a running quotient and remainder:
+        // no division in the loop (a 64-bit one is a library call on a
+        // Cortex-M4).
+        let last = s.in_len - 1;
+        let steps = s.count.saturating_sub(1).max(1);
+        let (step_q, step_r) = (last / steps, last % steps);
+        let (mut rank, mut rem) = if s.count == 1 {
+            (last / 2, 0)
+        } else {
+            (0, 0)
+        };
+        for out in out_row.iter_mut() {
             while bin < 255 && below + counts[bin] as usize <= rank {
                 below += counts[bin] as usize;
                 bin += 1;
             }
             *out = (bin as u8 ^ 0x80) as i8;
+            rank += step_q;
+            rem += step_r;
+            if rem >= steps {
+                rank += 1;
+                rem -= steps;
+            }
         }
     }
 }
