@@ -234,7 +234,7 @@ fn fit_monitor(
 pub const HELD_OUT_REPLAY: usize = 50_000;
 
 /// Rows of the training split on which calibrations are compared.
-const CALIBRATION_CHOICE_ROWS: usize = 2000;
+const CALIBRATION_CHOICE_ROWS: usize = 8000;
 
 /// Narrower logit spans tried for a classifier's output range: a logit 6
 /// below the top still weighs under e^-6 (0.25%) in the softmax.
@@ -247,8 +247,9 @@ const CALIBRATION_SHARES: [f64; 5] = [100.0, 99.99, 99.9, 99.5, 99.0];
 /// Chooses each tensor's activation range (the input, then each weighted
 /// layer's output) so that the int8 model, run through vigie-core, agrees
 /// best with the float network on up to [`CALIBRATION_CHOICE_ROWS`]
-/// training rows: the share of equal decisions, or the mean absolute
-/// difference for regression. The labels play no part, so a few validation
+/// training rows: the share of equal decisions, ties broken by the mean
+/// total-variation distance of the class probabilities; or the mean
+/// absolute difference for regression. The labels play no part, so a few validation
 /// rows cannot choose by luck. First one share for every tensor, then
 /// each tensor in turn (a greedy pass); a change is kept only when it
 /// agrees strictly better.
@@ -276,16 +277,32 @@ fn choose_calibration<B: Backend>(
         &config.quantization,
         device,
     );
-    let agreement = |shares: &[f64], span: f64| -> Result<f64> {
+    let agreement = |shares: &[f64], span: f64, per_channel: bool| -> Result<f64> {
         let quantized = acts
-            .export(net, info, shares, span as f32)
+            .export(net, info, shares, span as f32, per_channel)
             .quantize()
             .context("quantizing the trained model")?;
         let model =
             Model::from_def(quantized.def()).context("the quantized model does not load")?;
         let int8 = int8_outputs(&model, &p.data, rows)?;
         Ok(match compare(&p.data, rows, Some(&float), &int8, k) {
-            TestMetrics::Classification { agreement, .. } => agreement.unwrap_or(0.0),
+            // The share of equal decisions first; among calibrations that
+            // tie on it (common on a few hundred rows), the one whose class
+            // probabilities are closest to the float network's (mean
+            // total-variation distance, weighted below one row's worth of
+            // agreement): continuous where agreement moves by whole rows.
+            TestMetrics::Classification { agreement, .. } => {
+                let distance = float
+                    .chunks(k)
+                    .zip(int8.values.chunks(k))
+                    .map(|(f, q)| {
+                        let (pf, pq) = (softmax(f), softmax(q));
+                        pf.iter().zip(&pq).map(|(a, b)| (a - b).abs()).sum::<f64>() / 2.0
+                    })
+                    .sum::<f64>()
+                    / rows.len().max(1) as f64;
+                agreement.unwrap_or(0.0) - distance * 0.5 / rows.len().max(1) as f64
+            }
             TestMetrics::Regression { .. } => {
                 -int8
                     .values
@@ -300,9 +317,10 @@ fn choose_calibration<B: Backend>(
     let mut tried = Vec::new();
     let mut best: Option<(f64, Vec<f64>)> = None;
     let mut span = config.quantization.logit_span;
+    let mut per_channel = config.quantization.per_channel_input;
     for share in CALIBRATION_SHARES {
         let shares = vec![share; acts.len()];
-        let score = agreement(&shares, span)?;
+        let score = agreement(&shares, span, per_channel)?;
         tried.push((format!("every tensor {share}%"), score));
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, shares));
@@ -316,10 +334,31 @@ fn choose_calibration<B: Backend>(
             }
             let mut candidate = shares.clone();
             candidate[t] = share;
-            let s = agreement(&candidate, span)?;
+            let s = agreement(&candidate, span, per_channel)?;
             if s > score {
                 tried.push((format!("tensor {t} {share}%"), s));
                 (score, shares) = (s, candidate);
+            }
+        }
+    }
+    if p.problem.length == 1 && !per_channel {
+        // Each input column its own int8 range, then each share of the
+        // input tensor again (a column's own range clips its own tails).
+        let s = agreement(&shares, span, true)?;
+        if s > score {
+            tried.push(("per-column input ranges".into(), s));
+            (score, per_channel) = (s, true);
+            for share in CALIBRATION_SHARES {
+                if shares[0] == share {
+                    continue;
+                }
+                let mut candidate = shares.clone();
+                candidate[0] = share;
+                let s = agreement(&candidate, span, true)?;
+                if s > score {
+                    tried.push((format!("per-column input ranges, {share}%"), s));
+                    (score, shares) = (s, candidate);
+                }
             }
         }
     }
@@ -327,7 +366,7 @@ fn choose_calibration<B: Backend>(
         // A narrower logit span: finer levels between the leading classes,
         // for probabilities a little less exact in the far tail.
         for s_try in LOGIT_SPANS {
-            let s = agreement(&shares, s_try)?;
+            let s = agreement(&shares, s_try, per_channel)?;
             if s > score {
                 tried.push((format!("logit span {s_try}"), s));
                 (score, span) = (s, s_try);
@@ -337,9 +376,18 @@ fn choose_calibration<B: Backend>(
     let chosen = crate::training::config::QuantizationConfig {
         per_tensor: shares,
         logit_span: span,
+        per_channel_input: per_channel,
         ..config.quantization.clone()
     };
     Ok((chosen, tried))
+}
+
+/// Softmax of one row of logits, in `f64`.
+fn softmax(logits: &[f32]) -> Vec<f64> {
+    let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let e: Vec<f64> = logits.iter().map(|&z| (z as f64 - top).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|v| v / sum.max(f64::MIN_POSITIVE)).collect()
 }
 
 fn float_outputs<B: Backend>(
@@ -698,6 +746,9 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     };
     if let (Some(f), false) = (&baselines.finding, args.quiet) {
         eprintln!("blocking: {f}");
+    }
+    if let (Some(w), false) = (&baselines.behind_cheap, args.quiet) {
+        eprintln!("warning: {w}");
     }
     let report = TrainingReport {
         vigie: env!("CARGO_PKG_VERSION").to_owned(),

@@ -55,11 +55,7 @@ pub fn quantiles_s8(input: &[i8], s: &QuantileShape, output: &mut [i8]) {
         let last = s.in_len - 1;
         let steps = s.count.saturating_sub(1).max(1);
         let (step_q, step_r) = (last / steps, last % steps);
-        let (mut rank, mut rem) = if s.count == 1 {
-            (last / 2, 0)
-        } else {
-            (0, 0)
-        };
+        let (mut rank, mut rem) = if s.count == 1 { (last / 2, 0) } else { (0, 0) };
         for out in out_row.iter_mut() {
             while bin < 255 && below + counts[bin] as usize <= rank {
                 below += counts[bin] as usize;

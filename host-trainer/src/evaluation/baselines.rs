@@ -80,7 +80,16 @@ pub struct Baselines {
     /// The blocking finding, with what to try, when the model is no better
     /// than the majority class.
     pub finding: Option<String>,
+    /// A warning, with what to try, when the cheap model beats this one
+    /// clearly (not blocking: the model may still be the one that fits the
+    /// device).
+    #[serde(default)]
+    pub behind_cheap: Option<String>,
 }
+
+/// How much worse than the cheap linear model a regression's MAE may be
+/// before vigie says so: 5%, beyond the noise of a test split's MAE.
+const REGRESSION_BEHIND: f64 = 1.05;
 
 /// Measures the baselines on `test` (standardized like the model's inputs)
 /// and compares the model's int8 score with them. `target_scale` turns
@@ -133,6 +142,16 @@ pub fn measure(
                 model_score, majority, margin, cheap_score
             )
         });
+        // The same margin below the cheap model: two standard errors of a
+        // rate near it.
+        let behind = (MARGIN_STANDARD_ERRORS * (cheap_score * (1.0 - cheap_score) / n).sqrt())
+            .max(MIN_MARGIN);
+        let behind_cheap = (finding.is_none() && model_score < cheap_score - behind).then(|| {
+            format!(
+                "{cheap} beats this model on the test rows: accuracy {:.3} against {:.3}. With few training rows the search is noisy: try a larger --time-budget or another --seed; when the cheap model fits your device, it may be the better choice",
+                cheap_score, model_score
+            )
+        });
         Baselines {
             metric: "accuracy".into(),
             majority,
@@ -141,6 +160,7 @@ pub fn measure(
             model: model_score,
             margin,
             finding,
+            behind_cheap,
         }
     } else {
         let (_, s) = target_scale.unwrap_or((0.0, 1.0));
@@ -162,6 +182,12 @@ pub fn measure(
         let cheap_score = finite(mae(&|i| {
             predict_linear(&w, &test.x[i * width..(i + 1) * width])
         }));
+        let behind_cheap = (model_score > cheap_score * REGRESSION_BEHIND).then(|| {
+            format!(
+                "linear regression beats this model on the test rows: MAE {:.4} against {:.4}. Try a larger --time-budget or another --seed; when a linear model is enough, the network may not be needed",
+                cheap_score, model_score
+            )
+        });
         Baselines {
             metric: "MAE".into(),
             majority,
@@ -170,6 +196,7 @@ pub fn measure(
             model: model_score,
             margin: 0.0,
             finding: None,
+            behind_cheap,
         }
     }
 }
@@ -344,5 +371,34 @@ mod tests {
         assert!(b.finding.is_some());
         let b = measure(&train, &test, &p, 0.95, None);
         assert!(b.finding.is_none());
+    }
+
+    #[test]
+    fn a_model_clearly_behind_the_cheap_baseline_is_warned_not_blocked() {
+        let p = Problem {
+            channels: 1,
+            length: 1,
+            classes: 2,
+            class_weights: vec![1.0, 1.0],
+        };
+        // Two clusters that logistic regression separates on every test row.
+        let train = split(
+            vec![-2.0, -1.9, -2.1, -1.8, 2.0, 2.1, 1.9, 2.2],
+            vec![0, 0, 0, 0, 1, 1, 1, 1],
+        );
+        let test = split(
+            (0..100).map(|i| if i < 50 { -2.0 } else { 2.0 }).collect(),
+            (0..100).map(|i| usize::from(i >= 50)).collect(),
+        );
+        let b = measure(&train, &test, &p, 0.80, None);
+        assert_eq!(b.cheap_score, 1.0);
+        assert!(b.finding.is_none());
+        assert!(b
+            .behind_cheap
+            .as_deref()
+            .is_some_and(|w| w.contains("beats this model")));
+        // Within the margin of the cheap model: no warning.
+        let b = measure(&train, &test, &p, 0.995, None);
+        assert!(b.behind_cheap.is_none());
     }
 }

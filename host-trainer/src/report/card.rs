@@ -534,6 +534,9 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
         if let Some(f) = &b.finding {
             let _ = write!(h, "<p class=\"blocking\">Blocking: {}</p>", esc(f));
         }
+        if let Some(w) = &b.behind_cheap {
+            let _ = write!(h, "<p class=\"blocking\">Warning: {}</p>", esc(w));
+        }
     }
     h.push_str("</section>");
 

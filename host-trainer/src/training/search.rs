@@ -168,8 +168,7 @@ pub fn footprint<B: burn::tensor::backend::Backend>(
     };
     let instructions = (conv_macs as f64 * INSTRUCTIONS_PER_CONV_MAC
         + macs.saturating_sub(conv_macs) as f64 * INSTRUCTIONS_PER_DENSE_MAC
-        + quantiles)
-        as u64;
+        + quantiles) as u64;
     Ok(Footprint {
         flash: bytes.len() + reserve.0,
         ram: model.arena_len() + reserve.1,
@@ -245,7 +244,9 @@ pub struct Trace {
     pub epochs: usize,
     /// The activation-range calibrations tried on the final network, with
     /// their int8 model's agreement with the float network on training
-    /// rows (decisions, or −mean absolute difference); the best is stored.
+    /// rows (the share of equal decisions less a tie-break by the class
+    /// probabilities' distance, or −mean absolute difference); the best is
+    /// stored.
     #[serde(default)]
     pub calibrations: Vec<(String, f64)>,
 }
