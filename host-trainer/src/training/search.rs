@@ -359,15 +359,16 @@ fn pick<T: Clone>(rng: &mut Rng, options: &[T]) -> T {
 }
 
 /// Draws one candidate configuration for the data's shape.
-fn draw(rng: &mut Rng, base: &Config, channels: usize, length: usize) -> Config {
+fn draw(rng: &mut Rng, base: &Config, length: usize) -> Config {
     let mut c = base.clone();
     let windows = length > 1;
-    // Windows whose flattened size is small may do as well with an MLP;
-    // any window may be told by its value distribution alone (an MLP on
-    // each channel's quantiles), whatever its length.
+    // A window may be told by its values in time order (an MLP on the raw
+    // window; the budget rejects one too large for the device) or by its
+    // value distribution alone (an MLP on each channel's quantiles),
+    // whatever its length.
     let family = if windows { rng.uniform() } else { 1.0 };
     let quantiles = windows && length >= 16 && family < 0.3;
-    let mlp = !windows || quantiles || (channels * length <= 1024 && family < 0.55);
+    let mlp = !windows || family < 0.55;
     if mlp {
         c.model.quantiles = if quantiles {
             pick(rng, &[16, 32, 64]).min(length)
@@ -556,7 +557,7 @@ pub fn search<B: AutodiffBackend>(
             c.model.batch_norm = true;
             c
         } else {
-            draw(&mut rng, base, p.channels, p.length)
+            draw(&mut rng, base, p.length)
         };
         drawn += 1;
         cfg.training.batch_size = batch_size(train.len());
