@@ -277,9 +277,9 @@ fn choose_calibration<B: Backend>(
         &config.quantization,
         device,
     );
-    let agreement = |shares: &[f64], span: f64| -> Result<f64> {
+    let agreement = |shares: &[f64], span: f64, per_channel: bool| -> Result<f64> {
         let quantized = acts
-            .export(net, info, shares, span as f32)
+            .export(net, info, shares, span as f32, per_channel)
             .quantize()
             .context("quantizing the trained model")?;
         let model =
@@ -317,9 +317,10 @@ fn choose_calibration<B: Backend>(
     let mut tried = Vec::new();
     let mut best: Option<(f64, Vec<f64>)> = None;
     let mut span = config.quantization.logit_span;
+    let mut per_channel = config.quantization.per_channel_input;
     for share in CALIBRATION_SHARES {
         let shares = vec![share; acts.len()];
-        let score = agreement(&shares, span)?;
+        let score = agreement(&shares, span, per_channel)?;
         tried.push((format!("every tensor {share}%"), score));
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, shares));
@@ -333,10 +334,31 @@ fn choose_calibration<B: Backend>(
             }
             let mut candidate = shares.clone();
             candidate[t] = share;
-            let s = agreement(&candidate, span)?;
+            let s = agreement(&candidate, span, per_channel)?;
             if s > score {
                 tried.push((format!("tensor {t} {share}%"), s));
                 (score, shares) = (s, candidate);
+            }
+        }
+    }
+    if p.problem.length == 1 && !per_channel {
+        // Each input column its own int8 range, then each share of the
+        // input tensor again (a column's own range clips its own tails).
+        let s = agreement(&shares, span, true)?;
+        if s > score {
+            tried.push(("per-column input ranges".into(), s));
+            (score, per_channel) = (s, true);
+            for share in CALIBRATION_SHARES {
+                if shares[0] == share {
+                    continue;
+                }
+                let mut candidate = shares.clone();
+                candidate[0] = share;
+                let s = agreement(&candidate, span, true)?;
+                if s > score {
+                    tried.push((format!("per-column input ranges, {share}%"), s));
+                    (score, shares) = (s, candidate);
+                }
             }
         }
     }
@@ -344,7 +366,7 @@ fn choose_calibration<B: Backend>(
         // A narrower logit span: finer levels between the leading classes,
         // for probabilities a little less exact in the far tail.
         for s_try in LOGIT_SPANS {
-            let s = agreement(&shares, s_try)?;
+            let s = agreement(&shares, s_try, per_channel)?;
             if s > score {
                 tried.push((format!("logit span {s_try}"), s));
                 (score, span) = (s, s_try);
@@ -354,6 +376,7 @@ fn choose_calibration<B: Backend>(
     let chosen = crate::training::config::QuantizationConfig {
         per_tensor: shares,
         logit_span: span,
+        per_channel_input: per_channel,
         ..config.quantization.clone()
     };
     Ok((chosen, tried))

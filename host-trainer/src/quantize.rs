@@ -19,6 +19,8 @@ pub struct Activations {
     classes: usize,
     /// A classifier's lowest top logit over the calibration rows.
     lowest_top: Option<f32>,
+    /// Each input channel's standardized values, sorted.
+    channels: Vec<Vec<f32>>,
 }
 
 impl Activations {
@@ -54,10 +56,20 @@ impl Activations {
             0
         };
         // The classifier's top logits, before sorting loses the rows.
+        let mut by_channel = vec![Vec::with_capacity(rows * length); channels];
+        for row in x.chunks(width.max(1)) {
+            for (c, values) in row.chunks(length.max(1)).enumerate() {
+                by_channel[c].extend(values.iter().copied().filter(|v| v.is_finite()));
+            }
+        }
+        by_channel
+            .iter_mut()
+            .for_each(|v| v.sort_by(f32::total_cmp));
         let mut activations = Activations {
             tensors,
             classes,
             lowest_top: None,
+            channels: by_channel,
         };
         activations.lowest_top = activations.top_logits();
         for t in &mut activations.tensors {
@@ -120,18 +132,88 @@ impl Activations {
     }
 
     /// Exports `net` with the ranges of `shares` (one per tensor) and a
-    /// classifier's logit `span`.
+    /// classifier's logit `span`; with `per_channel`, a tabular MLP's input
+    /// columns each get their own range (see [`stretch_input_channels`]).
     pub fn export<B: Backend>(
         &self,
         net: &Net<B>,
         info: &ExportInfo,
         shares: &[f64],
         span: f32,
+        per_channel: bool,
     ) -> FloatModel {
         let ranges: Vec<Range> = (0..self.len())
             .map(|i| self.range(i, shares.get(i).copied().unwrap_or(100.0), span))
             .collect();
-        export(net, info, ranges[0], &ranges[1..])
+        let mut model = export(net, info, ranges[0], &ranges[1..]);
+        if per_channel {
+            let share = shares.first().copied().unwrap_or(100.0);
+            let channel_ranges: Vec<Range> = self
+                .channels
+                .iter()
+                .map(|v| share_range(v, share))
+                .collect();
+            stretch_input_channels(&mut model, &channel_ranges);
+        }
+        model
+    }
+}
+
+/// The range of sorted values `v` keeping `kept` percent (symmetric
+/// tails clipped).
+fn share_range(v: &[f32], kept: f64) -> Range {
+    if v.is_empty() {
+        return Range { min: 0.0, max: 0.0 };
+    }
+    let tail = ((100.0 - kept.clamp(50.0, 100.0)) / 200.0 * v.len() as f64) as usize;
+    let tail = tail.min(v.len() - 1);
+    Range {
+        min: v[tail],
+        max: v[v.len() - 1 - tail],
+    }
+}
+
+/// Gives each input column of a tabular MLP the whole int8 input range:
+/// column `c`'s standardized range `[lo_c, hi_c]` is mapped onto the input
+/// tensor's `[lo, hi]` by `u' = (u − o_c)/k_c`, which the input map does
+/// (its per-channel mean and scale absorb `o_c` and `k_c`), and the first
+/// dense layer undoes it (`W' = W·diag(k)`, `b' = b + W·o`), so the float
+/// function is unchanged. Models with any other first layer (a
+/// convolution pads with zeros, which the shift would move) are left as
+/// they are.
+pub fn stretch_input_channels(model: &mut FloatModel, channel_ranges: &[Range]) {
+    let channels = model.input.mean.len();
+    if model.input.length != 1 || channel_ranges.len() != channels {
+        return;
+    }
+    let target = model.input.range;
+    let span = (target.max - target.min) as f64;
+    let Some(vigie_core::builder::FloatLayer::Dense {
+        in_features,
+        weights,
+        bias,
+        ..
+    }) = model.layers.first_mut()
+    else {
+        return;
+    };
+    if *in_features != channels || !span.is_finite() || span <= 0.0 {
+        return;
+    }
+    for (c, r) in channel_ranges.iter().enumerate() {
+        let own = (r.max - r.min) as f64;
+        // A constant column keeps its map: there is nothing to resolve.
+        if !own.is_finite() || own <= 1e-6 {
+            continue;
+        }
+        let k = own / span;
+        let o = r.min as f64 - k * target.min as f64;
+        model.input.mean[c] += (model.input.std[c] as f64 * o) as f32;
+        model.input.std[c] = (model.input.std[c] as f64 * k) as f32;
+        for (row, b) in weights.chunks_mut(channels).zip(bias.iter_mut()) {
+            *b += (row[c] as f64 * o) as f32;
+            row[c] = (row[c] as f64 * k) as f32;
+        }
     }
 }
 
@@ -147,5 +229,11 @@ pub fn calibrate<B: Backend>(
     device: &B::Device,
 ) -> FloatModel {
     let a = Activations::of(net, train, (channels, length), info, cfg, device);
-    a.export(net, info, &a.shares(cfg), cfg.logit_span as f32)
+    a.export(
+        net,
+        info,
+        &a.shares(cfg),
+        cfg.logit_span as f32,
+        cfg.per_channel_input,
+    )
 }

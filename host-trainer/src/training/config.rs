@@ -176,6 +176,13 @@ pub struct QuantizationConfig {
     /// they would take go to telling the leading classes apart, since near
     /// ties are where quantization flips decisions.
     pub logit_span: f64,
+    /// An MLP on tabular rows: give each input column its own int8 range
+    /// (the input tensor's share of its values) instead of one range for
+    /// all columns. The per-column stretch goes into the input map and is
+    /// undone in the first layer's weights, so the float model is the
+    /// same; a column with a narrow spread no longer loses its resolution
+    /// to another column's outliers. The model search tries it.
+    pub per_channel_input: bool,
 }
 
 /// Calibration methods.
@@ -233,6 +240,7 @@ impl Default for QuantizationConfig {
             calibration_rows: 2000,
             per_tensor: vec![],
             logit_span: 12.0,
+            per_channel_input: false,
         }
     }
 }
@@ -260,7 +268,8 @@ pub fn default_toml() -> String {
          #   added to standardized inputs. patience: epochs without a better validation\n\
          #   loss before stopping (the best weights are kept).\n\
          # [quantization] calibration: minmax | percentile (percentile). calibration_rows:\n\
-         #   training rows that set the activation ranges.\n\
+         #   training rows that set the activation ranges. per_channel_input: each\n\
+         #   input column of a tabular MLP gets its own int8 range.\n\
          \n{body}"
     )
 }
