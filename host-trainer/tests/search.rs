@@ -201,3 +201,56 @@ fn the_search_handles_windows_too_short_for_the_default_network() {
     let b = report.baselines.unwrap();
     assert!(b.model >= 0.9, "{b:?}");
 }
+
+/// An MLP on each channel's window quantiles, as the search proposes it:
+/// the file carries a `quantiles1d` layer the device runs, its int8 model
+/// agrees with the float network, and the same seed gives the same bytes.
+#[test]
+fn an_mlp_on_window_quantiles_runs_on_the_device_as_trained() {
+    let dir = scratch("quantiles");
+    let config = dir.join("q.toml");
+    std::fs::write(
+        &config,
+        "[model]\nkind = \"mlp\"\nhidden = [32]\nquantiles = 16\ndropout = 0.0\n\
+         [training]\nepochs = 60\nlearning_rate = 0.01\npatience = 1000\n",
+    )
+    .unwrap();
+    let mut files = Vec::new();
+    for run in ["a", "b"] {
+        let model = dir.join(format!("{run}.vigie"));
+        let o = vigie(&[
+            "train",
+            "--quiet",
+            "--json",
+            "--data",
+            &data("basicmotions_train.csv"),
+            "--test",
+            &data("basicmotions_test.csv"),
+            "--target",
+            "activity",
+            "--config",
+            s(&config),
+            "--out",
+            s(&model),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+        // BasicMotions' four activities differ in how much each axis moves:
+        // the value distribution alone tells them apart.
+        let int8 = summary["int8"]["accuracy"].as_f64().unwrap();
+        assert!(int8 >= 0.9, "int8 accuracy {int8}");
+        let agreement = summary["agreement"].as_f64().unwrap();
+        assert!(agreement >= 0.95, "argmax agreement {agreement}");
+        files.push(std::fs::read(&model).unwrap());
+    }
+    assert!(files[0] == files[1], "the same seed gave two files");
+    let m = vigie_core::Model::from_bytes(&files[0]).unwrap();
+    assert!(matches!(
+        m.def().layers[0],
+        vigie_core::format::LayerDef::Quantiles1d(q) if q.count == 16
+    ));
+    assert_eq!(
+        m.layer_output_shape(0).map(|s| (s.channels, s.length)),
+        Some((6, 16))
+    );
+}
