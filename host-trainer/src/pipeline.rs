@@ -247,7 +247,7 @@ const CALIBRATION_SHARES: [f64; 5] = [100.0, 99.99, 99.9, 99.5, 99.0];
 /// Chooses each tensor's activation range (the input, then each weighted
 /// layer's output) so that the int8 model, run through vigie-core, agrees
 /// best with the float network on up to [`CALIBRATION_CHOICE_ROWS`]
-/// training rows and points between them (`probe_rows`): the share of equal decisions, ties broken by the mean
+/// training rows: the share of equal decisions, ties broken by the mean
 /// total-variation distance of the class probabilities; or the mean
 /// absolute difference for regression. The labels play no part, so a few validation
 /// rows cannot choose by luck. First one share for every tensor, then
@@ -264,26 +264,10 @@ fn choose_calibration<B: Backend>(
     Vec<(String, f64)>,
 )> {
     let n = p.splits.train.len().min(CALIBRATION_CHOICE_ROWS);
+    let rows = &p.splits.train[..n];
     let width = p.problem.channels * p.problem.length;
-    // The training rows, then probes between two of them when the rows
-    // are fewer than the sample: a network fits a few training rows with
-    // margins that int8 rarely flips, so they say little about the rows
-    // near a decision boundary, where quantization does flip classes; a
-    // point between two rows (drawn without their labels) often lies near
-    // one. With many rows, enough of them lie near a boundary already, and
-    // points between two rows of categorical columns (fractions of a
-    // one-hot level) lie off the data.
-    let probes = probe_rows(p, n, n.min(CALIBRATION_CHOICE_ROWS - n), width, 0x009B_0BE5);
-    let data = &probes.data;
-    let rows: Vec<usize> = (0..probes.len).collect();
-    let rows = &rows[..];
-    let float = float_outputs(
-        net,
-        &probes.standardized,
-        &p.problem,
-        p.target_scale,
-        device,
-    );
+    let sample = p.train.select(&(0..n).collect::<Vec<_>>(), width);
+    let float = float_outputs(net, &sample, &p.problem, p.target_scale, device);
     let k = p.problem.classes.max(1);
     let acts = quantize::Activations::of(
         net,
@@ -300,8 +284,8 @@ fn choose_calibration<B: Backend>(
             .context("quantizing the trained model")?;
         let model =
             Model::from_def(quantized.def()).context("the quantized model does not load")?;
-        let int8 = int8_outputs(&model, data, rows)?;
-        Ok(match compare(data, rows, Some(&float), &int8, k) {
+        let int8 = int8_outputs(&model, &p.data, rows)?;
+        Ok(match compare(&p.data, rows, Some(&float), &int8, k) {
             // The share of equal decisions first; among calibrations that
             // tie on it (common on a few hundred rows), the one whose class
             // probabilities are closest to the float network's (mean
@@ -396,84 +380,6 @@ fn choose_calibration<B: Backend>(
         ..config.quantization.clone()
     };
     Ok((chosen, tried))
-}
-
-/// The rows the calibration choice compares float and int8 on: a data
-/// set (raw values, as the device reads them) and the same rows
-/// standardized, as the float network reads them.
-struct Probes {
-    data: Dataset,
-    standardized: Split,
-    len: usize,
-}
-
-/// The first `n` training rows, then up to `probes` points halfway-ish (a
-/// share of 0.3 to 0.7) between two complete training rows drawn with
-/// `seed`.
-/// Interpolating raw values and interpolating standardized values give
-/// the same point, since standardizing is affine. Their labels are the
-/// first row's: only the agreement between float and int8 is measured.
-fn probe_rows(p: &Prepared, n: usize, probes: usize, width: usize, seed: u64) -> Probes {
-    let train = &p.splits.train[..n];
-    let mut raw: Vec<f32> = Vec::with_capacity(2 * n * width);
-    let mut standardized: Vec<f32> = Vec::with_capacity(2 * n * width);
-    let mut classes = Vec::with_capacity(2 * n);
-    let mut values = Vec::with_capacity(2 * n);
-    let mut truth: Vec<f32> = Vec::with_capacity(2 * n);
-    let raw_truth = |r: usize| match &p.data.target {
-        Target::Values { y, .. } => y.get(r).copied(),
-        Target::Classes { .. } => None,
-    };
-    for (i, &r) in train.iter().enumerate() {
-        raw.extend_from_slice(p.data.row(r));
-        standardized.extend_from_slice(&p.train.x[i * width..(i + 1) * width]);
-        classes.extend(p.train.classes.get(i).copied());
-        values.extend(p.train.values.get(i).copied());
-        truth.extend(raw_truth(r));
-    }
-    let mut rng = crate::rng::Rng(seed);
-    let complete = |r: usize| p.data.row(r).iter().all(|v| v.is_finite());
-    for _ in 0..probes {
-        let (i, j) = (rng.below(n), rng.below(n));
-        let share = (0.3 + 0.4 * rng.uniform()) as f32;
-        if i == j || !complete(train[i]) || !complete(train[j]) {
-            continue;
-        }
-        let mix = |a: &[f32], b: &[f32]| -> Vec<f32> {
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| share * x + (1.0 - share) * y)
-                .collect()
-        };
-        raw.extend(mix(p.data.row(train[i]), p.data.row(train[j])));
-        let s = |k: usize| &p.train.x[k * width..(k + 1) * width];
-        standardized.extend(mix(s(i), s(j)));
-        classes.extend(p.train.classes.get(i).copied());
-        values.extend(p.train.values.get(i).copied());
-        truth.extend(raw_truth(train[i]));
-    }
-    let len = raw.len() / width.max(1);
-    let mut data = p.data.clone();
-    data.x = raw;
-    data.target = match &p.data.target {
-        Target::Classes { names, .. } => Target::Classes {
-            names: names.clone(),
-            y: classes.clone(),
-        },
-        Target::Values { name, .. } => Target::Values {
-            name: name.clone(),
-            y: truth,
-        },
-    };
-    Probes {
-        data,
-        standardized: Split {
-            x: standardized,
-            classes,
-            values,
-        },
-        len,
-    }
 }
 
 /// Softmax of one row of logits, in `f64`.
