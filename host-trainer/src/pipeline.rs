@@ -296,7 +296,12 @@ fn choose_calibration<B: Backend>(
                     .chunks(k)
                     .zip(int8.values.chunks(k))
                     .map(|(f, q)| {
-                        let (pf, pq) = (softmax(f), softmax(q));
+                        let probabilities = |logits: &[f32]| {
+                            let mut v: Vec<f64> = logits.iter().map(|&z| z as f64).collect();
+                            crate::evaluation::baselines::softmax(&mut v);
+                            v
+                        };
+                        let (pf, pq) = (probabilities(f), probabilities(q));
                         pf.iter().zip(&pq).map(|(a, b)| (a - b).abs()).sum::<f64>() / 2.0
                     })
                     .sum::<f64>()
@@ -327,7 +332,15 @@ fn choose_calibration<B: Backend>(
         }
     }
     let (mut score, mut shares) = best.unwrap_or((0.0, vec![100.0; acts.len()]));
-    for t in 0..acts.len() {
+    // One greedy pass over tensor `t`'s shares: a share is kept only when
+    // it agrees strictly better.
+    let refine = |t: usize,
+                  per_channel: bool,
+                  label: &dyn Fn(f64) -> String,
+                  score: &mut f64,
+                  shares: &mut Vec<f64>,
+                  tried: &mut Vec<(String, f64)>|
+     -> Result<()> {
         for share in CALIBRATION_SHARES {
             if shares[t] == share {
                 continue;
@@ -335,11 +348,16 @@ fn choose_calibration<B: Backend>(
             let mut candidate = shares.clone();
             candidate[t] = share;
             let s = agreement(&candidate, span, per_channel)?;
-            if s > score {
-                tried.push((format!("tensor {t} {share}%"), s));
-                (score, shares) = (s, candidate);
+            if s > *score {
+                tried.push((label(share), s));
+                (*score, *shares) = (s, candidate);
             }
         }
+        Ok(())
+    };
+    for t in 0..acts.len() {
+        let label = |share: f64| format!("tensor {t} {share}%");
+        refine(t, per_channel, &label, &mut score, &mut shares, &mut tried)?;
     }
     if p.problem.length == 1 && !per_channel {
         // Each input column its own int8 range, then each share of the
@@ -348,18 +366,8 @@ fn choose_calibration<B: Backend>(
         if s > score {
             tried.push(("per-column input ranges".into(), s));
             (score, per_channel) = (s, true);
-            for share in CALIBRATION_SHARES {
-                if shares[0] == share {
-                    continue;
-                }
-                let mut candidate = shares.clone();
-                candidate[0] = share;
-                let s = agreement(&candidate, span, true)?;
-                if s > score {
-                    tried.push((format!("per-column input ranges, {share}%"), s));
-                    (score, shares) = (s, candidate);
-                }
-            }
+            let label = |share: f64| format!("per-column input ranges, {share}%");
+            refine(0, true, &label, &mut score, &mut shares, &mut tried)?;
         }
     }
     if p.problem.classes > 1 {
@@ -380,14 +388,6 @@ fn choose_calibration<B: Backend>(
         ..config.quantization.clone()
     };
     Ok((chosen, tried))
-}
-
-/// Softmax of one row of logits, in `f64`.
-fn softmax(logits: &[f32]) -> Vec<f64> {
-    let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let e: Vec<f64> = logits.iter().map(|&z| (z as f64 - top).exp()).collect();
-    let sum: f64 = e.iter().sum();
-    e.iter().map(|v| v / sum.max(f64::MIN_POSITIVE)).collect()
 }
 
 fn float_outputs<B: Backend>(

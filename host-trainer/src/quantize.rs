@@ -19,7 +19,8 @@ pub struct Activations {
     classes: usize,
     /// A classifier's lowest top logit over the calibration rows.
     lowest_top: Option<f32>,
-    /// Each input channel's standardized values, sorted.
+    /// Each input column's standardized values, sorted (tabular rows;
+    /// empty for windows).
     channels: Vec<Vec<f32>>,
 }
 
@@ -56,10 +57,12 @@ impl Activations {
             0
         };
         // The classifier's top logits, before sorting loses the rows.
-        let mut by_channel = vec![Vec::with_capacity(rows * length); channels];
-        for row in x.chunks(width.max(1)) {
-            for (c, values) in row.chunks(length.max(1)).enumerate() {
-                by_channel[c].extend(values.iter().copied().filter(|v| v.is_finite()));
+        // Each column's values, for per-column input ranges (tabular rows
+        // only: see `stretch_input_channels`).
+        let mut by_channel = vec![Vec::new(); if length == 1 { channels } else { 0 }];
+        for row in x.chunks(width.max(1)).filter(|_| length == 1) {
+            for (c, &v) in row.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+                by_channel[c].push(v);
             }
         }
         by_channel
@@ -108,14 +111,7 @@ impl Activations {
             let from = v.partition_point(|&x| x < lowest - span);
             v = &v[from.min(v.len().saturating_sub(1))..];
         }
-        if v.is_empty() {
-            return Range { min: 0.0, max: 0.0 };
-        }
-        let tail = ((100.0 - kept.clamp(50.0, 100.0)) / 200.0 * v.len() as f64) as usize;
-        Range {
-            min: v[tail.min(v.len() - 1)],
-            max: v[v.len() - 1 - tail.min(v.len() - 1)],
-        }
+        share_range(v, kept)
     }
 
     /// The kept share of each tensor under `cfg`.

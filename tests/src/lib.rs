@@ -94,19 +94,24 @@ pub const UNCALIBRATED: Range = Range {
     max: 1.0,
 };
 
+/// A dense layer `i → o` with He weights and small random biases from
+/// `rng`, uncalibrated.
+fn dense_layer(rng: &mut Rng, i: usize, o: usize, activation: Activation) -> FloatLayer {
+    FloatLayer::Dense {
+        in_features: i,
+        out_features: o,
+        weights: he_weights(rng, i * o, i),
+        bias: (0..o).map(|_| (rng.normal() * 0.1) as f32).collect(),
+        activation,
+        range: UNCALIBRATED,
+    }
+}
+
 /// An MLP `64 → 32 → 16 → 10` with seeded random weights over digits
 /// features (ranges not yet calibrated).
 pub fn digits_mlp(table: &Table, seed: u64) -> FloatModel {
     let mut rng = Rng(seed);
     let (mean, std) = channel_stats(&table.rows, 64, 1);
-    let dense = |rng: &mut Rng, i: usize, o: usize, act| FloatLayer::Dense {
-        in_features: i,
-        out_features: o,
-        weights: he_weights(rng, i * o, i),
-        bias: (0..o).map(|_| (rng.normal() * 0.1) as f32).collect(),
-        activation: act,
-        range: UNCALIBRATED,
-    };
     FloatModel {
         name: "digits-mlp-test".into(),
         input: FloatInput {
@@ -118,9 +123,9 @@ pub fn digits_mlp(table: &Table, seed: u64) -> FloatModel {
             missing: vec![],
         },
         layers: vec![
-            dense(&mut rng, 64, 32, Activation::Relu),
-            dense(&mut rng, 32, 16, Activation::Relu6),
-            dense(&mut rng, 16, 10, Activation::None),
+            dense_layer(&mut rng, 64, 32, Activation::Relu),
+            dense_layer(&mut rng, 32, 16, Activation::Relu6),
+            dense_layer(&mut rng, 16, 10, Activation::None),
         ],
         task: Task::Classification,
         output_names: (0..10).map(|d| d.to_string()).collect(),
@@ -189,32 +194,15 @@ pub fn basicmotions_cnn(table: &Table, seed: u64) -> FloatModel {
 }
 
 /// An MLP on the 16 quantiles of each BasicMotions channel's window
-/// (quantile pooling, then two dense layers).
+/// (quantile pooling, then two dense layers); the input is the CNN's.
 pub fn basicmotions_quantile_mlp(table: &Table, seed: u64) -> FloatModel {
     let mut rng = Rng(seed);
-    let (mean, std) = channel_stats(&table.rows, 6, 100);
     let mut model = basicmotions_cnn(table, seed);
     model.name = "basicmotions-quantile-mlp-test".into();
-    model.input.mean = mean;
-    model.input.std = std;
     model.layers = vec![
         FloatLayer::Quantiles1d { count: 16 },
-        FloatLayer::Dense {
-            in_features: 96,
-            out_features: 16,
-            weights: he_weights(&mut rng, 96 * 16, 96),
-            bias: (0..16).map(|_| (rng.normal() * 0.1) as f32).collect(),
-            activation: Activation::Relu,
-            range: UNCALIBRATED,
-        },
-        FloatLayer::Dense {
-            in_features: 16,
-            out_features: 4,
-            weights: he_weights(&mut rng, 64, 16),
-            bias: vec![0.0; 4],
-            activation: Activation::None,
-            range: UNCALIBRATED,
-        },
+        dense_layer(&mut rng, 96, 16, Activation::Relu),
+        dense_layer(&mut rng, 16, 4, Activation::None),
     ];
     model
 }

@@ -8,7 +8,7 @@ use vigie_core::format::{Activation, QParams};
 use vigie_core::Model;
 use vigie_tests::{
     basicmotions_cnn, basicmotions_quantile_mlp, calibrate, digits_mlp, forward, load_table,
-    standardize, Float, Numerics, Tensor,
+    standardize, Float, Numerics, Table, Tensor,
 };
 
 /// Allowed |int8 − reference| in output steps. The reference uses the same
@@ -171,24 +171,24 @@ fn three_layer_mlp_on_digits_is_within_one_output_step() {
     c.check("digits MLP");
 }
 
-#[test]
-fn conv1d_model_on_basicmotions_is_within_one_output_step() {
+/// A model built on the BasicMotions training windows, calibrated on them
+/// and compared on the test windows.
+fn check_on_basicmotions(build: fn(&Table, u64) -> FloatModel, name: &str) {
     let train = load_table("basicmotions_train.csv");
     let test = load_table("basicmotions_test.csv");
-    let mut float = basicmotions_cnn(&train, 11);
+    let mut float = build(&train, 11);
     calibrate(&mut float, &train.rows);
-    let c = compare(&float, &test.rows);
-    c.check("BasicMotions CNN");
+    compare(&float, &test.rows).check(name);
+}
+
+#[test]
+fn conv1d_model_on_basicmotions_is_within_one_output_step() {
+    check_on_basicmotions(basicmotions_cnn, "BasicMotions CNN");
 }
 
 #[test]
 fn quantile_mlp_on_basicmotions_is_within_one_output_step() {
-    let train = load_table("basicmotions_train.csv");
-    let test = load_table("basicmotions_test.csv");
-    let mut float = basicmotions_quantile_mlp(&train, 11);
-    calibrate(&mut float, &train.rows);
-    let c = compare(&float, &test.rows);
-    c.check("BasicMotions quantile MLP");
+    check_on_basicmotions(basicmotions_quantile_mlp, "BasicMotions quantile MLP");
 }
 
 /// Share of rows whose int8 argmax equals the pure float argmax. Random

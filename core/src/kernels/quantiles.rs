@@ -39,6 +39,13 @@ pub fn quantiles_s8(input: &[i8], s: &QuantileShape, output: &mut [i8]) {
     if s.in_len == 0 || s.count == 0 {
         return;
     }
+    // The ranks `⌊k·last/steps⌋` as a running quotient and remainder: no
+    // division in the loop (a 64-bit one is a library call on a
+    // Cortex-M4). The same for every channel.
+    let last = s.in_len - 1;
+    let steps = s.count.saturating_sub(1).max(1);
+    let (step_q, step_r) = (last / steps, last % steps);
+    let first = quantile_rank(0, s.count, s.in_len);
     for (x_row, out_row) in input
         .chunks_exact(s.in_len)
         .zip(output.chunks_exact_mut(s.count))
@@ -49,13 +56,7 @@ pub fn quantiles_s8(input: &[i8], s: &QuantileShape, output: &mut [i8]) {
         }
         // `below`: how many values lie in the bins before `bin`.
         let (mut bin, mut below) = (0usize, 0usize);
-        // The ranks `⌊k·last/steps⌋` as a running quotient and remainder:
-        // no division in the loop (a 64-bit one is a library call on a
-        // Cortex-M4).
-        let last = s.in_len - 1;
-        let steps = s.count.saturating_sub(1).max(1);
-        let (step_q, step_r) = (last / steps, last % steps);
-        let (mut rank, mut rem) = if s.count == 1 { (last / 2, 0) } else { (0, 0) };
+        let (mut rank, mut rem) = (first, 0);
         for out in out_row.iter_mut() {
             while bin < 255 && below + counts[bin] as usize <= rank {
                 below += counts[bin] as usize;

@@ -284,7 +284,8 @@ fn scores(w: &[f64], x: &[f32], d: usize, out: &mut [f64]) {
     }
 }
 
-fn softmax(v: &mut [f64]) {
+/// Softmax of scores, in place.
+pub(crate) fn softmax(v: &mut [f64]) {
     let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut sum = 0.0;
     for x in v.iter_mut() {
@@ -340,6 +341,16 @@ mod tests {
         }
     }
 
+    /// One value per row, two classes.
+    fn two_classes() -> Problem {
+        Problem {
+            channels: 1,
+            length: 1,
+            classes: 2,
+            class_weights: vec![1.0, 1.0],
+        }
+    }
+
     #[test]
     fn nearest_neighbour_and_logistic_regression_separate_two_clusters() {
         let train = split(
@@ -353,12 +364,7 @@ mod tests {
 
     #[test]
     fn a_model_at_the_majority_rate_is_a_blocking_finding() {
-        let p = Problem {
-            channels: 1,
-            length: 1,
-            classes: 2,
-            class_weights: vec![1.0, 1.0],
-        };
+        let p = two_classes();
         let train = split(vec![0.0; 10], vec![0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
         let test = split(
             vec![0.0; 100],
@@ -375,12 +381,7 @@ mod tests {
 
     #[test]
     fn a_model_clearly_behind_the_cheap_baseline_is_warned_not_blocked() {
-        let p = Problem {
-            channels: 1,
-            length: 1,
-            classes: 2,
-            class_weights: vec![1.0, 1.0],
-        };
+        let p = two_classes();
         // Two clusters that logistic regression separates on every test row.
         let train = split(
             vec![-2.0, -1.9, -2.1, -1.8, 2.0, 2.1, 1.9, 2.2],

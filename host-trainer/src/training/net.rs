@@ -352,46 +352,62 @@ pub fn batches<'x, B: Backend>(
     })
 }
 
+/// A batch normalization at inference (running statistics), per channel:
+/// its scale `s = γ / sqrt(σ² + ε)`, its mean `μ` and shift `β`, so that
+/// it maps `x` to `(x − μ)·s + β`.
+struct Normalization {
+    scale: Vec<f32>,
+    mean: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+impl Normalization {
+    fn of<B: Backend>(norm: &BatchNorm<B>) -> Self {
+        let gamma = values(norm.gamma.val());
+        let var = values(norm.running_var.value());
+        Normalization {
+            scale: gamma
+                .iter()
+                .zip(&var)
+                .map(|(g, v)| g / (v + norm.epsilon as f32).sqrt())
+                .collect(),
+            mean: values(norm.running_mean.value()),
+            beta: values(norm.beta.val()),
+        }
+    }
+}
+
 /// Folds a batch normalization (running statistics) into the convolution
-/// before it: `w'[o] = w[o]·s`, `b' = (b − μ)·s + β` with
-/// `s = γ / sqrt(σ² + ε)`, so the device runs one convolution.
+/// before it: `w'[o] = w[o]·s`, `b' = (b − μ)·s + β`, so the device runs
+/// one convolution.
 fn fold_batch_norm<B: Backend>(norm: &BatchNorm<B>, weights: &mut [f32], bias: &mut [f32]) {
-    let gamma = values(norm.gamma.val());
-    let beta = values(norm.beta.val());
-    let mean = values(norm.running_mean.value());
-    let var = values(norm.running_var.value());
+    let n = Normalization::of(norm);
     let per_out = weights.len() / bias.len().max(1);
     for o in 0..bias.len() {
-        let s = gamma[o] / (var[o] + norm.epsilon as f32).sqrt();
+        let s = n.scale[o];
         weights[o * per_out..(o + 1) * per_out]
             .iter_mut()
             .for_each(|w| *w *= s);
-        bias[o] = (bias[o] - mean[o]) * s + beta[o];
+        bias[o] = (bias[o] - n.mean[o]) * s + n.beta[o];
     }
 }
 
 /// Folds a batch normalization of a dense layer's inputs (running
-/// statistics) into the layer: with `y_j = s_j·x_j + t_j`, `s = γ /
-/// sqrt(σ² + ε)` and `t = β − s·μ`, `W' = W·diag(s)` and `b' = b + W·t`.
-/// `weights` is `[out][in]`.
+/// statistics) into the layer: each input is `s_j·x_j + t_j` with
+/// `t = β − s·μ`, so `W' = W·diag(s)` and `b' = b + W·t`. `weights` is
+/// `[out][in]`.
 fn fold_batch_norm_into_dense<B: Backend>(
     norm: &BatchNorm<B>,
     weights: &mut [f32],
     bias: &mut [f32],
 ) {
-    let gamma = values(norm.gamma.val());
-    let beta = values(norm.beta.val());
-    let mean = values(norm.running_mean.value());
-    let var = values(norm.running_var.value());
-    let d_in = gamma.len();
-    let scale: Vec<f32> = (0..d_in)
-        .map(|j| gamma[j] / (var[j] + norm.epsilon as f32).sqrt())
-        .collect();
+    let n = Normalization::of(norm);
+    let d_in = n.scale.len();
     for (o, b) in bias.iter_mut().enumerate() {
         let row = &mut weights[o * d_in..(o + 1) * d_in];
         for (j, w) in row.iter_mut().enumerate() {
-            *b += *w * (beta[j] - scale[j] * mean[j]);
-            *w *= scale[j];
+            *b += *w * (n.beta[j] - n.scale[j] * n.mean[j]);
+            *w *= n.scale[j];
         }
     }
 }
