@@ -263,10 +263,15 @@ fn choose_calibration<B: Backend>(
     crate::training::config::QuantizationConfig,
     Vec<(String, f64)>,
 )> {
-    let n = p.splits.train.len().min(CALIBRATION_CHOICE_ROWS);
-    let rows = &p.splits.train[..n];
+    let picked = p
+        .train
+        .sample_rows(CALIBRATION_CHOICE_ROWS, quantize::CALIBRATION_SAMPLE_SEED);
+    let rows: &[usize] = &picked
+        .iter()
+        .map(|&i| p.splits.train[i])
+        .collect::<Vec<_>>();
     let width = p.problem.channels * p.problem.length;
-    let sample = p.train.select(&(0..n).collect::<Vec<_>>(), width);
+    let sample = p.train.select(&picked, width);
     let float = float_outputs(net, &sample, &p.problem, p.target_scale, device);
     let k = p.problem.classes.max(1);
     let acts = quantize::Activations::of(

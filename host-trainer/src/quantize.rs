@@ -9,6 +9,10 @@ use crate::training::config::{Calibration, QuantizationConfig};
 use crate::training::fit::Split;
 use crate::training::net::{batches, export, host_vec, ExportInfo, Net};
 
+/// The seed of the calibration rows drawn from the training split (fixed:
+/// the rows depend on the split alone).
+pub const CALIBRATION_SAMPLE_SEED: u64 = 0xCA11_B4A7;
+
 /// The activations calibration sees: the standardized inputs and each
 /// weighted layer's outputs on (at most `calibration_rows` of) the
 /// training split, each sorted.
@@ -35,8 +39,9 @@ impl Activations {
         device: &B::Device,
     ) -> Activations {
         let width = channels * length;
-        let rows = train.len().min(cfg.calibration_rows.max(1));
-        let x = &train.x[..rows * width];
+        let picked = train.sample_rows(cfg.calibration_rows.max(1), CALIBRATION_SAMPLE_SEED);
+        let sample = train.select(&picked, width);
+        let x = &sample.x[..];
         let mut tensors: Vec<Vec<f32>> = vec![x.to_vec()];
         for t in batches::<B>(x, (channels, length), device) {
             net.forward_traced(t, None, &mut |layer, out| {

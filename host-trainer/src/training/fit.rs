@@ -39,6 +39,20 @@ impl Split {
         self.len() == 0
     }
 
+    /// At most `n` of the rows (indices into this split), drawn at random
+    /// with `seed`, in rising order: all of them when there are no more.
+    /// Never the first `n`: a file sorted by a column (price, date, class)
+    /// would give a prefix that looks like none of the rest.
+    pub fn sample_rows(&self, n: usize, seed: u64) -> Vec<usize> {
+        let mut rows: Vec<usize> = (0..self.len()).collect();
+        if n < rows.len() {
+            Rng(seed).shuffle(&mut rows);
+            rows.truncate(n);
+            rows.sort_unstable();
+        }
+        rows
+    }
+
     /// The split of `rows` (indices into this one), `width` inputs a row.
     pub fn select(&self, rows: &[usize], width: usize) -> Split {
         let mut x = Vec::with_capacity(rows.len() * width);
