@@ -262,7 +262,55 @@ impl<'a> Model<'a> {
         })
     }
 
+    /// [`Model::run_quantized`], calling `after(i)` once layer `i` has
+    /// run (for every layer, in order): a device reads its cycle counter
+    /// there to split the cost of an inference by layer. The layers run
+    /// exactly as in [`Model::run_quantized`].
+    pub fn run_quantized_traced<'r>(
+        &self,
+        arena: &'r mut [i8],
+        after: &mut dyn FnMut(usize),
+    ) -> Result<Output<'a, 'r>, Error> {
+        let needed = self.summary.arena_len;
+        Buffer::Arena.check(needed, arena.len())?;
+        self.run_layers(&mut arena[..needed], after)
+    }
+
+    /// Multiply-accumulates of layer `i` (0 for a layer without weights;
+    /// `None` past the last layer), counted as [`Model::macs`] counts them.
+    pub fn layer_macs(&self, i: usize) -> Option<u64> {
+        let layer = self.def.layers.get(i)?;
+        let (x, y) = (self.summary.shapes[i], self.summary.shapes[i + 1]);
+        Some(match layer {
+            LayerDef::Dense(_) => x.len() as u64 * y.len() as u64,
+            LayerDef::Conv1d(c) => y.len() as u64 * x.channels as u64 * c.kernel as u64,
+            _ => 0,
+        })
+    }
+
+    /// The kind of layer `i`, as `vigie inspect` names it (`None` past the
+    /// last layer).
+    pub fn layer_kind(&self, i: usize) -> Option<&'static str> {
+        Some(match self.def.layers.get(i)? {
+            LayerDef::Dense(_) => "dense",
+            LayerDef::Conv1d(_) => "conv1d",
+            LayerDef::MaxPool1d(_) => "max_pool1d",
+            LayerDef::AvgPool1d(_) => "avg_pool1d",
+            LayerDef::GlobalAvgPool1d => "global_avg_pool1d",
+            LayerDef::Flatten => "flatten",
+            LayerDef::Quantiles1d(_) => "quantiles1d",
+        })
+    }
+
     fn run_quantized_in_place<'r>(&self, arena: &'r mut [i8]) -> Result<Output<'a, 'r>, Error> {
+        self.run_layers(arena, &mut |_| {})
+    }
+
+    fn run_layers<'r>(
+        &self,
+        arena: &'r mut [i8],
+        after: &mut dyn FnMut(usize),
+    ) -> Result<Output<'a, 'r>, Error> {
         let mut at = End::Front;
         let mut quant = self.def.input.quant;
         for (i, layer) in self.def.layers.iter().enumerate() {
@@ -270,6 +318,7 @@ impl<'a> Model<'a> {
             let shape_out = self.summary.shapes[i + 1];
             let (n_in, n_out) = (shape_in.len(), shape_out.len());
             if let LayerDef::Flatten = layer {
+                after(i);
                 continue; // same bytes, new shape
             }
             let (x, scratch, y) = split_arena(arena, at, n_in, n_out);
@@ -338,6 +387,7 @@ impl<'a> Model<'a> {
                 LayerDef::Flatten => {}
             }
             at = at.other();
+            after(i);
         }
         let n_out = self.output_len();
         let arena: &'r [i8] = arena;

@@ -89,6 +89,9 @@ fn replay_stream(
     state: &mut [f32],
     buffers: replay::Buffers<'_>,
 ) -> Result<bool, Error> {
+    // Where an inference's instructions go, layer by layer, on the
+    // stream's first window (before the session takes the arena).
+    layer_split(clock, arena, buffers.input)?;
     let t0 = clock.now();
     // Loads and validates the model and its monitor in place, and binds
     // them to the static buffers.
@@ -177,4 +180,54 @@ fn replay_stream(
         && summary.delay().is_some_and(|d| d <= DRIFT_BOUND);
     say!("result: {}", if ok { "ok" } else { "FAILED" });
     Ok(ok)
+}
+
+/// Prints one inference's cost split by layer: each layer's kind, MACs,
+/// cost and cost per MAC, from a counter read after every layer
+/// ([`vigie_core::Model::run_quantized_traced`]), and the input
+/// quantization before them.
+fn layer_split(clock: &clock::Clock, arena: &mut [i8], input: &mut [f32]) -> Result<(), Error> {
+    let model = vigie_core::Model::from_bytes(assets::MODEL)?;
+    let stream = Replay::from_bytes(assets::STREAM)?;
+    stream.window(0, input)?;
+    let mut at = [0u32; vigie_core::format::MAX_LAYERS + 1];
+    let t0 = clock.now();
+    model.quantize_input(input, arena)?;
+    at[0] = clock.now();
+    let mut next = 1;
+    model.run_quantized_traced(arena, &mut |_| {
+        if let Some(t) = at.get_mut(next) {
+            *t = clock.now();
+            next += 1;
+        }
+    })?;
+    say!(
+        "cost by layer: input quantization {} {}",
+        clock.to_units(at[0].wrapping_sub(t0)),
+        clock::UNIT
+    );
+    for i in 0..model.def().layers.len() {
+        let cost = clock.to_units(at[i + 1].wrapping_sub(at[i]));
+        let macs = model.layer_macs(i).unwrap_or(0);
+        if macs > 0 {
+            say!(
+                "cost by layer: {} {} {} {} ({} MACs, {} per MAC)",
+                i,
+                model.layer_kind(i).unwrap_or("?"),
+                cost,
+                clock::UNIT,
+                macs,
+                bench::PerMac(cost.into(), macs)
+            );
+        } else {
+            say!(
+                "cost by layer: {} {} {} {}",
+                i,
+                model.layer_kind(i).unwrap_or("?"),
+                cost,
+                clock::UNIT
+            );
+        }
+    }
+    Ok(())
 }

@@ -363,3 +363,38 @@ fn occlusion_attribution_is_the_probability_lost_when_a_channel_takes_its_baseli
         })
     ));
 }
+
+/// The traced run (what the firmware's per-layer cost split uses) gives
+/// the plain run's output bytes, reports every layer once and in order,
+/// and the layers' MACs add up to the model's.
+#[test]
+fn traced_run_matches_the_plain_run_and_reports_each_layer_in_order() {
+    for (name, bytes, row) in vigie_tests::fixture_models() {
+        let model = Model::from_bytes(&bytes).unwrap();
+        let mut plain = vec![0i8; model.arena_len()];
+        let expected = model.run(&row, &mut plain).unwrap().raw().to_vec();
+        let mut arena = vec![0i8; model.arena_len()];
+        model.quantize_input(&row, &mut arena).unwrap();
+        let mut seen = Vec::new();
+        let traced = model
+            .run_quantized_traced(&mut arena, &mut |i| seen.push(i))
+            .unwrap()
+            .raw()
+            .to_vec();
+        assert_eq!(traced, expected, "{name}");
+        let layers = model.def().layers.len();
+        assert_eq!(seen, (0..layers).collect::<Vec<_>>(), "{name}");
+        let macs: u64 = (0..layers).map(|i| model.layer_macs(i).unwrap()).sum();
+        assert_eq!(macs, model.macs(), "{name}");
+        assert_eq!(model.layer_macs(layers), None);
+        assert_eq!(model.layer_kind(layers), None);
+    }
+    // The CNN's kinds, in order, as `vigie inspect` names them.
+    let (_, bytes, _) = &vigie_tests::fixture_models()[1];
+    let model = Model::from_bytes(bytes).unwrap();
+    let kinds: Vec<&str> = (0..model.def().layers.len())
+        .filter_map(|i| model.layer_kind(i))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"conv1d"));
+    assert_eq!(kinds.last(), Some(&"dense"));
+}

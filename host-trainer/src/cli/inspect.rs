@@ -23,43 +23,27 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
     let mut shape_in = model.input_shape();
     for (i, layer) in model.def().layers.iter().enumerate() {
         let out = model.layer_output_shape(i).unwrap_or_default();
-        let (kind, detail, params, macs) = match layer {
+        let (detail, params) = match layer {
             LayerDef::Dense(d) => (
-                "dense",
                 format!("{}→{} {:?}", d.in_features, d.out_features, d.activation),
                 d.weights.len() as u64 + d.out_features as u64,
-                d.in_features as u64 * d.out_features as u64,
             ),
             LayerDef::Conv1d(c) => (
-                "conv1d",
                 format!(
                     "{}→{} k={} s={} {:?} {:?}",
                     c.in_channels, c.out_channels, c.kernel, c.stride, c.padding, c.activation
                 ),
                 c.weights.len() as u64 + c.out_channels as u64,
-                c.weights.len() as u64 * out.length as u64,
             ),
-            LayerDef::MaxPool1d(p) => (
-                "max_pool1d",
-                format!("k={} s={} {:?}", p.kernel, p.stride, p.padding),
-                0,
-                0,
-            ),
-            LayerDef::AvgPool1d(p) => (
-                "avg_pool1d",
-                format!("k={} s={} {:?}", p.kernel, p.stride, p.padding),
-                0,
-                0,
-            ),
-            LayerDef::GlobalAvgPool1d => ("global_avg_pool1d", String::new(), 0, 0),
-            LayerDef::Quantiles1d(q) => ("quantiles1d", format!("{} ranks", q.count), 0, 0),
-            LayerDef::Flatten => (
-                "flatten",
-                format!("{}×{}", shape_in.channels, shape_in.length),
-                0,
-                0,
-            ),
+            LayerDef::MaxPool1d(p) | LayerDef::AvgPool1d(p) => {
+                (format!("k={} s={} {:?}", p.kernel, p.stride, p.padding), 0)
+            }
+            LayerDef::GlobalAvgPool1d => (String::new(), 0),
+            LayerDef::Quantiles1d(q) => (format!("{} ranks", q.count), 0),
+            LayerDef::Flatten => (format!("{}×{}", shape_in.channels, shape_in.length), 0),
         };
+        let kind = model.layer_kind(i).unwrap_or("?");
+        let macs = model.layer_macs(i).unwrap_or(0);
         rows.push(LayerRow {
             kind,
             detail,
