@@ -37,7 +37,8 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
 #[inline(always)]
 pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
     let e = exponent.clamp(0, 31) as u32;
-    let mask = ((1i64 << e) - 1) as i32;
+    // 2^e − 1 in 32 bits (e ≤ 31): no 64-bit shift on a 32-bit core.
+    let mask = (1u32 << e).wrapping_sub(1) as i32;
     let remainder = x & mask;
     let threshold = (mask >> 1) + i32::from(x < 0);
     (x >> e) + i32::from(remainder > threshold)
@@ -48,6 +49,18 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
 /// result (a shift outside `[-31, 31]` is clamped).
 #[inline(always)]
 pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
+    if shift <= 0 && multiplier >= 0 {
+        // Every real multiplier below 1 (TFLM's usual case): no left shift,
+        // and with a non-negative multiplier the doubling high multiply
+        // cannot saturate. Its rounding (add 2^30 to a non-negative
+        // product, 1 − 2^30 to a negative one, then divide by 2^31 towards
+        // zero) is then one addition and an arithmetic shift for either
+        // sign: for a negative `v = p + 1 − 2^30`, truncating `v / 2^31` is
+        // `(v + 2^31 − 1) >> 31 = (p + 2^30) >> 31`. One SMULL, an add and
+        // a shift on Cortex-M4 instead of 64-bit compares and a division.
+        let high = ((x as i64 * multiplier as i64 + (1 << 30)) >> 31) as i32;
+        return rounding_divide_by_pot(high, shift.wrapping_neg());
+    }
     let left = shift.clamp(0, 31);
     let right = (-shift).clamp(0, 31);
     let shifted = if left == 0 {

@@ -53,43 +53,72 @@ pub fn conv1d_s8(
     }
     let zp = q.input_zero_point as i32;
     let patch = &mut scratch[..filter_len];
-    for op in 0..s.out_len {
-        let (lo, hi, first) = valid_taps(op, s.stride, s.pad_left, s.kernel, s.in_len);
-        // Byte loops rather than copy_from_slice/fill: the runs are a
-        // kernel long (a few bytes), shorter than a memcpy call's setup.
-        for (dst, x_row) in patch
-            .chunks_exact_mut(s.kernel)
-            .zip(input.chunks_exact(s.in_len))
-        {
-            if lo == 0 && hi == s.kernel {
-                // Inside the input: a straight copy.
-                for (d, &v) in dst.iter_mut().zip(&x_row[first..]) {
-                    *d = v;
-                }
-            } else {
-                for (t, d) in dst.iter_mut().enumerate() {
-                    *d = if t >= lo && t < hi {
-                        x_row[first + t - lo]
-                    } else {
-                        q.input_zero_point
-                    };
-                }
+    let mut first = 0;
+    while first < s.out_channels {
+        // Each block's requantization parameters are read from the file
+        // once per call, not once per output position (24 instructions an
+        // output on Cortex-M4).
+        let last = (first + CHANNEL_BLOCK).min(s.out_channels);
+        let mut requantizers = [q.requantizer(first); CHANNEL_BLOCK];
+        let mut biases = [0i32; CHANNEL_BLOCK];
+        for (i, o) in (first..last).enumerate() {
+            requantizers[i] = q.requantizer(o);
+            biases[i] = q.bias(o);
+        }
+        let block = &weights[first * filter_len..last * filter_len];
+        for op in 0..s.out_len {
+            gather_patch(input, s, q.input_zero_point, op, patch);
+            let patch: &[i8] = patch;
+            let mut filters = block.chunks_exact(2 * filter_len);
+            let mut i = 0;
+            for pair in &mut filters {
+                let (w0, w1) = pair.split_at(filter_len);
+                let (a0, a1) = dot2(patch, zp, w0, w1);
+                output[(first + i) * s.out_len + op] =
+                    requantizers[i].apply(biases[i].wrapping_add(a0));
+                output[(first + i + 1) * s.out_len + op] =
+                    requantizers[i + 1].apply(biases[i + 1].wrapping_add(a1));
+                i += 2;
+            }
+            if first + i < last && filters.remainder().len() >= filter_len {
+                let a = dot1(patch, zp, filters.remainder());
+                output[(first + i) * s.out_len + op] =
+                    requantizers[i].apply(biases[i].wrapping_add(a));
             }
         }
-        let patch: &[i8] = patch;
-        let mut filters = weights.chunks_exact(2 * filter_len);
-        let mut oc = 0;
-        for pair in &mut filters {
-            let (w0, w1) = pair.split_at(filter_len);
-            let (a0, a1) = dot2(patch, zp, w0, w1);
-            output[oc * s.out_len + op] = q.requantizer(oc).apply(q.bias(oc).wrapping_add(a0));
-            output[(oc + 1) * s.out_len + op] =
-                q.requantizer(oc + 1).apply(q.bias(oc + 1).wrapping_add(a1));
-            oc += 2;
-        }
-        if oc < s.out_channels && filters.remainder().len() >= filter_len {
-            let a = dot1(patch, zp, filters.remainder());
-            output[oc * s.out_len + op] = q.requantizer(oc).apply(q.bias(oc).wrapping_add(a));
+        first = last;
+    }
+}
+
+/// Output channels a convolution requantizes from parameters held on the
+/// stack (even, so that filter pairs never straddle two blocks).
+const CHANNEL_BLOCK: usize = 16;
+
+/// The input patch under output position `op`'s window, laid out like a
+/// filter (`in_channels × kernel`); padding is the input zero point `zp`,
+/// which adds nothing.
+#[inline(always)]
+fn gather_patch(input: &[i8], s: &Conv1dShape, zp: i8, op: usize, patch: &mut [i8]) {
+    let (lo, hi, first) = valid_taps(op, s.stride, s.pad_left, s.kernel, s.in_len);
+    // Byte loops rather than copy_from_slice/fill: the runs are a kernel
+    // long (a few bytes), shorter than a memcpy call's setup.
+    for (dst, x_row) in patch
+        .chunks_exact_mut(s.kernel)
+        .zip(input.chunks_exact(s.in_len))
+    {
+        if lo == 0 && hi == s.kernel {
+            // Inside the input: a straight copy.
+            for (d, &v) in dst.iter_mut().zip(&x_row[first..]) {
+                *d = v;
+            }
+        } else {
+            for (t, d) in dst.iter_mut().enumerate() {
+                *d = if t >= lo && t < hi {
+                    x_row[first + t - lo]
+                } else {
+                    zp
+                };
+            }
         }
     }
 }
