@@ -15,8 +15,8 @@
 //! SMLAD change nothing but the GE and Q flags, which no Rust code reads.
 //! On every other target the same functions are plain Rust with the same
 //! results bit for bit, so the fast kernels run (and are tested against
-//! their references) on the host too; `arch_matches_portable` in the
-//! firmware's self-test compares the two on the device.
+//! their references) on the host too; the firmware's kernel benchmark
+//! checks the fast kernels against their references on the device.
 #![allow(unsafe_code)]
 
 /// Lanes (byte 0, byte 2) of `x`, each sign-extended to 16 bits.
@@ -197,6 +197,111 @@ pub fn dot1_x4(x: &[i8], w: &[u8], neg_zp: u32) -> i32 {
     }
 }
 
+/// `(Σ p0[i]·w[i], Σ p1[i]·w[i])` over `4·groups` taps of one filter row
+/// `w` (int8) and two input patches already widened to 16-bit lanes with
+/// the zero point taken off, interleaved as the convolution writes them:
+/// per 4 taps, 16 bytes `[p0 (0, 2)] [p0 (1, 3)] [p1 (0, 2)] [p1 (1, 3)]`,
+/// the lanes [`sxtb16`] and its `ror #8` form give the weights. On the DSP
+/// target, one loop of 11 instructions per 8 MACs (each weight word is
+/// loaded and widened once for both positions, and the patches need no
+/// widening); `wide` must then be word-aligned for LDRD, else (and off
+/// target) the same sums in plain Rust.
+#[inline(always)]
+pub fn dot_q15_2x1(wide: &[i8], w: &[u8], groups: usize) -> (i32, i32) {
+    let groups = groups.min(wide.len() / 16).min(w.len() / 4);
+    if groups == 0 {
+        return (0, 0);
+    }
+    #[cfg(vigie_arm_dsp)]
+    if (wide.as_ptr() as usize) % 4 == 0 {
+        let (mut a0, mut a1) = (0i32, 0i32);
+        // SAFETY: the loop reads `16·groups` bytes of `wide` (word-aligned,
+        // checked above, as LDRD needs) and `4·groups` bytes of `w`; both
+        // hold that many (checked above); `groups` ≥ 1.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldr {w}, [{pw}], #4",
+                "ldrd {a}, {b}, [{pp}], #8",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a0}, {t}, {a}, {a0}",
+                "smlad {a0}, {w}, {b}, {a0}",
+                "ldrd {a}, {b}, [{pp}], #8",
+                "smlad {a1}, {t}, {a}, {a1}",
+                "smlad {a1}, {w}, {b}, {a1}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                pp = inout(reg) wide.as_ptr() => _,
+                pw = inout(reg) w.as_ptr() => _,
+                n = inout(reg) groups => _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a = out(reg) _,
+                b = out(reg) _,
+                w = out(reg) _,
+                t = out(reg) _,
+                options(nostack, readonly),
+            );
+        }
+        return (a0, a1);
+    }
+    portable::dot_q15_2x1(wide, w, groups)
+}
+
+/// Widens the first `4·groups` taps of two int8 patches `p0`, `p1` to
+/// 16-bit lanes with `neg_zp` (`−zp` in both lanes) added, into `wide` in
+/// the interleaved layout [`dot_q15_2x1`] reads. On the DSP target one loop
+/// of 14 instructions per 8 taps (STRD: `wide` must be word-aligned, else,
+/// and off target, plain Rust).
+#[inline(always)]
+pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [i8], groups: usize) {
+    let groups = groups
+        .min(p0.len() / 4)
+        .min(p1.len() / 4)
+        .min(wide.len() / 16);
+    if groups == 0 {
+        return;
+    }
+    #[cfg(vigie_arm_dsp)]
+    if (wide.as_ptr() as usize) % 4 == 0 {
+        // SAFETY: the loop reads `4·groups` bytes of `p0` and of `p1` and
+        // writes `16·groups` bytes of `wide` (word-aligned, as STRD needs),
+        // all within the slices (checked above); `groups` ≥ 1. The slices
+        // do not overlap: `wide` is borrowed mutably.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldr {x}, [{p0}], #4",
+                "sxtb16 {e}, {x}",
+                "sxtb16 {o}, {x}, ror #8",
+                "sadd16 {e}, {e}, {nzp}",
+                "sadd16 {o}, {o}, {nzp}",
+                "strd {e}, {o}, [{pw}], #8",
+                "ldr {x}, [{p1}], #4",
+                "sxtb16 {e}, {x}",
+                "sxtb16 {o}, {x}, ror #8",
+                "sadd16 {e}, {e}, {nzp}",
+                "sadd16 {o}, {o}, {nzp}",
+                "strd {e}, {o}, [{pw}], #8",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                p0 = inout(reg) p0.as_ptr() => _,
+                p1 = inout(reg) p1.as_ptr() => _,
+                pw = inout(reg) wide.as_mut_ptr() => _,
+                n = inout(reg) groups => _,
+                nzp = in(reg) neg_zp,
+                x = out(reg) _,
+                e = out(reg) _,
+                o = out(reg) _,
+                options(nostack),
+            );
+        }
+        return;
+    }
+    portable::widen_q15_x4(p0, p1, neg_zp, wide, groups)
+}
+
 /// Plain-Rust definitions of the instructions (the Arm ARM's pseudocode),
 /// used off-target and as the device self-test's reference.
 pub mod portable {
@@ -222,6 +327,45 @@ pub mod portable {
     pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
         acc.wrapping_add(lane(a, 0) * lane(b, 0))
             .wrapping_add(lane(a, 1) * lane(b, 1))
+    }
+
+    /// See [`super::dot_q15_2x1`]: the same loop over `groups` groups,
+    /// written with the instruction functions above.
+    pub fn dot_q15_2x1(wide: &[i8], w: &[u8], groups: usize) -> (i32, i32) {
+        let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
+        let (mut a0, mut a1) = (0i32, 0i32);
+        for (g, q) in wide.chunks_exact(16).zip(w.chunks_exact(4)).take(groups) {
+            let q = u32::from_le_bytes([q[0], q[1], q[2], q[3]]);
+            let (even, odd) = (sxtb16(q), sxtb16(q.rotate_right(8)));
+            a0 = smlad(odd, word(&g[4..8]), smlad(even, word(&g[0..4]), a0));
+            a1 = smlad(odd, word(&g[12..16]), smlad(even, word(&g[8..12]), a1));
+        }
+        (a0, a1)
+    }
+
+    /// See [`super::widen_q15_x4`]: the same loop over `groups` groups,
+    /// written with the instruction functions above.
+    pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [i8], groups: usize) {
+        let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
+        for ((x0, x1), out) in p0
+            .chunks_exact(4)
+            .zip(p1.chunks_exact(4))
+            .zip(wide.chunks_exact_mut(16))
+            .take(groups)
+        {
+            let (x0, x1) = (word(x0), word(x1));
+            let lanes = [
+                sadd16(sxtb16(x0), neg_zp),
+                sadd16(sxtb16(x0.rotate_right(8)), neg_zp),
+                sadd16(sxtb16(x1), neg_zp),
+                sadd16(sxtb16(x1.rotate_right(8)), neg_zp),
+            ];
+            for (o, l) in out.chunks_exact_mut(4).zip(lanes) {
+                for (d, b) in o.iter_mut().zip(l.to_le_bytes()) {
+                    *d = b as i8;
+                }
+            }
+        }
     }
 
     /// See [`super::dot2_x4`]: the same loop over `words` words, written

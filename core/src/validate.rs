@@ -277,10 +277,13 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
         }
         // Flatten moves no data; every other layer reads one end of the
         // arena and writes the other, so it needs in + out bytes; a
-        // convolution also gathers one input patch (channels × kernel)
-        // between the two.
+        // convolution also gathers its input patches between the two
+        // (`conv1d_scratch_bytes`).
         let scratch = match layer {
-            LayerDef::Conv1d(c) => current.channels as u64 * c.kernel as u64,
+            LayerDef::Conv1d(c) => crate::kernels::conv1d::conv1d_scratch_bytes(
+                current.channels as usize,
+                c.kernel as usize,
+            ) as u64,
             _ => 0,
         };
         if !matches!(layer, LayerDef::Flatten) {

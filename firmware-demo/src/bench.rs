@@ -7,7 +7,7 @@
 //! 32 quantiles each), whose cost is per input value (it has no MACs).
 
 use vigie_core::kernels::conv1d::{
-    conv1d_s8, conv1d_s8_reference, conv1d_scratch_len, Conv1dShape,
+    conv1d_s8, conv1d_s8_reference, conv1d_scratch_bytes, conv1d_scratch_len, Conv1dShape,
 };
 use vigie_core::kernels::dense::{dense_s8, dense_s8_reference};
 use vigie_core::kernels::quantiles::{quantiles_s8, quantiles_s8_reference, QuantileShape};
@@ -154,7 +154,7 @@ fn measure<const N: usize>(
 pub fn conv(clock: &Clock) -> Measured {
     let q = quant();
     let input = CONV_INPUT.map(|b| b as i8);
-    let mut scratch = [0i8; 16 * 5];
+    let mut scratch = [0i8; conv1d_scratch_bytes(16, 5)];
     debug_assert_eq!(scratch.len(), conv1d_scratch_len(&CONV));
     measure::<{ 16 * 50 }>(
         clock,

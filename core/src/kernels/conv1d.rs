@@ -1,7 +1,7 @@
 //! 1-D convolution over channels-first int8 tensors, int32 accumulation.
 
-use super::dot::{dot1, dot2};
 use super::{valid_taps, ChannelQuant};
+use crate::arch::{dot_q15_2x1, widen_q15_x4};
 
 /// Geometry of a 1-D convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,17 +23,26 @@ pub struct Conv1dShape {
     pub pad_left: usize,
 }
 
-/// Bytes of scratch [`conv1d_s8`] needs: one input patch
-/// (`in_channels × kernel`).
-pub fn conv1d_scratch_len(s: &Conv1dShape) -> usize {
-    s.in_channels * s.kernel
+/// Bytes of scratch [`conv1d_s8`] needs for `in_channels × kernel` taps:
+/// two input patches as int8, the same two widened to 16 bits and
+/// interleaved (16 bytes per 4 taps), and 3 bytes to word-align them.
+pub const fn conv1d_scratch_bytes(in_channels: usize, kernel: usize) -> usize {
+    let taps = in_channels * kernel;
+    2 * taps + 16 * (taps / 4) + 3
 }
 
-/// Fast 1-D convolution. For each output position the input patch under
-/// the window (`in_channels × kernel`, padding filled with the input zero
-/// point so it adds nothing) is gathered once into `scratch`, laid out like
-/// a filter; then every pair of filters is one [`dot2`] with it, as a dense
-/// layer would be (SXTB16/SMLAD on Cortex-M4).
+/// [`conv1d_scratch_bytes`] of a shape.
+pub fn conv1d_scratch_len(s: &Conv1dShape) -> usize {
+    conv1d_scratch_bytes(s.in_channels, s.kernel)
+}
+
+/// Fast 1-D convolution, two output positions at a time, in the manner of
+/// CMSIS-NN. The input patches under the two windows (`in_channels ×
+/// kernel`, padding filled with the input zero point so it adds nothing)
+/// are gathered once, then widened once to 16-bit lanes with the zero point
+/// taken off; each filter is then one [`dot_q15_2x1`] over both positions
+/// (SXTB16/SMLAD on Cortex-M4), and the last `taps mod 4` taps in plain
+/// Rust.
 ///
 /// `weights` is `out_channels × in_channels × kernel`; `input` is
 /// `in_channels × in_len`; `output` is `out_channels × out_len`; `scratch`
@@ -47,12 +56,21 @@ pub fn conv1d_s8(
     scratch: &mut [i8],
     output: &mut [i8],
 ) {
-    let filter_len = conv1d_scratch_len(s);
-    if filter_len == 0 || s.in_len == 0 || s.out_len == 0 || scratch.len() < filter_len {
+    let taps = s.in_channels * s.kernel;
+    if taps == 0 || s.in_len == 0 || s.out_len == 0 || scratch.len() < conv1d_scratch_len(s) {
         return;
     }
     let zp = q.input_zero_point as i32;
-    let patch = &mut scratch[..filter_len];
+    let groups = taps / 4;
+    let head = 4 * groups;
+    let (patches, rest) = scratch.split_at_mut(2 * taps);
+    let (p0, p1) = patches.split_at_mut(taps);
+    let align = rest.as_ptr().align_offset(4).min(3);
+    let wide = &mut rest[align..align + 16 * groups];
+    let neg_zp = {
+        let n = zp.wrapping_neg() as u16 as u32;
+        n | (n << 16)
+    };
     let mut first = 0;
     while first < s.out_channels {
         // Each block's requantization parameters are read from the file
@@ -65,25 +83,30 @@ pub fn conv1d_s8(
             requantizers[i] = q.requantizer(o);
             biases[i] = q.bias(o);
         }
-        let block = &weights[first * filter_len..last * filter_len];
-        for op in 0..s.out_len {
-            gather_patch(input, s, q.input_zero_point, op, patch);
-            let patch: &[i8] = patch;
-            let mut filters = block.chunks_exact(2 * filter_len);
-            let mut i = 0;
-            for pair in &mut filters {
-                let (w0, w1) = pair.split_at(filter_len);
-                let (a0, a1) = dot2(patch, zp, w0, w1);
-                output[(first + i) * s.out_len + op] =
-                    requantizers[i].apply(biases[i].wrapping_add(a0));
-                output[(first + i + 1) * s.out_len + op] =
-                    requantizers[i + 1].apply(biases[i + 1].wrapping_add(a1));
-                i += 2;
+        let block = &weights[first * taps..last * taps];
+        for op in (0..s.out_len).step_by(2) {
+            let pair = op + 1 < s.out_len;
+            gather_patch(input, s, q.input_zero_point, op, p0);
+            if pair {
+                gather_patch(input, s, q.input_zero_point, op + 1, p1);
+            } else {
+                p1.copy_from_slice(p0);
             }
-            if first + i < last && filters.remainder().len() >= filter_len {
-                let a = dot1(patch, zp, filters.remainder());
-                output[(first + i) * s.out_len + op] =
-                    requantizers[i].apply(biases[i].wrapping_add(a));
+            widen_q15_x4(p0, p1, neg_zp, wide, groups);
+            let (p0, p1, wide): (&[i8], &[i8], &[i8]) = (p0, p1, wide);
+            for (i, w) in block.chunks_exact(taps).enumerate() {
+                let (mut a0, mut a1) = dot_q15_2x1(wide, w, groups);
+                for ((&x0, &x1), &wt) in p0[head..].iter().zip(&p1[head..]).zip(&w[head..]) {
+                    let wt = wt as i8 as i32;
+                    a0 = a0.wrapping_add((x0 as i32 - zp) * wt);
+                    a1 = a1.wrapping_add((x1 as i32 - zp) * wt);
+                }
+                let (r, b) = (&requantizers[i], biases[i]);
+                let row = &mut output[(first + i) * s.out_len..(first + i + 1) * s.out_len];
+                row[op] = r.apply(b.wrapping_add(a0));
+                if pair {
+                    row[op + 1] = r.apply(b.wrapping_add(a1));
+                }
             }
         }
         first = last;
