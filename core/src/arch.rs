@@ -9,8 +9,10 @@
 //! - `SMLAD` adds the two lane products of two words to an accumulator.
 //!
 //! Stable Rust has no intrinsics for them, so on `thumbv7em` each is one
-//! `asm!` instruction, and the two inner loops of the kernels ([`dot2_x4`],
-//! [`dot1_x4`]) are `asm!` loops, since LLVM spills their registers. The only `unsafe` is that `asm!` block: the
+//! `asm!` instruction, and the loops of the kernels (widening an input to
+//! 16-bit lanes once, [`widen_q15`] and [`widen_q15_x4`]; the inner
+//! products over it, [`dot_q15_1x2`] and [`dot_q15_2x1`]) are `asm!`
+//! loops, since LLVM spills their registers. The only `unsafe` is that `asm!` block: the
 //! instructions touch registers only (no memory, no stack), and SADD16 /
 //! SMLAD change nothing but the GE and Q flags, which no Rust code reads.
 //! On every other target the same functions are plain Rust with the same
@@ -87,114 +89,6 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     }
     #[cfg(not(vigie_arm_dsp))]
     portable::smlad(a, b, acc)
-}
-
-/// `(Σ (x[i] − zp)·w0[i], Σ (x[i] − zp)·w1[i])` over the first
-/// `4·⌊n/4⌋` taps, `n` the shortest of the three slices; `neg_zp` holds
-/// `−zp` in both 16-bit lanes. On the DSP target this is one hand-scheduled
-/// loop (18 instructions per 8 MACs: each input word is loaded and widened
-/// once for both rows); elsewhere the same sums from the functions above.
-#[inline(always)]
-pub fn dot2_x4(x: &[i8], w0: &[u8], w1: &[u8], neg_zp: u32) -> (i32, i32) {
-    let words = x.len().min(w0.len()).min(w1.len()) / 4;
-    if words == 0 {
-        return (0, 0);
-    }
-    #[cfg(vigie_arm_dsp)]
-    {
-        let (mut a0, mut a1) = (0i32, 0i32);
-        // SAFETY: the loop reads `4·words` bytes from each pointer, and
-        // each slice holds at least that many (checked above); `words` ≥ 1.
-        // Unaligned word loads are allowed on Armv7E-M (CCR.UNALIGN_TRP is
-        // left clear by cortex-m-rt and every board here).
-        unsafe {
-            core::arch::asm!(
-                "2:",
-                "ldr {x}, [{px}], #4",
-                "ldr {w}, [{pw0}], #4",
-                "sxtb16 {xe}, {x}",
-                "sxtb16 {xo}, {x}, ror #8",
-                "sadd16 {xe}, {xe}, {nzp}",
-                "sadd16 {xo}, {xo}, {nzp}",
-                "sxtb16 {t}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {a0}, {xe}, {t}, {a0}",
-                "smlad {a0}, {xo}, {w}, {a0}",
-                "ldr {w}, [{pw1}], #4",
-                "sxtb16 {t}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {a1}, {xe}, {t}, {a1}",
-                "smlad {a1}, {xo}, {w}, {a1}",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                px = inout(reg) x.as_ptr() => _,
-                pw0 = inout(reg) w0.as_ptr() => _,
-                pw1 = inout(reg) w1.as_ptr() => _,
-                n = inout(reg) words => _,
-                nzp = in(reg) neg_zp,
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                x = out(reg) _,
-                w = out(reg) _,
-                t = out(reg) _,
-                xe = out(reg) _,
-                xo = out(reg) _,
-                options(nostack, readonly),
-            );
-        }
-        (a0, a1)
-    }
-    #[cfg(not(vigie_arm_dsp))]
-    {
-        portable::dot2_x4(x, w0, w1, neg_zp, words)
-    }
-}
-
-/// `Σ (x[i] − zp)·w[i]` over the first `4·⌊n/4⌋` taps (one row; see
-/// [`dot2_x4`]; 10 instructions per 4 MACs on the DSP target).
-#[inline(always)]
-pub fn dot1_x4(x: &[i8], w: &[u8], neg_zp: u32) -> i32 {
-    let words = x.len().min(w.len()) / 4;
-    if words == 0 {
-        return 0;
-    }
-    #[cfg(vigie_arm_dsp)]
-    {
-        let mut a = 0i32;
-        // SAFETY: as in `dot2_x4`, `4·words` bytes of each slice are read.
-        unsafe {
-            core::arch::asm!(
-                "2:",
-                "ldr {x}, [{px}], #4",
-                "ldr {w}, [{pw}], #4",
-                "sxtb16 {xe}, {x}",
-                "sxtb16 {x}, {x}, ror #8",
-                "sadd16 {xe}, {xe}, {nzp}",
-                "sadd16 {x}, {x}, {nzp}",
-                "sxtb16 {t}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {a}, {xe}, {t}, {a}",
-                "smlad {a}, {x}, {w}, {a}",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                px = inout(reg) x.as_ptr() => _,
-                pw = inout(reg) w.as_ptr() => _,
-                n = inout(reg) words => _,
-                nzp = in(reg) neg_zp,
-                a = inout(reg) a,
-                x = out(reg) _,
-                w = out(reg) _,
-                t = out(reg) _,
-                xe = out(reg) _,
-                options(nostack, readonly),
-            );
-        }
-        a
-    }
-    #[cfg(not(vigie_arm_dsp))]
-    {
-        portable::dot2_x4(x, w, w, neg_zp, words).0
-    }
 }
 
 /// `(Σ p0[i]·w[i], Σ p1[i]·w[i])` over `4·groups` taps of one filter row
@@ -302,6 +196,102 @@ pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [i8], groups: 
     portable::widen_q15_x4(p0, p1, neg_zp, wide, groups)
 }
 
+/// Widens the first `4·groups` values of `x` to 16-bit lanes with
+/// `neg_zp` (`−zp` in both lanes) added, into `wide`: per 4 values, 8
+/// bytes `[x (0, 2)] [x (1, 3)]`, the layout [`dot_q15_1x2`] reads. On the
+/// DSP target one loop of 8 instructions per 4 values (STRD: `wide` must be
+/// word-aligned, else, and off target, plain Rust).
+#[inline(always)]
+pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [i8], groups: usize) {
+    let groups = groups.min(x.len() / 4).min(wide.len() / 8);
+    if groups == 0 {
+        return;
+    }
+    #[cfg(vigie_arm_dsp)]
+    if (wide.as_ptr() as usize) % 4 == 0 {
+        // SAFETY: the loop reads `4·groups` bytes of `x` and writes
+        // `8·groups` bytes of `wide` (word-aligned, as STRD needs), within
+        // the slices (checked above); `groups` ≥ 1; `wide` is borrowed
+        // mutably, so they do not overlap.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldr {v}, [{px}], #4",
+                "sxtb16 {e}, {v}",
+                "sxtb16 {o}, {v}, ror #8",
+                "sadd16 {e}, {e}, {nzp}",
+                "sadd16 {o}, {o}, {nzp}",
+                "strd {e}, {o}, [{pw}], #8",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                px = inout(reg) x.as_ptr() => _,
+                pw = inout(reg) wide.as_mut_ptr() => _,
+                n = inout(reg) groups => _,
+                nzp = in(reg) neg_zp,
+                v = out(reg) _,
+                e = out(reg) _,
+                o = out(reg) _,
+                options(nostack),
+            );
+        }
+        return;
+    }
+    portable::widen_q15(x, neg_zp, wide, groups)
+}
+
+/// `(Σ x[i]·w0[i], Σ x[i]·w1[i])` over `4·groups` values of an input
+/// already widened by [`widen_q15`] and two int8 weight rows. On the DSP
+/// target one loop of 13 instructions per 8 MACs (LDRD: `wide` must be
+/// word-aligned, else, and off target, plain Rust).
+#[inline(always)]
+pub fn dot_q15_1x2(wide: &[i8], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i32) {
+    let groups = groups
+        .min(wide.len() / 8)
+        .min(w0.len() / 4)
+        .min(w1.len() / 4);
+    if groups == 0 {
+        return (0, 0);
+    }
+    #[cfg(vigie_arm_dsp)]
+    if (wide.as_ptr() as usize) % 4 == 0 {
+        let (mut a0, mut a1) = (0i32, 0i32);
+        // SAFETY: the loop reads `8·groups` bytes of `wide` (word-aligned,
+        // as LDRD needs) and `4·groups` bytes of each row, within the
+        // slices (checked above); `groups` ≥ 1.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldrd {a}, {b}, [{pp}], #8",
+                "ldr {w}, [{pw0}], #4",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a0}, {t}, {a}, {a0}",
+                "smlad {a0}, {w}, {b}, {a0}",
+                "ldr {w}, [{pw1}], #4",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a1}, {t}, {a}, {a1}",
+                "smlad {a1}, {w}, {b}, {a1}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                pp = inout(reg) wide.as_ptr() => _,
+                pw0 = inout(reg) w0.as_ptr() => _,
+                pw1 = inout(reg) w1.as_ptr() => _,
+                n = inout(reg) groups => _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a = out(reg) _,
+                b = out(reg) _,
+                w = out(reg) _,
+                t = out(reg) _,
+                options(nostack, readonly),
+            );
+        }
+        return (a0, a1);
+    }
+    portable::dot_q15_1x2(wide, w0, w1, groups)
+}
+
 /// Plain-Rust definitions of the instructions (the Arm ARM's pseudocode),
 /// used off-target and as the device self-test's reference.
 pub mod portable {
@@ -368,23 +358,39 @@ pub mod portable {
         }
     }
 
-    /// See [`super::dot2_x4`]: the same loop over `words` words, written
-    /// with the instruction functions above.
-    pub fn dot2_x4(x: &[i8], w0: &[u8], w1: &[u8], neg_zp: u32, words: usize) -> (i32, i32) {
-        let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    /// See [`super::widen_q15`]: the same loop over `groups` groups,
+    /// written with the instruction functions above.
+    pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [i8], groups: usize) {
+        for (v, out) in x.chunks_exact(4).zip(wide.chunks_exact_mut(8)).take(groups) {
+            let v = u32::from_le_bytes([v[0] as u8, v[1] as u8, v[2] as u8, v[3] as u8]);
+            let lanes = [
+                sadd16(sxtb16(v), neg_zp),
+                sadd16(sxtb16(v.rotate_right(8)), neg_zp),
+            ];
+            for (o, l) in out.chunks_exact_mut(4).zip(lanes) {
+                for (d, b) in o.iter_mut().zip(l.to_le_bytes()) {
+                    *d = b as i8;
+                }
+            }
+        }
+    }
+
+    /// See [`super::dot_q15_1x2`]: the same loop over `groups` groups,
+    /// written with the instruction functions above.
+    pub fn dot_q15_1x2(wide: &[i8], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i32) {
+        let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
         let (mut a0, mut a1) = (0i32, 0i32);
-        for ((x4, p), q) in x
-            .chunks_exact(4)
+        for ((g, p), q) in wide
+            .chunks_exact(8)
             .zip(w0.chunks_exact(4))
             .zip(w1.chunks_exact(4))
-            .take(words)
+            .take(groups)
         {
-            let xw = u32::from_le_bytes([x4[0] as u8, x4[1] as u8, x4[2] as u8, x4[3] as u8]);
-            let xe = sadd16(sxtb16(xw), neg_zp);
-            let xo = sadd16(sxtb16(xw.rotate_right(8)), neg_zp);
-            let (p, q) = (word(p), word(q));
-            a0 = smlad(xo, sxtb16(p.rotate_right(8)), smlad(xe, sxtb16(p), a0));
-            a1 = smlad(xo, sxtb16(q.rotate_right(8)), smlad(xe, sxtb16(q), a1));
+            let (a, b) = (word(&g[0..4]), word(&g[4..8]));
+            let p = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+            let q = u32::from_le_bytes([q[0], q[1], q[2], q[3]]);
+            a0 = smlad(sxtb16(p.rotate_right(8)), b, smlad(sxtb16(p), a, a0));
+            a1 = smlad(sxtb16(q.rotate_right(8)), b, smlad(sxtb16(q), a, a1));
         }
         (a0, a1)
     }

@@ -333,7 +333,7 @@ impl<'a> Model<'a> {
                         d.output,
                         d.activation,
                     );
-                    dense_s8(x, d.weights, &q, y);
+                    dense_s8(x, d.weights, &q, scratch, y);
                     quant = d.output;
                 }
                 LayerDef::Conv1d(c) => {

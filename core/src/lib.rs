@@ -10,7 +10,7 @@
 //! # fn demo() -> Result<(), vigie_core::Error> {
 //! # static MODEL: &[u8] = include_bytes!("../../firmware-demo/models/digits.vigie");
 //! let sizes = Sizes::of(MODEL)?;                  // arena, monitor state, input
-//! let mut arena = [0i8; 256];                     // statics on a device, ≥ sizes.arena
+//! let mut arena = [0i8; 512];                     // statics on a device, ≥ sizes.arena
 //! let mut state = [0.0f32; 4096];                 // ≥ sizes.monitor_state
 //! // Validates everything, copies nothing, resets the monitor.
 //! let mut session = Session::from_bytes(MODEL, &mut arena, &mut state)?;

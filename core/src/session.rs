@@ -19,7 +19,7 @@
 //! // them as constants: `vigie_core::session::sizes::rust_constants`,
 //! // feature `alloc` of vigie-core as a build-dependency).
 //! let sizes = Sizes::of(MODEL)?;
-//! let mut arena = [0i8; 256];            // ≥ sizes.arena bytes (statics on a device)
+//! let mut arena = [0i8; 512];            // ≥ sizes.arena bytes (statics on a device)
 //! let mut state = [0.0f32; 4096];        // ≥ sizes.monitor_state floats
 //! let mut session = Session::from_bytes(MODEL, &mut arena, &mut state)?;
 //! let input = [0.0f32; 64];              // sizes.input raw values, channel-major

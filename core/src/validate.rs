@@ -276,10 +276,14 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
             });
         }
         // Flatten moves no data; every other layer reads one end of the
-        // arena and writes the other, so it needs in + out bytes; a
-        // convolution also gathers its input patches between the two
+        // arena and writes the other, so it needs in + out bytes; a dense
+        // layer also widens its input between the two
+        // (`dense_scratch_bytes`), a convolution its input patches
         // (`conv1d_scratch_bytes`).
         let scratch = match layer {
+            LayerDef::Dense(d) => {
+                crate::kernels::dense::dense_scratch_bytes(d.in_features as usize) as u64
+            }
             LayerDef::Conv1d(c) => crate::kernels::conv1d::conv1d_scratch_bytes(
                 current.channels as usize,
                 c.kernel as usize,

@@ -7,7 +7,7 @@ use vigie_core::format::Padding;
 use vigie_core::kernels::conv1d::{
     conv1d_s8, conv1d_s8_reference, conv1d_scratch_len, Conv1dShape,
 };
-use vigie_core::kernels::dense::{dense_s8, dense_s8_reference};
+use vigie_core::kernels::dense::{dense_s8, dense_s8_reference, dense_scratch_bytes};
 use vigie_core::kernels::pool::{
     avg_pool1d_s8, avg_pool1d_s8_reference, max_pool1d_s8, max_pool1d_s8_reference, PoolShape,
 };
@@ -175,7 +175,13 @@ proptest! {
     ) {
         let p = Params::new(params);
         let (mut fast, mut reference) = (vec![0i8; n_out], vec![0i8; n_out]);
-        dense_s8(&input, &weights, &p.quant(), &mut fast);
+        // Scratch at each byte offset: the kernel word-aligns its part.
+        for offset in 0..4 {
+            let mut scratch = vec![0i8; dense_scratch_bytes(n_in) + offset];
+            dense_s8(&input, &weights, &p.quant(), &mut scratch[offset..], &mut fast);
+            dense_s8_reference(&input, &weights, &p.quant(), &mut reference);
+            prop_assert_eq!(&fast, &reference);
+        }
         dense_s8_reference(&input, &weights, &p.quant(), &mut reference);
         prop_assert_eq!(fast, reference);
         prop_assert_eq!(input.len(), n_in);
@@ -203,11 +209,14 @@ proptest! {
         let p = Params::new(params);
         let n = out_c * out_len as usize;
         let (mut fast, mut reference) = (vec![0i8; n], vec![0i8; n]);
-        // Scratch starts dirty: the kernel must not depend on its contents.
-        let mut scratch = vec![0x5Ai8; conv1d_scratch_len(&shape)];
-        conv1d_s8(&input, &weights, &shape, &p.quant(), &mut scratch, &mut fast);
         conv1d_s8_reference(&input, &weights, &shape, &p.quant(), &mut reference);
-        prop_assert_eq!(fast, reference);
+        // Scratch starts dirty (the kernel must not depend on its contents)
+        // and at each byte offset (the kernel word-aligns its widened part).
+        for offset in 0..4 {
+            let mut scratch = vec![0x5Ai8; conv1d_scratch_len(&shape) + offset];
+            conv1d_s8(&input, &weights, &shape, &p.quant(), &mut scratch[offset..], &mut fast);
+            prop_assert_eq!(&fast, &reference);
+        }
     }
 
     #[test]

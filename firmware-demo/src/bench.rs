@@ -9,7 +9,7 @@
 use vigie_core::kernels::conv1d::{
     conv1d_s8, conv1d_s8_reference, conv1d_scratch_bytes, conv1d_scratch_len, Conv1dShape,
 };
-use vigie_core::kernels::dense::{dense_s8, dense_s8_reference};
+use vigie_core::kernels::dense::{dense_s8, dense_s8_reference, dense_scratch_bytes};
 use vigie_core::kernels::quantiles::{quantiles_s8, quantiles_s8_reference, QuantileShape};
 use vigie_core::kernels::ChannelQuant;
 
@@ -181,11 +181,12 @@ fn quant() -> ChannelQuant<'static> {
 pub fn dense(clock: &Clock) -> Measured {
     let q = quant();
     let input = INPUT.map(|b| b as i8);
+    let mut scratch = [0i8; dense_scratch_bytes(IN)];
     measure::<OUT>(
         clock,
         "dense 256x64",
         MACS,
-        |y| dense_s8(&input, &WEIGHTS, &q, y),
+        |y| dense_s8(&input, &WEIGHTS, &q, &mut scratch, y),
         |y| dense_s8_reference(&input, &WEIGHTS, &q, y),
     )
 }

@@ -333,7 +333,7 @@ fn demo_trains_quantizes_inspects_and_runs_the_model() {
         &[
             "test accuracy   float",
             "MACs         6464 per inference",
-            "arena        128 bytes",
+            "arena        259 bytes",
             "row    0: decided 0",
         ],
     );
@@ -655,7 +655,7 @@ fn inspect_prints_every_buffer_size_and_the_decision_rules() {
         &["inspect", &model],
         &[
             "input        64 f32 values per inference",
-            "arena        128 bytes",
+            "arena        259 bytes",
             "monitor      2383 f32 of state (9532 bytes of RAM)",
             "decision     temperature ",
             "never abstains; the most probable class (no cost matrix)",

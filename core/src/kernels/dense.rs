@@ -1,35 +1,71 @@
 //! Fully connected layer, int8 in, int8 out, int32 accumulation.
 
-use super::dot::{dot1, dot2};
 use super::ChannelQuant;
+use crate::arch::{dot_q15_1x2, widen_q15};
 
-/// Fast dense kernel: `output[o] = requant(bias[o] + Σ_i (x[i] − zp) · w[o][i])`,
-/// two output rows per pass through [`dot2`] (SXTB16/SMLAD on Cortex-M4).
+/// Bytes of scratch [`dense_s8`] needs for `in_features` inputs: the
+/// input's whole groups of 4 widened to 16-bit lanes (8 bytes each), and 3
+/// bytes to word-align them.
+pub const fn dense_scratch_bytes(in_features: usize) -> usize {
+    8 * (in_features / 4) + 3
+}
+
+/// Fast dense kernel: `output[o] = requant(bias[o] + Σ_i (x[i] − zp) · w[o][i])`.
+/// The input is widened once to 16-bit lanes without the zero point
+/// ([`widen_q15`], into `scratch`), then every pair of weight rows is one
+/// pass of [`dot_q15_1x2`] over it (SXTB16/SMLAD on Cortex-M4, 13
+/// instructions per 8 MACs), the last `n mod 4` inputs in plain Rust.
 ///
-/// `weights` is `output.len() × input.len()` row-major. Accumulation in
-/// `i32` is exact: validation proved `Σ|w|·255 + |bias|` fits.
-pub fn dense_s8(input: &[i8], weights: &[u8], q: &ChannelQuant<'_>, output: &mut [i8]) {
+/// `weights` is `output.len() × input.len()` row-major; `scratch` holds at
+/// least [`dense_scratch_bytes`] bytes (the engine takes it from the arena,
+/// between the layer's input and output). Accumulation in `i32` is exact:
+/// validation proved `Σ|w|·255 + |bias|` fits.
+pub fn dense_s8(
+    input: &[i8],
+    weights: &[u8],
+    q: &ChannelQuant<'_>,
+    scratch: &mut [i8],
+    output: &mut [i8],
+) {
     let n = input.len();
-    if n == 0 {
+    if n == 0 || scratch.len() < dense_scratch_bytes(n) {
         return;
     }
     let zp = q.input_zero_point as i32;
+    let neg_zp = {
+        let v = zp.wrapping_neg() as u16 as u32;
+        v | (v << 16)
+    };
+    let groups = n / 4;
+    let head = 4 * groups;
+    let align = scratch.as_ptr().align_offset(4).min(3);
+    let wide = &mut scratch[align..align + 8 * groups];
+    widen_q15(input, neg_zp, wide, groups);
+    let wide: &[i8] = wide;
+    let tail = &input[head..];
+    let finish = |o: usize, acc: i32, w: &[u8]| -> i8 {
+        let mut acc = acc;
+        for (&x, &w) in tail.iter().zip(&w[head..]) {
+            acc = acc.wrapping_add((x as i32 - zp) * w as i8 as i32);
+        }
+        q.requantizer(o).apply(q.bias(o).wrapping_add(acc))
+    };
     let mut rows = weights.chunks_exact(2 * n);
     let mut outs = output.chunks_exact_mut(2);
     let mut o = 0;
     for (pair, out) in (&mut rows).zip(&mut outs) {
         let (w0, w1) = pair.split_at(n);
-        let (a0, a1) = dot2(input, zp, w0, w1);
-        out[0] = q.requantizer(o).apply(q.bias(o).wrapping_add(a0));
-        out[1] = q.requantizer(o + 1).apply(q.bias(o + 1).wrapping_add(a1));
+        let (a0, a1) = dot_q15_1x2(wide, w0, w1, groups);
+        out[0] = finish(o, a0, w0);
+        out[1] = finish(o + 1, a1, w1);
         o += 2;
     }
     if let (Some(out), true) = (
         outs.into_remainder().first_mut(),
         rows.remainder().len() >= n,
     ) {
-        let a = dot1(input, zp, rows.remainder());
-        *out = q.requantizer(o).apply(q.bias(o).wrapping_add(a));
+        let w = rows.remainder();
+        *out = finish(o, dot_q15_1x2(wide, w, w, groups).0, w);
     }
 }
 

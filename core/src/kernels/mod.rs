@@ -9,7 +9,6 @@
 
 pub mod conv1d;
 pub mod dense;
-pub mod dot;
 pub mod pool;
 pub mod quantiles;
 
