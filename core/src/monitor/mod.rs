@@ -879,7 +879,8 @@ pub fn channel_spread(xs: &[f32]) -> Option<f32> {
 /// its channel's input scale from −128 up (a spread of 0 is −128).
 pub const SPREAD_OFFSET: f32 = -128.0;
 
-/// The bin of an int8 value: the number of edges strictly below it.
+/// The bin of an int8 value: the number of edges strictly below it, found
+/// by bisection (edges are non-decreasing: validation refuses others).
 pub fn bin_of(q: i8, edges: &[u8]) -> usize {
-    edges.iter().take_while(|&&e| (e as i8) < q).count()
+    edges.partition_point(|&e| (e as i8) < q)
 }
