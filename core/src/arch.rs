@@ -91,26 +91,34 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     portable::smlad(a, b, acc)
 }
 
+/// The word-aligned middle of a byte buffer as words (what the kernels
+/// widen their inputs into): at most 3 bytes are skipped at each end.
+pub fn aligned_words(bytes: &mut [i8]) -> &mut [u32] {
+    // SAFETY: every bit pattern is a valid `u32`, and `align_to_mut` gives
+    // a correctly aligned, in-bounds middle that borrows `bytes` mutably.
+    unsafe { bytes.align_to_mut::<u32>().1 }
+}
+
 /// `(Σ p0[i]·w[i], Σ p1[i]·w[i])` over `4·groups` taps of one filter row
 /// `w` (int8) and two input patches already widened to 16-bit lanes with
 /// the zero point taken off, interleaved as the convolution writes them:
-/// per 4 taps, 16 bytes `[p0 (0, 2)] [p0 (1, 3)] [p1 (0, 2)] [p1 (1, 3)]`,
+/// per 4 taps, 4 words `[p0 (0, 2)] [p0 (1, 3)] [p1 (0, 2)] [p1 (1, 3)]`,
 /// the lanes [`sxtb16`] and its `ror #8` form give the weights. On the DSP
 /// target, one loop of 11 instructions per 8 MACs (each weight word is
 /// loaded and widened once for both positions, and the patches need no
-/// widening); `wide` must then be word-aligned for LDRD, else (and off
-/// target) the same sums in plain Rust.
+/// widening; `wide` is words, so LDRD finds them aligned); elsewhere the
+/// same sums in plain Rust.
 #[inline(always)]
-pub fn dot_q15_2x1(wide: &[i8], w: &[u8], groups: usize) -> (i32, i32) {
-    let groups = groups.min(wide.len() / 16).min(w.len() / 4);
+pub fn dot_q15_2x1(wide: &[u32], w: &[u8], groups: usize) -> (i32, i32) {
+    let groups = groups.min(wide.len() / 4).min(w.len() / 4);
     if groups == 0 {
         return (0, 0);
     }
     #[cfg(vigie_arm_dsp)]
-    if (wide.as_ptr() as usize) % 4 == 0 {
+    {
         let (mut a0, mut a1) = (0i32, 0i32);
-        // SAFETY: the loop reads `16·groups` bytes of `wide` (word-aligned,
-        // checked above, as LDRD needs) and `4·groups` bytes of `w`; both
+        // SAFETY: the loop reads `4·groups` words of `wide` (aligned, as
+        // LDRD needs: they are `u32`) and `4·groups` bytes of `w`; both
         // hold that many (checked above); `groups` ≥ 1.
         unsafe {
             core::arch::asm!(
@@ -138,31 +146,31 @@ pub fn dot_q15_2x1(wide: &[i8], w: &[u8], groups: usize) -> (i32, i32) {
                 options(nostack, readonly),
             );
         }
-        return (a0, a1);
+        (a0, a1)
     }
+    #[cfg(not(vigie_arm_dsp))]
     portable::dot_q15_2x1(wide, w, groups)
 }
 
 /// Widens the first `4·groups` taps of two int8 patches `p0`, `p1` to
 /// 16-bit lanes with `neg_zp` (`−zp` in both lanes) added, into `wide` in
 /// the interleaved layout [`dot_q15_2x1`] reads. On the DSP target one loop
-/// of 14 instructions per 8 taps (STRD: `wide` must be word-aligned, else,
-/// and off target, plain Rust).
+/// of 14 instructions per 8 taps; elsewhere plain Rust.
 #[inline(always)]
-pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [i8], groups: usize) {
+pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [u32], groups: usize) {
     let groups = groups
         .min(p0.len() / 4)
         .min(p1.len() / 4)
-        .min(wide.len() / 16);
+        .min(wide.len() / 4);
     if groups == 0 {
         return;
     }
     #[cfg(vigie_arm_dsp)]
-    if (wide.as_ptr() as usize) % 4 == 0 {
+    {
         // SAFETY: the loop reads `4·groups` bytes of `p0` and of `p1` and
-        // writes `16·groups` bytes of `wide` (word-aligned, as STRD needs),
-        // all within the slices (checked above); `groups` ≥ 1. The slices
-        // do not overlap: `wide` is borrowed mutably.
+        // writes `4·groups` words of `wide` (aligned, as STRD needs), all
+        // within the slices (checked above); `groups` ≥ 1. The slices do
+        // not overlap: `wide` is borrowed mutably.
         unsafe {
             core::arch::asm!(
                 "2:",
@@ -191,27 +199,27 @@ pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [i8], groups: 
                 options(nostack),
             );
         }
-        return;
     }
+    #[cfg(not(vigie_arm_dsp))]
     portable::widen_q15_x4(p0, p1, neg_zp, wide, groups)
 }
 
 /// Widens the first `4·groups` values of `x` to 16-bit lanes with
-/// `neg_zp` (`−zp` in both lanes) added, into `wide`: per 4 values, 8
-/// bytes `[x (0, 2)] [x (1, 3)]`, the layout [`dot_q15_1x2`] reads. On the
-/// DSP target one loop of 8 instructions per 4 values (STRD: `wide` must be
-/// word-aligned, else, and off target, plain Rust).
+/// `neg_zp` (`−zp` in both lanes) added, into `wide`: per 4 values, 2
+/// words `[x (0, 2)] [x (1, 3)]`, the layout [`dot_q15_1x2`] reads. On the
+/// DSP target one loop of 8 instructions per 4 values; elsewhere plain
+/// Rust.
 #[inline(always)]
-pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [i8], groups: usize) {
-    let groups = groups.min(x.len() / 4).min(wide.len() / 8);
+pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [u32], groups: usize) {
+    let groups = groups.min(x.len() / 4).min(wide.len() / 2);
     if groups == 0 {
         return;
     }
     #[cfg(vigie_arm_dsp)]
-    if (wide.as_ptr() as usize) % 4 == 0 {
+    {
         // SAFETY: the loop reads `4·groups` bytes of `x` and writes
-        // `8·groups` bytes of `wide` (word-aligned, as STRD needs), within
-        // the slices (checked above); `groups` ≥ 1; `wide` is borrowed
+        // `2·groups` words of `wide` (aligned, as STRD needs), within the
+        // slices (checked above); `groups` ≥ 1; `wide` is borrowed
         // mutably, so they do not overlap.
         unsafe {
             core::arch::asm!(
@@ -234,30 +242,29 @@ pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [i8], groups: usize) {
                 options(nostack),
             );
         }
-        return;
     }
+    #[cfg(not(vigie_arm_dsp))]
     portable::widen_q15(x, neg_zp, wide, groups)
 }
 
 /// `(Σ x[i]·w0[i], Σ x[i]·w1[i])` over `4·groups` values of an input
 /// already widened by [`widen_q15`] and two int8 weight rows. On the DSP
-/// target one loop of 13 instructions per 8 MACs (LDRD: `wide` must be
-/// word-aligned, else, and off target, plain Rust).
+/// target one loop of 13 instructions per 8 MACs; elsewhere plain Rust.
 #[inline(always)]
-pub fn dot_q15_1x2(wide: &[i8], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i32) {
+pub fn dot_q15_1x2(wide: &[u32], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i32) {
     let groups = groups
-        .min(wide.len() / 8)
+        .min(wide.len() / 2)
         .min(w0.len() / 4)
         .min(w1.len() / 4);
     if groups == 0 {
         return (0, 0);
     }
     #[cfg(vigie_arm_dsp)]
-    if (wide.as_ptr() as usize) % 4 == 0 {
+    {
         let (mut a0, mut a1) = (0i32, 0i32);
-        // SAFETY: the loop reads `8·groups` bytes of `wide` (word-aligned,
-        // as LDRD needs) and `4·groups` bytes of each row, within the
-        // slices (checked above); `groups` ≥ 1.
+        // SAFETY: the loop reads `2·groups` words of `wide` (aligned, as
+        // LDRD needs) and `4·groups` bytes of each row, within the slices
+        // (checked above); `groups` ≥ 1.
         unsafe {
             core::arch::asm!(
                 "2:",
@@ -287,8 +294,9 @@ pub fn dot_q15_1x2(wide: &[i8], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i3
                 options(nostack, readonly),
             );
         }
-        return (a0, a1);
+        (a0, a1)
     }
+    #[cfg(not(vigie_arm_dsp))]
     portable::dot_q15_1x2(wide, w0, w1, groups)
 }
 
@@ -321,77 +329,64 @@ pub mod portable {
 
     /// See [`super::dot_q15_2x1`]: the same loop over `groups` groups,
     /// written with the instruction functions above.
-    pub fn dot_q15_2x1(wide: &[i8], w: &[u8], groups: usize) -> (i32, i32) {
-        let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
+    pub fn dot_q15_2x1(wide: &[u32], w: &[u8], groups: usize) -> (i32, i32) {
         let (mut a0, mut a1) = (0i32, 0i32);
-        for (g, q) in wide.chunks_exact(16).zip(w.chunks_exact(4)).take(groups) {
+        for (g, q) in wide.chunks_exact(4).zip(w.chunks_exact(4)).take(groups) {
             let q = u32::from_le_bytes([q[0], q[1], q[2], q[3]]);
             let (even, odd) = (sxtb16(q), sxtb16(q.rotate_right(8)));
-            a0 = smlad(odd, word(&g[4..8]), smlad(even, word(&g[0..4]), a0));
-            a1 = smlad(odd, word(&g[12..16]), smlad(even, word(&g[8..12]), a1));
+            a0 = smlad(odd, g[1], smlad(even, g[0], a0));
+            a1 = smlad(odd, g[3], smlad(even, g[2], a1));
         }
         (a0, a1)
     }
 
     /// See [`super::widen_q15_x4`]: the same loop over `groups` groups,
     /// written with the instruction functions above.
-    pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [i8], groups: usize) {
-        let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
+    pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [u32], groups: usize) {
         for ((x0, x1), out) in p0
             .chunks_exact(4)
             .zip(p1.chunks_exact(4))
-            .zip(wide.chunks_exact_mut(16))
+            .zip(wide.chunks_exact_mut(4))
             .take(groups)
         {
             let (x0, x1) = (word(x0), word(x1));
-            let lanes = [
-                sadd16(sxtb16(x0), neg_zp),
-                sadd16(sxtb16(x0.rotate_right(8)), neg_zp),
-                sadd16(sxtb16(x1), neg_zp),
-                sadd16(sxtb16(x1.rotate_right(8)), neg_zp),
-            ];
-            for (o, l) in out.chunks_exact_mut(4).zip(lanes) {
-                for (d, b) in o.iter_mut().zip(l.to_le_bytes()) {
-                    *d = b as i8;
-                }
-            }
+            out[0] = sadd16(sxtb16(x0), neg_zp);
+            out[1] = sadd16(sxtb16(x0.rotate_right(8)), neg_zp);
+            out[2] = sadd16(sxtb16(x1), neg_zp);
+            out[3] = sadd16(sxtb16(x1.rotate_right(8)), neg_zp);
         }
     }
 
     /// See [`super::widen_q15`]: the same loop over `groups` groups,
     /// written with the instruction functions above.
-    pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [i8], groups: usize) {
-        for (v, out) in x.chunks_exact(4).zip(wide.chunks_exact_mut(8)).take(groups) {
-            let v = u32::from_le_bytes([v[0] as u8, v[1] as u8, v[2] as u8, v[3] as u8]);
-            let lanes = [
-                sadd16(sxtb16(v), neg_zp),
-                sadd16(sxtb16(v.rotate_right(8)), neg_zp),
-            ];
-            for (o, l) in out.chunks_exact_mut(4).zip(lanes) {
-                for (d, b) in o.iter_mut().zip(l.to_le_bytes()) {
-                    *d = b as i8;
-                }
-            }
+    pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [u32], groups: usize) {
+        for (v, out) in x.chunks_exact(4).zip(wide.chunks_exact_mut(2)).take(groups) {
+            let v = word(v);
+            out[0] = sadd16(sxtb16(v), neg_zp);
+            out[1] = sadd16(sxtb16(v.rotate_right(8)), neg_zp);
         }
     }
 
     /// See [`super::dot_q15_1x2`]: the same loop over `groups` groups,
     /// written with the instruction functions above.
-    pub fn dot_q15_1x2(wide: &[i8], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i32) {
-        let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
+    pub fn dot_q15_1x2(wide: &[u32], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i32) {
         let (mut a0, mut a1) = (0i32, 0i32);
         for ((g, p), q) in wide
-            .chunks_exact(8)
+            .chunks_exact(2)
             .zip(w0.chunks_exact(4))
             .zip(w1.chunks_exact(4))
             .take(groups)
         {
-            let (a, b) = (word(&g[0..4]), word(&g[4..8]));
             let p = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
             let q = u32::from_le_bytes([q[0], q[1], q[2], q[3]]);
-            a0 = smlad(sxtb16(p.rotate_right(8)), b, smlad(sxtb16(p), a, a0));
-            a1 = smlad(sxtb16(q.rotate_right(8)), b, smlad(sxtb16(q), a, a1));
+            a0 = smlad(sxtb16(p.rotate_right(8)), g[1], smlad(sxtb16(p), g[0], a0));
+            a1 = smlad(sxtb16(q.rotate_right(8)), g[1], smlad(sxtb16(q), g[0], a1));
         }
         (a0, a1)
+    }
+
+    /// Four int8 values as one little-endian word.
+    fn word(b: &[i8]) -> u32 {
+        u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8])
     }
 }

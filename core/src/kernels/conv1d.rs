@@ -1,7 +1,7 @@
 //! 1-D convolution over channels-first int8 tensors, int32 accumulation.
 
 use super::{valid_taps, ChannelQuant};
-use crate::arch::{dot_q15_2x1, widen_q15_x4};
+use crate::arch::{aligned_words, dot_q15_2x1, widen_q15_x4};
 
 /// Geometry of a 1-D convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +65,11 @@ pub fn conv1d_s8(
     let head = 4 * groups;
     let (patches, rest) = scratch.split_at_mut(2 * taps);
     let (p0, p1) = patches.split_at_mut(taps);
-    let align = rest.as_ptr().align_offset(4).min(3);
-    let wide = &mut rest[align..align + 16 * groups];
+    let words = aligned_words(rest);
+    if words.len() < 4 * groups {
+        return;
+    }
+    let wide = &mut words[..4 * groups];
     let neg_zp = {
         let n = zp.wrapping_neg() as u16 as u32;
         n | (n << 16)
@@ -86,14 +89,18 @@ pub fn conv1d_s8(
         let block = &weights[first * taps..last * taps];
         for op in (0..s.out_len).step_by(2) {
             let pair = op + 1 < s.out_len;
-            gather_patch(input, s, q.input_zero_point, op, p0);
-            if pair {
-                gather_patch(input, s, q.input_zero_point, op + 1, p1);
-            } else {
-                p1.copy_from_slice(p0);
+            // One gathering loop for both positions (a single inlined copy
+            // of it); a last unpaired position is gathered twice.
+            for second in [false, true] {
+                let (patch, at) = if second {
+                    (&mut *p1, if pair { op + 1 } else { op })
+                } else {
+                    (&mut *p0, op)
+                };
+                gather_patch(input, s, q.input_zero_point, at, patch);
             }
             widen_q15_x4(p0, p1, neg_zp, wide, groups);
-            let (p0, p1, wide): (&[i8], &[i8], &[i8]) = (p0, p1, wide);
+            let (p0, p1, wide): (&[i8], &[i8], &[u32]) = (p0, p1, wide);
             for (i, w) in block.chunks_exact(taps).enumerate() {
                 let (mut a0, mut a1) = dot_q15_2x1(wide, w, groups);
                 for ((&x0, &x1), &wt) in p0[head..].iter().zip(&p1[head..]).zip(&w[head..]) {

@@ -1,7 +1,7 @@
 //! Fully connected layer, int8 in, int8 out, int32 accumulation.
 
 use super::ChannelQuant;
-use crate::arch::{dot_q15_1x2, widen_q15};
+use crate::arch::{aligned_words, dot_q15_1x2, widen_q15};
 
 /// Bytes of scratch [`dense_s8`] needs for `in_features` inputs: the
 /// input's whole groups of 4 widened to 16-bit lanes (8 bytes each), and 3
@@ -38,10 +38,13 @@ pub fn dense_s8(
     };
     let groups = n / 4;
     let head = 4 * groups;
-    let align = scratch.as_ptr().align_offset(4).min(3);
-    let wide = &mut scratch[align..align + 8 * groups];
+    let words = aligned_words(scratch);
+    if words.len() < 2 * groups {
+        return;
+    }
+    let wide = &mut words[..2 * groups];
     widen_q15(input, neg_zp, wide, groups);
-    let wide: &[i8] = wide;
+    let wide: &[u32] = wide;
     let tail = &input[head..];
     let finish = |o: usize, acc: i32, w: &[u8]| -> i8 {
         let mut acc = acc;

@@ -43,9 +43,9 @@ const DEVICE_SHARE: usize = 4;
 
 /// Instructions per MAC of vigie-core's int8 kernels on a Cortex-M4F with
 /// the DSP extension, measured in QEMU (`./test.sh`, firmware costs):
-/// dense 256×64 2.04, conv1d 16×50 k5 3.13. Rounded up.
+/// dense 256×64 2.05, conv1d 16×50 k5 3.07. Rounded up.
 const INSTRUCTIONS_PER_DENSE_MAC: f64 = 2.1;
-const INSTRUCTIONS_PER_CONV_MAC: f64 = 3.2;
+const INSTRUCTIONS_PER_CONV_MAC: f64 = 3.1;
 /// Quantile pooling has no MACs: a fixed cost per channel (clearing and
 /// walking its 256-bin count) and a cost per value, fitted to the QEMU
 /// figure of 6 channels × 100 values read at 32 quantiles, 22,600
