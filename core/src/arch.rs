@@ -12,9 +12,15 @@
 //! `asm!` instruction, and the loops of the kernels (widening an input to
 //! 16-bit lanes once, [`widen_q15`] and [`widen_q15_x4`]; the inner
 //! products over it, [`dot_q15_1x2`] and [`dot_q15_2x1`]) are `asm!`
-//! loops, since LLVM spills their registers. The only `unsafe` is that `asm!` block: the
-//! instructions touch registers only (no memory, no stack), and SADD16 /
-//! SMLAD change nothing but the GE and Q flags, which no Rust code reads.
+//! loops, since LLVM spills their registers. The `unsafe` here is those
+//! `asm!` blocks and [`aligned_words`]. The single instructions touch
+//! registers only; the loops read (and the widening loops write) only
+//! within the slices they are given, checked before each loop, touch no
+//! stack, and change no flag but those SUBS, SADD16 and SMLAD set, which no
+//! Rust code reads. Their LDRD and STRD reach only `u32` words, so they are
+//! aligned; their plain LDRs of int8 bytes may be unaligned, which Armv7E-M
+//! allows while CCR.UNALIGN_TRP is clear (cortex-m-rt and every board here
+//! leave it clear).
 //! On every other target the same functions are plain Rust with the same
 //! results bit for bit, so the fast kernels run (and are tested against
 //! their references) on the host too; the firmware's kernel benchmark
@@ -300,8 +306,8 @@ pub fn dot_q15_1x2(wide: &[u32], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i
     portable::dot_q15_1x2(wide, w0, w1, groups)
 }
 
-/// Plain-Rust definitions of the instructions (the Arm ARM's pseudocode),
-/// used off-target and as the device self-test's reference.
+/// Plain-Rust definitions of the instructions (the Arm ARM's pseudocode)
+/// and of the loops, used off-target.
 pub mod portable {
     fn lane(x: u32, i: u32) -> i32 {
         (x >> (16 * i)) as u16 as i16 as i32

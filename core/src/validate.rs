@@ -127,8 +127,8 @@ fn check_channels(
                 index: o as u32,
             });
         }
-        // |x − zp| ≤ 255 for int8 x and zp; the fast kernels also form
-        // Σ x·w and zp·Σ w separately, each bounded by 128·Σ|w|.
+        // |x − zp| ≤ 255 for int8 x and zp, so the kernels' Σ (x − zp)·w
+        // stays within 256·Σ|w|, and the bias on top.
         let row = &weights[o * fan_in as usize..(o + 1) * fan_in as usize];
         let abs_w: u64 = row.iter().map(|&w| (w as i8 as i64).unsigned_abs()).sum();
         let bound = abs_w * 256 + (read_i32(bias, o) as i64).unsigned_abs();

@@ -174,16 +174,17 @@ proptest! {
         ))
     ) {
         let p = Params::new(params);
-        let (mut fast, mut reference) = (vec![0i8; n_out], vec![0i8; n_out]);
-        // Scratch at each byte offset: the kernel word-aligns its part.
+        let mut reference = vec![0i8; n_out];
+        dense_s8_reference(&input, &weights, &p.quant(), &mut reference);
+        // Scratch at each byte offset (the kernel word-aligns its part), and
+        // an output that differs from the reference everywhere first, so a
+        // run that wrote nothing cannot pass.
         for offset in 0..4 {
             let mut scratch = vec![0i8; dense_scratch_bytes(n_in) + offset];
+            let mut fast: Vec<i8> = reference.iter().map(|&v| !v).collect();
             dense_s8(&input, &weights, &p.quant(), &mut scratch[offset..], &mut fast);
-            dense_s8_reference(&input, &weights, &p.quant(), &mut reference);
             prop_assert_eq!(&fast, &reference);
         }
-        dense_s8_reference(&input, &weights, &p.quant(), &mut reference);
-        prop_assert_eq!(fast, reference);
         prop_assert_eq!(input.len(), n_in);
     }
 
@@ -208,12 +209,15 @@ proptest! {
         };
         let p = Params::new(params);
         let n = out_c * out_len as usize;
-        let (mut fast, mut reference) = (vec![0i8; n], vec![0i8; n]);
+        let mut reference = vec![0i8; n];
         conv1d_s8_reference(&input, &weights, &shape, &p.quant(), &mut reference);
         // Scratch starts dirty (the kernel must not depend on its contents)
-        // and at each byte offset (the kernel word-aligns its widened part).
+        // and at each byte offset (the kernel word-aligns its widened part);
+        // the output differs from the reference everywhere first, so a run
+        // that wrote nothing cannot pass.
         for offset in 0..4 {
             let mut scratch = vec![0x5Ai8; conv1d_scratch_len(&shape) + offset];
+            let mut fast: Vec<i8> = reference.iter().map(|&v| !v).collect();
             conv1d_s8(&input, &weights, &shape, &p.quant(), &mut scratch[offset..], &mut fast);
             prop_assert_eq!(&fast, &reference);
         }

@@ -39,8 +39,8 @@ pub fn conv1d_scratch_len(s: &Conv1dShape) -> usize {
 /// Fast 1-D convolution, two output positions at a time, in the manner of
 /// CMSIS-NN. The input patches under the two windows (`in_channels ×
 /// kernel`, padding filled with the input zero point so it adds nothing)
-/// are gathered once, then widened once to 16-bit lanes with the zero point
-/// taken off; each filter is then one [`dot_q15_2x1`] over both positions
+/// are gathered, then widened to 16-bit lanes with the zero point taken
+/// off, once for every block of 16 filters; each filter is then one [`dot_q15_2x1`] over both positions
 /// (SXTB16/SMLAD on Cortex-M4), and the last `taps mod 4` taps in plain
 /// Rust.
 ///
@@ -121,7 +121,8 @@ pub fn conv1d_s8(
 }
 
 /// Output channels a convolution requantizes from parameters held on the
-/// stack (even, so that filter pairs never straddle two blocks).
+/// stack; with more, the patches are gathered and widened again for each
+/// block of this many.
 const CHANNEL_BLOCK: usize = 16;
 
 /// The input patch under output position `op`'s window, laid out like a

@@ -568,7 +568,12 @@ impl<'a> Monitor<'a> {
         } else {
             (2..=MAX_BINS as usize).contains(&cb) && def.confidence_edges.len() == cb - 1
         };
-        if !confidence_ok {
+        if !confidence_ok
+            || def
+                .confidence_edges
+                .windows(2)
+                .any(|w| (w[0] as i8) > (w[1] as i8))
+        {
             return Err(bad("confidence_edges"));
         }
         check_f32s(place, def.confidence_scores, cb, "confidence_scores", true)?;
