@@ -183,25 +183,24 @@ impl<'a> Model<'a> {
         }
         let map = &self.def.input;
         let imputes = !map.missing.is_empty();
-        if let Some(index) = input
-            .iter()
-            .position(|v| v.is_infinite() || (v.is_nan() && !imputes))
-        {
-            return Err(Error::RunNonFiniteInput { index });
-        }
         Buffer::Arena.check(expected, out.len())?;
         let len = shape.length as usize;
+        // One pass: a value that is not finite is checked only where it is
+        // met (on an error, `out` holds a partly quantized input, which no
+        // caller reads).
         for (c, (xs, qs)) in input
             .chunks_exact(len)
             .zip(out.chunks_exact_mut(len))
             .enumerate()
         {
             let (scale, offset) = (read_f32(map.scale, c), read_f32(map.offset, c));
-            for (x, q) in xs.iter().zip(qs.iter_mut()) {
-                let x = if x.is_nan() {
+            for (i, (x, q)) in xs.iter().zip(qs.iter_mut()).enumerate() {
+                let x = if x.is_finite() {
+                    *x
+                } else if x.is_nan() && imputes {
                     read_f32(map.missing, c)
                 } else {
-                    *x
+                    return Err(Error::RunNonFiniteInput { index: c * len + i });
                 };
                 *q = quantize_affine(x, scale, offset);
             }
