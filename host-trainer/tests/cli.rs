@@ -656,14 +656,14 @@ fn inspect_prints_every_buffer_size_and_the_decision_rules() {
         &[
             "input        64 f32 values per inference",
             "arena        259 bytes",
-            "monitor      2383 f32 of state (9532 bytes of RAM)",
+            "monitor      2384 f32 of state (9536 bytes of RAM)",
             "decision     temperature ",
             "never abstains; the most probable class (no cost matrix)",
         ],
     );
     let o = vigie(&["inspect", "--json", &model]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["device"]["monitor_state_floats"], 2383);
+    assert_eq!(v["device"]["monitor_state_floats"], 2384);
     assert_eq!(v["device"]["calibration"]["cost_matrix"], false);
 }
 

@@ -8,17 +8,28 @@
 //! defined for empty bins, symmetric, and bounded by ln 2, so one threshold
 //! serves every feature.
 //!
-//! State: `bins` `f32` per feature, the current shares.
+//! State: `bins` `f32` per feature, the current shares divided by one
+//! scale shared by every feature (a scalar of the state): decaying every
+//! share of every feature each sample is then one multiplication of the
+//! scale, and a sample adds `λ / scale` to its bin (64 features × 32 bins
+//! cost 9,000 instructions a sample on Cortex-M4 the direct way). The
+//! stored values are brought back to the scale 1 before it gets small.
 
-use super::{Detector, Feature, Monitor, Observation};
+use super::{Detector, Feature, Monitor, Observation, SCALAR_HISTOGRAM_SCALE};
 use crate::format::read_f32;
 use crate::math::ln;
 
-/// Jensen-Shannon divergence (natural log) between `p` (state) and the
-/// reference shares `q` (`f32` little-endian).
-pub(super) fn jensen_shannon(p: &[f32], q: &[u8]) -> f32 {
+/// Below this, the histogram scale is folded back into the stored shares
+/// (about every 4,400 samples with the default λ = 1/64), long before the
+/// stored values (`λ / scale` a sample) could overflow.
+const RESCALE_BELOW: f32 = 1e-30;
+
+/// Jensen-Shannon divergence (natural log) between the shares `p · scale`
+/// (state) and the reference shares `q` (`f32` little-endian).
+pub(super) fn jensen_shannon(p: &[f32], scale: f32, q: &[u8]) -> f32 {
     let mut js = 0.0f32;
-    for (i, &pi) in p.iter().enumerate() {
+    for (i, &stored) in p.iter().enumerate() {
+        let pi = stored * scale;
         let qi = read_f32(q, i);
         let mi = 0.5 * (pi + qi);
         if pi > 0.0 {
@@ -33,15 +44,18 @@ pub(super) fn jensen_shannon(p: &[f32], q: &[u8]) -> f32 {
 
 pub(super) fn reset(m: &Monitor<'_>, state: &mut [f32]) {
     let b = m.def.bins as usize;
+    state[m.layout.scalars + SCALAR_HISTOGRAM_SCALE] = 1.0;
     for f in 0..m.def.features as usize {
         reset_feature(m, state, f, b);
     }
 }
 
+/// Sets feature `f`'s shares to the reference's, under the current scale.
 fn reset_feature(m: &Monitor<'_>, state: &mut [f32], f: usize, b: usize) {
+    let scale = state[m.layout.scalars + SCALAR_HISTOGRAM_SCALE];
     let at = m.layout.histogram + f * b;
     for (i, s) in state[at..at + b].iter_mut().enumerate() {
-        *s = read_f32(m.def.proportions, f * b + i);
+        *s = read_f32(m.def.proportions, f * b + i) / scale;
     }
 }
 
@@ -55,20 +69,40 @@ pub(super) fn observe(
     let def = &m.def;
     let b = def.bins as usize;
     let lambda = def.params.ewma;
+    let f_all = def.features as usize;
+    let at_scale = m.layout.scalars + SCALAR_HISTOGRAM_SCALE;
+    let mut scale = state[at_scale] * (1.0 - lambda);
+    if scale.is_nan() || scale < RESCALE_BELOW {
+        // Fold the scale into the stored shares (also repairs a state
+        // whose scale is not a positive number).
+        let fold = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            0.0
+        };
+        let histograms = m.layout.histogram..m.layout.histogram + f_all * b;
+        state[histograms].iter_mut().for_each(|s| *s *= fold);
+        scale = 1.0;
+        if fold == 0.0 {
+            reset(m, state);
+        }
+    }
+    state[at_scale] = scale;
+    let add = lambda / scale;
     for (f, feature) in sample.iter().enumerate() {
+        let at = m.layout.histogram + f * b;
+        let shares = &mut state[at..at + b];
         if feature.value().is_none() {
+            // A missing value leaves the feature's shares as they were:
+            // undo the decay the scale gave them.
+            shares.iter_mut().for_each(|s| *s /= 1.0 - lambda);
             continue;
         }
         let bin = feature.bin as usize;
-        let at = m.layout.histogram + f * b;
-        let shares = &mut state[at..at + b];
-        for s in shares.iter_mut() {
-            *s *= 1.0 - lambda;
-        }
-        shares[bin] += lambda;
+        shares[bin] += add;
         if check {
             let reference = &def.proportions[4 * f * b..4 * (f + 1) * b];
-            let js = jensen_shannon(shares, reference);
+            let js = jensen_shannon(shares, scale, reference);
             if m.record(obs, Detector::Distribution, js, &[f as u16]) {
                 reset_feature(m, state, f, b);
             }

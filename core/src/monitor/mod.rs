@@ -463,7 +463,8 @@ const SCALAR_RECONSTRUCTION: usize = 1;
 const SCALAR_ERRORS: usize = 2;
 const SCALAR_SAMPLES: usize = 3;
 const SCALAR_MISSING: usize = 4;
-const SCALARS: usize = 5;
+const SCALAR_HISTOGRAM_SCALE: usize = 5;
+const SCALARS: usize = 6;
 
 fn check_f32s(
     place: Place,

@@ -47,7 +47,7 @@ pub(super) fn observe(
     }
     mix[class] += lambda;
     if check {
-        let js = jensen_shannon(mix, def.prior);
+        let js = jensen_shannon(mix, 1.0, def.prior);
         if m.record(obs, Detector::ClassMix, js, &[]) {
             reset(m, state);
         }
