@@ -333,15 +333,24 @@ pub mod portable {
             .wrapping_add(lane(a, 1) * lane(b, 1))
     }
 
-    /// See [`super::dot_q15_2x1`]: the same loop over `groups` groups,
-    /// written with the instruction functions above.
+    /// See [`super::dot_q15_2x1`]: the same sums over `groups` groups, as
+    /// plain products of the 16-bit lanes and the int8 weights (lanes
+    /// `(0, 2)` of the first word of each position, `(1, 3)` of the
+    /// second), which a host vectorizes.
     pub fn dot_q15_2x1(wide: &[u32], w: &[u8], groups: usize) -> (i32, i32) {
         let (mut a0, mut a1) = (0i32, 0i32);
         for (g, q) in wide.chunks_exact(4).zip(w.chunks_exact(4)).take(groups) {
-            let q = u32::from_le_bytes([q[0], q[1], q[2], q[3]]);
-            let (even, odd) = (sxtb16(q), sxtb16(q.rotate_right(8)));
-            a0 = smlad(odd, g[1], smlad(even, g[0], a0));
-            a1 = smlad(odd, g[3], smlad(even, g[2], a1));
+            let lo = |x: u32| x as u16 as i16 as i32;
+            let hi = |x: u32| (x >> 16) as u16 as i16 as i32;
+            let q = [
+                q[0] as i8 as i32,
+                q[1] as i8 as i32,
+                q[2] as i8 as i32,
+                q[3] as i8 as i32,
+            ];
+            let dot = |e: u32, o: u32| lo(e) * q[0] + hi(e) * q[2] + lo(o) * q[1] + hi(o) * q[3];
+            a0 = a0.wrapping_add(dot(g[0], g[1]));
+            a1 = a1.wrapping_add(dot(g[2], g[3]));
         }
         (a0, a1)
     }
@@ -373,8 +382,8 @@ pub mod portable {
         }
     }
 
-    /// See [`super::dot_q15_1x2`]: the same loop over `groups` groups,
-    /// written with the instruction functions above.
+    /// See [`super::dot_q15_1x2`]: the same sums over `groups` groups, as
+    /// plain products (see [`dot_q15_2x1`]).
     pub fn dot_q15_1x2(wide: &[u32], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i32) {
         let (mut a0, mut a1) = (0i32, 0i32);
         for ((g, p), q) in wide
@@ -383,10 +392,16 @@ pub mod portable {
             .zip(w1.chunks_exact(4))
             .take(groups)
         {
-            let p = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
-            let q = u32::from_le_bytes([q[0], q[1], q[2], q[3]]);
-            a0 = smlad(sxtb16(p.rotate_right(8)), g[1], smlad(sxtb16(p), g[0], a0));
-            a1 = smlad(sxtb16(q.rotate_right(8)), g[1], smlad(sxtb16(q), g[0], a1));
+            let lo = |x: u32| x as u16 as i16 as i32;
+            let hi = |x: u32| (x >> 16) as u16 as i16 as i32;
+            let dot = |w: &[u8]| {
+                lo(g[0]) * (w[0] as i8 as i32)
+                    + hi(g[0]) * (w[2] as i8 as i32)
+                    + lo(g[1]) * (w[1] as i8 as i32)
+                    + hi(g[1]) * (w[3] as i8 as i32)
+            };
+            a0 = a0.wrapping_add(dot(p));
+            a1 = a1.wrapping_add(dot(q));
         }
         (a0, a1)
     }
