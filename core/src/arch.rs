@@ -158,12 +158,40 @@ pub fn dot_q15_2x1(wide: &[u32], w: &[u8], groups: usize) -> (i32, i32) {
     portable::dot_q15_2x1(wide, w, groups)
 }
 
-/// Widens the first `4·groups` taps of two int8 patches `p0`, `p1` to
-/// 16-bit lanes with `neg_zp` (`−zp` in both lanes) added, into `wide` in
-/// the interleaved layout [`dot_q15_2x1`] reads. On the DSP target one loop
-/// of 14 instructions per 8 taps; elsewhere plain Rust.
+/// The instructions that widen one word of 4 int8 values from pointer
+/// operand `$src` (post-incremented) to two words of 16-bit lanes minus the
+/// zero point (`{nzp}`), stored at `{pw}` (post-incremented by 8): the body
+/// of both widening loops, written once. Scratch operands `{x}`, `{e}`,
+/// `{o}`.
+#[cfg(vigie_arm_dsp)]
+macro_rules! widen_word {
+    ($src:literal) => {
+        concat!(
+            "ldr {x}, [{",
+            $src,
+            "}], #4\n",
+            "sxtb16 {e}, {x}\n",
+            "sxtb16 {o}, {x}, ror #8\n",
+            "sadd16 {e}, {e}, {nzp}\n",
+            "sadd16 {o}, {o}, {nzp}\n",
+            "strd {e}, {o}, [{pw}], #8\n",
+        )
+    };
+}
+
+/// `−zp` in both 16-bit lanes, what the widening loops add.
 #[inline(always)]
-pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [u32], groups: usize) {
+fn neg_zp_lanes(zp: i8) -> u32 {
+    let n = (zp as i32).wrapping_neg() as u16 as u32;
+    n | (n << 16)
+}
+
+/// Widens the first `4·groups` taps of two int8 patches `p0`, `p1` to
+/// 16-bit lanes minus the zero point `zp`, into `wide` in the interleaved
+/// layout [`dot_q15_2x1`] reads. On the DSP target one loop of 14
+/// instructions per 8 taps; elsewhere plain Rust.
+#[inline(always)]
+pub fn widen_q15_x4(p0: &[i8], p1: &[i8], zp: i8, wide: &mut [u32], groups: usize) {
     let groups = groups
         .min(p0.len() / 4)
         .min(p1.len() / 4)
@@ -180,25 +208,15 @@ pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [u32], groups:
         unsafe {
             core::arch::asm!(
                 "2:",
-                "ldr {x}, [{p0}], #4",
-                "sxtb16 {e}, {x}",
-                "sxtb16 {o}, {x}, ror #8",
-                "sadd16 {e}, {e}, {nzp}",
-                "sadd16 {o}, {o}, {nzp}",
-                "strd {e}, {o}, [{pw}], #8",
-                "ldr {x}, [{p1}], #4",
-                "sxtb16 {e}, {x}",
-                "sxtb16 {o}, {x}, ror #8",
-                "sadd16 {e}, {e}, {nzp}",
-                "sadd16 {o}, {o}, {nzp}",
-                "strd {e}, {o}, [{pw}], #8",
+                widen_word!("p0"),
+                widen_word!("p1"),
                 "subs {n}, {n}, #1",
                 "bne 2b",
                 p0 = inout(reg) p0.as_ptr() => _,
                 p1 = inout(reg) p1.as_ptr() => _,
                 pw = inout(reg) wide.as_mut_ptr() => _,
                 n = inout(reg) groups => _,
-                nzp = in(reg) neg_zp,
+                nzp = in(reg) neg_zp_lanes(zp),
                 x = out(reg) _,
                 e = out(reg) _,
                 o = out(reg) _,
@@ -207,16 +225,15 @@ pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [u32], groups:
         }
     }
     #[cfg(not(vigie_arm_dsp))]
-    portable::widen_q15_x4(p0, p1, neg_zp, wide, groups)
+    portable::widen_q15_x4(p0, p1, neg_zp_lanes(zp), wide, groups)
 }
 
-/// Widens the first `4·groups` values of `x` to 16-bit lanes with
-/// `neg_zp` (`−zp` in both lanes) added, into `wide`: per 4 values, 2
-/// words `[x (0, 2)] [x (1, 3)]`, the layout [`dot_q15_1x2`] reads. On the
-/// DSP target one loop of 8 instructions per 4 values; elsewhere plain
-/// Rust.
+/// Widens the first `4·groups` values of `x` to 16-bit lanes minus the
+/// zero point `zp`, into `wide`: per 4 values, 2 words `[x (0, 2)] [x (1,
+/// 3)]`, the layout [`dot_q15_1x2`] reads. On the DSP target one loop of 8
+/// instructions per 4 values; elsewhere plain Rust.
 #[inline(always)]
-pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [u32], groups: usize) {
+pub fn widen_q15(x: &[i8], zp: i8, wide: &mut [u32], groups: usize) {
     let groups = groups.min(x.len() / 4).min(wide.len() / 2);
     if groups == 0 {
         return;
@@ -230,19 +247,14 @@ pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [u32], groups: usize) {
         unsafe {
             core::arch::asm!(
                 "2:",
-                "ldr {v}, [{px}], #4",
-                "sxtb16 {e}, {v}",
-                "sxtb16 {o}, {v}, ror #8",
-                "sadd16 {e}, {e}, {nzp}",
-                "sadd16 {o}, {o}, {nzp}",
-                "strd {e}, {o}, [{pw}], #8",
+                widen_word!("px"),
                 "subs {n}, {n}, #1",
                 "bne 2b",
                 px = inout(reg) x.as_ptr() => _,
                 pw = inout(reg) wide.as_mut_ptr() => _,
                 n = inout(reg) groups => _,
-                nzp = in(reg) neg_zp,
-                v = out(reg) _,
+                nzp = in(reg) neg_zp_lanes(zp),
+                x = out(reg) _,
                 e = out(reg) _,
                 o = out(reg) _,
                 options(nostack),
@@ -250,7 +262,7 @@ pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [u32], groups: usize) {
         }
     }
     #[cfg(not(vigie_arm_dsp))]
-    portable::widen_q15(x, neg_zp, wide, groups)
+    portable::widen_q15(x, neg_zp_lanes(zp), wide, groups)
 }
 
 /// `(Σ x[i]·w0[i], Σ x[i]·w1[i])` over `4·groups` values of an input
@@ -334,56 +346,45 @@ pub mod portable {
     }
 
     /// See [`super::dot_q15_2x1`]: the same sums over `groups` groups, as
-    /// plain products of the 16-bit lanes and the int8 weights (lanes
-    /// `(0, 2)` of the first word of each position, `(1, 3)` of the
-    /// second), which a host vectorizes.
+    /// plain products (`group_dot`), which a host vectorizes.
     pub fn dot_q15_2x1(wide: &[u32], w: &[u8], groups: usize) -> (i32, i32) {
         let (mut a0, mut a1) = (0i32, 0i32);
         for (g, q) in wide.chunks_exact(4).zip(w.chunks_exact(4)).take(groups) {
-            let lo = |x: u32| x as u16 as i16 as i32;
-            let hi = |x: u32| (x >> 16) as u16 as i16 as i32;
-            let q = [
-                q[0] as i8 as i32,
-                q[1] as i8 as i32,
-                q[2] as i8 as i32,
-                q[3] as i8 as i32,
-            ];
-            let dot = |e: u32, o: u32| lo(e) * q[0] + hi(e) * q[2] + lo(o) * q[1] + hi(o) * q[3];
-            a0 = a0.wrapping_add(dot(g[0], g[1]));
-            a1 = a1.wrapping_add(dot(g[2], g[3]));
+            a0 = a0.wrapping_add(group_dot(g[0], g[1], q));
+            a1 = a1.wrapping_add(group_dot(g[2], g[3], q));
         }
         (a0, a1)
     }
 
-    /// See [`super::widen_q15_x4`]: the same loop over `groups` groups,
-    /// written with the instruction functions above.
+    /// See [`super::widen_q15_x4`]: `p0`'s two words of each group, then
+    /// `p1`'s (`neg_zp` is `−zp` in both lanes).
     pub fn widen_q15_x4(p0: &[i8], p1: &[i8], neg_zp: u32, wide: &mut [u32], groups: usize) {
-        for ((x0, x1), out) in p0
-            .chunks_exact(4)
-            .zip(p1.chunks_exact(4))
-            .zip(wide.chunks_exact_mut(4))
-            .take(groups)
-        {
-            let (x0, x1) = (word(x0), word(x1));
-            out[0] = sadd16(sxtb16(x0), neg_zp);
-            out[1] = sadd16(sxtb16(x0.rotate_right(8)), neg_zp);
-            out[2] = sadd16(sxtb16(x1), neg_zp);
-            out[3] = sadd16(sxtb16(x1.rotate_right(8)), neg_zp);
+        widen_every(p0, neg_zp, wide, 4, groups);
+        if let Some(odd) = wide.get_mut(2..) {
+            widen_every(p1, neg_zp, odd, 4, groups);
         }
     }
 
-    /// See [`super::widen_q15`]: the same loop over `groups` groups,
-    /// written with the instruction functions above.
+    /// See [`super::widen_q15`] (`neg_zp` is `−zp` in both lanes).
     pub fn widen_q15(x: &[i8], neg_zp: u32, wide: &mut [u32], groups: usize) {
-        for (v, out) in x.chunks_exact(4).zip(wide.chunks_exact_mut(2)).take(groups) {
-            let v = word(v);
-            out[0] = sadd16(sxtb16(v), neg_zp);
-            out[1] = sadd16(sxtb16(v.rotate_right(8)), neg_zp);
+        widen_every(x, neg_zp, wide, 2, groups);
+    }
+
+    /// The widening loop of both: group `g` of `x` to words `stride·g`
+    /// and `stride·g + 1` of `wide`, written with the instruction
+    /// functions above.
+    fn widen_every(x: &[i8], neg_zp: u32, wide: &mut [u32], stride: usize, groups: usize) {
+        for (v, out) in x.chunks_exact(4).zip(wide.chunks_mut(stride)).take(groups) {
+            let v = u32::from_le_bytes([v[0] as u8, v[1] as u8, v[2] as u8, v[3] as u8]);
+            if let [even, odd, ..] = out {
+                *even = sadd16(sxtb16(v), neg_zp);
+                *odd = sadd16(sxtb16(v.rotate_right(8)), neg_zp);
+            }
         }
     }
 
     /// See [`super::dot_q15_1x2`]: the same sums over `groups` groups, as
-    /// plain products (see [`dot_q15_2x1`]).
+    /// plain products (`group_dot`).
     pub fn dot_q15_1x2(wide: &[u32], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i32) {
         let (mut a0, mut a1) = (0i32, 0i32);
         for ((g, p), q) in wide
@@ -392,22 +393,17 @@ pub mod portable {
             .zip(w1.chunks_exact(4))
             .take(groups)
         {
-            let lo = |x: u32| x as u16 as i16 as i32;
-            let hi = |x: u32| (x >> 16) as u16 as i16 as i32;
-            let dot = |w: &[u8]| {
-                lo(g[0]) * (w[0] as i8 as i32)
-                    + hi(g[0]) * (w[2] as i8 as i32)
-                    + lo(g[1]) * (w[1] as i8 as i32)
-                    + hi(g[1]) * (w[3] as i8 as i32)
-            };
-            a0 = a0.wrapping_add(dot(p));
-            a1 = a1.wrapping_add(dot(q));
+            a0 = a0.wrapping_add(group_dot(g[0], g[1], p));
+            a1 = a1.wrapping_add(group_dot(g[0], g[1], q));
         }
         (a0, a1)
     }
 
-    /// Four int8 values as one little-endian word.
-    fn word(b: &[i8]) -> u32 {
-        u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8])
+    /// One group's products: the widened words `even` (values 0 and 2)
+    /// and `odd` (1 and 3) times 4 int8 weights, as two SMLADs on the
+    /// weights' SXTB16 lanes give them. At most 4 · 255 · 128 in magnitude.
+    fn group_dot(even: u32, odd: u32, w: &[u8]) -> i32 {
+        let w = |i: usize| w[i] as i8 as i32;
+        lane(even, 0) * w(0) + lane(even, 1) * w(2) + lane(odd, 0) * w(1) + lane(odd, 1) * w(3)
     }
 }

@@ -279,12 +279,11 @@ impl<'a> Model<'a> {
     /// `None` past the last layer), counted as [`Model::macs`] counts them.
     pub fn layer_macs(&self, i: usize) -> Option<u64> {
         let layer = self.def.layers.get(i)?;
-        let (x, y) = (self.summary.shapes[i], self.summary.shapes[i + 1]);
-        Some(match layer {
-            LayerDef::Dense(_) => x.len() as u64 * y.len() as u64,
-            LayerDef::Conv1d(c) => y.len() as u64 * x.channels as u64 * c.kernel as u64,
-            _ => 0,
-        })
+        Some(crate::validate::layer_macs(
+            layer,
+            self.summary.shapes[i],
+            self.summary.shapes[i + 1],
+        ))
     }
 
     /// The kind of layer `i`, as `vigie inspect` names it (`None` past the

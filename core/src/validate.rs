@@ -22,6 +22,21 @@ pub struct Shape {
     pub length: u32,
 }
 
+/// Multiply-accumulates of one layer between shapes `x` and `y` (0 for a
+/// layer without weights): a dense layer's inputs times its outputs, a
+/// convolution's outputs times its channels × kernel (padding taps
+/// included).
+pub fn layer_macs(layer: &LayerDef<'_>, x: Shape, y: Shape) -> u64 {
+    let elements = |s: Shape| s.channels as u64 * s.length as u64;
+    match layer {
+        LayerDef::Dense(_) => elements(x).saturating_mul(elements(y)),
+        LayerDef::Conv1d(c) => elements(y)
+            .saturating_mul(x.channels as u64)
+            .saturating_mul(c.kernel as u64),
+        _ => 0,
+    }
+}
+
 impl Shape {
     /// Number of elements (fits `u32`: validation checked it).
     pub fn len(&self) -> usize {
@@ -219,7 +234,6 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 }
                 check_channels(li, out, fan_in, d.weights, d.bias, d.multiplier, d.shift)?;
                 check_qparams(&d.output, place, "output.scale")?;
-                macs += out as u64 * fan_in as u64;
                 Shape {
                     channels: out,
                     length: 1,
@@ -235,7 +249,6 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 let fan_in = in_c * c.kernel as u32;
                 check_channels(li, out_c, fan_in, c.weights, c.bias, c.multiplier, c.shift)?;
                 check_qparams(&c.output, place, "output.scale")?;
-                macs += out_c as u64 * out_len as u64 * fan_in as u64;
                 Shape {
                     channels: out_c,
                     length: out_len,
@@ -275,6 +288,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 what: "a tensor is larger than 2^24 elements",
             });
         }
+        macs = macs.saturating_add(layer_macs(layer, current, next));
         // Flatten moves no data; every other layer reads one end of the
         // arena and writes the other, so it needs in + out bytes; a dense
         // layer also widens its input between the two

@@ -208,26 +208,33 @@ fn layer_split(clock: &clock::Clock, arena: &mut [i8], input: &mut [f32]) -> Res
     );
     for i in 0..model.def().layers.len() {
         let cost = clock.to_units(at[i + 1].wrapping_sub(at[i]));
-        let macs = model.layer_macs(i).unwrap_or(0);
-        if macs > 0 {
-            say!(
-                "cost by layer: {} {} {} {} ({} MACs, {} per MAC)",
-                i,
-                model.layer_kind(i).unwrap_or("?"),
-                cost,
-                clock::UNIT,
-                macs,
-                bench::PerMac(cost.into(), macs)
-            );
-        } else {
-            say!(
-                "cost by layer: {} {} {} {}",
-                i,
-                model.layer_kind(i).unwrap_or("?"),
-                cost,
-                clock::UNIT
-            );
-        }
+        say!(
+            "cost by layer: {} {} {} {}{}",
+            i,
+            model.layer_kind(i).unwrap_or("?"),
+            cost,
+            clock::UNIT,
+            LayerMacs(cost, model.layer_macs(i).unwrap_or(0))
+        );
     }
     Ok(())
+}
+
+/// A layer's MACs and cost per MAC, ` (N MACs, x per MAC)`, for a layer
+/// with MACs; nothing otherwise.
+struct LayerMacs(u32, u64);
+
+impl core::fmt::Display for LayerMacs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let LayerMacs(cost, macs) = *self;
+        if macs == 0 {
+            return Ok(());
+        }
+        write!(
+            f,
+            " ({} MACs, {} per MAC)",
+            macs,
+            bench::PerMac(cost.into(), macs)
+        )
+    }
 }

@@ -70,10 +70,6 @@ pub fn conv1d_s8(
         return;
     }
     let wide = &mut words[..4 * groups];
-    let neg_zp = {
-        let n = zp.wrapping_neg() as u16 as u32;
-        n | (n << 16)
-    };
     let mut first = 0;
     while first < s.out_channels {
         // Each block's requantization parameters are read from the file
@@ -99,7 +95,7 @@ pub fn conv1d_s8(
                 };
                 gather_patch(input, s, q.input_zero_point, at, patch);
             }
-            widen_q15_x4(p0, p1, neg_zp, wide, groups);
+            widen_q15_x4(p0, p1, q.input_zero_point, wide, groups);
             let (p0, p1, wide): (&[i8], &[i8], &[u32]) = (p0, p1, wide);
             for (i, w) in block.chunks_exact(taps).enumerate() {
                 let (mut a0, mut a1) = dot_q15_2x1(wide, w, groups);

@@ -32,10 +32,6 @@ pub fn dense_s8(
         return;
     }
     let zp = q.input_zero_point as i32;
-    let neg_zp = {
-        let v = zp.wrapping_neg() as u16 as u32;
-        v | (v << 16)
-    };
     let groups = n / 4;
     let head = 4 * groups;
     let words = aligned_words(scratch);
@@ -43,7 +39,7 @@ pub fn dense_s8(
         return;
     }
     let wide = &mut words[..2 * groups];
-    widen_q15(input, neg_zp, wide, groups);
+    widen_q15(input, q.input_zero_point, wide, groups);
     let wide: &[u32] = wide;
     let tail = &input[head..];
     let finish = |o: usize, acc: i32, w: &[u8]| -> i8 {
