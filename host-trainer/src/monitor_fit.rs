@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use vigie_core::format::le;
 use vigie_core::monitor::{
-    cusum, distribution, feature_channel, feature_map, feature_value, guard, labels,
-    monitored_features, output, pca, Detector, Monitor, MonitorDef, MonitorParams, Thresholds,
+    cusum, distribution, feature_channel, guard, labels, monitored_features, output, pca, spread,
+    Detector, FeatureMap, Monitor, MonitorDef, MonitorParams, Thresholds,
 };
 use vigie_core::session::Inferred;
 use vigie_core::{Model, Task};
@@ -204,6 +204,7 @@ fn empty_def(features: u16, params: MonitorParams) -> MonitorDef<Vec<u8>> {
         std: vec![],
         min: vec![],
         max: vec![],
+        coupling: vec![],
         classes: 0,
         prior: vec![],
         confidence_mean: 0.0,
@@ -244,9 +245,35 @@ struct Pool<'a> {
 }
 
 impl Pool<'_> {
-    /// Monitored feature `j` of pool entry `i`.
-    fn value(&self, i: usize, j: usize) -> Option<f32> {
-        feature_value(self.d.row(self.rows[i]), self.channels, self.length, j)
+    /// Monitored feature `j` of pool entry `i`, as `map` computes it.
+    fn value(&self, map: &FeatureMap<'_>, i: usize, j: usize) -> Option<f32> {
+        map.value(self.d.row(self.rows[i]), j)
+    }
+
+    /// The spreads' coupling ([`spread::fit`]) fitted on pool entries `on`
+    /// (empty for one value per channel).
+    fn coupling(&self, input_scale: &[u8], on: &[usize]) -> Vec<u8> {
+        if self.length <= 1 {
+            return vec![];
+        }
+        // The log-spreads alone: a coupling that adds nothing.
+        let zeros = le::from_f32(&vec![0.0; 2 * self.channels]);
+        let map = FeatureMap {
+            channels: self.channels,
+            length: self.length,
+            input_scale,
+            input_offset: &[],
+            coupling: &zeros,
+        };
+        let rows: Vec<Vec<f32>> = on
+            .iter()
+            .filter_map(|&i| {
+                (0..self.channels)
+                    .map(|c| self.value(&map, i, self.channels + c))
+                    .collect()
+            })
+            .collect();
+        le::from_f32(&spread::fit(&rows, self.channels))
     }
 }
 
@@ -265,14 +292,23 @@ fn reference(
     let f = pool.features;
     let input = &model.def().input;
     let mut o = empty_def(f as u16, params);
+    let coupling = pool.coupling(input.scale, on);
+    o.coupling.clone_from(&coupling);
+    let map = FeatureMap {
+        channels: pool.channels,
+        length: pool.length,
+        input_scale: input.scale,
+        input_offset: input.offset,
+        coupling: &coupling,
+    };
     let (mut props, mut scores, mut score_mean, mut score_sd) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut means, mut stds, mut mins, mut maxs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for j in 0..f {
         // One feature at a time: memory stays one column, whatever the rows.
-        let v: Vec<f32> = on.iter().filter_map(|&i| pool.value(i, j)).collect();
-        let (scale, offset) = feature_map(input.scale, input.offset, pool.channels, j);
+        let v: Vec<f32> = on.iter().filter_map(|&i| pool.value(&map, i, j)).collect();
+        let (scale, offset) = map.bin_map(j);
         let bins = distribution::fit(&v, scale, offset, BINS);
         let (zm, zs) = cusum::fit(&bins.row_scores);
         let (m, s, lo, hi) = guard::fit(&v);
@@ -300,8 +336,8 @@ fn reference(
     // Retired features are left out, as the device does (`pca::observe`).
     let standardized = |rows: &[usize], i: usize, x: &mut [f64]| {
         for (j, xj) in x.iter_mut().enumerate() {
-            let v = pool.value(rows[i], j).unwrap_or(means[j]);
-            *xj = if o.roles[j] != 0 {
+            let v = pool.value(&map, rows[i], j).unwrap_or(means[j]);
+            *xj = if pca::takes_part(Some(o.roles[j]), map.is_spread(j)) {
                 (v - means[j]) as f64 / stds[j] as f64
             } else {
                 0.0

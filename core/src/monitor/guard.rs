@@ -19,7 +19,7 @@ pub(super) fn observe(
     let mut non_finite: heapless::Vec<u16, MAX_NAMED> = heapless::Vec::new();
     let mut holes: heapless::Vec<u16, MAX_NAMED> = heapless::Vec::new();
     for (i, x) in input.iter().enumerate() {
-        let f = (i / m.length) as u16;
+        let f = (i / m.features.length) as u16;
         // A NaN is a hole the model fills when it imputes; an infinity is
         // never one.
         let list = if x.is_nan() && m.imputes {

@@ -31,6 +31,7 @@ pub mod guard;
 pub mod labels;
 pub mod output;
 pub mod pca;
+pub mod spread;
 
 use serde::{Deserialize, Serialize};
 
@@ -159,6 +160,10 @@ pub struct MonitorDef<B> {
     pub min: B,
     /// `features` f32, raw units: training maximum.
     pub max: B,
+    /// For a window model, `2 × channels` f32: each channel's `(β, α)`,
+    /// which make its spread feature a residual against the other
+    /// channels' spreads ([`spread`]); empty for one value per channel.
+    pub coupling: B,
     /// Classes (0 for regression).
     pub classes: u16,
     /// `classes` f32: share of each predicted class on training data.
@@ -247,6 +252,7 @@ impl<B: AsRef<[u8]>> MonitorDef<B> {
             std: self.std.as_ref(),
             min: self.min.as_ref(),
             max: self.max.as_ref(),
+            coupling: self.coupling.as_ref(),
             classes: self.classes,
             prior: self.prior.as_ref(),
             confidence_mean: self.confidence_mean,
@@ -433,17 +439,11 @@ impl Observation {
 pub struct Monitor<'a> {
     def: MonitorDefRef<'a>,
     layout: Layout,
-    /// Input length per channel (window models average it).
-    length: usize,
-    /// Input channels (the first `channels` features are their means; a
-    /// window model's next `channels` are their spreads).
-    channels: usize,
+    /// How features come from a raw input, and their bins' int8 maps.
+    features: FeatureMap<'a>,
     /// Whether the model imputes missing (NaN) inputs: then a hole is
     /// counted by the missing-rate CUSUM, not reported as non-finite.
     imputes: bool,
-    /// Input map, to put raw values in the quantized domain.
-    input_scale: &'a [u8],
-    input_offset: &'a [u8],
 }
 
 /// Where each detector's state lives in the state buffer (offsets in f32).
@@ -534,6 +534,12 @@ impl<'a> Monitor<'a> {
                 return Err(bad("edges"));
             }
         }
+        let coupling = if shape.length > 1 {
+            2 * shape.channels as usize
+        } else {
+            0
+        };
+        check_f32s(place, def.coupling, coupling, "coupling", true)?;
         check_f32s(place, def.proportions, f * b, "proportions", true)?;
         check_f32s(place, def.scores, f * b, "scores", true)?;
         for field in [
@@ -625,13 +631,16 @@ impl<'a> Monitor<'a> {
         };
         let input = &model.def().input;
         Ok(Monitor {
-            def,
             layout,
-            length: shape.length as usize,
-            channels: shape.channels as usize,
+            features: FeatureMap {
+                channels: shape.channels as usize,
+                length: shape.length as usize,
+                input_scale: input.scale,
+                input_offset: input.offset,
+                coupling: def.coupling,
+            },
+            def,
             imputes: !input.missing.is_empty(),
-            input_scale: input.scale,
-            input_offset: input.offset,
         })
     }
 
@@ -693,15 +702,14 @@ impl<'a> Monitor<'a> {
         Ok(&mut state[..needed])
     }
 
-    /// The value of feature `f` for this sample in raw units (the channel
-    /// mean for windows), or `None` when a value is not finite.
-    fn feature_value(&self, input: &[f32], f: usize) -> Option<f32> {
-        feature_value(input, self.channels, self.length, f)
+    /// How this monitor computes its features from a raw input.
+    pub fn feature_map(&self) -> &FeatureMap<'a> {
+        &self.features
     }
 
     /// The reference bin of a raw feature value.
     fn bin(&self, f: usize, value: f32) -> usize {
-        let (scale, offset) = feature_map(self.input_scale, self.input_offset, self.channels, f);
+        let (scale, offset) = self.features.bin_map(f);
         let q = quantize_affine(value, scale, offset);
         let b = self.def.bins as usize - 1;
         bin_of(q, &self.def.edges[f * b..(f + 1) * b])
@@ -739,7 +747,7 @@ impl<'a> Monitor<'a> {
         input: &[f32],
         prediction: Option<(usize, f32)>,
     ) -> Result<Observation, Error> {
-        let expected = self.channels * self.length;
+        let expected = self.features.channels * self.features.length;
         if input.len() != expected {
             return Err(Error::RunInputLength {
                 expected,
@@ -750,12 +758,11 @@ impl<'a> Monitor<'a> {
         // Each feature's value and bin, once per sample, for every detector.
         let mut buffer = [Feature::MISSING; MAX_FEATURES];
         let sample = &mut buffer[..self.def.features as usize];
+        self.features
+            .fill(input, sample, |feature| &mut feature.value);
         for (f, feature) in sample.iter_mut().enumerate() {
-            if let Some(value) = self.feature_value(input, f) {
-                *feature = Feature {
-                    value,
-                    bin: self.bin(f, value) as u8,
-                };
+            if let Some(value) = feature.value() {
+                feature.bin = self.bin(f, value) as u8;
             }
         }
         let sample = &*sample;
@@ -836,23 +843,6 @@ pub fn monitored_features(channels: usize, length: usize) -> usize {
     }
 }
 
-/// The value of monitored feature `f` of a channel-major input: channel
-/// `f`'s mean for `f < channels`, then channel `f − channels`'s spread
-/// (standard deviation over the window). `None` when a value is not
-/// finite or `f` is out of range.
-pub fn feature_value(input: &[f32], channels: usize, length: usize, f: usize) -> Option<f32> {
-    if f >= monitored_features(channels, length) {
-        return None;
-    }
-    let (c, spread) = feature_channel(channels, f);
-    let xs = input.get(c * length..(c + 1) * length)?;
-    if spread {
-        channel_spread(xs)
-    } else {
-        channel_mean(xs)
-    }
-}
-
 /// Where monitored feature `f` comes from: its input channel, and whether
 /// it is that channel's spread (the second block of a window model's
 /// features) rather than its mean.
@@ -860,17 +850,109 @@ pub fn feature_channel(channels: usize, f: usize) -> (usize, bool) {
     (f % channels.max(1), f >= channels)
 }
 
-/// The int8 map (scale, offset) of monitored feature `f`'s bins, from the
-/// model's input map (`f32` little-endian per channel): its channel's own
-/// for a mean; for a spread, the channel's scale from [`SPREAD_OFFSET`].
-pub fn feature_map(scale: &[u8], offset: &[u8], channels: usize, f: usize) -> (f32, f32) {
-    let (c, spread) = feature_channel(channels, f);
-    let o = if spread {
-        SPREAD_OFFSET
-    } else {
-        read_f32(offset, c)
-    };
-    (read_f32(scale, c), o)
+/// How a monitor computes its features from a channel-major raw input:
+/// channel `f`'s mean for `f < channels`, then for windows channel
+/// `f − channels`'s spread against the others' ([`spread`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureMap<'a> {
+    /// Input channels.
+    pub channels: usize,
+    /// Values per channel (1: tabular, no spread features).
+    pub length: usize,
+    /// The model's input map, `f32` little-endian per channel.
+    pub input_scale: &'a [u8],
+    /// Its offsets.
+    pub input_offset: &'a [u8],
+    /// The spreads' coupling ([`MonitorDef::coupling`]).
+    pub coupling: &'a [u8],
+}
+
+impl FeatureMap<'_> {
+    /// Number of features.
+    pub fn count(&self) -> usize {
+        monitored_features(self.channels, self.length)
+    }
+
+    /// Every feature's value of `input` into `out` (NaN where a value is
+    /// not finite); `out` is cut to [`FeatureMap::count`].
+    pub fn values(&self, input: &[f32], out: &mut [f32]) {
+        self.fill(input, out, |v| v);
+    }
+
+    /// Feature `f`'s value of `input`, `None` when a value it needs is not
+    /// finite or `f` is out of range.
+    pub fn value(&self, input: &[f32], f: usize) -> Option<f32> {
+        let (c, is_spread) = feature_channel(self.channels, f);
+        if f >= self.count() {
+            return None;
+        }
+        if !is_spread {
+            return channel_mean(self.window(input, c)?);
+        }
+        let own = self.log_spread(input, c)?;
+        let (mut total, mut n) = (0.0f32, 0u32);
+        for j in (0..self.channels).filter(|&j| j != c) {
+            if let Some(l) = self.log_spread(input, j) {
+                total += l;
+                n += 1;
+            }
+        }
+        Some(spread::residual(own, total, n, self.coupling, c))
+    }
+
+    /// Whether feature `f` is a channel's spread (not its mean).
+    pub fn is_spread(&self, f: usize) -> bool {
+        feature_channel(self.channels, f).1
+    }
+
+    /// The int8 map `(scale, offset)` of feature `f`'s bins: its channel's
+    /// own input map for a mean, [`spread::MAP`] for a spread.
+    pub fn bin_map(&self, f: usize) -> (f32, f32) {
+        match feature_channel(self.channels, f) {
+            (_, true) => spread::MAP,
+            (c, false) => (
+                read_f32(self.input_scale, c),
+                read_f32(self.input_offset, c),
+            ),
+        }
+    }
+
+    fn window<'i>(&self, input: &'i [f32], c: usize) -> Option<&'i [f32]> {
+        input.get(c * self.length..(c + 1) * self.length)
+    }
+
+    fn log_spread(&self, input: &[f32], c: usize) -> Option<f32> {
+        spread::log_spread(self.window(input, c)?, read_f32(self.input_scale, c))
+    }
+
+    /// [`FeatureMap::values`] into any slots: the means, then each
+    /// channel's log-spread, then (all of them known) the residuals.
+    pub(crate) fn fill<T>(&self, input: &[f32], out: &mut [T], slot: impl Fn(&mut T) -> &mut f32) {
+        let n = self.count().min(out.len());
+        let out = &mut out[..n];
+        let (means, spreads) = out.split_at_mut(self.channels.min(n));
+        for (c, o) in means.iter_mut().enumerate() {
+            *slot(o) = self
+                .window(input, c)
+                .and_then(channel_mean)
+                .unwrap_or(f32::NAN);
+        }
+        let (mut total, mut present) = (0.0f32, 0u32);
+        for (c, o) in spreads.iter_mut().enumerate() {
+            let l = self.log_spread(input, c).unwrap_or(f32::NAN);
+            *slot(o) = l;
+            if !l.is_nan() {
+                total += l;
+                present += 1;
+            }
+        }
+        for (c, o) in spreads.iter_mut().enumerate() {
+            let v = slot(o);
+            if !v.is_nan() {
+                *v = spread::residual(*v, total - *v, present - 1, self.coupling, c);
+            }
+        }
+    }
 }
 
 /// The spread feature of a channel's window: its standard deviation,
@@ -880,10 +962,6 @@ pub fn channel_spread(xs: &[f32]) -> Option<f32> {
     let ss: f32 = xs.iter().map(|&x| (x - m) * (x - m)).sum();
     Some(crate::math::sqrt(ss / xs.len() as f32))
 }
-
-/// The int8 offset of a spread feature's bins: a spread is quantized with
-/// its channel's input scale from −128 up (a spread of 0 is −128).
-pub const SPREAD_OFFSET: f32 = -128.0;
 
 /// The bin of an int8 value: the number of edges strictly below it, found
 /// by bisection (edges are non-decreasing: validation refuses others).

@@ -38,10 +38,7 @@ pub(super) fn observe(
         let Some(v) = feature.value() else {
             return;
         };
-        // A feature retired from the CUSUMs (constant or sparse) is left
-        // out here too: its rare values, many deviations out, would carry
-        // the residual on their own.
-        *xj = if def.roles.get(j).is_some_and(|&r| r != 0) {
+        *xj = if takes_part(def.roles.get(j).copied(), m.features.is_spread(j)) {
             (v - read_f32(def.mean, j)) / read_f32(def.std, j).max(1e-12)
         } else {
             0.0
@@ -82,6 +79,16 @@ pub(super) fn observe(
         state[at] = 0.0;
         reset(m, state);
     }
+}
+
+/// Whether a feature takes part in the principal components: not when it
+/// retired from the CUSUMs (constant or sparse: its rare values, many
+/// deviations out, would carry the residual on their own), nor when it is
+/// a window channel's spread, already a residual against the other
+/// channels' spreads ([`super::spread`]; a basis of a few dozen windows
+/// then fits a direction of almost no variance that new windows leave).
+pub fn takes_part(role: Option<u8>, is_spread: bool) -> bool {
+    role.is_some_and(|r| r != 0) && !is_spread
 }
 
 /// How much a named feature's residual excess must exceed the next one's:

@@ -158,14 +158,13 @@ fn stream_csv(
     names: &[String],
     rows: impl Iterator<Item = Vec<f32>>,
 ) -> Vec<u8> {
-    let shape = model.input_shape();
-    let (channels, length) = (shape.channels as usize, shape.length as usize);
+    let monitor = Monitor::from_model(model).ok().flatten();
     let mut out = names.join(",");
     out.push('\n');
     for x in rows {
         let cells: Vec<String> = (0..names.len())
             .map(
-                |f| match vigie_core::monitor::feature_value(&x, channels, length, f) {
+                |f| match monitor.as_ref().and_then(|m| m.feature_map().value(&x, f)) {
                     Some(v) => format!("{v}"),
                     None => "nan".into(),
                 },

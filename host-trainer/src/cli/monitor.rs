@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use vigie_core::format::read_f32;
-use vigie_core::monitor::{feature_value, Detector, Level, Monitor, Observation};
+use vigie_core::monitor::{Detector, Level, Monitor, Observation};
 use vigie_core::session::Alarm;
 
 use crate::data::stream::RowStream;
@@ -152,10 +152,6 @@ pub fn monitor(io: &super::Inputs, opts: &MonitorOptions<'_>) -> Result<()> {
     let mut stream = RowStream::open(&io.data, io.csv, columns, opts.labels)?;
     // Monitored features: channel means, and spreads for windows.
     let channels: Vec<String> = crate::monitor_fit::feature_names(&model);
-    let (inputs, length) = (
-        model.input_shape().channels as usize,
-        model.input_shape().length as usize,
-    );
     let classes: Vec<&str> = model.output_names().iter().collect();
     let width = model.input_len();
     if stream.width() != width {
@@ -217,7 +213,7 @@ pub fn monitor(io: &super::Inputs, opts: &MonitorOptions<'_>) -> Result<()> {
             _ => Vec::with_capacity(channels.len()),
         };
         values.clear();
-        values.extend((0..channels.len()).map(|f| feature_value(&x, inputs, length, f)));
+        values.extend((0..channels.len()).map(|f| monitor.feature_map().value(&x, f)));
         recent.push_back(values);
         let values = recent.back().map(Vec::as_slice).unwrap_or_default();
         // Raw events: drift, and warnings when they start.
