@@ -387,6 +387,109 @@ impl FloatModel {
     }
 }
 
+/// A fully connected layer already in int8, as an imported model gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Int8Dense {
+    /// Input size.
+    pub in_features: usize,
+    /// Output size.
+    pub out_features: usize,
+    /// `out_features × in_features`, row-major.
+    pub weights: Vec<i8>,
+    /// `out_features` biases, at scale `s_in · s_w[o]`.
+    pub bias: Vec<i32>,
+    /// `out_features` Q31 multipliers ([`quantize_multiplier`]).
+    pub multiplier: Vec<i32>,
+    /// `out_features` shifts.
+    pub shift: Vec<i32>,
+    /// Quantization of the output tensor.
+    pub output: QParams,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+/// A model whose tensors are already int8 (`vigie import`): its input is
+/// taken as raw values of the int8 input tensor's real domain, mapped by
+/// `q = round(x / scale) + zero_point` (the map's scale `1 / scale`, its
+/// offset the zero point).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Int8Model {
+    /// A short name for people.
+    pub name: String,
+    /// One name per input value.
+    pub input_names: Vec<String>,
+    /// Quantization of the input tensor.
+    pub input_quant: QParams,
+    /// Layers in order.
+    pub layers: Vec<Int8Dense>,
+    /// What the output means.
+    pub task: Task,
+    /// One name per output value.
+    pub output_names: Vec<String>,
+}
+
+impl Int8Model {
+    /// The model, checked to load and validate as a device would.
+    pub fn build(&self) -> Result<QuantizedModel, Error> {
+        let channels = u16_dim(self.input_names.len(), Place::Input, "names")?;
+        if self.layers.len() > MAX_LAYERS {
+            return Err(invalid(Place::Model, "layers"));
+        }
+        let s = self.input_quant.scale;
+        if !(s.is_finite() && s > 0.0) {
+            return Err(invalid(Place::Input, "scale"));
+        }
+        let mut layers = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let place = Place::Layer(i as u16);
+            let n = l.out_features;
+            if l.weights.len() != n * l.in_features {
+                return Err(invalid(place, "weights"));
+            }
+            if l.bias.len() != n || l.multiplier.len() != n || l.shift.len() != n {
+                return Err(invalid(place, "bias"));
+            }
+            let shift: Result<Vec<i8>, Error> = l
+                .shift
+                .iter()
+                .map(|&v| i8::try_from(v).map_err(|_| invalid(place, "shift")))
+                .collect();
+            layers.push(OwnedLayer::Weighted {
+                conv: None,
+                in_dim: u16_dim(l.in_features, place, "in_features")?,
+                out_dim: u16_dim(n, place, "out_features")?,
+                tensors: ChannelTensors {
+                    weights: l.weights.iter().map(|&w| w as u8).collect(),
+                    bias: le::from_i32(&l.bias),
+                    multiplier: le::from_i32(&l.multiplier),
+                    shift: le::from_i8(&shift?),
+                },
+                output: l.output,
+                activation: l.activation,
+            });
+        }
+        let built = QuantizedModel {
+            name: self.name.clone(),
+            input_names: self.input_names.join("\n"),
+            input_length: 1,
+            input_channels: channels,
+            input_scale: le::from_f32(&vec![1.0 / s; channels as usize]),
+            input_offset: le::from_f32(&vec![
+                self.input_quant.zero_point as f32;
+                channels as usize
+            ]),
+            input_missing: Vec::new(),
+            input_quant: self.input_quant,
+            layers,
+            task: self.task,
+            output_names: self.output_names.join("\n"),
+            sections: Vec::new(),
+        };
+        Model::from_def(built.def())?;
+        Ok(built)
+    }
+}
+
 impl QuantizedModel {
     /// Adds an optional (or required) section, replacing one of the same kind.
     pub fn set_section(&mut self, kind: u16, required: bool, data: Vec<u8>) -> Result<(), Error> {

@@ -291,6 +291,25 @@ pub enum Error {
         /// Which field.
         field: &'static str,
     },
+    /// A TFLite file (`vigie import`) is truncated or corrupted: reading
+    /// `what` at byte `at` ran out of the file or pointed outside it.
+    ImportMalformed {
+        /// What was being read (`"Model.subgraphs"`).
+        what: &'static str,
+        /// Byte offset in the file.
+        at: u32,
+    },
+    /// A TFLite model uses what vigie cannot run exactly: operator `index`
+    /// (in execution order) of builtin code `code`, and what is missing.
+    ImportUnsupported {
+        /// Operator index in the subgraph's execution order.
+        index: u16,
+        /// TFLite builtin operator code (`BuiltinOperator` in its schema).
+        code: i32,
+        /// What vigie lacks for it, as a statement (code −1: the model
+        /// as a whole).
+        missing: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -369,6 +388,18 @@ impl fmt::Display for Error {
             RunNotClassification => write!(f, "this model does regression; it has no class to report"),
             ReplayMalformed { what } => write!(f, "replay stream {what}; regenerate it with `vigie stream`"),
             BuildInvalid { place, field } => write!(f, "{place}: `{field}` is not valid for building a model"),
+            ImportMalformed { what, at } => write!(f, "TFLite file: reading {what} at byte {at} ran past the end of the file or pointed outside it; the file is truncated or corrupted (export it again)"),
+            ImportUnsupported { code: -1, missing, .. } => {
+                write!(f, "TFLite model: {missing}; vigie imports nothing")
+            }
+            ImportUnsupported { index, code, missing } => {
+                write!(f, "TFLite operator {index} (")?;
+                match crate::tflite::operator_name(code) {
+                    Some(name) => write!(f, "{name}")?,
+                    None => write!(f, "builtin code {code}")?,
+                }
+                write!(f, "): {missing}; vigie cannot run this model exactly, so it imports nothing")
+            }
         }
     }
 }

@@ -368,6 +368,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Imports a TensorFlow Lite int8 model (`.tflite`) as a vigie model,
+    /// keeping its scales, zero points and activations exactly; a model
+    /// with an operator vigie cannot run exactly is refused, naming it.
+    ///
+    /// Example: vigie import models/mlperf-tiny/ad01_int8.tflite --out ad01.vigie
+    Import {
+        /// The TFLite file.
+        tflite: PathBuf,
+        /// Where to write the vigie model.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output file of another kind (never the input).
+        #[arg(long)]
+        force: bool,
+    },
     /// Writes a copy of a model for a device: without the sections only a
     /// host reads (the training report and the data checks), keeping the
     /// layers, the monitor and the calibration.
@@ -686,6 +701,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => cli::explain::explain(&io.inputs()?, target.as_deref(), row, seed, json),
         Command::Strip { model, out, force } => cli::strip::strip(&model, &out, force),
+        Command::Import { tflite, out, force } => cli::import::import(&tflite, &out, force),
         Command::Report {
             model,
             data,

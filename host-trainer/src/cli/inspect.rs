@@ -160,16 +160,17 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
         return Ok(());
     }
     let shape = model.input_shape();
-    let names: Vec<&str> = model.input_names().iter().collect();
-    let shown = if names.len() > 8 {
-        format!(
-            "{}, … {} (+{} more)",
-            names[..4].join(", "),
-            names[names.len() - 1],
-            names.len() - 5
-        )
-    } else {
-        names.join(", ")
+    let shown = |names: Vec<&str>| {
+        if names.len() > 8 {
+            format!(
+                "{}, … {} (+{} more)",
+                names[..4].join(", "),
+                names[names.len() - 1],
+                names.len() - 5
+            )
+        } else {
+            names.join(", ")
+        }
     };
     println!(
         "model    {}  ({})",
@@ -178,12 +179,11 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
     );
     println!(
         "input    {} × {}  [{}]",
-        shape.channels, shape.length, shown
+        shape.channels,
+        shape.length,
+        shown(model.input_names().iter().collect())
     );
-    println!(
-        "outputs  {}",
-        model.output_names().iter().collect::<Vec<_>>().join(", ")
-    );
+    println!("outputs  {}", shown(model.output_names().iter().collect()));
     println!();
     println!(
         "{:>3}  {:<18} {:<34} {:>10} {:>8} {:>9}",

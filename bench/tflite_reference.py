@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Writes TFLite's own int8 outputs for seeded random int8 inputs, so that the
+Rust tests can check `vigie import` bit for bit without Python:
+
+    python bench/tflite_reference.py models/mlperf-tiny/ad01_int8.tflite
+
+writes `models/mlperf-tiny/ad01_int8.ref` beside the model: 100 records, each
+the input tensor's int8 bytes then the output tensor's (batch 1, TFLite's
+row-major order). Inputs are uniform over all 256 int8 values, drawn by
+numpy's PCG64 from seed 7. The interpreter runs TFLite's reference kernels
+(`OpResolverType.BUILTIN_REF`), the ones TFLM's are ported from.
+
+Which interpreter: `tflite-runtime` 2.14.0. Its requantization rounds twice
+(a rounding doubling high multiply, then a rounding shift), as TFLM and
+CMSIS-NN do by default and as vigie does. `ai-edge-litert` 2.3.0 (LiteRT)
+is built with `TFLITE_SINGLE_ROUNDING` (one rounding shift of the 64-bit
+product): replaying each layer of MLPerf Tiny's autoencoder from LiteRT's
+own inputs, 58 of 5 × 10 layers' outputs differ by one step from double
+rounding and none from single rounding; with tflite-runtime it is the other
+way round (66 and 0). Those one-step differences then cascade through the
+layers (19,039 of 64,000 autoencoder outputs differ at the end), so the
+expected outputs come from the interpreter whose arithmetic is TFLM's.
+
+Requirements: bench/requirements-tflite.txt (tflite-runtime has wheels up to
+Python 3.11).
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import tflite_runtime.interpreter as tfl
+
+RECORDS = 100
+SEED = 7
+
+
+def main():
+    for path in map(Path, sys.argv[1:]):
+        it = tfl.Interpreter(
+            model_path=str(path),
+            experimental_op_resolver_type=tfl.OpResolverType.BUILTIN_REF,
+        )
+        it.allocate_tensors()
+        (inp,) = it.get_input_details()
+        (out,) = it.get_output_details()
+        assert inp["dtype"] == np.int8 and out["dtype"] == np.int8, path
+        rng = np.random.Generator(np.random.PCG64(SEED))
+        records = []
+        for _ in range(RECORDS):
+            x = rng.integers(-128, 128, size=inp["shape"], dtype=np.int8)
+            it.set_tensor(inp["index"], x)
+            it.invoke()
+            y = it.get_tensor(out["index"])
+            records.append(x.tobytes() + y.tobytes())
+        ref = path.with_suffix(".ref")
+        ref.write_bytes(b"".join(records))
+        print(f"{ref}: {RECORDS} records of {inp['shape'].prod()} + {out['shape'].prod()} bytes")
+
+
+if __name__ == "__main__":
+    main()
