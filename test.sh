@@ -69,6 +69,8 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
     cargo fmt -- --check
     cargo clippy --release --target-dir "$fw_target/firmware-basicmotions" -- -D warnings
     cargo clippy --release --features digits --target-dir "$fw_target/firmware-digits" -- -D warnings
+    cargo clippy --release --bin mlperf --features mlperf-ad01 \
+        --target-dir "$fw_target/firmware-mlperf-ad01" -- -D warnings
     # The probe-rs/defmt builds for real boards compile and link here; no
     # board is attached, so they are not run.
     for board in nrf52840 stm32f411; do
@@ -85,6 +87,12 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
         grep -E '^(model|stream|explain|summary|cost|memory|result)' <<<"$out"
         grep -qx 'result: ok' <<<"$out"
     done
+    # MLPerf Tiny's autoencoder, imported from its .tflite: its costs, and
+    # its outputs against TFLite's.
+    out=$(timeout 120 cargo run --release --quiet --bin mlperf --features mlperf-ad01 \
+        --target-dir "$fw_target/firmware-mlperf-ad01")
+    grep -E '^(model|cost|outputs|board|memory|result)' <<<"$out"
+    grep -qx 'result: ok' <<<"$out"
 )
 
 echo

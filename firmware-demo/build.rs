@@ -30,4 +30,56 @@ fn main() {
         .unwrap_or_else(|e| panic!("{model}: {e}; rerun ./make-assets.sh"));
     fs::write(out.join("sizes.rs"), sizes).expect("OUT_DIR is writable");
     println!("cargo:rerun-if-changed=models");
+    mlperf(&out);
+}
+
+/// Records of TFLite's outputs the device checks itself against.
+const MLPERF_RECORDS: usize = 4;
+
+/// For `src/bin/mlperf.rs`: imports the chosen MLPerf Tiny model
+/// (`mlperf.vigie`), copies the first [`MLPERF_RECORDS`] records of
+/// TFLite's outputs for it (`mlperf.ref`, from `bench/tflite_reference.py`)
+/// and writes their sizes (`mlperf.rs`).
+fn mlperf(out: &std::path::Path) {
+    let models = [(
+        "CARGO_FEATURE_MLPERF_AD01",
+        "ad01_int8",
+        "anomaly detection (ToyADMOS), FC autoencoder",
+    )];
+    let Some(&(_, file, task)) = models.iter().find(|(f, _, _)| env::var_os(f).is_some()) else {
+        return;
+    };
+    let dir = PathBuf::from("../models/mlperf-tiny");
+    let tflite = dir.join(format!("{file}.tflite"));
+    let bytes = fs::read(&tflite).unwrap_or_else(|e| panic!("{}: {e}", tflite.display()));
+    let imported = vigie_core::tflite::import(&bytes, file)
+        .unwrap_or_else(|e| panic!("{}: {e}", tflite.display()));
+    let model = imported.model.to_bytes();
+    let loaded = vigie_core::Model::from_bytes(&model).expect("an imported model loads");
+    let (input, output) = (loaded.input_len(), loaded.output_len());
+    let reference = dir.join(format!("{file}.ref"));
+    let records = fs::read(&reference).unwrap_or_else(|e| panic!("{}: {e}", reference.display()));
+    let take = MLPERF_RECORDS * (input + output);
+    assert!(
+        records.len() >= take,
+        "{}: too few records",
+        reference.display()
+    );
+    fs::write(out.join("mlperf.vigie"), &model).expect("OUT_DIR is writable");
+    fs::write(out.join("mlperf.ref"), &records[..take]).expect("OUT_DIR is writable");
+    fs::write(
+        out.join("mlperf.rs"),
+        format!(
+            "/// The model's name.\npub const NAME: &str = \"{file}: {task}\";\n\
+             /// Its size in the .tflite file.\npub const TFLITE_BYTES: usize = {};\n\
+             /// Bytes of inference arena.\npub const ARENA: usize = {};\n\
+             /// int8 input and output values.\npub const INPUT: usize = {input};\npub const OUTPUT: usize = {output};\n\
+             /// Records of TFLite's outputs.\npub const RECORDS: usize = {MLPERF_RECORDS};\n",
+            bytes.len(),
+            loaded.arena_len(),
+        ),
+    )
+    .expect("OUT_DIR is writable");
+    println!("cargo:rerun-if-changed={}", tflite.display());
+    println!("cargo:rerun-if-changed={}", reference.display());
 }

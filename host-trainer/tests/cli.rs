@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{data, prints, repo, says, scratch, succeeds, vigie};
+use common::{data, prints, refused, repo, says, scratch, succeeds, vigie};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -737,4 +737,49 @@ fn monitor_reads_a_pipe_and_reports_the_first_episode_before_the_input_ends() {
     let start = &summary["episodes"][0];
     assert_eq!(start["changes"][0]["feature"], "px36", "{summary}");
     assert_eq!(start["changes"][0]["direction"], "up");
+}
+
+#[test]
+fn import_writes_a_tflite_model_that_inspect_shows_and_refuses_one_it_cannot_run() {
+    let dir = scratch("import");
+    let out = dir.join("ad01.vigie").display().to_string();
+    let ad01 = repo("models/mlperf-tiny/ad01_int8.tflite");
+    prints(
+        &["import", &ad01, "--out", &out],
+        &[
+            "10 operators of",
+            "became 10 layers",
+            "264192 MACs per inference",
+            "operator  9 FULLY_CONNECTED  -> layer 9 (dense)",
+        ],
+    );
+    prints(
+        &["inspect", &out],
+        &["input    640 × 1", "640→128 Relu", "264192 per inference"],
+    );
+    // An operator vigie lacks: named, and nothing written.
+    let kws_out = dir.join("kws.vigie");
+    let err = refused(&[
+        "import",
+        &repo("models/mlperf-tiny/kws_ref_model.tflite"),
+        "--out",
+        &kws_out.display().to_string(),
+    ]);
+    says(
+        &err,
+        "TFLite operator 0 (CONV_2D): 2-D convolutions are not in vigie-core yet",
+    );
+    assert!(!kws_out.exists());
+    // Not a TFLite file at all.
+    let err = refused(&[
+        "import",
+        &data("digits.csv"),
+        "--out",
+        &kws_out.display().to_string(),
+    ]);
+    says(&err, "truncated or corrupted");
+    assert!(!kws_out.exists());
+    // Never over its input.
+    let err = refused(&["import", &ad01, "--out", &ad01, "--force"]);
+    says(&err, "that is the file given as");
 }

@@ -58,6 +58,11 @@ fn missing_tools() -> Option<String> {
 
 /// Builds the firmware with `features` and returns its ELF.
 fn build(name: &str, features: &[&str]) -> PathBuf {
+    build_bin(name, "vigie-firmware-demo", features)
+}
+
+/// Builds binary `bin` of the firmware with `features` and returns its ELF.
+fn build_bin(name: &str, bin: &str, features: &[&str]) -> PathBuf {
     let base = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| firmware_dir().join("target"));
@@ -65,7 +70,7 @@ fn build(name: &str, features: &[&str]) -> PathBuf {
     let o = Command::new(env!("CARGO"))
         .current_dir(firmware_dir())
         .env("CARGO_TARGET_DIR", &target_dir)
-        .args(["build", "--release", "--quiet"])
+        .args(["build", "--release", "--quiet", "--bin", bin])
         .args(features)
         .output()
         .expect("cargo runs");
@@ -74,7 +79,7 @@ fn build(name: &str, features: &[&str]) -> PathBuf {
         "firmware build failed:\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    target_dir.join("thumbv7em-none-eabihf/release/vigie-firmware-demo")
+    target_dir.join("thumbv7em-none-eabihf/release").join(bin)
 }
 
 /// Runs an ELF in QEMU (the runner of firmware-demo/.cargo/config.toml)
@@ -158,4 +163,29 @@ fn firmware_basicmotions_cnn_matches_host_bit_for_bit_and_catches_the_fault() {
 #[test]
 fn firmware_digits_mlp_matches_host_bit_for_bit_and_catches_the_fault() {
     check_firmware("digits", &["--features", "digits"]);
+}
+
+/// MLPerf Tiny's anomaly-detection autoencoder, imported from its .tflite
+/// when the firmware is built, gives on the device exactly the int8
+/// outputs TFLite's reference interpreter recorded
+/// (`tests/tests/tflite_import.rs` checks the host on all 100 records).
+#[test]
+fn firmware_runs_the_imported_mlperf_autoencoder_with_tflites_outputs() {
+    if let Some(why) = missing_tools() {
+        eprintln!("SKIPPED firmware test (mlperf-ad01): {why}");
+        return;
+    }
+    let elf = build_bin("mlperf-ad01", "mlperf", &["--features", "mlperf-ad01"]);
+    let (code, out) = run_in_qemu(&elf);
+    assert!(
+        out.lines()
+            .any(|l| l == "outputs: 0 of 2560 int8 values differ from TFLite's on 4 inputs"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("cost: inference ")),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l == "result: ok"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
 }
