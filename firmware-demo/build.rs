@@ -41,11 +41,18 @@ const MLPERF_RECORDS: usize = 4;
 /// TFLite's outputs for it (`mlperf.ref`, from `bench/tflite_reference.py`)
 /// and writes their sizes (`mlperf.rs`).
 fn mlperf(out: &std::path::Path) {
-    let models = [(
-        "CARGO_FEATURE_MLPERF_AD01",
-        "ad01_int8",
-        "anomaly detection (ToyADMOS), FC autoencoder",
-    )];
+    let models = [
+        (
+            "CARGO_FEATURE_MLPERF_AD01",
+            "ad01_int8",
+            "anomaly detection (ToyADMOS), FC autoencoder",
+        ),
+        (
+            "CARGO_FEATURE_MLPERF_KWS",
+            "kws_ref_model",
+            "keyword spotting (Speech Commands), DS-CNN",
+        ),
+    ];
     let Some(&(_, file, task)) = models.iter().find(|(f, _, _)| env::var_os(f).is_some()) else {
         return;
     };

@@ -155,7 +155,20 @@ enum OwnedLayer {
         output: QParams,
         activation: Activation,
     },
+    Spatial {
+        kind: Spatial,
+        tensors: ChannelTensors,
+        output: QParams,
+        activation: Activation,
+    },
     Plain(LayerDef<'static>),
+}
+
+/// The geometry of an imported 2-D layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Spatial {
+    Conv2d(crate::format::Window2d, u16),
+    Depthwise(crate::format::Window2d, u16),
 }
 
 /// A quantized model owning its tensors; [`QuantizedModel::def`] borrows
@@ -387,20 +400,17 @@ impl FloatModel {
     }
 }
 
-/// A fully connected layer already in int8, as an imported model gives it.
+/// The tensors of a weighted layer already in int8, as an imported model
+/// gives them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Int8Dense {
-    /// Input size.
-    pub in_features: usize,
-    /// Output size.
-    pub out_features: usize,
-    /// `out_features × in_features`, row-major.
+pub struct Int8Tensors {
+    /// Weights, in the layer kind's order.
     pub weights: Vec<i8>,
-    /// `out_features` biases, at scale `s_in · s_w[o]`.
+    /// One bias per output channel, at scale `s_in · s_w[o]`.
     pub bias: Vec<i32>,
-    /// `out_features` Q31 multipliers ([`quantize_multiplier`]).
+    /// One Q31 multiplier per output channel ([`quantize_multiplier`]).
     pub multiplier: Vec<i32>,
-    /// `out_features` shifts.
+    /// One shift per output channel.
     pub shift: Vec<i32>,
     /// Quantization of the output tensor.
     pub output: QParams,
@@ -408,30 +418,94 @@ pub struct Int8Dense {
     pub activation: Activation,
 }
 
+/// One layer of an [`Int8Model`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Int8Layer {
+    /// Fully connected; weights `out × in`, row-major.
+    Dense {
+        /// Input size.
+        in_features: usize,
+        /// Output size.
+        out_features: usize,
+        /// Its tensors.
+        tensors: Int8Tensors,
+    },
+    /// 2-D convolution, NHWC; weights `out × kh × kw × in`.
+    Conv2d {
+        /// Input and window.
+        window: crate::format::Window2d,
+        /// Output channels.
+        out_channels: u16,
+        /// Its tensors.
+        tensors: Int8Tensors,
+    },
+    /// Depthwise 2-D convolution, NHWC; weights `kh × kw × out`.
+    DepthwiseConv2d {
+        /// Input and window.
+        window: crate::format::Window2d,
+        /// Output channels per input channel.
+        depth_multiplier: u16,
+        /// Its tensors.
+        tensors: Int8Tensors,
+    },
+    /// Average pooling, NHWC.
+    AvgPool2d(crate::format::Pool2dDef),
+    /// int8 softmax.
+    Softmax(crate::format::SoftmaxDef),
+}
+
 /// A model whose tensors are already int8 (`vigie import`): its input is
 /// taken as raw values of the int8 input tensor's real domain, mapped by
 /// `q = round(x / scale) + zero_point` (the map's scale `1 / scale`, its
-/// offset the zero point).
+/// offset the zero point), `input_channels × input_length` values in the
+/// imported tensor's own order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Int8Model {
     /// A short name for people.
     pub name: String,
-    /// One name per input value.
+    /// One name per input channel.
     pub input_names: Vec<String>,
+    /// Values per input channel.
+    pub input_length: u16,
     /// Quantization of the input tensor.
     pub input_quant: QParams,
     /// Layers in order.
-    pub layers: Vec<Int8Dense>,
+    pub layers: Vec<Int8Layer>,
     /// What the output means.
     pub task: Task,
     /// One name per output value.
     pub output_names: Vec<String>,
 }
 
+impl Int8Tensors {
+    /// As file bytes, checked against `out` output channels and
+    /// `weights_len` weights.
+    fn owned(&self, place: Place, out: usize, weights_len: usize) -> Result<ChannelTensors, Error> {
+        if self.weights.len() != weights_len {
+            return Err(invalid(place, "weights"));
+        }
+        if self.bias.len() != out || self.multiplier.len() != out || self.shift.len() != out {
+            return Err(invalid(place, "bias"));
+        }
+        let shift: Result<Vec<i8>, Error> = self
+            .shift
+            .iter()
+            .map(|&v| i8::try_from(v).map_err(|_| invalid(place, "shift")))
+            .collect();
+        Ok(ChannelTensors {
+            weights: self.weights.iter().map(|&w| w as u8).collect(),
+            bias: le::from_i32(&self.bias),
+            multiplier: le::from_i32(&self.multiplier),
+            shift: le::from_i8(&shift?),
+        })
+    }
+}
+
 impl Int8Model {
     /// The model, checked to load and validate as a device would.
     pub fn build(&self) -> Result<QuantizedModel, Error> {
         let channels = u16_dim(self.input_names.len(), Place::Input, "names")?;
+        u16_dim(self.input_length as usize, Place::Input, "length")?;
         if self.layers.len() > MAX_LAYERS {
             return Err(invalid(Place::Model, "layers"));
         }
@@ -442,36 +516,56 @@ impl Int8Model {
         let mut layers = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
             let place = Place::Layer(i as u16);
-            let n = l.out_features;
-            if l.weights.len() != n * l.in_features {
-                return Err(invalid(place, "weights"));
-            }
-            if l.bias.len() != n || l.multiplier.len() != n || l.shift.len() != n {
-                return Err(invalid(place, "bias"));
-            }
-            let shift: Result<Vec<i8>, Error> = l
-                .shift
-                .iter()
-                .map(|&v| i8::try_from(v).map_err(|_| invalid(place, "shift")))
-                .collect();
-            layers.push(OwnedLayer::Weighted {
-                conv: None,
-                in_dim: u16_dim(l.in_features, place, "in_features")?,
-                out_dim: u16_dim(n, place, "out_features")?,
-                tensors: ChannelTensors {
-                    weights: l.weights.iter().map(|&w| w as u8).collect(),
-                    bias: le::from_i32(&l.bias),
-                    multiplier: le::from_i32(&l.multiplier),
-                    shift: le::from_i8(&shift?),
+            let taps =
+                |w: &crate::format::Window2d| w.kernel_height as usize * w.kernel_width as usize;
+            layers.push(match l {
+                Int8Layer::Dense {
+                    in_features,
+                    out_features,
+                    tensors,
+                } => OwnedLayer::Weighted {
+                    conv: None,
+                    in_dim: u16_dim(*in_features, place, "in_features")?,
+                    out_dim: u16_dim(*out_features, place, "out_features")?,
+                    tensors: tensors.owned(place, *out_features, out_features * in_features)?,
+                    output: tensors.output,
+                    activation: tensors.activation,
                 },
-                output: l.output,
-                activation: l.activation,
+                Int8Layer::Conv2d {
+                    window,
+                    out_channels,
+                    tensors,
+                } => {
+                    let out = *out_channels as usize;
+                    let n = out * taps(window) * window.in_channels as usize;
+                    OwnedLayer::Spatial {
+                        kind: Spatial::Conv2d(*window, *out_channels),
+                        tensors: tensors.owned(place, out, n)?,
+                        output: tensors.output,
+                        activation: tensors.activation,
+                    }
+                }
+                Int8Layer::DepthwiseConv2d {
+                    window,
+                    depth_multiplier,
+                    tensors,
+                } => {
+                    let out = window.in_channels as usize * *depth_multiplier as usize;
+                    OwnedLayer::Spatial {
+                        kind: Spatial::Depthwise(*window, *depth_multiplier),
+                        tensors: tensors.owned(place, out, out * taps(window))?,
+                        output: tensors.output,
+                        activation: tensors.activation,
+                    }
+                }
+                Int8Layer::AvgPool2d(p) => OwnedLayer::Plain(LayerDef::AvgPool2d(*p)),
+                Int8Layer::Softmax(p) => OwnedLayer::Plain(LayerDef::Softmax(*p)),
             });
         }
         let built = QuantizedModel {
             name: self.name.clone(),
             input_names: self.input_names.join("\n"),
-            input_length: 1,
+            input_length: self.input_length,
             input_channels: channels,
             input_scale: le::from_f32(&vec![1.0 / s; channels as usize]),
             input_offset: le::from_f32(&vec![
@@ -543,6 +637,43 @@ impl QuantizedModel {
                         output: *output,
                         activation: *activation,
                     }),
+                },
+                OwnedLayer::Spatial {
+                    kind,
+                    tensors:
+                        ChannelTensors {
+                            weights,
+                            bias,
+                            multiplier,
+                            shift,
+                        },
+                    output,
+                    activation,
+                } => match *kind {
+                    Spatial::Conv2d(window, out_channels) => {
+                        LayerDef::Conv2d(crate::format::Conv2dDef {
+                            window,
+                            out_channels,
+                            weights,
+                            bias,
+                            multiplier,
+                            shift,
+                            output: *output,
+                            activation: *activation,
+                        })
+                    }
+                    Spatial::Depthwise(window, depth_multiplier) => {
+                        LayerDef::DepthwiseConv2d(crate::format::DepthwiseConv2dDef {
+                            window,
+                            depth_multiplier,
+                            weights,
+                            bias,
+                            multiplier,
+                            shift,
+                            output: *output,
+                            activation: *activation,
+                        })
+                    }
                 },
                 OwnedLayer::Plain(def) => *def,
             };

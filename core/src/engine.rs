@@ -9,9 +9,11 @@ use crate::decision::{CalibrationDef, Decision};
 use crate::error::Buffer;
 use crate::format::{read_f32, section_kind, split_file, LayerDef, ModelDef, Names, QParams, Task};
 use crate::kernels::conv1d::{conv1d_s8, Conv1dShape};
+use crate::kernels::conv2d::{avg_pool2d_s8, conv2d_s8, depthwise_conv2d_s8, Geometry};
 use crate::kernels::dense::dense_s8;
 use crate::kernels::pool::{avg_pool1d_s8, max_pool1d_s8, PoolShape};
 use crate::kernels::quantiles::{quantiles_s8, QuantileShape};
+use crate::kernels::softmax::softmax_s8;
 use crate::kernels::{pad_left, ChannelQuant};
 use crate::math::quantize_affine;
 use crate::validate::{validate, Shape, Summary};
@@ -162,6 +164,9 @@ impl<'a> Model<'a> {
             match layer {
                 LayerDef::Dense(d) => q = d.output,
                 LayerDef::Conv1d(c) => q = c.output,
+                LayerDef::Conv2d(c) => q = c.output,
+                LayerDef::DepthwiseConv2d(c) => q = c.output,
+                LayerDef::Softmax(_) => q = crate::format::SOFTMAX_OUTPUT,
                 _ => {}
             }
         }
@@ -258,6 +263,7 @@ impl<'a> Model<'a> {
             task: self.def.output.task,
             names: Names(self.def.output.names),
             calibration: self.calibration,
+            probabilities: self.outputs_probabilities(),
         })
     }
 
@@ -297,6 +303,10 @@ impl<'a> Model<'a> {
             LayerDef::GlobalAvgPool1d => "global_avg_pool1d",
             LayerDef::Flatten => "flatten",
             LayerDef::Quantiles1d(_) => "quantiles1d",
+            LayerDef::Conv2d(_) => "conv2d",
+            LayerDef::DepthwiseConv2d(_) => "depthwise_conv2d",
+            LayerDef::AvgPool2d(_) => "avg_pool2d",
+            LayerDef::Softmax(_) => "softmax",
         })
     }
 
@@ -382,6 +392,50 @@ impl<'a> Model<'a> {
                     };
                     quantiles_s8(x, &s, y);
                 }
+                LayerDef::Conv2d(c) => {
+                    let q = ChannelQuant::new(
+                        c.bias,
+                        c.multiplier,
+                        c.shift,
+                        quant,
+                        c.output,
+                        c.activation,
+                    );
+                    if let Some(g) = Geometry::of(&c.window) {
+                        conv2d_s8(x, c.weights, &g, c.out_channels as usize, &q, y);
+                    }
+                    quant = c.output;
+                }
+                LayerDef::DepthwiseConv2d(c) => {
+                    let q = ChannelQuant::new(
+                        c.bias,
+                        c.multiplier,
+                        c.shift,
+                        quant,
+                        c.output,
+                        c.activation,
+                    );
+                    if let Some(g) = Geometry::of(&c.window) {
+                        depthwise_conv2d_s8(x, c.weights, &g, c.depth_multiplier as usize, &q, y);
+                    }
+                    quant = c.output;
+                }
+                LayerDef::AvgPool2d(p) => {
+                    let (lo, hi) = crate::requant::activation_range(
+                        p.activation,
+                        quant.scale,
+                        quant.zero_point,
+                    );
+                    if let Some(g) = Geometry::of(&p.window) {
+                        avg_pool2d_s8(x, &g, lo, hi, y);
+                    }
+                }
+                LayerDef::Softmax(p) => {
+                    // Over the last axis: the channels (a channels-last
+                    // tensor's, or a flat tensor's values).
+                    softmax_s8(x, shape_in.channels as usize, p, y);
+                    quant = crate::format::SOFTMAX_OUTPUT;
+                }
                 LayerDef::Flatten => {}
             }
             at = at.other();
@@ -395,7 +449,14 @@ impl<'a> Model<'a> {
             task: self.def.output.task,
             names: Names(self.def.output.names),
             calibration: self.calibration,
+            probabilities: self.outputs_probabilities(),
         })
+    }
+
+    /// Whether the output levels are probabilities already (the last layer
+    /// is an int8 softmax, as in imported classifiers).
+    fn outputs_probabilities(&self) -> bool {
+        matches!(self.def.layers.last(), Some(LayerDef::Softmax(_)))
     }
 
     /// The calibration applied by [`Output::decide`] (temperature 1, no
@@ -414,6 +475,8 @@ pub struct Output<'a, 'r> {
     task: Task,
     names: Names<'a>,
     calibration: CalibrationDef<'a>,
+    /// The levels are an int8 softmax's probabilities, not scores.
+    probabilities: bool,
 }
 
 /// The index of the highest int8 level (ties: lowest index), as
@@ -432,37 +495,53 @@ pub fn level_argmax(raw: &[i8]) -> usize {
 /// `scale`) at temperature `t`, exactly as [`Output::probability_at`]
 /// computes it; for a host that kept a row's output levels.
 pub fn level_probability(raw: &[i8], scale: f32, i: usize, t: f32) -> Option<f32> {
-    let s = Softmax::of(raw, scale, t)?;
+    let s = Softmax::of(raw, scale, t, false)?;
     Some(s.probability(*raw.get(i)?))
 }
 
 /// The parts of a softmax over int8 levels that all its probabilities
-/// share: `p(q) = exp(scale · (q − max)) / sum`.
+/// share: `p(q) = exp(scale · (q − max)) / sum` for scores; for the levels
+/// of an int8 softmax (`1/256` from −128), `p(q) ∝ (q + 128)^(1/t)`.
 struct Softmax {
     max: i32,
     scale: f32,
     sum: f32,
+    /// The levels are probabilities (then `scale` is `1 / t`).
+    probabilities: bool,
 }
 
 impl Softmax {
     /// The softmax of int8 levels of output scale `scale` at temperature
     /// `t` (`None` for no level).
-    fn of(raw: &[i8], scale: f32, t: f32) -> Option<Softmax> {
+    fn of(raw: &[i8], scale: f32, t: f32, probabilities: bool) -> Option<Softmax> {
         let mut s = Softmax {
             max: *raw.iter().max()? as i32,
-            scale: scale / t,
+            scale: if probabilities { 1.0 / t } else { scale / t },
             sum: 0.0,
+            probabilities,
         };
         s.sum = raw.iter().map(|&q| s.exp(q)).sum();
         Some(s)
     }
 
     fn exp(&self, q: i8) -> f32 {
+        if self.probabilities {
+            let w = (q as i32 + 128) as f32;
+            return if self.scale == 1.0 || w == 0.0 {
+                w
+            } else {
+                crate::math::exp(crate::math::ln(w) * self.scale)
+            };
+        }
         crate::math::exp(self.scale * (q as i32 - self.max) as f32)
     }
 
     fn probability(&self, q: i8) -> f32 {
-        self.exp(q) / self.sum
+        if self.sum > 0.0 {
+            self.exp(q) / self.sum
+        } else {
+            0.0
+        }
     }
 }
 
@@ -517,12 +596,13 @@ impl<'a> Output<'a, '_> {
 
     /// Softmax probability of output `i` at temperature `t`.
     pub fn probability_at(&self, i: usize, t: f32) -> Option<f32> {
-        level_probability(self.raw, self.quant.scale, i, t)
+        let s = self.softmax(t)?;
+        Some(s.probability(*self.raw.get(i)?))
     }
 
     /// What every probability of one softmax shares, computed once.
     fn softmax(&self, t: f32) -> Option<Softmax> {
-        Softmax::of(self.raw, self.quant.scale, t)
+        Softmax::of(self.raw, self.quant.scale, t, self.probabilities)
     }
 
     /// The one decision of a classifier, under the model's calibration:

@@ -247,7 +247,119 @@ pub enum LayerDef<'a> {
     /// the older kinds, so files written before it read unchanged; a core
     /// that predates it refuses it as an unknown layer.
     Quantiles1d(QuantilesDef),
+    /// 2-D convolution over an NHWC tensor (`kernels::conv2d`), as TFLite's
+    /// `CONV_2D`. The 2-D kinds come from imported models; they read and
+    /// write channels-last tensors, so only 2-D layers, a dense layer or a
+    /// flatten may follow them (validation refuses a 1-D layer there).
+    #[serde(borrow)]
+    Conv2d(Conv2dDef<'a>),
+    /// Depthwise 2-D convolution, NHWC, as TFLite's `DEPTHWISE_CONV_2D`.
+    #[serde(borrow)]
+    DepthwiseConv2d(DepthwiseConv2dDef<'a>),
+    /// Average pooling over a 2-D window, NHWC, as TFLite's
+    /// `AVERAGE_POOL_2D`. The output keeps the input's quantization.
+    AvgPool2d(Pool2dDef),
+    /// int8 softmax over the last axis as TFLite and TFLM compute it
+    /// (`kernels::softmax`); the output is quantized with scale 1/256 and
+    /// zero point −128.
+    Softmax(SoftmaxDef),
 }
+
+/// The geometry of a 2-D window over an NHWC input `(height, width,
+/// channels)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window2d {
+    /// Input height.
+    pub in_height: u16,
+    /// Input width.
+    pub in_width: u16,
+    /// Input channels.
+    pub in_channels: u16,
+    /// Window height.
+    pub kernel_height: u16,
+    /// Window width.
+    pub kernel_width: u16,
+    /// Vertical stride.
+    pub stride_height: u16,
+    /// Horizontal stride.
+    pub stride_width: u16,
+    /// Padding (TensorFlow's rule on each axis).
+    pub padding: Padding,
+}
+
+/// A 2-D convolution over an NHWC tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Conv2dDef<'a> {
+    /// Input and window.
+    pub window: Window2d,
+    /// Output channels (filters).
+    pub out_channels: u16,
+    /// `out_channels × kernel_height × kernel_width × in_channels` int8
+    /// (TFLite's OHWI order).
+    pub weights: &'a [u8],
+    /// `out_channels` i32 little-endian.
+    pub bias: &'a [u8],
+    /// `out_channels` Q31 multipliers, i32 little-endian.
+    pub multiplier: &'a [u8],
+    /// `out_channels` shifts, i8.
+    pub shift: &'a [u8],
+    /// Quantization of the output tensor.
+    pub output: QParams,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+/// A depthwise 2-D convolution over an NHWC tensor: output channel
+/// `c · depth_multiplier + m` sees input channel `c` only.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DepthwiseConv2dDef<'a> {
+    /// Input and window.
+    pub window: Window2d,
+    /// Output channels per input channel.
+    pub depth_multiplier: u16,
+    /// `kernel_height × kernel_width × out_channels` int8 (TFLite's 1HWO).
+    pub weights: &'a [u8],
+    /// `out_channels` i32 little-endian.
+    pub bias: &'a [u8],
+    /// `out_channels` Q31 multipliers, i32 little-endian.
+    pub multiplier: &'a [u8],
+    /// `out_channels` shifts, i8.
+    pub shift: &'a [u8],
+    /// Quantization of the output tensor.
+    pub output: QParams,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+/// Average pooling over a 2-D window, per channel; padded positions are
+/// left out of the average, as TFLite does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool2dDef {
+    /// Input and window (`in_channels` is the channel count of both sides).
+    pub window: Window2d,
+    /// Fused activation (a clamp in the input's quantization).
+    pub activation: Activation,
+}
+
+/// The fixed-point parameters of TFLite's int8 softmax, computed from
+/// `beta` and the input scale as its `Prepare` does
+/// (`tflite::softmax_params`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SoftmaxDef {
+    /// Q31 multiplier of `beta · input_scale · 2^26`.
+    pub input_multiplier: i32,
+    /// Its left shift (0 to 31).
+    pub input_left_shift: i32,
+    /// Differences from the row's maximum below this (in input levels)
+    /// give 0.
+    pub diff_min: i32,
+}
+
+/// Quantization of a softmax output: `1/256` per level from −128.
+pub const SOFTMAX_OUTPUT: QParams = QParams {
+    scale: 1.0 / 256.0,
+    zero_point: -128,
+};
 
 /// Quantile pooling. The output keeps the input's quantization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

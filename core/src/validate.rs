@@ -33,8 +33,39 @@ pub fn layer_macs(layer: &LayerDef<'_>, x: Shape, y: Shape) -> u64 {
         LayerDef::Conv1d(c) => elements(y)
             .saturating_mul(x.channels as u64)
             .saturating_mul(c.kernel as u64),
+        LayerDef::Conv2d(c) => elements(y)
+            .saturating_mul(c.window.in_channels as u64)
+            .saturating_mul(c.window.kernel_height as u64 * c.window.kernel_width as u64),
+        LayerDef::DepthwiseConv2d(c) => {
+            elements(y).saturating_mul(c.window.kernel_height as u64 * c.window.kernel_width as u64)
+        }
         _ => 0,
     }
+}
+
+/// The geometry of a 2-D layer's window over the current tensor: its
+/// input must hold `in_height × in_width × in_channels` values.
+fn window_2d(
+    layer: u16,
+    w: &crate::format::Window2d,
+    in_len: u64,
+) -> Result<crate::kernels::conv2d::Geometry, Error> {
+    let place = Place::Layer(layer);
+    for (v, field) in [
+        (w.in_height, "in_height"),
+        (w.in_width, "in_width"),
+        (w.in_channels, "in_channels"),
+        (w.kernel_height, "kernel_height"),
+        (w.kernel_width, "kernel_width"),
+        (w.stride_height, "stride_height"),
+        (w.stride_width, "stride_width"),
+    ] {
+        dim(v, place, field)?;
+    }
+    if w.in_height as u64 * w.in_width as u64 * w.in_channels as u64 != in_len {
+        return Err(Error::ValidateChain { layer });
+    }
+    crate::kernels::conv2d::Geometry::of(w).ok_or(Error::ValidateChain { layer })
 }
 
 impl Shape {
@@ -157,6 +188,48 @@ fn check_channels(
     Ok(())
 }
 
+/// The per-channel parameters of a depthwise layer: its weights are
+/// `taps × out_c` with output channel `o` at column `o`, so each channel's
+/// accumulator bound sums a strided column.
+fn check_depthwise(
+    layer: u16,
+    out: u32,
+    taps: u32,
+    c: &crate::format::DepthwiseConv2dDef<'_>,
+) -> Result<(), Error> {
+    let place = Place::Layer(layer);
+    check_len(place, "weights", c.weights, out as u64 * taps as u64)?;
+    check_len(place, "bias", c.bias, 4 * out as u64)?;
+    check_len(place, "multiplier", c.multiplier, 4 * out as u64)?;
+    check_len(place, "shift", c.shift, out as u64)?;
+    for o in 0..out as usize {
+        let m = read_i32(c.multiplier, o);
+        let s = c.shift[o] as i8 as i32;
+        if (m != 0 && m < MIN_MULTIPLIER) || !(MIN_SHIFT..=MAX_SHIFT).contains(&s) {
+            return Err(Error::ValidateQuantization {
+                place,
+                field: "multiplier",
+                index: o as u32,
+            });
+        }
+        let abs_w: u64 = c
+            .weights
+            .iter()
+            .skip(o)
+            .step_by(out as usize)
+            .map(|&w| (w as i8 as i64).unsigned_abs())
+            .sum();
+        let bound = abs_w * 256 + (read_i32(c.bias, o) as i64).unsigned_abs();
+        if bound > i32::MAX as u64 {
+            return Err(Error::ValidateAccumulatorRange {
+                layer,
+                channel: o as u32,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn shape_after_window(
     layer: u16,
     input: Shape,
@@ -220,11 +293,26 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
     shapes[0] = current;
     let mut macs: u64 = 0;
     let mut arena: u64 = 0;
+    // Whether the current tensor is channels-last (written by a 2-D
+    // layer): then only a 2-D layer, a dense layer, a flatten or a softmax
+    // may read it.
+    let mut channels_last = false;
 
     for (i, layer) in def.layers.iter().enumerate() {
         let li = i as u16;
         let place = Place::Layer(li);
         let in_len = current.channels as u64 * current.length as u64;
+        let reads_channels_first = matches!(
+            layer,
+            LayerDef::Conv1d(_)
+                | LayerDef::MaxPool1d(_)
+                | LayerDef::AvgPool1d(_)
+                | LayerDef::GlobalAvgPool1d
+                | LayerDef::Quantiles1d(_)
+        );
+        if channels_last && reads_channels_first {
+            return Err(Error::ValidateChain { layer: li });
+        }
         let next = match layer {
             LayerDef::Dense(d) => {
                 let fan_in = dim(d.in_features, place, "in_features")?;
@@ -281,6 +369,72 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                     length: q.count as u32,
                 }
             }
+            LayerDef::Conv2d(c) => {
+                let g = window_2d(li, &c.window, in_len)?;
+                let out_c = dim(c.out_channels, place, "out_channels")?;
+                let fan_in = (g.k_h * g.k_w * g.in_c) as u64;
+                if fan_in > u32::MAX as u64 {
+                    return Err(Error::ValidateChain { layer: li });
+                }
+                check_channels(
+                    li,
+                    out_c,
+                    fan_in as u32,
+                    c.weights,
+                    c.bias,
+                    c.multiplier,
+                    c.shift,
+                )?;
+                check_qparams(&c.output, place, "output.scale")?;
+                Shape {
+                    channels: out_c,
+                    length: (g.out_h * g.out_w) as u32,
+                }
+            }
+            LayerDef::DepthwiseConv2d(c) => {
+                let g = window_2d(li, &c.window, in_len)?;
+                let m = dim(c.depth_multiplier, place, "depth_multiplier")?;
+                let out_c = g.in_c as u64 * m as u64;
+                let taps = (g.k_h * g.k_w) as u64;
+                if out_c > u16::MAX as u64 || taps * out_c > u32::MAX as u64 {
+                    return Err(Error::ValidateChain { layer: li });
+                }
+                check_depthwise(li, out_c as u32, taps as u32, c)?;
+                check_qparams(&c.output, place, "output.scale")?;
+                Shape {
+                    channels: out_c as u32,
+                    length: (g.out_h * g.out_w) as u32,
+                }
+            }
+            LayerDef::AvgPool2d(p) => {
+                let g = window_2d(li, &p.window, in_len)?;
+                Shape {
+                    channels: g.in_c as u32,
+                    length: (g.out_h * g.out_w) as u32,
+                }
+            }
+            LayerDef::Softmax(p) => {
+                // Over the last axis: the channels of a channels-last
+                // tensor, the values of a flat one.
+                if !channels_last && current.length != 1 {
+                    return Err(Error::ValidateChain { layer: li });
+                }
+                if !(0..=31).contains(&p.input_left_shift)
+                    || (p.input_multiplier != 0 && p.input_multiplier < MIN_MULTIPLIER)
+                {
+                    return Err(Error::ValidateQuantization {
+                        place,
+                        field: "input_multiplier",
+                        index: 0,
+                    });
+                }
+                current
+            }
+        };
+        channels_last = match layer {
+            LayerDef::Conv2d(_) | LayerDef::DepthwiseConv2d(_) | LayerDef::AvgPool2d(_) => true,
+            LayerDef::Softmax(_) => channels_last,
+            _ => false,
         };
         let out_len = next.channels as u64 * next.length as u64;
         if out_len > MAX_TENSOR_ELEMENTS || in_len > MAX_TENSOR_ELEMENTS {

@@ -55,18 +55,72 @@ fn the_anomaly_autoencoder_matches_tflite_bit_for_bit_on_100_inputs() {
     assert_eq!(differing, 0, "int8 outputs differing from TFLite's");
 }
 
+/// Runs an imported model on every record of TFLite's outputs and counts
+/// the int8 values that differ.
+fn differing_outputs(file: &str, reference_file: &str) -> (usize, usize) {
+    let imported = import(&mlperf(file), file).expect("imports");
+    let bytes = imported.model.to_bytes();
+    let model = Model::from_bytes(&bytes).expect("loads");
+    let (n_in, n_out) = (model.input_len(), model.output_len());
+    let records = reference(reference_file, n_in, n_out);
+    let mut arena = vec![0i8; model.arena_len()];
+    let mut differing = 0;
+    for (x, expected) in &records {
+        arena[..n_in].copy_from_slice(x);
+        let out = model.run_quantized(&mut arena).expect("runs");
+        differing += out
+            .raw()
+            .iter()
+            .zip(expected)
+            .filter(|(a, b)| a != b)
+            .count();
+    }
+    (differing, records.len() * n_out)
+}
+
+/// Keyword spotting (DS-CNN): 2-D and depthwise convolutions, an average
+/// pool, a dense layer and TFLite's int8 softmax, all bit for bit.
+#[test]
+fn the_keyword_spotting_cnn_matches_tflite_bit_for_bit_on_100_inputs() {
+    let imported = import(&mlperf("kws_ref_model.tflite"), "kws").expect("imports");
+    let bytes = imported.model.to_bytes();
+    let model = Model::from_bytes(&bytes).expect("loads");
+    assert_eq!(model.def().layers.len(), 12);
+    assert_eq!(model.macs(), 2_656_768);
+    assert_eq!(model.task(), vigie_core::Task::Classification);
+    assert_eq!(
+        differing_outputs("kws_ref_model.tflite", "kws_ref_model.ref"),
+        (0, 1200)
+    );
+    // Decisions read the softmax's levels as probabilities (not as scores
+    // to take a softmax of again).
+    let (x, expected) = &reference("kws_ref_model.ref", 490, 12)[0];
+    let mut arena = vec![0i8; model.arena_len()];
+    arena[..490].copy_from_slice(x);
+    let out = model.run_quantized(&mut arena).unwrap();
+    let d = out.decide().unwrap();
+    let weight = |q: i8| (q as i32 + 128) as f32;
+    let total: f32 = expected.iter().map(|&q| weight(q)).sum();
+    assert_eq!(d.index, vigie_core::engine::level_argmax(expected));
+    assert!((d.probability - weight(expected[d.index]) / total).abs() < 1e-6);
+}
+
 #[test]
 fn a_model_with_an_operator_vigie_lacks_is_refused_by_name_and_index() {
-    let err = import(&mlperf("kws_ref_model.tflite"), "kws").unwrap_err();
+    let err = import(&mlperf("pretrainedResnet_quant.tflite"), "resnet").unwrap_err();
     assert_eq!(
         err,
         Error::ImportUnsupported {
-            index: 0,
-            code: code::CONV_2D,
-            missing: "2-D convolutions are not in vigie-core yet",
+            index: 3,
+            code: code::ADD,
+            missing:
+                "ADD (a skip connection, a graph that is not a chain) is not in vigie-core yet",
         }
     );
-    assert!(err.to_string().starts_with("TFLite operator 0 (CONV_2D): "));
+    assert!(err.to_string().starts_with("TFLite operator 3 (ADD): "));
+    // Visual wake words runs only supported operators, but 31 of them.
+    let err = import(&mlperf("vww_96_int8.tflite"), "vww").unwrap_err();
+    assert!(err.to_string().contains("MAX_LAYERS"), "{err}");
 }
 
 #[test]

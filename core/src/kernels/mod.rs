@@ -1,16 +1,21 @@
 //! int8 kernels, one per file. Each has a fast version used by the engine
 //! and a plain `_reference` version written for clarity (`i64`
 //! accumulation, explicit padding checks); tests assert they agree bit for
-//! bit. All tensors are channels-first `(channels, length)`, contiguous.
+//! bit. The 1-D kernels' tensors are channels-first `(channels, length)`,
+//! contiguous; the 2-D kernels of imported models (`conv2d`, `softmax`)
+//! read and write TFLite's channels-last order and have one plain version
+//! only (no fast path yet).
 //!
 //! Kernels trust their arguments to be consistent: the engine calls them
 //! only with shapes validated at load. Out-of-range indices would still be
 //! caught by Rust's bounds checks, never read out of bounds.
 
 pub mod conv1d;
+pub mod conv2d;
 pub mod dense;
 pub mod pool;
 pub mod quantiles;
+pub mod softmax;
 
 use crate::format::read_i32;
 use crate::requant::Requantizer;

@@ -136,6 +136,13 @@ impl<'a> Table<'a> {
             .map_or(default, i32::from_le_bytes))
     }
 
+    /// A `float` field.
+    pub fn f32(&self, id: usize, default: f32, what: &'static str) -> Read<f32> {
+        Ok(self
+            .scalar::<4>(id, what)?
+            .map_or(default, f32::from_le_bytes))
+    }
+
     /// A `uint` field.
     pub fn u32(&self, id: usize, default: u32, what: &'static str) -> Read<u32> {
         Ok(self

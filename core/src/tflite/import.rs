@@ -6,20 +6,30 @@ use alloc::vec::Vec;
 
 use super::code;
 use super::flatbuffer::{Read, Table};
-use crate::builder::{Int8Dense, Int8Model, QuantizedModel};
-use crate::format::{Activation, QParams, Task};
+use crate::builder::{Int8Layer, Int8Model, Int8Tensors, QuantizedModel};
+use crate::format::{
+    Activation, Padding, Pool2dDef, QParams, SoftmaxDef, Task, Window2d, SOFTMAX_OUTPUT,
+};
 use crate::requant::quantize_multiplier;
 use crate::Error;
 
 /// TFLite's `TensorType` codes vigie reads.
 const INT8: i8 = 9;
 const INT32: i8 = 2;
-/// `BuiltinOptions` union tag of `FullyConnectedOptions`.
-const FULLY_CONNECTED_OPTIONS: u8 = 8;
+/// `BuiltinOptions` union tags.
+mod options {
+    pub const CONV_2D: u8 = 1;
+    pub const DEPTHWISE_CONV_2D: u8 = 2;
+    pub const POOL_2D: u8 = 5;
+    pub const FULLY_CONNECTED: u8 = 8;
+    pub const SOFTMAX: u8 = 9;
+}
 /// `ActivationFunctionType`.
 const ACT_NONE: i8 = 0;
 const ACT_RELU: i8 = 1;
 const ACT_RELU6: i8 = 3;
+/// Integer bits of TFLite's softmax input differences (Q5.26).
+const SOFTMAX_DIFF_INTEGER_BITS: i32 = 5;
 
 /// An imported model and what the import saw.
 #[derive(Debug, Clone)]
@@ -46,6 +56,18 @@ impl Tensor<'_> {
             .iter()
             .map(|&d| usize::try_from(d).unwrap_or(0))
             .product()
+    }
+
+    /// `[1, H, W, C]` as `(H, W, C)`.
+    fn nhwc(&self) -> Option<(u16, u16, u16)> {
+        match self.shape.as_slice() {
+            [1, h, w, c] => Some((
+                u16::try_from(*h).ok()?,
+                u16::try_from(*w).ok()?,
+                u16::try_from(*c).ok()?,
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -115,97 +137,101 @@ fn activation_quant(t: &Tensor<'_>, index: usize, op: i32) -> Result<QParams, Er
     }
 }
 
-fn fully_connected(
+fn activation(code: i8, index: usize, op: i32) -> Result<Activation, Error> {
+    match code {
+        ACT_NONE => Ok(Activation::None),
+        ACT_RELU => Ok(Activation::Relu),
+        ACT_RELU6 => Ok(Activation::Relu6),
+        _ => Err(unsupported(
+            index,
+            op,
+            "its fused activation is not NONE, RELU or RELU6",
+        )),
+    }
+}
+
+/// The options table of an operator, checked to be of kind `tag`.
+fn options<'a>(
+    op: &Table<'a>,
+    tag: u8,
     index: usize,
-    op: &Table<'_>,
-    ins: &[i32],
-    tensors: &[Tensor<'_>],
-    input: QParams,
-    output: &Tensor<'_>,
-) -> Result<Int8Dense, Error> {
-    let f = code::FULLY_CONNECTED;
-    let tensor = |i: i32| usize::try_from(i).ok().and_then(|i| tensors.get(i));
+    code: i32,
+) -> Result<Option<Table<'a>>, Error> {
     // Operator: builtin_options_type 3, builtin_options 4.
-    let tag = op.u8(3, 0, "Operator.builtin_options_type")?;
-    let activation = match op.table(4, "Operator.builtin_options")? {
-        Some(o) if tag == FULLY_CONNECTED_OPTIONS => {
-            // FullyConnectedOptions: fused_activation_function 0,
-            // weights_format 1.
-            if o.i8(1, 0, "FullyConnectedOptions.weights_format")? != 0 {
-                return Err(unsupported(
-                    index,
-                    f,
-                    "its weights are shuffled (weights_format)",
-                ));
-            }
-            o.i8(
-                0,
-                ACT_NONE,
-                "FullyConnectedOptions.fused_activation_function",
-            )?
-        }
-        Some(_) => return Err(unsupported(index, f, "its options are another operator's")),
-        None => ACT_NONE,
-    };
-    let activation = match activation {
-        ACT_NONE => Activation::None,
-        ACT_RELU => Activation::Relu,
-        ACT_RELU6 => Activation::Relu6,
-        _ => {
-            return Err(unsupported(
-                index,
-                f,
-                "its fused activation is not NONE, RELU or RELU6",
-            ))
-        }
-    };
-    let w = ins.get(1).and_then(|&i| tensor(i)).ok_or(unsupported(
-        index,
-        f,
-        "it has no weights tensor",
-    ))?;
-    if w.kind != INT8 || w.shape.len() != 2 || w.data.is_empty() {
+    let found = op.u8(3, 0, "Operator.builtin_options_type")?;
+    match op.table(4, "Operator.builtin_options")? {
+        Some(o) if found == tag => Ok(Some(o)),
+        Some(_) => Err(unsupported(
+            index,
+            code,
+            "its options are another operator's",
+        )),
+        None => Ok(None),
+    }
+}
+
+fn padding(v: i8, index: usize, code: i32) -> Result<Padding, Error> {
+    // Padding: SAME 0, VALID 1.
+    match v {
+        0 => Ok(Padding::Same),
+        1 => Ok(Padding::Valid),
+        _ => Err(unsupported(
+            index,
+            code,
+            "its padding is neither SAME nor VALID",
+        )),
+    }
+}
+
+/// What a weighted operator's tensors share: the weights (`per` output
+/// channels, each its scale at `scale_of(o)`), the bias and the
+/// multipliers. `f32_product`: TFLite multiplies a per-tensor fully
+/// connected layer's input and weight scales in `f32`
+/// (`GetQuantizedConvolutionMultipler`), everything else in `f64`
+/// (`PopulateConvolutionQuantizationParams`).
+#[allow(clippy::too_many_arguments)]
+fn weighted(
+    index: usize,
+    code: i32,
+    w: &Tensor<'_>,
+    bias: Option<&Tensor<'_>>,
+    out: usize,
+    input: QParams,
+    output: QParams,
+    activation: Activation,
+) -> Result<Int8Tensors, Error> {
+    if w.kind != INT8 || w.data.is_empty() {
         return Err(unsupported(
             index,
-            f,
-            "its weights are not constant int8 of two dimensions",
+            code,
+            "its weights are not constant int8",
         ));
-    }
-    let (out, fan_in) = (w.shape[0].max(0) as usize, w.shape[1].max(0) as usize);
-    if w.data.len() != out * fan_in || out == 0 || fan_in == 0 {
-        return Err(Error::ImportMalformed {
-            what: "FULLY_CONNECTED weights (data length against shape)",
-            at: 0,
-        });
     }
     if w.zero_points.iter().any(|&z| z != 0) {
         return Err(unsupported(
             index,
-            f,
+            code,
             "its weights are not symmetric (a zero point other than 0)",
         ));
     }
-    let w_scale = |o: usize| match w.scales.len() {
-        1 => Some(w.scales[0]),
-        n if n == out => Some(w.scales[o]),
-        _ => None,
-    };
-    if w_scale(0).is_none() || w.scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+    let per_tensor = w.scales.len() == 1;
+    if !(per_tensor || w.scales.len() == out)
+        || w.scales.iter().any(|s| !(s.is_finite() && *s > 0.0))
+    {
         return Err(unsupported(
             index,
-            f,
-            "its weights lack one positive scale per tensor or per output",
+            code,
+            "its weights lack one positive scale per tensor or per output channel",
         ));
     }
-    let bias = match ins.get(2).copied().filter(|&i| i >= 0) {
+    let bias = match bias {
         None => alloc::vec![0i32; out],
-        Some(i) => {
-            let b = tensor(i).ok_or(unsupported(index, f, "its bias tensor is missing"))?;
+        Some(b) => {
             if b.kind != INT32 || b.data.len() != 4 * out {
                 return Err(unsupported(
                     index,
-                    f,
-                    "its bias is not int32 with one value per output",
+                    code,
+                    "its bias is not int32 with one value per output channel",
                 ));
             }
             b.data
@@ -214,37 +240,113 @@ fn fully_connected(
                 .collect()
         }
     };
-    let output_quant = activation_quant(output, index, f)?;
+    let f32_product = per_tensor && code == code::FULLY_CONNECTED;
     let (mut multiplier, mut shift) = (Vec::with_capacity(out), Vec::with_capacity(out));
-    let per_tensor = w.scales.len() == 1;
     for o in 0..out {
-        let s_w = w_scale(o).unwrap_or(1.0);
-        // As TFLite and TFLM compute it. Per tensor
-        // (`GetQuantizedConvolutionMultipler`), the input and weight scales
-        // are multiplied in f32 and only then widened: on MLPerf Tiny's
-        // autoencoder a product in f64 moves one multiplier of the last
-        // layer by 29 and one output of 64,000 by a step. Per channel
-        // (`PopulateConvolutionQuantizationParams`), every factor is f64.
-        let product = if per_tensor {
+        let s_w = w.scales[if per_tensor { 0 } else { o }];
+        // On MLPerf Tiny's autoencoder a product in f64 where TFLite's is
+        // in f32 moves one multiplier of the last layer by 29 and one
+        // output in 64,000 by a step.
+        let product = if f32_product {
             (input.scale * s_w) as f64
         } else {
             input.scale as f64 * s_w as f64
         };
-        let real = product / output_quant.scale as f64;
-        let (m, s) = quantize_multiplier(real)?;
+        let (m, s) = quantize_multiplier(product / output.scale as f64)?;
         multiplier.push(m);
         shift.push(s);
     }
-    Ok(Int8Dense {
-        in_features: fan_in,
-        out_features: out,
+    Ok(Int8Tensors {
         weights: w.data.iter().map(|&b| b as i8).collect(),
         bias,
         multiplier,
         shift,
-        output: output_quant,
+        output,
         activation,
     })
+}
+
+/// TFLite's int8 softmax parameters for `beta` over an input of scale
+/// `input_scale` (`PreprocessSoftmaxScaling` and `CalculateInputRadius`,
+/// as a build that rounds twice computes them).
+fn softmax_params(beta: f32, input_scale: f32) -> Option<SoftmaxDef> {
+    let max_real = ((1u64 << 31) - 1) as f64;
+    let real =
+        (beta as f64 * input_scale as f64 * (1u64 << (31 - SOFTMAX_DIFF_INTEGER_BITS)) as f64)
+            .min(max_real);
+    let (m, shift) = quantize_multiplier(real).ok()?;
+    if shift < 0 {
+        return None;
+    }
+    let radius = ((1i64 << SOFTMAX_DIFF_INTEGER_BITS) - 1) as f64
+        * (1i64 << (31 - SOFTMAX_DIFF_INTEGER_BITS)) as f64
+        / (1i64 << shift) as f64;
+    Some(SoftmaxDef {
+        input_multiplier: m,
+        input_left_shift: shift,
+        diff_min: -(floor(radius) as i32),
+    })
+}
+
+fn floor(v: f64) -> f64 {
+    let t = v as i64 as f64;
+    if t > v {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// The window of a 2-D operator from `x` to `y`, checked against the
+/// output size TFLite's padding rule gives.
+#[allow(clippy::too_many_arguments)]
+fn window(
+    index: usize,
+    code: i32,
+    x: &Tensor<'_>,
+    y: &Tensor<'_>,
+    kernel: (i32, i32),
+    stride: (i32, i32),
+    padding: Padding,
+) -> Result<Window2d, Error> {
+    let ((h, w, c), (oh, ow, _)) = match (x.nhwc(), y.nhwc()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => {
+            return Err(unsupported(
+                index,
+                code,
+                "its input or output is not a batch-1 NHWC tensor",
+            ))
+        }
+    };
+    let u = |v: i32| u16::try_from(v).ok().filter(|&v| v > 0);
+    let (Some(kh), Some(kw), Some(sh), Some(sw)) =
+        (u(kernel.0), u(kernel.1), u(stride.0), u(stride.1))
+    else {
+        return Err(unsupported(
+            index,
+            code,
+            "its window or stride is not positive",
+        ));
+    };
+    let win = Window2d {
+        in_height: h,
+        in_width: w,
+        in_channels: c,
+        kernel_height: kh,
+        kernel_width: kw,
+        stride_height: sh,
+        stride_width: sw,
+        padding,
+    };
+    match crate::kernels::conv2d::Geometry::of(&win) {
+        Some(g) if g.out_h == oh as usize && g.out_w == ow as usize => Ok(win),
+        _ => Err(unsupported(
+            index,
+            code,
+            "its output size is not what its window, stride and padding give",
+        )),
+    }
 }
 
 /// Imports a `.tflite` file's bytes as a vigie model named `name`.
@@ -293,16 +395,22 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
             "it has more than one input or output tensor",
         ));
     };
-    let tensor = |i: i32| usize::try_from(i).ok().and_then(|i| tensors.get(i));
     let bad_index = Error::ImportMalformed {
         what: "a tensor index past SubGraph.tensors",
         at: 0,
     };
-    let input_tensor = tensor(*input).ok_or(bad_index)?;
+    let tensor = |i: i32| {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| tensors.get(i))
+            .ok_or(bad_index)
+    };
+    let input_tensor = tensor(*input)?;
     let input_quant = activation_quant(input_tensor, 0, -1)?;
     let mut layers = Vec::new();
     let mut operators = Vec::new();
     let (mut current, mut quant) = (*input, input_quant);
+    let mut softmax_last = false;
     for (index, op) in graph.tables(3, "SubGraph.operators")?.iter().enumerate() {
         // Operator: opcode_index 0, inputs 1, outputs 2.
         let opcode = op.u32(0, 0, "Operator.opcode_index")? as usize;
@@ -316,19 +424,26 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
         );
         let name = super::operator_name(code).unwrap_or("an unknown operator");
         let missing = match code {
-            code::FULLY_CONNECTED | code::RESHAPE => None,
-            code::CONV_2D | code::DEPTHWISE_CONV_2D => {
-                Some("2-D convolutions are not in vigie-core yet")
-            }
-            code::AVERAGE_POOL_2D => Some("2-D pooling is not in vigie-core yet"),
+            code::FULLY_CONNECTED
+            | code::RESHAPE
+            | code::CONV_2D
+            | code::DEPTHWISE_CONV_2D
+            | code::AVERAGE_POOL_2D
+            | code::SOFTMAX => None,
             code::ADD => Some(
                 "ADD (a skip connection, a graph that is not a chain) is not in vigie-core yet",
             ),
-            code::SOFTMAX => Some("int8 SOFTMAX as TFLM computes it is not in vigie-core yet"),
             _ => Some("vigie-core has no such layer"),
         };
         if let Some(missing) = missing {
             return Err(unsupported(index, code, missing));
+        }
+        if softmax_last {
+            return Err(unsupported(
+                index,
+                code,
+                "it follows a SOFTMAX (vigie runs a softmax only as the last layer)",
+            ));
         }
         let ([x, ..], [y]) = (ins.as_slice(), outs.as_slice()) else {
             return Err(unsupported(
@@ -344,34 +459,233 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                 "its input is not the previous operator's output (vigie runs a chain of layers)",
             ));
         }
-        let out_tensor = tensor(*y).ok_or(bad_index)?;
-        if code == code::RESHAPE {
-            // The data does not move; TFLite requires the same quantization.
-            let q = activation_quant(out_tensor, index, code)?;
-            let in_tensor = tensor(*x).ok_or(bad_index)?;
-            if q != quant || out_tensor.elements() != in_tensor.elements() {
-                return Err(unsupported(
+        let (x_t, y_t) = (tensor(*x)?, tensor(*y)?);
+        let weights = || ins.get(1).map(|&i| tensor(i)).transpose();
+        let bias = || {
+            ins.get(2)
+                .copied()
+                .filter(|&i| i >= 0)
+                .map(tensor)
+                .transpose()
+        };
+        let layer = match code {
+            code::RESHAPE => {
+                // The data does not move; TFLite requires the same
+                // quantization.
+                let q = activation_quant(y_t, index, code)?;
+                if q != quant || y_t.elements() != x_t.elements() {
+                    return Err(unsupported(
+                        index,
+                        code,
+                        "it changes the quantization or the size",
+                    ));
+                }
+                None
+            }
+            code::FULLY_CONNECTED => {
+                let o = options(op, options::FULLY_CONNECTED, index, code)?;
+                // FullyConnectedOptions: fused_activation_function 0,
+                // weights_format 1.
+                if let Some(o) = &o {
+                    if o.i8(1, 0, "FullyConnectedOptions.weights_format")? != 0 {
+                        return Err(unsupported(
+                            index,
+                            code,
+                            "its weights are shuffled (weights_format)",
+                        ));
+                    }
+                }
+                let act = match &o {
+                    Some(o) => o.i8(0, 0, "FullyConnectedOptions.fused_activation_function")?,
+                    None => ACT_NONE,
+                };
+                let w = weights()?.ok_or(unsupported(index, code, "it has no weights tensor"))?;
+                let [out, fan_in] = w.shape.as_slice() else {
+                    return Err(unsupported(
+                        index,
+                        code,
+                        "its weights are not two-dimensional",
+                    ));
+                };
+                let (out, fan_in) = (*out.max(&0) as usize, *fan_in.max(&0) as usize);
+                if out == 0 || fan_in != x_t.elements() || out != y_t.elements() {
+                    return Err(unsupported(
+                        index,
+                        code,
+                        "its input or output size does not match its weights (vigie runs batch 1)",
+                    ));
+                }
+                if w.data.len() != out * fan_in {
+                    return Err(Error::ImportMalformed {
+                        what: "FULLY_CONNECTED weights (data length against shape)",
+                        at: 0,
+                    });
+                }
+                let q_out = activation_quant(y_t, index, code)?;
+                let tensors = weighted(
                     index,
                     code,
-                    "it changes the quantization or the size",
-                ));
+                    w,
+                    bias()?,
+                    out,
+                    quant,
+                    q_out,
+                    activation(act, index, code)?,
+                )?;
+                Some(Int8Layer::Dense {
+                    in_features: fan_in,
+                    out_features: out,
+                    tensors,
+                })
             }
-            operators.push((name, None));
-        } else {
-            let in_tensor = tensor(*x).ok_or(bad_index)?;
-            let dense = fully_connected(index, op, &ins, &tensors, quant, out_tensor)?;
-            if dense.in_features != in_tensor.elements()
-                || dense.out_features != out_tensor.elements()
-            {
-                return Err(unsupported(
+            code::CONV_2D | code::DEPTHWISE_CONV_2D => {
+                let depthwise = code == code::DEPTHWISE_CONV_2D;
+                let tag = if depthwise {
+                    options::DEPTHWISE_CONV_2D
+                } else {
+                    options::CONV_2D
+                };
+                let o = options(op, tag, index, code)?.ok_or(unsupported(
                     index,
                     code,
-                    "its input or output size does not match its weights (vigie runs batch 1)",
-                ));
+                    "it has no options",
+                ))?;
+                // Conv2DOptions: padding 0, stride_w 1, stride_h 2,
+                // fused_activation_function 3, dilation_w 4, dilation_h 5.
+                // DepthwiseConv2DOptions: padding 0, stride_w 1, stride_h 2,
+                // depth_multiplier 3, fused_activation_function 4,
+                // dilation_w 5, dilation_h 6.
+                let (act_id, dil) = if depthwise { (4, 5) } else { (3, 4) };
+                let pad = padding(o.i8(0, 0, "Conv2DOptions.padding")?, index, code)?;
+                let stride = (
+                    o.i32(2, 1, "Conv2DOptions.stride_h")?,
+                    o.i32(1, 1, "Conv2DOptions.stride_w")?,
+                );
+                if o.i32(dil, 1, "Conv2DOptions.dilation_w_factor")? != 1
+                    || o.i32(dil + 1, 1, "Conv2DOptions.dilation_h_factor")? != 1
+                {
+                    return Err(unsupported(index, code, "it is dilated"));
+                }
+                let act = activation(
+                    o.i8(act_id, 0, "Conv2DOptions.fused_activation_function")?,
+                    index,
+                    code,
+                )?;
+                let w = weights()?.ok_or(unsupported(index, code, "it has no weights tensor"))?;
+                let [a, kh, kw, b] = w.shape.as_slice() else {
+                    return Err(unsupported(
+                        index,
+                        code,
+                        "its weights are not four-dimensional",
+                    ));
+                };
+                let win = window(index, code, x_t, y_t, (*kh, *kw), stride, pad)?;
+                let out_c = y_t.nhwc().map_or(0, |(_, _, c)| c);
+                let (in_c, taps) = (win.in_channels, *kh as usize * *kw as usize);
+                let expected = if depthwise {
+                    // 1 × kh × kw × out, out a multiple of in.
+                    *a == 1 && *b == out_c as i32 && out_c % in_c == 0
+                } else {
+                    *a == out_c as i32 && *b == in_c as i32
+                };
+                let n = if depthwise {
+                    taps * out_c as usize
+                } else {
+                    out_c as usize * taps * in_c as usize
+                };
+                if !expected || w.data.len() != n {
+                    return Err(unsupported(
+                        index,
+                        code,
+                        "its weights' shape does not match its input and output",
+                    ));
+                }
+                let q_out = activation_quant(y_t, index, code)?;
+                let tensors = weighted(index, code, w, bias()?, out_c as usize, quant, q_out, act)?;
+                Some(if depthwise {
+                    Int8Layer::DepthwiseConv2d {
+                        window: win,
+                        depth_multiplier: out_c / in_c,
+                        tensors,
+                    }
+                } else {
+                    Int8Layer::Conv2d {
+                        window: win,
+                        out_channels: out_c,
+                        tensors,
+                    }
+                })
             }
-            quant = dense.output;
-            operators.push((name, Some(layers.len())));
-            layers.push(dense);
+            code::AVERAGE_POOL_2D => {
+                let o = options(op, options::POOL_2D, index, code)?.ok_or(unsupported(
+                    index,
+                    code,
+                    "it has no options",
+                ))?;
+                // Pool2DOptions: padding 0, stride_w 1, stride_h 2,
+                // filter_width 3, filter_height 4, fused_activation_function 5.
+                let pad = padding(o.i8(0, 0, "Pool2DOptions.padding")?, index, code)?;
+                let stride = (
+                    o.i32(2, 1, "Pool2DOptions.stride_h")?,
+                    o.i32(1, 1, "Pool2DOptions.stride_w")?,
+                );
+                let kernel = (
+                    o.i32(4, 0, "Pool2DOptions.filter_height")?,
+                    o.i32(3, 0, "Pool2DOptions.filter_width")?,
+                );
+                let act = activation(
+                    o.i8(5, 0, "Pool2DOptions.fused_activation_function")?,
+                    index,
+                    code,
+                )?;
+                let win = window(index, code, x_t, y_t, kernel, stride, pad)?;
+                if activation_quant(y_t, index, code)? != quant {
+                    return Err(unsupported(
+                        index,
+                        code,
+                        "its output's quantization differs from its input's",
+                    ));
+                }
+                Some(Int8Layer::AvgPool2d(Pool2dDef {
+                    window: win,
+                    activation: act,
+                }))
+            }
+            _ => {
+                // SOFTMAX. SoftmaxOptions: beta 0.
+                let beta = match options(op, options::SOFTMAX, index, code)? {
+                    Some(o) => o.f32(0, 0.0, "SoftmaxOptions.beta")?,
+                    None => 0.0,
+                };
+                if activation_quant(y_t, index, code)? != SOFTMAX_OUTPUT {
+                    return Err(unsupported(
+                        index,
+                        code,
+                        "its output is not quantized as 1/256 from -128",
+                    ));
+                }
+                let p = softmax_params(beta, quant.scale).ok_or(unsupported(
+                    index,
+                    code,
+                    "its beta and input scale give no fixed-point multiplier",
+                ))?;
+                softmax_last = true;
+                Some(Int8Layer::Softmax(p))
+            }
+        };
+        match layer {
+            Some(l) => {
+                quant = match &l {
+                    Int8Layer::Dense { tensors, .. }
+                    | Int8Layer::Conv2d { tensors, .. }
+                    | Int8Layer::DepthwiseConv2d { tensors, .. } => tensors.output,
+                    Int8Layer::Softmax(_) => SOFTMAX_OUTPUT,
+                    Int8Layer::AvgPool2d(_) => quant,
+                };
+                operators.push((name, Some(layers.len())));
+                layers.push(l);
+            }
+            None => operators.push((name, None)),
         }
         current = *y;
     }
@@ -380,16 +694,36 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
             "its last operator does not write the subgraph's output",
         ));
     }
-    let output_len = tensor(*output).ok_or(bad_index)?.elements();
+    if layers.len() > crate::format::MAX_LAYERS {
+        return Err(model_unsupported(
+            "it has more layers than vigie-core's model format holds (MAX_LAYERS, 16)",
+        ));
+    }
+    let output_len = tensor(*output)?.elements();
+    // A flat input is one value per named channel; any other shape is one
+    // channel of its values in TFLite's order (NHWC).
+    let n = input_tensor.elements();
+    let (input_names, input_length) = match input_tensor.shape.as_slice() {
+        [1, _] => ((0..n).map(|i| format!("in{i}")).collect(), 1),
+        _ => (
+            alloc::vec![String::from("input")],
+            u16::try_from(n)
+                .map_err(|_| model_unsupported("its input has more than 65,535 values"))?,
+        ),
+    };
+    let (task, prefix) = if softmax_last {
+        (Task::Classification, "class")
+    } else {
+        (Task::Regression, "out")
+    };
     let int8 = Int8Model {
         name: String::from(name),
-        input_names: (0..input_tensor.elements())
-            .map(|i| format!("in{i}"))
-            .collect(),
+        input_names,
+        input_length,
         input_quant,
         layers,
-        task: Task::Regression,
-        output_names: (0..output_len).map(|i| format!("out{i}")).collect(),
+        task,
+        output_names: (0..output_len).map(|i| format!("{prefix}{i}")).collect(),
     };
     Ok(Imported {
         model: int8.build()?,

@@ -18,6 +18,14 @@ struct LayerRow {
     macs: u64,
 }
 
+/// A 2-D window and its input, `k=3×3 on 25×5`.
+fn window(w: &vigie_core::format::Window2d) -> String {
+    format!(
+        "k={}×{} on {}×{}",
+        w.kernel_height, w.kernel_width, w.in_height, w.in_width
+    )
+}
+
 fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
     let mut rows = Vec::new();
     let mut shape_in = model.input_shape();
@@ -41,6 +49,43 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
             LayerDef::GlobalAvgPool1d => (String::new(), 0),
             LayerDef::Quantiles1d(q) => (format!("{} ranks", q.count), 0),
             LayerDef::Flatten => (format!("{}×{}", shape_in.channels, shape_in.length), 0),
+            LayerDef::Conv2d(c) => (
+                format!(
+                    "{}→{} {} s={}×{} {:?} {:?}",
+                    c.window.in_channels,
+                    c.out_channels,
+                    window(&c.window),
+                    c.window.stride_height,
+                    c.window.stride_width,
+                    c.window.padding,
+                    c.activation
+                ),
+                c.weights.len() as u64 + c.out_channels as u64,
+            ),
+            LayerDef::DepthwiseConv2d(c) => (
+                format!(
+                    "{}×{} {} s={}×{} {:?} {:?}",
+                    c.window.in_channels,
+                    c.depth_multiplier,
+                    window(&c.window),
+                    c.window.stride_height,
+                    c.window.stride_width,
+                    c.window.padding,
+                    c.activation
+                ),
+                c.weights.len() as u64 + c.bias.len() as u64 / 4,
+            ),
+            LayerDef::AvgPool2d(p) => (
+                format!(
+                    "{} s={}×{} {:?}",
+                    window(&p.window),
+                    p.window.stride_height,
+                    p.window.stride_width,
+                    p.window.padding
+                ),
+                0,
+            ),
+            LayerDef::Softmax(_) => ("int8, 1/256 from -128".into(), 0),
         };
         let kind = model.layer_kind(i).unwrap_or("?");
         let macs = model.layer_macs(i).unwrap_or(0);
