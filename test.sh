@@ -69,8 +69,9 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
     cargo fmt -- --check
     cargo clippy --release --target-dir "$fw_target/firmware-basicmotions" -- -D warnings
     cargo clippy --release --features digits --target-dir "$fw_target/firmware-digits" -- -D warnings
-    cargo clippy --release --bin mlperf --features mlperf-ad01 \
-        --target-dir "$fw_target/firmware-mlperf-ad01" -- -D warnings
+    for m in mlperf-ad01 mlperf-kws; do
+        cargo clippy --release --bin mlperf --features "$m" --target-dir "$fw_target/firmware-$m" -- -D warnings
+    done
     # The probe-rs/defmt builds for real boards compile and link here; no
     # board is attached, so they are not run.
     for board in nrf52840 stm32f411; do
@@ -87,12 +88,14 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
         grep -E '^(model|stream|explain|summary|cost|memory|result)' <<<"$out"
         grep -qx 'result: ok' <<<"$out"
     done
-    # MLPerf Tiny's autoencoder, imported from its .tflite: its costs, and
-    # its outputs against TFLite's.
-    out=$(timeout 120 cargo run --release --quiet --bin mlperf --features mlperf-ad01 \
-        --target-dir "$fw_target/firmware-mlperf-ad01")
-    grep -E '^(model|cost|outputs|board|memory|result)' <<<"$out"
-    grep -qx 'result: ok' <<<"$out"
+    # MLPerf Tiny's models, imported from their .tflite: their costs, and
+    # their outputs against TFLite's.
+    for m in mlperf-ad01 mlperf-kws; do
+        out=$(timeout 120 cargo run --release --quiet --bin mlperf --features "$m" \
+            --target-dir "$fw_target/firmware-$m")
+        grep -E '^(model|cost|outputs|board|memory|result)' <<<"$out"
+        grep -qx 'result: ok' <<<"$out"
+    done
 )
 
 echo

@@ -402,7 +402,7 @@ impl<'a> Model<'a> {
                         c.activation,
                     );
                     if let Some(g) = Geometry::of(&c.window) {
-                        conv2d_s8(x, c.weights, &g, c.out_channels as usize, &q, y);
+                        conv2d_s8(x, c.weights, &g, c.out_channels as usize, &q, scratch, y);
                     }
                     quant = c.output;
                 }
@@ -416,7 +416,8 @@ impl<'a> Model<'a> {
                         c.activation,
                     );
                     if let Some(g) = Geometry::of(&c.window) {
-                        depthwise_conv2d_s8(x, c.weights, &g, c.depth_multiplier as usize, &q, y);
+                        let m = c.depth_multiplier as usize;
+                        depthwise_conv2d_s8(x, c.weights, &g, m, &q, scratch, y);
                     }
                     quant = c.output;
                 }

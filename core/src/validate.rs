@@ -456,6 +456,16 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 current.channels as usize,
                 c.kernel as usize,
             ) as u64,
+            // A 2-D convolution gathers a patch and widens it; a depthwise
+            // one keeps an accumulator per channel (`kernels::conv2d`).
+            LayerDef::Conv2d(c) => crate::kernels::conv2d::Geometry::of(&c.window)
+                .map_or(0, |g| crate::kernels::conv2d::conv2d_scratch_bytes(&g))
+                as u64,
+            LayerDef::DepthwiseConv2d(c) => {
+                crate::kernels::conv2d::Geometry::of(&c.window).map_or(0, |g| {
+                    crate::kernels::conv2d::depthwise_scratch_bytes(&g, c.depth_multiplier as usize)
+                }) as u64
+            }
             _ => 0,
         };
         if !matches!(layer, LayerDef::Flatten) {

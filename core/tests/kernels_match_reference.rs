@@ -3,9 +3,13 @@
 //! the saturating corners.
 
 use proptest::prelude::*;
-use vigie_core::format::Padding;
+use vigie_core::format::{Padding, Window2d};
 use vigie_core::kernels::conv1d::{
     conv1d_s8, conv1d_s8_reference, conv1d_scratch_len, Conv1dShape,
+};
+use vigie_core::kernels::conv2d::{
+    conv2d_s8, conv2d_s8_reference, conv2d_scratch_bytes, depthwise_conv2d_s8,
+    depthwise_conv2d_s8_reference, depthwise_scratch_bytes, Geometry,
 };
 use vigie_core::kernels::dense::{dense_s8, dense_s8_reference, dense_scratch_bytes};
 use vigie_core::kernels::pool::{
@@ -345,4 +349,75 @@ fn saturating_corners_agree_with_reference() {
         multiply_by_quantized_multiplier(1 << 20, i32::MAX, 30),
         i32::MAX - 1
     );
+}
+
+/// A 2-D window over an NHWC input that fits it: (window, geometry).
+fn window_2d() -> impl Strategy<Value = (Window2d, Geometry)> {
+    (
+        (1u16..=9, 1u16..=9, 1u16..=12),
+        (1u16..=4, 1u16..=4, 1u16..=3, 1u16..=3),
+        padding(),
+    )
+        .prop_filter_map("the window fits", |((h, w, c), (kh, kw, sh, sw), p)| {
+            let win = Window2d {
+                in_height: h,
+                in_width: w,
+                in_channels: c,
+                kernel_height: kh,
+                kernel_width: kw,
+                stride_height: sh,
+                stride_width: sw,
+                padding: p,
+            };
+            Geometry::of(&win).map(|g| (win, g))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn conv2d_equals_reference(
+        ((_, g), out_c, input, weights, params) in window_2d()
+            .prop_flat_map(|(win, g)| (1usize..=20).prop_flat_map(move |oc| (
+                Just((win, g)),
+                Just(oc),
+                prop::collection::vec(any::<i8>(), g.in_h * g.in_w * g.in_c),
+                prop::collection::vec(any::<u8>(), oc * g.k_h * g.k_w * g.in_c),
+                channel_params(oc),
+            )))
+    ) {
+        let p = Params::new(params);
+        let n = g.positions() * out_c;
+        let mut reference = vec![0i8; n];
+        conv2d_s8_reference(&input, &weights, &g, out_c, &p.quant(), &mut reference);
+        for offset in 0..4 {
+            let mut scratch = vec![0x5Ai8; conv2d_scratch_bytes(&g) + offset];
+            let mut fast: Vec<i8> = reference.iter().map(|&v| !v).collect();
+            conv2d_s8(&input, &weights, &g, out_c, &p.quant(), &mut scratch[offset..], &mut fast);
+            prop_assert_eq!(&fast, &reference);
+        }
+    }
+
+    #[test]
+    fn depthwise_conv2d_equals_reference(
+        ((_, g), input, weights, params) in window_2d()
+            .prop_flat_map(|(win, g)| (
+                Just((win, g)),
+                prop::collection::vec(any::<i8>(), g.in_h * g.in_w * g.in_c),
+                prop::collection::vec(any::<u8>(), g.k_h * g.k_w * g.in_c),
+                channel_params(g.in_c),
+            ))
+    ) {
+        let p = Params::new(params);
+        let n = g.positions() * g.in_c;
+        let mut reference = vec![0i8; n];
+        depthwise_conv2d_s8_reference(&input, &weights, &g, 1, &p.quant(), &mut reference);
+        for offset in 0..4 {
+            let mut scratch = vec![0x5Ai8; depthwise_scratch_bytes(&g, 1) + offset];
+            let mut fast: Vec<i8> = reference.iter().map(|&v| !v).collect();
+            depthwise_conv2d_s8(&input, &weights, &g, 1, &p.quant(), &mut scratch[offset..], &mut fast);
+            prop_assert_eq!(&fast, &reference);
+        }
+    }
 }

@@ -165,27 +165,37 @@ fn firmware_digits_mlp_matches_host_bit_for_bit_and_catches_the_fault() {
     check_firmware("digits", &["--features", "digits"]);
 }
 
-/// MLPerf Tiny's anomaly-detection autoencoder, imported from its .tflite
-/// when the firmware is built, gives on the device exactly the int8
-/// outputs TFLite's reference interpreter recorded
-/// (`tests/tests/tflite_import.rs` checks the host on all 100 records).
-#[test]
-fn firmware_runs_the_imported_mlperf_autoencoder_with_tflites_outputs() {
+/// Runs the firmware's `mlperf` binary with one model feature and checks
+/// that every output equals TFLite's recorded one.
+fn check_mlperf(feature: &str, outputs: &str) {
     if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED firmware test (mlperf-ad01): {why}");
+        eprintln!("SKIPPED firmware test ({feature}): {why}");
         return;
     }
-    let elf = build_bin("mlperf-ad01", "mlperf", &["--features", "mlperf-ad01"]);
+    let elf = build_bin(feature, "mlperf", &["--features", feature]);
     let (code, out) = run_in_qemu(&elf);
-    assert!(
-        out.lines()
-            .any(|l| l == "outputs: 0 of 2560 int8 values differ from TFLite's on 4 inputs"),
-        "{out}"
-    );
+    let expected = format!("outputs: 0 of {outputs} int8 values differ from TFLite's on 4 inputs");
+    assert!(out.lines().any(|l| l == expected), "{out}");
     assert!(
         out.lines().any(|l| l.starts_with("cost: inference ")),
         "{out}"
     );
     assert!(out.lines().any(|l| l == "result: ok"), "{out}");
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// MLPerf Tiny's anomaly-detection autoencoder, imported from its .tflite
+/// when the firmware is built, gives on the device exactly the int8
+/// outputs TFLite's reference interpreter recorded
+/// (`tests/tests/tflite_import.rs` checks the host on all 100 records).
+#[test]
+fn firmware_runs_the_imported_mlperf_autoencoder_with_tflites_outputs() {
+    check_mlperf("mlperf-ad01", "2560");
+}
+
+/// The same for keyword spotting (2-D and depthwise convolutions, pooling,
+/// int8 softmax).
+#[test]
+fn firmware_runs_the_imported_mlperf_keyword_spotter_with_tflites_outputs() {
+    check_mlperf("mlperf-kws", "48");
 }

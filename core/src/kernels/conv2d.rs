@@ -5,12 +5,22 @@
 //! input (padding adds nothing), plus the bias, requantized per output
 //! channel and clamped by the fused activation.
 //!
-//! These are the plain kernels, written for clarity; the 2-D layers come
-//! from imported models (`vigie import`) and have no SIMD fast path yet, so
-//! there is no second version to keep in agreement. Accumulators stay in
-//! `i32`: validation bounds `256 · Σ|w| + |bias|` per output channel.
+//! The fast kernels the engine runs sit beside plain `_reference` ones
+//! written for clarity; `core/tests/kernels_match_reference.rs` asserts
+//! they agree bit for bit. The convolution gathers each output position's
+//! patch (padding filled with the input zero point, which adds nothing)
+//! and runs the dense kernel on it (SXTB16/SMLAD on Cortex-M4); a 1×1
+//! convolution with stride 1 needs no gathering. The depthwise kernel adds
+//! each tap into one `i32` accumulator per channel, so its inner loop runs
+//! along the contiguous channels (keeping four channels' accumulators in
+//! registers across the taps instead was measured slower: 28.2
+//! instructions per MAC against 17.0 on keyword spotting). Accumulators
+//! stay in `i32`: validation bounds `256 · Σ|w| + |bias|` per output
+//! channel.
 
+use super::dense::{dense_s8, dense_scratch_bytes};
 use super::ChannelQuant;
+use crate::arch::aligned_words;
 use crate::format::Window2d;
 
 /// A validated 2-D window over an NHWC input, with its output size and
@@ -94,9 +104,79 @@ impl Geometry {
     }
 }
 
+/// Whether a convolution reads each position's channels in place: a 1×1
+/// window with stride 1 (no padding then).
+fn pointwise(g: &Geometry) -> bool {
+    g.k_h == 1 && g.k_w == 1 && g.stride_h == 1 && g.stride_w == 1
+}
+
+/// Bytes of scratch [`conv2d_s8`] needs: one patch (unless pointwise) and
+/// the dense kernel's widened copy of it.
+pub fn conv2d_scratch_bytes(g: &Geometry) -> usize {
+    let patch = g.k_h * g.k_w * g.in_c;
+    let gathered = if pointwise(g) { 0 } else { patch };
+    gathered + dense_scratch_bytes(patch)
+}
+
+/// Bytes of scratch [`depthwise_conv2d_s8`] needs: an `i32` accumulator
+/// per output channel, word-aligned.
+pub fn depthwise_scratch_bytes(g: &Geometry, depth_multiplier: usize) -> usize {
+    4 * g.in_c * depth_multiplier + 3
+}
+
 /// `CONV_2D`: `y[oy][ox][o]` from `x` (`in_h × in_w × in_c`) and weights
-/// `out_c × k_h × k_w × in_c`.
+/// `out_c × k_h × k_w × in_c` (OHWI: each filter is one row over a patch
+/// in the input's own order). Each position's patch, gathered into
+/// `scratch` with the zero point where the window leaves the input, is a
+/// dense layer's input ([`dense_s8`]); `scratch` holds at least
+/// [`conv2d_scratch_bytes`].
 pub fn conv2d_s8(
+    x: &[i8],
+    weights: &[u8],
+    g: &Geometry,
+    out_c: usize,
+    q: &ChannelQuant<'_>,
+    scratch: &mut [i8],
+    y: &mut [i8],
+) {
+    let patch_len = g.k_h * g.k_w * g.in_c;
+    if scratch.len() < conv2d_scratch_bytes(g) {
+        return;
+    }
+    if pointwise(g) {
+        for (xs, ys) in x
+            .chunks_exact(g.in_c)
+            .zip(y.chunks_exact_mut(out_c))
+            .take(g.positions())
+        {
+            dense_s8(xs, weights, q, scratch, ys);
+        }
+        return;
+    }
+    let (patch, rest) = scratch.split_at_mut(patch_len);
+    let row = g.k_w * g.in_c;
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let (fy0, fy1, fx0, fx1, y0, x0) = g.taps(oy, ox);
+            if fy1 - fy0 < g.k_h || fx1 - fx0 < g.k_w {
+                patch.fill(q.input_zero_point);
+            }
+            for fy in fy0..fy1 {
+                let iy = (y0 + fy as isize) as usize;
+                let ix = (x0 + fx0 as isize) as usize;
+                let n = (fx1 - fx0) * g.in_c;
+                let from = &x[(iy * g.in_w + ix) * g.in_c..][..n];
+                patch[fy * row + fx0 * g.in_c..][..n].copy_from_slice(from);
+            }
+            let ys = &mut y[(oy * g.out_w + ox) * out_c..][..out_c];
+            dense_s8(patch, weights, q, rest, ys);
+        }
+    }
+}
+
+/// The plain `CONV_2D`: `y[oy][ox][o]` from `x` (`in_h × in_w × in_c`) and
+/// weights `out_c × k_h × k_w × in_c`, tap by tap.
+pub fn conv2d_s8_reference(
     x: &[i8],
     weights: &[u8],
     g: &Geometry,
@@ -131,8 +211,56 @@ pub fn conv2d_s8(
 }
 
 /// `DEPTHWISE_CONV_2D`: output channel `c · depth_multiplier + m` from
-/// input channel `c`, weights `k_h × k_w × out_c`.
+/// input channel `c`, weights `k_h × k_w × out_c`. With a depth multiplier
+/// of 1, each tap inside the input adds `(x − zp) · w` along the
+/// contiguous channels into one accumulator per channel (in `scratch`, at
+/// least [`depthwise_scratch_bytes`]); other multipliers run the plain
+/// kernel.
 pub fn depthwise_conv2d_s8(
+    x: &[i8],
+    weights: &[u8],
+    g: &Geometry,
+    depth_multiplier: usize,
+    q: &ChannelQuant<'_>,
+    scratch: &mut [i8],
+    y: &mut [i8],
+) {
+    let c_n = g.in_c;
+    let words = aligned_words(scratch);
+    if depth_multiplier != 1 || words.len() < c_n {
+        depthwise_conv2d_s8_reference(x, weights, g, depth_multiplier, q, y);
+        return;
+    }
+    let acc = &mut words[..c_n];
+    let zp = q.input_zero_point as i32;
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let (fy0, fy1, fx0, fx1, y0, x0) = g.taps(oy, ox);
+            for (c, a) in acc.iter_mut().enumerate() {
+                *a = q.bias(c) as u32;
+            }
+            for fy in fy0..fy1 {
+                let iy = (y0 + fy as isize) as usize;
+                for fx in fx0..fx1 {
+                    let ix = (x0 + fx as isize) as usize;
+                    let xs = &x[(iy * g.in_w + ix) * c_n..][..c_n];
+                    let ws = &weights[(fy * g.k_w + fx) * c_n..][..c_n];
+                    for (a, (&xv, &wv)) in acc.iter_mut().zip(xs.iter().zip(ws)) {
+                        let p = (xv as i32 - zp) * (wv as i8 as i32);
+                        *a = (*a as i32).wrapping_add(p) as u32;
+                    }
+                }
+            }
+            let ys = &mut y[(oy * g.out_w + ox) * c_n..][..c_n];
+            for (c, (v, &a)) in ys.iter_mut().zip(acc.iter()).enumerate() {
+                *v = q.requantizer(c).apply(a as i32);
+            }
+        }
+    }
+}
+
+/// The plain `DEPTHWISE_CONV_2D`, tap by tap per output channel.
+pub fn depthwise_conv2d_s8_reference(
     x: &[i8],
     weights: &[u8],
     g: &Geometry,
