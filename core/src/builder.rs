@@ -144,6 +144,23 @@ struct ChannelTensors {
     shift: Vec<u8>,
 }
 
+impl ChannelTensors {
+    /// One slice of weights, biases, multipliers and shifts, as the 2-D
+    /// layers store them (`format::Conv2dDef::tensors`), in `weights`.
+    fn concatenated(self) -> ChannelTensors {
+        let mut all = self.weights;
+        all.extend(self.bias);
+        all.extend(self.multiplier);
+        all.extend(self.shift);
+        ChannelTensors {
+            weights: all,
+            bias: Vec::new(),
+            multiplier: Vec::new(),
+            shift: Vec::new(),
+        }
+    }
+}
+
 /// An int8 layer with owned tensors.
 #[derive(Debug, Clone, PartialEq)]
 enum OwnedLayer {
@@ -540,7 +557,7 @@ impl Int8Model {
                     let n = out * taps(window) * window.in_channels as usize;
                     OwnedLayer::Spatial {
                         kind: Spatial::Conv2d(*window, *out_channels),
-                        tensors: tensors.owned(place, out, n)?,
+                        tensors: tensors.owned(place, out, n)?.concatenated(),
                         output: tensors.output,
                         activation: tensors.activation,
                     }
@@ -553,7 +570,9 @@ impl Int8Model {
                     let out = window.in_channels as usize * *depth_multiplier as usize;
                     OwnedLayer::Spatial {
                         kind: Spatial::Depthwise(*window, *depth_multiplier),
-                        tensors: tensors.owned(place, out, out * taps(window))?,
+                        tensors: tensors
+                            .owned(place, out, out * taps(window))?
+                            .concatenated(),
                         output: tensors.output,
                         activation: tensors.activation,
                     }
@@ -640,13 +659,7 @@ impl QuantizedModel {
                 },
                 OwnedLayer::Spatial {
                     kind,
-                    tensors:
-                        ChannelTensors {
-                            weights,
-                            bias,
-                            multiplier,
-                            shift,
-                        },
+                    tensors: ChannelTensors { weights, .. },
                     output,
                     activation,
                 } => match *kind {
@@ -654,10 +667,7 @@ impl QuantizedModel {
                         LayerDef::Conv2d(crate::format::Conv2dDef {
                             window,
                             out_channels,
-                            weights,
-                            bias,
-                            multiplier,
-                            shift,
+                            tensors: weights,
                             output: *output,
                             activation: *activation,
                         })
@@ -666,10 +676,7 @@ impl QuantizedModel {
                         LayerDef::DepthwiseConv2d(crate::format::DepthwiseConv2dDef {
                             window,
                             depth_multiplier,
-                            weights,
-                            bias,
-                            multiplier,
-                            shift,
+                            tensors: weights,
                             output: *output,
                             activation: *activation,
                         })

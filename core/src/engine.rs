@@ -393,31 +393,17 @@ impl<'a> Model<'a> {
                     quantiles_s8(x, &s, y);
                 }
                 LayerDef::Conv2d(c) => {
-                    let q = ChannelQuant::new(
-                        c.bias,
-                        c.multiplier,
-                        c.shift,
-                        quant,
-                        c.output,
-                        c.activation,
-                    );
-                    if let Some(g) = Geometry::of(&c.window) {
-                        conv2d_s8(x, c.weights, &g, c.out_channels as usize, &q, scratch, y);
+                    if let (Some([w, b, m, sh]), Some(g)) = (c.parts(), Geometry::of(&c.window)) {
+                        let q = ChannelQuant::new(b, m, sh, quant, c.output, c.activation);
+                        conv2d_s8(x, w, &g, c.out_channels as usize, &q, scratch, y);
                     }
                     quant = c.output;
                 }
                 LayerDef::DepthwiseConv2d(c) => {
-                    let q = ChannelQuant::new(
-                        c.bias,
-                        c.multiplier,
-                        c.shift,
-                        quant,
-                        c.output,
-                        c.activation,
-                    );
-                    if let Some(g) = Geometry::of(&c.window) {
-                        let m = c.depth_multiplier as usize;
-                        depthwise_conv2d_s8(x, c.weights, &g, m, &q, scratch, y);
+                    if let (Some([w, b, m, sh]), Some(g)) = (c.parts(), Geometry::of(&c.window)) {
+                        let q = ChannelQuant::new(b, m, sh, quant, c.output, c.activation);
+                        let dm = c.depth_multiplier as usize;
+                        depthwise_conv2d_s8(x, w, &g, dm, &q, scratch, y);
                     }
                     quant = c.output;
                 }

@@ -294,19 +294,47 @@ pub struct Conv2dDef<'a> {
     pub window: Window2d,
     /// Output channels (filters).
     pub out_channels: u16,
-    /// `out_channels × kernel_height × kernel_width × in_channels` int8
-    /// (TFLite's OHWI order).
-    pub weights: &'a [u8],
-    /// `out_channels` i32 little-endian.
-    pub bias: &'a [u8],
-    /// `out_channels` Q31 multipliers, i32 little-endian.
-    pub multiplier: &'a [u8],
-    /// `out_channels` shifts, i8.
-    pub shift: &'a [u8],
+    /// The weights, `out_channels × kernel_height × kernel_width ×
+    /// in_channels` int8 (TFLite's OHWI order), then per output channel
+    /// the i32 biases, the i32 Q31 multipliers and the i8 shifts, all
+    /// little-endian, in one slice ([`Conv2dDef::parts`]): one borrowed
+    /// slice instead of four keeps the layer list, and every copy of a
+    /// model's definition on a device's stack, as small as before the 2-D
+    /// layers.
+    pub tensors: &'a [u8],
     /// Quantization of the output tensor.
     pub output: QParams,
     /// Fused activation.
     pub activation: Activation,
+}
+
+/// `(weights, bias, multiplier, shift)` of `tensors` for `weights` weight
+/// bytes and `out` output channels; `None` when the lengths disagree.
+fn channel_parts(tensors: &[u8], weights: usize, out: usize) -> Option<[&[u8]; 4]> {
+    if tensors.len() != weights.checked_add(out.checked_mul(9)?)? {
+        return None;
+    }
+    let (w, rest) = tensors.split_at(weights);
+    let (bias, rest) = rest.split_at(4 * out);
+    let (multiplier, shift) = rest.split_at(4 * out);
+    Some([w, bias, multiplier, shift])
+}
+
+impl<'a> Conv2dDef<'a> {
+    /// Weight bytes: `out × kh × kw × in`.
+    pub fn weights_len(&self) -> usize {
+        let w = &self.window;
+        self.out_channels as usize
+            * w.kernel_height as usize
+            * w.kernel_width as usize
+            * w.in_channels as usize
+    }
+
+    /// `[weights, bias, multiplier, shift]`, `None` when [`Conv2dDef::tensors`]
+    /// has the wrong length (validation refuses such a model).
+    pub fn parts(&self) -> Option<[&'a [u8]; 4]> {
+        channel_parts(self.tensors, self.weights_len(), self.out_channels as usize)
+    }
 }
 
 /// A depthwise 2-D convolution over an NHWC tensor: output channel
@@ -317,18 +345,33 @@ pub struct DepthwiseConv2dDef<'a> {
     pub window: Window2d,
     /// Output channels per input channel.
     pub depth_multiplier: u16,
-    /// `kernel_height × kernel_width × out_channels` int8 (TFLite's 1HWO).
-    pub weights: &'a [u8],
-    /// `out_channels` i32 little-endian.
-    pub bias: &'a [u8],
-    /// `out_channels` Q31 multipliers, i32 little-endian.
-    pub multiplier: &'a [u8],
-    /// `out_channels` shifts, i8.
-    pub shift: &'a [u8],
+    /// The weights, `kernel_height × kernel_width × out_channels` int8
+    /// (TFLite's 1HWO), then per output channel the i32 biases, the i32 Q31
+    /// multipliers and the i8 shifts, as [`Conv2dDef::tensors`].
+    pub tensors: &'a [u8],
     /// Quantization of the output tensor.
     pub output: QParams,
     /// Fused activation.
     pub activation: Activation,
+}
+
+impl<'a> DepthwiseConv2dDef<'a> {
+    /// Output channels: `in × depth_multiplier`.
+    pub fn out_channels(&self) -> usize {
+        self.window.in_channels as usize * self.depth_multiplier as usize
+    }
+
+    /// Weight bytes: `kh × kw × out`.
+    pub fn weights_len(&self) -> usize {
+        let w = &self.window;
+        w.kernel_height as usize * w.kernel_width as usize * self.out_channels()
+    }
+
+    /// `[weights, bias, multiplier, shift]`, `None` when the lengths
+    /// disagree.
+    pub fn parts(&self) -> Option<[&'a [u8]; 4]> {
+        channel_parts(self.tensors, self.weights_len(), self.out_channels())
+    }
 }
 
 /// Average pooling over a 2-D window, per channel; padded positions are

@@ -198,13 +198,15 @@ fn check_depthwise(
     c: &crate::format::DepthwiseConv2dDef<'_>,
 ) -> Result<(), Error> {
     let place = Place::Layer(layer);
-    check_len(place, "weights", c.weights, out as u64 * taps as u64)?;
-    check_len(place, "bias", c.bias, 4 * out as u64)?;
-    check_len(place, "multiplier", c.multiplier, 4 * out as u64)?;
-    check_len(place, "shift", c.shift, out as u64)?;
-    for o in 0..out as usize {
-        let m = read_i32(c.multiplier, o);
-        let s = c.shift[o] as i8 as i32;
+    let [weights, bias, multiplier, shift] = c.parts().ok_or(Error::ValidateTensorLength {
+        place,
+        field: "tensors",
+        expected: (out as u64 * taps as u64 + 9 * out as u64).min(u32::MAX as u64) as u32,
+        found: c.tensors.len().min(u32::MAX as usize) as u32,
+    })?;
+    for (o, &s) in shift.iter().enumerate() {
+        let m = read_i32(multiplier, o);
+        let s = s as i8 as i32;
         if (m != 0 && m < MIN_MULTIPLIER) || !(MIN_SHIFT..=MAX_SHIFT).contains(&s) {
             return Err(Error::ValidateQuantization {
                 place,
@@ -212,14 +214,13 @@ fn check_depthwise(
                 index: o as u32,
             });
         }
-        let abs_w: u64 = c
-            .weights
+        let abs_w: u64 = weights
             .iter()
             .skip(o)
             .step_by(out as usize)
             .map(|&w| (w as i8 as i64).unsigned_abs())
             .sum();
-        let bound = abs_w * 256 + (read_i32(c.bias, o) as i64).unsigned_abs();
+        let bound = abs_w * 256 + (read_i32(bias, o) as i64).unsigned_abs();
         if bound > i32::MAX as u64 {
             return Err(Error::ValidateAccumulatorRange {
                 layer,
@@ -376,15 +377,14 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 if fan_in > u32::MAX as u64 {
                     return Err(Error::ValidateChain { layer: li });
                 }
-                check_channels(
-                    li,
-                    out_c,
-                    fan_in as u32,
-                    c.weights,
-                    c.bias,
-                    c.multiplier,
-                    c.shift,
-                )?;
+                let [w, b, m, sh] = c.parts().ok_or(Error::ValidateTensorLength {
+                    place,
+                    field: "tensors",
+                    expected: (c.weights_len() as u64 + 9 * out_c as u64).min(u32::MAX as u64)
+                        as u32,
+                    found: c.tensors.len().min(u32::MAX as usize) as u32,
+                })?;
+                check_channels(li, out_c, fan_in as u32, w, b, m, sh)?;
                 check_qparams(&c.output, place, "output.scale")?;
                 Shape {
                     channels: out_c,

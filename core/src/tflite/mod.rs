@@ -2,20 +2,22 @@
 //!
 //! A `.tflite` file is a FlatBuffer of TensorFlow Lite's schema
 //! (`tensorflow/lite/schema/schema.fbs`, file identifier `TFL3`). The
-//! reader ([`flatbuffer`], feature `std`) is bounds-checked and needs no
+//! reader (`flatbuffer`, feature `std`) is bounds-checked and needs no
 //! generated code; the fields it reads are named here with their order in
-//! that schema. [`import`] maps the operators vigie-core runs into its
+//! that schema. `import` maps the operators vigie-core runs into its
 //! layer list, keeping every scale, zero point, per-channel multiplier and
 //! fused activation exactly, and refuses the rest with
-//! [`Error::ImportUnsupported`]: the operator, its index and what is
+//! [`crate::Error::ImportUnsupported`]: the operator, its index and what is
 //! missing. Nothing is approximated.
 //!
-//! Supported so far: a chain of `FULLY_CONNECTED` (int8 input and output,
-//! symmetric int8 weights per tensor or per output channel, int32 bias,
-//! fused `NONE`, `RELU` or `RELU6`) and `RESHAPE` (which moves no data).
-//! That runs MLPerf Tiny's anomaly-detection autoencoder; the 2-D
-//! convolutions, pooling, `ADD` and int8 `SOFTMAX` of the other three
-//! reference models are refused by name.
+//! Supported so far, as a chain of layers: `FULLY_CONNECTED`, `CONV_2D`,
+//! `DEPTHWISE_CONV_2D` (int8 activations, symmetric int8 weights per
+//! tensor or per output channel, int32 bias, fused `NONE`, `RELU` or
+//! `RELU6`, no dilation), `AVERAGE_POOL_2D`, `RESHAPE` (which moves no
+//! data) and a final int8 `SOFTMAX`. That runs MLPerf Tiny's
+//! anomaly-detection autoencoder and keyword spotter; its ResNet is
+//! refused at its first `ADD` (a skip connection), and its visual wake
+//! words model for its 31 layers (the format holds 16).
 
 #[cfg(feature = "std")]
 pub mod flatbuffer;
