@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let mut owned = [0u8; 8192];
+    let mut owned = [0u8; 32768];
     let data = if data.len() >= HEADER_LEN && data.len() <= owned.len() && data[0] & 1 == 1 {
         let bytes = &mut owned[..data.len()];
         bytes.copy_from_slice(data);

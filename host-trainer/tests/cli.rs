@@ -757,18 +757,34 @@ fn import_writes_a_tflite_model_that_inspect_shows_and_refuses_one_it_cannot_run
         &["inspect", &out],
         &["input    640 × 1", "640→128 Relu", "264192 per inference"],
     );
+    // 2-D layers and a softmax: a classifier.
+    let kws = dir.join("kws.vigie").display().to_string();
+    prints(
+        &[
+            "import",
+            &repo("models/mlperf-tiny/kws_ref_model.tflite"),
+            "--out",
+            &kws,
+        ],
+        &["became 12 layers", "-> layer 11 (softmax)"],
+    );
+    prints(
+        &["inspect", &kws],
+        &[
+            "(classification)",
+            "depthwise_conv2d",
+            "2656768 per inference",
+        ],
+    );
     // An operator vigie lacks: named, and nothing written.
-    let kws_out = dir.join("kws.vigie");
+    let kws_out = dir.join("resnet.vigie");
     let err = refused(&[
         "import",
-        &repo("models/mlperf-tiny/kws_ref_model.tflite"),
+        &repo("models/mlperf-tiny/pretrainedResnet_quant.tflite"),
         "--out",
         &kws_out.display().to_string(),
     ]);
-    says(
-        &err,
-        "TFLite operator 0 (CONV_2D): 2-D convolutions are not in vigie-core yet",
-    );
+    says(&err, "TFLite operator 3 (ADD): ADD (a skip connection");
     assert!(!kws_out.exists());
     // Not a TFLite file at all.
     let err = refused(&[
