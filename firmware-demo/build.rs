@@ -30,7 +30,37 @@ fn main() {
         .unwrap_or_else(|e| panic!("{model}: {e}; rerun ./make-assets.sh"));
     fs::write(out.join("sizes.rs"), sizes).expect("OUT_DIR is writable");
     println!("cargo:rerun-if-changed=models");
+    public_key(&out);
     mlperf(&out);
+}
+
+/// The public key the firmware trusts (`keys/demo.key.pub`, two lines:
+/// a label, then 64 hexadecimal digits) as `key.rs`.
+fn public_key(out: &std::path::Path) {
+    let path = "keys/demo.key.pub";
+    let text = fs::read_to_string(path).expect("the demo public key is readable");
+    let digits = text.lines().nth(1).unwrap_or("").trim();
+    assert_eq!(
+        digits.len(),
+        64,
+        "{path}: line 2 holds 64 hexadecimal digits"
+    );
+    let bytes: Vec<String> = (0..32)
+        .map(|i| {
+            let b = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16)
+                .unwrap_or_else(|_| panic!("{path}: line 2 is not hexadecimal"));
+            format!("{b:#04x}")
+        })
+        .collect();
+    fs::write(
+        out.join("key.rs"),
+        format!(
+            "/// The Ed25519 public key models must be signed with ({path}).\npub const PUBLIC_KEY: [u8; 32] = [{}];\n",
+            bytes.join(", ")
+        ),
+    )
+    .expect("OUT_DIR is writable");
+    println!("cargo:rerun-if-changed={path}");
 }
 
 /// Records of TFLite's outputs the device checks itself against.

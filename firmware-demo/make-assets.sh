@@ -12,7 +12,8 @@ vigie() {
 }
 out=${VIGIE_ASSETS:-firmware-demo/models}
 # The full models (with their training reports) stay here; the firmware
-# embeds copies stripped of the host-only sections (`vigie strip`).
+# embeds copies stripped of the host-only sections (`vigie strip`) and
+# signed with the demo key (keys/README.md): it runs only signed models.
 full=$(mktemp -d)
 trap 'rm -rf "$full"' EXIT
 
@@ -26,6 +27,7 @@ trap 'rm -rf "$full"' EXIT
 bm=(--data data/basicmotions_train.csv --test data/basicmotions_test.csv --target activity --seed 0)
 vigie train "${bm[@]}" --config examples/defaults.toml --quiet --out "$full/basicmotions.vigie" >/dev/null
 vigie strip --model "$full/basicmotions.vigie" --out $out/basicmotions.vigie
+vigie sign --model $out/basicmotions.vigie --key firmware-demo/keys/demo.key >/dev/null
 vigie stream "${bm[@]}" --model $out/basicmotions.vigie --windows 40 \
     --fault-channel acc_x --offset 3 --out $out/basicmotions.replay
 
@@ -34,5 +36,6 @@ vigie stream "${bm[@]}" --model $out/basicmotions.vigie --windows 40 \
 dg=(--data data/digits.csv --target digit --seed 0)
 vigie train "${dg[@]}" --config examples/defaults.toml --quiet --out "$full/digits.vigie" >/dev/null
 vigie strip --model "$full/digits.vigie" --out $out/digits.vigie
+vigie sign --model $out/digits.vigie --key firmware-demo/keys/demo.key >/dev/null
 vigie stream "${dg[@]}" --model $out/digits.vigie --windows 40 \
     --fault-channel px36 --gain 2.5 --out $out/digits.replay

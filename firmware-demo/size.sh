@@ -41,3 +41,7 @@ whole=$(probe -monitor probe-core,probe-monitor)
 echo "  load, validate, run, decide:    $((engine - base)) bytes"
 echo "  the monitor on top:             $((whole - engine)) bytes"
 echo "  together:                       $((whole - base)) bytes"
+signature=$(probe -signature probe-signature)
+echo "  Ed25519 verification (alone):   $((signature - base)) bytes (ed25519-compact, opt_size)"
+dalek=$(probe -dalek verify-bench)
+echo "  the same with ed25519-dalek:    $((dalek - base)) bytes"

@@ -9,11 +9,9 @@ use crate::decision::{CalibrationDef, Decision};
 use crate::error::Buffer;
 use crate::format::{read_f32, section_kind, split_file, LayerDef, ModelDef, Names, QParams, Task};
 use crate::kernels::conv1d::{conv1d_s8, Conv1dShape};
-use crate::kernels::conv2d::{avg_pool2d_s8, conv2d_s8, depthwise_conv2d_s8, Geometry};
 use crate::kernels::dense::dense_s8;
 use crate::kernels::pool::{avg_pool1d_s8, max_pool1d_s8, PoolShape};
 use crate::kernels::quantiles::{quantiles_s8, QuantileShape};
-use crate::kernels::softmax::softmax_s8;
 use crate::kernels::{pad_left, ChannelQuant};
 use crate::math::quantize_affine;
 use crate::validate::{validate, Shape, Summary};
@@ -83,6 +81,18 @@ impl<'a> Model<'a> {
         let (_, body) = split_file(bytes)?;
         let def = ModelDef::from_body(body)?;
         Self::from_def(def)
+    }
+
+    /// Loads a model only if it is signed by `public_key`
+    /// ([`crate::signature::verify`]): an unsigned, malformed, wrongly keyed
+    /// or changed file is refused with its own error, before anything else
+    /// is decoded.
+    pub fn from_bytes_signed(
+        bytes: &'a [u8],
+        public_key: &[u8; crate::signature::PUBLIC_KEY_LEN],
+    ) -> Result<Self, Error> {
+        crate::signature::verify(bytes, public_key)?;
+        Self::from_bytes(bytes)
     }
 
     /// Validates an already decoded model.
@@ -392,36 +402,15 @@ impl<'a> Model<'a> {
                     };
                     quantiles_s8(x, &s, y);
                 }
-                LayerDef::Conv2d(c) => {
-                    if let (Some([w, b, m, sh]), Some(g)) = (c.parts(), Geometry::of(&c.window)) {
-                        let q = ChannelQuant::new(b, m, sh, quant, c.output, c.activation);
-                        conv2d_s8(x, w, &g, c.out_channels as usize, &q, scratch, y);
+                LayerDef::Conv2d(_)
+                | LayerDef::DepthwiseConv2d(_)
+                | LayerDef::AvgPool2d(_)
+                | LayerDef::Softmax(_) => {
+                    // Validation refuses these without feature `layers2d`.
+                    #[cfg(feature = "layers2d")]
+                    {
+                        quant = run_2d(layer, x, shape_in, quant, scratch, y);
                     }
-                    quant = c.output;
-                }
-                LayerDef::DepthwiseConv2d(c) => {
-                    if let (Some([w, b, m, sh]), Some(g)) = (c.parts(), Geometry::of(&c.window)) {
-                        let q = ChannelQuant::new(b, m, sh, quant, c.output, c.activation);
-                        let dm = c.depth_multiplier as usize;
-                        depthwise_conv2d_s8(x, w, &g, dm, &q, scratch, y);
-                    }
-                    quant = c.output;
-                }
-                LayerDef::AvgPool2d(p) => {
-                    let (lo, hi) = crate::requant::activation_range(
-                        p.activation,
-                        quant.scale,
-                        quant.zero_point,
-                    );
-                    if let Some(g) = Geometry::of(&p.window) {
-                        avg_pool2d_s8(x, &g, lo, hi, y);
-                    }
-                }
-                LayerDef::Softmax(p) => {
-                    // Over the last axis: the channels (a channels-last
-                    // tensor's, or a flat tensor's values).
-                    softmax_s8(x, shape_in.channels as usize, p, y);
-                    quant = crate::format::SOFTMAX_OUTPUT;
                 }
                 LayerDef::Flatten => {}
             }
@@ -443,7 +432,7 @@ impl<'a> Model<'a> {
     /// Whether the output levels are probabilities already (the last layer
     /// is an int8 softmax, as in imported classifiers).
     fn outputs_probabilities(&self) -> bool {
-        matches!(self.def.layers.last(), Some(LayerDef::Softmax(_)))
+        cfg!(feature = "layers2d") && matches!(self.def.layers.last(), Some(LayerDef::Softmax(_)))
     }
 
     /// The calibration applied by [`Output::decide`] (temperature 1, no
@@ -512,7 +501,8 @@ impl Softmax {
     }
 
     fn exp(&self, q: i8) -> f32 {
-        if self.probabilities {
+        // Only an imported model ends with a softmax (feature `layers2d`).
+        if cfg!(feature = "layers2d") && self.probabilities {
             let w = (q as i32 + 128) as f32;
             return if self.scale == 1.0 || w == 0.0 {
                 w
@@ -632,5 +622,51 @@ impl<'a> Output<'a, '_> {
             expected_cost: expected(index),
             mostly_imputed: false,
         })
+    }
+}
+
+/// Runs one of the 2-D layers of imported models (feature `layers2d`) and
+/// returns its output's quantization.
+#[cfg(feature = "layers2d")]
+fn run_2d(
+    layer: &LayerDef<'_>,
+    x: &[i8],
+    shape_in: crate::validate::Shape,
+    quant: crate::format::QParams,
+    scratch: &mut [i8],
+    y: &mut [i8],
+) -> crate::format::QParams {
+    use crate::kernels::conv2d::{avg_pool2d_s8, conv2d_s8, depthwise_conv2d_s8, Geometry};
+    match layer {
+        LayerDef::Conv2d(c) => {
+            if let (Some([w, b, m, sh]), Some(g)) = (c.parts(), Geometry::of(&c.window)) {
+                let q = ChannelQuant::new(b, m, sh, quant, c.output, c.activation);
+                conv2d_s8(x, w, &g, c.out_channels as usize, &q, scratch, y);
+            }
+            c.output
+        }
+        LayerDef::DepthwiseConv2d(c) => {
+            if let (Some([w, b, m, sh]), Some(g)) = (c.parts(), Geometry::of(&c.window)) {
+                let q = ChannelQuant::new(b, m, sh, quant, c.output, c.activation);
+                let dm = c.depth_multiplier as usize;
+                depthwise_conv2d_s8(x, w, &g, dm, &q, scratch, y);
+            }
+            c.output
+        }
+        LayerDef::AvgPool2d(p) => {
+            let (lo, hi) =
+                crate::requant::activation_range(p.activation, quant.scale, quant.zero_point);
+            if let Some(g) = Geometry::of(&p.window) {
+                avg_pool2d_s8(x, &g, lo, hi, y);
+            }
+            quant
+        }
+        LayerDef::Softmax(p) => {
+            // Over the last axis: the channels (a channels-last tensor's,
+            // or a flat tensor's values).
+            crate::kernels::softmax::softmax_s8(x, shape_in.channels as usize, p, y);
+            crate::format::SOFTMAX_OUTPUT
+        }
+        _ => quant,
     }
 }

@@ -291,6 +291,19 @@ pub enum Error {
         /// Which field.
         field: &'static str,
     },
+    /// A signed model was asked for and the file carries no signature
+    /// (header flag bit 0 is clear).
+    SignatureMissing,
+    /// The file's trailer is not a signature trailer
+    /// ([`crate::signature::TRAILER_LEN`] bytes starting `ED25`).
+    SignatureMalformed {
+        /// Trailer bytes found.
+        len: u32,
+    },
+    /// The file is signed with another key than the one the device trusts.
+    SignatureWrongKey,
+    /// The signature does not match the file: it was changed after signing.
+    SignatureInvalid,
     /// A TFLite file (`vigie import`) is truncated or corrupted: reading
     /// `what` at byte `at` ran out of the file or pointed outside it.
     ImportMalformed {
@@ -388,6 +401,10 @@ impl fmt::Display for Error {
             RunNotClassification => write!(f, "this model does regression; it has no class to report"),
             ReplayMalformed { what } => write!(f, "replay stream {what}; regenerate it with `vigie stream`"),
             BuildInvalid { place, field } => write!(f, "{place}: `{field}` is not valid for building a model"),
+            SignatureMissing => write!(f, "the model is not signed; sign it with `vigie sign --model M --key K`"),
+            SignatureMalformed { len } => write!(f, "the model's trailer ({len} bytes) is not an Ed25519 signature trailer; sign the model again"),
+            SignatureWrongKey => write!(f, "the model is signed with another key than the trusted one; sign it with the key whose public half the device holds"),
+            SignatureInvalid => write!(f, "the model's signature does not match its bytes: the file was changed after it was signed"),
             ImportMalformed { what, at } => write!(f, "TFLite file: reading {what} at byte {at} ran past the end of the file or pointed outside it; the file is truncated or corrupted (export it again)"),
             ImportUnsupported { code: -1, missing, .. } => {
                 write!(f, "TFLite model: {missing}; vigie imports nothing")

@@ -56,6 +56,7 @@ pub mod monitor;
 pub mod replay;
 pub mod requant;
 pub mod session;
+pub mod signature;
 pub mod tflite;
 pub mod validate;
 

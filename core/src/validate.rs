@@ -45,6 +45,7 @@ pub fn layer_macs(layer: &LayerDef<'_>, x: Shape, y: Shape) -> u64 {
 
 /// The geometry of a 2-D layer's window over the current tensor: its
 /// input must hold `in_height × in_width × in_channels` values.
+#[cfg(feature = "layers2d")]
 fn window_2d(
     layer: u16,
     w: &crate::format::Window2d,
@@ -191,6 +192,7 @@ fn check_channels(
 /// The per-channel parameters of a depthwise layer: its weights are
 /// `taps × out_c` with output channel `o` at column `o`, so each channel's
 /// accumulator bound sums a strided column.
+#[cfg(feature = "layers2d")]
 fn check_depthwise(
     layer: u16,
     out: u32,
@@ -314,6 +316,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
         if channels_last && reads_channels_first {
             return Err(Error::ValidateChain { layer: li });
         }
+
         let next = match layer {
             LayerDef::Dense(d) => {
                 let fan_in = dim(d.in_features, place, "in_features")?;
@@ -370,6 +373,16 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                     length: q.count as u32,
                 }
             }
+            #[cfg(not(feature = "layers2d"))]
+            LayerDef::Conv2d(_)
+            | LayerDef::DepthwiseConv2d(_)
+            | LayerDef::AvgPool2d(_)
+            | LayerDef::Softmax(_) => {
+                return Err(Error::ValidateModel {
+                    what: "the model has 2-D layers or a softmax (an imported model), and this vigie-core was built without feature `layers2d`",
+                })
+            }
+            #[cfg(feature = "layers2d")]
             LayerDef::Conv2d(c) => {
                 let g = window_2d(li, &c.window, in_len)?;
                 let out_c = dim(c.out_channels, place, "out_channels")?;
@@ -391,6 +404,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                     length: (g.out_h * g.out_w) as u32,
                 }
             }
+            #[cfg(feature = "layers2d")]
             LayerDef::DepthwiseConv2d(c) => {
                 let g = window_2d(li, &c.window, in_len)?;
                 let m = dim(c.depth_multiplier, place, "depth_multiplier")?;
@@ -406,6 +420,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                     length: (g.out_h * g.out_w) as u32,
                 }
             }
+            #[cfg(feature = "layers2d")]
             LayerDef::AvgPool2d(p) => {
                 let g = window_2d(li, &p.window, in_len)?;
                 Shape {
@@ -413,6 +428,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                     length: (g.out_h * g.out_w) as u32,
                 }
             }
+            #[cfg(feature = "layers2d")]
             LayerDef::Softmax(p) => {
                 // Over the last axis: the channels of a channels-last
                 // tensor, the values of a flat one.
@@ -458,9 +474,11 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
             ) as u64,
             // A 2-D convolution gathers a patch and widens it; a depthwise
             // one keeps an accumulator per channel (`kernels::conv2d`).
+            #[cfg(feature = "layers2d")]
             LayerDef::Conv2d(c) => crate::kernels::conv2d::Geometry::of(&c.window)
                 .map_or(0, |g| crate::kernels::conv2d::conv2d_scratch_bytes(&g))
                 as u64,
+            #[cfg(feature = "layers2d")]
             LayerDef::DepthwiseConv2d(c) => {
                 crate::kernels::conv2d::Geometry::of(&c.window).map_or(0, |g| {
                     crate::kernels::conv2d::depthwise_scratch_bytes(&g, c.depth_multiplier as usize)

@@ -47,6 +47,12 @@ mod sizes {
 }
 use sizes::{ARENA, CHANNELS, INPUT, MONITOR_STATE, RAW_INPUT};
 
+/// `PUBLIC_KEY`, read by `build.rs` from `keys/demo.key.pub`: the firmware
+/// runs only models signed with its secret half.
+mod key {
+    include!(concat!(env!("OUT_DIR"), "/key.rs"));
+}
+
 // The replayed windows are the model's inputs as they are: its training
 // file had no text columns to encode (`vigie_core::encoding`).
 const _: () = assert!(
@@ -89,6 +95,14 @@ fn replay_stream(
     state: &mut [f32],
     buffers: replay::Buffers<'_>,
 ) -> Result<bool, Error> {
+    // Only a model signed with the trusted key runs.
+    let t0 = clock.now();
+    vigie_core::signature::verify(assets::MODEL, &key::PUBLIC_KEY)?;
+    say!(
+        "signature: Ed25519, signed by the embedded key, verified in {} {}",
+        clock.to_units(clock.now().wrapping_sub(t0)),
+        clock::UNIT
+    );
     // Where an inference's instructions go, layer by layer, on the
     // stream's first window (before the session takes the arena).
     layer_split(clock, arena, buffers.input)?;

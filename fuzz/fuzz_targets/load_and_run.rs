@@ -1,6 +1,7 @@
 //! Feeds arbitrary bytes to the loader and to the replay-stream reader,
 //! runs whatever loads (with its calibration's decision), feeds whatever
-//! monitor section loads, and explains a prediction by occlusion.
+//! monitor section loads, and explains a prediction by occlusion; the
+//! signed loader sees every input too.
 //! `cargo +nightly fuzz run load_and_run` (from `fuzz/`).
 //!
 //! Inputs whose first byte is odd get a valid header (magic, version,
@@ -13,7 +14,16 @@ use vigie_core::format::{crc32, Header, FORMAT_VERSION, HEADER_LEN};
 use vigie_core::monitor::Monitor;
 use vigie_core::Model;
 
+/// The firmware demo's public key (`firmware-demo/keys/demo.key.pub`): the
+/// signed loader parses any trailer against it.
+const DEMO_KEY: [u8; 32] = [
+    0x9b, 0x00, 0x39, 0x8f, 0xfc, 0x83, 0xce, 0x72, 0x24, 0x2a, 0xad, 0x5e, 0xe0, 0xef, 0x5b, 0xbe,
+    0x4f, 0x8f, 0x41, 0x4b, 0x82, 0x2b, 0x75, 0x82, 0xb9, 0x20, 0xd5, 0xe3, 0x48, 0x9b, 0xa3, 0x24,
+];
+
 fuzz_target!(|data: &[u8]| {
+    // Signed loading: trailer parsing and verification never panic.
+    let _ = Model::from_bytes_signed(data, &DEMO_KEY);
     if let Ok(r) = vigie_core::replay::Replay::from_bytes(data) {
         let mut window = [0.0f32; 256];
         if let Some(w) = window.get_mut(..r.values_per_window()) {

@@ -383,6 +383,36 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Writes a new Ed25519 key pair for signing models: the secret key in
+    /// OUT, the public key (for devices) in OUT.pub. Never overwrites a key.
+    Keygen {
+        /// Where to write the secret key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Signs a model (Ed25519, in the file's trailer), in place or into
+    /// --out, once it loads and validates.
+    Sign {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// The secret key (`vigie keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Write the signed model here instead of over --model.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Checks that a model is signed by a public key and loads: what a
+    /// device does before it runs an update. Exits non-zero otherwise.
+    Verify {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// The public key (`KEY.pub` from `vigie keygen`).
+        #[arg(long = "pub")]
+        public: PathBuf,
+    },
     /// Writes a copy of a model for a device: without the sections only a
     /// host reads (the training report and the data checks), keeping the
     /// layers, the monitor and the calibration.
@@ -702,6 +732,9 @@ fn run(cli: Cli) -> Result<()> {
         } => cli::explain::explain(&io.inputs()?, target.as_deref(), row, seed, json),
         Command::Strip { model, out, force } => cli::strip::strip(&model, &out, force),
         Command::Import { tflite, out, force } => cli::import::import(&tflite, &out, force),
+        Command::Keygen { out } => cli::keys::keygen(&out),
+        Command::Sign { model, key, out } => cli::keys::sign(&model, &key, out.as_deref()),
+        Command::Verify { model, public } => cli::keys::verify(&model, &public),
         Command::Report {
             model,
             data,

@@ -799,3 +799,55 @@ fn import_writes_a_tflite_model_that_inspect_shows_and_refuses_one_it_cannot_run
     let err = refused(&["import", &ad01, "--out", &ad01, "--force"]);
     says(&err, "that is the file given as");
 }
+
+#[test]
+fn keygen_sign_and_verify_refuse_what_they_must() {
+    let dir = scratch("keys");
+    let key = dir.join("k").display().to_string();
+    let other = dir.join("o").display().to_string();
+    prints(&["keygen", "--out", &key], &["secret key", "k.pub"]);
+    succeeds(&["keygen", "--out", &other]);
+    // A key is never overwritten.
+    let err = refused(&["keygen", "--out", &key]);
+    says(&err, "never overwrites a key");
+    let model = dir.join("m.vigie").display().to_string();
+    std::fs::write(
+        &model,
+        std::fs::read(repo("firmware-demo/models/digits.vigie")).unwrap(),
+    )
+    .unwrap();
+    let public = format!("{key}.pub");
+    // The demo model is signed with the demo key, not this one.
+    says(
+        &refused(&["verify", "--model", &model, "--pub", &public]),
+        "another key",
+    );
+    prints(&["sign", "--model", &model, "--key", &key], &["signed by"]);
+    prints(
+        &["verify", "--model", &model, "--pub", &public],
+        &["and valid"],
+    );
+    says(
+        &refused(&[
+            "verify",
+            "--model",
+            &model,
+            "--pub",
+            &format!("{other}.pub"),
+        ]),
+        "another key",
+    );
+    // Keys swapped: named by file and line.
+    says(
+        &refused(&["sign", "--model", &model, "--key", &public]),
+        "line 1: this is a public key file",
+    );
+    // A changed byte in the body: refused before the signature is checked.
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&model, &bytes).unwrap();
+    says(
+        &refused(&["verify", "--model", &model, "--pub", &public]),
+        "refused",
+    );
+}

@@ -51,11 +51,12 @@ struct Tensor<'a> {
 }
 
 impl Tensor<'_> {
+    /// Values in the tensor (saturating: a corrupted shape cannot
+    /// overflow, and no size this large passes the checks that follow).
     fn elements(&self) -> usize {
-        self.shape
-            .iter()
-            .map(|&d| usize::try_from(d).unwrap_or(0))
-            .product()
+        self.shape.iter().fold(1usize, |n, &d| {
+            n.saturating_mul(usize::try_from(d).unwrap_or(0))
+        })
     }
 
     /// `[1, H, W, C]` as `(H, W, C)`.
@@ -515,7 +516,7 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                         "its input or output size does not match its weights (vigie runs batch 1)",
                     ));
                 }
-                if w.data.len() != out * fan_in {
+                if w.data.len() != out.saturating_mul(fan_in) {
                     return Err(Error::ImportMalformed {
                         what: "FULLY_CONNECTED weights (data length against shape)",
                         at: 0,
@@ -581,7 +582,10 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                 };
                 let win = window(index, code, x_t, y_t, (*kh, *kw), stride, pad)?;
                 let out_c = y_t.nhwc().map_or(0, |(_, _, c)| c);
-                let (in_c, taps) = (win.in_channels, *kh as usize * *kw as usize);
+                let (in_c, taps) = (
+                    win.in_channels,
+                    win.kernel_height as usize * win.kernel_width as usize,
+                );
                 let expected = if depthwise {
                     // 1 × kh × kw × out, out a multiple of in.
                     *a == 1 && *b == out_c as i32 && out_c % in_c == 0
@@ -589,9 +593,11 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                     *a == out_c as i32 && *b == in_c as i32
                 };
                 let n = if depthwise {
-                    taps * out_c as usize
+                    taps.saturating_mul(out_c as usize)
                 } else {
-                    out_c as usize * taps * in_c as usize
+                    (out_c as usize)
+                        .saturating_mul(taps)
+                        .saturating_mul(in_c as usize)
                 };
                 if !expected || w.data.len() != n {
                     return Err(unsupported(
@@ -700,9 +706,17 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
         ));
     }
     let output_len = tensor(*output)?.elements();
+    // Names are made per value below: sizes past what the model format
+    // holds are refused before anything is allocated for them.
+    if output_len > u16::MAX as usize {
+        return Err(model_unsupported("its output has more than 65,535 values"));
+    }
     // A flat input is one value per named channel; any other shape is one
     // channel of its values in TFLite's order (NHWC).
     let n = input_tensor.elements();
+    if n > u16::MAX as usize {
+        return Err(model_unsupported("its input has more than 65,535 values"));
+    }
     let (input_names, input_length) = match input_tensor.shape.as_slice() {
         [1, _] => ((0..n).map(|i| format!("in{i}")).collect(), 1),
         _ => (

@@ -45,6 +45,31 @@ fn use_core(bytes: &[u8], input: &[f32], arena: &mut [i8], state: &mut [f32]) ->
     }
 }
 
+/// Ed25519 verification of a model file (`probe-signature`).
+#[cfg(feature = "probe-signature")]
+fn use_signature(bytes: &[u8], key: &[u8; 32]) -> u32 {
+    vigie_core::signature::verify(bytes, key).is_ok() as u32
+}
+
+/// The same with ed25519-dalek (`verify-bench`), to compare.
+#[cfg(all(feature = "verify-bench", not(feature = "probe-signature")))]
+fn use_signature(bytes: &[u8], key: &[u8; 32]) -> u32 {
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+    let n = bytes.len().saturating_sub(64);
+    let Ok(sig) = <[u8; 64]>::try_from(&bytes[n..]) else {
+        return 2;
+    };
+    match VerifyingKey::from_bytes(key) {
+        Ok(k) => k.verify(&bytes[..n], &Signature::from_bytes(&sig)).is_ok() as u32,
+        Err(_) => 3,
+    }
+}
+
+#[cfg(not(any(feature = "probe-signature", feature = "verify-bench")))]
+fn use_signature(bytes: &[u8], key: &[u8; 32]) -> u32 {
+    (bytes.len() + key.len()) as u32
+}
+
 #[cfg(not(feature = "probe-core"))]
 fn use_core(bytes: &[u8], input: &[f32], arena: &mut [i8], state: &mut [f32]) -> u32 {
     (bytes.len() + input.len() + arena.len() + state.len()) as u32
@@ -60,6 +85,8 @@ fn main() -> ! {
     // as `&'static mut`.
     let r = use_core(bytes, input, ARENA, STATE);
     black_box(r);
+    let key: &[u8; 32] = black_box(&[0; 32]);
+    black_box(use_signature(bytes, key));
     loop {
         cortex_m::asm::wfi();
     }

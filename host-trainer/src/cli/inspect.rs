@@ -252,7 +252,12 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
     );
     println!("parameters   {}", d["params"]);
     println!("MACs         {} per inference", model.macs());
-    if Some(bytes.len() as u64) == dev["device_bytes"].as_u64() {
+    // A signed file's trailer travels with its device copy.
+    let trailer = match vigie_core::signature::signer(&bytes) {
+        Ok(_) => vigie_core::signature::TRAILER_LEN as u64,
+        Err(_) => 0,
+    };
+    if Some(bytes.len() as u64) == dev["device_bytes"].as_u64().map(|d| d + trailer) {
         println!(
             "file         {} bytes (a device copy: no host-only sections; used in place)",
             bytes.len()
@@ -262,6 +267,16 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
             "file         {} bytes (with its host-only sections; used in place)",
             bytes.len()
         );
+    }
+    match vigie_core::signature::signer(&bytes) {
+        Ok(key) => println!(
+            "signature    Ed25519, names key {} (check it: vigie verify --model M --pub KEY.pub)",
+            key.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+        Err(vigie_core::Error::SignatureMissing) => {
+            println!("signature    none (vigie sign --model M --key K)")
+        }
+        Err(e) => println!("signature    unreadable: {e}"),
     }
     println!(
         "input        {} f32 values per inference (channels × length, channel-major)",

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod explain;
 pub mod import;
 pub mod inspect;
+pub mod keys;
 pub mod monitor;
 pub mod predict;
 pub mod replay;
