@@ -72,6 +72,8 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
     for m in mlperf-ad01 mlperf-kws; do
         cargo clippy --release --bin mlperf --features "$m" --target-dir "$fw_target/firmware-$m" -- -D warnings
     done
+    cargo clippy --release --bin verify_bench --features verify-bench \
+        --target-dir "$fw_target/firmware-verify" -- -D warnings
     # The probe-rs/defmt builds for real boards compile and link here; no
     # board is attached, so they are not run.
     for board in nrf52840 stm32f411; do
