@@ -304,6 +304,24 @@ pub enum Error {
     SignatureWrongKey,
     /// The signature does not match the file: it was changed after signing.
     SignatureInvalid,
+    /// An update candidate is larger than a model slot.
+    UpdateTooLarge {
+        /// Candidate bytes.
+        len: u32,
+        /// Slot bytes.
+        slot: u32,
+    },
+    /// An update candidate has no probe section for its dry run (sign it
+    /// with this vigie: `vigie sign` adds one).
+    UpdateProbeMissing,
+    /// An update candidate's dry run on its probe input did not give the
+    /// output its probe records: it does not compute what it was built to.
+    UpdateProbeMismatch,
+    /// Neither model slot holds a model that verifies and loads.
+    UpdateNoRunnableModel,
+    /// The flash refused an operation (on a device: a write or erase
+    /// error; in the simulation: the power went).
+    FlashFailed,
     /// A TFLite file (`vigie import`) is truncated or corrupted: reading
     /// `what` at byte `at` ran out of the file or pointed outside it.
     ImportMalformed {
@@ -311,6 +329,12 @@ pub enum Error {
         what: &'static str,
         /// Byte offset in the file.
         at: u32,
+    },
+    /// A TFLite file reads but contradicts itself: `what` (an index past
+    /// its list, a tensor whose data does not fit its shape).
+    ImportInconsistent {
+        /// What does not agree.
+        what: &'static str,
     },
     /// A TFLite model uses what vigie cannot run exactly: operator `index`
     /// (in execution order) of builtin code `code`, and what is missing.
@@ -401,11 +425,17 @@ impl fmt::Display for Error {
             RunNotClassification => write!(f, "this model does regression; it has no class to report"),
             ReplayMalformed { what } => write!(f, "replay stream {what}; regenerate it with `vigie stream`"),
             BuildInvalid { place, field } => write!(f, "{place}: `{field}` is not valid for building a model"),
+            UpdateTooLarge { len, slot } => write!(f, "the update candidate is {len} bytes and a model slot holds {slot}; make the model smaller or the slots larger"),
+            UpdateProbeMissing => write!(f, "the update candidate has no probe for its dry run; sign it with `vigie sign`, which adds one"),
+            UpdateProbeMismatch => write!(f, "the update candidate's dry run did not give the output its probe records; the model is not the one that was signed, or this core computes differently"),
+            UpdateNoRunnableModel => write!(f, "neither model slot holds a signed model that loads; flash one with the debugger"),
+            FlashFailed => write!(f, "the flash refused an erase or a write"),
             SignatureMissing => write!(f, "the model is not signed; sign it with `vigie sign --model M --key K`"),
             SignatureMalformed { len } => write!(f, "the model's trailer ({len} bytes) is not an Ed25519 signature trailer; sign the model again"),
             SignatureWrongKey => write!(f, "the model is signed with another key than the trusted one; sign it with the key whose public half the device holds"),
             SignatureInvalid => write!(f, "the model's signature does not match its bytes: the file was changed after it was signed"),
             ImportMalformed { what, at } => write!(f, "TFLite file: reading {what} at byte {at} ran past the end of the file or pointed outside it; the file is truncated or corrupted (export it again)"),
+            ImportInconsistent { what } => write!(f, "TFLite file: {what}; the file is corrupted or was not written by a TFLite converter (export it again)"),
             ImportUnsupported { code: -1, missing, .. } => {
                 write!(f, "TFLite model: {missing}; vigie imports nothing")
             }

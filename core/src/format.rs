@@ -71,6 +71,10 @@ pub mod section_kind {
     /// A fingerprint of the training rows (a Bloom filter), read only by
     /// hosts to tell training rows from new ones.
     pub const TRAINING_ROWS: u16 = 6;
+    /// A probe for a dry run before a device switches to this model: a
+    /// postcard [`crate::update::ProbeDef`] (an input and the CRC-32 of
+    /// the int8 output it must give), written by `vigie sign`.
+    pub const PROBE: u16 = 7;
     /// The kinds only a host reads, which a device copy can drop.
     pub const HOST_ONLY: [u16; 3] = [TRAINING_REPORT, DATA_CHECKS, TRAINING_ROWS];
 
@@ -84,6 +88,7 @@ pub mod section_kind {
             DATA_CHECKS => "data checks",
             ENCODING => "input encoding",
             TRAINING_ROWS => "training-row fingerprint",
+            PROBE => "update probe",
             _ => "unknown",
         }
     }
@@ -249,8 +254,9 @@ pub enum LayerDef<'a> {
     Quantiles1d(QuantilesDef),
     /// 2-D convolution over an NHWC tensor (`kernels::conv2d`), as TFLite's
     /// `CONV_2D`. The 2-D kinds come from imported models; they read and
-    /// write channels-last tensors, so only 2-D layers, a dense layer or a
-    /// flatten may follow them (validation refuses a 1-D layer there).
+    /// write channels-last tensors, so only 2-D layers, a dense layer, a
+    /// flatten or a softmax may follow them (validation refuses a 1-D layer
+    /// there).
     #[serde(borrow)]
     Conv2d(Conv2dDef<'a>),
     /// Depthwise 2-D convolution, NHWC, as TFLite's `DEPTHWISE_CONV_2D`.
@@ -310,10 +316,12 @@ pub struct Conv2dDef<'a> {
 
 /// `(weights, bias, multiplier, shift)` of `tensors` for `weights` weight
 /// bytes and `out` output channels; `None` when the lengths disagree.
-fn channel_parts(tensors: &[u8], weights: usize, out: usize) -> Option<[&[u8]; 4]> {
-    if tensors.len() != weights.checked_add(out.checked_mul(9)?)? {
+fn channel_parts(tensors: &[u8], weights: u64, out: usize) -> Option<[&[u8]; 4]> {
+    // In u64: a product of u16 dimensions passes 2^32 on a 32-bit device.
+    if tensors.len() as u64 != weights.checked_add(out as u64 * 9)? {
         return None;
     }
+    let weights = weights as usize;
     let (w, rest) = tensors.split_at(weights);
     let (bias, rest) = rest.split_at(4 * out);
     let (multiplier, shift) = rest.split_at(4 * out);
@@ -321,13 +329,13 @@ fn channel_parts(tensors: &[u8], weights: usize, out: usize) -> Option<[&[u8]; 4
 }
 
 impl<'a> Conv2dDef<'a> {
-    /// Weight bytes: `out × kh × kw × in`.
-    pub fn weights_len(&self) -> usize {
+    /// Weight bytes: `out × kh × kw × in` (in `u64`: it can pass 2^32).
+    pub fn weights_len(&self) -> u64 {
         let w = &self.window;
-        self.out_channels as usize
-            * w.kernel_height as usize
-            * w.kernel_width as usize
-            * w.in_channels as usize
+        self.out_channels as u64
+            * w.kernel_height as u64
+            * w.kernel_width as u64
+            * w.in_channels as u64
     }
 
     /// `[weights, bias, multiplier, shift]`, `None` when [`Conv2dDef::tensors`]
@@ -361,10 +369,10 @@ impl<'a> DepthwiseConv2dDef<'a> {
         self.window.in_channels as usize * self.depth_multiplier as usize
     }
 
-    /// Weight bytes: `kh × kw × out`.
-    pub fn weights_len(&self) -> usize {
+    /// Weight bytes: `kh × kw × out` (in `u64`: it can pass 2^32).
+    pub fn weights_len(&self) -> u64 {
         let w = &self.window;
-        w.kernel_height as usize * w.kernel_width as usize * self.out_channels()
+        w.kernel_height as u64 * w.kernel_width as u64 * self.out_channels() as u64
     }
 
     /// `[weights, bias, multiplier, shift]`, `None` when the lengths

@@ -58,6 +58,7 @@ pub mod requant;
 pub mod session;
 pub mod signature;
 pub mod tflite;
+pub mod update;
 pub mod validate;
 
 pub use decision::{CalibrationDef, Decision};

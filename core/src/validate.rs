@@ -66,6 +66,14 @@ fn window_2d(
     if w.in_height as u64 * w.in_width as u64 * w.in_channels as u64 != in_len {
         return Err(Error::ValidateChain { layer });
     }
+    // One window's taps times its channels (a convolution's fan-in, a
+    // pool's count) stays far below 2^31 and within a tensor's size: SAME
+    // padding allows a window larger than its input, and on a 32-bit
+    // device a product of u16 sizes could otherwise wrap.
+    let taps = w.kernel_height as u64 * w.kernel_width as u64 * w.in_channels as u64;
+    if taps > MAX_TENSOR_ELEMENTS {
+        return Err(Error::ValidateChain { layer });
+    }
     crate::kernels::conv2d::Geometry::of(w).ok_or(Error::ValidateChain { layer })
 }
 
@@ -209,10 +217,17 @@ fn check_depthwise(
     for (o, &s) in shift.iter().enumerate() {
         let m = read_i32(multiplier, o);
         let s = s as i8 as i32;
-        if (m != 0 && m < MIN_MULTIPLIER) || !(MIN_SHIFT..=MAX_SHIFT).contains(&s) {
+        if m != 0 && m < MIN_MULTIPLIER {
             return Err(Error::ValidateQuantization {
                 place,
                 field: "multiplier",
+                index: o as u32,
+            });
+        }
+        if !(MIN_SHIFT..=MAX_SHIFT).contains(&s) {
+            return Err(Error::ValidateQuantization {
+                place,
+                field: "shift",
                 index: o as u32,
             });
         }
@@ -393,7 +408,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 let [w, b, m, sh] = c.parts().ok_or(Error::ValidateTensorLength {
                     place,
                     field: "tensors",
-                    expected: (c.weights_len() as u64 + 9 * out_c as u64).min(u32::MAX as u64)
+                    expected: (c.weights_len() + 9 * out_c as u64).min(u32::MAX as u64)
                         as u32,
                     found: c.tensors.len().min(u32::MAX as usize) as u32,
                 })?;
@@ -437,6 +452,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 }
                 if !(0..=31).contains(&p.input_left_shift)
                     || (p.input_multiplier != 0 && p.input_multiplier < MIN_MULTIPLIER)
+                    || p.diff_min > 0
                 {
                     return Err(Error::ValidateQuantization {
                         place,
@@ -512,6 +528,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 | section_kind::DATA_CHECKS
                 | section_kind::ENCODING
                 | section_kind::TRAINING_ROWS
+                | section_kind::PROBE
         );
         if section.required && !known {
             return Err(Error::LoadUnknownRequiredSection {

@@ -391,7 +391,8 @@ enum Command {
         out: PathBuf,
     },
     /// Signs a model (Ed25519, in the file's trailer), in place or into
-    /// --out, once it loads and validates.
+    /// --out, once it loads and validates; adds the probe input and output
+    /// checksum a device's update dry run checks.
     Sign {
         /// The model file.
         #[arg(long)]

@@ -302,14 +302,16 @@ pub fn avg_pool2d_s8(x: &[i8], g: &Geometry, act_min: i32, act_max: i32, y: &mut
             let count = ((fy1 - fy0) * (fx1 - fx0)) as i32;
             let out = &mut y[(oy * g.out_w + ox) * c_n..][..c_n];
             for (c, v) in out.iter_mut().enumerate() {
-                let mut acc = 0i32;
+                // In i64: a window of 2^24 taps of −128 reaches −2^31.
+                let mut acc = 0i64;
                 for fy in fy0..fy1 {
                     let iy = (y0 + fy as isize) as usize;
                     for fx in fx0..fx1 {
                         let ix = (x0 + fx as isize) as usize;
-                        acc += x[(iy * g.in_w + ix) * c_n + c] as i32;
+                        acc += x[(iy * g.in_w + ix) * c_n + c] as i64;
                     }
                 }
+                let count = count as i64;
                 let mean = if count == 0 {
                     0
                 } else if acc > 0 {
@@ -317,7 +319,7 @@ pub fn avg_pool2d_s8(x: &[i8], g: &Geometry, act_min: i32, act_max: i32, y: &mut
                 } else {
                     (acc - count / 2) / count
                 };
-                *v = mean.clamp(act_min, act_max) as i8;
+                *v = mean.clamp(act_min as i64, act_max as i64) as i8;
             }
         }
     }

@@ -3,8 +3,8 @@
 //! accumulation, explicit padding checks); tests assert they agree bit for
 //! bit. The 1-D kernels' tensors are channels-first `(channels, length)`,
 //! contiguous; the 2-D kernels of imported models (`conv2d`, `softmax`)
-//! read and write TFLite's channels-last order and have one plain version
-//! only (no fast path yet).
+//! read and write TFLite's channels-last order (the pooling and softmax
+//! kernels there have one plain version only).
 //!
 //! Kernels trust their arguments to be consistent: the engine calls them
 //! only with shapes validated at load. Out-of-range indices would still be

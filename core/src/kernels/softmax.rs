@@ -124,12 +124,11 @@ fn reciprocal(x: i32) -> (i32, i32) {
     )
 }
 
-/// A difference from the row maximum, scaled into Q5.26
-/// (`MultiplyByQuantizedMultiplierGreaterThanOne`).
+/// A difference from the row maximum, scaled into Q5.26 (TFLite's
+/// `MultiplyByQuantizedMultiplierGreaterThanOne`: a left shift, then the
+/// doubling high multiply; validation keeps the shift in `0..=31`).
 fn scaled(diff: i32, p: &SoftmaxDef) -> i32 {
-    let shift = p.input_left_shift.clamp(0, 31);
-    let shifted = ((diff as i64) << shift).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-    mul(shifted, p.input_multiplier)
+    crate::requant::multiply_by_quantized_multiplier(diff, p.input_multiplier, p.input_left_shift)
 }
 
 /// Softmax of each row of `depth` values of `x` into `y` (int8, scale

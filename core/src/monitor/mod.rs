@@ -889,15 +889,23 @@ impl FeatureMap<'_> {
         if !is_spread {
             return channel_mean(self.window(input, c)?);
         }
-        let own = self.log_spread(input, c)?;
-        let (mut total, mut n) = (0.0f32, 0u32);
-        for j in (0..self.channels).filter(|&j| j != c) {
-            if let Some(l) = self.log_spread(input, j) {
+        let own = self.log_spread(input, c).filter(|l| l.is_finite())?;
+        // As `fill` does it, term for term: the sum of every present
+        // log-spread in channel order, less this channel's own.
+        let (mut total, mut present) = (0.0f32, 0u32);
+        for j in 0..self.channels {
+            if let Some(l) = self.log_spread(input, j).filter(|l| l.is_finite()) {
                 total += l;
-                n += 1;
+                present += 1;
             }
         }
-        Some(spread::residual(own, total, n, self.coupling, c))
+        Some(spread::residual(
+            own,
+            total - own,
+            present - 1,
+            self.coupling,
+            c,
+        ))
     }
 
     /// Whether feature `f` is a channel's spread (not its mean).
@@ -939,7 +947,13 @@ impl FeatureMap<'_> {
         }
         let (mut total, mut present) = (0.0f32, 0u32);
         for (c, o) in spreads.iter_mut().enumerate() {
-            let l = self.log_spread(input, c).unwrap_or(f32::NAN);
+            // An infinite spread (values that overflow) is missing, as a
+            // non-finite value is: it would make every other residual
+            // infinite.
+            let l = self
+                .log_spread(input, c)
+                .filter(|l| l.is_finite())
+                .unwrap_or(f32::NAN);
             *slot(o) = l;
             if !l.is_nan() {
                 total += l;

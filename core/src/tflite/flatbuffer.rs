@@ -173,6 +173,11 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// The length of a vector field (0 when absent), without reading it.
+    pub fn len_of(&self, id: usize, what: &'static str) -> Read<usize> {
+        Ok(self.vector(id, 1, what)?.1)
+    }
+
     /// A `[ubyte]` (or string) field's bytes.
     pub fn bytes(&self, id: usize, what: &'static str) -> Read<&'a [u8]> {
         let (at, len) = self.vector(id, 1, what)?;

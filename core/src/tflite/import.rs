@@ -48,6 +48,8 @@ struct Tensor<'a> {
     data: &'a [u8],
     scales: Vec<f32>,
     zero_points: Vec<i64>,
+    /// The axis per-channel scales run along.
+    quantized_dimension: i32,
 }
 
 impl Tensor<'_> {
@@ -85,26 +87,55 @@ fn model_unsupported(missing: &'static str) -> Error {
     unsupported(0, -1, missing)
 }
 
+/// Most dimensions of a tensor vigie reads (TFLite's own kernels take at
+/// most 6).
+const MAX_RANK: usize = 8;
+/// Most quantization parameters of one tensor (one per channel, and
+/// channels are 16-bit in vigie).
+const MAX_SCALES: usize = u16::MAX as usize;
+/// Most operators vigie reads: its format holds [`crate::format::MAX_LAYERS`]
+/// layers, and reshapes add a few more.
+const MAX_OPERATORS: usize = 4 * crate::format::MAX_LAYERS;
+/// Most inputs or outputs of one operator vigie reads.
+const MAX_OPERANDS: usize = 8;
+
 fn read_tensor<'a>(t: &Table<'a>, buffers: &[Table<'a>]) -> Read<Tensor<'a>> {
-    // Tensor: shape 0, type 1, buffer 2, name 3, quantization 4.
+    // Tensor: shape 0, type 1, buffer 2, name 3, quantization 4. Lengths
+    // are bounded before anything is copied: a file's tables may all point
+    // at one long vector.
+    if t.len_of(0, "Tensor.shape")? > MAX_RANK {
+        return Err(Error::ImportInconsistent {
+            what: "a tensor has more than 8 dimensions",
+        });
+    }
     let buffer = t.u32(2, 0, "Tensor.buffer")? as usize;
     let data = match buffers.get(buffer) {
         // Buffer: data 0 (offset 1 and size 2 are for files over 2 GB).
         Some(b) => b.bytes(0, "Buffer.data")?,
         None => {
-            return Err(Error::ImportMalformed {
-                what: "Tensor.buffer (an index past Model.buffers)",
-                at: 0,
+            return Err(Error::ImportInconsistent {
+                what: "a tensor's buffer index lies past Model.buffers",
             })
         }
     };
-    let (scales, zero_points) = match t.table(4, "Tensor.quantization")? {
+    let (scales, zero_points, quantized_dimension) = match t.table(4, "Tensor.quantization")? {
         // QuantizationParameters: scale 2, zero_point 3.
-        Some(q) => (
-            q.f32s(2, "QuantizationParameters.scale")?,
-            q.i64s(3, "QuantizationParameters.zero_point")?,
-        ),
-        None => (Vec::new(), Vec::new()),
+        Some(q) => {
+            if q.len_of(2, "QuantizationParameters.scale")? > MAX_SCALES
+                || q.len_of(3, "QuantizationParameters.zero_point")? > MAX_SCALES
+            {
+                return Err(Error::ImportInconsistent {
+                    what: "a tensor has more quantization parameters than channels vigie holds",
+                });
+            }
+            (
+                q.f32s(2, "QuantizationParameters.scale")?,
+                q.i64s(3, "QuantizationParameters.zero_point")?,
+                // quantized_dimension 6.
+                q.i32(6, 0, "QuantizationParameters.quantized_dimension")?,
+            )
+        }
+        None => (Vec::new(), Vec::new(), 0),
     };
     Ok(Tensor {
         shape: t.i32s(0, "Tensor.shape")?,
@@ -112,6 +143,7 @@ fn read_tensor<'a>(t: &Table<'a>, buffers: &[Table<'a>]) -> Read<Tensor<'a>> {
         data,
         scales,
         zero_points,
+        quantized_dimension,
     })
 }
 
@@ -216,6 +248,20 @@ fn weighted(
         ));
     }
     let per_tensor = w.scales.len() == 1;
+    // Per-channel scales run along the output channels: axis 0 of a
+    // convolution's or a dense layer's weights, 3 of a depthwise one's.
+    let axis = if code == code::DEPTHWISE_CONV_2D {
+        3
+    } else {
+        0
+    };
+    if !per_tensor && w.quantized_dimension != axis {
+        return Err(unsupported(
+            index,
+            code,
+            "its per-channel weight scales do not run along the output channels",
+        ));
+    }
     if !(per_tensor || w.scales.len() == out)
         || w.scales.iter().any(|s| !(s.is_finite() && *s > 0.0))
     {
@@ -382,11 +428,9 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
     };
     let buffers = root.tables(4, "Model.buffers")?;
     // SubGraph: tensors 0, inputs 1, outputs 2, operators 3.
-    let tensors = graph
-        .tables(0, "SubGraph.tensors")?
-        .iter()
-        .map(|t| read_tensor(t, &buffers))
-        .collect::<Read<Vec<_>>>()?;
+    // Tensors are read when an operator names them: a file's tensors may
+    // all point at one long vector, and most are never needed.
+    let tensor_tables = graph.tables(0, "SubGraph.tensors")?;
     let (inputs, outputs) = (
         graph.i32s(1, "SubGraph.inputs")?,
         graph.i32s(2, "SubGraph.outputs")?,
@@ -396,18 +440,23 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
             "it has more than one input or output tensor",
         ));
     };
-    let bad_index = Error::ImportMalformed {
-        what: "a tensor index past SubGraph.tensors",
-        at: 0,
+    let bad_index = Error::ImportInconsistent {
+        what: "an operator's tensor index lies past SubGraph.tensors",
     };
-    let tensor = |i: i32| {
-        usize::try_from(i)
+    let tensor = |i: i32| -> Result<Tensor<'_>, Error> {
+        let t = usize::try_from(i)
             .ok()
-            .and_then(|i| tensors.get(i))
-            .ok_or(bad_index)
+            .and_then(|i| tensor_tables.get(i))
+            .ok_or(bad_index)?;
+        read_tensor(t, &buffers)
     };
     let input_tensor = tensor(*input)?;
-    let input_quant = activation_quant(input_tensor, 0, -1)?;
+    let input_quant = activation_quant(&input_tensor, 0, -1)?;
+    if graph.len_of(3, "SubGraph.operators")? > MAX_OPERATORS {
+        return Err(model_unsupported(
+            "it has more operators than vigie's model format can hold as layers",
+        ));
+    }
     let mut layers = Vec::new();
     let mut operators = Vec::new();
     let (mut current, mut quant) = (*input, input_quant);
@@ -415,10 +464,16 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
     for (index, op) in graph.tables(3, "SubGraph.operators")?.iter().enumerate() {
         // Operator: opcode_index 0, inputs 1, outputs 2.
         let opcode = op.u32(0, 0, "Operator.opcode_index")? as usize;
-        let code = *codes.get(opcode).ok_or(Error::ImportMalformed {
-            what: "Operator.opcode_index (past Model.operator_codes)",
-            at: 0,
+        let code = *codes.get(opcode).ok_or(Error::ImportInconsistent {
+            what: "an operator's opcode index lies past Model.operator_codes",
         })?;
+        if op.len_of(1, "Operator.inputs")? > MAX_OPERANDS
+            || op.len_of(2, "Operator.outputs")? > MAX_OPERANDS
+        {
+            return Err(Error::ImportInconsistent {
+                what: "an operator has more than 8 inputs or outputs",
+            });
+        }
         let (ins, outs) = (
             op.i32s(1, "Operator.inputs")?,
             op.i32s(2, "Operator.outputs")?,
@@ -460,7 +515,8 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                 "its input is not the previous operator's output (vigie runs a chain of layers)",
             ));
         }
-        let (x_t, y_t) = (tensor(*x)?, tensor(*y)?);
+        let (x_owned, y_owned) = (tensor(*x)?, tensor(*y)?);
+        let (x_t, y_t) = (&x_owned, &y_owned);
         let weights = || ins.get(1).map(|&i| tensor(i)).transpose();
         let bias = || {
             ins.get(2)
@@ -501,6 +557,7 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                     None => ACT_NONE,
                 };
                 let w = weights()?.ok_or(unsupported(index, code, "it has no weights tensor"))?;
+                let w = &w;
                 let [out, fan_in] = w.shape.as_slice() else {
                     return Err(unsupported(
                         index,
@@ -517,17 +574,17 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                     ));
                 }
                 if w.data.len() != out.saturating_mul(fan_in) {
-                    return Err(Error::ImportMalformed {
-                        what: "FULLY_CONNECTED weights (data length against shape)",
-                        at: 0,
+                    return Err(Error::ImportInconsistent {
+                        what: "a FULLY_CONNECTED layer's weight data does not fit its shape",
                     });
                 }
                 let q_out = activation_quant(y_t, index, code)?;
+                let b = bias()?;
                 let tensors = weighted(
                     index,
                     code,
                     w,
-                    bias()?,
+                    b.as_ref(),
                     out,
                     quant,
                     q_out,
@@ -573,6 +630,7 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                     code,
                 )?;
                 let w = weights()?.ok_or(unsupported(index, code, "it has no weights tensor"))?;
+                let w = &w;
                 let [a, kh, kw, b] = w.shape.as_slice() else {
                     return Err(unsupported(
                         index,
@@ -607,7 +665,17 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                     ));
                 }
                 let q_out = activation_quant(y_t, index, code)?;
-                let tensors = weighted(index, code, w, bias()?, out_c as usize, quant, q_out, act)?;
+                let bias = bias()?;
+                let tensors = weighted(
+                    index,
+                    code,
+                    w,
+                    bias.as_ref(),
+                    out_c as usize,
+                    quant,
+                    q_out,
+                    act,
+                )?;
                 Some(if depthwise {
                     Int8Layer::DepthwiseConv2d {
                         window: win,
@@ -645,6 +713,13 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                     code,
                 )?;
                 let win = window(index, code, x_t, y_t, kernel, stride, pad)?;
+                if y_t.nhwc().map(|(_, _, c)| c) != Some(win.in_channels) {
+                    return Err(unsupported(
+                        index,
+                        code,
+                        "its output has another channel count than its input",
+                    ));
+                }
                 if activation_quant(y_t, index, code)? != quant {
                     return Err(unsupported(
                         index,
@@ -658,7 +733,24 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                 }))
             }
             _ => {
-                // SOFTMAX. SoftmaxOptions: beta 0.
+                // SOFTMAX, over the last axis. vigie runs it on a flat row
+                // written by a dense layer; elsewhere its rows could differ
+                // from TFLite's (a RESHAPE moves no data and becomes no
+                // layer).
+                let flat = matches!(x_t.shape.as_slice(), [1, n] if *n as usize == x_t.elements());
+                if !flat || !matches!(layers.last(), Some(Int8Layer::Dense { .. })) {
+                    return Err(unsupported(
+                        index,
+                        code,
+                        "it does not take a [1, N] tensor written by a FULLY_CONNECTED layer",
+                    ));
+                }
+                if y_t.elements() != x_t.elements() {
+                    return Err(Error::ImportInconsistent {
+                        what: "a SOFTMAX output has another size than its input",
+                    });
+                }
+                // SoftmaxOptions: beta 0.
                 let beta = match options(op, options::SOFTMAX, index, code)? {
                     Some(o) => o.f32(0, 0.0, "SoftmaxOptions.beta")?,
                     None => 0.0,
@@ -702,7 +794,7 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
     }
     if layers.len() > crate::format::MAX_LAYERS {
         return Err(model_unsupported(
-            "it has more layers than vigie-core's model format holds (MAX_LAYERS, 16)",
+            "it has more layers than vigie-core's model format holds (format::MAX_LAYERS)",
         ));
     }
     let output_len = tensor(*output)?.elements();

@@ -60,7 +60,7 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
                     c.window.padding,
                     c.activation
                 ),
-                c.weights_len() as u64 + c.out_channels as u64,
+                c.weights_len() + c.out_channels as u64,
             ),
             LayerDef::DepthwiseConv2d(c) => (
                 format!(
@@ -73,7 +73,7 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
                     c.window.padding,
                     c.activation
                 ),
-                (c.weights_len() + c.out_channels()) as u64,
+                c.weights_len() + c.out_channels() as u64,
             ),
             LayerDef::AvgPool2d(p) => (
                 format!(

@@ -123,14 +123,52 @@ pub fn keygen(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `vigie sign --model M --key K [--out O]`: the model signed (in place
-/// unless `--out`), once it loads and validates.
+/// The model's bytes with an update probe section
+/// (`vigie_core::update::ProbeDef`): the training mean of each input
+/// channel (zeros for a model without a monitor) and the CRC-32 of the
+/// int8 output the model gives on it, for a device's dry run before it
+/// switches to the model.
+pub fn with_probe(model: &Model<'_>) -> Result<Vec<u8>> {
+    use vigie_core::format::{le, section_kind, Section};
+    use vigie_core::monitor::Monitor;
+    let shape = model.input_shape();
+    let (channels, length) = (shape.channels as usize, shape.length as usize);
+    let monitor = Monitor::from_model(model)?;
+    let mut input = vec![0.0f32; channels * length];
+    if let Some(m) = &monitor {
+        for (c, xs) in input.chunks_exact_mut(length).enumerate() {
+            xs.fill(m.training_mean(c).unwrap_or(0.0));
+        }
+    }
+    let mut arena = vec![0i8; model.arena_len()];
+    let out = model.run(&input, &mut arena)?;
+    let levels: Vec<u8> = out.raw().iter().map(|&q| q as u8).collect();
+    let bytes = le::from_f32(&input);
+    let probe = vigie_core::update::ProbeDef {
+        input: &bytes,
+        output_crc: vigie_core::format::crc32(&levels),
+    };
+    let data = postcard::to_allocvec(&probe)?;
+    let mut def = model.def().clone();
+    def.sections.retain(|s| s.kind != section_kind::PROBE);
+    def.sections
+        .push(Section {
+            kind: section_kind::PROBE,
+            required: false,
+            data: &data,
+        })
+        .map_err(|_| anyhow::anyhow!("the model has no room for another section"))?;
+    Ok(def.to_bytes())
+}
+
+/// `vigie sign --model M --key K [--out O]`: the model with its update
+/// probe, signed (in place unless `--out`), once it loads and validates.
 pub fn sign(model: &Path, key: &Path, out: Option<&Path>) -> Result<()> {
     let seed = read_key(key, SECRET_LABEL)?;
     let bytes = files::read_model_file(model)?;
-    files::load(model, &bytes)?;
+    let probed = with_probe(&files::load(model, &bytes)?)?;
     let signed =
-        signature::sign(&bytes, &seed).map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+        signature::sign(&probed, &seed).map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
     let target = out.unwrap_or(model);
     if out.is_some() {
         files::check_output(
@@ -143,7 +181,7 @@ pub fn sign(model: &Path, key: &Path, out: Option<&Path>) -> Result<()> {
     }
     files::write_atomically(target, &signed)?;
     println!(
-        "{}: signed by {} ({} bytes, {} of them the signature trailer)",
+        "{}: signed by {} ({} bytes, {} of them the signature trailer; with an update probe)",
         target.display(),
         hex(&signature::public_key(&seed)),
         signed.len(),
