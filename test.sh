@@ -87,7 +87,7 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
     for model in basicmotions digits; do
         features=(); [ "$model" = digits ] && features=(--features digits)
         out=$(timeout 120 cargo run --release --quiet "${features[@]}" --target-dir "$fw_target/firmware-$model")
-        grep -E '^(model|stream|explain|summary|cost|memory|result)' <<<"$out"
+        grep -E '^(model|signature|stream|explain|summary|cost|memory|result)' <<<"$out"
         grep -qx 'result: ok' <<<"$out"
     done
     # MLPerf Tiny's models, imported from their .tflite: their costs, and

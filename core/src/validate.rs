@@ -148,13 +148,25 @@ fn check_names(names: &str, expected: u64, place: Place) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks the per-channel parameters of a dense or conv layer: lengths,
+/// Where output channel `o`'s `fan_in` weights lie.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WeightOrder {
+    /// Row `o` of `out` rows (dense, convolutions).
+    Rows,
+    /// Column `o` of `fan_in` rows of `out` (a depthwise convolution's
+    /// `taps × out`).
+    #[cfg_attr(not(feature = "layers2d"), allow(dead_code))]
+    Columns,
+}
+
+/// Checks the per-channel parameters of a weighted layer: lengths,
 /// multipliers, shifts, and that no input can overflow the accumulator.
 #[allow(clippy::too_many_arguments)]
 fn check_channels(
     layer: u16,
     out: u32,
     fan_in: u32,
+    order: WeightOrder,
     weights: &[u8],
     bias: &[u8],
     multiplier: &[u8],
@@ -184,59 +196,14 @@ fn check_channels(
         }
         // |x − zp| ≤ 255 for int8 x and zp, so the kernels' Σ (x − zp)·w
         // stays within 256·Σ|w|, and the bias on top.
-        let row = &weights[o * fan_in as usize..(o + 1) * fan_in as usize];
-        let abs_w: u64 = row.iter().map(|&w| (w as i8 as i64).unsigned_abs()).sum();
-        let bound = abs_w * 256 + (read_i32(bias, o) as i64).unsigned_abs();
-        if bound > i32::MAX as u64 {
-            return Err(Error::ValidateAccumulatorRange {
-                layer,
-                channel: o as u32,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The per-channel parameters of a depthwise layer: its weights are
-/// `taps × out_c` with output channel `o` at column `o`, so each channel's
-/// accumulator bound sums a strided column.
-#[cfg(feature = "layers2d")]
-fn check_depthwise(
-    layer: u16,
-    out: u32,
-    taps: u32,
-    c: &crate::format::DepthwiseConv2dDef<'_>,
-) -> Result<(), Error> {
-    let place = Place::Layer(layer);
-    let [weights, bias, multiplier, shift] = c.parts().ok_or(Error::ValidateTensorLength {
-        place,
-        field: "tensors",
-        expected: (out as u64 * taps as u64 + 9 * out as u64).min(u32::MAX as u64) as u32,
-        found: c.tensors.len().min(u32::MAX as usize) as u32,
-    })?;
-    for (o, &s) in shift.iter().enumerate() {
-        let m = read_i32(multiplier, o);
-        let s = s as i8 as i32;
-        if m != 0 && m < MIN_MULTIPLIER {
-            return Err(Error::ValidateQuantization {
-                place,
-                field: "multiplier",
-                index: o as u32,
-            });
-        }
-        if !(MIN_SHIFT..=MAX_SHIFT).contains(&s) {
-            return Err(Error::ValidateQuantization {
-                place,
-                field: "shift",
-                index: o as u32,
-            });
-        }
-        let abs_w: u64 = weights
-            .iter()
-            .skip(o)
-            .step_by(out as usize)
-            .map(|&w| (w as i8 as i64).unsigned_abs())
-            .sum();
+        let abs = |w: &u8| (*w as i8 as i64).unsigned_abs();
+        let abs_w: u64 = match order {
+            WeightOrder::Rows => weights[o * fan_in as usize..(o + 1) * fan_in as usize]
+                .iter()
+                .map(abs)
+                .sum(),
+            WeightOrder::Columns => weights.iter().skip(o).step_by(out as usize).map(abs).sum(),
+        };
         let bound = abs_w * 256 + (read_i32(bias, o) as i64).unsigned_abs();
         if bound > i32::MAX as u64 {
             return Err(Error::ValidateAccumulatorRange {
@@ -339,7 +306,8 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 if fan_in as u64 != in_len {
                     return Err(Error::ValidateChain { layer: li });
                 }
-                check_channels(li, out, fan_in, d.weights, d.bias, d.multiplier, d.shift)?;
+                let (w, b, m, sh) = (d.weights, d.bias, d.multiplier, d.shift);
+                check_channels(li, out, fan_in, WeightOrder::Rows, w, b, m, sh)?;
                 check_qparams(&d.output, place, "output.scale")?;
                 Shape {
                     channels: out,
@@ -354,7 +322,8 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 }
                 let out_len = shape_after_window(li, current, c.kernel, c.stride, c.padding)?;
                 let fan_in = in_c * c.kernel as u32;
-                check_channels(li, out_c, fan_in, c.weights, c.bias, c.multiplier, c.shift)?;
+                let (w, b, m, sh) = (c.weights, c.bias, c.multiplier, c.shift);
+                check_channels(li, out_c, fan_in, WeightOrder::Rows, w, b, m, sh)?;
                 check_qparams(&c.output, place, "output.scale")?;
                 Shape {
                     channels: out_c,
@@ -412,7 +381,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                         as u32,
                     found: c.tensors.len().min(u32::MAX as usize) as u32,
                 })?;
-                check_channels(li, out_c, fan_in as u32, w, b, m, sh)?;
+                check_channels(li, out_c, fan_in as u32, WeightOrder::Rows, w, b, m, sh)?;
                 check_qparams(&c.output, place, "output.scale")?;
                 Shape {
                     channels: out_c,
@@ -428,7 +397,14 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 if out_c > u16::MAX as u64 || taps * out_c > u32::MAX as u64 {
                     return Err(Error::ValidateChain { layer: li });
                 }
-                check_depthwise(li, out_c as u32, taps as u32, c)?;
+                let [w, b, m, sh] = c.parts().ok_or(Error::ValidateTensorLength {
+                    place,
+                    field: "tensors",
+                    expected: (c.weights_len() + 9 * out_c).min(u32::MAX as u64) as u32,
+                    found: c.tensors.len().min(u32::MAX as usize) as u32,
+                })?;
+                let (out, taps) = (out_c as u32, taps as u32);
+                check_channels(li, out, taps, WeightOrder::Columns, w, b, m, sh)?;
                 check_qparams(&c.output, place, "output.scale")?;
                 Shape {
                     channels: out_c as u32,
