@@ -74,6 +74,7 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
     done
     cargo clippy --release --bin verify_bench --features verify-bench \
         --target-dir "$fw_target/firmware-verify" -- -D warnings
+    cargo clippy --release --bin update --target-dir "$fw_target/firmware-update" -- -D warnings
     # The probe-rs/defmt builds for real boards compile and link here; no
     # board is attached, so they are not run.
     for board in nrf52840 stm32f411; do
@@ -90,6 +91,10 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
         grep -E '^(model|signature|stream|explain|summary|cost|memory|result)' <<<"$out"
         grep -qx 'result: ok' <<<"$out"
     done
+    # A model update through two slots (the candidate read from the host).
+    out=$(timeout 120 cargo run --release --quiet --bin update --target-dir "$fw_target/firmware-update")
+    grep -E '^(boot|candidate|tampered|update|result)' <<<"$out"
+    grep -qx 'result: ok' <<<"$out"
     # MLPerf Tiny's models, imported from their .tflite: their costs, and
     # their outputs against TFLite's.
     for m in mlperf-ad01 mlperf-kws; do

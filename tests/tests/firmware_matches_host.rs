@@ -86,6 +86,7 @@ fn build_bin(name: &str, bin: &str, features: &[&str]) -> PathBuf {
 /// and returns its exit status and output.
 fn run_in_qemu(elf: &Path) -> (Option<i32>, String) {
     let mut child = Command::new("qemu-system-arm")
+        .current_dir(firmware_dir())
         .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
         .args(["-semihosting-config", "enable=on,target=native"])
         .args(["-icount", "shift=0", "-kernel"])
@@ -198,4 +199,31 @@ fn firmware_runs_the_imported_mlperf_autoencoder_with_tflites_outputs() {
 #[test]
 fn firmware_runs_the_imported_mlperf_keyword_spotter_with_tflites_outputs() {
     check_mlperf("mlperf-kws", "48");
+}
+
+/// A model update in QEMU: the candidate read from the host through
+/// semihosting, a tampered copy refused with the old model still running,
+/// the genuine one verified in its slot and then booted.
+#[test]
+fn firmware_refuses_a_tampered_update_and_boots_the_genuine_one() {
+    if let Some(why) = missing_tools() {
+        eprintln!("SKIPPED firmware test (update): {why}");
+        return;
+    }
+    let elf = build_bin("update", "update", &[]);
+    // Semihosting opens `models/digits.vigie` relative to QEMU's folder,
+    // `firmware-demo/`.
+    let (code, out) = run_in_qemu(&elf);
+    assert!(
+        out.lines()
+            .any(|l| l == "tampered candidate: Err(SignatureInvalid)"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("boot: slot SlotB runs digits")),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l == "result: ok"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
 }
