@@ -21,6 +21,12 @@ way round (66 and 0). Those one-step differences then cascade through the
 layers (19,039 of 64,000 autoencoder outputs differ at the end), so the
 expected outputs come from the interpreter whose arithmetic is TFLM's.
 
+With `--generated`, the inputs come instead from a 32-bit xorshift
+(`xorshift_inputs`, seed 0x9E3779B9, the top byte of each state), which the
+Rust tests regenerate, and only the outputs are written (`*.out`): for a
+model whose input is large (visual wake words: 27,648 values), 100 records
+of inputs would be 2.7 MB.
+
 Requirements: bench/requirements-tflite.txt (tflite-runtime has wheels up to
 Python 3.11).
 """
@@ -33,10 +39,24 @@ import tflite_runtime.interpreter as tfl
 
 RECORDS = 100
 SEED = 7
+XORSHIFT_SEED = 0x9E3779B9
+
+
+def xorshift_inputs(n, state=XORSHIFT_SEED):
+    """`n` int8 values: the top byte of each state of a 32-bit xorshift
+    (13, 17, 5), and the state after them."""
+    out = np.empty(n, dtype=np.int8)
+    for i in range(n):
+        state ^= (state << 13) & 0xFFFFFFFF
+        state ^= state >> 17
+        state ^= (state << 5) & 0xFFFFFFFF
+        out[i] = np.int8(np.uint8(state >> 24))
+    return out, state
 
 
 def main():
-    for path in map(Path, sys.argv[1:]):
+    generated = "--generated" in sys.argv
+    for path in (Path(a) for a in sys.argv[1:] if a != "--generated"):
         it = tfl.Interpreter(
             model_path=str(path),
             experimental_op_resolver_type=tfl.OpResolverType.BUILTIN_REF,
@@ -47,13 +67,18 @@ def main():
         assert inp["dtype"] == np.int8 and out["dtype"] == np.int8, path
         rng = np.random.Generator(np.random.PCG64(SEED))
         records = []
+        state = XORSHIFT_SEED
         for _ in range(RECORDS):
-            x = rng.integers(-128, 128, size=inp["shape"], dtype=np.int8)
+            if generated:
+                flat, state = xorshift_inputs(int(inp["shape"].prod()), state)
+                x = flat.reshape(inp["shape"])
+            else:
+                x = rng.integers(-128, 128, size=inp["shape"], dtype=np.int8)
             it.set_tensor(inp["index"], x)
             it.invoke()
             y = it.get_tensor(out["index"])
-            records.append(x.tobytes() + y.tobytes())
-        ref = path.with_suffix(".ref")
+            records.append(y.tobytes() if generated else x.tobytes() + y.tobytes())
+        ref = path.with_suffix(".out" if generated else ".ref")
         ref.write_bytes(b"".join(records))
         print(f"{ref}: {RECORDS} records of {inp['shape'].prod()} + {out['shape'].prod()} bytes")
 

@@ -45,8 +45,15 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 16;
 /// Header flag: a trailer (reserved for a signature) follows the body.
 pub const FLAG_TRAILER: u16 = 1;
-/// Most layers a model may have.
+/// Most layers a model may have: 16, or 32 with feature `layers2d` (an
+/// imported MobileNet has 31). A reader's limit, not the file's: the layer
+/// list is held in a fixed array, copied on a device's stack while a model
+/// loads, so a device that runs only vigie's own models keeps it short.
+#[cfg(not(feature = "layers2d"))]
 pub const MAX_LAYERS: usize = 16;
+/// Most layers a model may have (see the other definition).
+#[cfg(feature = "layers2d")]
+pub const MAX_LAYERS: usize = 32;
 /// Most sections a model may carry.
 pub const MAX_SECTIONS: usize = 8;
 

@@ -194,6 +194,12 @@ fn firmware_runs_the_imported_mlperf_autoencoder_with_tflites_outputs() {
     check_mlperf("mlperf-ad01", "2560");
 }
 
+/// The same for visual wake words (a 30-layer MobileNet).
+#[test]
+fn firmware_runs_the_imported_mlperf_mobilenet_with_tflites_outputs() {
+    check_mlperf("mlperf-vww", "8");
+}
+
 /// The same for keyword spotting (2-D and depthwise convolutions, pooling,
 /// int8 softmax).
 #[test]

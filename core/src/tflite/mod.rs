@@ -15,9 +15,9 @@
 //! tensor or per output channel, int32 bias, fused `NONE`, `RELU` or
 //! `RELU6`, no dilation), `AVERAGE_POOL_2D`, `RESHAPE` (which moves no
 //! data) and a final int8 `SOFTMAX`. That runs MLPerf Tiny's
-//! anomaly-detection autoencoder and keyword spotter; its ResNet is
-//! refused at its first `ADD` (a skip connection), and its visual wake
-//! words model for its 31 layers (the format holds 16).
+//! anomaly-detection autoencoder, keyword spotter and visual wake words
+//! MobileNet (30 layers: with feature `layers2d` a model holds 32); its
+//! ResNet is refused at its first `ADD` (a skip connection).
 
 #[cfg(feature = "std")]
 pub mod flatbuffer;

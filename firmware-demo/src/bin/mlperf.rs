@@ -40,7 +40,7 @@ const BOARDS: [(&str, usize, usize); 2] = [
 /// Room the tables leave for the program's own code and stack on a board
 /// (this firmware's code and stack peak are printed beside it).
 const PROGRAM_FLASH: usize = 64 * 1024;
-const PROGRAM_RAM: usize = 16 * 1024;
+const PROGRAM_RAM: usize = 32 * 1024;
 
 #[entry]
 fn main() -> ! {
