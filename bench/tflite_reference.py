@@ -32,6 +32,7 @@ Python 3.11).
 """
 
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,10 @@ import tflite_runtime.interpreter as tfl
 
 RECORDS = 100
 SEED = 7
+# With --generated, also the CRC-32 of every operator's output for the
+# first LAYER_RECORDS inputs (`*.crc`: per record, one little-endian u32 per
+# operator in execution order), so that a test pins each layer.
+LAYER_RECORDS = 20
 XORSHIFT_SEED = 0x9E3779B9
 
 
@@ -60,6 +65,7 @@ def main():
         it = tfl.Interpreter(
             model_path=str(path),
             experimental_op_resolver_type=tfl.OpResolverType.BUILTIN_REF,
+            experimental_preserve_all_tensors=generated,
         )
         it.allocate_tensors()
         (inp,) = it.get_input_details()
@@ -67,6 +73,8 @@ def main():
         assert inp["dtype"] == np.int8 and out["dtype"] == np.int8, path
         rng = np.random.Generator(np.random.PCG64(SEED))
         records = []
+        crcs = []
+        ops = it._get_ops_details()
         state = XORSHIFT_SEED
         for _ in range(RECORDS):
             if generated:
@@ -78,8 +86,16 @@ def main():
             it.invoke()
             y = it.get_tensor(out["index"])
             records.append(y.tobytes() if generated else x.tobytes() + y.tobytes())
+            if generated and len(crcs) < LAYER_RECORDS * len(ops):
+                for op in ops:
+                    t = it.get_tensor(op["outputs"][0])
+                    crcs.append(zlib.crc32(t.tobytes()))
         ref = path.with_suffix(".out" if generated else ".ref")
         ref.write_bytes(b"".join(records))
+        if crcs:
+            path.with_suffix(".crc").write_bytes(
+                b"".join(c.to_bytes(4, "little") for c in crcs)
+            )
         print(f"{ref}: {RECORDS} records of {inp['shape'].prod()} + {out['shape'].prod()} bytes")
 
 

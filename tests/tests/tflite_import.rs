@@ -150,6 +150,63 @@ fn the_visual_wake_words_mobilenet_matches_tflite_bit_for_bit_on_100_inputs() {
     assert_eq!(differing, 0, "int8 outputs differing from TFLite's");
 }
 
+/// Every layer of the MobileNet, not only its two near-saturated outputs:
+/// the CRC-32 of each operator's output as TFLite computed it
+/// (`vww_96_int8.crc`, first 20 generated inputs) against the same layer's
+/// output here, read from the model cut after that layer.
+#[test]
+fn every_layer_of_the_visual_wake_words_mobilenet_matches_tflite_on_20_inputs() {
+    let imported = import(&mlperf("vww_96_int8.tflite"), "vww").expect("imports");
+    let bytes = imported.model.to_bytes();
+    let model = Model::from_bytes(&bytes).expect("loads");
+    let n_in = model.input_len();
+    let ops = imported.operators.len();
+    let crcs: Vec<u32> = mlperf("vww_96_int8.crc")
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert_eq!(crcs.len(), 20 * ops);
+    // One model per layer, cut after it (regression over its outputs).
+    let names: Vec<String> = (0..model.def().layers.len())
+        .map(|l| {
+            let n = model.layer_output_shape(l).unwrap().len();
+            (0..n)
+                .map(|i| format!("o{i}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    let cut: Vec<Model<'_>> = (0..model.def().layers.len())
+        .map(|l| {
+            let mut def = model.def().clone();
+            def.layers.truncate(l + 1);
+            def.sections.clear();
+            def.output.task = vigie_core::Task::Regression;
+            def.output.names = &names[l];
+            Model::from_def(def).expect("a cut model validates")
+        })
+        .collect();
+    let mut arena = vec![0i8; model.arena_len()];
+    let mut state = 0x9E37_79B9u32;
+    let mut checked = 0;
+    for record in crcs.chunks_exact(ops) {
+        let x = xorshift_inputs(n_in, &mut state);
+        for (op, (name, layer)) in imported.operators.iter().enumerate() {
+            let Some(l) = layer else { continue };
+            arena[..n_in].copy_from_slice(&x);
+            let out = cut[*l].run_quantized(&mut arena).expect("runs");
+            let levels: Vec<u8> = out.raw().iter().map(|&q| q as u8).collect();
+            assert_eq!(
+                vigie_core::format::crc32(&levels),
+                record[op],
+                "operator {op} ({name}, layer {l}) differs from TFLite's"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 20 * 30);
+}
+
 #[test]
 fn a_model_with_an_operator_vigie_lacks_is_refused_by_name_and_index() {
     let err = import(&mlperf("pretrainedResnet_quant.tflite"), "resnet").unwrap_err();
