@@ -91,8 +91,8 @@ impl<'a> Model<'a> {
         bytes: &'a [u8],
         public_key: &[u8; crate::signature::PUBLIC_KEY_LEN],
     ) -> Result<Self, Error> {
-        crate::signature::verify(bytes, public_key)?;
-        Self::from_bytes(bytes)
+        let body = crate::signature::verified_body(bytes, public_key)?;
+        Self::from_def(ModelDef::from_body(body)?)
     }
 
     /// Validates an already decoded model.

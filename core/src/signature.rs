@@ -35,23 +35,26 @@ pub const SIGNATURE_LEN: usize = 64;
 /// Bytes of the trailer of a signed file.
 pub const TRAILER_LEN: usize = TRAILER_TAG.len() + PUBLIC_KEY_LEN + SIGNATURE_LEN;
 
-/// The signed part of a file (header and body) and its trailer, after the
-/// header, length and CRC checks of [`split_file`].
-fn parts(bytes: &[u8]) -> Result<(&[u8], &[u8]), Error> {
-    let (header, _) = split_file(bytes)?;
+/// A signed file cut up: the signed part (header and body), the body,
+/// the trailer.
+type Parts<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
+/// The parts of a signed file, after the header, length and CRC checks
+/// of [`split_file`].
+fn parts(bytes: &[u8]) -> Result<Parts<'_>, Error> {
+    let (header, body) = split_file(bytes)?;
     if header.flags & FLAG_TRAILER == 0 {
         return Err(Error::SignatureMissing);
     }
     // split_file checked that the body and at least one trailer byte are
     // there.
     let signed = HEADER_LEN + header.body_len as usize;
-    Ok(bytes.split_at(signed.min(bytes.len())))
+    let (signed, trailer) = bytes.split_at(signed.min(bytes.len()));
+    Ok((signed, body, trailer))
 }
 
-/// The public key a signed file names in its trailer (not a proof of
-/// anything until [`verify`] accepts the file for that key).
-pub fn signer(bytes: &[u8]) -> Result<[u8; PUBLIC_KEY_LEN], Error> {
-    let (_, trailer) = parts(bytes)?;
+/// The key a trailer names, once its form is checked.
+fn trailer_key(trailer: &[u8]) -> Result<[u8; PUBLIC_KEY_LEN], Error> {
     if trailer.len() != TRAILER_LEN || trailer[..4] != TRAILER_TAG {
         return Err(Error::SignatureMalformed {
             len: trailer.len().min(u32::MAX as usize) as u32,
@@ -62,21 +65,36 @@ pub fn signer(bytes: &[u8]) -> Result<[u8; PUBLIC_KEY_LEN], Error> {
     Ok(key)
 }
 
+/// The public key a signed file names in its trailer (not a proof of
+/// anything until [`verify`] accepts the file for that key).
+pub fn signer(bytes: &[u8]) -> Result<[u8; PUBLIC_KEY_LEN], Error> {
+    trailer_key(parts(bytes)?.2)
+}
+
 /// Checks that `bytes` is a model file signed by `public_key`: the header
 /// and CRC checks of any load, then the trailer's form, its key, and the
 /// Ed25519 signature of the header and body. Distinct errors for an
 /// unsigned file, a malformed trailer, another key and a changed file.
 pub fn verify(bytes: &[u8], public_key: &[u8; PUBLIC_KEY_LEN]) -> Result<(), Error> {
-    let named = signer(bytes)?;
-    if &named != public_key {
+    verified_body(bytes, public_key).map(|_| ())
+}
+
+/// [`verify`], returning the body it checked, so that a signed load
+/// decodes it without checking the header and CRC a second time.
+pub(crate) fn verified_body<'a>(
+    bytes: &'a [u8],
+    public_key: &[u8; PUBLIC_KEY_LEN],
+) -> Result<&'a [u8], Error> {
+    let (signed, body, trailer) = parts(bytes)?;
+    if &trailer_key(trailer)? != public_key {
         return Err(Error::SignatureWrongKey);
     }
-    let (signed, trailer) = parts(bytes)?;
     let mut sig = [0u8; SIGNATURE_LEN];
     sig.copy_from_slice(&trailer[4 + PUBLIC_KEY_LEN..]);
     PublicKey::new(*public_key)
         .verify(signed, &Signature::new(sig))
-        .map_err(|_| Error::SignatureInvalid)
+        .map_err(|_| Error::SignatureInvalid)?;
+    Ok(body)
 }
 
 /// The Ed25519 public key of a 32-byte secret seed.

@@ -256,20 +256,19 @@ impl Pool<'_> {
         if self.length <= 1 {
             return vec![];
         }
-        // The log-spreads alone: a coupling that adds nothing.
-        let zeros = le::from_f32(&vec![0.0; 2 * self.channels]);
-        let map = FeatureMap {
-            channels: self.channels,
-            length: self.length,
-            input_scale,
-            input_offset: &[],
-            coupling: &zeros,
-        };
+        // Each channel's log-spread, as the device computes it (a row with
+        // one missing or infinite is left out).
         let rows: Vec<Vec<f32>> = on
             .iter()
             .filter_map(|&i| {
-                (0..self.channels)
-                    .map(|c| self.value(&map, i, self.channels + c))
+                self.d
+                    .row(self.rows[i])
+                    .chunks_exact(self.length)
+                    .enumerate()
+                    .map(|(c, xs)| {
+                        spread::log_spread(xs, vigie_core::format::read_f32(input_scale, c))
+                            .filter(|l| l.is_finite())
+                    })
                     .collect()
             })
             .collect();

@@ -15,6 +15,26 @@ pub fn data_dir() -> PathBuf {
         .join("data")
 }
 
+/// A file of the firmware demo (`firmware-demo/…`): its models, keys.
+pub fn firmware_file(file: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../firmware-demo")
+        .join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The firmware demo's public key (`firmware-demo/keys/demo.key.pub`: a
+/// label line, then 64 hexadecimal digits).
+pub fn demo_public_key() -> [u8; 32] {
+    let text = String::from_utf8(firmware_file("keys/demo.key.pub")).expect("UTF-8");
+    let digits = text.lines().nth(1).expect("a key line").trim();
+    let mut key = [0u8; 32];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).expect("hexadecimal");
+    }
+    key
+}
+
 /// A data set: feature names, rows of features, and the label column.
 #[derive(Debug, Clone)]
 pub struct Table {

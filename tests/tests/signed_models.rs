@@ -2,33 +2,14 @@
 //! signed with the demo key (`firmware-demo/keys/`), and a device that
 //! holds the public key runs nothing else.
 
-use std::path::PathBuf;
-
 use vigie_core::signature::{self, TRAILER_LEN};
 use vigie_core::{Error, Model};
-
-fn firmware(file: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../firmware-demo")
-        .join(file);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The demo public key, from its file (label line, then 64 hex digits).
-fn demo_key() -> [u8; 32] {
-    let text = String::from_utf8(firmware("keys/demo.key.pub")).unwrap();
-    let digits = text.lines().nth(1).unwrap().trim();
-    let mut key = [0u8; 32];
-    for (i, k) in key.iter_mut().enumerate() {
-        *k = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).unwrap();
-    }
-    key
-}
+use vigie_tests::{demo_public_key, firmware_file};
 
 #[test]
 fn every_single_bit_flip_of_a_signed_model_is_refused() {
-    let signed = firmware("models/basicmotions.vigie");
-    let key = demo_key();
+    let signed = firmware_file("models/basicmotions.vigie");
+    let key = demo_public_key();
     assert!(Model::from_bytes_signed(&signed, &key).is_ok());
     let mut bad = signed.clone();
     let mut refused = 0;
@@ -48,8 +29,8 @@ fn every_single_bit_flip_of_a_signed_model_is_refused() {
 
 #[test]
 fn another_key_and_no_signature_are_refused_each_with_its_own_error() {
-    let signed = firmware("models/digits.vigie");
-    let key = demo_key();
+    let signed = firmware_file("models/digits.vigie");
+    let key = demo_public_key();
     // Re-signed with another key (any seed but the demo one).
     let other = signature::sign(&signed, &[42; 32]).unwrap();
     assert!(Model::from_bytes(&other).is_ok(), "it is a valid model");

@@ -3,30 +3,12 @@
 //! update, and half-way through each write; after every cut the device
 //! boots the old model or the new one, never neither.
 
-use std::path::PathBuf;
-
 use vigie_core::update::{boot, install, Region, UpdateFlash, STATE_LEN, WRITE_CHUNK};
 use vigie_core::{Error, Model};
+use vigie_tests::{demo_public_key, firmware_file};
 
 /// Bytes per model slot in the simulation (the digits model is 34 KB).
 const SLOT: usize = 64 * 1024;
-
-fn firmware(file: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../firmware-demo")
-        .join(file);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn demo_key() -> [u8; 32] {
-    let text = String::from_utf8(firmware("keys/demo.key.pub")).unwrap();
-    let digits = text.lines().nth(1).unwrap().trim();
-    let mut key = [0u8; 32];
-    for (i, k) in key.iter_mut().enumerate() {
-        *k = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).unwrap();
-    }
-    key
-}
 
 /// NOR flash: erase sets every byte to 0xFF, a write can only clear bits.
 /// After `budget` operations the power goes: the next operation does half
@@ -122,9 +104,9 @@ fn factory(old: &[u8], key: &[u8; 32]) -> SimFlash {
 
 #[test]
 fn an_update_cut_at_any_step_leaves_the_old_model_or_the_new_one() {
-    let key = demo_key();
-    let old = firmware("models/basicmotions.vigie");
-    let new = firmware("models/digits.vigie");
+    let key = demo_public_key();
+    let old = firmware_file("models/basicmotions.vigie");
+    let new = firmware_file("models/digits.vigie");
     // The operations of one complete update.
     let mut whole = factory(&old, &key);
     let before = whole.ops;
@@ -160,15 +142,16 @@ fn an_update_cut_at_any_step_leaves_the_old_model_or_the_new_one() {
 
 #[test]
 fn a_tampered_or_wrongly_keyed_candidate_is_refused_and_the_old_model_runs() {
-    let key = demo_key();
-    let old = firmware("models/basicmotions.vigie");
+    let key = demo_public_key();
+    let old = firmware_file("models/basicmotions.vigie");
     let (mut arena, mut input) = buffers();
     // A byte changed in the signature: it verifies nowhere.
-    let mut tampered = firmware("models/digits.vigie");
+    let mut tampered = firmware_file("models/digits.vigie");
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
     // Signed with another key.
-    let other = vigie_core::signature::sign(&firmware("models/digits.vigie"), &[5; 32]).unwrap();
+    let other =
+        vigie_core::signature::sign(&firmware_file("models/digits.vigie"), &[5; 32]).unwrap();
     for (candidate, expected) in [
         (tampered, Error::SignatureInvalid),
         (other, Error::SignatureWrongKey),
@@ -185,12 +168,12 @@ fn a_tampered_or_wrongly_keyed_candidate_is_refused_and_the_old_model_runs() {
 
 #[test]
 fn a_candidate_whose_dry_run_differs_from_its_probe_is_refused() {
-    let key = demo_key();
-    let old = firmware("models/basicmotions.vigie");
+    let key = demo_public_key();
+    let old = firmware_file("models/basicmotions.vigie");
     let (mut arena, mut input) = buffers();
     // The digits model with its probe's recorded output CRC changed, then
     // signed again (a model that does not compute what was signed off).
-    let signed = firmware("models/digits.vigie");
+    let signed = firmware_file("models/digits.vigie");
     let model = Model::from_bytes(&signed).unwrap();
     let at = model
         .def()
