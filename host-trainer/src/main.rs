@@ -242,6 +242,18 @@ enum Command {
         /// Print one JSON object on standard output.
         #[arg(long)]
         json: bool,
+        /// Report each group's metrics and the gaps between groups: one or
+        /// more columns, comma-separated (sex, age band, site, device
+        /// revision), inputs of the model or not; a numeric column with many
+        /// values is binned at its quartiles. Exits with status 3 when a gap
+        /// is a blocking finding (see --max-gap).
+        #[arg(long, value_name = "COLUMN[,COLUMN]")]
+        group: Option<String>,
+        /// With --group: a gap between groups (accuracy, demographic
+        /// parity, equalized odds) whose whole 95% bootstrap interval lies
+        /// above this is a blocking finding.
+        #[arg(long, default_value_t = 0.1, requires = "group")]
+        max_gap: f64,
     },
     /// Predict every row of a CSV file through vigie-core.
     Predict {
@@ -637,8 +649,15 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Eval { io, target, json } => {
-            cli::eval::eval(&io.inputs()?, target.as_deref(), json)
+        Command::Eval {
+            io,
+            target,
+            json,
+            group,
+            max_gap,
+        } => {
+            let groups = group.as_deref().map(|g| (g, max_gap));
+            cli::eval::eval(&io.inputs()?, target.as_deref(), json, groups)
         }
         Command::Predict {
             io,

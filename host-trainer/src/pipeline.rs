@@ -552,6 +552,9 @@ pub struct Summary {
     pub baselines: Option<crate::evaluation::baselines::Baselines>,
     /// The model search (training without `--config`).
     pub search: Option<SearchBrief>,
+    /// Metrics and gaps per group (`eval --group`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<crate::evaluation::groups::GroupReport>,
 }
 
 /// The model search, briefly, for the summary.
@@ -602,6 +605,7 @@ impl Summary {
             decisions: None,
             baselines: None,
             search: None,
+            groups: None,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod drift;
 pub mod explain;
 pub mod fingerprint;
+pub mod groups;
 pub mod int8;
 pub mod labelled;
 pub mod metrics;

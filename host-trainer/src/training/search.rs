@@ -572,7 +572,15 @@ pub fn search<B: AutodiffBackend>(
         if !seen.insert(label.clone()) {
             continue;
         }
-        let fp = footprint::<B::InnerBackend>(&arch, info, reserve, device)?;
+        // A shape the device refuses is a candidate less, not an error of
+        // the whole training.
+        let fp = match footprint::<B::InnerBackend>(&arch, info, reserve, device) {
+            Ok(fp) => fp,
+            Err(e) => {
+                rejected.push(format!("{label}: {e:#}"));
+                continue;
+            }
+        };
         if let Some(why) = settings.budget.misfit(&fp) {
             if smallest.as_ref().is_none_or(|(f, _)| fp.flash < *f) {
                 smallest = Some((fp.flash, format!("{label}: {why}")));

@@ -1,0 +1,530 @@
+//! How the model treats each group of rows (`--group COLUMN[,COLUMN]`):
+//! a group is a value of sensitive or operational columns (sex, age band,
+//! site, device revision). The metrics and gaps carry fairlearn's names
+//! (`MetricFrame`'s `by_group`, `selection_rate`, `false_positive_rate`,
+//! `false_negative_rate`, `demographic_parity_difference`,
+//! `equalized_odds_difference`), so that people who know that library
+//! read the report without a glossary. Every gap comes with a bootstrap
+//! interval: a gap measured on 12 rows is not a finding.
+//!
+//! For more than two classes, each class is taken one-vs-rest and a gap is
+//! the largest over the classes (with two, both classes give fairlearn's
+//! binary figure).
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::data::table::CsvFile;
+use crate::rng::Rng;
+
+/// Distinct values above which a numeric group column is binned into
+/// quantiles instead of taken value by value.
+pub const MAX_NUMERIC_LEVELS: usize = 8;
+/// Quantile bins of a numeric group column.
+pub const NUMERIC_BINS: usize = 4;
+/// Rows below which a group takes no part in the gaps: its rates would
+/// move by more than 0.1 with two rows.
+pub const MIN_GROUP_ROWS: usize = 30;
+/// Half-width of the 95% interval of a group's accuracy that a group
+/// large enough to say something about should reach; the rows it needs
+/// are reported for a group below [`MIN_GROUP_ROWS`].
+pub const WANTED_HALF_WIDTH: f64 = 0.05;
+/// Bootstrap resamples of the gaps' intervals.
+pub const BOOTSTRAP_RESAMPLES: usize = 1000;
+/// The seed of those resamples (fixed: the same file gives the same
+/// intervals).
+const BOOTSTRAP_SEED: u64 = 0x6A9_5EED;
+
+/// Each row's group, read from the named columns of the file.
+#[derive(Debug, Clone)]
+pub struct Groups {
+    /// The group columns.
+    pub columns: Vec<String>,
+    /// How each column was read: its levels, or its quantile bins.
+    pub notes: Vec<String>,
+    /// Group names, in order of first appearance.
+    pub names: Vec<String>,
+    /// Each file row's group index.
+    pub of_row: Vec<usize>,
+}
+
+/// Reads the group of every row of `csv` from `columns` (comma-separated
+/// in `spec`). A numeric column with more than [`MAX_NUMERIC_LEVELS`]
+/// values is binned at its quartiles, and the bins are stated.
+pub fn read(csv: &CsvFile, spec: &str) -> Result<Groups> {
+    let columns: Vec<String> = spec
+        .split(',')
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    if columns.is_empty() {
+        bail!("--group names no column; give one or more column names, separated by commas");
+    }
+    let mut labels: Vec<Vec<String>> = Vec::new();
+    let mut notes = Vec::new();
+    for name in &columns {
+        let col = csv.column(name, "group")?;
+        let (levels, codes) = csv.levels(col)?;
+        let numbers: Option<Vec<f32>> = levels.iter().map(|l| csv.number(l)).collect();
+        match numbers.filter(|_| levels.len() > MAX_NUMERIC_LEVELS) {
+            Some(values) => {
+                let row_values: Vec<f32> = codes.iter().map(|&c| values[c as usize]).collect();
+                let mut sorted = row_values.clone();
+                sorted.sort_by(f32::total_cmp);
+                let mut edges: Vec<f32> = (1..NUMERIC_BINS)
+                    .map(|k| sorted[k * sorted.len() / NUMERIC_BINS])
+                    .collect();
+                edges.dedup();
+                let bin_name = |b: usize| match (b.checked_sub(1).map(|i| edges[i]), edges.get(b)) {
+                    (None, Some(hi)) => format!("{name} < {hi}"),
+                    (Some(lo), Some(hi)) => format!("{lo} ≤ {name} < {hi}"),
+                    (Some(lo), None) => format!("{name} ≥ {lo}"),
+                    (None, None) => format!("{name}: all"),
+                };
+                notes.push(format!(
+                    "{name}: numeric with {} values, binned at its quartiles ({})",
+                    levels.len(),
+                    edges
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                labels.push(
+                    row_values
+                        .iter()
+                        .map(|v| bin_name(edges.partition_point(|e| e <= v)))
+                        .collect(),
+                );
+            }
+            None => {
+                notes.push(format!("{name}: {} values", levels.len()));
+                labels.push(
+                    codes
+                        .iter()
+                        .map(|&c| format!("{name}={}", levels[c as usize]))
+                        .collect(),
+                );
+            }
+        }
+    }
+    let rows = labels.first().map_or(0, Vec::len);
+    let mut names: Vec<String> = Vec::new();
+    let mut of_row = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let key: Vec<&str> = labels.iter().map(|l| l[r].as_str()).collect();
+        let key = key.join(", ");
+        let g = match names.iter().position(|n| *n == key) {
+            Some(g) => g,
+            None => {
+                names.push(key);
+                names.len() - 1
+            }
+        };
+        of_row.push(g);
+    }
+    Ok(Groups {
+        columns,
+        notes,
+        names,
+        of_row,
+    })
+}
+
+/// One group's figures (fairlearn's `MetricFrame.by_group`).
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupMetrics {
+    /// The group.
+    pub group: String,
+    /// Its rows among those measured.
+    pub rows: usize,
+    /// Its share of those rows.
+    pub share: f64,
+    /// Accuracy, with its 95% bootstrap interval.
+    pub accuracy: f64,
+    /// That interval.
+    pub accuracy_interval: (f64, f64),
+    /// Per class: the share of the group's rows decided as that class.
+    pub selection_rate: Vec<f64>,
+    /// Per class, one-vs-rest: rows of other classes decided as it, over
+    /// rows of other classes (NaN when the group has none).
+    pub false_positive_rate: Vec<f64>,
+    /// Per class: rows of it decided as another, over its rows (NaN when
+    /// the group has none).
+    pub false_negative_rate: Vec<f64>,
+    /// Expected calibration error of the decided class's probability.
+    pub ece: f64,
+    /// Too few rows to take part in the gaps.
+    pub too_small: bool,
+    /// For a group too small: the rows it would need for a 95% accuracy
+    /// interval of ±[`WANTED_HALF_WIDTH`].
+    pub rows_needed: Option<usize>,
+}
+
+/// A gap between groups, with its bootstrap interval.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gap {
+    /// fairlearn's name for it, or `accuracy_difference` (best group's
+    /// accuracy less the worst's).
+    pub name: String,
+    /// Its value on the rows measured.
+    pub value: f64,
+    /// Its 95% bootstrap interval (rows resampled within each group).
+    pub interval: (f64, f64),
+    /// The interval lies above the allowed gap: a blocking finding.
+    pub blocking: bool,
+}
+
+/// Everything `--group` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupReport {
+    /// The group columns.
+    pub columns: Vec<String>,
+    /// How each column was read.
+    pub notes: Vec<String>,
+    /// Classes, in the order of the per-class figures.
+    pub classes: Vec<String>,
+    /// Each group's figures.
+    pub by_group: Vec<GroupMetrics>,
+    /// The gaps over the groups with at least [`MIN_GROUP_ROWS`] rows.
+    pub gaps: Vec<Gap>,
+    /// The largest gap allowed (`--max-gap`).
+    pub max_gap: f64,
+}
+
+impl GroupReport {
+    /// Whether any gap is a blocking finding.
+    pub fn blocking(&self) -> bool {
+        self.gaps.iter().any(|g| g.blocking)
+    }
+}
+
+/// One measured row: its group, true class, decided class and the decided
+/// class's probability.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    /// Group index.
+    pub group: usize,
+    /// True class.
+    pub truth: usize,
+    /// Decided class.
+    pub decided: usize,
+    /// Probability of the decided class.
+    pub confidence: f32,
+}
+
+/// Per-class counts of one group.
+#[derive(Clone)]
+struct Counts {
+    rows: usize,
+    right: usize,
+    /// Per class: rows decided as it, rows of it, rows of it decided as
+    /// it, rows of other classes decided as it.
+    decided: Vec<usize>,
+    actual: Vec<usize>,
+    hits: Vec<usize>,
+    false_alarms: Vec<usize>,
+}
+
+impl Counts {
+    fn of<'a>(rows: impl Iterator<Item = &'a Row>, k: usize) -> Counts {
+        let mut c = Counts {
+            rows: 0,
+            right: 0,
+            decided: vec![0; k],
+            actual: vec![0; k],
+            hits: vec![0; k],
+            false_alarms: vec![0; k],
+        };
+        for r in rows.filter(|r| r.truth < k && r.decided < k) {
+            c.rows += 1;
+            c.decided[r.decided] += 1;
+            c.actual[r.truth] += 1;
+            if r.truth == r.decided {
+                c.right += 1;
+                c.hits[r.truth] += 1;
+            } else {
+                c.false_alarms[r.decided] += 1;
+            }
+        }
+        c
+    }
+
+    fn ratio(a: usize, b: usize) -> f64 {
+        if b == 0 {
+            f64::NAN
+        } else {
+            a as f64 / b as f64
+        }
+    }
+
+    fn accuracy(&self) -> f64 {
+        Self::ratio(self.right, self.rows)
+    }
+
+    fn selection_rate(&self, c: usize) -> f64 {
+        Self::ratio(self.decided[c], self.rows)
+    }
+
+    fn true_positive_rate(&self, c: usize) -> f64 {
+        Self::ratio(self.hits[c], self.actual[c])
+    }
+
+    fn false_positive_rate(&self, c: usize) -> f64 {
+        Self::ratio(self.false_alarms[c], self.rows - self.actual[c])
+    }
+}
+
+/// The spread (largest less smallest) of the finite values of `v`, or 0.
+fn spread(v: impl Iterator<Item = f64>) -> f64 {
+    let (lo, hi) = v
+        .filter(|x| x.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(x), hi.max(x))
+        });
+    if hi >= lo {
+        hi - lo
+    } else {
+        0.0
+    }
+}
+
+/// The gaps over groups' counts: accuracy difference, demographic parity
+/// difference and equalized-odds difference, in that order.
+fn gaps_of(groups: &[Counts], k: usize) -> [f64; 3] {
+    let per_class = |f: &dyn Fn(&Counts, usize) -> f64| -> f64 {
+        (0..k)
+            .map(|c| spread(groups.iter().map(|g| f(g, c))))
+            .fold(0.0, f64::max)
+    };
+    let accuracy = spread(groups.iter().map(Counts::accuracy));
+    let parity = per_class(&|g, c| g.selection_rate(c));
+    let odds =
+        per_class(&|g, c| g.true_positive_rate(c)).max(per_class(&|g, c| g.false_positive_rate(c)));
+    [accuracy, parity, odds]
+}
+
+/// The 2.5 and 97.5 percentiles of `v` (sorted in place).
+fn interval(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let at = |q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+    (at(0.025), at(0.975))
+}
+
+/// The per-group figures and the gaps of `rows` (one per measured row) in
+/// `group_names` groups of `classes`; a gap whose interval lies wholly
+/// above `max_gap` is blocking.
+pub fn report(rows: &[Row], groups: &Groups, classes: &[String], max_gap: f64) -> GroupReport {
+    let k = classes.len();
+    let n = rows.len().max(1) as f64;
+    let members: Vec<Vec<Row>> = (0..groups.names.len())
+        .map(|g| rows.iter().copied().filter(|r| r.group == g).collect())
+        .collect();
+    let mut rng = Rng(BOOTSTRAP_SEED);
+    // Resamples of each group's rows: the same draws serve the groups'
+    // accuracy intervals and the gaps.
+    let resampled: Vec<Vec<Counts>> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| {
+            members
+                .iter()
+                .map(|m| {
+                    let draw: Vec<&Row> = (0..m.len()).map(|_| &m[rng.below(m.len())]).collect();
+                    Counts::of(draw.into_iter(), k)
+                })
+                .collect()
+        })
+        .collect();
+    let mut by_group = Vec::new();
+    for (g, m) in members.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
+        let c = Counts::of(m.iter(), k);
+        let mut accuracies: Vec<f64> = resampled.iter().map(|r| r[g].accuracy()).collect();
+        let pairs: Vec<(f32, bool)> = m
+            .iter()
+            .map(|r| (r.confidence, r.truth == r.decided))
+            .collect();
+        let too_small = m.len() < MIN_GROUP_ROWS;
+        let p = c.accuracy();
+        let needed = (1.959_964f64.powi(2) * (p * (1.0 - p)).max(0.05) / WANTED_HALF_WIDTH.powi(2))
+            .ceil() as usize;
+        by_group.push(GroupMetrics {
+            group: groups.names[g].clone(),
+            rows: m.len(),
+            share: m.len() as f64 / n,
+            accuracy: p,
+            accuracy_interval: interval(&mut accuracies),
+            selection_rate: (0..k).map(|cl| c.selection_rate(cl)).collect(),
+            false_positive_rate: (0..k).map(|cl| c.false_positive_rate(cl)).collect(),
+            false_negative_rate: (0..k).map(|cl| 1.0 - c.true_positive_rate(cl)).collect(),
+            ece: crate::evaluation::calibrate::ece(&pairs),
+            too_small,
+            rows_needed: too_small.then_some(needed.max(MIN_GROUP_ROWS)),
+        });
+    }
+    let kept: Vec<usize> = (0..members.len())
+        .filter(|&g| members[g].len() >= MIN_GROUP_ROWS)
+        .collect();
+    let mut gaps = Vec::new();
+    if kept.len() >= 2 {
+        let counts: Vec<Counts> = kept
+            .iter()
+            .map(|&g| Counts::of(members[g].iter(), k))
+            .collect();
+        let value = gaps_of(&counts, k);
+        let mut draws: [Vec<f64>; 3] = Default::default();
+        for r in &resampled {
+            let picked: Vec<Counts> = kept.iter().map(|&g| r[g].clone()).collect();
+            for (d, v) in draws.iter_mut().zip(gaps_of(&picked, k)) {
+                d.push(v);
+            }
+        }
+        for (i, name) in [
+            "accuracy_difference",
+            "demographic_parity_difference",
+            "equalized_odds_difference",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let interval = interval(&mut draws[i]);
+            gaps.push(Gap {
+                name: name.into(),
+                value: value[i],
+                interval,
+                blocking: interval.0 > max_gap,
+            });
+        }
+    }
+    GroupReport {
+        columns: groups.columns.clone(),
+        notes: groups.notes.clone(),
+        classes: classes.to_vec(),
+        by_group,
+        gaps,
+        max_gap,
+    }
+}
+
+/// Prints `r` for people.
+pub fn print(r: &GroupReport) {
+    println!(
+        "groups          {} ({})",
+        r.columns.join(", "),
+        r.notes.join("; ")
+    );
+    for g in &r.by_group {
+        let small = match g.rows_needed {
+            Some(need) => format!("  too few rows to say anything: about {need} needed"),
+            None => String::new(),
+        };
+        println!(
+            "  {:<28} {:>6} rows ({:>5.1}%)  accuracy {:.4} [{:.4}, {:.4}]  ECE {:.4}{small}",
+            g.group,
+            g.rows,
+            100.0 * g.share,
+            g.accuracy,
+            g.accuracy_interval.0,
+            g.accuracy_interval.1,
+            g.ece
+        );
+    }
+    if r.gaps.is_empty() {
+        println!("  no gap measured: fewer than two groups have {MIN_GROUP_ROWS} rows or more");
+    }
+    for gap in &r.gaps {
+        println!(
+            "  {:<32} {:.4} [{:.4}, {:.4}]{}",
+            gap.name,
+            gap.value,
+            gap.interval.0,
+            gap.interval.1,
+            if gap.blocking {
+                format!(
+                    "  BLOCKING: its whole interval is above --max-gap {}",
+                    r.max_gap
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(n: usize) -> Groups {
+        Groups {
+            columns: vec!["site".into()],
+            notes: vec![],
+            names: (0..n).map(|g| format!("site={g}")).collect(),
+            of_row: vec![],
+        }
+    }
+
+    /// Two groups of 200 rows, one decided right 95% of the time and one
+    /// 60%: the accuracy gap (0.35) is measured, its interval lies above
+    /// 0.1, and it blocks.
+    #[test]
+    fn a_real_gap_between_large_groups_blocks() {
+        let mut rows = Vec::new();
+        for i in 0..200 {
+            let truth = i % 2;
+            let wrong = |share: usize| i % 20 < share;
+            rows.push(Row {
+                group: 0,
+                truth,
+                decided: if wrong(1) { 1 - truth } else { truth },
+                confidence: 0.9,
+            });
+            rows.push(Row {
+                group: 1,
+                truth,
+                decided: if wrong(8) { 1 - truth } else { truth },
+                confidence: 0.9,
+            });
+        }
+        let classes = vec!["a".to_owned(), "b".to_owned()];
+        let r = report(&rows, &groups(2), &classes, 0.1);
+        let acc = &r.gaps[0];
+        assert_eq!(acc.name, "accuracy_difference");
+        assert!((acc.value - 0.35).abs() < 1e-9, "{acc:?}");
+        assert!(acc.interval.0 > 0.1 && acc.blocking, "{acc:?}");
+        assert!((r.by_group[0].accuracy - 0.95).abs() < 1e-9);
+        assert!(r.blocking());
+    }
+
+    /// The same rates in a group of 12 rows: the group is too small to take
+    /// part, says how many rows it would need, and nothing blocks.
+    #[test]
+    fn a_gap_from_a_dozen_rows_is_not_a_finding() {
+        let mut rows = Vec::new();
+        for i in 0..200 {
+            rows.push(Row {
+                group: 0,
+                truth: i % 2,
+                decided: i % 2,
+                confidence: 0.9,
+            });
+        }
+        for i in 0..12 {
+            rows.push(Row {
+                group: 1,
+                truth: i % 2,
+                decided: if i < 6 { 1 - i % 2 } else { i % 2 },
+                confidence: 0.9,
+            });
+        }
+        let classes = vec!["a".to_owned(), "b".to_owned()];
+        let r = report(&rows, &groups(2), &classes, 0.1);
+        assert!(r.gaps.is_empty());
+        assert!(!r.blocking());
+        let small = &r.by_group[1];
+        assert!(small.too_small);
+        // p = 0.5: 1.96² × 0.25 / 0.05² = 384.1, so 385 rows.
+        assert_eq!(small.rows_needed, Some(385));
+    }
+}

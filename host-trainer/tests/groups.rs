@@ -1,0 +1,153 @@
+//! `vigie eval --group`: each group's metrics through vigie-core, the gaps
+//! between groups with bootstrap intervals, and a blocking finding only
+//! when a gap's whole interval lies above `--max-gap`. The fixture is the
+//! bundled digits with a planted group: rows of one site have their left
+//! half blanked (a camera half covered), which the model never saw.
+
+mod common;
+use common::{s, says, scratch, succeeds, train_bundled, vigie};
+
+use serde_json::Value;
+
+/// The exit status of a blocking finding (`check-data --strict` too).
+const BLOCKING_EXIT: i32 = 3;
+
+/// Writes digits with a `site` column (`a` and `b` alternately) and an
+/// `age` column of many values; every pixel is nudged by 0.25, so that no
+/// row is taken for a training row, and with `blank_b` the rows of site `b`
+/// have their left four pixel columns set to 0.
+fn planted(dir: &std::path::Path, name: &str, blank_b: bool) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(common::repo("data/digits.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let mut out = format!("{header},site,age\n");
+    for (i, line) in lines.enumerate() {
+        let site = if i % 2 == 0 { "a" } else { "b" };
+        let mut cells: Vec<String> = line.split(',').map(String::from).collect();
+        let label = cells.pop().unwrap();
+        for (p, c) in cells.iter_mut().enumerate() {
+            let v: f32 = c.parse().unwrap();
+            let blank = blank_b && site == "b" && p % 8 < 4;
+            *c = format!("{}", if blank { 0.0 } else { v + 0.25 });
+        }
+        out += &format!("{},{label},{site},{}\n", cells.join(","), 20 + (i * 7) % 50);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn a_group_the_model_fails_is_a_blocking_finding_and_a_fair_split_is_not() {
+    let dir = scratch("groups");
+    let model = dir.join("d.vigie");
+    train_bundled("digits.csv", "digit", &model, &["--quiet"]);
+    let eval = |data: &std::path::Path, group: &str| {
+        vigie(&[
+            "eval",
+            "--json",
+            "--model",
+            s(&model),
+            "--data",
+            s(data),
+            "--group",
+            group,
+        ])
+    };
+
+    // Site b's left half blanked: its accuracy falls, the gap's interval
+    // lies above 0.1, and eval exits with the blocking status.
+    let biased = planted(&dir, "biased.csv", true);
+    let o = eval(&biased, "site");
+    assert_eq!(
+        o.status.code(),
+        Some(BLOCKING_EXIT),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let g = &v["groups"];
+    let by: Vec<&Value> = g["by_group"].as_array().unwrap().iter().collect();
+    assert_eq!(by.len(), 2);
+    let accuracy = |name: &str| {
+        by.iter().find(|b| b["group"] == name).unwrap()["accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    let (a, b) = (accuracy("site=a"), accuracy("site=b"));
+    assert!(a > 0.9 && b < a - 0.2, "site a {a}, site b {b}");
+    let gap = g["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "accuracy_difference")
+        .unwrap();
+    assert!(
+        (gap["value"].as_f64().unwrap() - (a - b)).abs() < 1e-9,
+        "{gap}"
+    );
+    assert!(
+        gap["interval"][0].as_f64().unwrap() > 0.1 && gap["blocking"] == true,
+        "{gap}"
+    );
+    // fairlearn's names for the other two gaps.
+    for name in ["demographic_parity_difference", "equalized_odds_difference"] {
+        assert!(
+            g["gaps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["name"] == name),
+            "{name}"
+        );
+    }
+    // Each group has per-class rates, one per digit.
+    assert_eq!(by[0]["false_negative_rate"].as_array().unwrap().len(), 10);
+
+    // The same sites without the blanking: no gap blocks, exit 0.
+    let fair = planted(&dir, "fair.csv", false);
+    let o = eval(&fair, "site");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["groups"]["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["blocking"] == false));
+
+    // A numeric column of many values is binned at its quartiles, and the
+    // bins are stated.
+    let o = succeeds(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        s(&fair),
+        "--group",
+        "age",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    says(
+        &text,
+        "age: numeric with 50 values, binned at its quartiles",
+    );
+    says(&text, "equalized_odds_difference");
+}
+
+#[test]
+fn a_group_column_that_is_not_in_the_file_is_named() {
+    let dir = scratch("groups-missing");
+    let model = dir.join("d.vigie");
+    train_bundled("digits.csv", "digit", &model, &["--quiet"]);
+    let o = vigie(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        &common::repo("data/digits.csv"),
+        "--group",
+        "sitee",
+    ]);
+    assert!(!o.status.success());
+    says(&String::from_utf8_lossy(&o.stderr), "sitee");
+}
