@@ -489,6 +489,13 @@ enum Command {
         /// Exit with status 3 on a blocking finding (leakage).
         #[arg(long)]
         strict: bool,
+        /// Checks per group of rows: one or more columns, comma-separated
+        /// (sex, age band, site); each group's share, its label mix against
+        /// the other rows', its missing cells, and groups too small to say
+        /// anything about. A numeric column with many values is binned at
+        /// its quartiles.
+        #[arg(long, value_name = "COLUMN[,COLUMN]")]
+        group: Option<String>,
     },
     /// Writes a replay stream for a device: held-out rows of the data a
     /// model was trained on (same --data/--test/--seed), then the same rows
@@ -782,6 +789,7 @@ fn run(cli: Cli) -> Result<()> {
             strict,
             drop,
             csv,
+            group,
         } => cli::check_data::check_data(
             &data,
             &target,
@@ -789,7 +797,7 @@ fn run(cli: Cli) -> Result<()> {
             task == TaskArg::Regression,
             json,
             strict,
-            (&drop, csv.options()?),
+            (&drop, csv.options()?, group.as_deref()),
         ),
         Command::Replay { model, stream } => cli::replay::replay(&model, &stream),
         Command::Demo { out, force } => cli::demo::demo(&out, force).context("the demo failed"),

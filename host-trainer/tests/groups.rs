@@ -151,3 +151,70 @@ fn a_group_column_that_is_not_in_the_file_is_named() {
     assert!(!o.status.success());
     says(&String::from_utf8_lossy(&o.stderr), "sitee");
 }
+
+/// `check-data --group` on digits with a planted `site`: site `b` holds
+/// every 3 and a tenth of the rest (its label mix differs), and site `c`
+/// is 12 rows with an empty pixel each (too small, and its cells missing
+/// where the others' are not).
+#[test]
+fn check_data_per_group_names_the_skewed_the_small_and_the_holed_group() {
+    let dir = scratch("groups-check");
+    let text = std::fs::read_to_string(common::repo("data/digits.csv")).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{},site\n", lines.next().unwrap());
+    for (i, line) in lines.enumerate() {
+        let label = line.rsplit(',').next().unwrap();
+        let (row, site) = if i < 12 {
+            (line.to_owned(), "c")
+        } else if label == "3" || i % 10 == 0 {
+            (line.to_owned(), "b")
+        } else {
+            (line.to_owned(), "a")
+        };
+        // Site c: its second pixel emptied.
+        let row = if site == "c" {
+            let mut cells: Vec<&str> = row.split(',').collect();
+            cells[1] = "";
+            cells.join(",")
+        } else {
+            row
+        };
+        out += &format!("{row},{site}\n");
+    }
+    let path = dir.join("sites.csv");
+    std::fs::write(&path, out).unwrap();
+    let o = succeeds(&[
+        "check-data",
+        "--json",
+        "--data",
+        s(&path),
+        "--target",
+        "digit",
+        "--drop",
+        "site",
+        "--group",
+        "site",
+    ]);
+    let findings: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let named = |check: &str, group: &str| {
+        findings
+            .iter()
+            .find(|f| f["check"] == check && f["message"].as_str().unwrap().starts_with(group))
+            .unwrap_or_else(|| panic!("no {check} for {group}: {findings:?}"))
+            .clone()
+    };
+    let mix = named("group_label_mix", "site=b");
+    says(mix["message"].as_str().unwrap(), "class 3");
+    let small = named("group_too_small", "site=c");
+    says(small["message"].as_str().unwrap(), "about 385 test rows");
+    named("group_missing", "site=c");
+    let share = named("group_share", "site=a");
+    assert!(share["value"].as_f64().unwrap() > 0.7, "{share}");
+    // Site a is neither small nor holed (its mix, which lacks the 3s,
+    // differs from the others' too).
+    let about_a = |f: &&Value| f["message"].as_str().unwrap().starts_with("site=a");
+    assert!(!findings
+        .iter()
+        .filter(about_a)
+        .any(|f| f["check"] == "group_too_small" || f["check"] == "group_missing"));
+}

@@ -17,7 +17,7 @@ pub fn check_data(
     regression: bool,
     as_json: bool,
     strict: bool,
-    (drop, options): (&[String], data::CsvOptions),
+    (drop, options, group): (&[String], data::CsvOptions, Option<&str>),
 ) -> Result<()> {
     let csv = CsvFile::read_with(data_path, options)?;
     let spec = Spec {
@@ -31,7 +31,21 @@ pub fn check_data(
     let test_data = test
         .map(|path| data::load_test(&csv, &data, &spec, path))
         .transpose()?;
-    let findings = crate::data::checks::run(&data, test_data.as_ref());
+    let mut findings = crate::data::checks::run(&data, test_data.as_ref());
+    if let Some(columns) = group {
+        let groups = crate::evaluation::groups::read(&csv, columns)?;
+        let width = data.width();
+        let missing: Vec<usize> = (0..data.len())
+            .map(|r| data.row(r).iter().filter(|v| v.is_nan()).count())
+            .collect();
+        let classes = match &data.target {
+            data::Target::Classes { names, y } => Some((&y[..], &names[..])),
+            data::Target::Values { .. } => None,
+        };
+        findings.extend(crate::evaluation::groups::data_findings(
+            &groups, classes, &missing, width,
+        ));
+    }
     if as_json {
         println!("{}", serde_json::to_string(&findings)?);
     } else if findings.is_empty() {

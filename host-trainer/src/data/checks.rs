@@ -29,7 +29,8 @@ pub struct Finding {
     pub severity: Severity,
     /// Which check: `missing`, `constant`, `near_constant`, `duplicates`,
     /// `train_test_overlap`, `target_leakage`, `imbalance`, `shift`,
-    /// `outliers`.
+    /// `outliers`; with `--group`, `group_share`, `group_too_small`,
+    /// `group_label_mix`, `group_missing`.
     pub check: &'static str,
     /// The column, when one is to blame.
     pub column: Option<String>,

@@ -452,6 +452,119 @@ pub fn print(r: &GroupReport) {
     }
 }
 
+/// Total-variation distance between a group's label mix and the other
+/// rows' from which `check-data --group` warns: a tenth of the rows would
+/// have to change class to match.
+pub const LABEL_MIX_DISTANCE: f64 = 0.1;
+/// Ratio of a group's missing-cell rate to the other rows' from which
+/// `check-data --group` warns (with at least one missing cell in 100).
+pub const MISSING_RATIO: f64 = 2.0;
+
+/// The data checks per group: each group's share of the rows, its label
+/// mix against the other rows' (classification: `classes` of each row
+/// among `names`), its missing cells (`missing` per row) against the
+/// others', and groups too small to say anything about, with the rows
+/// they would need.
+pub fn data_findings(
+    groups: &Groups,
+    classes: Option<(&[usize], &[String])>,
+    missing: &[usize],
+    cells_per_row: usize,
+) -> Vec<crate::data::checks::Finding> {
+    use crate::data::checks::{Finding, Severity};
+    let n = groups.of_row.len();
+    let mut out = Vec::new();
+    for (g, name) in groups.names.iter().enumerate() {
+        let rows: Vec<usize> = (0..n).filter(|&r| groups.of_row[r] == g).collect();
+        let share = rows.len() as f64 / n.max(1) as f64;
+        out.push(Finding {
+            severity: Severity::Info,
+            check: "group_share",
+            column: Some(groups.columns.join(",")),
+            value: share,
+            message: format!("{name}: {} rows ({:.1}%)", rows.len(), 100.0 * share),
+        });
+        if rows.len() < MIN_GROUP_ROWS {
+            let need = (1.959_964f64.powi(2) * 0.25 / WANTED_HALF_WIDTH.powi(2)).ceil() as usize;
+            out.push(Finding {
+                severity: Severity::Warning,
+                check: "group_too_small",
+                column: Some(groups.columns.join(",")),
+                value: rows.len() as f64,
+                message: format!(
+                    "{name}: {} rows, too few to measure the model on (under {MIN_GROUP_ROWS}); an accuracy known to ±{WANTED_HALF_WIDTH} needs about {need} test rows of it",
+                    rows.len()
+                ),
+            });
+        }
+        if let Some((y, names)) = classes {
+            let k = names.len();
+            let mix = |rs: &mut dyn Iterator<Item = usize>| {
+                let mut c = vec![0.0; k];
+                let mut total = 0.0;
+                for r in rs {
+                    if let Some(v) = c.get_mut(y[r]) {
+                        *v += 1.0;
+                        total += 1.0;
+                    }
+                }
+                c.iter_mut().for_each(|v| *v /= f64::max(total, 1.0));
+                c
+            };
+            let own = mix(&mut rows.iter().copied());
+            let others = mix(&mut (0..n).filter(|&r| groups.of_row[r] != g));
+            let distance = 0.5
+                * own
+                    .iter()
+                    .zip(&others)
+                    .map(|(a, b)| (a - b).abs())
+                    .sum::<f64>();
+            let (most, _) = own
+                .iter()
+                .zip(&others)
+                .enumerate()
+                .map(|(c, (a, b))| (c, (a - b).abs()))
+                .fold((0, -1.0), |best, x| if x.1 > best.1 { x } else { best });
+            if distance >= LABEL_MIX_DISTANCE && rows.len() >= MIN_GROUP_ROWS && rows.len() < n {
+                out.push(Finding {
+                    severity: Severity::Warning,
+                    check: "group_label_mix",
+                    column: Some(groups.columns.join(",")),
+                    value: distance,
+                    message: format!(
+                        "{name}: its labels differ from the other rows' (total-variation distance {distance:.3}): class {} is {:.1}% of its rows against {:.1}% elsewhere; a model may learn the group as a proxy for the label",
+                        names[most],
+                        100.0 * own[most],
+                        100.0 * others[most]
+                    ),
+                });
+            }
+        }
+        let rate = |rs: &mut dyn Iterator<Item = usize>, count: usize| {
+            rs.map(|r| missing[r]).sum::<usize>() as f64 / (count * cells_per_row).max(1) as f64
+        };
+        let own = rate(&mut rows.iter().copied(), rows.len());
+        let others = rate(
+            &mut (0..n).filter(|&r| groups.of_row[r] != g),
+            n - rows.len(),
+        );
+        if own >= 0.01 && own >= MISSING_RATIO * others {
+            out.push(Finding {
+                severity: Severity::Warning,
+                check: "group_missing",
+                column: Some(groups.columns.join(",")),
+                value: own,
+                message: format!(
+                    "{name}: {:.1}% of its cells are empty against {:.1}% elsewhere; imputation fills them with values of the other groups",
+                    100.0 * own,
+                    100.0 * others
+                ),
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
