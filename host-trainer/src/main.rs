@@ -211,6 +211,25 @@ enum Command {
         /// the training and test files, a column that copies the target).
         #[arg(long)]
         allow_leakage: bool,
+        /// Measure each group of the test split: one or more columns,
+        /// comma-separated (sex, age band, site, device revision); their
+        /// metrics and gaps are printed and stored in the model. A gap whose
+        /// whole 95% interval lies above --max-gap is a blocking finding:
+        /// the file is written and the exit status is 3.
+        #[arg(long, value_name = "COLUMN[,COLUMN]")]
+        group: Option<String>,
+        /// With --group: the largest gap between groups (accuracy,
+        /// demographic parity, equalized odds) that is not a finding.
+        #[arg(long, default_value_t = vigie_trainer::evaluation::groups::MAX_GAP, requires = "group")]
+        max_gap: f64,
+        /// With --group: the group columns are for auditing only, not
+        /// inputs of the model.
+        #[arg(long, requires = "group")]
+        audit_only: bool,
+        /// With --group: accept a gap above --max-gap (recorded in the model,
+        /// exit status 0).
+        #[arg(long, requires = "group")]
+        allow_gap: bool,
         /// Abstain below the confidence at which answered validation rows
         /// reach this precision (for example 0.99); stored in the model.
         #[arg(long)]
@@ -588,6 +607,10 @@ fn run(cli: Cli) -> Result<()> {
             search,
             json,
             quiet,
+            group,
+            max_gap,
+            audit_only,
+            allow_gap,
         } => {
             if print_config {
                 print!("{}", vigie_trainer::training::config::default_toml());
@@ -610,7 +633,17 @@ fn run(cli: Cli) -> Result<()> {
                 data,
                 target,
                 features: features.map(|f| f.iter().map(|n| n.trim().to_owned()).collect()),
-                drop: drop.iter().map(|n| n.trim().to_owned()).collect(),
+                drop: drop
+                    .iter()
+                    .map(|n| n.trim().to_owned())
+                    .chain(
+                        group
+                            .iter()
+                            .filter(|_| audit_only)
+                            .flat_map(|g| g.split(',').map(|c| c.trim().to_owned())),
+                    )
+                    .filter(|n| !n.is_empty())
+                    .collect(),
                 no_fingerprint,
                 csv: csv.options()?,
                 regression: task == TaskArg::Regression,
@@ -638,19 +671,27 @@ fn run(cli: Cli) -> Result<()> {
                 temperature,
                 // An explicit configuration trains exactly what it says.
                 search: search_settings,
+                group,
+                max_gap,
+                allow_gap,
             };
             let summary = pipeline::train(&args)?;
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {
                 cli::print_summary(&summary);
+                if let Some(g) = &summary.groups {
+                    vigie_trainer::evaluation::groups::print(g);
+                }
             }
             // The file is written; scripts notice a model no better than
-            // the majority class by the exit status.
+            // the majority class, or a gap between groups that was not
+            // allowed, by the exit status.
             if summary
                 .baselines
                 .as_ref()
                 .is_some_and(|b| b.finding.is_some())
+                || summary.groups.as_ref().is_some_and(|g| g.blocks())
             {
                 std::process::exit(vigie_trainer::evaluation::baselines::NO_BETTER_EXIT.into());
             }

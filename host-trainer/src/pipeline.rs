@@ -655,12 +655,46 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
         1
     };
     // Evaluate what will be written, through the core.
-    let test_metrics = {
+    let (test_metrics, groups) = {
         let model =
             Model::from_def(quantized.def()).context("the quantized model does not load")?;
         let int8 = int8_outputs(&model, test_set, &test_rows)?;
-        compare(test_set, &test_rows, Some(&trained.float_test), &int8, k)
+        let groups = args
+            .group
+            .as_deref()
+            .map(|columns| {
+                crate::evaluation::groups::measure(
+                    &model,
+                    test_set,
+                    &test_rows,
+                    &int8,
+                    args.csv,
+                    columns,
+                    args.max_gap,
+                )
+            })
+            .transpose()?
+            .map(|mut g| {
+                g.allowed = args.allow_gap && g.blocking();
+                g
+            });
+        let metrics = compare(test_set, &test_rows, Some(&trained.float_test), &int8, k);
+        (metrics, groups)
     };
+    if let (Some(g), false) = (&groups, args.quiet) {
+        if g.blocking() {
+            eprintln!(
+                "{}: a gap between groups lies above --max-gap {}{}",
+                if g.allowed { "allowed" } else { "blocking" },
+                g.max_gap,
+                if g.allowed {
+                    " (--allow-gap; recorded in the model)"
+                } else {
+                    "; the file is written and the exit status is 3; see the groups below, or pass --allow-gap to accept it"
+                }
+            );
+        }
+    }
     let calibration = match p.problem.classes {
         0 => None,
         _ => Some(calibrate_model(
@@ -783,6 +817,7 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
         config: trained.config.clone(),
         search: trained.search.clone(),
         baselines: Some(baselines),
+        groups,
         history: trained.history.clone(),
         generalization_gap,
         test: test_metrics,
@@ -823,6 +858,7 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     summary.monitor = Some(report.monitor.clone());
     summary.calibration = report.calibration.clone();
     summary.baselines = report.baselines.clone();
+    summary.groups = report.groups.clone();
     if let Some(settings) = &args.search {
         let (flash, ram) = (
             summary.device_bytes,

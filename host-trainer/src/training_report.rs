@@ -34,6 +34,9 @@ pub struct TrainingReport {
     /// The majority class and a cheap model on the same test rows.
     #[serde(default)]
     pub baselines: Option<crate::evaluation::baselines::Baselines>,
+    /// Each group's figures and the gaps on the test split (`--group`).
+    #[serde(default)]
+    pub groups: Option<crate::evaluation::groups::GroupReport>,
     /// The learning curve.
     pub history: History,
     /// Training against validation at the kept epoch.

@@ -13,10 +13,10 @@ use serde_json::Value;
 const BLOCKING_EXIT: i32 = 3;
 
 /// Writes digits with a `site` column (`a` and `b` alternately) and an
-/// `age` column of many values; every pixel is nudged by 0.25, so that no
-/// row is taken for a training row, and with `blank_b` the rows of site `b`
-/// have their left four pixel columns set to 0.
-fn planted(dir: &std::path::Path, name: &str, blank_b: bool) -> std::path::PathBuf {
+/// `age` column of many values; every pixel is nudged by `nudge`, so that
+/// no row is taken for a training row, and with `blank_b` the rows of site
+/// `b` have their left four pixel columns set to 0.
+fn planted(dir: &std::path::Path, name: &str, blank_b: bool, nudge: f32) -> std::path::PathBuf {
     let text = std::fs::read_to_string(common::repo("data/digits.csv")).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
@@ -28,7 +28,7 @@ fn planted(dir: &std::path::Path, name: &str, blank_b: bool) -> std::path::PathB
         for (p, c) in cells.iter_mut().enumerate() {
             let v: f32 = c.parse().unwrap();
             let blank = blank_b && site == "b" && p % 8 < 4;
-            *c = format!("{}", if blank { 0.0 } else { v + 0.25 });
+            *c = format!("{}", if blank { 0.0 } else { v + nudge });
         }
         out += &format!("{},{label},{site},{}\n", cells.join(","), 20 + (i * 7) % 50);
     }
@@ -57,7 +57,7 @@ fn a_group_the_model_fails_is_a_blocking_finding_and_a_fair_split_is_not() {
 
     // Site b's left half blanked: its accuracy falls, the gap's interval
     // lies above 0.1, and eval exits with the blocking status.
-    let biased = planted(&dir, "biased.csv", true);
+    let biased = planted(&dir, "biased.csv", true, 0.25);
     let o = eval(&biased, "site");
     assert_eq!(
         o.status.code(),
@@ -105,7 +105,7 @@ fn a_group_the_model_fails_is_a_blocking_finding_and_a_fair_split_is_not() {
     assert_eq!(by[0]["false_negative_rate"].as_array().unwrap().len(), 10);
 
     // The same sites without the blanking: no gap blocks, exit 0.
-    let fair = planted(&dir, "fair.csv", false);
+    let fair = planted(&dir, "fair.csv", false, 0.25);
     let o = eval(&fair, "site");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -217,4 +217,67 @@ fn check_data_per_group_names_the_skewed_the_small_and_the_holed_group() {
         .iter()
         .filter(about_a)
         .any(|f| f["check"] == "group_too_small" || f["check"] == "group_missing"));
+}
+
+/// `train --group site --audit-only`: the site is not an input, the test
+/// split's groups are measured through the int8 model and stored in the
+/// model; a gap above --max-gap writes the file and exits with status 3,
+/// and `--allow-gap` accepts it, recorded in the model.
+#[test]
+fn train_measures_groups_on_the_test_split_and_a_gap_blocks_unless_allowed() {
+    let dir = scratch("groups-train");
+    // Nudged apart from the test file, so that no row is in both.
+    let fair = planted(&dir, "fair.csv", false, 0.5);
+    let biased = planted(&dir, "biased.csv", true, 0.25);
+    let model = dir.join("m.vigie");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--quiet",
+            "--data",
+            s(&fair),
+            "--test",
+            s(&biased),
+            "--target",
+            "digit",
+            "--time-budget",
+            "5",
+            "--group",
+            "site",
+            "--audit-only",
+            "--drop",
+            "age",
+            "--force",
+            "--out",
+            s(&model),
+        ];
+        args.extend_from_slice(extra);
+        vigie(&args)
+    };
+    let o = train(&[]);
+    assert_eq!(
+        o.status.code(),
+        Some(BLOCKING_EXIT),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    says(&String::from_utf8_lossy(&o.stdout), "BLOCKING");
+    let bytes = std::fs::read(&model).unwrap();
+    let m = vigie_core::Model::from_bytes(&bytes).unwrap();
+    assert!(!m.input_names().iter().any(|n| n == "site" || n == "age"));
+    let report = vigie_trainer::training_report::training_report(&m).unwrap();
+    let g = report.groups.unwrap();
+    assert!(g.blocking() && !g.allowed);
+    assert_eq!(g.by_group.len(), 2);
+
+    let o = train(&["--allow-gap"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    says(&String::from_utf8_lossy(&o.stdout), "allowed");
+    let bytes = std::fs::read(&model).unwrap();
+    let m = vigie_core::Model::from_bytes(&bytes).unwrap();
+    let g = vigie_trainer::training_report::training_report(&m)
+        .unwrap()
+        .groups
+        .unwrap();
+    assert!(g.blocking() && g.allowed);
 }

@@ -52,8 +52,8 @@ pub fn eval(
     s.fingerprint_false_positive_rate = seen.false_positive_rate;
     s.training_test = report.map(|r| r.test);
     if let Some((columns, max_gap)) = groups {
-        s.groups = Some(group_report(
-            &model, &d, data_path, io.csv, fresh, &int8, columns, max_gap,
+        s.groups = Some(crate::evaluation::groups::measure(
+            &model, &d, fresh, &int8, io.csv, columns, max_gap,
         )?);
     }
     if as_json {
@@ -89,51 +89,3 @@ pub fn eval(
 /// blocking finding (as `check-data --strict` and a model no better than
 /// the majority class), so that scripts notice.
 pub const GAP_EXIT: u8 = 3;
-
-/// Each group's metrics on the `fresh` rows, from the decisions the device
-/// made (`int8`).
-#[allow(clippy::too_many_arguments)]
-fn group_report(
-    model: &vigie_core::Model<'_>,
-    d: &data::Dataset,
-    data_path: &std::path::Path,
-    csv: data::CsvOptions,
-    fresh: &[usize],
-    int8: &int8::Int8<'_>,
-    columns: &str,
-    max_gap: f64,
-) -> Result<crate::evaluation::groups::GroupReport> {
-    use crate::evaluation::groups;
-    let data::Target::Classes { names, y } = &d.target else {
-        bail!("--group measures a classifier's decisions; this model is a regression");
-    };
-    let file = data::CsvFile::read_with(data_path, csv)?;
-    let g = groups::read(&file, columns)?;
-    if g.of_row.len() != d.len() {
-        bail!(
-            "{}: {} rows read for the groups against {} for the model; report this as a bug",
-            data_path.display(),
-            g.of_row.len(),
-            d.len()
-        );
-    }
-    let k = model.output_len();
-    let scale = model.output_quant().scale;
-    let temperature = model.calibration().temperature;
-    let rows: Vec<groups::Row> = int8
-        .levels
-        .chunks(k)
-        .zip(fresh)
-        .map(|(raw, &r)| {
-            let top = vigie_core::engine::level_argmax(raw);
-            groups::Row {
-                group: g.of_row[r],
-                truth: y[r],
-                decided: top,
-                confidence: vigie_core::engine::level_probability(raw, scale, top, temperature)
-                    .unwrap_or(0.0),
-            }
-        })
-        .collect();
-    Ok(groups::report(&rows, &g, names, max_gap))
-}

@@ -12,11 +12,13 @@
 //! binary figure).
 
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::table::CsvFile;
 use crate::rng::Rng;
 
+/// The default largest gap between groups (`--max-gap`).
+pub const MAX_GAP: f64 = 0.1;
 /// Distinct values above which a numeric group column is binned into
 /// quantiles instead of taken value by value.
 pub const MAX_NUMERIC_LEVELS: usize = 8;
@@ -132,7 +134,7 @@ pub fn read(csv: &CsvFile, spec: &str) -> Result<Groups> {
 }
 
 /// One group's figures (fairlearn's `MetricFrame.by_group`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupMetrics {
     /// The group.
     pub group: String,
@@ -162,7 +164,7 @@ pub struct GroupMetrics {
 }
 
 /// A gap between groups, with its bootstrap interval.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Gap {
     /// fairlearn's name for it, or `accuracy_difference` (best group's
     /// accuracy less the worst's).
@@ -176,7 +178,7 @@ pub struct Gap {
 }
 
 /// Everything `--group` reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupReport {
     /// The group columns.
     pub columns: Vec<String>,
@@ -190,12 +192,20 @@ pub struct GroupReport {
     pub gaps: Vec<Gap>,
     /// The largest gap allowed (`--max-gap`).
     pub max_gap: f64,
+    /// A blocking gap was allowed explicitly (`train --allow-gap`).
+    #[serde(default)]
+    pub allowed: bool,
 }
 
 impl GroupReport {
     /// Whether any gap is a blocking finding.
     pub fn blocking(&self) -> bool {
         self.gaps.iter().any(|g| g.blocking)
+    }
+
+    /// Whether a gap blocks and was not allowed.
+    pub fn blocks(&self) -> bool {
+        self.blocking() && !self.allowed
     }
 }
 
@@ -404,7 +414,56 @@ pub fn report(rows: &[Row], groups: &Groups, classes: &[String], max_gap: f64) -
         by_group,
         gaps,
         max_gap,
+        allowed: false,
     }
+}
+
+/// Each group's figures on `rows` of `d` (read from `d`'s own file with
+/// `csv`), from the int8 model's outputs on those rows (`int8`, one row of
+/// outputs per row): the top class, and its probability at the model's
+/// temperature.
+#[allow(clippy::too_many_arguments)]
+pub fn measure(
+    model: &vigie_core::Model<'_>,
+    d: &crate::data::Dataset,
+    rows: &[usize],
+    int8: &crate::evaluation::int8::Int8<'_>,
+    csv: crate::data::CsvOptions,
+    columns: &str,
+    max_gap: f64,
+) -> Result<GroupReport> {
+    let crate::data::Target::Classes { names, y } = &d.target else {
+        bail!("--group measures a classifier's decisions; this model is a regression");
+    };
+    let file = CsvFile::read_with(&d.source, csv)?;
+    let g = read(&file, columns)?;
+    if g.of_row.len() != d.len() {
+        bail!(
+            "{}: {} rows read for the groups against {} for the model; report this as a bug",
+            d.source.display(),
+            g.of_row.len(),
+            d.len()
+        );
+    }
+    let k = model.output_len();
+    let scale = model.output_quant().scale;
+    let temperature = model.calibration().temperature;
+    let measured: Vec<Row> = int8
+        .levels
+        .chunks(k)
+        .zip(rows)
+        .map(|(raw, &r)| {
+            let top = vigie_core::engine::level_argmax(raw);
+            Row {
+                group: g.of_row[r],
+                truth: y[r],
+                decided: top,
+                confidence: vigie_core::engine::level_probability(raw, scale, top, temperature)
+                    .unwrap_or(0.0),
+            }
+        })
+        .collect();
+    Ok(report(&measured, &g, names, max_gap))
 }
 
 /// Prints `r` for people.
@@ -442,7 +501,8 @@ pub fn print(r: &GroupReport) {
             gap.interval.1,
             if gap.blocking {
                 format!(
-                    "  BLOCKING: its whole interval is above --max-gap {}",
+                    "  {}: its whole interval is above --max-gap {}",
+                    if r.allowed { "allowed" } else { "BLOCKING" },
                     r.max_gap
                 )
             } else {

@@ -94,6 +94,12 @@ pub struct TrainArgs {
     pub temperature: Option<f32>,
     /// The model search and its budget (`None`: train `config` as it is).
     pub search: Option<crate::training::search::Settings>,
+    /// Columns whose groups are measured on the test split (`--group`).
+    pub group: Option<String>,
+    /// The largest gap between groups allowed (`--max-gap`).
+    pub max_gap: f64,
+    /// A blocking gap is allowed explicitly, and so recorded.
+    pub allow_gap: bool,
 }
 
 impl TrainArgs {
@@ -128,6 +134,9 @@ impl TrainArgs {
             cost_matrix: None,
             temperature: None,
             search: None,
+            group: None,
+            max_gap: crate::evaluation::groups::MAX_GAP,
+            allow_gap: false,
         }
     }
 }
