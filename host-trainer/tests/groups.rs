@@ -280,4 +280,16 @@ fn train_measures_groups_on_the_test_split_and_a_gap_blocks_unless_allowed() {
         .groups
         .unwrap();
     assert!(g.blocking() && g.allowed);
+
+    // The model card's per-group section: the plot and both groups.
+    let page = dir.join("card.html");
+    succeeds(&["report", "--model", s(&model), "--out", s(&page)]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let at = html.find("<section id=\"groups\">").unwrap();
+    let section = &html[at..at + html[at..].find("</section>").unwrap()];
+    assert!(section.contains("<svg"), "no plot");
+    says(section, "site=a");
+    says(section, "site=b");
+    says(section, "equalized_odds_difference");
+    says(section, "allowed (--allow-gap)");
 }

@@ -8,7 +8,7 @@ mod common;
 use common::{repo, s, scratch, succeeds, train_bundled};
 use std::process::Command;
 
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "memory",
     "data",
     "quality",
@@ -16,6 +16,7 @@ const SECTIONS: [&str; 10] = [
     "learning",
     "metrics",
     "confusion",
+    "groups",
     "reliability",
     "importance",
     "monitor",

@@ -305,6 +305,105 @@ fn importance_bars(items: &[crate::evaluation::explain::Importance]) -> Result<S
     })
 }
 
+/// The per-group section: how each column was read, a bar plot of each
+/// group's accuracy with its interval, the table of figures, and the gaps.
+fn groups_section(g: &crate::evaluation::groups::GroupReport) -> Result<String> {
+    let mut h = format!(
+        "<p>Groups of {}: {}.</p>",
+        esc(&g.columns.join(", ")),
+        esc(&g.notes.join("; "))
+    );
+    let n = g.by_group.len().max(1);
+    let plot = svg((W, 60 + 24 * n as u32), |root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption("accuracy per group, 95% interval", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(220)
+            .build_cartesian_2d(0.0..1.0, -0.5..n as f64 - 0.5)
+            .map_err(plot_err)?;
+        let names: Vec<String> = g.by_group.iter().map(|b| b.group.clone()).collect();
+        c.configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n)
+            .y_label_formatter(&|y| {
+                let i = n as f64 - 1.0 - y.round();
+                if (y - y.round()).abs() > 1e-6 || i < 0.0 {
+                    return String::new();
+                }
+                names.get(i as usize).cloned().unwrap_or_default()
+            })
+            .draw()
+            .map_err(plot_err)?;
+        c.draw_series(g.by_group.iter().enumerate().map(|(i, b)| {
+            let y = (n - 1 - i) as f64;
+            let colour = if b.too_small {
+                RED.mix(0.4)
+            } else {
+                BLUE.mix(0.7)
+            };
+            Rectangle::new([(0.0, y - 0.35), (b.accuracy, y + 0.35)], colour.filled())
+        }))
+        .map_err(plot_err)?;
+        c.draw_series(g.by_group.iter().enumerate().map(|(i, b)| {
+            let y = (n - 1 - i) as f64;
+            PathElement::new(
+                vec![(b.accuracy_interval.0, y), (b.accuracy_interval.1, y)],
+                BLACK,
+            )
+        }))
+        .map_err(plot_err)?;
+        Ok(())
+    })?;
+    h.push_str(&plot);
+    let rows: Vec<Vec<String>> = g
+        .by_group
+        .iter()
+        .map(|b| {
+            vec![
+                b.group.clone(),
+                b.rows.to_string(),
+                format!("{:.1}%", 100.0 * b.share),
+                format!(
+                    "{:.4} [{:.4}, {:.4}]",
+                    b.accuracy, b.accuracy_interval.0, b.accuracy_interval.1
+                ),
+                format!("{:.4}", b.ece),
+                b.rows_needed
+                    .map_or(String::new(), |r| format!("too few: about {r} needed")),
+            ]
+        })
+        .collect();
+    h.push_str(&table(
+        &["group", "rows", "share", "accuracy [95%]", "ECE", ""],
+        &rows,
+    ));
+    let gaps: Vec<Vec<String>> = g
+        .gaps
+        .iter()
+        .map(|x| {
+            vec![
+                x.name.clone(),
+                format!("{:.4} [{:.4}, {:.4}]", x.value, x.interval.0, x.interval.1),
+                match (x.blocking, g.allowed) {
+                    (true, false) => format!("BLOCKING: above {}", g.max_gap),
+                    (true, true) => format!("above {}, allowed (--allow-gap)", g.max_gap),
+                    (false, _) => String::new(),
+                },
+            ]
+        })
+        .collect();
+    if gaps.is_empty() {
+        h.push_str("<p>No gap measured: fewer than two groups have enough rows.</p>");
+    } else {
+        h.push_str(&table(
+            &["gap (fairlearn's name)", "value [95%]", ""],
+            &gaps,
+        ));
+    }
+    Ok(h)
+}
+
 /// Reference histogram of one monitored feature (share per quantile bin).
 fn monitor_histogram(name: &str, shares: &[f64]) -> Result<String> {
     let top = shares.iter().copied().fold(1e-6, f64::max) * 1.1;
@@ -632,6 +731,16 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
         h.push_str("</table>");
     } else {
         h.push_str("<p>Regression model: no confusion matrix.</p>");
+    }
+    h.push_str("</section>");
+
+    // Per group.
+    h.push_str("<section id=\"groups\"><h2>Per group (int8, test rows)</h2>");
+    match report.as_ref().and_then(|r| r.groups.as_ref()) {
+        Some(g) => h.push_str(&groups_section(g)?),
+        None => h.push_str(
+            "<p>No group was measured. Train with <code>--group COLUMN</code> (sex, age band, site, device revision) to see how the model treats each group, with the gaps between them.</p>",
+        ),
     }
     h.push_str("</section>");
 
