@@ -480,6 +480,15 @@ enum Command {
         /// this command's inputs).
         #[arg(long)]
         force: bool,
+        /// Measure each group of the --data rows (columns, comma-separated)
+        /// for the card's per-group section, instead of the groups stored
+        /// at training.
+        #[arg(long, value_name = "COLUMN[,COLUMN]", requires = "data")]
+        group: Option<String>,
+        /// With --group: the largest gap between groups that is not a
+        /// finding.
+        #[arg(long, default_value_t = vigie_trainer::evaluation::groups::MAX_GAP, requires = "group")]
+        max_gap: f64,
     },
     /// Checks a data set before training: missing cells, constant
     /// columns, duplicates, rows shared with the test file, columns that
@@ -810,6 +819,8 @@ fn run(cli: Cli) -> Result<()> {
             out,
             force,
             csv,
+            group,
+            max_gap,
         } => {
             vigie_trainer::report::card::write(
                 &model,
@@ -817,6 +828,7 @@ fn run(cli: Cli) -> Result<()> {
                 target.as_deref(),
                 &out,
                 (force, csv.options()?),
+                group.as_deref().map(|g| (g, max_gap)),
             )?;
             println!("{}", out.display());
             Ok(())

@@ -313,6 +313,49 @@ fn train_measures_groups_on_the_test_split_and_a_gap_blocks_unless_allowed() {
     says(section, "site=b");
     says(section, "equalized_odds_difference");
     says(section, "allowed (--allow-gap)");
+
+    // `report --data --group` measures the rows given instead, and the
+    // page renders in headless Chromium with the section's plot.
+    let page = dir.join("card-data.html");
+    succeeds(&[
+        "report",
+        "--model",
+        s(&model),
+        "--data",
+        s(&biased),
+        "--group",
+        "site",
+        "--out",
+        s(&page),
+    ]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    says(&html, "rows of");
+    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    else {
+        eprintln!("SKIPPED rendering: no chromium (apt-get install chromium)");
+        return;
+    };
+    let dom = std::process::Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let at = dom
+        .find("id=\"groups\"")
+        .expect("rendered DOM lacks the groups section");
+    let section = &dom[at..at + dom[at..].find("</section>").unwrap()];
+    assert!(
+        section.contains("<svg") && section.contains("site=b"),
+        "{section}"
+    );
 }
 
 /// Agreement with fairlearn to 1e-12 on the same 600 binary predictions in

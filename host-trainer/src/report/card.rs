@@ -308,18 +308,14 @@ fn importance_bars(items: &[crate::evaluation::explain::Importance]) -> Result<S
 /// The per-group section: how each column was read, a bar plot of each
 /// group's accuracy with its interval, the table of figures, and the gaps.
 fn groups_section(g: &crate::evaluation::groups::GroupReport) -> Result<String> {
-    let mut h = format!(
-        "<p>Groups of {}: {}.</p>",
-        esc(&g.columns.join(", ")),
-        esc(&g.notes.join("; "))
-    );
+    let mut h = format!("<p>Groups: {}.</p>", esc(&g.notes.join("; ")));
     let n = g.by_group.len().max(1);
-    let plot = svg((W, 60 + 24 * n as u32), |root| {
+    let plot = svg((W, 120 + 40 * n as u32), |root| {
         let mut c = ChartBuilder::on(&root)
             .caption("accuracy per group, 95% interval", ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(30)
-            .y_label_area_size(220)
+            .y_label_area_size(160)
             .build_cartesian_2d(0.0..1.0, -0.5..n as f64 - 0.5)
             .map_err(plot_err)?;
         let names: Vec<String> = g.by_group.iter().map(|b| b.group.clone()).collect();
@@ -454,7 +450,11 @@ pub fn write(
     target: Option<&str>,
     out: &Path,
     (force, options): (bool, crate::data::CsvOptions),
+    group: Option<(&str, f64)>,
 ) -> Result<()> {
+    if group.is_some() && data.is_none() {
+        anyhow::bail!("--group measures labelled rows: give them with --data (without --group, the card shows the groups measured at training)");
+    }
     let mut inputs = vec![("--model", model_path)];
     if let Some(d) = data {
         inputs.push(("--data", d));
@@ -462,7 +462,14 @@ pub fn write(
     crate::files::check_output(out, "--out", crate::files::Kind::Html, &inputs, force)?;
     let bytes = crate::files::read_model_file(model_path)?;
     let model = crate::files::load(model_path, &bytes)?;
-    let html = render(model_path, &model, bytes.len(), data, (target, options))?;
+    let html = render(
+        model_path,
+        &model,
+        bytes.len(),
+        data,
+        (target, options),
+        group,
+    )?;
     crate::files::write_atomically(out, html.as_bytes())
 }
 
@@ -473,8 +480,32 @@ pub fn render(
     file_bytes: usize,
     data: Option<&Path>,
     (target, options): (Option<&str>, crate::data::CsvOptions),
+    group: Option<(&str, f64)>,
 ) -> Result<String> {
     let report = crate::training_report::training_report(model);
+    // Groups measured on the rows given (`--data` with `--group`), or
+    // those stored at training.
+    let measured_groups = match (group, data) {
+        (Some((columns, max_gap)), Some(path)) => {
+            let d = crate::evaluation::labelled::labelled_for_model(
+                model, model_path, path, target, options,
+            )?;
+            let fresh = crate::evaluation::fingerprint::fresh_rows(model, &d).fresh;
+            let int8 = crate::evaluation::int8::int8_outputs(model, &d, &fresh)?;
+            let g = crate::evaluation::groups::measure(
+                model, &d, &fresh, &int8, options, columns, max_gap,
+            )?;
+            Some((
+                g,
+                format!(
+                    "{} rows of {} the model was not trained on",
+                    fresh.len(),
+                    path.display()
+                ),
+            ))
+        }
+        _ => None,
+    };
     let checks: Vec<Value> = model
         .def()
         .section(section_kind::DATA_CHECKS)
@@ -735,9 +766,16 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
     h.push_str("</section>");
 
     // Per group.
-    h.push_str("<section id=\"groups\"><h2>Per group (int8, test rows)</h2>");
-    match report.as_ref().and_then(|r| r.groups.as_ref()) {
-        Some(g) => h.push_str(&groups_section(g)?),
+    h.push_str("<section id=\"groups\"><h2>Per group (int8)</h2>");
+    let stored = report
+        .as_ref()
+        .and_then(|r| r.groups.as_ref())
+        .map(|g| (g, "the test split at training".to_owned()));
+    match measured_groups.as_ref().map(|(g, w)| (g, w.clone())).or(stored) {
+        Some((g, rows)) => {
+            let _ = write!(h, "<p>Measured on {}.</p>", esc(&rows));
+            h.push_str(&groups_section(g)?);
+        }
         None => h.push_str(
             "<p>No group was measured. Train with <code>--group COLUMN</code> (sex, age band, site, device revision) to see how the model treats each group, with the gaps between them.</p>",
         ),
