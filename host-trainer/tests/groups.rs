@@ -330,15 +330,7 @@ fn train_measures_groups_on_the_test_split_and_a_gap_blocks_unless_allowed() {
     ]);
     let html = std::fs::read_to_string(&page).unwrap();
     says(&html, "rows of");
-    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            std::process::Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-    else {
+    let Some(browser) = common::chromium() else {
         eprintln!("SKIPPED rendering: no chromium (apt-get install chromium)");
         return;
     };

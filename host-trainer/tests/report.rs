@@ -5,7 +5,7 @@
 //! installs; without it the rendering part says so and is skipped.
 
 mod common;
-use common::{repo, s, scratch, succeeds, train_bundled};
+use common::{chromium, repo, s, scratch, succeeds, train_bundled};
 use std::process::Command;
 
 const SECTIONS: [&str; 11] = [
@@ -39,17 +39,6 @@ fn section<'h>(html: &'h str, id: &str) -> &'h str {
     let start = html.find(&format!("<section id=\"{id}\">")).unwrap();
     let end = html[start..].find("</section>").unwrap();
     &html[start..start + end]
-}
-
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
 }
 
 #[test]

@@ -99,6 +99,22 @@ fn name_of(bytes: &[u8]) -> &str {
     vigie_core::Model::from_bytes(bytes).map_or("?", |m| m.def().name)
 }
 
+/// Boots from `flash` and says which slot runs which model.
+fn boot_and_say<'f>(
+    flash: &'f RamFlash,
+    arena: &mut [i8],
+    input: &mut [f32],
+) -> Result<(Region, &'f [u8]), Error> {
+    let (slot, running) = boot(flash, &key::PUBLIC_KEY, arena, input)?;
+    say!(
+        "boot: slot {:?} runs {} ({} bytes)",
+        slot,
+        name_of(running),
+        running.len()
+    );
+    Ok((slot, running))
+}
+
 #[entry]
 fn main() -> ! {
     let clock = clock::Clock::start(cortex_m::Peripherals::take().expect("taken once"));
@@ -131,14 +147,7 @@ fn run(
     // The factory image in slot A, with its record.
     install(flash, &key::PUBLIC_KEY, FACTORY, arena, input)?;
     install(flash, &key::PUBLIC_KEY, FACTORY, arena, input)?;
-    let (slot, running) = boot(flash, &key::PUBLIC_KEY, arena, input)?;
-    say!(
-        "boot: slot {:?} runs {} ({} bytes)",
-        slot,
-        name_of(running),
-        running.len()
-    );
-    let factory_slot = slot;
+    let (factory_slot, _) = boot_and_say(flash, arena, input)?;
     let Some(len) = read_host_file("models/digits.vigie\0", candidate) else {
         say!(
             "error: cannot read models/digits.vigie through semihosting (run from firmware-demo/)"
@@ -154,8 +163,7 @@ fn run(
     let refused = install(flash, &key::PUBLIC_KEY, &candidate[..len], arena, input);
     candidate[len - 1] ^= 1;
     say!("tampered candidate: {:?}", refused.map(|_| "installed"));
-    let (slot, running) = boot(flash, &key::PUBLIC_KEY, arena, input)?;
-    say!("boot: slot {:?} runs {}", slot, name_of(running));
+    let (slot, _) = boot_and_say(flash, arena, input)?;
     let kept = refused == Err(Error::SignatureInvalid) && slot == factory_slot;
     // The genuine candidate.
     let t0 = clock.now();
@@ -167,13 +175,7 @@ fn run(
         cost,
         clock::UNIT
     );
-    let (slot, running) = boot(flash, &key::PUBLIC_KEY, arena, input)?;
-    say!(
-        "boot: slot {:?} runs {} ({} bytes)",
-        slot,
-        name_of(running),
-        running.len()
-    );
+    let (slot, running) = boot_and_say(flash, arena, input)?;
     let ok = kept && slot == target && running == &candidate[..len];
     say!("result: {}", if ok { "ok" } else { "FAILED" });
     Ok(ok)

@@ -37,6 +37,14 @@ pub const BOOTSTRAP_RESAMPLES: usize = 1000;
 /// intervals).
 const BOOTSTRAP_SEED: u64 = 0x6A9_5EED;
 
+/// Rows for a 95% interval of ±[`WANTED_HALF_WIDTH`] on an accuracy near
+/// `p` (its variance floored at 0.05, so that a group right on every row
+/// does not claim a handful suffices).
+fn rows_needed(p: f64) -> usize {
+    let variance = (p * (1.0 - p)).max(0.05);
+    (1.959_964f64.powi(2) * variance / WANTED_HALF_WIDTH.powi(2)).ceil() as usize
+}
+
 /// Each row's group, read from the named columns of the file.
 #[derive(Debug, Clone)]
 pub struct Groups {
@@ -362,9 +370,10 @@ pub fn report(rows: &[Row], groups: &Groups, classes: &[String], max_gap: f64) -
                 .collect()
         })
         .collect();
+    let counts: Vec<Counts> = members.iter().map(|m| Counts::of(m.iter(), k)).collect();
     let mut by_group = Vec::new();
     for (g, m) in members.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
-        let c = Counts::of(m.iter(), k);
+        let c = &counts[g];
         let mut accuracies: Vec<f64> = resampled.iter().map(|r| r[g].accuracy()).collect();
         let pairs: Vec<(f32, bool)> = m
             .iter()
@@ -372,8 +381,7 @@ pub fn report(rows: &[Row], groups: &Groups, classes: &[String], max_gap: f64) -
             .collect();
         let too_small = m.len() < MIN_GROUP_ROWS;
         let p = c.accuracy();
-        let needed = (1.959_964f64.powi(2) * (p * (1.0 - p)).max(0.05) / WANTED_HALF_WIDTH.powi(2))
-            .ceil() as usize;
+        let needed = rows_needed(p);
         by_group.push(GroupMetrics {
             group: groups.names[g].clone(),
             rows: m.len(),
@@ -393,11 +401,8 @@ pub fn report(rows: &[Row], groups: &Groups, classes: &[String], max_gap: f64) -
         .collect();
     let mut gaps = Vec::new();
     if kept.len() >= 2 {
-        let counts: Vec<Counts> = kept
-            .iter()
-            .map(|&g| Counts::of(members[g].iter(), k))
-            .collect();
-        let value = gaps_of(&counts, k);
+        let measured: Vec<Counts> = kept.iter().map(|&g| counts[g].clone()).collect();
+        let value = gaps_of(&measured, k);
         let mut draws: [Vec<f64>; 3] = Default::default();
         for r in &resampled {
             let picked: Vec<Counts> = kept.iter().map(|&g| r[g].clone()).collect();
@@ -560,7 +565,8 @@ pub fn data_findings(
             message: format!("{name}: {} rows ({:.1}%)", rows.len(), 100.0 * share),
         });
         if rows.len() < MIN_GROUP_ROWS {
-            let need = (1.959_964f64.powi(2) * 0.25 / WANTED_HALF_WIDTH.powi(2)).ceil() as usize;
+            // Before any model, at the widest: an accuracy of 0.5.
+            let need = rows_needed(0.5);
             out.push(Finding {
                 severity: Severity::Warning,
                 check: "group_too_small",

@@ -256,26 +256,36 @@ fn search_plot(t: &crate::training::search::Trace) -> Result<String> {
     })
 }
 
-fn importance_bars(items: &[crate::evaluation::explain::Importance]) -> Result<String> {
-    let items = &items[..items.len().min(20)];
+/// One bar of [`bars`]: its label, value, whisker and whether it is drawn
+/// faint (a figure from too few rows).
+struct Bar {
+    label: String,
+    value: f64,
+    whisker: (f64, f64),
+    faint: bool,
+}
+
+/// Horizontal bars with whiskers, top to bottom in the order given, each
+/// labelled on the y axis; `x` is the value axis, `height` and
+/// `label_width` in pixels.
+fn bars(
+    caption: &str,
+    items: &[Bar],
+    x: (f64, f64),
+    height: u32,
+    label_width: u32,
+) -> Result<String> {
     let n = items.len().max(1);
-    let xmax = items
-        .iter()
-        .map(|i| i.drop.abs() + i.sd)
-        .fold(1e-6f64, f64::max)
-        * 1.1;
-    let xmin = items.iter().map(|i| i.drop).fold(0.0f64, f64::min).min(0.0);
-    svg((W, 40 + 22 * n as u32), |root| {
+    svg((W, height), |root| {
         let mut c = ChartBuilder::on(&root)
-            .caption("permutation importance (metric lost)", ("sans-serif", 16))
+            .caption(caption, ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(30)
-            .y_label_area_size(150)
+            .y_label_area_size(label_width)
             // Bars centred on whole numbers, so that every axis label
             // falls on a bar.
-            .build_cartesian_2d(xmin..xmax, -0.5..n as f64 - 0.5)
+            .build_cartesian_2d(x.0..x.1, -0.5..n as f64 - 0.5)
             .map_err(plot_err)?;
-        let names: Vec<String> = items.iter().map(|i| i.feature.clone()).collect();
         c.configure_mesh()
             .disable_y_mesh()
             .y_labels(n)
@@ -284,73 +294,77 @@ fn importance_bars(items: &[crate::evaluation::explain::Importance]) -> Result<S
                 if (y - y.round()).abs() > 1e-6 || i < 0.0 {
                     return String::new();
                 }
-                names.get(i as usize).cloned().unwrap_or_default()
+                items
+                    .get(i as usize)
+                    .map(|b| b.label.clone())
+                    .unwrap_or_default()
             })
             .draw()
             .map_err(plot_err)?;
-        c.draw_series(items.iter().enumerate().map(|(i, it)| {
+        c.draw_series(items.iter().enumerate().map(|(i, b)| {
             let y = (n - 1 - i) as f64;
-            Rectangle::new(
-                [(0.0, y - 0.35), (it.drop, y + 0.35)],
-                BLUE.mix(0.7).filled(),
-            )
+            let colour = if b.faint { RED.mix(0.4) } else { BLUE.mix(0.7) };
+            Rectangle::new([(0.0, y - 0.35), (b.value, y + 0.35)], colour.filled())
         }))
         .map_err(plot_err)?;
-        c.draw_series(items.iter().enumerate().map(|(i, it)| {
+        c.draw_series(items.iter().enumerate().map(|(i, b)| {
             let y = (n - 1 - i) as f64;
-            PathElement::new(vec![(it.drop - it.sd, y), (it.drop + it.sd, y)], BLACK)
+            PathElement::new(vec![(b.whisker.0, y), (b.whisker.1, y)], BLACK)
         }))
         .map_err(plot_err)?;
         Ok(())
     })
 }
 
+fn importance_bars(items: &[crate::evaluation::explain::Importance]) -> Result<String> {
+    let items = &items[..items.len().min(20)];
+    let xmax = items
+        .iter()
+        .map(|i| i.drop.abs() + i.sd)
+        .fold(1e-6f64, f64::max)
+        * 1.1;
+    let xmin = items.iter().map(|i| i.drop).fold(0.0f64, f64::min).min(0.0);
+    let shown: Vec<Bar> = items
+        .iter()
+        .map(|i| Bar {
+            label: i.feature.clone(),
+            value: i.drop,
+            whisker: (i.drop - i.sd, i.drop + i.sd),
+            faint: false,
+        })
+        .collect();
+    let height = 40 + 22 * items.len().max(1) as u32;
+    bars(
+        "permutation importance (metric lost)",
+        &shown,
+        (xmin, xmax),
+        height,
+        150,
+    )
+}
+
 /// The per-group section: how each column was read, a bar plot of each
 /// group's accuracy with its interval, the table of figures, and the gaps.
 fn groups_section(g: &crate::evaluation::groups::GroupReport) -> Result<String> {
     let mut h = format!("<p>Groups: {}.</p>", esc(&g.notes.join("; ")));
-    let n = g.by_group.len().max(1);
-    let plot = svg((W, 120 + 40 * n as u32), |root| {
-        let mut c = ChartBuilder::on(&root)
-            .caption("accuracy per group, 95% interval", ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(160)
-            .build_cartesian_2d(0.0..1.0, -0.5..n as f64 - 0.5)
-            .map_err(plot_err)?;
-        let names: Vec<String> = g.by_group.iter().map(|b| b.group.clone()).collect();
-        c.configure_mesh()
-            .disable_y_mesh()
-            .y_labels(n)
-            .y_label_formatter(&|y| {
-                let i = n as f64 - 1.0 - y.round();
-                if (y - y.round()).abs() > 1e-6 || i < 0.0 {
-                    return String::new();
-                }
-                names.get(i as usize).cloned().unwrap_or_default()
-            })
-            .draw()
-            .map_err(plot_err)?;
-        c.draw_series(g.by_group.iter().enumerate().map(|(i, b)| {
-            let y = (n - 1 - i) as f64;
-            let colour = if b.too_small {
-                RED.mix(0.4)
-            } else {
-                BLUE.mix(0.7)
-            };
-            Rectangle::new([(0.0, y - 0.35), (b.accuracy, y + 0.35)], colour.filled())
-        }))
-        .map_err(plot_err)?;
-        c.draw_series(g.by_group.iter().enumerate().map(|(i, b)| {
-            let y = (n - 1 - i) as f64;
-            PathElement::new(
-                vec![(b.accuracy_interval.0, y), (b.accuracy_interval.1, y)],
-                BLACK,
-            )
-        }))
-        .map_err(plot_err)?;
-        Ok(())
-    })?;
+    let shown: Vec<Bar> = g
+        .by_group
+        .iter()
+        .map(|b| Bar {
+            label: b.group.clone(),
+            value: b.accuracy,
+            whisker: b.accuracy_interval,
+            faint: b.too_small,
+        })
+        .collect();
+    let height = 120 + 40 * g.by_group.len().max(1) as u32;
+    let plot = bars(
+        "accuracy per group, 95% interval",
+        &shown,
+        (0.0, 1.0),
+        height,
+        160,
+    )?;
     h.push_str(&plot);
     let rows: Vec<Vec<String>> = g
         .by_group
@@ -485,21 +499,34 @@ pub fn render(
     let report = crate::training_report::training_report(model);
     // Groups measured on the rows given (`--data` with `--group`), or
     // those stored at training.
-    let measured_groups = match (group, data) {
-        (Some((columns, max_gap)), Some(path)) => {
+    // The labelled rows given (`--data`), read and fingerprinted once for
+    // the sections measured on them.
+    let labelled = data
+        .map(|path| -> Result<_> {
             let d = crate::evaluation::labelled::labelled_for_model(
                 model, model_path, path, target, options,
             )?;
-            let fresh = crate::evaluation::fingerprint::fresh_rows(model, &d).fresh;
-            let int8 = crate::evaluation::int8::int8_outputs(model, &d, &fresh)?;
+            let seen = crate::evaluation::fingerprint::fresh_rows(model, &d);
+            Ok((path, d, seen))
+        })
+        .transpose()?;
+    let measured_groups = match (group, &labelled) {
+        (Some((columns, max_gap)), Some((path, d, seen))) => {
+            let int8 = crate::evaluation::int8::int8_outputs(model, d, &seen.fresh)?;
             let g = crate::evaluation::groups::measure(
-                model, &d, &fresh, &int8, options, columns, max_gap,
+                model,
+                d,
+                &seen.fresh,
+                &int8,
+                options,
+                columns,
+                max_gap,
             )?;
             Some((
                 g,
                 format!(
                     "{} rows of {} the model was not trained on",
-                    fresh.len(),
+                    seen.fresh.len(),
                     path.display()
                 ),
             ))
@@ -837,16 +864,11 @@ th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weig
 
     // Importance.
     h.push_str("<section id=\"importance\"><h2>Feature importance</h2>");
-    match data {
-        Some(path) => {
-            let d = crate::evaluation::labelled::labelled_for_model(
-                model, model_path, path, target, options,
-            )?;
+    match &labelled {
+        Some((path, d, seen)) => {
             // Measured on the rows the model was not trained on.
-            let seen = crate::evaluation::fingerprint::fresh_rows(model, &d);
             let split = crate::evaluation::fingerprint::describe_split(d.len(), seen.training_rows);
-            let fresh = seen.fresh;
-            let d = d.subset(&fresh);
+            let d = d.subset(&seen.fresh);
             if d.is_empty() {
                 let _ = write!(
                     h,

@@ -128,3 +128,16 @@ pub fn refused_line(line: &str) -> String {
 pub fn says(text: &str, part: &str) {
     assert!(text.contains(part), "`{part}` missing from:\n{text}");
 }
+
+/// A headless browser on this machine (Debian's `chromium`, which
+/// `./test.sh` installs), if any.
+pub fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
