@@ -308,7 +308,8 @@ fn train_measures_groups_on_the_test_split_and_a_gap_blocks_unless_allowed() {
     let html = std::fs::read_to_string(&page).unwrap();
     let at = html.find("<section id=\"groups\">").unwrap();
     let section = &html[at..at + html[at..].find("</section>").unwrap()];
-    assert!(section.contains("<svg"), "no plot");
+    // One plot per metric: accuracy, ECE and the three per-class rates.
+    assert_eq!(section.matches("<svg").count(), 5, "one plot per metric");
     says(section, "site=a");
     says(section, "site=b");
     says(section, "equalized_odds_difference");
@@ -417,4 +418,243 @@ fn the_group_metrics_and_gaps_are_fairlearns() {
         close(gap.value, &expected[&gap.name], &gap.name);
     }
     assert_eq!(r.gaps.len(), 3);
+}
+
+/// The same agreement for a regression, on 450 predictions in three
+/// groups with their own errors and biases (`fairlearn_regression.csv`,
+/// from the same script): MetricFrame's by-group mean absolute error and
+/// mean error, and their differences between groups.
+#[test]
+fn the_regression_group_metrics_and_gaps_are_fairlearns() {
+    use vigie_trainer::evaluation::groups::{report_values, Groups, ValueRow};
+    let text = std::fs::read_to_string(common::repo(
+        "host-trainer/tests/data/fairlearn_regression.csv",
+    ))
+    .unwrap();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo(
+            "host-trainer/tests/data/fairlearn_expected.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let expected = &expected["regression"];
+    let names = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+    let rows: Vec<ValueRow> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            ValueRow {
+                group: names.iter().position(|n| n == c[0]).unwrap(),
+                truth: c[1].parse().unwrap(),
+                predicted: c[2].parse().unwrap(),
+            }
+        })
+        .collect();
+    assert_eq!(rows.len(), 450);
+    let groups = Groups {
+        columns: vec!["group".into()],
+        notes: vec![],
+        names,
+        of_row: vec![],
+    };
+    let r = report_values(&rows, &groups, 0.1);
+    let close = |a: f64, b: &Value, what: &str| {
+        let b = b.as_f64().unwrap();
+        assert!((a - b).abs() < 1e-12, "{what}: vigie {a}, fairlearn {b}");
+    };
+    for g in &r.by_group {
+        let e = &expected["by_group"][&g.group];
+        let v = g.regression.as_ref().unwrap();
+        close(v.mean_absolute_error, &e["mean_absolute_error"], "MAE");
+        close(v.mean_error, &e["mean_error"], "mean error");
+        let i = v.mean_absolute_error_interval;
+        assert!(i.0 <= v.mean_absolute_error && v.mean_absolute_error <= i.1);
+    }
+    assert_eq!(r.by_group.len(), 3);
+    assert_eq!(r.gaps.len(), 2);
+    for gap in &r.gaps {
+        close(gap.value, &expected[&gap.name], &gap.name);
+    }
+    // Group b's error is three times a's: the MAE gap blocks at 0.1 of the
+    // target's standard deviation (about 2.9 for a uniform truth in
+    // [0, 10)).
+    assert!(r.gaps[0].blocking, "{:?}", r.gaps[0]);
+}
+
+/// Red wine quality as a regression, measured on rows it was not trained
+/// on with a planted `site` (`a` and `b` alternately). With the quality
+/// of two in five site-b rows moved by 2 (a sloppier taster there), its
+/// mean absolute error rises, the `mean_absolute_error_difference`'s
+/// interval lies above 0.1 of the target's standard deviation, and eval
+/// exits with the blocking status; without it nothing blocks.
+#[test]
+fn a_regression_group_with_noisier_targets_blocks_and_a_fair_split_does_not() {
+    let dir = scratch("groups-regression");
+    let text = std::fs::read_to_string(common::data("winequality-red.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let (mut train, mut fair, mut noisy) = (
+        format!("{header}\n"),
+        format!("{header},site\n"),
+        format!("{header},site\n"),
+    );
+    let mut held_out = 0;
+    for (i, line) in lines.enumerate() {
+        if i % 10 < 6 {
+            train += &format!("{line}\n");
+            continue;
+        }
+        let j = held_out;
+        held_out += 1;
+        let site = if j % 2 == 0 { "a" } else { "b" };
+        let (cells, quality) = line.rsplit_once(',').unwrap();
+        let quality: f32 = quality.parse().unwrap();
+        let moved = if site == "b" && (j / 2) % 5 < 2 {
+            quality + if (j / 2) % 5 == 0 { 2.0 } else { -2.0 }
+        } else {
+            quality
+        };
+        fair += &format!("{line},{site}\n");
+        noisy += &format!("{cells},{moved},{site}\n");
+    }
+    let paths = ["train.csv", "fair.csv", "noisy.csv"].map(|n| dir.join(n));
+    for (p, t) in paths.iter().zip([&train, &fair, &noisy]) {
+        std::fs::write(p, t).unwrap();
+    }
+    let model = dir.join("w.vigie");
+    succeeds(&[
+        "train",
+        "--quiet",
+        "--seed",
+        "0",
+        "--task",
+        "regression",
+        "--data",
+        s(&paths[0]),
+        "--target",
+        "quality",
+        "--time-budget",
+        "5",
+        "--out",
+        s(&model),
+    ]);
+    let eval = |data: &std::path::Path| {
+        vigie(&[
+            "eval",
+            "--json",
+            "--model",
+            s(&model),
+            "--data",
+            s(data),
+            "--group",
+            "site",
+        ])
+    };
+    let o = eval(&paths[2]);
+    assert_eq!(
+        o.status.code(),
+        Some(BLOCKING_EXIT),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let g = &v["groups"];
+    let mae = |name: &str| {
+        g["by_group"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["group"] == name)
+            .unwrap()["regression"]["mean_absolute_error"]
+            .as_f64()
+            .unwrap()
+    };
+    // Two in five rows off by 2 add about 0.8 to site b's error.
+    assert!(mae("site=b") > mae("site=a") + 0.5, "{g}");
+    let gap = &g["gaps"][0];
+    assert_eq!(gap["name"], "mean_absolute_error_difference");
+    assert!(gap["blocking"] == true, "{gap}");
+
+    let o = eval(&paths[1]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["groups"]["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["blocking"] == false));
+    let text = String::from_utf8_lossy(
+        &succeeds(&[
+            "eval",
+            "--model",
+            s(&model),
+            "--data",
+            s(&paths[1]),
+            "--group",
+            "site",
+        ])
+        .stdout,
+    )
+    .into_owned();
+    says(&text, "mean absolute error");
+    says(&text, "gaps in the target's units");
+}
+
+/// Penguins by sex: 11 rows have no sex recorded. Their group is named
+/// `sex=(empty)`, is too small to take part in the gaps, and has no row of
+/// some species, so some of its rates are undefined; the model trained
+/// with `--group sex` still keeps its whole training report, and the card
+/// shows the section with a plot per metric.
+#[test]
+fn an_empty_group_value_is_named_and_its_undefined_rates_keep_the_report() {
+    let dir = scratch("groups-penguins");
+    let model = dir.join("p.vigie");
+    let o = succeeds(&[
+        "train",
+        "--seed",
+        "0",
+        "--data",
+        &common::data("penguins.csv"),
+        "--target",
+        "species",
+        "--impute",
+        "median",
+        "--time-budget",
+        "5",
+        "--group",
+        "sex",
+        "--out",
+        s(&model),
+    ]);
+    says(&String::from_utf8_lossy(&o.stdout), "sex=(empty)");
+    let bytes = std::fs::read(&model).unwrap();
+    let m = vigie_core::Model::from_bytes(&bytes).unwrap();
+    let report = vigie_trainer::training_report::training_report(&m)
+        .expect("the training report reads back");
+    let g = report.groups.unwrap();
+    let empty = g
+        .by_group
+        .iter()
+        .find(|b| b.group == "sex=(empty)")
+        .unwrap();
+    assert!(empty.too_small);
+    let page = dir.join("card.html");
+    succeeds(&["report", "--model", s(&model), "--out", s(&page)]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let at = html.find("<section id=\"groups\">").unwrap();
+    let section = &html[at..at + html[at..].find("</section>").unwrap()];
+    // Accuracy, ECE, selection, false positive and false negative rates.
+    assert_eq!(section.matches("<svg").count(), 5, "{section}");
+    for caption in [
+        "accuracy per group",
+        "ECE per group",
+        "selection rate of class",
+        "false positive rate of class",
+        "false negative rate of class",
+    ] {
+        says(section, caption);
+    }
+    says(section, "sex=(empty)");
 }

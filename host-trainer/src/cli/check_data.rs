@@ -38,12 +38,11 @@ pub fn check_data(
         let missing: Vec<usize> = (0..data.len())
             .map(|r| data.row(r).iter().filter(|v| v.is_nan()).count())
             .collect();
-        let classes = match &data.target {
-            data::Target::Classes { names, y } => Some((&y[..], &names[..])),
-            data::Target::Values { .. } => None,
-        };
         findings.extend(crate::evaluation::groups::data_findings(
-            &groups, classes, &missing, width,
+            &groups,
+            &data.target,
+            &missing,
+            width,
         ));
     }
     if as_json {

@@ -16,6 +16,7 @@ use vigie_core::monitor::Monitor;
 use vigie_core::Model;
 
 use crate::evaluation::calibrate;
+use crate::evaluation::groups::GroupMetrics;
 use crate::training::fit::History;
 use crate::training_report::TestMetrics;
 
@@ -343,61 +344,215 @@ fn importance_bars(items: &[crate::evaluation::explain::Importance]) -> Result<S
     )
 }
 
+/// A figure of a group with its interval, or NaN when the group has none.
+type Figure = fn(&GroupMetrics, usize) -> (f64, (f64, f64));
+
 /// The per-group section: how each column was read, a bar plot of each
-/// group's accuracy with its interval, the table of figures, and the gaps.
+/// metric per group with its 95% interval (for a per-class rate, the class
+/// whose rate differs most between groups: the one behind the gap), the
+/// tables of figures, and the gaps.
 fn groups_section(g: &crate::evaluation::groups::GroupReport) -> Result<String> {
     let mut h = format!("<p>Groups: {}.</p>", esc(&g.notes.join("; ")));
-    let shown: Vec<Bar> = g
-        .by_group
-        .iter()
-        .map(|b| Bar {
-            label: b.group.clone(),
-            value: b.accuracy,
-            whisker: b.accuracy_interval,
-            faint: b.too_small,
-        })
-        .collect();
     let height = 120 + 40 * g.by_group.len().max(1) as u32;
-    let plot = bars(
-        "accuracy per group, 95% interval",
-        &shown,
-        (0.0, 1.0),
-        height,
-        160,
-    )?;
-    h.push_str(&plot);
-    let rows: Vec<Vec<String>> = g
-        .by_group
-        .iter()
-        .map(|b| {
-            vec![
-                b.group.clone(),
-                b.rows.to_string(),
-                format!("{:.1}%", 100.0 * b.share),
-                format!(
-                    "{:.4} [{:.4}, {:.4}]",
-                    b.accuracy, b.accuracy_interval.0, b.accuracy_interval.1
-                ),
-                format!("{:.4}", b.ece),
-                b.rows_needed
-                    .map_or(String::new(), |r| format!("too few: about {r} needed")),
-            ]
-        })
-        .collect();
-    h.push_str(&table(
-        &["group", "rows", "share", "accuracy [95%]", "ECE", ""],
-        &rows,
-    ));
+    let plot = |caption: &str, figure: Figure, class: usize, x: Option<(f64, f64)>| {
+        let shown: Vec<Bar> = g
+            .by_group
+            .iter()
+            .map(|b| {
+                let (value, whisker) = figure(b, class);
+                match value.is_finite() {
+                    true => Bar {
+                        label: b.group.clone(),
+                        value,
+                        whisker,
+                        faint: b.too_small,
+                    },
+                    false => Bar {
+                        label: format!("{} (undefined)", b.group),
+                        value: 0.0,
+                        whisker: (0.0, 0.0),
+                        faint: true,
+                    },
+                }
+            })
+            .collect();
+        let x = x.unwrap_or_else(|| {
+            let (lo, hi) = shown.iter().fold((0.0f64, 0.0f64), |(lo, hi), b| {
+                (
+                    lo.min(b.value).min(b.whisker.0),
+                    hi.max(b.value).max(b.whisker.1),
+                )
+            });
+            let pad = 0.05 * (hi - lo).max(1e-9);
+            (lo - if lo < 0.0 { pad } else { 0.0 }, hi + pad)
+        });
+        bars(
+            &format!("{caption} per group, 95% interval"),
+            &shown,
+            x,
+            height,
+            160,
+        )
+    };
+    let interval = |v: (f64, f64)| format!("[{:.4}, {:.4}]", v.0, v.1);
+    if g.target_sd.is_some() {
+        let mae: Figure = |b, _| {
+            b.regression.as_ref().map_or((f64::NAN, (0.0, 0.0)), |v| {
+                (v.mean_absolute_error, v.mean_absolute_error_interval)
+            })
+        };
+        let bias: Figure = |b, _| {
+            b.regression.as_ref().map_or((f64::NAN, (0.0, 0.0)), |v| {
+                (v.mean_error, v.mean_error_interval)
+            })
+        };
+        h.push_str(&plot("mean absolute error", mae, 0, None)?);
+        h.push_str(&plot("mean error (prediction − truth)", bias, 0, None)?);
+        let rows: Vec<Vec<String>> = g
+            .by_group
+            .iter()
+            .map(|b| {
+                let (m, mi) = mae(b, 0);
+                let (e, ei) = bias(b, 0);
+                vec![
+                    b.group.clone(),
+                    b.rows.to_string(),
+                    format!("{:.1}%", 100.0 * b.share),
+                    format!("{m:.4} {}", interval(mi)),
+                    format!("{e:+.4} {}", interval(ei)),
+                    b.rows_needed
+                        .map_or(String::new(), |r| format!("too few: about {r} needed")),
+                ]
+            })
+            .collect();
+        h.push_str(&table(
+            &[
+                "group",
+                "rows",
+                "share",
+                "mean absolute error [95%]",
+                "mean error [95%]",
+                "",
+            ],
+            &rows,
+        ));
+    } else {
+        h.push_str(&plot(
+            "accuracy",
+            |b, _| (b.accuracy, b.accuracy_interval),
+            0,
+            Some((0.0, 1.0)),
+        )?);
+        h.push_str(&plot("ECE", |b, _| (b.ece, b.ece_interval), 0, None)?);
+        // The class whose rate differs most between the groups that take
+        // part in the gaps (all groups when none does).
+        let widest = |rate: Figure| {
+            let judged: Vec<&GroupMetrics> = match g.by_group.iter().any(|b| !b.too_small) {
+                true => g.by_group.iter().filter(|b| !b.too_small).collect(),
+                false => g.by_group.iter().collect(),
+            };
+            (0..g.classes.len())
+                .map(|c| {
+                    let v: Vec<f64> = judged
+                        .iter()
+                        .map(|b| rate(b, c).0)
+                        .filter(|v| v.is_finite())
+                        .collect();
+                    let spread = v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                        - v.iter().copied().fold(f64::INFINITY, f64::min);
+                    (c, if spread.is_finite() { spread } else { 0.0 })
+                })
+                .fold((0, -1.0), |best, x| if x.1 > best.1 { x } else { best })
+                .0
+        };
+        fn at(v: &[f64], i: &[(f64, f64)], c: usize) -> (f64, (f64, f64)) {
+            (
+                v.get(c).copied().unwrap_or(f64::NAN),
+                i.get(c).copied().unwrap_or((f64::NAN, f64::NAN)),
+            )
+        }
+        let rates: [(&str, Figure); 3] = [
+            ("selection rate", |b, c| {
+                at(&b.selection_rate, &b.selection_rate_interval, c)
+            }),
+            ("false positive rate", |b, c| {
+                at(&b.false_positive_rate, &b.false_positive_rate_interval, c)
+            }),
+            ("false negative rate", |b, c| {
+                at(&b.false_negative_rate, &b.false_negative_rate_interval, c)
+            }),
+        ];
+        for (name, rate) in rates {
+            let c = widest(rate);
+            let class = g.classes.get(c).map_or("?", String::as_str);
+            h.push_str(&plot(
+                &format!("{name} of class {class}"),
+                rate,
+                c,
+                Some((0.0, 1.0)),
+            )?);
+        }
+        let rows: Vec<Vec<String>> = g
+            .by_group
+            .iter()
+            .map(|b| {
+                vec![
+                    b.group.clone(),
+                    b.rows.to_string(),
+                    format!("{:.1}%", 100.0 * b.share),
+                    format!("{:.4} {}", b.accuracy, interval(b.accuracy_interval)),
+                    format!("{:.4} {}", b.ece, interval(b.ece_interval)),
+                    b.rows_needed
+                        .map_or(String::new(), |r| format!("too few: about {r} needed")),
+                ]
+            })
+            .collect();
+        h.push_str(&table(
+            &["group", "rows", "share", "accuracy [95%]", "ECE [95%]", ""],
+            &rows,
+        ));
+        let mut per_class = Vec::new();
+        for b in &g.by_group {
+            for (c, class) in g.classes.iter().enumerate() {
+                let cell = |rate: Figure| {
+                    let (v, i) = rate(b, c);
+                    match v.is_finite() {
+                        true => format!("{v:.4} {}", interval(i)),
+                        false => "undefined".into(),
+                    }
+                };
+                per_class.push(vec![
+                    b.group.clone(),
+                    class.clone(),
+                    cell(rates[0].1),
+                    cell(rates[1].1),
+                    cell(rates[2].1),
+                ]);
+            }
+        }
+        h.push_str(&table(
+            &[
+                "group",
+                "class",
+                "selection_rate [95%]",
+                "false_positive_rate [95%]",
+                "false_negative_rate [95%]",
+            ],
+            &per_class,
+        ));
+    }
     let gaps: Vec<Vec<String>> = g
         .gaps
         .iter()
         .map(|x| {
             vec![
                 x.name.clone(),
-                format!("{:.4} [{:.4}, {:.4}]", x.value, x.interval.0, x.interval.1),
+                format!("{:.4} {}", x.value, interval(x.interval)),
                 match (x.blocking, g.allowed) {
-                    (true, false) => format!("BLOCKING: above {}", g.max_gap),
-                    (true, true) => format!("above {}, allowed (--allow-gap)", g.max_gap),
+                    (true, false) => format!("BLOCKING: above {:.4}", g.gap_limit()),
+                    (true, true) => {
+                        format!("above {:.4}, allowed (--allow-gap)", g.gap_limit())
+                    }
                     (false, _) => String::new(),
                 },
             ]
@@ -406,6 +561,13 @@ fn groups_section(g: &crate::evaluation::groups::GroupReport) -> Result<String> 
     if gaps.is_empty() {
         h.push_str("<p>No gap measured: fewer than two groups have enough rows.</p>");
     } else {
+        if let Some(sd) = g.target_sd {
+            h.push_str(&format!(
+                "<p>Gaps in the target's units; --max-gap {} of its standard deviation {sd:.4} is {:.4}.</p>",
+                g.max_gap,
+                g.gap_limit()
+            ));
+        }
         h.push_str(&table(
             &["gap (fairlearn's name)", "value [95%]", ""],
             &gaps,
