@@ -69,7 +69,7 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
     cargo fmt -- --check
     cargo clippy --release --target-dir "$fw_target/firmware-basicmotions" -- -D warnings
     cargo clippy --release --features digits --target-dir "$fw_target/firmware-digits" -- -D warnings
-    for m in mlperf-ad01 mlperf-kws mlperf-vww; do
+    for m in mlperf-ad01 mlperf-kws mlperf-vww mlperf-ic; do
         cargo clippy --release --bin mlperf --features "$m" --target-dir "$fw_target/firmware-$m" -- -D warnings
     done
     cargo clippy --release --bin verify_bench --features verify-bench \
@@ -97,7 +97,7 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
     grep -qx 'result: ok' <<<"$out"
     # MLPerf Tiny's models, imported from their .tflite: their costs, and
     # their outputs against TFLite's.
-    for m in mlperf-ad01 mlperf-kws mlperf-vww; do
+    for m in mlperf-ad01 mlperf-kws mlperf-vww mlperf-ic; do
         out=$(timeout 120 cargo run --release --quiet --bin mlperf --features "$m" \
             --target-dir "$fw_target/firmware-$m")
         grep -E '^(model|cost|outputs|board|memory|result)' <<<"$out"

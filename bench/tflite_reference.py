@@ -27,6 +27,13 @@ Rust tests regenerate, and only the outputs are written (`*.out`): for a
 model whose input is large (visual wake words: 27,648 values), 100 records
 of inputs would be 2.7 MB.
 
+With `experimental_preserve_all_tensors`, an operator's output is still
+overwritten when the next operator works in place: TFLite 2.14 computes
+ADD in the buffer of one of its inputs, so the CRC recorded for the
+convolution that a ResNet ADD reads is the ADD's own
+(`tests/tests/tflite_import.rs` checks that they are equal and checks
+those convolutions through the ADD).
+
 Requirements: bench/requirements-tflite.txt (tflite-runtime has wheels up to
 Python 3.11).
 """

@@ -87,6 +87,11 @@ fn mlperf(out: &std::path::Path) {
             "vww_96_int8",
             "visual wake words (person), MobileNetV1 0.25",
         ),
+        (
+            "CARGO_FEATURE_MLPERF_IC",
+            "pretrainedResnet_quant",
+            "image classification (CIFAR-10), ResNet-8",
+        ),
     ];
     let Some(&(_, file, task)) = models.iter().find(|(f, _, _)| env::var_os(f).is_some()) else {
         return;

@@ -469,6 +469,12 @@ pub enum Int8Layer {
     AvgPool2d(crate::format::Pool2dDef),
     /// int8 softmax.
     Softmax(crate::format::SoftmaxDef),
+    /// Keep the current tensor in a save slot.
+    Save(crate::format::SlotDef),
+    /// Exchange the current tensor with a save slot's.
+    Swap(crate::format::SlotDef),
+    /// int8 addition of the current tensor and a save slot's.
+    Add(crate::format::AddDef),
 }
 
 /// A model whose tensors are already int8 (`vigie import`): its input is
@@ -579,6 +585,9 @@ impl Int8Model {
                 }
                 Int8Layer::AvgPool2d(p) => OwnedLayer::Plain(LayerDef::AvgPool2d(*p)),
                 Int8Layer::Softmax(p) => OwnedLayer::Plain(LayerDef::Softmax(*p)),
+                Int8Layer::Save(p) => OwnedLayer::Plain(LayerDef::Save(*p)),
+                Int8Layer::Swap(p) => OwnedLayer::Plain(LayerDef::Swap(*p)),
+                Int8Layer::Add(p) => OwnedLayer::Plain(LayerDef::Add(*p)),
             });
         }
         let built = QuantizedModel {

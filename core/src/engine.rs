@@ -170,15 +170,9 @@ impl<'a> Model<'a> {
     /// Quantization of the output tensor.
     pub fn output_quant(&self) -> QParams {
         let mut q = self.def.input.quant;
+        let mut saved = [q; crate::format::MAX_SLOTS];
         for layer in &self.def.layers {
-            match layer {
-                LayerDef::Dense(d) => q = d.output,
-                LayerDef::Conv1d(c) => q = c.output,
-                LayerDef::Conv2d(c) => q = c.output,
-                LayerDef::DepthwiseConv2d(c) => q = c.output,
-                LayerDef::Softmax(_) => q = crate::format::SOFTMAX_OUTPUT,
-                _ => {}
-            }
+            q = next_quant(layer, q, &mut saved);
         }
         q
     }
@@ -256,11 +250,12 @@ impl<'a> Model<'a> {
         let needed = self.summary.arena_len;
         Buffer::Arena.check(needed, arena.len())?;
         let arena = &arena[..needed];
+        let arena = &arena[..self.work_len()];
         let moves = self
             .def
             .layers
             .iter()
-            .filter(|l| !matches!(l, LayerDef::Flatten))
+            .filter(|l| !matches!(l, LayerDef::Flatten | LayerDef::Save(_)))
             .count();
         let at = if moves % 2 == 0 {
             End::Front
@@ -317,7 +312,16 @@ impl<'a> Model<'a> {
             LayerDef::DepthwiseConv2d(_) => "depthwise_conv2d",
             LayerDef::AvgPool2d(_) => "avg_pool2d",
             LayerDef::Softmax(_) => "softmax",
+            LayerDef::Save(_) => "save",
+            LayerDef::Swap(_) => "swap",
+            LayerDef::Add(_) => "add",
         })
+    }
+
+    /// Arena bytes before the save slots: the ping-pong part.
+    fn work_len(&self) -> usize {
+        let slots: usize = self.summary.slot_len.iter().sum();
+        self.summary.arena_len - slots
     }
 
     fn run_quantized_in_place<'r>(&self, arena: &'r mut [i8]) -> Result<Output<'a, 'r>, Error> {
@@ -331,6 +335,12 @@ impl<'a> Model<'a> {
     ) -> Result<Output<'a, 'r>, Error> {
         let mut at = End::Front;
         let mut quant = self.def.input.quant;
+        // The save slots lie after the ping-pong part, one after another.
+        let (arena, slots) = arena.split_at_mut(self.work_len());
+        #[cfg(feature = "layers2d")]
+        let mut saved_quant = [quant; crate::format::MAX_SLOTS];
+        #[cfg(not(feature = "layers2d"))]
+        let _ = slots;
         for (i, layer) in self.def.layers.iter().enumerate() {
             let shape_in = self.summary.shapes[i];
             let shape_out = self.summary.shapes[i + 1];
@@ -338,6 +348,17 @@ impl<'a> Model<'a> {
             if let LayerDef::Flatten = layer {
                 after(i);
                 continue; // same bytes, new shape
+            }
+            #[cfg(feature = "layers2d")]
+            if let LayerDef::Save(_) | LayerDef::Swap(_) | LayerDef::Add(_) = layer {
+                let (x, _, y) = split_arena(arena, at, n_in, n_out);
+                let moved = run_slot(layer, x, slots, &self.summary.slot_len, &mut y[..n_out]);
+                quant = next_quant(layer, quant, &mut saved_quant);
+                if moved {
+                    at = at.other();
+                }
+                after(i);
+                continue;
             }
             let (x, scratch, y) = split_arena(arena, at, n_in, n_out);
             let y = &mut y[..n_out];
@@ -405,7 +426,10 @@ impl<'a> Model<'a> {
                 LayerDef::Conv2d(_)
                 | LayerDef::DepthwiseConv2d(_)
                 | LayerDef::AvgPool2d(_)
-                | LayerDef::Softmax(_) => {
+                | LayerDef::Softmax(_)
+                | LayerDef::Save(_)
+                | LayerDef::Swap(_)
+                | LayerDef::Add(_) => {
                     // Validation refuses these without feature `layers2d`.
                     #[cfg(feature = "layers2d")]
                     {
@@ -622,6 +646,75 @@ impl<'a> Output<'a, '_> {
             expected_cost: expected(index),
             mostly_imputed: false,
         })
+    }
+}
+
+/// The quantization after `layer`, given the current one `q`; `saved`
+/// holds each save slot's, and follows the layer.
+fn next_quant(layer: &LayerDef<'_>, q: QParams, saved: &mut [QParams]) -> QParams {
+    match layer {
+        LayerDef::Dense(d) => d.output,
+        LayerDef::Conv1d(c) => c.output,
+        LayerDef::Conv2d(c) => c.output,
+        LayerDef::DepthwiseConv2d(c) => c.output,
+        LayerDef::Softmax(_) => crate::format::SOFTMAX_OUTPUT,
+        LayerDef::Add(a) => a.output,
+        LayerDef::Save(s) => {
+            if let Some(v) = saved.get_mut(s.slot as usize) {
+                *v = q;
+            }
+            q
+        }
+        LayerDef::Swap(s) => match saved.get_mut(s.slot as usize) {
+            Some(v) => core::mem::replace(v, q),
+            None => q,
+        },
+        _ => q,
+    }
+}
+
+/// Runs a save-slot layer (feature `layers2d`): `x` is the current tensor,
+/// `y` the other end of the working part, `slots` the slots' bytes (of
+/// `slot_len` each, one after another). Returns whether the output was
+/// written to `y` (a save leaves the current tensor where it is).
+#[cfg(feature = "layers2d")]
+fn run_slot(
+    layer: &LayerDef<'_>,
+    x: &[i8],
+    slots: &mut [i8],
+    slot_len: &[usize; crate::format::MAX_SLOTS],
+    y: &mut [i8],
+) -> bool {
+    let region = |s: u8, slots: &mut [i8]| -> Option<core::ops::Range<usize>> {
+        let s = s as usize;
+        let start: usize = slot_len.get(..s)?.iter().sum();
+        let len = *slot_len.get(s)?;
+        (start + len <= slots.len()).then_some(start..start + len)
+    };
+    match layer {
+        LayerDef::Save(s) => {
+            if let Some(r) = region(s.slot, slots) {
+                let n = x.len();
+                slots[r][..n].copy_from_slice(x);
+            }
+            false
+        }
+        LayerDef::Swap(s) => {
+            if let Some(r) = region(s.slot, slots) {
+                let slot = &mut slots[r];
+                let n = y.len();
+                y.copy_from_slice(&slot[..n]);
+                slot[..x.len()].copy_from_slice(x);
+            }
+            true
+        }
+        LayerDef::Add(a) => {
+            if let Some(r) = region(a.slot, slots) {
+                crate::kernels::add::add_s8(x, &slots[r], a, y);
+            }
+            true
+        }
+        _ => false,
     }
 }
 

@@ -276,6 +276,65 @@ pub enum LayerDef<'a> {
     /// (`kernels::softmax`); the output is quantized with scale 1/256 and
     /// zero point −128.
     Softmax(SoftmaxDef),
+    /// Keeps a copy of the current tensor in a save slot for a later
+    /// [`LayerDef::Swap`] or [`LayerDef::Add`] (a skip connection); the
+    /// current tensor goes on unchanged. Slots are regions of the arena
+    /// that validation sizes and places, so a graph with skip connections
+    /// runs as a list of layers with an exact arena.
+    Save(SlotDef),
+    /// The slot's tensor becomes the current one, and the current one
+    /// takes its place in the slot (a branch that starts from an earlier
+    /// tensor: ResNet's 1×1 shortcut convolution).
+    Swap(SlotDef),
+    /// Element-wise sum of the current tensor and a slot's, as TFLite's
+    /// int8 `ADD` (`kernels::add`); both must have the same shape.
+    Add(AddDef),
+}
+
+/// Most save slots a model may use ([`LayerDef::Save`]).
+pub const MAX_SLOTS: usize = 4;
+
+/// A save slot, `0..MAX_SLOTS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotDef {
+    /// The slot.
+    pub slot: u8,
+}
+
+/// One operand of an [`AddDef`]: its zero point, and the Q31 multiplier and
+/// (non-positive) shift that bring it, shifted left by
+/// [`AddDef::left_shift`], to the common scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddOperand {
+    /// Zero point of the operand's tensor.
+    pub zero_point: i32,
+    /// Q31 multiplier (TFLite's `input1_multiplier`).
+    pub multiplier: i32,
+    /// Its shift, ≤ 0 (a right shift).
+    pub shift: i32,
+}
+
+/// TFLite's int8 `ADD` parameters, as its `Prepare` computes them: each
+/// input's offset, multiplier and shift, the common left shift (20), and
+/// the output's multiplier and shift.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AddDef {
+    /// The slot holding the other operand.
+    pub slot: u8,
+    /// The current tensor's operand parameters.
+    pub current: AddOperand,
+    /// The slot's operand parameters.
+    pub saved: AddOperand,
+    /// Left shift applied to both operands before scaling (TFLite: 20).
+    pub left_shift: i32,
+    /// Q31 multiplier of the sum to the output scale.
+    pub output_multiplier: i32,
+    /// Its shift, ≤ 0.
+    pub output_shift: i32,
+    /// Quantization of the output tensor.
+    pub output: QParams,
+    /// Fused activation.
+    pub activation: Activation,
 }
 
 /// The geometry of a 2-D window over an NHWC input `(height, width,

@@ -6,6 +6,7 @@
 //! limits), so no input can make the loader overflow, panic or spin.
 
 use crate::error::Place;
+use crate::format::MAX_SLOTS;
 use crate::format::{
     read_f32, read_i32, section_kind, LayerDef, ModelDef, Names, Padding, QParams, Task, MAX_LAYERS,
 };
@@ -98,8 +99,11 @@ pub const MAX_TENSOR_ELEMENTS: u64 = 1 << 24;
 pub struct Summary {
     /// `shapes[0]` is the input; `shapes[i + 1]` is the output of layer `i`.
     pub shapes: [Shape; MAX_LAYERS + 1],
-    /// Arena bytes inference needs.
+    /// Arena bytes inference needs: the working part, then the save slots.
     pub arena_len: usize,
+    /// Bytes of each save slot ([`LayerDef::Save`]), placed one after the
+    /// other at the end of the arena; 0 for a slot the model never uses.
+    pub slot_len: [usize; MAX_SLOTS],
     /// Multiply-accumulates per inference.
     pub macs: u64,
 }
@@ -282,11 +286,25 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
     // layer): then only a 2-D layer, a dense layer, a flatten or a softmax
     // may read it.
     let mut channels_last = false;
+    // What each save slot holds (its shape and whether it is channels
+    // last), and the most bytes it ever holds.
+    let mut slots: [Option<(Shape, bool)>; MAX_SLOTS] = [None; MAX_SLOTS];
+    let mut slot_len = [0u64; MAX_SLOTS];
 
     for (i, layer) in def.layers.iter().enumerate() {
         let li = i as u16;
         let place = Place::Layer(li);
         let in_len = current.channels as u64 * current.length as u64;
+        let slot = |s: u8| {
+            slots
+                .get(s as usize)
+                .ok_or(Error::ValidateDimension {
+                    place,
+                    field: "slot",
+                })
+                .copied()
+        };
+
         let reads_channels_first = matches!(
             layer,
             LayerDef::Conv1d(_)
@@ -361,7 +379,10 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
             LayerDef::Conv2d(_)
             | LayerDef::DepthwiseConv2d(_)
             | LayerDef::AvgPool2d(_)
-            | LayerDef::Softmax(_) => {
+            | LayerDef::Softmax(_)
+            | LayerDef::Save(_)
+            | LayerDef::Swap(_)
+            | LayerDef::Add(_) => {
                 return Err(Error::ValidateModel {
                     what: "the model has 2-D layers or a softmax (an imported model), and this vigie-core was built without feature `layers2d`",
                 })
@@ -438,12 +459,58 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 }
                 current
             }
+            #[cfg(feature = "layers2d")]
+            LayerDef::Save(s) => {
+                slot(s.slot)?;
+                current
+            }
+            #[cfg(feature = "layers2d")]
+            LayerDef::Swap(s) => match slot(s.slot)? {
+                Some((shape, _)) => shape,
+                None => return Err(Error::ValidateChain { layer: li }),
+            },
+            #[cfg(feature = "layers2d")]
+            LayerDef::Add(a) => {
+                match slot(a.slot)? {
+                    Some((shape, cl)) if shape == current && cl == channels_last => {}
+                    _ => return Err(Error::ValidateChain { layer: li }),
+                }
+                let operand = |o: &crate::format::AddOperand| {
+                    (-128..=127).contains(&o.zero_point)
+                        && (o.multiplier == 0 || o.multiplier >= MIN_MULTIPLIER)
+                        && (-31..=0).contains(&o.shift)
+                };
+                let (q, field) = (&a, "multiplier");
+                if !operand(&q.current)
+                    || !operand(&q.saved)
+                    || !(0..=crate::kernels::add::MAX_LEFT_SHIFT).contains(&q.left_shift)
+                    || !(q.output_multiplier == 0 || q.output_multiplier >= MIN_MULTIPLIER)
+                    || !(-31..=0).contains(&q.output_shift)
+                {
+                    return Err(Error::ValidateQuantization {
+                        place,
+                        field,
+                        index: 0,
+                    });
+                }
+                check_qparams(&a.output, place, "output.scale")?;
+                current
+            }
         };
-        channels_last = match layer {
+        let next_channels_last = match layer {
             LayerDef::Conv2d(_) | LayerDef::DepthwiseConv2d(_) | LayerDef::AvgPool2d(_) => true,
-            LayerDef::Softmax(_) => channels_last,
+            LayerDef::Softmax(_) | LayerDef::Save(_) | LayerDef::Add(_) => channels_last,
+            LayerDef::Swap(s) => slot(s.slot)?.is_some_and(|(_, cl)| cl),
             _ => false,
         };
+        if let LayerDef::Save(s) | LayerDef::Swap(s) = layer {
+            let s = s.slot as usize;
+            if let (Some(held), Some(len)) = (slots.get_mut(s), slot_len.get_mut(s)) {
+                *held = Some((current, channels_last));
+                *len = (*len).max(in_len);
+            }
+        }
+        channels_last = next_channels_last;
         let out_len = next.channels as u64 * next.length as u64;
         if out_len > MAX_TENSOR_ELEMENTS || in_len > MAX_TENSOR_ELEMENTS {
             return Err(Error::ValidateModel {
@@ -478,7 +545,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
             }
             _ => 0,
         };
-        if !matches!(layer, LayerDef::Flatten) {
+        if !matches!(layer, LayerDef::Flatten | LayerDef::Save(_)) {
             arena = arena.max(in_len + out_len + scratch);
         } else {
             arena = arena.max(in_len);
@@ -514,12 +581,15 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
         }
     }
 
+    // The slots follow the working part (each at most 2^24 bytes).
+    let arena = arena + slot_len.iter().sum::<u64>();
     let arena_len = usize::try_from(arena).map_err(|_| Error::ValidateModel {
         what: "arena size overflows",
     })?;
     Ok(Summary {
         shapes,
         arena_len,
+        slot_len: slot_len.map(|l| l as usize),
         macs,
     })
 }

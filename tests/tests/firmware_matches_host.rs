@@ -200,6 +200,13 @@ fn firmware_runs_the_imported_mlperf_mobilenet_with_tflites_outputs() {
     check_mlperf("mlperf-vww", "8");
 }
 
+/// The same for image classification (ResNet-8: skip connections through
+/// save slots and int8 ADD).
+#[test]
+fn firmware_runs_the_imported_mlperf_resnet_with_tflites_outputs() {
+    check_mlperf("mlperf-ic", "40");
+}
+
 /// The same for keyword spotting (2-D and depthwise convolutions, pooling,
 /// int8 softmax).
 #[test]

@@ -10,6 +10,7 @@
 //! only with shapes validated at load. Out-of-range indices would still be
 //! caught by Rust's bounds checks, never read out of bounds.
 
+pub mod add;
 pub mod conv1d;
 pub mod conv2d;
 pub mod dense;

@@ -8,10 +8,47 @@ use super::code;
 use super::flatbuffer::{Read, Table};
 use crate::builder::{Int8Layer, Int8Model, Int8Tensors, QuantizedModel};
 use crate::format::{
-    Activation, Padding, Pool2dDef, QParams, SoftmaxDef, Task, Window2d, SOFTMAX_OUTPUT,
+    Activation, AddDef, AddOperand, Padding, Pool2dDef, QParams, SlotDef, SoftmaxDef, Task,
+    Window2d, MAX_SLOTS, SOFTMAX_OUTPUT,
 };
 use crate::requant::quantize_multiplier;
 use crate::Error;
+
+/// TFLite's int8 `ADD` parameters (`add.cc`'s `Prepare`): the left shift
+/// 20, each input's multiplier to twice the larger input scale, and the
+/// output's; `current` is the operand vigie holds as the current tensor,
+/// `saved` the slot's (the sum is symmetric). `None` when a multiplier is
+/// not below one.
+fn add_params(
+    current: QParams,
+    saved: QParams,
+    output: QParams,
+    activation: Activation,
+) -> Option<AddDef> {
+    const LEFT_SHIFT: i32 = 20;
+    // As TFLite: `2 * max(float, float)` in f32, the divisions in f64.
+    let twice = (2.0 * current.scale.max(saved.scale)) as f64;
+    let operand = |q: QParams| -> Option<AddOperand> {
+        let (multiplier, shift) = quantize_multiplier(q.scale as f64 / twice).ok()?;
+        (shift <= 0).then_some(AddOperand {
+            zero_point: q.zero_point as i32,
+            multiplier,
+            shift,
+        })
+    };
+    let denominator = ((1u32 << LEFT_SHIFT) as f32 * output.scale) as f64;
+    let (output_multiplier, output_shift) = quantize_multiplier(twice / denominator).ok()?;
+    (output_shift <= 0).then_some(AddDef {
+        slot: 0,
+        current: operand(current)?,
+        saved: operand(saved)?,
+        left_shift: LEFT_SHIFT,
+        output_multiplier,
+        output_shift,
+        output,
+        activation,
+    })
+}
 
 /// TFLite's `TensorType` codes vigie reads.
 const INT8: i8 = 9;
@@ -23,6 +60,7 @@ mod options {
     pub const POOL_2D: u8 = 5;
     pub const FULLY_CONNECTED: u8 = 8;
     pub const SOFTMAX: u8 = 9;
+    pub const ADD: u8 = 11;
 }
 /// `ActivationFunctionType`.
 const ACT_NONE: i8 = 0;
@@ -461,7 +499,37 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
     let mut operators = Vec::new();
     let (mut current, mut quant) = (*input, input_quant);
     let mut softmax_last = false;
-    for (index, op) in graph.tables(3, "SubGraph.operators")?.iter().enumerate() {
+    let ops = graph.tables(3, "SubGraph.operators")?;
+    // The tensors each operator reads as data (a RESHAPE's second input is
+    // its shape; a layer's others are weights), and how many readers each
+    // tensor has left: a tensor read again later is kept in a save slot.
+    let data_inputs = |op: &Table<'_>, code: i32| -> Result<Vec<i32>, Error> {
+        let ins = op.i32s(1, "Operator.inputs")?;
+        let n = if code == code::ADD { 2 } else { 1 };
+        Ok(ins.into_iter().take(n).collect())
+    };
+    let mut readers: Vec<(i32, usize)> = Vec::new();
+    for op in &ops {
+        let opcode = op.u32(0, 0, "Operator.opcode_index")? as usize;
+        let code = codes.get(opcode).copied().unwrap_or(-1);
+        if op.len_of(1, "Operator.inputs")? > MAX_OPERANDS {
+            return Err(Error::ImportInconsistent {
+                what: "an operator has more than 8 inputs or outputs",
+            });
+        }
+        for t in data_inputs(op, code)? {
+            match readers.iter_mut().find(|(x, _)| *x == t) {
+                Some((_, n)) => *n += 1,
+                None => readers.push((t, 1)),
+            }
+        }
+    }
+    let left = |readers: &[(i32, usize)], t: i32| {
+        readers.iter().find(|(x, _)| *x == t).map_or(0, |(_, n)| *n)
+    };
+    // The tensor each save slot holds, with its quantization.
+    let mut slots: [Option<(i32, QParams)>; MAX_SLOTS] = [None; MAX_SLOTS];
+    for (index, op) in ops.iter().enumerate() {
         // Operator: opcode_index 0, inputs 1, outputs 2.
         let opcode = op.u32(0, 0, "Operator.opcode_index")? as usize;
         let code = *codes.get(opcode).ok_or(Error::ImportInconsistent {
@@ -485,10 +553,8 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
             | code::CONV_2D
             | code::DEPTHWISE_CONV_2D
             | code::AVERAGE_POOL_2D
-            | code::SOFTMAX => None,
-            code::ADD => Some(
-                "ADD (a skip connection, a graph that is not a chain) is not in vigie-core yet",
-            ),
+            | code::SOFTMAX
+            | code::ADD => None,
             _ => Some("vigie-core has no such layer"),
         };
         if let Some(missing) = missing {
@@ -508,14 +574,93 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                 "it has more than one output, or no input",
             ));
         };
-        if *x != current {
-            return Err(unsupported(
+        // This operator's reads are done once it runs.
+        let reads = data_inputs(op, code)?;
+        for t in &reads {
+            if let Some((_, n)) = readers.iter_mut().find(|(x, _)| x == t) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        let no_slot = || {
+            unsupported(
                 index,
                 code,
-                "its input is not the previous operator's output (vigie runs a chain of layers)",
-            ));
+                "it needs more tensors kept for later than vigie's save slots hold (format::MAX_SLOTS)",
+            )
+        };
+        let free_slot = |slots: &[Option<(i32, QParams)>; MAX_SLOTS]| {
+            slots.iter().position(Option::is_none).ok_or_else(no_slot)
+        };
+        // Brings tensor `t` from its save slot to the current place,
+        // leaving the current tensor in that slot when it is read again.
+        let bring = |t: i32,
+                     current: &mut i32,
+                     quant: &mut QParams,
+                     slots: &mut [Option<(i32, QParams)>; MAX_SLOTS],
+                     layers: &mut Vec<Int8Layer>,
+                     readers: &[(i32, usize)]|
+         -> Result<(), Error> {
+            if t == *current {
+                return Ok(());
+            }
+            let s = slots
+                .iter()
+                .position(|k| k.is_some_and(|(x, _)| x == t))
+                .ok_or(unsupported(
+                    index,
+                    code,
+                    "its input is no earlier operator's output, or was not kept",
+                ))?;
+            let (_, q) = slots[s].take().unwrap_or((t, *quant));
+            if left(readers, *current) > 0 {
+                slots[s] = Some((*current, *quant));
+            }
+            layers.push(Int8Layer::Swap(SlotDef { slot: s as u8 }));
+            *current = t;
+            *quant = q;
+            Ok(())
+        };
+        let x = reads.first().copied().unwrap_or(*x);
+        // For an ADD, the operand already current stays current and the
+        // other is read from its slot.
+        let (x, other) = match reads.as_slice() {
+            [a, b] if *b == current && *a != current => (*b, Some(*a)),
+            [a, b] => (*a, Some(*b)),
+            _ => (x, None),
+        };
+        bring(
+            x,
+            &mut current,
+            &mut quant,
+            &mut slots,
+            &mut layers,
+            &readers,
+        )?;
+        let keep = left(&readers, x) > 0 || other == Some(x);
+        if keep && !slots.iter().any(|k| k.is_some_and(|(t, _)| t == x)) {
+            let s = free_slot(&slots)?;
+            slots[s] = Some((x, quant));
+            layers.push(Int8Layer::Save(SlotDef { slot: s as u8 }));
         }
-        let (x_owned, y_owned) = (tensor(*x)?, tensor(*y)?);
+        let other = match other {
+            Some(o) => {
+                let s = slots
+                    .iter()
+                    .position(|k| k.is_some_and(|(t, _)| t == o))
+                    .ok_or(unsupported(
+                        index,
+                        code,
+                        "its second input is no earlier operator's output, or was not kept",
+                    ))?;
+                let (_, q) = slots[s].unwrap_or((o, quant));
+                if left(&readers, o) == 0 && o != x {
+                    slots[s] = None;
+                }
+                Some((o, s, q))
+            }
+            None => None,
+        };
+        let (x_owned, y_owned) = (tensor(x)?, tensor(*y)?);
         let (x_t, y_t) = (&x_owned, &y_owned);
         let weights = || ins.get(1).map(|&i| tensor(i)).transpose();
         let bias = || {
@@ -526,6 +671,32 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                 .transpose()
         };
         let layer = match code {
+            code::ADD => {
+                let Some((o, slot, o_quant)) = other else {
+                    return Err(unsupported(index, code, "it has one input"));
+                };
+                let o_t = tensor(o)?;
+                if o_t.shape != x_t.shape || y_t.shape != x_t.shape {
+                    return Err(unsupported(
+                        index,
+                        code,
+                        "its inputs and output differ in shape (vigie adds without broadcasting)",
+                    ));
+                }
+                // AddOptions: fused_activation_function 0.
+                let act = match options(op, options::ADD, index, code)? {
+                    Some(o) => o.i8(0, 0, "AddOptions.fused_activation_function")?,
+                    None => ACT_NONE,
+                };
+                let q_out = activation_quant(y_t, index, code)?;
+                let p = add_params(quant, o_quant, q_out, activation(act, index, code)?).ok_or(
+                    unsupported(index, code, "its scales give no multiplier below one"),
+                )?;
+                Some(Int8Layer::Add(AddDef {
+                    slot: slot as u8,
+                    ..p
+                }))
+            }
             code::RESHAPE => {
                 // The data does not move; TFLite requires the same
                 // quantization.
@@ -778,7 +949,8 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                     | Int8Layer::Conv2d { tensors, .. }
                     | Int8Layer::DepthwiseConv2d { tensors, .. } => tensors.output,
                     Int8Layer::Softmax(_) => SOFTMAX_OUTPUT,
-                    Int8Layer::AvgPool2d(_) => quant,
+                    Int8Layer::Add(a) => a.output,
+                    Int8Layer::AvgPool2d(_) | Int8Layer::Save(_) | Int8Layer::Swap(_) => quant,
                 };
                 operators.push((name, Some(layers.len())));
                 layers.push(l);

@@ -103,15 +103,20 @@ fn run(clock: &clock::Clock, arena: &mut [i8]) -> Result<bool, Error> {
             for (i, &t) in at.iter().take(next).enumerate() {
                 let c = clock.to_units(t.wrapping_sub(before));
                 let m = model.layer_macs(i).unwrap_or(0);
-                say!(
-                    "cost by layer: {} {} {} {} ({} MACs, {} per MAC)",
-                    i,
-                    model.layer_kind(i).unwrap_or("?"),
-                    c,
-                    clock::UNIT,
-                    m,
-                    PerMac(c.into(), m)
-                );
+                let kind = model.layer_kind(i).unwrap_or("?");
+                if m == 0 {
+                    say!("cost by layer: {} {} {} {}", i, kind, c, clock::UNIT);
+                } else {
+                    say!(
+                        "cost by layer: {} {} {} {} ({} MACs, {} per MAC)",
+                        i,
+                        kind,
+                        c,
+                        clock::UNIT,
+                        m,
+                        PerMac(c.into(), m)
+                    );
+                }
                 before = t;
             }
         }

@@ -86,6 +86,9 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
                 0,
             ),
             LayerDef::Softmax(_) => ("int8, 1/256 from -128".into(), 0),
+            LayerDef::Save(s) => (format!("keep in slot {}", s.slot), 0),
+            LayerDef::Swap(s) => (format!("exchange with slot {}", s.slot), 0),
+            LayerDef::Add(a) => (format!("+ slot {} {:?}", a.slot, a.activation), 0),
         };
         let kind = model.layer_kind(i).unwrap_or("?");
         let macs = model.layer_macs(i).unwrap_or(0);
