@@ -351,8 +351,16 @@ impl<'a> Model<'a> {
             }
             #[cfg(feature = "layers2d")]
             if let LayerDef::Save(_) | LayerDef::Swap(_) | LayerDef::Add(_) = layer {
-                let (x, _, y) = split_arena(arena, at, n_in, n_out);
-                let moved = run_slot(layer, x, slots, &self.summary.slot_len, &mut y[..n_out]);
+                // A save reads the current tensor and writes nothing in the
+                // working part (which validation sizes for the tensor alone).
+                let (x, y): (&[i8], &mut [i8]) = match layer {
+                    LayerDef::Save(_) => (tensor_at(arena, at, n_in), &mut []),
+                    _ => {
+                        let (x, _, y) = split_arena(arena, at, n_in, n_out);
+                        (x, &mut y[..n_out])
+                    }
+                };
+                let moved = run_slot(layer, x, slots, &self.summary.slot_len, y);
                 quant = next_quant(layer, quant, &mut saved_quant);
                 if moved {
                     at = at.other();

@@ -440,3 +440,49 @@ fn a_skip_connection_that_does_not_hold_together_is_refused() {
     });
     assert!(matches!(err, Error::ValidateQuantization { .. }), "{err:?}");
 }
+
+/// A `save` can sit after any layer, even one whose output is the largest
+/// tensor and is followed by a layer that shrinks it (the arena then holds
+/// little more than that tensor): in every fixture model and in the
+/// imported keyword spotter, a `save` inserted after each layer in turn
+/// loads, runs without a panic, and leaves every output unchanged.
+#[test]
+fn a_save_after_any_layer_runs_in_the_arena_validation_gives_and_changes_nothing() {
+    use vigie_core::format::{LayerDef, SlotDef};
+    let kws = import(&mlperf("kws_ref_model.tflite"), "kws")
+        .expect("imports")
+        .model
+        .to_bytes();
+    let mut files: Vec<Vec<u8>> = vigie_tests::fixture_models()
+        .into_iter()
+        .map(|(_, bytes, _)| bytes)
+        .collect();
+    files.push(kws);
+    let mut tried = 0;
+    for bytes in &files {
+        let model = Model::from_bytes(bytes).expect("loads");
+        let n_in = model.input_len();
+        let mut state = 0x1234_5678u32;
+        let x = xorshift_inputs(n_in, &mut state);
+        let run = |m: &Model<'_>| {
+            let mut arena = vec![0i8; m.arena_len()];
+            arena[..n_in].copy_from_slice(&x);
+            m.run_quantized(&mut arena).expect("runs").raw().to_vec()
+        };
+        let plain = run(&model);
+        for at in 0..model.def().layers.len() {
+            let mut def = model.def().clone();
+            if def
+                .layers
+                .insert(at + 1, LayerDef::Save(SlotDef { slot: 0 }))
+                .is_err()
+            {
+                continue; // the layer list is full
+            }
+            let saved = Model::from_def(def).expect("a model with a save validates");
+            assert_eq!(run(&saved), plain, "save after layer {at}");
+            tried += 1;
+        }
+    }
+    assert!(tried >= 20, "{tried}");
+}

@@ -609,7 +609,7 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                 .ok_or(unsupported(
                     index,
                     code,
-                    "its input is no earlier operator's output, or was not kept",
+                    "its input is a constant or no earlier operator's output (vigie reads computed tensors)",
                 ))?;
             let (_, q) = slots[s].take().unwrap_or((t, *quant));
             if left(readers, *current) > 0 {
@@ -650,10 +650,10 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
                     .ok_or(unsupported(
                         index,
                         code,
-                        "its second input is no earlier operator's output, or was not kept",
+                        "its second input is a constant or no earlier operator's output (vigie adds two computed tensors)",
                     ))?;
                 let (_, q) = slots[s].unwrap_or((o, quant));
-                if left(&readers, o) == 0 && o != x {
+                if left(&readers, o) == 0 {
                     slots[s] = None;
                 }
                 Some((o, s, q))
