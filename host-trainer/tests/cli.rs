@@ -776,15 +776,39 @@ fn import_writes_a_tflite_model_that_inspect_shows_and_refuses_one_it_cannot_run
             "2656768 per inference",
         ],
     );
-    // An operator vigie lacks: named, and nothing written.
-    let kws_out = dir.join("resnet.vigie");
+    // Skip connections: the ResNet's ADDs become save slots and adds.
+    let resnet = dir.join("resnet.vigie").display().to_string();
+    let tflite = repo("models/mlperf-tiny/pretrainedResnet_quant.tflite");
+    prints(
+        &["import", &tflite, "--out", &resnet],
+        &[
+            "became 20 layers",
+            "operator  3 ADD              -> layer 4 (add)",
+        ],
+    );
+    prints(
+        &["inspect", &resnet],
+        &["keep in slot 0", "exchange with slot 0", "+ slot 0 Relu"],
+    );
+    // An operator vigie lacks (the ResNet's AVERAGE_POOL_2D made a
+    // MAX_POOL_2D: OperatorCode 2's two code fields): named, and nothing
+    // written.
+    let mut bytes = std::fs::read(&tflite).unwrap();
+    bytes[98_449] = 17;
+    bytes[98_440] = 17;
+    let patched = dir.join("maxpool.tflite");
+    std::fs::write(&patched, bytes).unwrap();
+    let kws_out = dir.join("maxpool.vigie");
     let err = refused(&[
         "import",
-        &repo("models/mlperf-tiny/pretrainedResnet_quant.tflite"),
+        &patched.display().to_string(),
         "--out",
         &kws_out.display().to_string(),
     ]);
-    says(&err, "TFLite operator 3 (ADD): ADD (a skip connection");
+    says(
+        &err,
+        "TFLite operator 12 (MAX_POOL_2D): vigie-core has no such layer",
+    );
     assert!(!kws_out.exists());
     // Not a TFLite file at all.
     let err = refused(&[
