@@ -143,8 +143,8 @@ enum Command {
         /// `acc_x_t0..acc_x_t99,acc_y_t0..` are read as channel-major windows.
         #[arg(long, required_unless_present = "print_config")]
         data: Option<PathBuf>,
-        /// The column to predict.
-        #[arg(long, required_unless_present = "print_config")]
+        /// The column to predict (with --from: the old model's by default).
+        #[arg(long, required_unless_present_any = ["print_config", "from"])]
         target: Option<String>,
         /// Feature columns, comma-separated (default: every other column).
         #[arg(long, value_delimiter = ',')]
@@ -242,6 +242,21 @@ enum Command {
         /// validation rows (positive; 1 leaves probabilities as trained).
         #[arg(long)]
         temperature: Option<f32>,
+        /// Fine-tune this model (one `vigie train` wrote) on --data instead
+        /// of training a new one: its weights, input map, inputs and
+        /// classes are kept, and the old and new models are compared on the
+        /// new test rows (and on held-out --rehearsal rows).
+        #[arg(long, conflicts_with = "config")]
+        from: Option<PathBuf>,
+        /// With --from: old data whose rows are mixed into the fine-tuning
+        /// (a fifth held out to compare the two models on), so the model
+        /// does not forget them.
+        #[arg(long, requires = "from")]
+        rehearsal: Option<PathBuf>,
+        /// Sign the written model with this secret key (`vigie keygen`), so
+        /// that it is an update candidate a device accepts.
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         search: Box<SearchArgs>,
         /// Print one JSON object on standard output.
@@ -620,19 +635,37 @@ fn run(cli: Cli) -> Result<()> {
             max_gap,
             audit_only,
             allow_gap,
+            from,
+            rehearsal,
+            key,
         } => {
             if print_config {
                 print!("{}", vigie_trainer::training::config::default_toml());
                 return Ok(());
             }
+            // A fine-tuning's target defaults to the old model's.
+            let target = match (target, &from) {
+                (Some(t), _) => Some(t),
+                (None, Some(old)) => {
+                    let bytes = vigie_trainer::files::read_model_file(old)?;
+                    let model = vigie_trainer::files::load(old, &bytes)?;
+                    vigie_trainer::training_report::training_report(&model).map(|r| r.data.target)
+                }
+                (None, None) => None,
+            };
             let (Some(data), Some(target)) = (data, target) else {
                 bail!("--data and --target are required");
             };
+            if let Some(k) = &key {
+                // Before training: a wrong key path should not cost a run.
+                cli::keys::read_key(k, cli::keys::SECRET_LABEL)?;
+            }
             let config_file = config;
-            // An explicit configuration trains exactly what it says.
-            let search_settings = match config_file {
-                Some(_) => None,
-                None => Some(search.settings()?),
+            // An explicit configuration trains exactly what it says, and a
+            // fine-tuning the old model's.
+            let search_settings = match (&config_file, &from) {
+                (None, None) => Some(search.settings()?),
+                _ => None,
             };
             let config = match &config_file {
                 Some(path) => Config::from_file(path)?,
@@ -683,8 +716,19 @@ fn run(cli: Cli) -> Result<()> {
                 group,
                 max_gap,
                 allow_gap,
+                from,
+                rehearsal,
             };
             let summary = pipeline::train(&args)?;
+            if let Some(k) = &key {
+                // Standard output carries only the JSON with --json.
+                let signed = cli::keys::sign_model(&args.out, k, None)?;
+                if json {
+                    eprintln!("{signed}");
+                } else {
+                    println!("{signed}");
+                }
+            }
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {

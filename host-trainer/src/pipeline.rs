@@ -79,8 +79,17 @@ pub fn train_on<B: AutodiffBackend>(
         1
     };
     let info = export_info(p, args);
-    let (config, search, trained) = match &args.search {
-        Some(settings) => {
+    let (config, search, trained) = match (&args.search, &p.origin) {
+        // A fine-tuning trains the old network with its own configuration,
+        // shorter and slower.
+        (_, Some(origin)) => {
+            let mut c = origin.config.clone();
+            c.training.epochs =
+                (c.training.epochs / 4).clamp(FINE_TUNE_EPOCHS.0, FINE_TUNE_EPOCHS.1);
+            c.training.learning_rate *= FINE_TUNE_LEARNING_RATE;
+            (c, None, None)
+        }
+        (Some(settings), None) => {
             let reserve = monitor_reserve::<B::InnerBackend>(p, args, &info, outputs, &device)?;
             let outcome = crate::training::search::search::<B>(
                 &args.config,
@@ -105,18 +114,24 @@ pub fn train_on<B: AutodiffBackend>(
             }
             (outcome.config, Some(outcome.trace), outcome.trained)
         }
-        None => (args.config.clone(), None, None),
+        (None, None) => (args.config.clone(), None, None),
     };
     let mut search = search;
     let (best, history) = match trained {
         Some(done) => done,
         None => {
-            let arch =
-                Architecture::new(&config.model, p.problem.channels, p.problem.length, outputs)?;
-            let net = arch.init::<B>(config.model.dropout, &mut init_rng, &device);
+            let net = match &p.origin {
+                Some(origin) => origin.net::<B>(config.model.dropout, &device),
+                None => {
+                    Architecture::new(&config.model, p.problem.channels, p.problem.length, outputs)?
+                        .init::<B>(config.model.dropout, &mut init_rng, &device)
+                }
+            };
             let progress = Progress::new(config.training.epochs, args.quiet);
+            // A fine-tuning trains on the new rows and the rehearsal's.
+            let with_rehearsal = p.rehearsal.as_ref().map(|r| p.train.joined(&r.train));
             let job = fit::Job {
-                train: &p.train,
+                train: with_rehearsal.as_ref().unwrap_or(&p.train),
                 val: &p.val,
                 problem: &p.problem,
                 cfg: &config.training,
@@ -130,12 +145,15 @@ pub fn train_on<B: AutodiffBackend>(
         }
     };
     let mut config = config;
-    if let Some(trace) = &mut search {
-        // Part of the search: the activation-range calibration whose int8
-        // model agrees best with the float network on training rows.
+    if search.is_some() || p.origin.is_some() {
+        // Part of the search (and of a fine-tuning): the activation-range
+        // calibration whose int8 model agrees best with the float network
+        // on training rows.
         let (chosen, tried) = choose_calibration(&best, p, &info, &config, &device)?;
         config.quantization = chosen;
-        trace.calibrations = tried;
+        if let Some(trace) = &mut search {
+            trace.calibrations = tried;
+        }
     }
     let float = quantize::calibrate(
         &best,
@@ -232,6 +250,83 @@ fn fit_monitor(
 /// Stable rows replayed from the test rows to measure the monitor's
 /// false alarms on rows that neither its reference nor its thresholds saw.
 pub const HELD_OUT_REPLAY: usize = 50_000;
+
+/// The old and new int8 models (`origin`'s and `quantized`) on the same
+/// rows: the new test rows (`test`), and the rehearsal rows held out of
+/// the fine-tuning, through vigie-core.
+fn fine_tune_comparison(
+    origin: &crate::training::from::Origin,
+    p: &Prepared,
+    quantized: &vigie_core::builder::QuantizedModel,
+    args: &TrainArgs,
+    test: (&Dataset, &[usize]),
+) -> Result<crate::training_report::FineTune> {
+    let old = origin.model()?;
+    let new = Model::from_def(quantized.def()).context("the quantized model does not load")?;
+    let figure = |model: &Model<'_>, d: &Dataset, rows: &[usize]| -> Result<(String, f64)> {
+        let int8 = int8_outputs(model, d, rows)?;
+        Ok(match compare(d, rows, None, &int8, model.output_len()) {
+            TestMetrics::Classification { int8, .. } => ("accuracy".into(), int8.accuracy),
+            TestMetrics::Regression { int8, .. } => ("MAE".into(), int8.mae),
+        })
+    };
+    let mut compared = Vec::new();
+    let mut add = |data: String, d: &Dataset, rows: &[usize]| -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (metric, old_figure) = figure(&old, d, rows)?;
+        let (_, new_figure) = figure(&new, d, rows)?;
+        compared.push(crate::training_report::Compared {
+            data,
+            rows: rows.len(),
+            metric,
+            old: old_figure,
+            new: new_figure,
+        });
+        Ok(())
+    };
+    add(
+        format!("{} (test rows)", test.0.source.display()),
+        test.0,
+        test.1,
+    )?;
+    if let Some(r) = &p.rehearsal {
+        add(
+            format!(
+                "{} ({})",
+                r.data.source.display(),
+                if r.unseen_by_old {
+                    "rows neither model trained on"
+                } else {
+                    "rows held out of the fine-tuning; the old model may have trained on them"
+                }
+            ),
+            &r.data,
+            &r.held_out,
+        )?;
+    }
+    let rehearsal_rows = p.rehearsal.as_ref().map_or(0, |r| r.train.len());
+    let crc = origin
+        .bytes
+        .get(12..16)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    Ok(crate::training_report::FineTune {
+        from: origin.path.display().to_string(),
+        from_crc: crc,
+        rehearsal: args.rehearsal.as_ref().map(|r| r.display().to_string()),
+        rehearsal_rows,
+        compared,
+    })
+}
+
+/// A fine-tuning's epochs (`--from`): a quarter of the old training's,
+/// within these bounds (early stopping on the new validation rows ends it
+/// sooner).
+const FINE_TUNE_EPOCHS: (usize, usize) = (10, 100);
+/// A fine-tuning's learning rate, as a share of the old training's
+/// initial one: the old weights are a good start, not noise to escape.
+const FINE_TUNE_LEARNING_RATE: f64 = 0.1;
 
 /// Rows of the training split on which calibrations are compared.
 const CALIBRATION_CHOICE_ROWS: usize = 8000;
@@ -555,6 +650,9 @@ pub struct Summary {
     /// Metrics and gaps per group (`eval --group`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<crate::evaluation::groups::GroupReport>,
+    /// A fine-tuning's comparison of the old and new models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fine_tune: Option<crate::training_report::FineTune>,
 }
 
 /// The model search, briefly, for the summary.
@@ -606,6 +704,7 @@ impl Summary {
             baselines: None,
             search: None,
             groups: None,
+            fine_tune: None,
         }
     }
 }
@@ -681,6 +780,11 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
         let metrics = compare(test_set, &test_rows, Some(&trained.float_test), &int8, k);
         (metrics, groups)
     };
+    let fine_tune = p
+        .origin
+        .as_ref()
+        .map(|origin| fine_tune_comparison(origin, &p, &quantized, args, (test_set, &test_rows)))
+        .transpose()?;
     if let (Some(g), false) = (&groups, args.quiet) {
         if g.blocking() {
             eprintln!(
@@ -818,6 +922,7 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
         search: trained.search.clone(),
         baselines: Some(baselines),
         groups,
+        fine_tune,
         history: trained.history.clone(),
         generalization_gap,
         test: test_metrics,
@@ -859,6 +964,7 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     summary.calibration = report.calibration.clone();
     summary.baselines = report.baselines.clone();
     summary.groups = report.groups.clone();
+    summary.fine_tune = report.fine_tune.clone();
     if let Some(settings) = &args.search {
         let (flash, ram) = (
             summary.device_bytes,

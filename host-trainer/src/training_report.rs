@@ -37,6 +37,10 @@ pub struct TrainingReport {
     /// Each group's figures and the gaps on the test split (`--group`).
     #[serde(default)]
     pub groups: Option<crate::evaluation::groups::GroupReport>,
+    /// A fine-tuning (`train --from`): the old and new models compared on
+    /// the new and the old data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fine_tune: Option<FineTune>,
     /// The learning curve.
     pub history: History,
     /// Training against validation at the kept epoch.
@@ -164,4 +168,36 @@ pub struct Gap {
 pub fn training_report(model: &Model<'_>) -> Option<TrainingReport> {
     let section = model.def().section(section_kind::TRAINING_REPORT)?;
     serde_json::from_slice(section.data).ok()
+}
+
+/// A fine-tuning (`vigie train --from OLD.vigie`): where it started, and
+/// the old and new int8 models on the same rows of each data set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FineTune {
+    /// The old model's file.
+    pub from: String,
+    /// Its CRC-32 (the header's, of its body).
+    pub from_crc: u32,
+    /// The rehearsal file, if old rows were mixed in.
+    pub rehearsal: Option<String>,
+    /// Old rows mixed into the training rows.
+    pub rehearsal_rows: usize,
+    /// One line per data set compared.
+    pub compared: Vec<Compared>,
+}
+
+/// The old and new models' int8 figure on the same rows (accuracy for a
+/// classifier, mean absolute error for a regression).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Compared {
+    /// Which rows: the new test split, or the old rows held out.
+    pub data: String,
+    /// How many.
+    pub rows: usize,
+    /// `accuracy` or `MAE`.
+    pub metric: String,
+    /// The old model's.
+    pub old: f64,
+    /// The new model's.
+    pub new: f64,
 }

@@ -164,6 +164,12 @@ pub fn with_probe(model: &Model<'_>) -> Result<Vec<u8>> {
 /// `vigie sign --model M --key K [--out O]`: the model with its update
 /// probe, signed (in place unless `--out`), once it loads and validates.
 pub fn sign(model: &Path, key: &Path, out: Option<&Path>) -> Result<()> {
+    println!("{}", sign_model(model, key, out)?);
+    Ok(())
+}
+
+/// Signs as [`sign`] does, and returns what it did, for people.
+pub fn sign_model(model: &Path, key: &Path, out: Option<&Path>) -> Result<String> {
     let seed = read_key(key, SECRET_LABEL)?;
     let bytes = files::read_model_file(model)?;
     let probed = with_probe(&files::load(model, &bytes)?)?;
@@ -180,14 +186,13 @@ pub fn sign(model: &Path, key: &Path, out: Option<&Path>) -> Result<()> {
         )?;
     }
     files::write_atomically(target, &signed)?;
-    println!(
+    Ok(format!(
         "{}: signed by {} ({} bytes, {} of them the signature trailer; with an update probe)",
         target.display(),
         hex(&signature::public_key(&seed)),
         signed.len(),
         signature::TRAILER_LEN
-    );
-    Ok(())
+    ))
 }
 
 /// `vigie verify --model M --pub P`: whether the model is signed by that

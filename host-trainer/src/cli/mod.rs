@@ -37,6 +37,18 @@ use anyhow::{Context, Result};
 /// Prints a train or eval summary for people.
 pub fn print_summary(s: &Summary) {
     let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
+    if let Some(t) = &s.fine_tune {
+        println!(
+            "fine-tuned     from {} ({} old rows mixed in); old and new int8 models on the same rows:",
+            t.from, t.rehearsal_rows
+        );
+        for c in &t.compared {
+            println!(
+                "  {:<60} {:>6} rows  {} old {:.4}  new {:.4}",
+                c.data, c.rows, c.metric, c.old, c.new
+            );
+        }
+    }
     match &s.test {
         TestMetrics::Classification {
             int8, float: None, ..

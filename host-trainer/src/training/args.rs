@@ -100,6 +100,10 @@ pub struct TrainArgs {
     pub max_gap: f64,
     /// A blocking gap is allowed explicitly, and so recorded.
     pub allow_gap: bool,
+    /// Fine-tune this model (`--from`) instead of training a new one.
+    pub from: Option<PathBuf>,
+    /// Rows of the old data mixed into the fine-tuning (`--rehearsal`).
+    pub rehearsal: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -137,6 +141,8 @@ impl TrainArgs {
             group: None,
             max_gap: crate::evaluation::groups::MAX_GAP,
             allow_gap: false,
+            from: None,
+            rehearsal: None,
         }
     }
 }

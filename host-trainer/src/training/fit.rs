@@ -29,6 +29,16 @@ pub struct Split {
 }
 
 impl Split {
+    /// These rows, then `other`'s.
+    pub fn joined(&self, other: &Split) -> Split {
+        let cat = |a: &[f32], b: &[f32]| a.iter().chain(b).copied().collect();
+        Split {
+            x: cat(&self.x, &other.x),
+            classes: self.classes.iter().chain(&other.classes).copied().collect(),
+            values: cat(&self.values, &other.values),
+        }
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.classes.len().max(self.values.len())

@@ -5,6 +5,7 @@ pub mod args;
 pub mod config;
 pub mod cuda;
 pub mod fit;
+pub mod from;
 pub mod net;
 pub mod prepared;
 pub mod search;

@@ -32,7 +32,32 @@ pub struct Prepared {
     pub problem: Problem,
     /// What the data checks found.
     pub findings: Vec<crate::data::checks::Finding>,
+    /// A fine-tuning's old model (`--from`).
+    pub origin: Option<crate::training::from::Origin>,
+    /// A fine-tuning's rehearsal rows (`--rehearsal`).
+    pub rehearsal: Option<Rehearsal>,
 }
+
+/// Old rows mixed into a fine-tuning so that the model does not forget
+/// them.
+pub struct Rehearsal {
+    /// The old data.
+    pub data: Dataset,
+    /// Its rows held out of the fine-tuning, to compare the two models on.
+    pub held_out: Vec<usize>,
+    /// Whether the old model did not train on them either (by its
+    /// fingerprint).
+    pub unseen_by_old: bool,
+    /// The others, standardized: the fine-tuning trains on them beside
+    /// the new training rows (calibration and the monitor see only the
+    /// new rows, the deployment's).
+    pub train: Split,
+}
+
+/// Share of the rehearsal rows held out of a fine-tuning, to compare the
+/// old and new models on the old data, when the old model's fingerprint
+/// cannot say which rows it did not train on.
+pub const REHEARSAL_HELD_OUT: f64 = 0.2;
 
 impl Prepared {
     /// The test set and its rows.
@@ -66,7 +91,12 @@ fn split_of(d: &Dataset, rows: &[usize], stats: &Stats, target_scale: Option<(f3
 /// Reads, checks, splits and standardizes the data.
 pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
     let csv = CsvFile::read_with(&args.data, args.csv)?;
-    let spec = Spec {
+    let origin = args
+        .from
+        .as_deref()
+        .map(crate::training::from::Origin::read)
+        .transpose()?;
+    let mut spec = Spec {
         target: args.target.clone(),
         features: args.features.clone(),
         drop: args.drop.clone(),
@@ -74,6 +104,16 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
         csv: args.csv,
         ..Spec::default()
     };
+    if let Some(o) = &origin {
+        // The old model's inputs (encoded as it encodes them) and classes.
+        let model = o.model()?;
+        spec.columns = Some(data::model_raw_columns(&model)?);
+        spec.regression = model.task() == Task::Regression;
+        spec.classes = (model.task() == Task::Classification)
+            .then(|| model.output_names().iter().map(String::from).collect());
+        spec.features = None;
+        spec.drop = Vec::new();
+    }
     let data = data::load(&csv, &spec)?;
     data::check_missing(&data, args.impute)?;
     let test_data = match &args.test {
@@ -114,8 +154,18 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
             args.val_split
         );
     }
-    let stats = prep::stats(&data, &splits.train, args.impute);
+    let stats = match &origin {
+        // The old model's input map: its weights expect it.
+        Some(o) => Stats {
+            mean: o.mean.clone(),
+            std: o.std.clone(),
+            impute: o.impute.clone(),
+        },
+        None => prep::stats(&data, &splits.train, args.impute),
+    };
     let target_scale = match &data.target {
+        // The old network's last layer gives the target in its units.
+        Target::Values { .. } if origin.is_some() => Some((0.0, 1.0)),
         Target::Values { y, .. } => {
             let v: Vec<f64> = splits.train.iter().map(|&r| y[r] as f64).collect();
             let mean = v.iter().sum::<f64>() / v.len() as f64;
@@ -125,6 +175,45 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
         Target::Classes { .. } => None,
     };
     let train = split_of(&data, &splits.train, &stats, target_scale);
+    let rehearsal = match (&args.rehearsal, &origin) {
+        (Some(path), Some(_)) => {
+            let old = data::load_test(&csv, &data, &spec, path)?;
+            data::check_missing(&old, args.impute)?;
+            // Rows held out to compare the two models on: those the old
+            // model did not train on either (by its fingerprint), or else
+            // a seeded share; the rest joins the training rows.
+            let model = origin.as_ref().map(|o| o.model()).transpose()?;
+            let seen = model
+                .as_ref()
+                .map(|m| crate::evaluation::fingerprint::fresh_rows(m, &old));
+            let (held_out, unseen_by_old): (Vec<usize>, bool) = match seen {
+                Some(s) if s.training_rows.is_some() && !s.fresh.is_empty() => (s.fresh, true),
+                _ => {
+                    let mut rows: Vec<usize> = (0..old.len()).collect();
+                    crate::rng::Rng(args.seed ^ 0x4E_4EA5).shuffle(&mut rows);
+                    let held =
+                        ((old.len() as f64 * REHEARSAL_HELD_OUT).round() as usize).min(old.len());
+                    rows.truncate(held);
+                    rows.sort_unstable();
+                    (rows, false)
+                }
+            };
+            let used: Vec<usize> = (0..old.len())
+                .filter(|r| held_out.binary_search(r).is_err())
+                .collect();
+            let train = split_of(&old, &used, &stats, target_scale);
+            Some(Rehearsal {
+                data: old,
+                held_out,
+                unseen_by_old,
+                train,
+            })
+        }
+        (Some(_), None) => {
+            bail!("--rehearsal mixes old rows into a fine-tuning; give the old model with --from")
+        }
+        _ => None,
+    };
     let val = split_of(&data, &splits.val, &stats, target_scale);
     let test = match &test_data {
         Some(d) => split_of(d, &(0..d.len()).collect::<Vec<_>>(), &stats, target_scale),
@@ -150,6 +239,8 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
         target_scale,
         problem,
         findings,
+        origin,
+        rehearsal,
     })
 }
 
