@@ -75,14 +75,20 @@ fn a_model_fine_tuned_from_the_old_one_reads_the_new_data_and_is_a_signed_candid
     // reads both sensors gives up some of the clean accuracy (0.977 to
     // 0.856 here).
     assert!(
-        on_old["data"].as_str().unwrap().contains("neither model trained on"),
+        on_old["data"]
+            .as_str()
+            .unwrap()
+            .contains("neither model trained on"),
         "{on_old}"
     );
     assert!(f(on_old, "new") > 0.8, "{on_old}");
     assert!(f(on_old, "old") > 0.95, "{on_old}");
     // Every clean row is either rehearsed or held out.
     let held = on_old["rows"].as_u64().unwrap();
-    assert_eq!(v["fine_tune"]["rehearsal_rows"].as_u64().unwrap() + held, 1797);
+    assert_eq!(
+        v["fine_tune"]["rehearsal_rows"].as_u64().unwrap() + held,
+        1797
+    );
 
     // The same inputs and classes: a drop-in update for the device.
     let (a, b) = (std::fs::read(&old).unwrap(), std::fs::read(&new).unwrap());
