@@ -246,11 +246,12 @@ enum Command {
         /// of training a new one: its weights, input map, inputs and
         /// classes are kept, and the old and new models are compared on the
         /// new test rows (and on held-out --rehearsal rows).
-        #[arg(long, conflicts_with = "config")]
+        #[arg(long, conflicts_with_all = ["config", "features", "drop", "impute"])]
         from: Option<PathBuf>,
-        /// With --from: old data whose rows are mixed into the fine-tuning
-        /// (a fifth held out to compare the two models on), so the model
-        /// does not forget them.
+        /// With --from: old data whose rows are mixed into the fine-tuning,
+        /// so the model does not forget them; the rows the old model did
+        /// not train on (by its fingerprint; else a fifth) are held out to
+        /// compare the two models on.
         #[arg(long, requires = "from")]
         rehearsal: Option<PathBuf>,
         /// Sign the written model with this secret key (`vigie keygen`), so
@@ -720,13 +721,25 @@ fn run(cli: Cli) -> Result<()> {
                 rehearsal,
             };
             let summary = pipeline::train(&args)?;
+            // A model with a blocking finding is not an update candidate.
+            let blocked = summary
+                .baselines
+                .as_ref()
+                .is_some_and(|b| b.finding.is_some())
+                || summary.groups.as_ref().is_some_and(|g| g.blocks());
             if let Some(k) = &key {
                 // Standard output carries only the JSON with --json.
-                let signed = cli::keys::sign_model(&args.out, k, None)?;
-                if json {
-                    eprintln!("{signed}");
+                let said = match blocked {
+                    true => format!(
+                        "{}: not signed: a blocking finding (below); fix it, or sign it yourself with `vigie sign`",
+                        args.out.display()
+                    ),
+                    false => cli::keys::sign_model(&args.out, k, None)?,
+                };
+                if json || blocked {
+                    eprintln!("{said}");
                 } else {
-                    println!("{signed}");
+                    println!("{said}");
                 }
             }
             if json {
@@ -740,12 +753,7 @@ fn run(cli: Cli) -> Result<()> {
             // The file is written; scripts notice a model no better than
             // the majority class, or a gap between groups that was not
             // allowed, by the exit status.
-            if summary
-                .baselines
-                .as_ref()
-                .is_some_and(|b| b.finding.is_some())
-                || summary.groups.as_ref().is_some_and(|g| g.blocks())
-            {
+            if blocked {
                 std::process::exit(vigie_trainer::evaluation::baselines::NO_BETTER_EXIT.into());
             }
             Ok(())

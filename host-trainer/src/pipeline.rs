@@ -84,6 +84,8 @@ pub fn train_on<B: AutodiffBackend>(
         // shorter and slower.
         (_, Some(origin)) => {
             let mut c = origin.config.clone();
+            // Normalizations were folded into the weights it starts from.
+            c.model.batch_norm = false;
             c.training.epochs =
                 (c.training.epochs / 4).clamp(FINE_TUNE_EPOCHS.0, FINE_TUNE_EPOCHS.1);
             c.training.learning_rate *= FINE_TUNE_LEARNING_RATE;
@@ -121,7 +123,7 @@ pub fn train_on<B: AutodiffBackend>(
         Some(done) => done,
         None => {
             let net = match &p.origin {
-                Some(origin) => origin.net::<B>(config.model.dropout, &device),
+                Some(origin) => origin.net::<B>(config.model.dropout, &device, p.target_scale),
                 None => {
                     Architecture::new(&config.model, p.problem.channels, p.problem.length, outputs)?
                         .init::<B>(config.model.dropout, &mut init_rng, &device)
@@ -562,6 +564,12 @@ pub fn check_train_output(args: &TrainArgs) -> Result<()> {
     if let Some(c) = &args.cost_matrix {
         inputs.push(("--cost-matrix", c));
     }
+    if let Some(f) = &args.from {
+        inputs.push(("--from", f));
+    }
+    if let Some(r) = &args.rehearsal {
+        inputs.push(("--rehearsal", r));
+    }
     crate::files::check_output(
         &args.out,
         "--out",
@@ -879,7 +887,12 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
             .chain(&p.splits.val)
             .copied()
             .collect();
-        let print = crate::evaluation::fingerprint::Fingerprint::of(&p.data, &seen);
+        // A fine-tuning trained on rehearsed old rows too.
+        let mut sets: Vec<(&Dataset, &[usize])> = vec![(&p.data, &seen)];
+        if let Some(r) = &p.rehearsal {
+            sets.push((&r.data, &r.used));
+        }
+        let print = crate::evaluation::fingerprint::Fingerprint::of_sets(&sets);
         quantized
             .set_section(section_kind::TRAINING_ROWS, false, print.to_bytes())
             .context("storing the training-row fingerprint")?;

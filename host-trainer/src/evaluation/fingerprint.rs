@@ -54,21 +54,30 @@ fn row_hashes(row: &[f32]) -> (u64, u64) {
 impl Fingerprint {
     /// The fingerprint of rows `rows` of `d`.
     pub fn of(d: &Dataset, rows: &[usize]) -> Fingerprint {
-        let m = (rows.len() * BITS_PER_ROW).clamp(MIN_BITS, MAX_BITS);
-        let k = ((m as f64 / rows.len().max(1) as f64) * std::f64::consts::LN_2)
+        Self::of_sets(&[(d, rows)])
+    }
+
+    /// The fingerprint of rows of several data sets with the same columns
+    /// (a fine-tuning's new rows and the old rows it rehearsed).
+    pub fn of_sets(sets: &[(&Dataset, &[usize])]) -> Fingerprint {
+        let n: usize = sets.iter().map(|(_, rows)| rows.len()).sum();
+        let m = (n * BITS_PER_ROW).clamp(MIN_BITS, MAX_BITS);
+        let k = ((m as f64 / n.max(1) as f64) * std::f64::consts::LN_2)
             .round()
             .clamp(1.0, 16.0) as u32;
         let mut f = Fingerprint {
-            rows: rows.len() as u64,
+            rows: n as u64,
             hashes: k,
             bits: vec![0; m / 64],
         };
-        for &r in rows {
-            let m = f.bits.len() as u64 * 64;
-            let (h1, h2) = row_hashes(d.row(r));
-            for i in 0..u64::from(f.hashes) {
-                let bit = h1.wrapping_add(i.wrapping_mul(h2)) % m;
-                f.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        for (d, rows) in sets {
+            for &r in rows.iter() {
+                let m = f.bits.len() as u64 * 64;
+                let (h1, h2) = row_hashes(d.row(r));
+                for i in 0..u64::from(f.hashes) {
+                    let bit = h1.wrapping_add(i.wrapping_mul(h2)) % m;
+                    f.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+                }
             }
         }
         f

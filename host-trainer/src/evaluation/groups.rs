@@ -631,6 +631,9 @@ pub fn report_values(rows: &[ValueRow], groups: &Groups, max_gap: f64) -> GroupR
     let n = rows.len().max(1) as f64;
     let mean = rows.iter().map(|r| r.truth).sum::<f64>() / n;
     let sd = (rows.iter().map(|r| (r.truth - mean).powi(2)).sum::<f64>() / n).sqrt();
+    // A constant target has no spread to scale the gaps by: they are then
+    // in its units as they are.
+    let sd = if sd > 0.0 && sd.is_finite() { sd } else { 1.0 };
     let members = members_of(rows, groups.names.len(), |r| r.group);
     let resampled = resample(&members, value_errors);
     let errors: Vec<(f64, f64)> = members.iter().map(|m| value_errors(m)).collect();
@@ -651,10 +654,9 @@ pub fn report_values(rows: &[ValueRow], groups: &Groups, max_gap: f64) -> GroupR
                 / m.len() as f64;
             v.max((WANTED_HALF_WIDTH * sd).powi(2))
         };
-        let needed = (1.959_964f64.powi(2) * spread_of_errors
-            / (WANTED_HALF_WIDTH * sd).max(f64::MIN_POSITIVE).powi(2))
-        .ceil()
-        .min(1e9) as usize;
+        let needed = (1.959_964f64.powi(2) * spread_of_errors / (WANTED_HALF_WIDTH * sd).powi(2))
+            .ceil()
+            .min(1e9) as usize;
         by_group.push(GroupMetrics {
             group: groups.names[g].clone(),
             rows: m.len(),

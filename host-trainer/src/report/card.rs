@@ -364,7 +364,12 @@ fn groups_section(g: &crate::evaluation::groups::GroupReport) -> Result<String> 
                     true => Bar {
                         label: b.group.clone(),
                         value,
-                        whisker,
+                        // A report written before the intervals were
+                        // stored has none: no whisker.
+                        whisker: match whisker.0.is_finite() && whisker.1.is_finite() {
+                            true => whisker,
+                            false => (value, value),
+                        },
                         faint: b.too_small,
                     },
                     false => Bar {

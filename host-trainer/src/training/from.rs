@@ -244,8 +244,17 @@ impl Origin {
         })
     }
 
-    /// The old network on backend `B`, with its real weights.
-    pub fn net<B: Backend>(&self, dropout: f64, device: &B::Device) -> Net<B> {
+    /// The old network on backend `B`, with its real weights. A
+    /// regression's last layer gives the target in its units; with
+    /// `target_scale` (the new training's mean and standard deviation of
+    /// the target) it is rescaled to give it standardized, as training
+    /// expects (export folds the scale back).
+    pub fn net<B: Backend>(
+        &self,
+        dropout: f64,
+        device: &B::Device,
+        target_scale: Option<(f32, f32)>,
+    ) -> Net<B> {
         // The initial draw only gives the shapes; every weight is replaced.
         let mut net = self.arch.init::<B>(dropout, &mut Rng(0), device);
         // No normalization: it was folded into the weights.
@@ -263,8 +272,15 @@ impl Origin {
                 device,
             )));
         }
-        for linear in net.dense.iter_mut() {
+        let last = net.dense.len().saturating_sub(1);
+        for (i, linear) in net.dense.iter_mut().enumerate() {
             let Some(r) = real.next() else { break };
+            let mut r = r.clone();
+            if let (true, Some((mean, std))) = (i == last, target_scale) {
+                let s = if std != 0.0 { std } else { 1.0 };
+                r.weights.iter_mut().for_each(|w| *w /= s);
+                r.bias.iter_mut().for_each(|b| *b = (*b - mean) / s);
+            }
             let [d_in, d_out] = linear.weight.val().dims();
             // The file's [out][in] to burn's [in, out].
             let w: Vec<f32> = (0..d_in * d_out)

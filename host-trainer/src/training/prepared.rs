@@ -48,6 +48,8 @@ pub struct Rehearsal {
     /// Whether the old model did not train on them either (by its
     /// fingerprint).
     pub unseen_by_old: bool,
+    /// The rows the fine-tuning trains on.
+    pub used: Vec<usize>,
     /// The others, standardized: the fine-tuning trains on them beside
     /// the new training rows (calibration and the monitor see only the
     /// new rows, the deployment's).
@@ -104,6 +106,12 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
         csv: args.csv,
         ..Spec::default()
     };
+    if let (Some(o), Some(_)) = (&origin, args.impute) {
+        bail!(
+            "--impute: a fine-tuning keeps {}'s input map and its handling of missing values; leave --impute out",
+            o.path.display()
+        );
+    }
     if let Some(o) = &origin {
         // The old model's inputs (encoded as it encodes them) and classes.
         let model = o.model()?;
@@ -164,8 +172,6 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
         None => prep::stats(&data, &splits.train, args.impute),
     };
     let target_scale = match &data.target {
-        // The old network's last layer gives the target in its units.
-        Target::Values { .. } if origin.is_some() => Some((0.0, 1.0)),
         Target::Values { y, .. } => {
             let v: Vec<f64> = splits.train.iter().map(|&r| y[r] as f64).collect();
             let mean = v.iter().sum::<f64>() / v.len() as f64;
@@ -202,10 +208,17 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
                 .filter(|r| held_out.binary_search(r).is_err())
                 .collect();
             let train = split_of(&old, &used, &stats, target_scale);
+            if used.is_empty() && !args.quiet {
+                eprintln!(
+                    "warning: --rehearsal {}: the old model's fingerprint says it trained on none of these rows, so none is rehearsed; give the file it was trained on",
+                    path.display()
+                );
+            }
             Some(Rehearsal {
                 data: old,
                 held_out,
                 unseen_by_old,
+                used,
                 train,
             })
         }
@@ -220,8 +233,10 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
         None => split_of(&data, &splits.test, &stats, target_scale),
     };
     let classes = data.class_names().len();
-    let class_weights = class_weights(&args.config, &train, classes)?;
-    check_loss(&args.config, data.task())?;
+    // A fine-tuning trains with the old model's configuration.
+    let config = origin.as_ref().map_or(&args.config, |o| &o.config);
+    let class_weights = class_weights(config, &train, classes)?;
+    check_loss(config, data.task())?;
     let problem = Problem {
         channels: data.channels.len(),
         length: data.length,
