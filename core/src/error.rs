@@ -60,6 +60,9 @@ pub enum Buffer {
     Scratch,
     /// One value per input channel (a baseline or attributions).
     PerChannel,
+    /// The adaptation's state ([`crate::adapt::Adapter::state_len`]
+    /// floats).
+    Adaptation,
 }
 
 impl Buffer {
@@ -86,6 +89,7 @@ impl fmt::Display for Buffer {
             Buffer::Input => "input buffer",
             Buffer::Scratch => "attribution scratch buffer",
             Buffer::PerChannel => "per-channel buffer",
+            Buffer::Adaptation => "adaptation state",
         })
     }
 }
@@ -278,6 +282,8 @@ pub enum Error {
     },
     /// A classification result was asked of a regression model.
     RunNotClassification,
+    /// Adaptation was asked of a model without an adaptation section.
+    AdaptationMissing,
     /// A replay (recorded input stream) file is not valid.
     ReplayMalformed {
         /// What is wrong.
@@ -423,6 +429,7 @@ impl fmt::Display for Error {
                 "{place}: `{field}` is not valid; retrain the model or update vigie"
             ),
             RunNotClassification => write!(f, "this model does regression; it has no class to report"),
+            AdaptationMissing => write!(f, "the model has no adaptation section; train it with `vigie train --adapt`"),
             ReplayMalformed { what } => write!(f, "replay stream {what}; regenerate it with `vigie stream`"),
             BuildInvalid { place, field } => write!(f, "{place}: `{field}` is not valid for building a model"),
             UpdateTooLarge { len, slot } => write!(f, "the update candidate is {len} bytes and a model slot holds {slot}; make the model smaller or the slots larger"),

@@ -82,6 +82,11 @@ pub mod section_kind {
     /// postcard [`crate::update::ProbeDef`] (an input and the CRC-32 of
     /// the int8 output it must give), written by `vigie sign`.
     pub const PROBE: u16 = 7;
+    /// Adaptation after a confirmed drift: each input channel's training
+    /// quartiles and the bounds of a correction, a postcard
+    /// [`crate::adapt::AdaptationDef`], read on the device (`vigie train
+    /// --adapt`).
+    pub const ADAPTATION: u16 = 8;
     /// The kinds only a host reads, which a device copy can drop.
     pub const HOST_ONLY: [u16; 3] = [TRAINING_REPORT, DATA_CHECKS, TRAINING_ROWS];
 
@@ -96,6 +101,7 @@ pub mod section_kind {
             ENCODING => "input encoding",
             TRAINING_ROWS => "training-row fingerprint",
             PROBE => "update probe",
+            ADAPTATION => "adaptation",
             _ => "unknown",
         }
     }

@@ -40,6 +40,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod adapt;
 pub mod arch;
 #[cfg(feature = "std")]
 pub mod builder;

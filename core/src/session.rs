@@ -210,6 +210,8 @@ pub struct Step<'a, 'r> {
     /// The latched drift alarm: set from the step drift was raised until
     /// acknowledged or recovered, whatever this step's own level.
     pub alarm: Option<Alarm>,
+    /// What the adaptation did at this step ([`Session::with_adaptation`]).
+    pub adaptation: Option<crate::adapt::Event>,
 }
 
 impl<'a> Step<'a, '_> {
@@ -243,6 +245,9 @@ pub struct Session<'a, 'b> {
     /// Inputs that can be missing: all but a categorical column's one-hot
     /// channels.
     numeric_inputs: u32,
+    /// Adaptation after a confirmed drift, when asked for.
+    adapter: Option<crate::adapt::Adapter<'a>>,
+    adapt_state: &'b mut [f32],
 }
 
 impl<'a, 'b> Session<'a, 'b> {
@@ -289,9 +294,52 @@ impl<'a, 'b> Session<'a, 'b> {
             steps: 0,
             alarm: None,
             quiet: 0,
+            adapter: None,
+            adapt_state: &mut [],
         };
         session.reset()?;
         Ok(session)
+    }
+
+    /// Turns on adaptation after a confirmed drift ([`crate::adapt`]),
+    /// with its state in `state` (at least
+    /// [`crate::adapt::Adapter::state_len`] floats). The model needs an
+    /// adaptation section (`vigie train --adapt`).
+    pub fn with_adaptation(mut self, state: &'b mut [f32]) -> Result<Self, Error> {
+        let mut adapter =
+            crate::adapt::Adapter::from_model(&self.model)?.ok_or(Error::AdaptationMissing)?;
+        adapter.reset(state)?;
+        self.adapter = Some(adapter);
+        self.adapt_state = state;
+        Ok(self)
+    }
+
+    /// The adaptation, when turned on.
+    pub fn adapter(&self) -> Option<&crate::adapt::Adapter<'a>> {
+        self.adapter.as_ref()
+    }
+
+    /// Channel `c`'s correction in force, `(gain, offset)` (`(1, 0)`
+    /// when none).
+    pub fn correction(&self, c: usize) -> (f32, f32) {
+        match &self.adapter {
+            Some(a) if a.correcting() => a.correction(self.adapt_state, c),
+            _ => (1.0, 0.0),
+        }
+    }
+
+    /// Removes the correction in force: the model and the monitor see the
+    /// raw inputs again, and the monitor starts over.
+    pub fn undo_adaptation(&mut self) -> Result<(), Error> {
+        if let Some(a) = &mut self.adapter {
+            a.undo(self.adapt_state);
+            if let Some(m) = &self.monitor {
+                m.reset(self.state)?;
+            }
+            self.alarm = None;
+            self.quiet = 0;
+        }
+        Ok(())
     }
 
     /// The model.
@@ -328,6 +376,9 @@ impl<'a, 'b> Session<'a, 'b> {
         self.steps = 0;
         self.alarm = None;
         self.quiet = 0;
+        if let Some(a) = &mut self.adapter {
+            a.reset(self.adapt_state)?;
+        }
         Ok(())
     }
 
@@ -341,8 +392,12 @@ impl<'a, 'b> Session<'a, 'b> {
     /// Runs one input (raw values, channel-major) through the model and
     /// its monitor.
     pub fn step(&mut self, input: &[f32]) -> Result<Step<'a, '_>, Error> {
-        let inferred = self.infer(input)?;
-        let verdict = self.watch(input, &inferred)?;
+        // The adaptation's buffer is taken out while it lends the
+        // corrected input, and always put back.
+        let adapt_state = core::mem::take(&mut self.adapt_state);
+        let done = self.step_adapted(adapt_state, input);
+        self.adapt_state = adapt_state;
+        let (inferred, verdict, adaptation) = done?;
         let output = match inferred.inference {
             Inference::Skipped { .. } => None,
             _ => Some(self.model.last_output(self.arena)?),
@@ -354,7 +409,47 @@ impl<'a, 'b> Session<'a, 'b> {
             output,
             observation: verdict.observation,
             alarm: verdict.alarm,
+            adaptation,
         })
+    }
+
+    /// [`Session::step`]'s work: the adaptation tracks the raw input and
+    /// lends its correction, the model and the monitor see the corrected
+    /// input, and the adaptation moves on with what the monitor said.
+    #[allow(clippy::type_complexity)]
+    fn step_adapted(
+        &mut self,
+        adapt_state: &mut [f32],
+        input: &[f32],
+    ) -> Result<(Inferred<'a>, Verdict, Option<crate::adapt::Event>), Error> {
+        let corrected = match &self.adapter {
+            Some(a) => {
+                a.track(adapt_state, input);
+                a.corrected(adapt_state, input)
+            }
+            None => None,
+        };
+        let used = corrected.unwrap_or(input);
+        let inferred = self.infer(used)?;
+        let mut verdict = self.watch(used, &inferred)?;
+        let index = self.steps.wrapping_sub(1);
+        let event = match &mut self.adapter {
+            Some(a) => a.update(adapt_state, index, self.alarm.as_ref()),
+            None => None,
+        };
+        if matches!(
+            event,
+            Some(crate::adapt::Event::Applied { .. } | crate::adapt::Event::RolledBack)
+        ) {
+            // The monitor starts again on the inputs the model now sees.
+            if let Some(m) = &self.monitor {
+                m.reset(self.state)?;
+            }
+            self.alarm = None;
+            self.quiet = 0;
+            verdict.alarm = None;
+        }
+        Ok((inferred, verdict, event))
     }
 
     /// The first half of [`Session::step`]: inference and the decision

@@ -572,6 +572,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 | section_kind::ENCODING
                 | section_kind::TRAINING_ROWS
                 | section_kind::PROBE
+                | section_kind::ADAPTATION
         );
         if section.required && !known {
             return Err(Error::LoadUnknownRequiredSection {

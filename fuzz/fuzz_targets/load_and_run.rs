@@ -65,6 +65,19 @@ fuzz_target!(|data: &[u8]| {
         prediction = out.decide().ok().map(|c| (c.index, c.probability));
         let _ = out.values().sum::<f32>();
     }
+    // Whatever adaptation section loads tracks a few inputs and corrects
+    // them, a NaN among them.
+    if let Ok(Some(mut adapter)) = vigie_core::adapt::Adapter::from_model(&model) {
+        let mut adapt_state = [0.0f32; 8192];
+        let n = model.input_len();
+        if adapter.reset(&mut adapt_state).is_ok() {
+            input[0] = f32::NAN;
+            adapter.track(&mut adapt_state, &input[..n]);
+            let _ = adapter.corrected(&mut adapt_state, &input[..n]);
+            adapter.undo(&mut adapt_state);
+            input[0] = 0.25;
+        }
+    }
     // Whatever monitor section loads is fed a few samples, one with a NaN.
     let Ok(Some(monitor)) = Monitor::from_model(&model) else {
         return;

@@ -258,6 +258,12 @@ enum Command {
         /// that it is an update candidate a device accepts.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Store what the device needs to correct an offset or a gain of
+        /// one or two inputs after a confirmed drift (each input channel's
+        /// training quartiles; `Session::with_adaptation`). It costs the
+        /// device 5 floats per input channel and one input's worth of RAM.
+        #[arg(long)]
+        adapt: bool,
         #[command(flatten)]
         search: Box<SearchArgs>,
         /// Print one JSON object on standard output.
@@ -639,6 +645,7 @@ fn run(cli: Cli) -> Result<()> {
             from,
             rehearsal,
             key,
+            adapt,
         } => {
             if print_config {
                 print!("{}", vigie_trainer::training::config::default_toml());
@@ -719,6 +726,7 @@ fn run(cli: Cli) -> Result<()> {
                 allow_gap,
                 from,
                 rehearsal,
+                adapt,
             };
             let summary = pipeline::train(&args)?;
             // A model with a blocking finding is not an update candidate.

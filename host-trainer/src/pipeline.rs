@@ -322,6 +322,66 @@ fn fine_tune_comparison(
     })
 }
 
+/// Largest gain an adaptation applies to a drifted input (`--adapt`):
+/// twice or half its training spread, beyond which the sensor is broken
+/// rather than aged.
+pub const ADAPT_MAX_GAIN: f32 = 2.0;
+/// Largest shift of a drifted input's mean an adaptation corrects, in its
+/// training standard deviations.
+pub const ADAPT_MAX_OFFSET: f32 = 3.0;
+/// Most inputs one correction touches: a sensor, or a pair of axes.
+pub const ADAPT_MAX_CHANNELS: u16 = 2;
+/// Samples between the alarm and the estimate: at a weight of 0.01 a
+/// sample, the values from before the drift weigh e^-3 (5%) after 300.
+pub const ADAPT_SETTLE: u32 = 300;
+/// Samples without an alarm that confirm a correction (twice the
+/// monitor's recovery period of 128).
+pub const ADAPT_CONFIRM: u32 = 256;
+/// Weight of a new sample in the recent moments: a memory of about 100
+/// samples, whose mean wanders by about 0.07 standard deviations (at 0.02
+/// it wandered enough on digits for a correction to miss by 0.17 and the
+/// monitor to raise the same input again).
+pub const ADAPT_RATE: f32 = 0.01;
+
+/// The adaptation section (`--adapt`): each input channel's mean and
+/// standard deviation on the training rows (every sample of a window) and
+/// the bounds above.
+fn adaptation_section(p: &Prepared) -> Vec<u8> {
+    let (channels, length) = (p.data.channels.len(), p.data.length);
+    let (mut means, mut deviations) = (Vec::new(), Vec::new());
+    for c in 0..channels {
+        let (mut n, mut sum, mut squares) = (0usize, 0.0f64, 0.0f64);
+        for &r in &p.splits.train {
+            for &x in p.data.row(r)[c * length..(c + 1) * length]
+                .iter()
+                .filter(|x| x.is_finite())
+            {
+                n += 1;
+                sum += x as f64;
+                squares += (x as f64).powi(2);
+            }
+        }
+        let mean = sum / n.max(1) as f64;
+        means.push(mean as f32);
+        deviations.push((squares / n.max(1) as f64 - mean * mean).max(0.0).sqrt() as f32);
+    }
+    let (means, deviations) = (
+        vigie_core::format::le::from_f32(&means),
+        vigie_core::format::le::from_f32(&deviations),
+    );
+    let def = vigie_core::adapt::AdaptationDef {
+        means: &means,
+        deviations: &deviations,
+        max_gain: ADAPT_MAX_GAIN,
+        max_offset: ADAPT_MAX_OFFSET,
+        max_channels: ADAPT_MAX_CHANNELS,
+        settle: ADAPT_SETTLE,
+        confirm: ADAPT_CONFIRM,
+        rate: ADAPT_RATE,
+    };
+    postcard::to_allocvec(&def).unwrap_or_default()
+}
+
 /// A fine-tuning's epochs (`--from`): a quarter of the old training's,
 /// within these bounds (early stopping on the new validation rows ends it
 /// sooner).
@@ -858,6 +918,11 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     quantized
         .set_section(section_kind::MONITOR, false, monitor.section.clone())
         .context("storing the monitor")?;
+    if args.adapt {
+        quantized
+            .set_section(section_kind::ADAPTATION, false, adaptation_section(&p))
+            .context("storing the adaptation section")?;
+    }
     let best = trained.history.best_epoch;
     let generalization_gap = trained
         .history

@@ -104,6 +104,9 @@ pub struct TrainArgs {
     pub from: Option<PathBuf>,
     /// Rows of the old data mixed into the fine-tuning (`--rehearsal`).
     pub rehearsal: Option<PathBuf>,
+    /// Store what the device needs to correct a drifted input
+    /// (`--adapt`).
+    pub adapt: bool,
 }
 
 impl TrainArgs {
@@ -143,6 +146,7 @@ impl TrainArgs {
             allow_gap: false,
             from: None,
             rehearsal: None,
+            adapt: false,
         }
     }
 }

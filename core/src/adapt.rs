@@ -1,0 +1,457 @@
+//! Adaptation after a confirmed drift: when a sensor ages, moves or is
+//! swapped, one or two inputs shift (an offset) or stretch (a gain). Such
+//! a drift needs no retraining: an affine correction of those inputs,
+//! estimated from the recent values' mean and spread against the training
+//! values', brings them back where the model expects them. No label is
+//! needed.
+//!
+//! Why moments and not quartiles: quartiles tracked by stochastic
+//! approximation on integer-valued inputs (digits' pixels) wandered by
+//! 0.25 to 0.45 interquartile ranges on clean data, as much as a
+//! one-standard-deviation offset moved them, so the drifted channel could
+//! not be told from the others. Exponentially weighted means and mean
+//! squares over the same memory wander by about a tenth of a standard
+//! deviation.
+//!
+//! What it does, step by step ([`Adapter`], driven by
+//! [`crate::session::Session`]):
+//!
+//! 1. Always: each input channel's mean and mean square are tracked on
+//!    the raw (uncorrected) values, exponentially weighted with a weight of
+//!    [`AdaptationDef::rate`] per sample (per window for window models):
+//!    they follow the last few dozen samples.
+//! 2. A drift alarm from a detector that sees one input at a time (a mean
+//!    or variance CUSUM, or a distribution) naming at most
+//!    [`AdaptationDef::max_channels`] channels starts a settling period of
+//!    [`AdaptationDef::settle`] samples, for the estimates to forget the
+//!    values before the drift.
+//! 3. Then, per named channel: the gain `g = σ_ref / σ_recent` and the
+//!    offset that maps the recent mean onto the reference one. The
+//!    correction is refused when:
+//!    - more channels moved (by their own moments, [`MOVED`]) than a
+//!      correction may touch: a class-mix change moves every input that
+//!      tells the classes apart, a sensor one or two;
+//!    - the alarm came from a detector that does not see one input (the
+//!      reconstruction: a decorrelation; the class mix; the confidence),
+//!      or none of the channels it named moved;
+//!    - a channel's recent spread collapsed below `1 / max_gain` of its
+//!      reference (a stuck sensor), or the gain or offset passes its bound.
+//! 4. An applied correction is confirmed after [`AdaptationDef::confirm`]
+//!    samples without a new alarm, and rolled back if one comes first. The
+//!    monitor restarts on the corrected inputs. [`Adapter::undo`] removes
+//!    it at any time.
+//!
+//! Every change of state is reported ([`Event`]), so a device can send
+//! home what was corrected, by how much and when.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Buffer;
+use crate::format::{read_f32, section_kind};
+use crate::monitor::{feature_channel, Detector};
+use crate::session::Alarm;
+use crate::{Error, Model};
+
+/// Most channels a correction may touch.
+pub const MAX_CORRECTED: usize = 4;
+/// How far a channel's recent moments must have moved from its reference
+/// ones to count as drifted: the mean's shift in reference standard
+/// deviations, or the relative growth of the standard deviation. On
+/// clean digits, wine and BasicMotions streams the estimates wander by
+/// about 0.1 to 0.2 (at a weight of 0.02); a one-deviation offset moves
+/// them by 1.
+pub const MOVED: f32 = 0.5;
+
+/// What adaptation needs from training, in the model file (section
+/// [`section_kind::ADAPTATION`], postcard).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdaptationDef<'a> {
+    /// Per input channel, the mean of its raw training values (every
+    /// sample of a window), f32 little-endian.
+    pub means: &'a [u8],
+    /// Per input channel, their standard deviation, f32 little-endian.
+    pub deviations: &'a [u8],
+    /// Largest gain a correction applies (and smallest, its inverse).
+    pub max_gain: f32,
+    /// Largest offset of a channel's mean, in its reference standard
+    /// deviations.
+    pub max_offset: f32,
+    /// Most channels one correction may touch (at most
+    /// [`MAX_CORRECTED`]): a drift of more inputs is the world's, not a
+    /// sensor's.
+    pub max_channels: u16,
+    /// Samples between the alarm and the estimate.
+    pub settle: u32,
+    /// Samples without an alarm that confirm a correction.
+    pub confirm: u32,
+    /// Weight of a new sample in the exponentially weighted moments (per
+    /// window for window models).
+    pub rate: f32,
+}
+
+/// Why no correction was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Refusal {
+    /// More inputs moved than a correction may touch: the world changed
+    /// (a class-mix change moves every input that tells the classes
+    /// apart), not a sensor.
+    ManyInputsMoved,
+    /// The alarm came from a detector that sees several inputs together
+    /// (a decorrelation) or the outputs, or named no input.
+    NotOneInput,
+    /// A channel's spread collapsed below `1 / max_gain` of its
+    /// reference: a stuck sensor.
+    Stuck,
+    /// The gain or the offset passes its bound.
+    OutOfBounds,
+}
+
+/// A change of the adaptation's state, reported by the step it happened
+/// at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Event {
+    /// A correction applied: per channel, `x' = gain · x + offset`.
+    Applied {
+        /// The corrected channels, with their gain and offset.
+        channels: heapless::Vec<(u16, f32, f32), MAX_CORRECTED>,
+    },
+    /// No correction for this alarm.
+    Refused {
+        /// Why.
+        why: Refusal,
+    },
+    /// The correction held for [`AdaptationDef::confirm`] samples.
+    Confirmed,
+    /// A new alarm came before confirmation: the correction is removed.
+    RolledBack,
+}
+
+/// Where the adaptation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No correction; waiting for an alarm.
+    Watching,
+    /// An alarm at `since`; estimating at `since + settle`.
+    Settling { since: u32 },
+    /// A correction applied at `at`, not yet confirmed.
+    Applied { at: u32 },
+    /// A confirmed correction.
+    Confirmed,
+    /// Done for this episode (refused): waits for the alarm to clear.
+    Waiting,
+    /// A correction was rolled back: no other is tried until the
+    /// application resets the session or undoes the adaptation (it was
+    /// told, and a person should look).
+    Stopped,
+}
+
+/// A validated adaptation definition, with its phase.
+#[derive(Debug, Clone)]
+pub struct Adapter<'a> {
+    def: AdaptationDef<'a>,
+    channels: usize,
+    length: usize,
+    phase: Phase,
+}
+
+impl<'a> Adapter<'a> {
+    /// The model's adaptation section, validated (`None` when it has none).
+    pub fn from_model(model: &Model<'a>) -> Result<Option<Self>, Error> {
+        let Some(section) = model.def().section(section_kind::ADAPTATION) else {
+            return Ok(None);
+        };
+        let place = model.def().section_place(section_kind::ADAPTATION);
+        let bad = |field| Error::SectionInvalid { place, field };
+        let (def, rest) = postcard::take_from_bytes::<AdaptationDef<'a>>(section.data)
+            .map_err(|_| bad("body"))?;
+        if !rest.is_empty() {
+            return Err(bad("body"));
+        }
+        let shape = model.input_shape();
+        let channels = shape.channels as usize;
+        for (bytes, field, non_negative) in [
+            (def.means, "means", false),
+            (def.deviations, "deviations", true),
+        ] {
+            if bytes.len() != 4 * channels
+                || (0..channels).any(|c| {
+                    let v = read_f32(bytes, c);
+                    !v.is_finite() || (non_negative && v < 0.0)
+                })
+            {
+                return Err(bad(field));
+            }
+        }
+        let finite_positive = |v: f32| v.is_finite() && v > 0.0;
+        if !(finite_positive(def.max_gain) && def.max_gain >= 1.0) {
+            return Err(bad("max_gain"));
+        }
+        if !finite_positive(def.max_offset) {
+            return Err(bad("max_offset"));
+        }
+        if def.max_channels == 0 || def.max_channels as usize > MAX_CORRECTED {
+            return Err(bad("max_channels"));
+        }
+        if !(finite_positive(def.rate) && def.rate <= 1.0) {
+            return Err(bad("rate"));
+        }
+        Ok(Some(Adapter {
+            def,
+            channels,
+            length: shape.length as usize,
+            phase: Phase::Watching,
+        }))
+    }
+
+    /// The definition.
+    pub fn def(&self) -> &AdaptationDef<'a> {
+        &self.def
+    }
+
+    /// Floats of the caller's buffer: per channel its recent mean and mean
+    /// square, a gain and an offset, then one input's worth of scratch
+    /// for the corrected input.
+    pub fn state_len(&self) -> usize {
+        4 * self.channels + self.channels * self.length
+    }
+
+    /// Channel `c`'s training mean and standard deviation (never 0).
+    fn reference(&self, c: usize) -> (f32, f32) {
+        (
+            read_f32(self.def.means, c),
+            read_f32(self.def.deviations, c).max(1e-6),
+        )
+    }
+
+    /// Channel `c`'s recent mean and standard deviation.
+    fn recent(&self, state: &[f32], c: usize) -> Option<(f32, f32)> {
+        let m = state.get(2 * c..2 * c + 2)?;
+        Some((m[0], crate::math::sqrt((m[1] - m[0] * m[0]).max(0.0))))
+    }
+
+    /// Back to the reference: estimates at the training moments, no
+    /// correction.
+    pub fn reset(&mut self, state: &mut [f32]) -> Result<(), Error> {
+        Buffer::Adaptation.check(self.state_len(), state.len())?;
+        for c in 0..self.channels {
+            let (m, s) = self.reference(c);
+            state[2 * c] = m;
+            state[2 * c + 1] = s * s + m * m;
+        }
+        let corrections = &mut state[2 * self.channels..4 * self.channels];
+        for pair in corrections.chunks_exact_mut(2) {
+            pair[0] = 1.0;
+            pair[1] = 0.0;
+        }
+        self.phase = Phase::Watching;
+        Ok(())
+    }
+
+    /// Whether a correction is in force.
+    pub fn correcting(&self) -> bool {
+        matches!(self.phase, Phase::Applied { .. } | Phase::Confirmed)
+    }
+
+    /// Channel `c`'s correction `(gain, offset)`.
+    pub fn correction(&self, state: &[f32], c: usize) -> (f32, f32) {
+        let at = 2 * self.channels + 2 * c;
+        match state.get(at..at + 2) {
+            Some(p) => (p[0], p[1]),
+            None => (1.0, 0.0),
+        }
+    }
+
+    /// Removes the correction (the application, or a person, decided
+    /// so); the adaptation watches again.
+    pub fn undo(&mut self, state: &mut [f32]) {
+        let corrections = state.get_mut(2 * self.channels..4 * self.channels);
+        for pair in corrections.into_iter().flat_map(|s| s.chunks_exact_mut(2)) {
+            pair[0] = 1.0;
+            pair[1] = 0.0;
+        }
+        self.phase = Phase::Watching;
+    }
+
+    /// The corrected copy of `input` in the buffer's scratch, or `None`
+    /// when no correction is in force (the input is used as it is).
+    pub fn corrected<'s>(&self, state: &'s mut [f32], input: &[f32]) -> Option<&'s [f32]> {
+        if !self.correcting() {
+            return None;
+        }
+        let n = self.channels * self.length;
+        let (head, scratch) = state.split_at_mut(4 * self.channels);
+        let scratch = scratch.get_mut(..n)?;
+        for c in 0..self.channels {
+            let (gain, offset) = (
+                head[2 * self.channels + 2 * c],
+                head[2 * self.channels + 2 * c + 1],
+            );
+            let from = c * self.length;
+            for (y, &x) in scratch[from..from + self.length]
+                .iter_mut()
+                .zip(input.get(from..from + self.length)?)
+            {
+                *y = gain * x + offset;
+            }
+        }
+        Some(scratch)
+    }
+
+    /// Moves each channel's recent moments towards the raw `input`.
+    pub fn track(&self, state: &mut [f32], input: &[f32]) {
+        let w = self.def.rate / self.length.max(1) as f32;
+        for c in 0..self.channels {
+            let Some(values) = input.get(c * self.length..(c + 1) * self.length) else {
+                return;
+            };
+            let Some(m) = state.get_mut(2 * c..2 * c + 2) else {
+                return;
+            };
+            for &x in values.iter().filter(|x| x.is_finite()) {
+                m[0] += w * (x - m[0]);
+                m[1] += w * (x * x - m[1]);
+            }
+        }
+    }
+
+    /// One step of the adaptation, after the monitor saw step `index`;
+    /// `alarm` is the session's latched alarm. Returns an event when the state changed; `Applied` asks the
+    /// session to restart the monitor on the corrected inputs, and
+    /// `RolledBack` on the raw ones.
+    pub fn update(
+        &mut self,
+        state: &mut [f32],
+        index: u32,
+        alarm: Option<&Alarm>,
+    ) -> Option<Event> {
+        match self.phase {
+            Phase::Watching => {
+                let a = alarm?;
+                self.phase = Phase::Settling { since: a.since };
+                None
+            }
+            Phase::Settling { since } => {
+                if alarm.is_none() {
+                    // Cleared on its own: nothing to correct.
+                    self.phase = Phase::Watching;
+                    return None;
+                }
+                if index.wrapping_sub(since) < self.def.settle {
+                    return None;
+                }
+                let event = match self.estimate(state, alarm?) {
+                    Ok(channels) => {
+                        self.phase = Phase::Applied { at: index };
+                        Event::Applied { channels }
+                    }
+                    Err(why) => {
+                        self.phase = Phase::Waiting;
+                        Event::Refused { why }
+                    }
+                };
+                Some(event)
+            }
+            Phase::Applied { at } => {
+                if alarm.is_some() {
+                    self.undo(state);
+                    self.phase = Phase::Stopped;
+                    return Some(Event::RolledBack);
+                }
+                if index.wrapping_sub(at) >= self.def.confirm {
+                    self.phase = Phase::Confirmed;
+                    return Some(Event::Confirmed);
+                }
+                None
+            }
+            Phase::Confirmed | Phase::Stopped => None,
+            Phase::Waiting => {
+                if alarm.is_none() {
+                    self.phase = Phase::Watching;
+                }
+                None
+            }
+        }
+    }
+
+    /// The correction for `alarm`'s channels, written into `state`, or why
+    /// there is none.
+    fn estimate(
+        &self,
+        state: &mut [f32],
+        alarm: &Alarm,
+    ) -> Result<heapless::Vec<(u16, f32, f32), MAX_CORRECTED>, Refusal> {
+        if !matches!(
+            alarm.detector,
+            Detector::Mean | Detector::Variance | Detector::Distribution
+        ) || alarm.features.is_empty()
+        {
+            return Err(Refusal::NotOneInput);
+        }
+        // The channels the alarm named.
+        let mut named: heapless::Vec<u16, MAX_CORRECTED> = heapless::Vec::new();
+        for &f in &alarm.features {
+            let (c, _) = feature_channel(self.channels, f as usize);
+            if !named.contains(&(c as u16)) {
+                let _ = named.push(c as u16);
+            }
+        }
+        // Whether the others moved, by their means: a sensor moves one or
+        // two inputs, a change of the world (of the class mix) many at
+        // once. Their spreads are left out: a channel of rare values (a
+        // pixel that is almost always 0) grows a spread from one event.
+        let mut others = 0;
+        for c in 0..self.channels {
+            let (m, s) = self.reference(c);
+            let (m_now, _) = self.recent(state, c).ok_or(Refusal::NotOneInput)?;
+            if !named.contains(&(c as u16)) && (m_now - m).abs() > MOVED * s {
+                others += 1;
+            }
+        }
+        if others > self.def.max_channels as usize {
+            return Err(Refusal::ManyInputsMoved);
+        }
+        // The named channels that moved, by mean or spread (the alarm
+        // named them already: half the bar confirms it).
+        let mut channels: heapless::Vec<u16, MAX_CORRECTED> = heapless::Vec::new();
+        for &c in &named {
+            let (m, s) = self.reference(c as usize);
+            let (m_now, s_now) = self.recent(state, c as usize).ok_or(Refusal::NotOneInput)?;
+            if (m_now - m).abs() > 0.5 * MOVED * s || (s_now / s - 1.0).abs() > 0.5 * MOVED {
+                let _ = channels.push(c);
+            }
+        }
+        if channels.len() > self.def.max_channels as usize {
+            return Err(Refusal::ManyInputsMoved);
+        }
+        if channels.is_empty() {
+            return Err(Refusal::NotOneInput);
+        }
+        let mut out: heapless::Vec<(u16, f32, f32), MAX_CORRECTED> = heapless::Vec::new();
+        for &c in &channels {
+            let c = c as usize;
+            let (m, s) = self.reference(c);
+            let (m_now, s_now) = self.recent(state, c).ok_or(Refusal::NotOneInput)?;
+            // (Written so that a NaN estimate counts as stuck too.)
+            let lively = s_now * self.def.max_gain >= s;
+            if !lively {
+                return Err(Refusal::Stuck);
+            }
+            let gain = s / s_now;
+            if gain > self.def.max_gain || (m_now - m).abs() > self.def.max_offset * s {
+                return Err(Refusal::OutOfBounds);
+            }
+            let offset = m - gain * m_now;
+            let _ = out.push((c as u16, gain, offset));
+        }
+        for &(c, gain, offset) in &out {
+            let at = 2 * self.channels + 2 * c as usize;
+            if let Some(p) = state.get_mut(at..at + 2) {
+                p[0] = gain;
+                p[1] = offset;
+            }
+        }
+        Ok(out)
+    }
+}
