@@ -54,6 +54,9 @@ use crate::{Error, Model};
 
 /// Most channels a correction may touch.
 pub const MAX_CORRECTED: usize = 4;
+/// Largest standardized value the moments take in (a reading a million
+/// training deviations out is a broken sensor, not a drift to correct).
+pub const MAX_STANDARDIZED: f32 = 1e6;
 /// How far a channel's recent moments must have moved from its reference
 /// ones to count as drifted: the mean's shift in reference standard
 /// deviations, or the relative growth of the standard deviation. On
@@ -108,9 +111,8 @@ pub enum Refusal {
 }
 
 /// A change of the adaptation's state, reported by the step it happened
-/// at.
+/// at. Serializes with postcard, so a device can send it home.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
     /// A correction applied: per channel, `x' = gain · x + offset`.
     Applied {
@@ -211,8 +213,9 @@ impl<'a> Adapter<'a> {
     }
 
     /// Floats of the caller's buffer: per channel its recent mean and mean
-    /// square, a gain and an offset, then one input's worth of scratch
-    /// for the corrected input.
+    /// square (of the values standardized by the training moments, so
+    /// that no real value overflows them), a gain and an offset, then one
+    /// input's worth of scratch for the corrected input.
     pub fn state_len(&self) -> usize {
         4 * self.channels + self.channels * self.length
     }
@@ -225,10 +228,13 @@ impl<'a> Adapter<'a> {
         )
     }
 
-    /// Channel `c`'s recent mean and standard deviation.
+    /// Channel `c`'s recent mean and standard deviation, from the
+    /// standardized moments the state holds.
     fn recent(&self, state: &[f32], c: usize) -> Option<(f32, f32)> {
-        let m = state.get(2 * c..2 * c + 2)?;
-        Some((m[0], crate::math::sqrt((m[1] - m[0] * m[0]).max(0.0))))
+        let z = state.get(2 * c..2 * c + 2)?;
+        let (m, s) = self.reference(c);
+        let sd = crate::math::sqrt((z[1] - z[0] * z[0]).max(0.0));
+        Some((m + s * z[0], s * sd))
     }
 
     /// Back to the reference: estimates at the training moments, no
@@ -236,9 +242,9 @@ impl<'a> Adapter<'a> {
     pub fn reset(&mut self, state: &mut [f32]) -> Result<(), Error> {
         Buffer::Adaptation.check(self.state_len(), state.len())?;
         for c in 0..self.channels {
-            let (m, s) = self.reference(c);
-            state[2 * c] = m;
-            state[2 * c + 1] = s * s + m * m;
+            // Standardized: mean 0, mean square 1.
+            state[2 * c] = 0.0;
+            state[2 * c + 1] = 1.0;
         }
         let corrections = &mut state[2 * self.channels..4 * self.channels];
         for pair in corrections.chunks_exact_mut(2) {
@@ -256,6 +262,9 @@ impl<'a> Adapter<'a> {
 
     /// Channel `c`'s correction `(gain, offset)`.
     pub fn correction(&self, state: &[f32], c: usize) -> (f32, f32) {
+        if c >= self.channels {
+            return (1.0, 0.0);
+        }
         let at = 2 * self.channels + 2 * c;
         match state.get(at..at + 2) {
             Some(p) => (p[0], p[1]),
@@ -281,6 +290,9 @@ impl<'a> Adapter<'a> {
             return None;
         }
         let n = self.channels * self.length;
+        if state.len() < 4 * self.channels + n || input.len() < n {
+            return None;
+        }
         let (head, scratch) = state.split_at_mut(4 * self.channels);
         let scratch = scratch.get_mut(..n)?;
         for c in 0..self.channels {
@@ -299,19 +311,27 @@ impl<'a> Adapter<'a> {
         Some(scratch)
     }
 
-    /// Moves each channel's recent moments towards the raw `input`.
+    /// Moves each channel's recent moments towards the raw `input` (an
+    /// input of another length than the model's is ignored; non-finite
+    /// values are skipped).
     pub fn track(&self, state: &mut [f32], input: &[f32]) {
+        if input.len() != self.channels * self.length {
+            return;
+        }
         let w = self.def.rate / self.length.max(1) as f32;
         for c in 0..self.channels {
+            let (m, s) = self.reference(c);
             let Some(values) = input.get(c * self.length..(c + 1) * self.length) else {
                 return;
             };
-            let Some(m) = state.get_mut(2 * c..2 * c + 2) else {
+            let Some(z) = state.get_mut(2 * c..2 * c + 2) else {
                 return;
             };
             for &x in values.iter().filter(|x| x.is_finite()) {
-                m[0] += w * (x - m[0]);
-                m[1] += w * (x * x - m[1]);
+                // Bounded, so that the mean square stays finite.
+                let u = ((x - m) / s).clamp(-MAX_STANDARDIZED, MAX_STANDARDIZED);
+                z[0] += w * (u - z[0]);
+                z[1] += w * (u * u - z[1]);
             }
         }
     }
@@ -365,7 +385,14 @@ impl<'a> Adapter<'a> {
                 }
                 None
             }
-            Phase::Confirmed | Phase::Stopped => None,
+            // A confirmed correction stays until a new alarm: then the
+            // whole correction is estimated again from the raw moments.
+            Phase::Confirmed => {
+                let a = alarm?;
+                self.phase = Phase::Settling { since: a.since };
+                None
+            }
+            Phase::Stopped => None,
             Phase::Waiting => {
                 if alarm.is_none() {
                     self.phase = Phase::Watching;
@@ -410,6 +437,7 @@ impl<'a> Adapter<'a> {
             }
         }
         if others > self.def.max_channels as usize {
+            // Early: no need to look at the named ones.
             return Err(Refusal::ManyInputsMoved);
         }
         // The named channels that moved, by mean or spread (the alarm
@@ -422,7 +450,7 @@ impl<'a> Adapter<'a> {
                 let _ = channels.push(c);
             }
         }
-        if channels.len() > self.def.max_channels as usize {
+        if others + channels.len() > self.def.max_channels as usize {
             return Err(Refusal::ManyInputsMoved);
         }
         if channels.is_empty() {
@@ -439,10 +467,14 @@ impl<'a> Adapter<'a> {
                 return Err(Refusal::Stuck);
             }
             let gain = s / s_now;
-            if gain > self.def.max_gain || (m_now - m).abs() > self.def.max_offset * s {
+            let offset = m - gain * m_now;
+            let bounded = gain <= self.def.max_gain
+                && gain * self.def.max_gain >= 1.0
+                && (m_now - m).abs() <= self.def.max_offset * s
+                && offset.is_finite();
+            if !bounded {
                 return Err(Refusal::OutOfBounds);
             }
-            let offset = m - gain * m_now;
             let _ = out.push((c as u16, gain, offset));
         }
         for &(c, gain, offset) in &out {

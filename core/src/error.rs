@@ -429,7 +429,7 @@ impl fmt::Display for Error {
                 "{place}: `{field}` is not valid; retrain the model or update vigie"
             ),
             RunNotClassification => write!(f, "this model does regression; it has no class to report"),
-            AdaptationMissing => write!(f, "the model has no adaptation section; train it with `vigie train --adapt`"),
+            AdaptationMissing => write!(f, "adaptation needs the model's adaptation section and its drift monitor; train it with `vigie train --adapt`"),
             ReplayMalformed { what } => write!(f, "replay stream {what}; regenerate it with `vigie stream`"),
             BuildInvalid { place, field } => write!(f, "{place}: `{field}` is not valid for building a model"),
             UpdateTooLarge { len, slot } => write!(f, "the update candidate is {len} bytes and a model slot holds {slot}; make the model smaller or the slots larger"),

@@ -83,7 +83,7 @@ pub mod section_kind {
     /// the int8 output it must give), written by `vigie sign`.
     pub const PROBE: u16 = 7;
     /// Adaptation after a confirmed drift: each input channel's training
-    /// quartiles and the bounds of a correction, a postcard
+    /// mean and deviation and the bounds of a correction, a postcard
     /// [`crate::adapt::AdaptationDef`], read on the device (`vigie train
     /// --adapt`).
     pub const ADAPTATION: u16 = 8;

@@ -306,6 +306,11 @@ impl<'a, 'b> Session<'a, 'b> {
     /// [`crate::adapt::Adapter::state_len`] floats). The model needs an
     /// adaptation section (`vigie train --adapt`).
     pub fn with_adaptation(mut self, state: &'b mut [f32]) -> Result<Self, Error> {
+        // It acts on the monitor's alarms: without a monitor it would never
+        // act.
+        if self.monitor.is_none() {
+            return Err(Error::AdaptationMissing);
+        }
         let mut adapter =
             crate::adapt::Adapter::from_model(&self.model)?.ok_or(Error::AdaptationMissing)?;
         adapter.reset(state)?;
@@ -437,17 +442,20 @@ impl<'a, 'b> Session<'a, 'b> {
             Some(a) => a.update(adapt_state, index, self.alarm.as_ref()),
             None => None,
         };
-        if matches!(
-            event,
-            Some(crate::adapt::Event::Applied { .. } | crate::adapt::Event::RolledBack)
-        ) {
-            // The monitor starts again on the inputs the model now sees.
-            if let Some(m) = &self.monitor {
-                m.reset(self.state)?;
+        if let Some(e) = &event {
+            let applied = matches!(e, crate::adapt::Event::Applied { .. });
+            if applied || matches!(e, crate::adapt::Event::RolledBack) {
+                // The monitor starts again on the inputs the model now
+                // sees. A rollback keeps the alarm that caused it latched.
+                if let Some(m) = &self.monitor {
+                    m.reset(self.state)?;
+                }
+                if applied {
+                    self.alarm = None;
+                    self.quiet = 0;
+                    verdict.alarm = None;
+                }
             }
-            self.alarm = None;
-            self.quiet = 0;
-            verdict.alarm = None;
         }
         Ok((inferred, verdict, event))
     }
