@@ -219,7 +219,8 @@ enum Command {
         #[arg(long, value_name = "COLUMN[,COLUMN]")]
         group: Option<String>,
         /// With --group: the largest gap between groups (accuracy,
-        /// demographic parity, equalized odds) that is not a finding.
+        /// demographic parity, equalized odds) that is not a finding; for
+        /// a regression, a fraction of the target's standard deviation.
         #[arg(long, default_value_t = vigie_trainer::evaluation::groups::MAX_GAP, requires = "group")]
         max_gap: f64,
         /// With --group: the group columns are for auditing only, not
@@ -293,7 +294,8 @@ enum Command {
         group: Option<String>,
         /// With --group: a gap between groups (accuracy, demographic
         /// parity, equalized odds) whose whole 95% bootstrap interval lies
-        /// above this is a blocking finding.
+        /// above this is a blocking finding; for a regression, a fraction
+        /// of the target's standard deviation.
         #[arg(long, default_value_t = 0.1, requires = "group")]
         max_gap: f64,
     },
@@ -509,7 +511,8 @@ enum Command {
         #[arg(long, value_name = "COLUMN[,COLUMN]", requires = "data")]
         group: Option<String>,
         /// With --group: the largest gap between groups that is not a
-        /// finding.
+        /// finding; for a regression, a fraction of the target's standard
+        /// deviation.
         #[arg(long, default_value_t = vigie_trainer::evaluation::groups::MAX_GAP, requires = "group")]
         max_gap: f64,
     },
@@ -656,9 +659,10 @@ fn run(cli: Cli) -> Result<()> {
             let target = match (target, &from) {
                 (Some(t), _) => Some(t),
                 (None, Some(old)) => {
-                    let bytes = vigie_trainer::files::read_model_file(old)?;
-                    let model = vigie_trainer::files::load(old, &bytes)?;
-                    vigie_trainer::training_report::training_report(&model).map(|r| r.data.target)
+                    // The old model's own reading says what is wrong with it
+                    // (no training report: imported or stripped).
+                    let origin = vigie_trainer::training::from::Origin::read(old)?;
+                    Some(origin.target)
                 }
                 (None, None) => None,
             };

@@ -685,6 +685,9 @@ pub struct Summary {
     pub device_bytes: usize,
     /// Floats of monitor state (RAM on a device).
     pub monitor_state_bytes: usize,
+    /// Bytes of adaptation state (RAM on a device that turns adaptation
+    /// on; 0 without `--adapt`).
+    pub adaptation_state_bytes: usize,
     /// Bytes of the model file (with its host-only sections, if any; the
     /// device holds `device_bytes`).
     pub file_bytes: usize,
@@ -757,6 +760,10 @@ impl Summary {
                 .ok()
                 .flatten()
                 .map_or(0, |m| m.state_bytes()),
+            adaptation_state_bytes: vigie_core::adapt::Adapter::from_model(model)
+                .ok()
+                .flatten()
+                .map_or(0, |a| 4 * a.state_len()),
             file_bytes: flash_bytes,
             arena_bytes: model.arena_len(),
             macs: model.macs(),
@@ -1046,7 +1053,7 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     if let Some(settings) = &args.search {
         let (flash, ram) = (
             summary.device_bytes,
-            summary.arena_bytes + summary.monitor_state_bytes,
+            summary.arena_bytes + summary.monitor_state_bytes + summary.adaptation_state_bytes,
         );
         let b = &settings.budget;
         if flash > b.flash || ram > b.ram {

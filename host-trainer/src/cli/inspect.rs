@@ -281,9 +281,21 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
         }
         Err(e) => println!("signature    unreadable: {e}"),
     }
+    // An imported model reads its input in TFLite's order (channels last).
+    let two_d = model.def().layers.iter().any(|l| {
+        matches!(
+            l,
+            LayerDef::Conv2d(_) | LayerDef::DepthwiseConv2d(_) | LayerDef::AvgPool2d(_)
+        )
+    });
     println!(
-        "input        {} f32 values per inference (channels × length, channel-major)",
-        dev["input_values"]
+        "input        {} f32 values per inference ({})",
+        dev["input_values"],
+        if two_d {
+            "the imported tensor's own order: TFLite's, channels last (height × width × channels)"
+        } else {
+            "channels × length, channel-major"
+        }
     );
     println!(
         "arena        {} bytes of RAM for inference",
@@ -299,6 +311,32 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
             ""
         }
     );
+    if let Ok(Some(a)) = vigie_core::adapt::Adapter::from_model(&model) {
+        let d = a.def();
+        println!(
+            "adaptation   {} f32 of state ({} bytes of RAM, beside the above) for `Session::with_adaptation`: corrects up to {} drifted inputs by a gain within 1/{} to {} and a mean shift of at most {} deviations, after {} samples; confirmed after {}",
+            a.state_len(),
+            4 * a.state_len(),
+            d.max_channels,
+            d.max_gain,
+            d.max_gain,
+            d.max_offset,
+            d.settle,
+            d.confirm
+        );
+    }
+    if let Some(f) = crate::training_report::training_report(&model).and_then(|r| r.fine_tune) {
+        println!(
+            "fine-tuned   from {} (CRC {:08x}), {} old rows rehearsed",
+            f.from, f.from_crc, f.rehearsal_rows
+        );
+        for c in &f.compared {
+            println!(
+                "             {}: {} rows, {} old {:.4}, new {:.4}",
+                c.data, c.rows, c.metric, c.old, c.new
+            );
+        }
+    }
     if let Some(m) = dev.get("monitor").filter(|m| !m.is_null()) {
         let retired: Vec<&str> = m["retired_from_cusums"]
             .as_array()

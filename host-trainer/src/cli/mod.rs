@@ -210,10 +210,14 @@ pub fn print_summary(s: &Summary) {
             s.backend.as_deref().unwrap_or("?")
         );
     }
+    let adaptation = match s.adaptation_state_bytes {
+        0 => String::new(),
+        n => format!(", adaptation state {n}"),
+    };
     println!(
-        "on the device   {} bytes of flash (model, stripped), {} bytes of RAM (arena {}, monitor state {}), {} MACs per inference",
+        "on the device   {} bytes of flash (model, stripped), {} bytes of RAM (arena {}, monitor state {}{adaptation}), {} MACs per inference",
         s.device_bytes,
-        s.arena_bytes + s.monitor_state_bytes,
+        s.arena_bytes + s.monitor_state_bytes + s.adaptation_state_bytes,
         s.arena_bytes,
         s.monitor_state_bytes,
         s.macs

@@ -795,7 +795,9 @@ pub fn print(r: &GroupReport) {
     );
     for g in &r.by_group {
         let small = match g.rows_needed {
-            Some(need) => format!("  too few rows to say anything: about {need} needed"),
+            Some(need) => format!(
+                "  too few rows to say anything: about {need} needed for ±{WANTED_HALF_WIDTH} at its figure"
+            ),
             None => String::new(),
         };
         let figures = match &g.regression {
@@ -897,7 +899,7 @@ pub fn data_findings(
                 column: Some(groups.columns.join(",")),
                 value: rows.len() as f64,
                 message: format!(
-                    "{name}: {} rows, too few to measure the model on (under {MIN_GROUP_ROWS}); an accuracy known to ±{WANTED_HALF_WIDTH} needs about {need} test rows of it",
+                    "{name}: {} rows, too few to measure the model on (under {MIN_GROUP_ROWS}); an accuracy known to ±{WANTED_HALF_WIDTH} needs about {need} test rows of it (at an accuracy of 0.5, the widest; a model's own accuracy may need fewer)",
                     rows.len()
                 ),
             });
