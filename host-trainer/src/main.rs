@@ -733,7 +733,7 @@ fn run(cli: Cli) -> Result<()> {
                 rehearsal,
                 adapt,
             };
-            let summary = pipeline::train(&args)?;
+            let mut summary = pipeline::train(&args)?;
             // A model with a blocking finding is not an update candidate.
             let blocked = summary
                 .baselines
@@ -747,7 +747,13 @@ fn run(cli: Cli) -> Result<()> {
                         "{}: not signed: a blocking finding (below); fix it, or sign it yourself with `vigie sign`",
                         args.out.display()
                     ),
-                    false => cli::keys::sign_model(&args.out, k, None)?,
+                    false => {
+                        let said = cli::keys::sign_model(&args.out, k, None)?;
+                        // The summary gives the file as written: signed.
+                        summary.file_bytes = std::fs::metadata(&args.out)
+                            .map_or(summary.file_bytes, |m| m.len() as usize);
+                        said
+                    }
                 };
                 if json || blocked {
                     eprintln!("{said}");
