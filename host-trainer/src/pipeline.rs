@@ -347,24 +347,11 @@ pub const ADAPT_RATE: f32 = 0.01;
 /// standard deviation on the training rows (every sample of a window) and
 /// the bounds above.
 fn adaptation_section(p: &Prepared) -> Vec<u8> {
-    let (channels, length) = (p.data.channels.len(), p.data.length);
-    let (mut means, mut deviations) = (Vec::new(), Vec::new());
-    for c in 0..channels {
-        let (mut n, mut sum, mut squares) = (0usize, 0.0f64, 0.0f64);
-        for &r in &p.splits.train {
-            for &x in p.data.row(r)[c * length..(c + 1) * length]
-                .iter()
-                .filter(|x| x.is_finite())
-            {
-                n += 1;
-                sum += x as f64;
-                squares += (x as f64).powi(2);
-            }
-        }
-        let mean = sum / n.max(1) as f64;
-        means.push(mean as f32);
-        deviations.push((squares / n.max(1) as f64 - mean * mean).max(0.0).sqrt() as f32);
-    }
+    let (means, deviations): (Vec<f32>, Vec<f32>) =
+        crate::data::prep::moments(&p.data, &p.splits.train)
+            .into_iter()
+            .map(|(m, s)| (m as f32, s as f32))
+            .unzip();
     let (means, deviations) = (
         vigie_core::format::le::from_f32(&means),
         vigie_core::format::le::from_f32(&deviations),

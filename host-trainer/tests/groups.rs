@@ -351,6 +351,46 @@ fn train_measures_groups_on_the_test_split_and_a_gap_blocks_unless_allowed() {
     );
 }
 
+/// A fixture that `bench/groups_fairlearn.py` wrote
+/// (`host-trainer/tests/data/FILE`: `group,y_true,y_pred`): each row's
+/// group index and its other cells, the expected figures
+/// (`fairlearn_expected.json`), and the three groups a, b and c.
+fn fairlearn_fixture(
+    file: &str,
+) -> (
+    Vec<(usize, Vec<String>)>,
+    Value,
+    vigie_trainer::evaluation::groups::Groups,
+) {
+    let read = |f: &str| {
+        std::fs::read_to_string(common::repo(&format!("host-trainer/tests/data/{f}"))).unwrap()
+    };
+    let names = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+    let cells = read(file)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut c = l.split(',').map(String::from);
+            let group = c.next().unwrap();
+            (names.iter().position(|n| *n == group).unwrap(), c.collect())
+        })
+        .collect();
+    let expected = serde_json::from_str(&read("fairlearn_expected.json")).unwrap();
+    let groups = vigie_trainer::evaluation::groups::Groups {
+        columns: vec!["group".into()],
+        notes: vec![],
+        names,
+        of_row: vec![],
+    };
+    (cells, expected, groups)
+}
+
+/// A vigie figure against fairlearn's, to 1e-12.
+fn close(a: f64, b: &Value, what: &str) {
+    let b = b.as_f64().unwrap();
+    assert!((a - b).abs() < 1e-12, "{what}: vigie {a}, fairlearn {b}");
+}
+
 /// Agreement with fairlearn to 1e-12 on the same 600 binary predictions in
 /// three groups: MetricFrame's by-group accuracy, selection rate, false
 /// positive and false negative rates (positive label 1), and the
@@ -359,45 +399,20 @@ fn train_measures_groups_on_the_test_split_and_a_gap_blocks_unless_allowed() {
 /// 0.12.0), which also wrote the predictions.
 #[test]
 fn the_group_metrics_and_gaps_are_fairlearns() {
-    use vigie_trainer::evaluation::groups::{report, Groups, Row};
-    let text = std::fs::read_to_string(common::repo(
-        "host-trainer/tests/data/fairlearn_predictions.csv",
-    ))
-    .unwrap();
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo(
-            "host-trainer/tests/data/fairlearn_expected.json",
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let names = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-    let rows: Vec<Row> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            Row {
-                group: names.iter().position(|n| n == c[0]).unwrap(),
-                truth: c[1].parse().unwrap(),
-                decided: c[2].parse().unwrap(),
-                confidence: 0.5,
-            }
+    use vigie_trainer::evaluation::groups::{report, Row};
+    let (cells, expected, groups) = fairlearn_fixture("fairlearn_predictions.csv");
+    let rows: Vec<Row> = cells
+        .iter()
+        .map(|(group, c)| Row {
+            group: *group,
+            truth: c[0].parse().unwrap(),
+            decided: c[1].parse().unwrap(),
+            confidence: 0.5,
         })
         .collect();
     assert_eq!(rows.len(), 600);
-    let groups = Groups {
-        columns: vec!["group".into()],
-        notes: vec![],
-        names: names.clone(),
-        of_row: vec![],
-    };
     let classes = vec!["0".to_owned(), "1".to_owned()];
     let r = report(&rows, &groups, &classes, 0.1);
-    let close = |a: f64, b: &Value, what: &str| {
-        let b = b.as_f64().unwrap();
-        assert!((a - b).abs() < 1e-12, "{what}: vigie {a}, fairlearn {b}");
-    };
     for g in &r.by_group {
         let e = &expected["by_group"][&g.group];
         close(g.accuracy, &e["accuracy"], "accuracy");
@@ -426,44 +441,19 @@ fn the_group_metrics_and_gaps_are_fairlearns() {
 /// mean error, and their differences between groups.
 #[test]
 fn the_regression_group_metrics_and_gaps_are_fairlearns() {
-    use vigie_trainer::evaluation::groups::{report_values, Groups, ValueRow};
-    let text = std::fs::read_to_string(common::repo(
-        "host-trainer/tests/data/fairlearn_regression.csv",
-    ))
-    .unwrap();
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo(
-            "host-trainer/tests/data/fairlearn_expected.json",
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    use vigie_trainer::evaluation::groups::{report_values, ValueRow};
+    let (cells, expected, groups) = fairlearn_fixture("fairlearn_regression.csv");
     let expected = &expected["regression"];
-    let names = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-    let rows: Vec<ValueRow> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            ValueRow {
-                group: names.iter().position(|n| n == c[0]).unwrap(),
-                truth: c[1].parse().unwrap(),
-                predicted: c[2].parse().unwrap(),
-            }
+    let rows: Vec<ValueRow> = cells
+        .iter()
+        .map(|(group, c)| ValueRow {
+            group: *group,
+            truth: c[0].parse().unwrap(),
+            predicted: c[1].parse().unwrap(),
         })
         .collect();
     assert_eq!(rows.len(), 450);
-    let groups = Groups {
-        columns: vec!["group".into()],
-        notes: vec![],
-        names,
-        of_row: vec![],
-    };
     let r = report_values(&rows, &groups, 0.1);
-    let close = |a: f64, b: &Value, what: &str| {
-        let b = b.as_f64().unwrap();
-        assert!((a - b).abs() < 1e-12, "{what}: vigie {a}, fairlearn {b}");
-    };
     for g in &r.by_group {
         let e = &expected["by_group"][&g.group];
         let v = g.regression.as_ref().unwrap();

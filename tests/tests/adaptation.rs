@@ -76,6 +76,23 @@ fn case(name: &'static str, file: &str, target: &str, test: Option<&str>) -> Cas
     }
 }
 
+fn digits() -> Case {
+    case("digits", "digits.csv", "digit", None)
+}
+
+fn wine() -> Case {
+    case("winequality-red", "winequality-red.csv", "quality", None)
+}
+
+fn basic_motions() -> Case {
+    case(
+        "BasicMotions",
+        "basicmotions_train.csv",
+        "activity",
+        Some("basicmotions_test.csv"),
+    )
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Fault {
     Offset,
@@ -97,16 +114,25 @@ struct Run {
     events: Vec<(usize, Event)>,
 }
 
-fn stream(c: &Case, fault: Fault, adapt: bool, seed: u64) -> Run {
-    let sizes = vigie_core::Sizes::of(&c.bytes).unwrap();
-    let mut arena = vec![0i8; sizes.arena];
-    let mut state = vec![0.0f32; sizes.monitor_state];
-    let mut session = Session::from_bytes(&c.bytes, &mut arena, &mut state).unwrap();
-    let adapter_len = vigie_core::adapt::Adapter::from_model(session.model())
+/// A session's buffers for a model: its arena, its monitor's state and its
+/// adaptation's state.
+fn buffers(bytes: &[u8]) -> (Vec<i8>, Vec<f32>, Vec<f32>) {
+    let sizes = vigie_core::Sizes::of(bytes).unwrap();
+    let model = vigie_core::Model::from_bytes(bytes).unwrap();
+    let adaptation = vigie_core::adapt::Adapter::from_model(&model)
         .unwrap()
         .unwrap()
         .state_len();
-    let mut adapt_state = vec![0.0f32; adapter_len];
+    (
+        vec![0i8; sizes.arena],
+        vec![0.0f32; sizes.monitor_state],
+        vec![0.0f32; adaptation],
+    )
+}
+
+fn stream(c: &Case, fault: Fault, adapt: bool, seed: u64) -> Run {
+    let (mut arena, mut state, mut adapt_state) = buffers(&c.bytes);
+    let mut session = Session::from_bytes(&c.bytes, &mut arena, &mut state).unwrap();
     if adapt {
         session = session.with_adaptation(&mut adapt_state).unwrap();
     }
@@ -177,16 +203,7 @@ fn stream(c: &Case, fault: Fault, adapt: bool, seed: u64) -> Run {
 
 #[test]
 fn an_offset_or_a_gain_of_one_input_is_corrected_and_the_accuracy_comes_back() {
-    let cases = [
-        case("digits", "digits.csv", "digit", None),
-        case("winequality-red", "winequality-red.csv", "quality", None),
-        case(
-            "BasicMotions",
-            "basicmotions_train.csv",
-            "activity",
-            Some("basicmotions_test.csv"),
-        ),
-    ];
+    let cases = [digits(), wine(), basic_motions()];
     println!("| data set | fault | before | after the fault, uncorrected | corrected after | after the correction | correction (channel, gain, offset) | then |");
     println!("|---|---|---|---|---|---|---|---|");
     for c in &cases {
@@ -259,10 +276,7 @@ fn an_offset_or_a_gain_of_one_input_is_corrected_and_the_accuracy_comes_back() {
 
 #[test]
 fn a_class_mix_change_and_a_stuck_sensor_are_never_corrected() {
-    let cases = [
-        case("digits", "digits.csv", "digit", None),
-        case("winequality-red", "winequality-red.csv", "quality", None),
-    ];
+    let cases = [digits(), wine()];
     for c in &cases {
         for fault in [Fault::ClassMix, Fault::Stuck] {
             let run = stream(c, fault, true, 11);
@@ -292,15 +306,7 @@ fn a_class_mix_change_and_a_stuck_sensor_are_never_corrected() {
 /// is rolled back, and no other is tried until the session is reset.
 #[test]
 fn a_correction_followed_by_a_new_alarm_is_rolled_back() {
-    for c in [
-        case("winequality-red", "winequality-red.csv", "quality", None),
-        case(
-            "BasicMotions",
-            "basicmotions_train.csv",
-            "activity",
-            Some("basicmotions_test.csv"),
-        ),
-    ] {
+    for c in [wine(), basic_motions()] {
         let run = stream(&c, Fault::TwoOffsets, true, 5);
         println!("{}: {:?}", c.name, run.events);
         let kinds: Vec<&str> = run
@@ -328,17 +334,12 @@ fn a_correction_followed_by_a_new_alarm_is_rolled_back() {
 /// differs from the plain model's on it; after the undo it is the same.
 #[test]
 fn an_applied_correction_can_be_undone() {
-    let c = case("winequality-red", "winequality-red.csv", "quality", None);
-    let sizes = vigie_core::Sizes::of(&c.bytes).unwrap();
-    let mut arena = vec![0i8; sizes.arena];
-    let mut state = vec![0.0f32; sizes.monitor_state];
-    let session = Session::from_bytes(&c.bytes, &mut arena, &mut state).unwrap();
-    let n = vigie_core::adapt::Adapter::from_model(session.model())
+    let c = wine();
+    let (mut arena, mut state, mut adapt_state) = buffers(&c.bytes);
+    let mut session = Session::from_bytes(&c.bytes, &mut arena, &mut state)
         .unwrap()
-        .unwrap()
-        .state_len();
-    let mut adapt_state = vec![0.0f32; n];
-    let mut session = session.with_adaptation(&mut adapt_state).unwrap();
+        .with_adaptation(&mut adapt_state)
+        .unwrap();
     let mut rng = Rng(3);
     let span = c.channel * c.length..(c.channel + 1) * c.length;
     let mut applied = false;

@@ -10,8 +10,8 @@
 //! kernel computes the three for every element. Tests assert they agree
 //! bit for bit.
 
-use crate::format::{AddDef, AddOperand};
-use crate::requant::{activation_range, multiply_by_quantized_multiplier};
+use crate::format::{Activation, AddDef, AddOperand, QParams};
+use crate::requant::{activation_range, multiply_by_quantized_multiplier, quantize_multiplier};
 
 /// An operand's int8 level `v` on the common scale: offset by its zero
 /// point, shifted left, and scaled by its multiplier.
@@ -58,6 +58,42 @@ pub fn add_s8_reference(x: &[i8], saved: &[i8], p: &AddDef, y: &mut [i8]) {
     }
 }
 
+/// TFLite's int8 `ADD` parameters (`add.cc`'s `Prepare`): the left shift
+/// 20, each input's multiplier to twice the larger input scale, and the
+/// output's; `current` is the operand vigie holds as the current tensor,
+/// `saved` the slot's (the sum is symmetric). `None` when a multiplier is
+/// not below one.
+pub fn add_params(
+    current: QParams,
+    saved: QParams,
+    output: QParams,
+    activation: Activation,
+) -> Option<AddDef> {
+    const LEFT_SHIFT: i32 = 20;
+    // As TFLite: `2 * max(float, float)` in f32, the divisions in f64.
+    let twice = (2.0 * current.scale.max(saved.scale)) as f64;
+    let operand = |q: QParams| -> Option<AddOperand> {
+        let (multiplier, shift) = quantize_multiplier(q.scale as f64 / twice).ok()?;
+        (shift <= 0).then_some(AddOperand {
+            zero_point: q.zero_point as i32,
+            multiplier,
+            shift,
+        })
+    };
+    let denominator = ((1u32 << LEFT_SHIFT) as f32 * output.scale) as f64;
+    let (output_multiplier, output_shift) = quantize_multiplier(twice / denominator).ok()?;
+    (output_shift <= 0).then_some(AddDef {
+        slot: 0,
+        current: operand(current)?,
+        saved: operand(saved)?,
+        left_shift: LEFT_SHIFT,
+        output_multiplier,
+        output_shift,
+        output,
+        activation,
+    })
+}
+
 /// Largest left shift an [`AddDef`] may carry: TFLite uses 20 for int8,
 /// and `255 << 22` still fits an i32.
 pub const MAX_LEFT_SHIFT: i32 = 22;
@@ -65,41 +101,18 @@ pub const MAX_LEFT_SHIFT: i32 = 22;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{Activation, AddOperand, QParams};
 
-    /// TFLite's arithmetic written out in `i64` for one pair of values, with
-    /// the operands' real values summed and requantized by hand as a
-    /// cross-check: scales 0.05 (zero point −128) and 0.1 (zero point 4),
+    /// TFLite's parameters ([`add_params`]) and the plain kernel against
+    /// the operands' real values summed and requantized by hand: scales 0.05 (zero point −128) and 0.1 (zero point 4),
     /// output 0.06 (zero point −128, ReLU).
     #[test]
     fn add_matches_the_real_sum_within_one_level() {
         let (s1, s2, so) = (0.05f64, 0.1f64, 0.06f64);
-        let twice = 2.0 * s1.max(s2);
-        let q = |r: f64| crate::requant::quantize_multiplier(r).unwrap();
-        let (m1, sh1) = q(s1 / twice);
-        let (m2, sh2) = q(s2 / twice);
-        let (mo, sho) = q(twice / ((1 << 20) as f64 * so));
-        let p = AddDef {
-            slot: 0,
-            current: AddOperand {
-                zero_point: -128,
-                multiplier: m1,
-                shift: sh1,
-            },
-            saved: AddOperand {
-                zero_point: 4,
-                multiplier: m2,
-                shift: sh2,
-            },
-            left_shift: 20,
-            output_multiplier: mo,
-            output_shift: sho,
-            output: QParams {
-                scale: so as f32,
-                zero_point: -128,
-            },
-            activation: Activation::Relu,
+        let q = |scale: f64, zero_point: i8| QParams {
+            scale: scale as f32,
+            zero_point,
         };
+        let p = add_params(q(s1, -128), q(s2, 4), q(so, -128), Activation::Relu).unwrap();
         let mut worst = 0.0f64;
         for a in -128i32..=127 {
             for b in (-128i32..=127).step_by(5) {
@@ -130,33 +143,19 @@ mod tests {
         for case in 0..40 {
             let scale = |r: u32| 0.005 * 10f64.powf((r % 1000) as f64 / 500.0);
             let (s1, s2, so) = (scale(next()), scale(next()), scale(next()));
-            let twice = 2.0 * s1.max(s2);
-            let q = |r: f64| crate::requant::quantize_multiplier(r).unwrap();
-            let (m1, sh1) = q(s1 / twice);
-            let (m2, sh2) = q(s2 / twice);
-            let (mo, sho) = q(twice / ((1 << 20) as f64 * so));
-            let zp = |r: u32| (r % 256) as i32 - 128;
-            let p = AddDef {
-                slot: 0,
-                current: AddOperand {
-                    zero_point: zp(next()),
-                    multiplier: m1,
-                    shift: sh1,
-                },
-                saved: AddOperand {
-                    zero_point: zp(next()),
-                    multiplier: m2,
-                    shift: sh2,
-                },
-                left_shift: 20,
-                output_multiplier: mo,
-                output_shift: sho,
-                output: QParams {
-                    scale: so as f32,
-                    zero_point: zp(next()) as i8,
-                },
-                activation: [Activation::None, Activation::Relu, Activation::Relu6][case % 3],
+            let zp = |r: u32| ((r % 256) as i32 - 128) as i8;
+            let q = |scale: f64, zero_point: i8| QParams {
+                scale: scale as f32,
+                zero_point,
             };
+            let activation = [Activation::None, Activation::Relu, Activation::Relu6][case % 3];
+            let p = add_params(
+                q(s1, zp(next())),
+                q(s2, zp(next())),
+                q(so, zp(next())),
+                activation,
+            )
+            .unwrap();
             let (mut fast, mut plain) = (vec![0i8; x.len()], vec![0i8; x.len()]);
             add_s8(&x, &saved, &p, &mut fast);
             add_s8_reference(&x, &saved, &p, &mut plain);

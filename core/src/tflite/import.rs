@@ -8,46 +8,16 @@ use super::code;
 use super::flatbuffer::{Read, Table};
 use crate::builder::{Int8Layer, Int8Model, Int8Tensors, QuantizedModel};
 use crate::format::{
-    Activation, AddDef, AddOperand, Padding, Pool2dDef, QParams, SlotDef, SoftmaxDef, Task,
-    Window2d, MAX_SLOTS, SOFTMAX_OUTPUT,
+    Activation, AddDef, Padding, Pool2dDef, QParams, SlotDef, SoftmaxDef, Task, Window2d,
+    MAX_SLOTS, SOFTMAX_OUTPUT,
 };
+use crate::kernels::add::add_params;
 use crate::requant::quantize_multiplier;
 use crate::Error;
 
-/// TFLite's int8 `ADD` parameters (`add.cc`'s `Prepare`): the left shift
-/// 20, each input's multiplier to twice the larger input scale, and the
-/// output's; `current` is the operand vigie holds as the current tensor,
-/// `saved` the slot's (the sum is symmetric). `None` when a multiplier is
-/// not below one.
-fn add_params(
-    current: QParams,
-    saved: QParams,
-    output: QParams,
-    activation: Activation,
-) -> Option<AddDef> {
-    const LEFT_SHIFT: i32 = 20;
-    // As TFLite: `2 * max(float, float)` in f32, the divisions in f64.
-    let twice = (2.0 * current.scale.max(saved.scale)) as f64;
-    let operand = |q: QParams| -> Option<AddOperand> {
-        let (multiplier, shift) = quantize_multiplier(q.scale as f64 / twice).ok()?;
-        (shift <= 0).then_some(AddOperand {
-            zero_point: q.zero_point as i32,
-            multiplier,
-            shift,
-        })
-    };
-    let denominator = ((1u32 << LEFT_SHIFT) as f32 * output.scale) as f64;
-    let (output_multiplier, output_shift) = quantize_multiplier(twice / denominator).ok()?;
-    (output_shift <= 0).then_some(AddDef {
-        slot: 0,
-        current: operand(current)?,
-        saved: operand(saved)?,
-        left_shift: LEFT_SHIFT,
-        output_multiplier,
-        output_shift,
-        output,
-        activation,
-    })
+/// The save slot holding tensor `t`, if one does.
+fn slot_of(slots: &[Option<(i32, QParams)>], t: i32) -> Option<usize> {
+    slots.iter().position(|k| k.is_some_and(|(x, _)| x == t))
 }
 
 /// TFLite's `TensorType` codes vigie reads.
@@ -603,10 +573,7 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
             if t == *current {
                 return Ok(());
             }
-            let s = slots
-                .iter()
-                .position(|k| k.is_some_and(|(x, _)| x == t))
-                .ok_or(unsupported(
+            let s = slot_of(slots, t).ok_or(unsupported(
                     index,
                     code,
                     "its input is a constant or no earlier operator's output (vigie reads computed tensors)",
@@ -637,17 +604,14 @@ pub fn import(bytes: &[u8], name: &str) -> Result<Imported, Error> {
             &readers,
         )?;
         let keep = left(&readers, x) > 0 || other == Some(x);
-        if keep && !slots.iter().any(|k| k.is_some_and(|(t, _)| t == x)) {
+        if keep && slot_of(&slots, x).is_none() {
             let s = free_slot(&slots)?;
             slots[s] = Some((x, quant));
             layers.push(Int8Layer::Save(SlotDef { slot: s as u8 }));
         }
         let other = match other {
             Some(o) => {
-                let s = slots
-                    .iter()
-                    .position(|k| k.is_some_and(|(t, _)| t == o))
-                    .ok_or(unsupported(
+                let s = slot_of(&slots, o).ok_or(unsupported(
                         index,
                         code,
                         "its second input is a constant or no earlier operator's output (vigie adds two computed tensors)",

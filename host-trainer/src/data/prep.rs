@@ -79,39 +79,54 @@ pub struct Stats {
     pub impute: Vec<f32>,
 }
 
+/// Channel `c`'s present values over `rows` of `d` (every sample of a
+/// window).
+fn samples<'d>(d: &'d Dataset, rows: &'d [usize], c: usize) -> impl Iterator<Item = f32> + 'd {
+    let length = d.length;
+    rows.iter().flat_map(move |&r| {
+        d.row(r)[c * length..(c + 1) * length]
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+    })
+}
+
+/// Each channel's mean and standard deviation over `rows` of `d` (missing
+/// values ignored; 0 for a constant channel).
+pub fn moments(d: &Dataset, rows: &[usize]) -> Vec<(f64, f64)> {
+    (0..d.channels.len())
+        .map(|c| {
+            let (mut count, mut sum) = (0usize, 0.0f64);
+            for x in samples(d, rows, c) {
+                count += 1;
+                sum += x as f64;
+            }
+            let n = count.max(1) as f64;
+            let mean = sum / n;
+            let var = samples(d, rows, c)
+                .map(|x| (x as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            (mean, var.sqrt())
+        })
+        .collect()
+}
+
 /// Statistics of `rows` of `d`, channel by channel, streamed over the
 /// rows (a median copies one channel at a time).
 pub fn stats(d: &Dataset, rows: &[usize], impute: Option<Impute>) -> Stats {
-    let (channels, length) = (d.channels.len(), d.length);
-    let samples = |c: usize| {
-        rows.iter().flat_map(move |&r| {
-            d.row(r)[c * length..(c + 1) * length]
-                .iter()
-                .copied()
-                .filter(|v| !v.is_nan())
-        })
-    };
     let mut s = Stats {
         mean: vec![],
         std: vec![],
         impute: vec![],
     };
-    for c in 0..channels {
-        let (mut count, mut sum) = (0usize, 0.0f64);
-        for x in samples(c) {
-            count += 1;
-            sum += x as f64;
-        }
-        let n = count.max(1) as f64;
-        let mean = sum / n;
-        let var = samples(c).map(|x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
-        let std = var.sqrt();
+    for (c, (mean, std)) in moments(d, rows).into_iter().enumerate() {
         s.mean.push(mean as f32);
         s.std.push(if std > 1e-12 { std as f32 } else { 1.0 });
         match impute {
             Some(Impute::Mean) => s.impute.push(mean as f32),
             Some(Impute::Median) => {
-                let mut v: Vec<f32> = samples(c).collect();
+                let mut v: Vec<f32> = samples(d, rows, c).collect();
                 v.sort_by(f32::total_cmp);
                 s.impute
                     .push(if v.is_empty() { 0.0 } else { v[v.len() / 2] });

@@ -404,7 +404,7 @@ impl Counts {
 }
 
 /// The spread (largest less smallest) of the finite values of `v`, or 0.
-fn spread(v: impl Iterator<Item = f64>) -> f64 {
+pub fn spread(v: impl Iterator<Item = f64>) -> f64 {
     let (lo, hi) = v
         .filter(|x| x.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {

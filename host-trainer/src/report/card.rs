@@ -458,14 +458,8 @@ fn groups_section(g: &crate::evaluation::groups::GroupReport) -> Result<String> 
             };
             (0..g.classes.len())
                 .map(|c| {
-                    let v: Vec<f64> = judged
-                        .iter()
-                        .map(|b| rate(b, c).0)
-                        .filter(|v| v.is_finite())
-                        .collect();
-                    let spread = v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-                        - v.iter().copied().fold(f64::INFINITY, f64::min);
-                    (c, if spread.is_finite() { spread } else { 0.0 })
+                    let v = judged.iter().map(|b| rate(b, c).0);
+                    (c, crate::evaluation::groups::spread(v))
                 })
                 .fold((0, -1.0), |best, x| if x.1 > best.1 { x } else { best })
                 .0

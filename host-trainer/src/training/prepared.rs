@@ -182,18 +182,15 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
     };
     let train = split_of(&data, &splits.train, &stats, target_scale);
     let rehearsal = match (&args.rehearsal, &origin) {
-        (Some(path), Some(_)) => {
+        (Some(path), Some(o)) => {
             let old = data::load_test(&csv, &data, &spec, path)?;
             data::check_missing(&old, args.impute)?;
             // Rows held out to compare the two models on: those the old
             // model did not train on either (by its fingerprint), or else
             // a seeded share; the rest joins the training rows.
-            let model = origin.as_ref().map(|o| o.model()).transpose()?;
-            let seen = model
-                .as_ref()
-                .map(|m| crate::evaluation::fingerprint::fresh_rows(m, &old));
+            let seen = crate::evaluation::fingerprint::fresh_rows(&o.model()?, &old);
             let (held_out, unseen_by_old): (Vec<usize>, bool) = match seen {
-                Some(s) if s.training_rows.is_some() && !s.fresh.is_empty() => (s.fresh, true),
+                s if s.training_rows.is_some() && !s.fresh.is_empty() => (s.fresh, true),
                 _ => {
                     let mut rows: Vec<usize> = (0..old.len()).collect();
                     crate::rng::Rng(args.seed ^ 0x4E_4EA5).shuffle(&mut rows);
