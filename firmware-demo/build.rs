@@ -22,6 +22,8 @@ fn main() {
     println!("cargo:rerun-if-changed={layout}");
     let model = if env::var_os("CARGO_FEATURE_DIGITS").is_some() {
         "models/digits.vigie"
+    } else if env::var_os("CARGO_FEATURE_ADAPT").is_some() {
+        "models/basicmotions-adapt.vigie"
     } else {
         "models/basicmotions.vigie"
     };

@@ -39,3 +39,14 @@ vigie strip --model "$full/digits.vigie" --out $out/digits.vigie
 vigie sign --model $out/digits.vigie --key firmware-demo/keys/demo.key >/dev/null
 vigie stream "${dg[@]}" --model $out/digits.vigie --windows 40 \
     --fault-channel px36 --gain 2.5 --out $out/digits.replay
+
+# Adaptation (`--features adapt`): the BasicMotions CNN trained with
+# --adapt, and 750 windows drawn from its 40 test windows, the
+# accelerometer's x axis offset by +7 (one training deviation) from
+# window 100: drift, correction, recovery, confirmation.
+vigie train "${bm[@]}" --config examples/defaults.toml --adapt --quiet --out "$full/basicmotions-adapt.vigie" >/dev/null
+vigie strip --model "$full/basicmotions-adapt.vigie" --out $out/basicmotions-adapt.vigie
+vigie sign --model $out/basicmotions-adapt.vigie --key firmware-demo/keys/demo.key >/dev/null
+vigie stream "${bm[@]}" --model $out/basicmotions-adapt.vigie --windows 40 \
+    --steps 750 --fault-from 100 --fault-channel acc_x --offset 7 \
+    --out $out/basicmotions-adapt.replay

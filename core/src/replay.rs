@@ -20,6 +20,22 @@
 //! | 2 | reserved, 0 |
 //! | 4 | CRC-32 of everything after the header |
 //! | `n × (2 + 4v)` | per window: label (`u16`, `u16::MAX` unknown), then `v` `f32` |
+//!
+//! Version 2 is a long stream drawn from a few recorded windows (hours of
+//! a sensor in a few kilobytes of flash): the header is the same (`n` is
+//! the number of steps), then
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 4 | recorded windows `m` |
+//! | 4 | input channels `c` (each window is channel-major, `v / c` values a channel) |
+//! | 4 | the fault's gain, `f32` |
+//! | 4 | the fault's offset, `f32` (raw units, added after the gain) |
+//! | `m × (2 + 4v)` | the recorded windows, as in version 1 |
+//! | `n × 2` | per step, the recorded window it replays (`u16`) |
+//!
+//! From the first faulty step on, the faulty channel's values of every
+//! window are `x · gain + offset` (in `f32`, the same on every machine).
 
 use crate::error::Buffer;
 use crate::format::crc32;
@@ -28,8 +44,13 @@ use crate::Error;
 
 /// Magic bytes of a replay file.
 pub const MAGIC: [u8; 4] = *b"VRPL";
-/// Version written and read.
+/// Version of a stream that holds every window.
 pub const VERSION: u16 = 1;
+/// Version of a stream drawn from recorded windows.
+pub const VERSION_DRAWN: u16 = 2;
+/// Bytes of version 2's header extension (windows, channels, gain,
+/// offset).
+pub const DRAWN_HEADER_LEN: usize = 16;
 /// Bytes before the windows.
 pub const HEADER_LEN: usize = 28;
 /// Label of a window whose class is unknown.
@@ -46,11 +67,25 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// A validated replay file, borrowing its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Replay<'a> {
+    /// The windows as recorded.
     body: &'a [u8],
     windows: usize,
     values: usize,
     fault_from: Option<usize>,
     fault_channel: Option<u16>,
+    /// Version 2: per step, the recorded window (`u16` each), and the
+    /// fault's gain and offset.
+    drawn: Option<Drawn<'a>>,
+}
+
+/// What a version 2 stream adds.
+#[derive(Debug, Clone, Copy)]
+struct Drawn<'a> {
+    schedule: &'a [u8],
+    /// The faulty channel's values in a window.
+    span: (usize, usize),
+    gain: f32,
+    offset: f32,
 }
 
 impl<'a> Replay<'a> {
@@ -63,21 +98,70 @@ impl<'a> Replay<'a> {
         if bytes[..4] != MAGIC {
             return bad("does not start with `VRPL`");
         }
-        if u16_at(bytes, 4) != VERSION {
-            return bad("version is not 1");
+        let version = u16_at(bytes, 4);
+        if version != VERSION && version != VERSION_DRAWN {
+            return bad("version is neither 1 nor 2");
         }
-        let windows = u32_at(bytes, 8) as usize;
+        let steps = u32_at(bytes, 8) as usize;
         let values = u32_at(bytes, 12) as usize;
         let fault_from = u32_at(bytes, 16);
         let fault_channel = u16_at(bytes, 20);
-        let body = &bytes[HEADER_LEN..];
+        let after = &bytes[HEADER_LEN..];
+        if crc32(after) != u32_at(bytes, 24) {
+            return bad("checksum mismatch: the file is corrupted");
+        }
+        let (body, windows, drawn) = if version == VERSION {
+            (after, steps, None)
+        } else {
+            if after.len() < DRAWN_HEADER_LEN {
+                return bad("shorter than its 44-byte header");
+            }
+            let recorded = u32_at(after, 0) as usize;
+            let channels = u32_at(after, 4) as usize;
+            let gain = f32::from_bits(u32_at(after, 8));
+            let offset = f32::from_bits(u32_at(after, 12));
+            if channels == 0 || values % channels != 0 {
+                return bad("values per window are not a whole number per channel");
+            }
+            let length = values / channels;
+            let span = match fault_channel {
+                u16::MAX => (0, 0),
+                c if (c as usize) < channels => (c as usize * length, (c as usize + 1) * length),
+                _ => return bad("faulty channel is not one of its channels"),
+            };
+            if !gain.is_finite() || !offset.is_finite() {
+                return bad("fault gain or offset is not finite");
+            }
+            let rest = &after[DRAWN_HEADER_LEN..];
+            let windows_len = values
+                .checked_mul(4)
+                .and_then(|v| v.checked_add(2))
+                .and_then(|s| s.checked_mul(recorded));
+            let Some(split) = windows_len.filter(|&l| l <= rest.len()) else {
+                return bad("length does not match its window count");
+            };
+            let (body, schedule) = rest.split_at(split);
+            if steps.checked_mul(2) != Some(schedule.len()) {
+                return bad("length does not match its step count");
+            }
+            if schedule
+                .chunks_exact(2)
+                .any(|c| u16::from_le_bytes([c[0], c[1]]) as usize >= recorded)
+            {
+                return bad("step replays a window it does not hold");
+            }
+            let drawn = Drawn {
+                schedule,
+                span,
+                gain,
+                offset,
+            };
+            (body, recorded, Some(drawn))
+        };
         let stride = values.checked_mul(4).and_then(|v| v.checked_add(2));
         match stride.and_then(|s| s.checked_mul(windows)) {
             Some(len) if len == body.len() => {}
             _ => return bad("length does not match its window count"),
-        }
-        if crc32(body) != u32_at(bytes, 24) {
-            return bad("checksum mismatch: the file is corrupted");
         }
         Ok(Replay {
             body,
@@ -85,17 +169,34 @@ impl<'a> Replay<'a> {
             values,
             fault_from: (fault_from != u32::MAX).then_some(fault_from as usize),
             fault_channel: (fault_channel != u16::MAX).then_some(fault_channel),
+            drawn,
         })
     }
 
-    /// Number of windows.
+    /// Number of windows (steps of a drawn stream).
     pub fn len(&self) -> usize {
-        self.windows
+        match &self.drawn {
+            Some(d) => d.schedule.len() / 2,
+            None => self.windows,
+        }
     }
 
     /// Whether there is no window.
     pub fn is_empty(&self) -> bool {
-        self.windows == 0
+        self.len() == 0
+    }
+
+    /// Windows the file records (as many as [`Replay::len`] unless the
+    /// stream is drawn from them).
+    pub fn recorded(&self) -> usize {
+        self.windows
+    }
+
+    /// The fault a drawn stream applies from [`Replay::fault_from`] on:
+    /// gain and offset (`None` for a stream that records its faulty
+    /// windows as they are).
+    pub fn drawn_fault(&self) -> Option<(f32, f32)> {
+        self.drawn.map(|d| (d.gain, d.offset))
     }
 
     /// Values per window.
@@ -116,15 +217,27 @@ impl<'a> Replay<'a> {
     /// Copies window `i` into `out` (exactly [`Replay::values_per_window`]
     /// values) and returns its label.
     pub fn window(&self, i: usize, out: &mut [f32]) -> Result<Option<u16>, Error> {
-        if i >= self.windows || out.len() != self.values {
-            return Err(Error::ReplayMalformed {
-                what: "window index or buffer length out of range",
-            });
+        let bad = Err(Error::ReplayMalformed {
+            what: "window index or buffer length out of range",
+        });
+        if i >= self.len() || out.len() != self.values {
+            return bad;
         }
-        let at = i * (2 + 4 * self.values);
+        let recorded = match &self.drawn {
+            Some(d) => u16_at(d.schedule, 2 * i) as usize,
+            None => i,
+        };
+        let at = recorded * (2 + 4 * self.values);
         let label = u16_at(self.body, at);
         for (k, v) in out.iter_mut().enumerate() {
             *v = f32::from_bits(u32_at(self.body, at + 2 + 4 * k));
+        }
+        if let (Some(d), Some(from)) = (&self.drawn, self.fault_from) {
+            if i >= from {
+                for v in &mut out[d.span.0..d.span.1] {
+                    *v = *v * d.gain + d.offset;
+                }
+            }
         }
         Ok((label != NO_LABEL).then_some(label))
     }
@@ -168,9 +281,14 @@ pub struct Step<'a> {
     pub drifting_since: Option<u32>,
     /// Input channel names, to name drifted features.
     pub channels: crate::format::Names<'a>,
-    /// Clock ticks spent in inference (from the caller's clock).
+    /// What the session's adaptation did at this window
+    /// ([`Session::with_adaptation`]).
+    pub adaptation: Option<crate::adapt::Event>,
+    /// Clock ticks spent in inference (from the caller's clock); with
+    /// adaptation, in the whole step (adaptation, inference and monitor).
     pub inference_ticks: u32,
-    /// Clock ticks spent in the monitor update.
+    /// Clock ticks spent in the monitor update (0 with adaptation: it is
+    /// in `inference_ticks`).
     pub monitor_ticks: u32,
 }
 
@@ -235,13 +353,39 @@ impl core::fmt::Display for Step<'_> {
         if let Some(since) = self.drifting_since {
             write!(f, " [drifting since {since}]")?;
         }
+        if let Some(e) = &self.adaptation {
+            use crate::adapt::{Event, Refusal};
+            write!(f, " | adapt ")?;
+            match e {
+                Event::Applied { channels } => {
+                    write!(f, "applied")?;
+                    for &(c, gain, offset) in channels {
+                        let name = self.channels.get(c as usize).unwrap_or("?");
+                        write!(f, " {name} gain={gain} offset={offset}")?;
+                    }
+                }
+                Event::Refused { why } => write!(
+                    f,
+                    "refused: {}",
+                    match why {
+                        Refusal::ManyInputsMoved => "many inputs moved",
+                        Refusal::NotOneInput => "not one input",
+                        Refusal::Stuck => "stuck",
+                        Refusal::OutOfBounds => "out of bounds",
+                    }
+                )?,
+                Event::Confirmed => write!(f, "confirmed")?,
+                Event::RolledBack => write!(f, "rolled back")?,
+            }
+        }
         Ok(())
     }
 }
 
 /// Runs one window through a session (model, decision, monitor). `now` is
 /// the caller's clock (SysTick on a device, anything on a host), read
-/// around inference alone and around the monitor update.
+/// around inference alone and around the monitor update, or around the
+/// whole step when the session adapts ([`Session::with_adaptation`]).
 pub fn step<'a>(
     session: &mut Session<'a, '_>,
     window: usize,
@@ -249,21 +393,74 @@ pub fn step<'a>(
     label: Option<u16>,
     now: &mut dyn FnMut() -> u32,
 ) -> Result<Step<'a>, Error> {
+    if session.adapter().is_some() {
+        return adapted_step(session, window, input, label, now);
+    }
     let t0 = now();
     let inference = session.run(input)?;
     let t1 = now();
     let inferred = session.decide(inference)?;
     let output_crc = match inference {
         Inference::Skipped { .. } => 0,
-        _ => {
-            let mut digest = crate::format::CRC32.digest();
-            for &b in session.output()?.raw() {
-                digest.update(&[b as u8]);
-            }
-            digest.finalize()
-        }
+        _ => output_crc(session.output()?.raw()),
     };
-    let prediction = inferred.answer.map(|a| match a {
+    let t2 = now();
+    let verdict = session.watch(input, &inferred)?;
+    let t3 = now();
+    Ok(Step {
+        window,
+        label,
+        prediction: inferred.answer.map(prediction),
+        output_crc,
+        drifting_since: verdict.alarm.as_ref().map(|a| a.since),
+        observation: verdict.observation,
+        channels: session.model().input_names(),
+        adaptation: None,
+        inference_ticks: t1.wrapping_sub(t0),
+        monitor_ticks: t3.wrapping_sub(t2),
+    })
+}
+
+/// [`step`] through [`Session::step`], which corrects the input first.
+fn adapted_step<'a>(
+    session: &mut Session<'a, '_>,
+    window: usize,
+    input: &[f32],
+    label: Option<u16>,
+    now: &mut dyn FnMut() -> u32,
+) -> Result<Step<'a>, Error> {
+    let t0 = now();
+    let s = session.step(input)?;
+    let t1 = now();
+    let output_crc = s.output.as_ref().map_or(0, |o| output_crc(o.raw()));
+    let (prediction, observation) = (s.answer.map(prediction), s.observation);
+    let (drifting_since, adaptation) = (s.alarm.as_ref().map(|a| a.since), s.adaptation);
+    Ok(Step {
+        window,
+        label,
+        prediction,
+        output_crc,
+        drifting_since,
+        observation,
+        channels: session.model().input_names(),
+        adaptation,
+        inference_ticks: t1.wrapping_sub(t0),
+        monitor_ticks: 0,
+    })
+}
+
+/// CRC-32 of an int8 output tensor.
+fn output_crc(raw: &[i8]) -> u32 {
+    let mut digest = crate::format::CRC32.digest();
+    for &b in raw {
+        digest.update(&[b as u8]);
+    }
+    digest.finalize()
+}
+
+/// The session's answer as printed.
+fn prediction(a: Answer<'_>) -> Prediction<'_> {
+    match a {
         Answer::Class(d) => Prediction::Class {
             index: d.index,
             probability: d.probability,
@@ -271,21 +468,7 @@ pub fn step<'a>(
             abstained: d.abstained,
         },
         Answer::Value(v) => Prediction::Value(v),
-    });
-    let t2 = now();
-    let verdict = session.watch(input, &inferred)?;
-    let t3 = now();
-    Ok(Step {
-        window,
-        label,
-        prediction,
-        output_crc,
-        drifting_since: verdict.alarm.as_ref().map(|a| a.since),
-        observation: verdict.observation,
-        channels: session.model().input_names(),
-        inference_ticks: t1.wrapping_sub(t0),
-        monitor_ticks: t3.wrapping_sub(t2),
-    })
+    }
 }
 
 /// What a replay showed: accuracy before the fault, false alarms, and the
@@ -306,6 +489,24 @@ pub struct Summary {
     pub fault_from: Option<usize>,
     /// The first channel named by that alarm.
     pub named: Option<u16>,
+    /// With adaptation: the window where a correction was first applied.
+    pub corrected_at: Option<usize>,
+    /// Labelled faulty windows before that correction, and of those
+    /// correctly classified.
+    pub uncorrected_windows: usize,
+    /// See `uncorrected_windows`.
+    pub uncorrected_correct: usize,
+    /// Labelled windows while the correction was in force, and of those
+    /// correctly classified.
+    pub corrected_windows: usize,
+    /// See `corrected_windows`.
+    pub corrected_correct: usize,
+    /// The window where the correction was confirmed.
+    pub confirmed_at: Option<usize>,
+    /// The window where the correction was rolled back.
+    pub rolled_back_at: Option<usize>,
+    /// The first refusal to correct.
+    pub refused: Option<(usize, crate::adapt::Refusal)>,
 }
 
 impl Summary {
@@ -320,8 +521,38 @@ impl Summary {
 
     /// Counts one step.
     pub fn add(&mut self, s: &Step<'_>) {
+        use crate::adapt::Event;
         let faulty = self.fault_from.is_some_and(|f| s.window >= f);
         let drift = s.level() == crate::monitor::Level::Drift;
+        match &s.adaptation {
+            Some(Event::Applied { .. }) if self.corrected_at.is_none() => {
+                self.corrected_at = Some(s.window)
+            }
+            Some(Event::Confirmed) if self.confirmed_at.is_none() => {
+                self.confirmed_at = Some(s.window)
+            }
+            Some(Event::RolledBack) if self.rolled_back_at.is_none() => {
+                self.rolled_back_at = Some(s.window)
+            }
+            Some(Event::Refused { why }) if self.refused.is_none() => {
+                self.refused = Some((s.window, *why))
+            }
+            _ => {}
+        }
+        if faulty {
+            if let Some(ok) = s.correct() {
+                let in_force = self.corrected_at.is_some() && self.rolled_back_at.is_none();
+                let (n, right) = if in_force {
+                    (&mut self.corrected_windows, &mut self.corrected_correct)
+                } else if self.corrected_at.is_none() {
+                    (&mut self.uncorrected_windows, &mut self.uncorrected_correct)
+                } else {
+                    (&mut 0, &mut 0)
+                };
+                *n += 1;
+                *right += usize::from(ok);
+            }
+        }
         if !faulty {
             if let Some(ok) = s.correct() {
                 self.clean_windows += 1;
@@ -358,7 +589,33 @@ impl core::fmt::Display for Summary {
             ),
             (Some(from), None) => write!(f, ", fault from window {from}, drift NOT raised"),
             _ => Ok(()),
+        }?;
+        let adapted = self.corrected_at.is_some() || self.refused.is_some();
+        if !adapted {
+            return Ok(());
         }
+        write!(
+            f,
+            "; adaptation: accuracy uncorrected {}/{}",
+            self.uncorrected_correct, self.uncorrected_windows
+        )?;
+        if let Some((at, why)) = self.refused {
+            write!(f, ", refused at window {at} ({why:?})")?;
+        }
+        if let Some(at) = self.corrected_at {
+            write!(
+                f,
+                ", corrected at window {at}, accuracy corrected {}/{}",
+                self.corrected_correct, self.corrected_windows
+            )?;
+        }
+        if let Some(at) = self.confirmed_at {
+            write!(f, ", confirmed at window {at}")?;
+        }
+        if let Some(at) = self.rolled_back_at {
+            write!(f, ", rolled back at window {at}")?;
+        }
+        Ok(())
     }
 }
 
@@ -507,6 +764,65 @@ pub fn to_bytes(
     fault_from: Option<usize>,
     fault_channel: Option<u16>,
 ) -> alloc::vec::Vec<u8> {
+    let body = windows_bytes(windows);
+    let values = windows.first().map_or(0, |w| w.1.len());
+    with_header(
+        VERSION,
+        windows.len(),
+        values,
+        fault_from,
+        fault_channel,
+        &body,
+    )
+}
+
+/// A fault a drawn stream applies to one channel from one step on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrawnFault {
+    /// First faulty step.
+    pub from: usize,
+    /// The channel.
+    pub channel: u16,
+    /// `x · gain + offset`.
+    pub gain: f32,
+    /// Raw units, added after the gain.
+    pub offset: f32,
+}
+
+/// Writes a drawn replay file (version 2): `steps[i]` is the index in
+/// `recorded` of the window step `i` replays; each window holds
+/// `channels` channels, channel-major.
+#[cfg(feature = "alloc")]
+pub fn to_bytes_drawn(
+    recorded: &[(Option<u16>, alloc::vec::Vec<f32>)],
+    channels: usize,
+    steps: &[u16],
+    fault: Option<DrawnFault>,
+) -> alloc::vec::Vec<u8> {
+    let mut body = alloc::vec::Vec::new();
+    body.extend_from_slice(&(recorded.len() as u32).to_le_bytes());
+    body.extend_from_slice(&(channels as u32).to_le_bytes());
+    let (gain, offset) = fault.map_or((1.0f32, 0.0f32), |f| (f.gain, f.offset));
+    body.extend_from_slice(&gain.to_bits().to_le_bytes());
+    body.extend_from_slice(&offset.to_bits().to_le_bytes());
+    body.extend_from_slice(&windows_bytes(recorded));
+    for s in steps {
+        body.extend_from_slice(&s.to_le_bytes());
+    }
+    let values = recorded.first().map_or(0, |w| w.1.len());
+    with_header(
+        VERSION_DRAWN,
+        steps.len(),
+        values,
+        fault.map(|f| f.from),
+        fault.map(|f| f.channel),
+        &body,
+    )
+}
+
+/// Windows as the file stores them: label, then values.
+#[cfg(feature = "alloc")]
+fn windows_bytes(windows: &[(Option<u16>, alloc::vec::Vec<f32>)]) -> alloc::vec::Vec<u8> {
     let values = windows.first().map_or(0, |w| w.1.len());
     let mut body = alloc::vec::Vec::new();
     for (label, xs) in windows {
@@ -516,18 +832,31 @@ pub fn to_bytes(
             body.extend_from_slice(&x.to_bits().to_le_bytes());
         }
     }
+    body
+}
+
+/// The 28-byte header, then `body`.
+#[cfg(feature = "alloc")]
+fn with_header(
+    version: u16,
+    windows: usize,
+    values: usize,
+    fault_from: Option<usize>,
+    fault_channel: Option<u16>,
+    body: &[u8],
+) -> alloc::vec::Vec<u8> {
     let mut out = alloc::vec::Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&(windows.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(windows as u32).to_le_bytes());
     out.extend_from_slice(&(values as u32).to_le_bytes());
     let from = fault_from.map_or(u32::MAX, |f| f as u32);
     out.extend_from_slice(&from.to_le_bytes());
     out.extend_from_slice(&fault_channel.unwrap_or(u16::MAX).to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&crc32(&body).to_le_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32(body).to_le_bytes());
+    out.extend_from_slice(body);
     out
 }
 
@@ -560,5 +889,57 @@ mod tests {
         let mut flipped = bytes.clone();
         flipped[HEADER_LEN + 3] ^= 1;
         assert!(Replay::from_bytes(&flipped).is_err());
+    }
+
+    #[test]
+    fn a_drawn_stream_replays_its_schedule_with_the_fault_and_refuses_corruption() {
+        // Two channels of two values; the fault on channel 1 from step 2.
+        let recorded = alloc::vec![
+            (Some(0), alloc::vec![1.0, 2.0, 3.0, 4.0]),
+            (Some(1), alloc::vec![5.0, 6.0, 7.0, 8.0])
+        ];
+        let fault = DrawnFault {
+            from: 2,
+            channel: 1,
+            gain: 2.0,
+            offset: 0.5,
+        };
+        let bytes = to_bytes_drawn(&recorded, 2, &[1, 0, 1, 0], Some(fault));
+        let r = Replay::from_bytes(&bytes).unwrap();
+        assert_eq!((r.len(), r.recorded(), r.values_per_window()), (4, 2, 4));
+        assert_eq!((r.fault_from(), r.fault_channel()), (Some(2), Some(1)));
+        assert_eq!(r.drawn_fault(), Some((2.0, 0.5)));
+        let mut x = [0.0f32; 4];
+        assert_eq!(r.window(0, &mut x).unwrap(), Some(1));
+        assert_eq!(x, [5.0, 6.0, 7.0, 8.0]);
+        assert_eq!(r.window(1, &mut x).unwrap(), Some(0));
+        assert_eq!(x, [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(r.window(2, &mut x).unwrap(), Some(1));
+        assert_eq!(x, [5.0, 6.0, 14.5, 16.5]);
+        assert_eq!(r.window(3, &mut x).unwrap(), Some(0));
+        assert_eq!(x, [1.0, 2.0, 6.5, 8.5]);
+        assert!(r.window(4, &mut x).is_err());
+        for cut in 0..bytes.len() {
+            assert!(
+                Replay::from_bytes(&bytes[..cut]).is_err(),
+                "truncated at {cut}"
+            );
+        }
+        // A step naming a window the file does not hold, with a valid CRC.
+        let bad = to_bytes_drawn(&recorded, 2, &[0, 2], None);
+        assert!(Replay::from_bytes(&bad).is_err());
+        // A faulty channel past the channels.
+        let bad = to_bytes_drawn(
+            &recorded,
+            2,
+            &[0],
+            Some(DrawnFault {
+                channel: 2,
+                ..fault
+            }),
+        );
+        assert!(Replay::from_bytes(&bad).is_err());
+        // Channels that do not divide the values.
+        assert!(Replay::from_bytes(&to_bytes_drawn(&recorded, 3, &[0], None)).is_err());
     }
 }

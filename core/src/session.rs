@@ -57,6 +57,9 @@ pub struct Sizes {
     pub raw_input: usize,
     /// Input channels (features).
     pub channels: usize,
+    /// Floats of adaptation state for [`Session::with_adaptation`] (0
+    /// when the model has no adaptation section).
+    pub adaptation: usize,
 }
 
 impl Sizes {
@@ -64,6 +67,7 @@ impl Sizes {
     pub fn of(bytes: &[u8]) -> Result<Sizes, Error> {
         let model = Model::from_bytes(bytes)?;
         let monitor = Monitor::from_model(&model)?;
+        crate::adapt::Adapter::from_model(&model)?;
         Ok(Sizes::of_model(&model, monitor.as_ref()))
     }
 
@@ -79,6 +83,10 @@ impl Sizes {
             input: model.input_len(),
             raw_input,
             channels: model.input_shape().channels as usize,
+            adaptation: crate::adapt::Adapter::from_model(model)
+                .ok()
+                .flatten()
+                .map_or(0, |a| a.state_len()),
         }
     }
 }
@@ -104,12 +112,15 @@ pub mod sizes {
              /// Raw values per row before `Encoding::encode` (= INPUT without text columns).\n\
              pub const {prefix}RAW_INPUT: usize = {};\n\
              /// Input channels.\n\
-             pub const {prefix}CHANNELS: usize = {};\n",
+             pub const {prefix}CHANNELS: usize = {};\n\
+             /// Floats of adaptation state (`Session::with_adaptation`; 0 without an adaptation section).\n\
+             pub const {prefix}ADAPTATION_STATE: usize = {};\n",
             s.arena.max(1),
             s.monitor_state.max(1),
             s.input,
             s.raw_input,
-            s.channels
+            s.channels,
+            s.adaptation
         ))
     }
 }

@@ -4,9 +4,13 @@
 //!
 //! By default the model is the BasicMotions 1-D CNN (smartwatch activity
 //! recognition, 6 IMU channels × 100 samples); feature `digits` swaps in the
-//! digits MLP and its stream, with this same code. Both pairs of files in
-//! `models/` are written by `./make-assets.sh` (the tests check they are
-//! what it writes).
+//! digits MLP and its stream, with this same code. Feature `adapt` runs
+//! the BasicMotions CNN trained with `--adapt` on a 750-window stream
+//! whose accelerometer gains a one-deviation offset from window 100: the
+//! monitor raises drift, the session corrects the input after its settling
+//! period, the accuracy comes back, and the correction is confirmed. The
+//! files in `models/` are written by `./make-assets.sh` (the tests check
+//! they are what it writes).
 //!
 //! Output, one line per window (see `vigie_core::replay::Step`), then a
 //! summary and the costs. Exit status 0 when the clean windows raised no
@@ -26,7 +30,7 @@ mod stack;
 
 use out::{finish, say};
 
-#[cfg(not(feature = "digits"))]
+#[cfg(not(any(feature = "digits", feature = "adapt")))]
 mod assets {
     pub const NAME: &str = "BasicMotions 1-D CNN";
     pub static MODEL: &[u8] = include_bytes!("../models/basicmotions.vigie");
@@ -40,12 +44,23 @@ mod assets {
     pub static STREAM: &[u8] = include_bytes!("../models/digits.replay");
 }
 
+#[cfg(all(feature = "adapt", not(feature = "digits")))]
+mod assets {
+    pub const NAME: &str = "BasicMotions 1-D CNN with adaptation";
+    pub static MODEL: &[u8] = include_bytes!("../models/basicmotions-adapt.vigie");
+    pub static STREAM: &[u8] = include_bytes!("../models/basicmotions-adapt.replay");
+}
+
+#[cfg(all(feature = "adapt", feature = "digits"))]
+compile_error!("choose one model: `digits` or `adapt`");
+
 /// The embedded model's buffer sizes, read from the file by `build.rs`:
-/// `ARENA` bytes, `MONITOR_STATE` floats, `INPUT` floats, `CHANNELS`.
+/// `ARENA` bytes, `MONITOR_STATE` floats, `INPUT` floats, `CHANNELS`,
+/// `ADAPTATION_STATE` floats.
 mod sizes {
     include!(concat!(env!("OUT_DIR"), "/sizes.rs"));
 }
-use sizes::{ARENA, CHANNELS, INPUT, MONITOR_STATE, RAW_INPUT};
+use sizes::{ADAPTATION_STATE, ARENA, CHANNELS, INPUT, MONITOR_STATE, RAW_INPUT};
 
 /// `PUBLIC_KEY`, read by `build.rs` from `keys/demo.key.pub`: the firmware
 /// runs only models signed with its secret half.
@@ -62,6 +77,10 @@ const _: () = assert!(
 
 /// Windows after the fault within which drift must be raised.
 pub const DRIFT_BOUND: usize = 10;
+/// With adaptation: the largest loss of accuracy after the correction
+/// against before the fault, in windows per hundred (the 2
+/// points).
+pub const RECOVERY_POINTS: usize = 2;
 
 #[entry]
 fn main() -> ! {
@@ -70,6 +89,10 @@ fn main() -> ! {
     // Static RAM: the arena, the monitor state and one input window.
     let arena = cortex_m::singleton!(: [i8; ARENA] = [0; ARENA]).expect("once");
     let state = cortex_m::singleton!(: [f32; MONITOR_STATE] = [0.0; MONITOR_STATE]).expect("once");
+    // The adaptation's moments and corrected input (none without an
+    // adaptation section).
+    let adaptation =
+        cortex_m::singleton!(: [f32; ADAPTATION_STATE] = [0.0; ADAPTATION_STATE]).expect("once");
     let input = cortex_m::singleton!(: [f32; INPUT] = [0.0; INPUT]).expect("once");
     // For the occlusion attribution: an occluded copy of the input, and a
     // baseline and an attribution per channel.
@@ -80,7 +103,7 @@ fn main() -> ! {
         scratch,
         explain,
     };
-    match replay_stream(&clock, arena, state, buffers) {
+    match replay_stream(&clock, arena, state, adaptation, buffers) {
         Ok(ok) => finish(ok),
         Err(e) => {
             say!("error: {}", e);
@@ -93,6 +116,7 @@ fn replay_stream(
     clock: &clock::Clock,
     arena: &mut [i8],
     state: &mut [f32],
+    adaptation: &mut [f32],
     buffers: replay::Buffers<'_>,
 ) -> Result<bool, Error> {
     // Only a model signed with the trusted key runs.
@@ -110,17 +134,22 @@ fn replay_stream(
     // Loads and validates the model and its monitor in place, and binds
     // them to the static buffers.
     let mut session = Session::from_bytes(assets::MODEL, arena, state)?;
+    if ADAPTATION_STATE > 0 {
+        // Corrects one or two inputs that moved, after a confirmed drift.
+        session = session.with_adaptation(adaptation)?;
+    }
     let load = clock.to_units(clock.now().wrapping_sub(t0));
     let model = session.model().clone();
     let state_bytes = session.monitor().map_or(0, |m| m.state_bytes());
     let stream = Replay::from_bytes(assets::STREAM)?;
     say!(
-        "model: {}, {} bytes, {} MACs, arena {} bytes, monitor state {} bytes, loaded and validated in {} {}",
+        "model: {}, {} bytes, {} MACs, arena {} bytes, monitor state {} bytes, adaptation state {} bytes, loaded and validated in {} {}",
         assets::NAME,
         assets::MODEL.len(),
         model.macs(),
         model.arena_len(),
         state_bytes,
+        4 * ADAPTATION_STATE,
         load,
         clock::UNIT
     );
@@ -133,6 +162,14 @@ fn replay_stream(
             .fault_channel()
             .and_then(|c| model.input_names().get(c as usize))
     );
+    if let Some((gain, offset)) = stream.drawn_fault() {
+        say!(
+            "stream: each window one of {} recorded ones, drawn at random; the fault is x * {} + {}",
+            stream.recorded(),
+            gain,
+            offset
+        );
+    }
     let (mut infer, mut watch, mut explain_cost) = (0u64, 0u64, 0);
     let arena_bytes = ARENA;
     let summary = replay::run(
@@ -162,14 +199,22 @@ fn replay_stream(
 
     let n = stream.len().max(1) as u64;
     let per_inference = infer / n;
-    say!(
-        "cost: inference {} {} ({} per MAC), monitor update {} {} per window",
-        per_inference,
-        clock::UNIT,
-        bench::PerMac(per_inference, model.macs()),
-        watch / n,
-        clock::UNIT
-    );
+    if ADAPTATION_STATE > 0 {
+        say!(
+            "cost: step with adaptation (tracking, correction, inference, monitor) {} {} per window",
+            per_inference,
+            clock::UNIT
+        );
+    } else {
+        say!(
+            "cost: inference {} {} ({} per MAC), monitor update {} {} per window",
+            per_inference,
+            clock::UNIT,
+            bench::PerMac(per_inference, model.macs()),
+            watch / n,
+            clock::UNIT
+        );
+    }
     let kernels = [
         bench::dense(clock),
         bench::conv(clock),
@@ -179,10 +224,11 @@ fn replay_stream(
         say!("cost: {}", k);
     }
     say!(
-        "memory: static RAM {} bytes (arena {}, monitor state {}, input {}, attribution buffers {}), stack peak {} bytes, flash model {} bytes, stream {} bytes",
+        "memory: static RAM {} bytes (arena {}, monitor state {}, adaptation state {}, input {}, attribution buffers {}), stack peak {} bytes, flash model {} bytes, stream {} bytes",
         stack::static_bytes(),
         arena_bytes,
         4 * MONITOR_STATE,
+        4 * ADAPTATION_STATE,
         4 * stream.values_per_window(),
         4 * (INPUT + 2 * CHANNELS),
         stack::peak(),
@@ -191,9 +237,24 @@ fn replay_stream(
     );
     let ok = kernels.iter().all(|k| k.equal)
         && summary.false_alarms == 0
-        && summary.delay().is_some_and(|d| d <= DRIFT_BOUND);
+        && summary.delay().is_some_and(|d| d <= DRIFT_BOUND)
+        && (ADAPTATION_STATE == 0 || recovered(&summary));
     say!("result: {}", if ok { "ok" } else { "FAILED" });
     Ok(ok)
+}
+
+/// With adaptation: the correction was applied and confirmed, never
+/// rolled back, and the accuracy while it was in force is within
+/// [`RECOVERY_POINTS`] of the accuracy before the fault.
+fn recovered(s: &replay::Summary) -> bool {
+    // a/b ≥ c/d − p/100, in integers: 100·a·d ≥ 100·c·b − p·b·d.
+    let (a, b) = (s.corrected_correct, s.corrected_windows);
+    let (c, d) = (s.clean_correct, s.clean_windows);
+    s.corrected_at.is_some()
+        && s.confirmed_at.is_some()
+        && s.rolled_back_at.is_none()
+        && b > 0
+        && 100 * a * d + RECOVERY_POINTS * b * d >= 100 * c * b
 }
 
 /// Prints one inference's cost split by layer: each layer's kind, MACs,

@@ -581,6 +581,15 @@ enum Command {
         /// after the gain).
         #[arg(long, default_value_t = 0.0)]
         offset: f32,
+        /// Write a long stream of this many steps instead, each a held-out
+        /// window drawn at random (seeded by --seed) from the first
+        /// --windows, with the gain and offset from --fault-from on (never
+        /// stuck): for a device's adaptation (`vigie train --adapt`).
+        #[arg(long, value_name = "STEPS")]
+        steps: Option<usize>,
+        /// The first faulty step of a --steps stream.
+        #[arg(long, requires = "steps", value_name = "STEP")]
+        fault_from: Option<usize>,
         /// Where to write the stream.
         #[arg(long)]
         out: PathBuf,
@@ -860,16 +869,22 @@ fn run(cli: Cli) -> Result<()> {
             fault_channel,
             gain,
             offset,
+            steps,
+            fault_from,
             out,
             force,
         } => {
+            let drawn = steps.map(|steps| cli::stream::Drawn {
+                steps,
+                fault_from: fault_from.unwrap_or(steps / 4),
+            });
             let mut args = TrainArgs::new(io.data, &target);
             args.csv = io.csv.options()?;
             args.test_split = if test.is_some() { 0.0 } else { 0.2 };
             args.test = test;
             args.seed = seed;
             let fault = (fault_channel.as_str(), gain, offset);
-            cli::stream::stream(&args, &io.model, windows, fault, &out, force)
+            cli::stream::stream(&args, &io.model, windows, fault, drawn, &out, force)
         }
         Command::Explain {
             io,

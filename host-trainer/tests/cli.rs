@@ -398,6 +398,8 @@ fn firmware_models_and_streams_are_what_make_assets_writes() {
         "basicmotions.replay",
         "digits.vigie",
         "digits.replay",
+        "basicmotions-adapt.vigie",
+        "basicmotions-adapt.replay",
     ] {
         let committed = std::fs::read(root.join("firmware-demo/models").join(name)).unwrap();
         assert!(

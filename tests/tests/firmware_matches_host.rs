@@ -116,10 +116,13 @@ fn run_in_qemu(elf: &Path) -> (Option<i32>, String) {
     (status.code(), out)
 }
 
-fn check_firmware(name: &str, features: &[&str]) {
+/// Runs firmware `name` (its model and stream in `models/`) and checks it
+/// against the host; returns the summary line, or `None` when the tools
+/// are missing.
+fn check_firmware(name: &str, features: &[&str]) -> Option<String> {
     if let Some(why) = missing_tools() {
         eprintln!("SKIPPED firmware test ({name}): {why}");
-        return;
+        return None;
     }
     let elf = build(name, features);
     let (code, out) = run_in_qemu(&elf);
@@ -151,9 +154,10 @@ fn check_firmware(name: &str, features: &[&str]) {
     let delay: usize = summary
         .split("(delay ")
         .nth(1)
-        .and_then(|s| s.trim_end_matches(')').parse().ok())
+        .and_then(|s| s.split(')').next()?.parse().ok())
         .unwrap_or_else(|| panic!("no drift raised: {summary}"));
     assert!(delay <= DRIFT_BOUND, "{summary}");
+    Some(summary.clone())
 }
 
 #[test]
@@ -164,6 +168,45 @@ fn firmware_basicmotions_cnn_matches_host_bit_for_bit_and_catches_the_fault() {
 #[test]
 fn firmware_digits_mlp_matches_host_bit_for_bit_and_catches_the_fault() {
     check_firmware("digits", &["--features", "digits"]);
+}
+
+/// Largest loss of accuracy while the correction is in force against
+/// before the fault: the 2 points (the firmware's own
+/// `RECOVERY_POINTS`).
+const RECOVERY_TOLERANCE: f64 = 0.02;
+/// Most accuracy the uncorrected, faulty windows may keep for the demo to
+/// show a fault worth correcting (a one-deviation offset of the
+/// accelerometer halves BasicMotions' accuracy).
+const UNCORRECTED_AT_MOST: f64 = 0.75;
+
+/// The share `a/b` that follows `label` in a summary.
+fn share_after(summary: &str, label: &str) -> f64 {
+    let text = summary
+        .split(label)
+        .nth(1)
+        .and_then(|s| s.split([',', ';']).next())
+        .unwrap_or_else(|| panic!("no `{label}` in {summary}"));
+    let (a, b) = text.trim().split_once('/').expect("a/b");
+    a.parse::<f64>().unwrap() / b.parse::<f64>().unwrap()
+}
+
+/// The whole adaptation story on the device, bit for bit as on the host
+/// over 750 windows: the accelerometer's one-deviation offset halves the
+/// accuracy, the monitor raises drift, the session corrects the input
+/// after its settling period, the accuracy comes back, and the correction
+/// is confirmed.
+#[test]
+fn firmware_corrects_a_moved_accelerometer_and_matches_host_bit_for_bit() {
+    let Some(summary) = check_firmware("basicmotions-adapt", &["--features", "adapt"]) else {
+        return;
+    };
+    let clean = share_after(&summary, "clean accuracy");
+    let uncorrected = share_after(&summary, "accuracy uncorrected");
+    let corrected = share_after(&summary, "accuracy corrected");
+    assert!(uncorrected <= UNCORRECTED_AT_MOST, "{summary}");
+    assert!(corrected >= clean - RECOVERY_TOLERANCE, "{summary}");
+    assert!(summary.contains("confirmed at window"), "{summary}");
+    assert!(!summary.contains("rolled back"), "{summary}");
 }
 
 /// Runs the firmware's `mlperf` binary with one model feature and checks

@@ -1,4 +1,5 @@
-//! `vigie stream`: a replay file of held-out rows, clean then faulty.
+//! `vigie stream`: a replay file of held-out rows, clean then faulty, or
+//! a long stream drawn from them (`--steps`).
 
 use std::path::Path;
 
@@ -8,12 +9,22 @@ use crate::data::{self};
 use crate::files;
 use crate::training::args::TrainArgs;
 
+/// How long a drawn stream is (`--steps`, `--fault-from`).
+#[derive(Debug, Clone, Copy)]
+pub struct Drawn {
+    /// Steps.
+    pub steps: usize,
+    /// First faulty step.
+    pub fault_from: usize,
+}
+
 /// `vigie stream`: a replay file of held-out rows, clean then faulty.
 pub fn stream(
     args: &TrainArgs,
     model_path: &Path,
     windows: usize,
     (fault_channel, gain, offset): (&str, f32, f32),
+    drawn: Option<Drawn>,
     out: &Path,
     force: bool,
 ) -> Result<()> {
@@ -42,6 +53,26 @@ pub fn stream(
         gain,
         offset,
     };
+    if let Some(d) = drawn {
+        let file = crate::evaluation::stream::drawn_stream(
+            &prepared,
+            windows,
+            d.steps,
+            d.fault_from,
+            fault,
+            args.seed,
+        )?;
+        files::write_atomically(out, &file)?;
+        println!(
+            "{}: {} steps drawn from {} held-out windows ({} clean, then `{fault_channel}` ×{gain} {offset:+}), {} bytes",
+            out.display(),
+            d.steps,
+            windows.min(prepared.test_rows().1.len()),
+            d.fault_from,
+            file.len()
+        );
+        return Ok(());
+    }
     let (windows, fault_from) = crate::evaluation::stream::fault_stream(&prepared, windows, fault)?;
     let file = vigie_core::replay::to_bytes(&windows, Some(fault_from), Some(channel as u16));
     files::write_atomically(out, &file)?;

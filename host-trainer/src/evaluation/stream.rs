@@ -61,10 +61,63 @@ pub fn fault_stream(p: &Prepared, windows: usize, fault: Fault) -> Result<(Windo
     Ok((out, rows.len()))
 }
 
+/// A long stream drawn from few windows (`vigie_core::replay`'s version
+/// 2): `steps` steps, each one of the first `windows` held-out windows drawn
+/// at random (seeded), with `fault` from step `fault_from` on (the gain and
+/// offset, never stuck: the stream shows what the device's adaptation does
+/// with a sensor that moved). Returns the file.
+pub fn drawn_stream(
+    p: &Prepared,
+    windows: usize,
+    steps: usize,
+    fault_from: usize,
+    fault: Fault,
+    seed: u64,
+) -> Result<Vec<u8>> {
+    let (data, rows) = p.test_rows();
+    if fault.channel >= data.channels.len() {
+        bail!("channel {} does not exist", fault.channel);
+    }
+    let rows = &rows[..windows.min(rows.len()).min(u16::MAX as usize)];
+    if rows.is_empty() {
+        bail!("no held-out rows to stream");
+    }
+    if fault_from >= steps {
+        bail!("the fault starts at step {fault_from}, after the stream's {steps} steps");
+    }
+    let recorded: Windows = rows
+        .iter()
+        .map(|&r| {
+            let label = match &data.target {
+                Target::Classes { y, .. } => Some(y[r] as u16),
+                Target::Values { .. } => None,
+            };
+            (label, data.row(r).to_vec())
+        })
+        .collect();
+    let mut rng = crate::rng::Rng(seed ^ 0x5eed_5747);
+    let schedule: Vec<u16> = (0..steps)
+        .map(|_| rng.below(recorded.len()) as u16)
+        .collect();
+    let fault = vigie_core::replay::DrawnFault {
+        from: fault_from,
+        channel: fault.channel as u16,
+        gain: fault.gain,
+        offset: fault.offset,
+    };
+    Ok(vigie_core::replay::to_bytes_drawn(
+        &recorded,
+        data.channels.len(),
+        &schedule,
+        Some(fault),
+    ))
+}
+
 /// Replays a stream on the host exactly as the firmware does
-/// (`vigie_core::replay::run`) and returns the lines it prints: one per
-/// window, the attribution of the window where drift is first raised after
-/// the fault, then the summary.
+/// (`vigie_core::replay::run`, with the adaptation turned on when the model
+/// has one) and returns the lines it prints: one per window, the
+/// attribution of the window where drift is first raised after the fault,
+/// then the summary.
 pub fn replay_lines(model: &vigie_core::Model<'_>, stream: &[u8]) -> Result<Vec<String>> {
     use vigie_core::monitor::Monitor;
     use vigie_core::replay::{run, Buffers, Event, Replay};
@@ -73,7 +126,7 @@ pub fn replay_lines(model: &vigie_core::Model<'_>, stream: &[u8]) -> Result<Vec<
     let n = stream.values_per_window();
     let channels = model.input_shape().channels as usize;
     let mut memory = crate::device::Memory::new(model, monitor.as_ref());
-    let mut session = memory.session(model, monitor.as_ref())?;
+    let mut session = memory.adapting_session(model, monitor.as_ref())?;
     let buffers = Buffers {
         input: &mut vec![0.0f32; n],
         scratch: &mut vec![0.0f32; n],
