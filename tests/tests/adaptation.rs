@@ -7,7 +7,7 @@
 //! The accuracy table of the note comes from this test's output
 //! (`cargo test --release -p vigie-tests --test adaptation -- --nocapture`).
 
-use vigie_core::adapt::Event;
+use vigie_core::adapt::{Event, Refusal};
 use vigie_core::Session;
 use vigie_tests::{data_dir, Rng};
 use vigie_trainer::pipeline::{build, Built, CpuBackend, TrainArgs};
@@ -42,7 +42,11 @@ struct Case {
 }
 
 fn case(name: &'static str, file: &str, target: &str, test: Option<&str>) -> Case {
-    let mut args = TrainArgs::new(data_dir().join(file), target);
+    case_at(name, data_dir().join(file), target, test)
+}
+
+fn case_at(name: &'static str, file: std::path::PathBuf, target: &str, test: Option<&str>) -> Case {
+    let mut args = TrainArgs::new(file, target);
     args.cpu_backend = CpuBackend::Flex;
     args.adapt = true;
     args.test = test.map(|t| data_dir().join(t));
@@ -82,6 +86,13 @@ fn digits() -> Case {
 
 fn wine() -> Case {
     case("winequality-red", "winequality-red.csv", "quality", None)
+}
+
+/// Fisher's iris (`tests/data/iris.csv`): 4 inputs, so a class-mix change
+/// moves too few of them by their means to tell it from a sensor's fault.
+fn iris() -> Case {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/iris.csv");
+    case_at("iris", file, "label", None)
 }
 
 fn basic_motions() -> Case {
@@ -300,6 +311,39 @@ fn a_class_mix_change_and_a_stuck_sensor_are_never_corrected() {
             );
         }
     }
+}
+
+/// On iris, a stream of one class moves one input's mean by more than
+/// half a deviation and the others' by less, as a sensor's fault would; but
+/// it narrows the petals' spreads to a quarter, which no sensor fault does
+/// to other inputs: the correction is refused.
+#[test]
+fn a_class_mix_change_that_narrows_the_other_inputs_is_not_corrected() {
+    let c = iris();
+    for seed in [7, 11] {
+        let run = stream(&c, Fault::ClassMix, true, seed);
+        println!("iris ClassMix (seed {seed}): {:?}", run.events);
+        assert!(
+            run.events.iter().any(|(_, e)| matches!(
+                e,
+                Event::Refused {
+                    why: Refusal::ManyInputsMoved
+                }
+            )),
+            "{:?}",
+            run.events
+        );
+        assert!(
+            !run.events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::Applied { .. })),
+            "{:?}",
+            run.events
+        );
+    }
+    // The same model's sensor faults are still corrected.
+    let run = stream(&c, Fault::Offset, true, 7);
+    assert!(run.applied.is_some(), "{:?}", run.events);
 }
 
 /// A correction that a second fault proves wrong before it is confirmed
