@@ -144,12 +144,15 @@ pub enum Event {
 }
 
 /// Where the adaptation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Phase {
     /// No correction; waiting for an alarm.
     Watching,
-    /// An alarm at `since`; estimating at `since + settle`.
-    Settling { since: u32 },
+    /// An alarm (at `alarm.since`); estimating at `since + settle`, even
+    /// if the session's latch clears it meanwhile (a fault the monitor
+    /// sees now and then: the moments decide), and again from a newer
+    /// alarm if one is raised before.
+    Settling { alarm: Alarm },
     /// A correction applied at `at`, not yet confirmed.
     Applied { at: u32 },
     /// A confirmed correction.
@@ -359,28 +362,42 @@ impl<'a> Adapter<'a> {
         index: u32,
         alarm: Option<&Alarm>,
     ) -> Option<Event> {
-        match self.phase {
+        match &self.phase {
             Phase::Watching => {
-                let a = alarm?;
-                self.phase = Phase::Settling { since: a.since };
+                self.phase = Phase::Settling {
+                    alarm: alarm?.clone(),
+                };
                 None
             }
-            Phase::Settling { since } => {
-                if alarm.is_none() {
-                    // Cleared on its own: nothing to correct.
-                    self.phase = Phase::Watching;
+            Phase::Settling { alarm: first } => {
+                // A new alarm after the first cleared: the change may have
+                // started only now; settle again from it.
+                if let Some(a) = alarm.filter(|a| a.since != first.since) {
+                    self.phase = Phase::Settling { alarm: a.clone() };
                     return None;
                 }
-                if index.wrapping_sub(since) < self.def.settle {
+                if index.wrapping_sub(first.since) < self.def.settle {
                     return None;
                 }
-                let event = match self.estimate(state, alarm?) {
+                let first = first.clone();
+                let event = match self.estimate(state, &first) {
                     Ok(channels) => {
                         self.phase = Phase::Applied { at: index };
                         Event::Applied { channels }
                     }
+                    // The alarm cleared while the estimates settled, and
+                    // the channels it named are back: nothing to correct
+                    // or to say.
+                    Err(Refusal::NotOneInput) if alarm.is_none() => {
+                        self.phase = Phase::Watching;
+                        return None;
+                    }
                     Err(why) => {
-                        self.phase = Phase::Waiting;
+                        self.phase = if alarm.is_some() {
+                            Phase::Waiting
+                        } else {
+                            Phase::Watching
+                        };
                         Event::Refused { why }
                     }
                 };
@@ -392,7 +409,7 @@ impl<'a> Adapter<'a> {
                     self.phase = Phase::Stopped;
                     return Some(Event::RolledBack);
                 }
-                if index.wrapping_sub(at) >= self.def.confirm {
+                if index.wrapping_sub(*at) >= self.def.confirm {
                     self.phase = Phase::Confirmed;
                     return Some(Event::Confirmed);
                 }
@@ -401,8 +418,9 @@ impl<'a> Adapter<'a> {
             // A confirmed correction stays until a new alarm: then the
             // whole correction is estimated again from the raw moments.
             Phase::Confirmed => {
-                let a = alarm?;
-                self.phase = Phase::Settling { since: a.since };
+                self.phase = Phase::Settling {
+                    alarm: alarm?.clone(),
+                };
                 None
             }
             Phase::Stopped => None,

@@ -18,10 +18,19 @@ const DRIFT_AT: usize = 400;
 const STEPS: usize = 2000;
 /// Step from which the second fault of [`Fault::TwoOffsets`] is applied.
 const SECOND_AT: usize = 850;
-/// Largest loss of accuracy after a correction against before the drift:
-/// 2 points, as the issue asks, plus the noise of accuracies measured on
-/// a few hundred resampled rows (about 2 points).
-const RECOVERY_TOLERANCE: f64 = 0.04;
+/// Largest loss of accuracy after a correction against the same rows
+/// without drift (the median over [`SEEDS`]): 2 points, as the issue asks.
+/// The comparison is paired (the same rows), so no allowance for the
+/// noise of different samples is needed.
+const RECOVERY_TOLERANCE: f64 = 0.02;
+/// Widest gain estimated for an offset (true gain 1), either way: the
+/// recent spread over about 200 effective samples of a skewed input
+/// (red wine's total sulfur dioxide, kurtosis about 7) wanders by about
+/// 10%, and this is three times that.
+const GAIN_RANGE: f32 = 1.35;
+/// Steps after a correction before its accuracy counts: the monitor
+/// restarts, and the first windows are still those the estimate saw.
+const SETTLED: usize = 50;
 /// Largest error of an estimated offset, in the channel's deviations: the
 /// recent mean over about 100 samples wanders by 0.1, and the held-out
 /// rows' own mean differs from the training rows' by about as much.
@@ -106,6 +115,8 @@ fn basic_motions() -> Case {
 
 #[derive(Clone, Copy, Debug)]
 enum Fault {
+    /// No fault: what the model gets on the same rows without drift.
+    None,
     Offset,
     Gain,
     Stuck,
@@ -118,11 +129,18 @@ enum Fault {
 /// What a stream showed.
 #[derive(Debug)]
 struct Run {
-    before: f64,
-    during: f64,
-    after: Option<f64>,
     applied: Option<usize>,
     events: Vec<(usize, Event)>,
+    /// Per step, whether the decision was the row's class.
+    correct: Vec<bool>,
+}
+
+impl Run {
+    /// The accuracy over `steps`.
+    fn accuracy(&self, steps: std::ops::Range<usize>) -> f64 {
+        let n = steps.len().max(1) as f64;
+        self.correct[steps].iter().filter(|&&c| c).count() as f64 / n
+    }
 }
 
 /// A session's buffers for a model: its arena, its monitor's state and its
@@ -154,8 +172,8 @@ fn stream(c: &Case, fault: Fault, adapt: bool, seed: u64) -> Run {
         (0..64).max_by_key(|&k| n[k]).unwrap()
     };
     let mut stuck: Option<Vec<f32>> = None;
-    let (mut right, mut seen) = ([0usize; 3], [0usize; 3]);
     let (mut applied, mut events) = (None, Vec::new());
+    let mut correct = Vec::with_capacity(STEPS);
     let span = c.channel * c.length..(c.channel + 1) * c.length;
     for step in 0..STEPS {
         let drifted = step >= DRIFT_AT;
@@ -183,103 +201,117 @@ fn stream(c: &Case, fault: Fault, adapt: bool, seed: u64) -> Run {
                     let s = stuck.get_or_insert_with(|| x[span.clone()].to_vec());
                     x[span.clone()].copy_from_slice(s);
                 }
-                Fault::ClassMix => {}
+                Fault::ClassMix | Fault::None => {}
             }
         }
         let s = session.step(&x).unwrap();
+        correct.push(s.decision().is_some_and(|d| d.index == truth));
         if let Some(e) = s.adaptation.clone() {
             if matches!(e, Event::Applied { .. }) {
                 applied = Some(step);
             }
             events.push((step, e));
         }
-        let phase = match (drifted, applied) {
-            (false, _) => 0,
-            (true, None) => 1,
-            (true, Some(a)) if step >= a + 50 => 2,
-            _ => continue,
-        };
-        seen[phase] += 1;
-        right[phase] += usize::from(s.decision().is_some_and(|d| d.index == truth));
     }
-    let share = |p: usize| right[p] as f64 / seen[p].max(1) as f64;
     Run {
-        before: share(0),
-        during: share(1),
-        after: (seen[2] > 0).then(|| share(2)),
         applied,
         events,
+        correct,
     }
+}
+
+/// Seeds of the streams whose median the recovery is judged on.
+const SEEDS: [u64; 5] = [7, 8, 9, 10, 11];
+
+/// The median of a few values.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 #[test]
 fn an_offset_or_a_gain_of_one_input_is_corrected_and_the_accuracy_comes_back() {
     let cases = [digits(), wine(), basic_motions()];
-    println!("| data set | fault | before | after the fault, uncorrected | corrected after | after the correction | correction (channel, gain, offset) | then |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("Medians over {} seeds; accuracies on the same rows, from 50 steps after the correction to the end:", SEEDS.len());
+    println!("| data set | fault | without drift | drifted, uncorrected | corrected | corrected after (steps) | then (seed {}) |", SEEDS[0]);
+    println!("|---|---|---|---|---|---|---|");
     for c in &cases {
         for fault in [Fault::Offset, Fault::Gain] {
-            let plain = stream(c, fault, false, 7);
-            let run = stream(c, fault, true, 7);
-            let correction = run
-                .events
-                .iter()
-                .find_map(|(_, e)| match e {
-                    Event::Applied { channels } => Some(format!("{channels:?}")),
-                    _ => None,
-                })
-                .unwrap_or_else(|| format!("{:?}", run.events));
-            let then = run
-                .events
-                .iter()
-                .skip(1)
-                .map(|(step, e)| format!("{e:?} at {}", step - DRIFT_AT))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let (mut clean, mut uncorrected, mut corrected, mut after) =
+                (vec![], vec![], vec![], vec![]);
+            let mut then = String::new();
+            for seed in SEEDS {
+                let run = stream(c, fault, true, seed);
+                let at = run.applied.unwrap_or_else(|| {
+                    panic!(
+                        "{} {fault:?} seed {seed}: no correction: {:?}",
+                        c.name, run.events
+                    )
+                });
+                // The corrected channel is the faulty one.
+                assert!(run.events.iter().any(|(s, e)| *s == at
+                    && matches!(e, Event::Applied { channels } if channels.iter().any(|ch| ch.0 as usize == c.channel))));
+                // The estimate is the fault's inverse: for an offset of one
+                // deviation, a gain near 1 and an offset near −σ·gain.
+                if let Fault::Offset = fault {
+                    let (_, gain, offset) = run
+                        .events
+                        .iter()
+                        .find_map(|(_, e)| match e {
+                            Event::Applied { channels } => channels.first().copied(),
+                            _ => None,
+                        })
+                        .unwrap();
+                    assert!(
+                        (1.0 / GAIN_RANGE..GAIN_RANGE).contains(&gain),
+                        "{} gain {gain}",
+                        c.name
+                    );
+                    let expected = -gain * c.sd;
+                    assert!(
+                        (offset - expected).abs() < OFFSET_TOLERANCE * c.sd,
+                        "{} offset {offset}, expected {expected}",
+                        c.name
+                    );
+                }
+                // The same rows without drift, and drifted without the
+                // adaptation (one draw per step: the same rows).
+                let steps = at + SETTLED..STEPS;
+                let without = stream(c, Fault::None, false, seed);
+                let plain = stream(c, fault, false, seed);
+                clean.push(without.accuracy(steps.clone()));
+                uncorrected.push(plain.accuracy(steps.clone()));
+                corrected.push(run.accuracy(steps));
+                after.push((at - DRIFT_AT) as f64);
+                if seed == SEEDS[0] {
+                    then = run
+                        .events
+                        .iter()
+                        .skip(1)
+                        .map(|(step, e)| format!("{e:?} at {}", step - DRIFT_AT))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                }
+            }
+            let gaps: Vec<f64> = clean.iter().zip(&corrected).map(|(a, b)| a - b).collect();
+            let (clean, uncorrected, corrected) =
+                (median(clean), median(uncorrected), median(corrected));
             println!(
-                "| {} | {:?} of channel {} | {:.3} | {:.3} | {} | {} | {} | {} |",
+                "| {} | {:?} of channel {} | {:.3} | {:.3} | {:.3} | {} | {} |",
                 c.name,
                 fault,
                 c.channel,
-                plain.before,
-                plain.during,
-                run.applied
-                    .map_or("-".into(), |a| (a - DRIFT_AT).to_string()),
-                run.after.map_or("-".into(), |a| format!("{a:.3}")),
-                correction,
+                clean,
+                uncorrected,
+                corrected,
+                median(after),
                 then
             );
-            let at = run
-                .applied
-                .unwrap_or_else(|| panic!("{} {fault:?}: no correction: {:?}", c.name, run.events));
-            // The corrected channel is the faulty one.
-            assert!(run.events.iter().any(|(s, e)| *s == at
-                && matches!(e, Event::Applied { channels } if channels.iter().any(|ch| ch.0 as usize == c.channel))));
-            // The estimate is the fault's inverse: for an offset of one
-            // deviation, a gain near 1 and an offset near −σ·gain.
-            if let Fault::Offset = fault {
-                let (_, gain, offset) = run
-                    .events
-                    .iter()
-                    .find_map(|(_, e)| match e {
-                        Event::Applied { channels } => channels.first().copied(),
-                        _ => None,
-                    })
-                    .unwrap();
-                assert!((0.8..1.25).contains(&gain), "{} gain {gain}", c.name);
-                let expected = -gain * c.sd;
-                assert!(
-                    (offset - expected).abs() < OFFSET_TOLERANCE * c.sd,
-                    "{} offset {offset}, expected {expected}",
-                    c.name
-                );
-            }
-            let after = run.after.unwrap();
+            let gap = median(gaps);
             assert!(
-                after >= run.before - RECOVERY_TOLERANCE,
-                "{} {fault:?}: {after} after, {} before",
-                c.name,
-                run.before
+                gap <= RECOVERY_TOLERANCE,
+                "{} {fault:?}: the corrected accuracy is {gap} below the same rows' without drift (median)",
+                c.name
             );
         }
     }
