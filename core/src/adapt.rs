@@ -71,12 +71,17 @@ pub const MOVED: f32 = 0.5;
 /// to count as narrowed: half (its estimates over about 100 samples
 /// wander by 0.1 to 0.2 on clean data, skewed inputs included).
 pub const NARROWED: f32 = 2.0;
-/// More than one input in this many narrowed, besides those the alarm
-/// named, is a change of the world, not of a sensor. Measured at the
+/// More than one input in this many of the others (those the alarm did not
+/// name and that were not constant in training) narrowed is a change of
+/// the world, not of a sensor. Measured at the
 /// moment of the estimate: on clean or sensor-faulty streams 8 or 9 of
 /// digits' 64 pixels narrowed by chance (rare values) and 1 of segment's
 /// 18 inputs; under a class-mix change 27 of digits' 64 and 2 of iris's 4.
 pub const NARROWED_SHARE: usize = 4;
+
+/// The smallest reference deviation: a channel constant in training is
+/// standardized by this.
+pub const MIN_DEVIATION: f32 = 1e-6;
 
 /// What adaptation needs from training, in the model file (section
 /// [`section_kind::ADAPTATION`], postcard).
@@ -150,9 +155,11 @@ enum Phase {
     Watching,
     /// An alarm (at `alarm.since`); estimating at `since + settle`, even
     /// if the session's latch clears it meanwhile (a fault the monitor
-    /// sees now and then: the moments decide), and again from a newer
-    /// alarm if one is raised before.
-    Settling { alarm: Alarm },
+    /// sees now and then: the moments decide). A newer alarm raised
+    /// within `settle` samples of the episode's first (`first`) moves the
+    /// estimate to `settle` after it (the change may have started only
+    /// then); later ones do not, so the wait is at most twice `settle`.
+    Settling { alarm: Alarm, first: u32 },
     /// A correction applied at `at`, not yet confirmed.
     Applied { at: u32 },
     /// A confirmed correction.
@@ -236,11 +243,12 @@ impl<'a> Adapter<'a> {
         4 * self.channels + self.channels * self.length
     }
 
-    /// Channel `c`'s training mean and standard deviation (never 0).
+    /// Channel `c`'s training mean and standard deviation (never below
+    /// [`MIN_DEVIATION`]).
     fn reference(&self, c: usize) -> (f32, f32) {
         (
             read_f32(self.def.means, c),
-            read_f32(self.def.deviations, c).max(1e-6),
+            read_f32(self.def.deviations, c).max(MIN_DEVIATION),
         )
     }
 
@@ -271,9 +279,13 @@ impl<'a> Adapter<'a> {
         Ok(())
     }
 
-    /// Whether a correction is in force.
-    pub fn correcting(&self) -> bool {
-        matches!(self.phase, Phase::Applied { .. } | Phase::Confirmed)
+    /// Whether a correction is in force: one channel's gain or offset is
+    /// not the identity's (it stays in force while a confirmed correction
+    /// is estimated again after a new alarm).
+    pub fn correcting(&self, state: &[f32]) -> bool {
+        state
+            .get(2 * self.channels..4 * self.channels)
+            .is_some_and(|pairs| pairs.chunks_exact(2).any(|p| p[0] != 1.0 || p[1] != 0.0))
     }
 
     /// Channel `c`'s correction `(gain, offset)`.
@@ -302,7 +314,7 @@ impl<'a> Adapter<'a> {
     /// The corrected copy of `input` in the buffer's scratch, or `None`
     /// when no correction is in force (the input is used as it is).
     pub fn corrected<'s>(&self, state: &'s mut [f32], input: &[f32]) -> Option<&'s [f32]> {
-        if !self.correcting() {
+        if !self.correcting(state) {
             return None;
         }
         let n = self.channels * self.length;
@@ -364,23 +376,34 @@ impl<'a> Adapter<'a> {
     ) -> Option<Event> {
         match &self.phase {
             Phase::Watching => {
+                let a = alarm?;
                 self.phase = Phase::Settling {
-                    alarm: alarm?.clone(),
+                    alarm: a.clone(),
+                    first: a.since,
                 };
                 None
             }
-            Phase::Settling { alarm: first } => {
-                // A new alarm after the first cleared: the change may have
-                // started only now; settle again from it.
-                if let Some(a) = alarm.filter(|a| a.since != first.since) {
-                    self.phase = Phase::Settling { alarm: a.clone() };
+            Phase::Settling {
+                alarm: latest,
+                first,
+            } => {
+                let first = *first;
+                if let Some(a) = alarm.filter(|a| {
+                    a.since != latest.since && a.since.wrapping_sub(first) < self.def.settle
+                }) {
+                    self.phase = Phase::Settling {
+                        alarm: a.clone(),
+                        first,
+                    };
                     return None;
                 }
-                if index.wrapping_sub(first.since) < self.def.settle {
+                if index.wrapping_sub(latest.since) < self.def.settle {
                     return None;
                 }
-                let first = first.clone();
-                let event = match self.estimate(state, &first) {
+                let latest = latest.clone();
+                // An alarm the latch cleared meanwhile may have been a
+                // false one: its channels must then pass the full bar.
+                let event = match self.estimate(state, &latest, alarm.is_none()) {
                     Ok(channels) => {
                         self.phase = Phase::Applied { at: index };
                         Event::Applied { channels }
@@ -389,14 +412,14 @@ impl<'a> Adapter<'a> {
                     // the channels it named are back: nothing to correct
                     // or to say.
                     Err(Refusal::NotOneInput) if alarm.is_none() => {
-                        self.phase = Phase::Watching;
+                        self.phase = self.after_episode(state);
                         return None;
                     }
                     Err(why) => {
                         self.phase = if alarm.is_some() {
                             Phase::Waiting
                         } else {
-                            Phase::Watching
+                            self.after_episode(state)
                         };
                         Event::Refused { why }
                     }
@@ -415,30 +438,47 @@ impl<'a> Adapter<'a> {
                 }
                 None
             }
-            // A confirmed correction stays until a new alarm: then the
-            // whole correction is estimated again from the raw moments.
+            // A confirmed correction stays in force until a new alarm,
+            // and while the channels that alarm names are estimated again
+            // from the raw moments.
             Phase::Confirmed => {
+                let a = alarm?;
                 self.phase = Phase::Settling {
-                    alarm: alarm?.clone(),
+                    alarm: a.clone(),
+                    first: a.since,
                 };
                 None
             }
             Phase::Stopped => None,
             Phase::Waiting => {
                 if alarm.is_none() {
-                    self.phase = Phase::Watching;
+                    self.phase = self.after_episode(state);
                 }
                 None
             }
         }
     }
 
+    /// Where an episode that ended without a new correction leaves the
+    /// adaptation: confirmed if a (confirmed) correction is still in
+    /// force, watching otherwise.
+    fn after_episode(&self, state: &[f32]) -> Phase {
+        if self.correcting(state) {
+            Phase::Confirmed
+        } else {
+            Phase::Watching
+        }
+    }
+
     /// The correction for `alarm`'s channels, written into `state`, or why
     /// there is none.
+    /// `strict`: the alarm was cleared, so its channels must pass the
+    /// full bar ([`MOVED`]) rather than half of it.
     fn estimate(
         &self,
         state: &mut [f32],
         alarm: &Alarm,
+        strict: bool,
     ) -> Result<heapless::Vec<(u16, f32, f32), MAX_CORRECTED>, Refusal> {
         if !matches!(
             alarm.detector,
@@ -466,7 +506,7 @@ impl<'a> Adapter<'a> {
         // for a while, so narrowing counts when more than a quarter of the
         // inputs narrowed ([`NARROWED_SHARE`]). A spread that grew is left
         // out: such a channel grows one from a single event.
-        let (mut others, mut narrowed) = (0, 0);
+        let (mut others, mut narrowed, mut compared) = (0, 0, 0);
         for c in 0..self.channels {
             if named.contains(&(c as u16)) {
                 continue;
@@ -474,9 +514,13 @@ impl<'a> Adapter<'a> {
             let (m, s) = self.reference(c);
             let (m_now, s_now) = self.recent(state, c).ok_or(Refusal::NotOneInput)?;
             others += usize::from((m_now - m).abs() > MOVED * s);
-            narrowed += usize::from(s_now * NARROWED < s);
+            // A channel constant in training cannot narrow.
+            if read_f32(self.def.deviations, c) > MIN_DEVIATION {
+                compared += 1;
+                narrowed += usize::from(s_now * NARROWED < s);
+            }
         }
-        if narrowed * NARROWED_SHARE > self.channels {
+        if narrowed * NARROWED_SHARE > compared {
             return Err(Refusal::ManyInputsMoved);
         }
         if others > self.def.max_channels as usize {
@@ -484,12 +528,13 @@ impl<'a> Adapter<'a> {
             return Err(Refusal::ManyInputsMoved);
         }
         // The named channels that moved, by mean or spread (the alarm
-        // named them already: half the bar confirms it).
+        // named them already: half the bar confirms it, unless it cleared).
+        let bar = if strict { MOVED } else { 0.5 * MOVED };
         let mut channels: heapless::Vec<u16, MAX_CORRECTED> = heapless::Vec::new();
         for &c in &named {
             let (m, s) = self.reference(c as usize);
             let (m_now, s_now) = self.recent(state, c as usize).ok_or(Refusal::NotOneInput)?;
-            if (m_now - m).abs() > 0.5 * MOVED * s || (s_now / s - 1.0).abs() > 0.5 * MOVED {
+            if (m_now - m).abs() > bar * s || (s_now / s - 1.0).abs() > bar {
                 let _ = channels.push(c);
             }
         }

@@ -82,6 +82,8 @@ pub struct Replay<'a> {
 #[derive(Debug, Clone, Copy)]
 struct Drawn<'a> {
     schedule: &'a [u8],
+    /// Input channels of a window.
+    channels: usize,
     /// The faulty channel's values in a window.
     span: (usize, usize),
     gain: f32,
@@ -107,7 +109,7 @@ impl<'a> Replay<'a> {
         let fault_from = u32_at(bytes, 16);
         let fault_channel = u16_at(bytes, 20);
         let after = &bytes[HEADER_LEN..];
-        if crc32(after) != u32_at(bytes, 24) {
+        if checksum(version, bytes) != u32_at(bytes, 24) {
             return bad("checksum mismatch: the file is corrupted");
         }
         let (body, windows, drawn) = if version == VERSION {
@@ -132,6 +134,12 @@ impl<'a> Replay<'a> {
             if !gain.is_finite() || !offset.is_finite() {
                 return bad("fault gain or offset is not finite");
             }
+            if u16_at(bytes, 6) != 0 || u16_at(bytes, 22) != 0 {
+                return bad("reserved header fields are not 0");
+            }
+            if (fault_from == u32::MAX) != (fault_channel == u16::MAX) {
+                return bad("has a first faulty step without a faulty channel, or the reverse");
+            }
             let rest = &after[DRAWN_HEADER_LEN..];
             let windows_len = values
                 .checked_mul(4)
@@ -152,6 +160,7 @@ impl<'a> Replay<'a> {
             }
             let drawn = Drawn {
                 schedule,
+                channels,
                 span,
                 gain,
                 offset,
@@ -196,7 +205,15 @@ impl<'a> Replay<'a> {
     /// gain and offset (`None` for a stream that records its faulty
     /// windows as they are).
     pub fn drawn_fault(&self) -> Option<(f32, f32)> {
-        self.drawn.map(|d| (d.gain, d.offset))
+        self.drawn
+            .filter(|_| self.fault_from.is_some())
+            .map(|d| (d.gain, d.offset))
+    }
+
+    /// The input channels a drawn stream's windows hold (`None` for a
+    /// version 1 stream, which does not say).
+    pub fn channels(&self) -> Option<usize> {
+        self.drawn.map(|d| d.channels)
     }
 
     /// Values per window.
@@ -284,6 +301,8 @@ pub struct Step<'a> {
     /// What the session's adaptation did at this window
     /// ([`Session::with_adaptation`]).
     pub adaptation: Option<crate::adapt::Event>,
+    /// Whether the model saw the adaptation's corrected input.
+    pub corrected: bool,
     /// Clock ticks spent in inference (from the caller's clock); with
     /// adaptation, in the whole step (adaptation, inference and monitor).
     pub inference_ticks: u32,
@@ -354,7 +373,7 @@ impl core::fmt::Display for Step<'_> {
             write!(f, " [drifting since {since}]")?;
         }
         if let Some(e) = &self.adaptation {
-            use crate::adapt::{Event, Refusal};
+            use crate::adapt::Event;
             write!(f, " | adapt ")?;
             match e {
                 Event::Applied { channels } => {
@@ -364,21 +383,23 @@ impl core::fmt::Display for Step<'_> {
                         write!(f, " {name} gain={gain} offset={offset}")?;
                     }
                 }
-                Event::Refused { why } => write!(
-                    f,
-                    "refused: {}",
-                    match why {
-                        Refusal::ManyInputsMoved => "many inputs moved",
-                        Refusal::NotOneInput => "not one input",
-                        Refusal::Stuck => "stuck",
-                        Refusal::OutOfBounds => "out of bounds",
-                    }
-                )?,
+                Event::Refused { why } => write!(f, "refused: {}", refusal_text(*why))?,
                 Event::Confirmed => write!(f, "confirmed")?,
                 Event::RolledBack => write!(f, "rolled back")?,
             }
         }
         Ok(())
+    }
+}
+
+/// Why a correction was refused, as the lines print it.
+fn refusal_text(why: crate::adapt::Refusal) -> &'static str {
+    use crate::adapt::Refusal;
+    match why {
+        Refusal::ManyInputsMoved => "many inputs moved",
+        Refusal::NotOneInput => "not one input",
+        Refusal::Stuck => "stuck",
+        Refusal::OutOfBounds => "out of bounds",
     }
 }
 
@@ -416,6 +437,7 @@ pub fn step<'a>(
         observation: verdict.observation,
         channels: session.model().input_names(),
         adaptation: None,
+        corrected: false,
         inference_ticks: t1.wrapping_sub(t0),
         monitor_ticks: t3.wrapping_sub(t2),
     })
@@ -435,6 +457,7 @@ fn adapted_step<'a>(
     let output_crc = s.output.as_ref().map_or(0, |o| output_crc(o.raw()));
     let (prediction, observation) = (s.answer.map(prediction), s.observation);
     let (drifting_since, adaptation) = (s.alarm.as_ref().map(|a| a.since), s.adaptation);
+    let corrected = s.corrected;
     Ok(Step {
         window,
         label,
@@ -444,6 +467,7 @@ fn adapted_step<'a>(
         observation,
         channels: session.model().input_names(),
         adaptation,
+        corrected,
         inference_ticks: t1.wrapping_sub(t0),
         monitor_ticks: 0,
     })
@@ -491,12 +515,12 @@ pub struct Summary {
     pub named: Option<u16>,
     /// With adaptation: the window where a correction was first applied.
     pub corrected_at: Option<usize>,
-    /// Labelled faulty windows before that correction, and of those
-    /// correctly classified.
+    /// Labelled faulty windows the model saw raw before any correction
+    /// was in force, and of those correctly classified.
     pub uncorrected_windows: usize,
     /// See `uncorrected_windows`.
     pub uncorrected_correct: usize,
-    /// Labelled windows while the correction was in force, and of those
+    /// Labelled faulty windows the model saw corrected, and of those
     /// correctly classified.
     pub corrected_windows: usize,
     /// See `corrected_windows`.
@@ -524,6 +548,19 @@ impl Summary {
         use crate::adapt::Event;
         let faulty = self.fault_from.is_some_and(|f| s.window >= f);
         let drift = s.level() == crate::monitor::Level::Drift;
+        if let (true, Some(ok)) = (faulty, s.correct()) {
+            // By what the model saw: the window that applies a correction
+            // still ran on the raw input.
+            let (n, right) = if s.corrected {
+                (&mut self.corrected_windows, &mut self.corrected_correct)
+            } else if self.corrected_at.is_none() {
+                (&mut self.uncorrected_windows, &mut self.uncorrected_correct)
+            } else {
+                (&mut 0, &mut 0)
+            };
+            *n += 1;
+            *right += usize::from(ok);
+        }
         match &s.adaptation {
             Some(Event::Applied { .. }) if self.corrected_at.is_none() => {
                 self.corrected_at = Some(s.window)
@@ -538,20 +575,6 @@ impl Summary {
                 self.refused = Some((s.window, *why))
             }
             _ => {}
-        }
-        if faulty {
-            if let Some(ok) = s.correct() {
-                let in_force = self.corrected_at.is_some() && self.rolled_back_at.is_none();
-                let (n, right) = if in_force {
-                    (&mut self.corrected_windows, &mut self.corrected_correct)
-                } else if self.corrected_at.is_none() {
-                    (&mut self.uncorrected_windows, &mut self.uncorrected_correct)
-                } else {
-                    (&mut 0, &mut 0)
-                };
-                *n += 1;
-                *right += usize::from(ok);
-            }
         }
         if !faulty {
             if let Some(ok) = s.correct() {
@@ -600,7 +623,7 @@ impl core::fmt::Display for Summary {
             self.uncorrected_correct, self.uncorrected_windows
         )?;
         if let Some((at, why)) = self.refused {
-            write!(f, ", refused at window {at} ({why:?})")?;
+            write!(f, ", refused at window {at} ({})", refusal_text(why))?;
         }
         if let Some(at) = self.corrected_at {
             write!(
@@ -736,6 +759,11 @@ pub fn run<'a>(
     ] {
         buffer.check(needed, found)?;
     }
+    if stream.channels().is_some_and(|c| c != channels) {
+        return Err(Error::ReplayMalformed {
+            what: "has another number of input channels than the model",
+        });
+    }
     let (input, scratch) = (&mut b.input[..n], &mut b.scratch[..n]);
     let (baseline, rest) = b.explain.split_at_mut(channels);
     let attributions = &mut rest[..channels];
@@ -755,6 +783,20 @@ pub fn run<'a>(
         }
     }
     Ok(summary)
+}
+
+/// The CRC-32 a file's header holds: of everything after the header for
+/// version 1; for version 2 also of the header's first 24 bytes, whose
+/// fault fields decide the values replayed.
+fn checksum(version: u16, bytes: &[u8]) -> u32 {
+    let (head, after) = (&bytes[..24], &bytes[HEADER_LEN..]);
+    if version == VERSION {
+        return crc32(after);
+    }
+    let mut digest = crate::format::CRC32.digest();
+    digest.update(head);
+    digest.update(after);
+    digest.finalize()
 }
 
 /// Writes a replay file: `windows` of `(label, values)`, all of one length.
@@ -855,9 +897,20 @@ fn with_header(
     out.extend_from_slice(&from.to_le_bytes());
     out.extend_from_slice(&fault_channel.unwrap_or(u16::MAX).to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&crc32(body).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(body);
+    seal(&mut out);
     out
+}
+
+/// Writes the checksum of a replay file's header (bytes 24 to 27) for the
+/// version it names (nothing for a file shorter than its header).
+pub fn seal(bytes: &mut [u8]) {
+    if bytes.len() < HEADER_LEN {
+        return;
+    }
+    let crc = checksum(u16_at(bytes, 4), bytes);
+    bytes[24..28].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[cfg(all(test, feature = "alloc"))]
@@ -941,5 +994,21 @@ mod tests {
         assert!(Replay::from_bytes(&bad).is_err());
         // Channels that do not divide the values.
         assert!(Replay::from_bytes(&to_bytes_drawn(&recorded, 3, &[0], None)).is_err());
+        // The checksum covers the header's fault fields: another first
+        // faulty step is refused.
+        let mut moved = bytes.clone();
+        moved[16] ^= 1;
+        assert!(Replay::from_bytes(&moved).is_err());
+        // A non-finite gain, with a valid checksum.
+        let nan = to_bytes_drawn(
+            &recorded,
+            2,
+            &[0],
+            Some(DrawnFault {
+                gain: f32::NAN,
+                ..fault
+            }),
+        );
+        assert!(Replay::from_bytes(&nan).is_err());
     }
 }

@@ -223,6 +223,9 @@ pub struct Step<'a, 'r> {
     pub alarm: Option<Alarm>,
     /// What the adaptation did at this step ([`Session::with_adaptation`]).
     pub adaptation: Option<crate::adapt::Event>,
+    /// Whether the model and the monitor saw the adaptation's corrected
+    /// input at this step (not the raw one).
+    pub corrected: bool,
 }
 
 impl<'a> Step<'a, '_> {
@@ -339,7 +342,7 @@ impl<'a, 'b> Session<'a, 'b> {
     /// when none).
     pub fn correction(&self, c: usize) -> (f32, f32) {
         match &self.adapter {
-            Some(a) if a.correcting() => a.correction(self.adapt_state, c),
+            Some(a) if a.correcting(self.adapt_state) => a.correction(self.adapt_state, c),
             _ => (1.0, 0.0),
         }
     }
@@ -413,7 +416,7 @@ impl<'a, 'b> Session<'a, 'b> {
         let adapt_state = core::mem::take(&mut self.adapt_state);
         let done = self.step_adapted(adapt_state, input);
         self.adapt_state = adapt_state;
-        let (inferred, verdict, adaptation) = done?;
+        let (inferred, verdict, adaptation, corrected) = done?;
         let output = match inferred.inference {
             Inference::Skipped { .. } => None,
             _ => Some(self.model.last_output(self.arena)?),
@@ -426,6 +429,7 @@ impl<'a, 'b> Session<'a, 'b> {
             observation: verdict.observation,
             alarm: verdict.alarm,
             adaptation,
+            corrected,
         })
     }
 
@@ -437,7 +441,7 @@ impl<'a, 'b> Session<'a, 'b> {
         &mut self,
         adapt_state: &mut [f32],
         input: &[f32],
-    ) -> Result<(Inferred<'a>, Verdict, Option<crate::adapt::Event>), Error> {
+    ) -> Result<(Inferred<'a>, Verdict, Option<crate::adapt::Event>, bool), Error> {
         let corrected = match &self.adapter {
             Some(a) => {
                 a.track(adapt_state, input);
@@ -445,6 +449,7 @@ impl<'a, 'b> Session<'a, 'b> {
             }
             None => None,
         };
+        let was_corrected = corrected.is_some();
         let used = corrected.unwrap_or(input);
         let inferred = self.infer(used)?;
         let mut verdict = self.watch(used, &inferred)?;
@@ -468,7 +473,7 @@ impl<'a, 'b> Session<'a, 'b> {
                 }
             }
         }
-        Ok((inferred, verdict, event))
+        Ok((inferred, verdict, event, was_corrected))
     }
 
     /// The first half of [`Session::step`]: inference and the decision

@@ -77,6 +77,10 @@ const _: () = assert!(
 
 /// Windows after the fault within which drift must be raised.
 pub const DRIFT_BOUND: usize = 10;
+/// Whether the embedded model corrects its inputs after a confirmed drift
+/// (it has an adaptation section).
+const ADAPTS: bool = ADAPTATION_STATE != 0;
+
 /// With adaptation: the largest loss of accuracy after the correction
 /// against before the fault, in windows per hundred (the 2
 /// points).
@@ -134,7 +138,7 @@ fn replay_stream(
     // Loads and validates the model and its monitor in place, and binds
     // them to the static buffers.
     let mut session = Session::from_bytes(assets::MODEL, arena, state)?;
-    if ADAPTATION_STATE > 0 {
+    if ADAPTS {
         // Corrects one or two inputs that moved, after a confirmed drift.
         session = session.with_adaptation(adaptation)?;
     }
@@ -199,7 +203,7 @@ fn replay_stream(
 
     let n = stream.len().max(1) as u64;
     let per_inference = infer / n;
-    if ADAPTATION_STATE > 0 {
+    if ADAPTS {
         say!(
             "cost: step with adaptation (tracking, correction, inference, monitor) {} {} per window",
             per_inference,
@@ -238,7 +242,7 @@ fn replay_stream(
     let ok = kernels.iter().all(|k| k.equal)
         && summary.false_alarms == 0
         && summary.delay().is_some_and(|d| d <= DRIFT_BOUND)
-        && (ADAPTATION_STATE == 0 || recovered(&summary));
+        && (!ADAPTS || recovered(&summary));
     say!("result: {}", if ok { "ok" } else { "FAILED" });
     Ok(ok)
 }
@@ -247,14 +251,22 @@ fn replay_stream(
 /// rolled back, and the accuracy while it was in force is within
 /// [`RECOVERY_POINTS`] of the accuracy before the fault.
 fn recovered(s: &replay::Summary) -> bool {
-    // a/b ≥ c/d − p/100, in integers: 100·a·d ≥ 100·c·b − p·b·d.
-    let (a, b) = (s.corrected_correct, s.corrected_windows);
-    let (c, d) = (s.clean_correct, s.clean_windows);
+    // a/b ≥ c/d − p/100, in integers: 100·a·d + p·b·d ≥ 100·c·b (in u64:
+    // a stream of 13,000 windows would overflow 32 bits).
+    let [a, b, c, d] = [
+        s.corrected_correct,
+        s.corrected_windows,
+        s.clean_correct,
+        s.clean_windows,
+    ]
+    .map(|v| v as u64);
+    let p = RECOVERY_POINTS as u64;
     s.corrected_at.is_some()
         && s.confirmed_at.is_some()
         && s.rolled_back_at.is_none()
         && b > 0
-        && 100 * a * d + RECOVERY_POINTS * b * d >= 100 * c * b
+        && d > 0
+        && 100 * a * d + p * b * d >= 100 * c * b
 }
 
 /// Prints one inference's cost split by layer: each layer's kind, MACs,

@@ -32,6 +32,25 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    // Inputs whose first byte has bit 1 set are also read as a drawn
+    // (version 2) stream with a valid checksum, so the fuzzer reaches its
+    // structure checks and its fault.
+    let mut drawn = [0u8; 4096];
+    if data.len() >= 44 && data.len() <= drawn.len() && data[0] & 2 == 2 {
+        let bytes = &mut drawn[..data.len()];
+        bytes.copy_from_slice(data);
+        bytes[..4].copy_from_slice(&vigie_core::replay::MAGIC);
+        bytes[4..6].copy_from_slice(&vigie_core::replay::VERSION_DRAWN.to_le_bytes());
+        vigie_core::replay::seal(bytes);
+        if let Ok(r) = vigie_core::replay::Replay::from_bytes(bytes) {
+            let mut window = [0.0f32; 256];
+            if let Some(w) = window.get_mut(..r.values_per_window()) {
+                for i in 0..r.len().min(4) {
+                    let _ = r.window(i, w);
+                }
+            }
+        }
+    }
     let mut owned = [0u8; 32768];
     let data = if data.len() >= HEADER_LEN && data.len() <= owned.len() && data[0] & 1 == 1 {
         let bytes = &mut owned[..data.len()];

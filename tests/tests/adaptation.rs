@@ -276,7 +276,7 @@ fn an_offset_or_a_gain_of_one_input_is_corrected_and_the_accuracy_comes_back() {
                 }
                 // The same rows without drift, and drifted without the
                 // adaptation (one draw per step: the same rows).
-                let steps = at + SETTLED..STEPS;
+                let steps = (at + SETTLED).min(STEPS)..STEPS;
                 let without = stream(c, Fault::None, false, seed);
                 let plain = stream(c, fault, false, seed);
                 clean.push(without.accuracy(steps.clone()));

@@ -141,6 +141,7 @@ fn check_firmware(name: &str, features: &[&str]) -> Option<String> {
 
     // A line per window, the attribution at the alarm, the summary.
     assert_eq!(device.len(), windows + 2, "device output:\n{out}");
+    assert_eq!(host.len(), device.len(), "host lines");
     for (i, (d, h)) in device.iter().zip(&host).enumerate() {
         assert_eq!(d, h, "line {i} differs between device and host");
     }
