@@ -25,8 +25,10 @@
 //!    [`AdaptationDef::max_channels`] channels starts a settling period of
 //!    [`AdaptationDef::settle`] samples, for the estimates to forget the
 //!    values before the drift.
-//! 3. Then, per named channel: the gain `g = σ_ref / σ_recent` and the
-//!    offset that maps the recent mean onto the reference one. The
+//! 3. Then, per named channel that moved, and per other channel whose mean
+//!    moved (a fault of two inputs may be named by one): the gain
+//!    `g = σ_ref / σ_recent` and the offset that maps the recent mean onto
+//!    the reference one. The
 //!    correction is refused when:
 //!    - more channels moved (by their own moments, [`MOVED`]) than a
 //!      correction may touch, or more than one in [`NARROWED_SHARE`] of
@@ -56,6 +58,9 @@ use crate::{Error, Model};
 
 /// Most channels a correction may touch.
 pub const MAX_CORRECTED: usize = 4;
+/// Floats of state per channel before the scratch input: recent mean and
+/// mean square, gain and offset, smallest and largest value.
+const HEAD: usize = 6;
 /// Largest standardized value the moments take in (a reading a million
 /// training deviations out is a broken sensor, not a drift to correct).
 pub const MAX_STANDARDIZED: f32 = 1e6;
@@ -109,6 +114,28 @@ pub struct AdaptationDef<'a> {
     /// window for window models).
     pub rate: f32,
 }
+
+/// Where a channel's training values pile up at their ends (a clipped
+/// or discrete input: a pixel at 0 or 16, a saturated sensor), stored
+/// after the [`AdaptationDef`] in the same section (a section without it
+/// reads as having no such end). A correction then maps the recent ends
+/// exactly onto these rather than matching moments: moments estimated
+/// over a hundred samples miss a pile of values by a tenth of a
+/// deviation, and the monitor's bins see a pile that moved.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdaptationEnds<'a> {
+    /// Per input channel, its smallest training value when at least
+    /// [`ATOM_SHARE`] of the values equal it, NaN otherwise; f32
+    /// little-endian.
+    pub lows: &'a [u8],
+    /// The same for its largest value.
+    pub highs: &'a [u8],
+}
+
+/// The share of a channel's training values that must equal its smallest
+/// (or largest) for that end to be matched: over a 300-sample settling
+/// period such a value is seen with a probability of 99.8%.
+pub const ATOM_SHARE: f32 = 0.02;
 
 /// Why no correction was applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +203,7 @@ enum Phase {
 #[derive(Debug, Clone)]
 pub struct Adapter<'a> {
     def: AdaptationDef<'a>,
+    ends: Option<AdaptationEnds<'a>>,
     channels: usize,
     length: usize,
     phase: Phase,
@@ -191,11 +219,31 @@ impl<'a> Adapter<'a> {
         let bad = |field| Error::SectionInvalid { place, field };
         let (def, rest) = postcard::take_from_bytes::<AdaptationDef<'a>>(section.data)
             .map_err(|_| bad("body"))?;
-        if !rest.is_empty() {
-            return Err(bad("body"));
-        }
+        let ends = if rest.is_empty() {
+            None
+        } else {
+            let (ends, rest) =
+                postcard::take_from_bytes::<AdaptationEnds<'a>>(rest).map_err(|_| bad("ends"))?;
+            if !rest.is_empty() {
+                return Err(bad("body"));
+            }
+            Some(ends)
+        };
         let shape = model.input_shape();
         let channels = shape.channels as usize;
+        if let Some(e) = &ends {
+            // Each end finite or NaN (none), and the low one below the
+            // high one when both are set.
+            let valid = |b: &[u8]| {
+                b.len() == 4 * channels && (0..channels).all(|c| !read_f32(b, c).is_infinite())
+            };
+            if !valid(e.lows)
+                || !valid(e.highs)
+                || (0..channels).any(|c| read_f32(e.lows, c) >= read_f32(e.highs, c))
+            {
+                return Err(bad("ends"));
+            }
+        }
         for (bytes, field, non_negative) in [
             (def.means, "means", false),
             (def.deviations, "deviations", true),
@@ -224,6 +272,7 @@ impl<'a> Adapter<'a> {
         }
         Ok(Some(Adapter {
             def,
+            ends,
             channels,
             length: shape.length as usize,
             phase: Phase::Watching,
@@ -237,10 +286,44 @@ impl<'a> Adapter<'a> {
 
     /// Floats of the caller's buffer: per channel its recent mean and mean
     /// square (of the values standardized by the training moments, so
-    /// that no real value overflows them), a gain and an offset, then one
-    /// input's worth of scratch for the corrected input.
+    /// that no real value overflows them), a gain and an offset, and its
+    /// smallest and largest raw value since the alarm, then one input's
+    /// worth of scratch for the corrected input.
     pub fn state_len(&self) -> usize {
-        4 * self.channels + self.channels * self.length
+        HEAD * self.channels + self.channels * self.length
+    }
+
+    /// Where the channels' extremes since the alarm start in the state.
+    fn extremes_at(&self) -> usize {
+        4 * self.channels
+    }
+
+    /// Forgets the extremes: the estimate sees those since now.
+    fn restart_extremes(&self, state: &mut [f32]) {
+        let at = self.extremes_at();
+        if let Some(x) = state.get_mut(at..at + 2 * self.channels) {
+            for pair in x.chunks_exact_mut(2) {
+                pair[0] = f32::INFINITY;
+                pair[1] = f32::NEG_INFINITY;
+            }
+        }
+    }
+
+    /// How many channels have an end where training values pile up.
+    pub fn piled_channels(&self) -> usize {
+        (0..self.channels)
+            .filter(|&c| self.piled_ends(c) != (None, None))
+            .count()
+    }
+
+    /// Channel `c`'s training ends where values pile up (`None` where they
+    /// do not).
+    fn piled_ends(&self, c: usize) -> (Option<f32>, Option<f32>) {
+        let Some(e) = &self.ends else {
+            return (None, None);
+        };
+        let end = |b: &[u8]| Some(read_f32(b, c)).filter(|v| v.is_finite());
+        (end(e.lows), end(e.highs))
     }
 
     /// Channel `c`'s training mean and standard deviation (never below
@@ -275,6 +358,7 @@ impl<'a> Adapter<'a> {
             pair[0] = 1.0;
             pair[1] = 0.0;
         }
+        self.restart_extremes(state);
         self.phase = Phase::Watching;
         Ok(())
     }
@@ -318,10 +402,10 @@ impl<'a> Adapter<'a> {
             return None;
         }
         let n = self.channels * self.length;
-        if state.len() < 4 * self.channels + n || input.len() < n {
+        if state.len() < HEAD * self.channels + n || input.len() < n {
             return None;
         }
-        let (head, scratch) = state.split_at_mut(4 * self.channels);
+        let (head, scratch) = state.split_at_mut(HEAD * self.channels);
         let scratch = scratch.get_mut(..n)?;
         for c in 0..self.channels {
             let (gain, offset) = (
@@ -352,14 +436,30 @@ impl<'a> Adapter<'a> {
             let Some(values) = input.get(c * self.length..(c + 1) * self.length) else {
                 return;
             };
-            let Some(z) = state.get_mut(2 * c..2 * c + 2) else {
+            let at = self.extremes_at() + 2 * c;
+            let (Some(&[mut z0, mut z1]), Some(&[mut lo, mut hi])) =
+                (state.get(2 * c..2 * c + 2), state.get(at..at + 2))
+            else {
                 return;
             };
+            let inv = 1.0 / s;
             for &x in values.iter().filter(|x| x.is_finite()) {
                 // Bounded, so that the mean square stays finite.
-                let u = ((x - m) / s).clamp(-MAX_STANDARDIZED, MAX_STANDARDIZED);
-                z[0] += w * (u - z[0]);
-                z[1] += w * (u * u - z[1]);
+                let u = ((x - m) * inv).clamp(-MAX_STANDARDIZED, MAX_STANDARDIZED);
+                z0 += w * (u - z0);
+                z1 += w * (u * u - z1);
+                if x < lo {
+                    lo = x;
+                }
+                if x > hi {
+                    hi = x;
+                }
+            }
+            if let Some(z) = state.get_mut(2 * c..2 * c + 2) {
+                z.copy_from_slice(&[z0, z1]);
+            }
+            if let Some(e) = state.get_mut(at..at + 2) {
+                e.copy_from_slice(&[lo, hi]);
             }
         }
     }
@@ -381,6 +481,7 @@ impl<'a> Adapter<'a> {
                     alarm: a.clone(),
                     first: a.since,
                 };
+                self.restart_extremes(state);
                 None
             }
             Phase::Settling {
@@ -395,6 +496,7 @@ impl<'a> Adapter<'a> {
                         alarm: a.clone(),
                         first,
                     };
+                    self.restart_extremes(state);
                     return None;
                 }
                 if index.wrapping_sub(latest.since) < self.def.settle {
@@ -447,6 +549,7 @@ impl<'a> Adapter<'a> {
                     alarm: a.clone(),
                     first: a.since,
                 };
+                self.restart_extremes(state);
                 None
             }
             Phase::Stopped => None,
@@ -507,13 +610,19 @@ impl<'a> Adapter<'a> {
         // inputs narrowed ([`NARROWED_SHARE`]). A spread that grew is left
         // out: such a channel grows one from a single event.
         let (mut others, mut narrowed, mut compared) = (0, 0, 0);
+        // The other channels whose mean moved: a fault of two inputs may
+        // be named by one (corrected with it, within `max_channels`).
+        let mut moved: heapless::Vec<u16, MAX_CORRECTED> = heapless::Vec::new();
         for c in 0..self.channels {
             if named.contains(&(c as u16)) {
                 continue;
             }
             let (m, s) = self.reference(c);
             let (m_now, s_now) = self.recent(state, c).ok_or(Refusal::NotOneInput)?;
-            others += usize::from((m_now - m).abs() > MOVED * s);
+            if (m_now - m).abs() > MOVED * s {
+                others += 1;
+                let _ = moved.push(c as u16);
+            }
             // A channel constant in training cannot narrow.
             if read_f32(self.def.deviations, c) > MIN_DEVIATION {
                 compared += 1;
@@ -544,6 +653,9 @@ impl<'a> Adapter<'a> {
         if channels.is_empty() {
             return Err(Refusal::NotOneInput);
         }
+        for &c in &moved {
+            let _ = channels.push(c);
+        }
         let mut out: heapless::Vec<(u16, f32, f32), MAX_CORRECTED> = heapless::Vec::new();
         for &c in &channels {
             let c = c as usize;
@@ -554,8 +666,7 @@ impl<'a> Adapter<'a> {
             if !lively {
                 return Err(Refusal::Stuck);
             }
-            let gain = s / s_now;
-            let offset = m - gain * m_now;
+            let (gain, offset) = self.matched(state, c, (m, s), (m_now, s_now))?;
             let bounded = gain <= self.def.max_gain
                 && gain * self.def.max_gain >= 1.0
                 && (m_now - m).abs() <= self.def.max_offset * s
@@ -573,5 +684,38 @@ impl<'a> Adapter<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// Channel `c`'s gain and offset: the recent ends mapped exactly onto
+    /// the training ones where values pile up at both ends; one piled end
+    /// mapped exactly, with the gain of the moments, where only one does;
+    /// the moments matched otherwise.
+    fn matched(
+        &self,
+        state: &[f32],
+        c: usize,
+        (m, s): (f32, f32),
+        (m_now, s_now): (f32, f32),
+    ) -> Result<(f32, f32), Refusal> {
+        let at = self.extremes_at() + 2 * c;
+        let (lo_now, hi_now) = match state.get(at..at + 2) {
+            Some(e) if e[0].is_finite() && e[1].is_finite() => (e[0], e[1]),
+            _ => return Ok((s / s_now, m - s / s_now * m_now)),
+        };
+        let moments = s / s_now;
+        Ok(match self.piled_ends(c) {
+            (Some(lo), Some(hi)) => {
+                // (All finite: the recent ends were checked, the
+                // training ones validated.)
+                if (hi_now - lo_now) * self.def.max_gain < hi - lo {
+                    return Err(Refusal::Stuck);
+                }
+                let gain = (hi - lo) / (hi_now - lo_now);
+                (gain, lo - gain * lo_now)
+            }
+            (Some(lo), None) => (moments, lo - moments * lo_now),
+            (None, Some(hi)) => (moments, hi - moments * hi_now),
+            (None, None) => (moments, m - moments * m_now),
+        })
     }
 }

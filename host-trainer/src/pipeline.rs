@@ -344,8 +344,8 @@ pub const ADAPT_CONFIRM: u32 = 256;
 pub const ADAPT_RATE: f32 = 0.01;
 
 /// The adaptation section (`--adapt`): each input channel's mean and
-/// standard deviation on the training rows (every sample of a window) and
-/// the bounds above.
+/// standard deviation on the training rows (every sample of a window), the
+/// bounds above, and the ends where its values pile up.
 fn adaptation_section(p: &Prepared) -> Vec<u8> {
     let (means, deviations): (Vec<f32>, Vec<f32>) =
         crate::data::prep::moments(&p.data, &p.splits.train)
@@ -366,7 +366,24 @@ fn adaptation_section(p: &Prepared) -> Vec<u8> {
         confirm: ADAPT_CONFIRM,
         rate: ADAPT_RATE,
     };
-    postcard::to_allocvec(&def).unwrap_or_default()
+    // Where values pile up at an end, the correction maps that end
+    // exactly (`vigie_core::adapt::AdaptationEnds`).
+    let ends =
+        crate::data::prep::piled_ends(&p.data, &p.splits.train, vigie_core::adapt::ATOM_SHARE);
+    let end = |e: Option<f32>| e.unwrap_or(f32::NAN);
+    let lows: Vec<f32> = ends.iter().map(|e| end(e.0)).collect();
+    let highs: Vec<f32> = ends.iter().map(|e| end(e.1)).collect();
+    let (lows, highs) = (
+        vigie_core::format::le::from_f32(&lows),
+        vigie_core::format::le::from_f32(&highs),
+    );
+    let ends = vigie_core::adapt::AdaptationEnds {
+        lows: &lows,
+        highs: &highs,
+    };
+    let mut section = postcard::to_allocvec(&def).unwrap_or_default();
+    section.extend(postcard::to_allocvec(&ends).unwrap_or_default());
+    section
 }
 
 /// A fine-tuning's epochs (`--from`): a quarter of the old training's,

@@ -121,6 +121,9 @@ enum Fault {
     Gain,
     Stuck,
     ClassMix,
+    /// An offset of one deviation on the faulty channel and on the one of
+    /// next largest deviation, both from step 400.
+    TwoInputs,
     /// An offset, then from step 850 (after the correction, before it is
     /// confirmed) another channel's offset.
     TwoOffsets,
@@ -197,6 +200,13 @@ fn stream(c: &Case, fault: Fault, adapt: bool, seed: u64) -> Run {
                     }
                 }
                 Fault::Gain => x[span.clone()].iter_mut().for_each(|v| *v *= 1.5),
+                Fault::TwoInputs => {
+                    x[span.clone()].iter_mut().for_each(|v| *v += c.sd);
+                    let (ch, sd) = c.second;
+                    x[ch * c.length..(ch + 1) * c.length]
+                        .iter_mut()
+                        .for_each(|v| *v += sd);
+                }
                 Fault::Stuck => {
                     let s = stuck.get_or_insert_with(|| x[span.clone()].to_vec());
                     x[span.clone()].copy_from_slice(s);
@@ -236,7 +246,7 @@ fn an_offset_or_a_gain_of_one_input_is_corrected_and_the_accuracy_comes_back() {
     println!("| data set | fault | without drift | drifted, uncorrected | corrected | corrected after (steps) | then (seed {}) |", SEEDS[0]);
     println!("|---|---|---|---|---|---|---|");
     for c in &cases {
-        for fault in [Fault::Offset, Fault::Gain] {
+        for fault in [Fault::Offset, Fault::Gain, Fault::TwoInputs] {
             let (mut clean, mut uncorrected, mut corrected, mut after) =
                 (vec![], vec![], vec![], vec![]);
             let mut then = String::new();
@@ -251,6 +261,17 @@ fn an_offset_or_a_gain_of_one_input_is_corrected_and_the_accuracy_comes_back() {
                 // The corrected channel is the faulty one.
                 assert!(run.events.iter().any(|(s, e)| *s == at
                     && matches!(e, Event::Applied { channels } if channels.iter().any(|ch| ch.0 as usize == c.channel))));
+                // Both faulty inputs are corrected.
+                if let Fault::TwoInputs = fault {
+                    let second = c.second.0;
+                    assert!(
+                        run.events.iter().any(|(s, e)| *s == at
+                            && matches!(e, Event::Applied { channels } if channels.iter().any(|ch| ch.0 as usize == second))),
+                        "{} seed {seed}: {:?}",
+                        c.name,
+                        run.events
+                    );
+                }
                 // The estimate is the fault's inverse: for an offset of one
                 // deviation, a gain near 1 and an offset near −σ·gain.
                 if let Fault::Offset = fault {

@@ -314,7 +314,7 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
     if let Ok(Some(a)) = vigie_core::adapt::Adapter::from_model(&model) {
         let d = a.def();
         println!(
-            "adaptation   {} f32 of state ({} bytes of RAM, beside the above) for `Session::with_adaptation`: corrects up to {} drifted inputs by a gain within 1/{} to {} and a mean shift of at most {} deviations, after {} samples; confirmed after {}",
+            "adaptation   {} f32 of state ({} bytes of RAM, beside the above) for `Session::with_adaptation`: corrects up to {} drifted inputs by a gain within 1/{} to {} and a mean shift of at most {} deviations, after {} samples; confirmed after {}; {} of {} inputs have an end where training values pile up, mapped exactly",
             a.state_len(),
             4 * a.state_len(),
             d.max_channels,
@@ -322,7 +322,9 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
             d.max_gain,
             d.max_offset,
             d.settle,
-            d.confirm
+            d.confirm,
+            a.piled_channels(),
+            model.input_shape().channels
         );
     }
     if let Some(f) = crate::training_report::training_report(&model).and_then(|r| r.fine_tune) {

@@ -112,6 +112,34 @@ pub fn moments(d: &Dataset, rows: &[usize]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Per channel, its smallest and its largest value over `rows` of `d`
+/// (every sample of a window), each kept only when at least `share` of the
+/// values equal it: where values pile up at an end (a clipped or discrete
+/// input).
+pub fn piled_ends(d: &Dataset, rows: &[usize], share: f32) -> Vec<(Option<f32>, Option<f32>)> {
+    (0..d.channels.len())
+        .map(|c| {
+            let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+            let mut count = 0usize;
+            for x in samples(d, rows, c) {
+                lo = lo.min(x);
+                hi = hi.max(x);
+                count += 1;
+            }
+            if count == 0 || lo >= hi {
+                return (None, None);
+            }
+            let (mut at_lo, mut at_hi) = (0usize, 0usize);
+            for x in samples(d, rows, c) {
+                at_lo += usize::from(x == lo);
+                at_hi += usize::from(x == hi);
+            }
+            let piled = |n: usize| n as f64 >= share as f64 * count as f64;
+            (piled(at_lo).then_some(lo), piled(at_hi).then_some(hi))
+        })
+        .collect()
+}
+
 /// Statistics of `rows` of `d`, channel by channel, streamed over the
 /// rows (a median copies one channel at a time).
 pub fn stats(d: &Dataset, rows: &[usize], impute: Option<Impute>) -> Stats {
