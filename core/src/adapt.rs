@@ -26,9 +26,13 @@
 //!    [`AdaptationDef::settle`] samples, for the estimates to forget the
 //!    values before the drift.
 //! 3. Then, per named channel that moved, and per other channel whose mean
-//!    moved (a fault of two inputs may be named by one): the gain
+//!    moved (a fault of two inputs may be named by one; such a channel is
+//!    left out when it cannot be corrected): the gain
 //!    `g = σ_ref / σ_recent` and the offset that maps the recent mean onto
-//!    the reference one. The
+//!    the reference one; or, where the training values pile up at an end
+//!    ([`AdaptationEnds`]), the map of the smallest and largest values
+//!    seen since the alarm onto those ends, kept when the moments it
+//!    gives are within [`CONSISTENT`] of the training ones. The
 //!    correction is refused when:
 //!    - more channels moved (by their own moments, [`MOVED`]) than a
 //!      correction may touch, or more than one in [`NARROWED_SHARE`] of
@@ -132,6 +136,12 @@ pub struct AdaptationEnds<'a> {
     pub highs: &'a [u8],
 }
 
+/// How far a correction from piled-up ends may leave the channel's moments
+/// from the training ones (its mean, in training deviations; its spread,
+/// relatively) before the moments' own correction is used instead: twice
+/// the wander of the recent moments on clean data.
+pub const CONSISTENT: f32 = 0.3;
+
 /// The share of a channel's training values that must equal its smallest
 /// (or largest) for that end to be matched: over a 300-sample settling
 /// period such a value is seen with a probability of 99.8%.
@@ -148,7 +158,7 @@ pub enum Refusal {
     /// The alarm came from a detector that sees several inputs together
     /// (a decorrelation) or the outputs, or named no input.
     NotOneInput,
-    /// A channel's spread collapsed below `1 / max_gain` of its
+    /// A channel's recent spread collapsed below `1 / max_gain` of its
     /// reference: a stuck sensor.
     Stuck,
     /// The gain or the offset passes its bound.
@@ -222,11 +232,9 @@ impl<'a> Adapter<'a> {
         let ends = if rest.is_empty() {
             None
         } else {
-            let (ends, rest) =
+            // Bytes after the ends are left to later extensions.
+            let (ends, _later) =
                 postcard::take_from_bytes::<AdaptationEnds<'a>>(rest).map_err(|_| bad("ends"))?;
-            if !rest.is_empty() {
-                return Err(bad("body"));
-            }
             Some(ends)
         };
         let shape = model.input_shape();
@@ -653,28 +661,17 @@ impl<'a> Adapter<'a> {
         if channels.is_empty() {
             return Err(Refusal::NotOneInput);
         }
-        for &c in &moved {
-            let _ = channels.push(c);
-        }
         let mut out: heapless::Vec<(u16, f32, f32), MAX_CORRECTED> = heapless::Vec::new();
         for &c in &channels {
-            let c = c as usize;
-            let (m, s) = self.reference(c);
-            let (m_now, s_now) = self.recent(state, c).ok_or(Refusal::NotOneInput)?;
-            // (Written so that a NaN estimate counts as stuck too.)
-            let lively = s_now * self.def.max_gain >= s;
-            if !lively {
-                return Err(Refusal::Stuck);
+            let _ = out.push(self.channel_correction(state, c as usize)?);
+        }
+        // The others that moved are corrected with them when they can be;
+        // one that cannot (its spread collapsed: a rare value that stopped
+        // coming) is left as it is rather than refusing the whole.
+        for &c in &moved {
+            if let Ok(fix) = self.channel_correction(state, c as usize) {
+                let _ = out.push(fix);
             }
-            let (gain, offset) = self.matched(state, c, (m, s), (m_now, s_now))?;
-            let bounded = gain <= self.def.max_gain
-                && gain * self.def.max_gain >= 1.0
-                && (m_now - m).abs() <= self.def.max_offset * s
-                && offset.is_finite();
-            if !bounded {
-                return Err(Refusal::OutOfBounds);
-            }
-            let _ = out.push((c as u16, gain, offset));
         }
         for &(c, gain, offset) in &out {
             let at = 2 * self.channels + 2 * c as usize;
@@ -686,36 +683,70 @@ impl<'a> Adapter<'a> {
         Ok(out)
     }
 
+    /// Channel `c`'s correction `(c, gain, offset)`, or why there is none.
+    fn channel_correction(&self, state: &[f32], c: usize) -> Result<(u16, f32, f32), Refusal> {
+        let (m, s) = self.reference(c);
+        let (m_now, s_now) = self.recent(state, c).ok_or(Refusal::NotOneInput)?;
+        // (Written so that a NaN estimate counts as stuck too.)
+        let lively = s_now * self.def.max_gain >= s;
+        if !lively {
+            return Err(Refusal::Stuck);
+        }
+        let (gain, offset) = self.matched(state, c, (m, s), (m_now, s_now));
+        let bounded = gain <= self.def.max_gain
+            && gain * self.def.max_gain >= 1.0
+            && (m_now - m).abs() <= self.def.max_offset * s
+            && offset.is_finite();
+        if !bounded {
+            return Err(Refusal::OutOfBounds);
+        }
+        Ok((c as u16, gain, offset))
+    }
+
     /// Channel `c`'s gain and offset: the recent ends mapped exactly onto
     /// the training ones where values pile up at both ends; one piled end
     /// mapped exactly, with the gain of the moments, where only one does;
-    /// the moments matched otherwise.
+    /// the moments matched otherwise, or when the ends' map leaves the
+    /// corrected moments more than [`CONSISTENT`] from the training ones.
     fn matched(
         &self,
         state: &[f32],
         c: usize,
         (m, s): (f32, f32),
         (m_now, s_now): (f32, f32),
-    ) -> Result<(f32, f32), Refusal> {
+    ) -> (f32, f32) {
+        let moments = s / s_now;
+        let by_moments = (moments, m - moments * m_now);
         let at = self.extremes_at() + 2 * c;
         let (lo_now, hi_now) = match state.get(at..at + 2) {
             Some(e) if e[0].is_finite() && e[1].is_finite() => (e[0], e[1]),
-            _ => return Ok((s / s_now, m - s / s_now * m_now)),
+            _ => return by_moments,
         };
-        let moments = s / s_now;
-        Ok(match self.piled_ends(c) {
-            (Some(lo), Some(hi)) => {
-                // (All finite: the recent ends were checked, the
-                // training ones validated.)
-                if (hi_now - lo_now) * self.def.max_gain < hi - lo {
-                    return Err(Refusal::Stuck);
-                }
+        let by_ends = match self.piled_ends(c) {
+            // (All finite: the recent ends were checked, the training ones
+            // validated.)
+            (Some(lo), Some(hi)) if hi_now > lo_now => {
                 let gain = (hi - lo) / (hi_now - lo_now);
                 (gain, lo - gain * lo_now)
             }
             (Some(lo), None) => (moments, lo - moments * lo_now),
             (None, Some(hi)) => (moments, hi - moments * hi_now),
-            (None, None) => (moments, m - moments * m_now),
-        })
+            _ => return by_moments,
+        };
+        // The ends are raw extremes: one glitch since the alarm, values
+        // from before the fault, or a pile the fault did not move (a
+        // sensor clipped after its fault) would set them. They are kept
+        // only when the corrected moments land near the training ones.
+        let (gain, offset) = by_ends;
+        let mean_error = (gain * m_now + offset - m).abs();
+        let spread_ratio = gain * s_now / s;
+        let consistent = mean_error <= CONSISTENT * s
+            && spread_ratio * (1.0 + CONSISTENT) >= 1.0
+            && spread_ratio <= 1.0 + CONSISTENT;
+        if consistent {
+            by_ends
+        } else {
+            by_moments
+        }
     }
 }

@@ -84,7 +84,9 @@ pub mod section_kind {
     pub const PROBE: u16 = 7;
     /// Adaptation after a confirmed drift: each input channel's training
     /// mean and deviation and the bounds of a correction, a postcard
-    /// [`crate::adapt::AdaptationDef`], read on the device (`vigie train
+    /// [`crate::adapt::AdaptationDef`], then (optional) the ends where
+    /// each channel's values pile up, a postcard
+    /// [`crate::adapt::AdaptationEnds`], read on the device (`vigie train
     /// --adapt`).
     pub const ADAPTATION: u16 = 8;
     /// The kinds only a host reads, which a device copy can drop.

@@ -93,6 +93,21 @@ fuzz_target!(|data: &[u8]| {
             input[0] = f32::NAN;
             adapter.track(&mut adapt_state, &input[..n]);
             let _ = adapter.corrected(&mut adapt_state, &input[..n]);
+            // An alarm on the first channel, held through the settling
+            // period (capped), so the estimate runs on what was tracked.
+            let mut features = heapless::Vec::new();
+            let _ = features.push(0u16);
+            let alarm = vigie_core::session::Alarm {
+                since: 0,
+                detector: vigie_core::monitor::Detector::Mean,
+                features,
+                last: 0,
+            };
+            for step in 0..adapter.def().settle.min(64) + 2 {
+                adapter.track(&mut adapt_state, &input[..n]);
+                let _ = adapter.update(&mut adapt_state, step, Some(&alarm));
+            }
+            let _ = adapter.corrected(&mut adapt_state, &input[..n]);
             adapter.undo(&mut adapt_state);
             input[0] = 0.25;
         }

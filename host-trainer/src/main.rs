@@ -261,9 +261,9 @@ enum Command {
         key: Option<PathBuf>,
         /// Store what the device needs to correct an offset or a gain of
         /// one or two inputs after a confirmed drift (each input channel's
-        /// training mean and deviation; `Session::with_adaptation`). It
-        /// costs the device 4 floats per input channel and one input's
-        /// worth of RAM.
+        /// training mean and deviation, and the ends where its values pile
+        /// up; `Session::with_adaptation`). It costs the device 6 floats
+        /// per input channel and one input's worth of RAM.
         #[arg(long)]
         adapt: bool,
         #[command(flatten)]
