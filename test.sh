@@ -85,10 +85,12 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
     done
     # The replay itself was checked line by line against the host by the
     # tests (tests/tests/firmware_matches_host.rs); here its costs.
-    for model in basicmotions digits; do
-        features=(); [ "$model" = digits ] && features=(--features digits)
+    for model in basicmotions digits basicmotions-adapt; do
+        features=()
+        [ "$model" = digits ] && features=(--features digits)
+        [ "$model" = basicmotions-adapt ] && features=(--features adapt)
         out=$(timeout 120 cargo run --release --quiet "${features[@]}" --target-dir "$fw_target/firmware-$model")
-        grep -E '^(model|signature|stream|explain|summary|cost|memory|result)' <<<"$out"
+        grep -E '^(model|signature|stream|explain|summary|reports|cost|memory|result)' <<<"$out"
         grep -qx 'result: ok' <<<"$out"
     done
     # A model update through two slots (the candidate read from the host).

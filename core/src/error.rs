@@ -289,6 +289,12 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// A device report frame could not be written or read
+    /// ([`crate::report`]).
+    ReportFrame {
+        /// What is wrong.
+        what: &'static str,
+    },
     /// A float parameter given to the builder is not finite, or a shape is
     /// inconsistent.
     BuildInvalid {
@@ -431,6 +437,7 @@ impl fmt::Display for Error {
             RunNotClassification => write!(f, "this model does regression; it has no class to report"),
             AdaptationMissing => write!(f, "adaptation needs the model's adaptation section and its drift monitor; train it with `vigie train --adapt`"),
             ReplayMalformed { what } => write!(f, "replay stream {what}; regenerate it with `vigie stream`"),
+            ReportFrame { what } => write!(f, "report frame {what}; it is skipped (the next frame starts after the next zero byte)"),
             BuildInvalid { place, field } => write!(f, "{place}: `{field}` is not valid for building a model"),
             UpdateTooLarge { len, slot } => write!(f, "the update candidate is {len} bytes and a model slot holds {slot}; make the model smaller or the slots larger"),
             UpdateProbeMissing => write!(f, "the update candidate has no probe for its dry run; sign it with `vigie sign`, which adds one"),

@@ -55,6 +55,7 @@ pub mod math;
 pub mod monitor;
 #[cfg(feature = "replay")]
 pub mod replay;
+pub mod report;
 pub mod requant;
 pub mod session;
 pub mod signature;

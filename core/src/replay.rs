@@ -303,6 +303,10 @@ pub struct Step<'a> {
     pub adaptation: Option<crate::adapt::Event>,
     /// Whether the model saw the adaptation's corrected input.
     pub corrected: bool,
+    /// With an alarm latched: the standardized score of the first input
+    /// it named, at this window (a drift report's direction and size,
+    /// [`crate::report`]).
+    pub alarm_score: Option<f32>,
     /// Clock ticks spent in inference (from the caller's clock); with
     /// adaptation, in the whole step (adaptation, inference and monitor).
     pub inference_ticks: u32,
@@ -438,6 +442,7 @@ pub fn step<'a>(
         channels: session.model().input_names(),
         adaptation: None,
         corrected: false,
+        alarm_score: alarm_score(session, input),
         inference_ticks: t1.wrapping_sub(t0),
         monitor_ticks: t3.wrapping_sub(t2),
     })
@@ -468,9 +473,39 @@ fn adapted_step<'a>(
         channels: session.model().input_names(),
         adaptation,
         corrected,
+        alarm_score: alarm_score(session, input),
         inference_ticks: t1.wrapping_sub(t0),
         monitor_ticks: 0,
     })
+}
+
+/// The standardized score of the first input the session's latched alarm
+/// names, on `input`.
+fn alarm_score(session: &Session<'_, '_>, input: &[f32]) -> Option<f32> {
+    let f = *session.alarm()?.features.first()?;
+    session.monitor()?.standardized_score(input, f as usize)
+}
+
+/// Counts one replayed window in `reporter` ([`crate::report::Reporter`]):
+/// the report to send when a drift episode started or ended at it.
+pub fn report(
+    reporter: &mut crate::report::Reporter,
+    s: &Step<'_>,
+) -> Option<crate::report::Report> {
+    let abstained = matches!(
+        s.prediction,
+        Some(Prediction::Class {
+            abstained: true,
+            ..
+        })
+    );
+    reporter.step(
+        s.window as u32,
+        abstained,
+        s.observation.as_ref(),
+        s.drifting_since,
+        s.alarm_score,
+    )
 }
 
 /// CRC-32 of an int8 output tensor.

@@ -27,6 +27,7 @@ mod bench;
 mod clock;
 mod out;
 mod stack;
+mod uart;
 
 use out::{finish, say};
 
@@ -85,6 +86,9 @@ const ADAPTS: bool = ADAPTATION_STATE != 0;
 /// against before the fault, in windows per hundred (the 2
 /// points).
 pub const RECOVERY_POINTS: usize = 2;
+/// This device's number in its reports (`vigie replay --frames` makes the
+/// same frames with `--device 1`).
+pub const DEVICE: u32 = 1;
 
 #[entry]
 fn main() -> ! {
@@ -175,6 +179,19 @@ fn replay_stream(
         );
     }
     let (mut infer, mut watch, mut explain_cost) = (0u64, 0u64, 0);
+    // A report home when a drift episode starts or ends, and one at the
+    // end with the counters: frames on the UART.
+    uart::init();
+    let mut reporter = vigie_core::report::Reporter::new(DEVICE, assets::MODEL);
+    let mut frame = [0u8; vigie_core::report::FRAME_MAX];
+    let mut frames = 0;
+    let mut send = |r: &vigie_core::report::Report| match vigie_core::report::frame(r, &mut frame) {
+        Ok(f) => {
+            uart::send(f);
+            frames += 1;
+        }
+        Err(e) => say!("error: {}", e),
+    };
     let arena_bytes = ARENA;
     let summary = replay::run(
         &mut session,
@@ -184,6 +201,9 @@ fn replay_stream(
         &mut |e| match e {
             replay::Event::Step(step) => {
                 say!("{}", step);
+                if let Some(r) = replay::report(&mut reporter, step) {
+                    send(&r);
+                }
                 infer += u64::from(clock.to_units(step.inference_ticks));
                 watch += u64::from(clock.to_units(step.monitor_ticks));
             }
@@ -194,7 +214,13 @@ fn replay_stream(
             }
         },
     )?;
+    send(&reporter.period(stream.len().saturating_sub(1) as u32));
     say!("summary: {}", summary);
+    say!(
+        "reports: {} frames on the UART (at most {} bytes each)",
+        frames,
+        vigie_core::report::FRAME_MAX
+    );
     say!(
         "cost: occlusion attribution of one window {} {}",
         explain_cost,

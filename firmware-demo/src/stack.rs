@@ -1,7 +1,7 @@
 //! Stack high-water mark: paint the free RAM below the stack with a
 //! pattern at start, find the lowest word that lost it at the end.
 //!
-//! The only `unsafe` of the firmware: volatile reads and writes of the
+//! One of the two `unsafe` places of the firmware (with `uart.rs`): volatile reads and writes of the
 //! words between the end of the static data (`__sheap`, from cortex-m-rt's
 //! link.x) and a margin below the current stack pointer, which no Rust
 //! object occupies (there is no heap).

@@ -131,6 +131,32 @@ enum TaskArg {
 }
 
 #[derive(Subcommand)]
+enum FleetCommand {
+    /// Reads report frames (a file, or `-` for standard input as they
+    /// come) and stores each once; damaged, cut and repeated frames are
+    /// counted and skipped.
+    Ingest {
+        /// The database (SQLite; created when missing).
+        #[arg(long, default_value = "fleet.db")]
+        db: PathBuf,
+        /// The frames: a file (`-serial file:` of QEMU, a capture of a
+        /// UART) or `-`.
+        #[arg(long)]
+        from: String,
+        /// A model file the devices run, so that the status names its
+        /// inputs (repeatable).
+        #[arg(long)]
+        model: Vec<PathBuf>,
+    },
+    /// Which devices report, which drift, on which inputs and since when.
+    Status {
+        /// The database.
+        #[arg(long, default_value = "fleet.db")]
+        db: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Train a network on a CSV file, quantize it to int8, evaluate float and
     /// int8 on held-out data, and write a .vigie model file.
@@ -607,6 +633,19 @@ enum Command {
         /// The stream file.
         #[arg(long)]
         stream: PathBuf,
+        /// Also write the drift reports the device sends home, as the
+        /// firmware writes them on its UART (`vigie fleet ingest`).
+        #[arg(long, value_name = "FILE")]
+        frames: Option<PathBuf>,
+        /// The device number in those reports (the firmware's is 1).
+        #[arg(long, default_value_t = 1)]
+        device: u32,
+    },
+    /// Device reports gathered in a database: `ingest` frames, then see the
+    /// fleet's `status`.
+    Fleet {
+        #[command(subcommand)]
+        action: FleetCommand,
     },
     /// The main job on the bundled data: train a digits MLP, quantize it,
     /// inspect it and run it through vigie-core.
@@ -938,7 +977,18 @@ fn run(cli: Cli) -> Result<()> {
             strict,
             (&drop, csv.options()?, group.as_deref()),
         ),
-        Command::Replay { model, stream } => cli::replay::replay(&model, &stream),
+        Command::Replay {
+            model,
+            stream,
+            frames,
+            device,
+        } => cli::replay::replay(&model, &stream, frames.as_deref(), device),
+        Command::Fleet { action } => match action {
+            FleetCommand::Ingest { db, from, model } => {
+                cli::fleet::ingest_command(&db, &from, &model)
+            }
+            FleetCommand::Status { db } => cli::fleet::status_command(&db),
+        },
         Command::Demo { out, force } => cli::demo::demo(&out, force).context("the demo failed"),
     }
 }

@@ -85,9 +85,16 @@ fn build_bin(name: &str, bin: &str, features: &[&str]) -> PathBuf {
 /// Runs an ELF in QEMU (the runner of firmware-demo/.cargo/config.toml)
 /// and returns its exit status and output.
 fn run_in_qemu(elf: &Path) -> (Option<i32>, String) {
+    run_in_qemu_with_uart(elf, None)
+}
+
+/// [`run_in_qemu`], with UART0 written to `uart` when given.
+fn run_in_qemu_with_uart(elf: &Path, uart: Option<&Path>) -> (Option<i32>, String) {
+    let serial = uart.map_or("null".to_owned(), |p| format!("file:{}", p.display()));
     let mut child = Command::new("qemu-system-arm")
         .current_dir(firmware_dir())
         .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
+        .args(["-serial", &serial])
         .args(["-semihosting-config", "enable=on,target=native"])
         .args(["-icount", "shift=0", "-kernel"])
         .arg(elf)
@@ -125,7 +132,10 @@ fn check_firmware(name: &str, features: &[&str]) -> Option<String> {
         return None;
     }
     let elf = build(name, features);
-    let (code, out) = run_in_qemu(&elf);
+    let uart = std::env::temp_dir().join(format!("vigie-uart-{name}-{}.bin", std::process::id()));
+    let (code, out) = run_in_qemu_with_uart(&elf, Some(&uart));
+    let frames = std::fs::read(&uart).expect("QEMU wrote the UART file");
+    let _ = std::fs::remove_file(&uart);
     let device: Vec<&str> = out
         .lines()
         .filter(|l| {
@@ -158,6 +168,51 @@ fn check_firmware(name: &str, features: &[&str]) -> Option<String> {
         .and_then(|s| s.split(')').next()?.parse().ok())
         .unwrap_or_else(|| panic!("no drift raised: {summary}"));
     assert!(delay <= DRIFT_BOUND, "{summary}");
+
+    // The drift reports the device sent on its UART are, byte for byte,
+    // those the host makes of the same replay; gathered in a fleet
+    // database, they show the episode the device printed, from the same
+    // step.
+    let host_frames =
+        vigie_trainer::evaluation::stream::replay_frames(&model_bytes, &stream_bytes, 1).unwrap();
+    assert!(!frames.is_empty(), "no report frame on the UART");
+    assert!(
+        frames == host_frames,
+        "the UART frames differ from the host's"
+    );
+    let db = std::env::temp_dir().join(format!("vigie-fleet-{name}-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let mut c = vigie_trainer::cli::fleet::open(&db).unwrap();
+    let model_path = firmware_dir().join(format!("models/{name}.vigie"));
+    vigie_trainer::cli::fleet::add_model(&c, &model_path).unwrap();
+    let done = vigie_trainer::cli::fleet::ingest(&mut c, &mut frames.as_slice()).unwrap();
+    assert_eq!((done.damaged, done.duplicates), (0, 0), "{done:?}");
+    let status = vigie_trainer::cli::fleet::status_lines(&c)
+        .unwrap()
+        .join("\n");
+    let _ = std::fs::remove_file(&db);
+    let since = device
+        .iter()
+        .find_map(|l| l.split("[drifting since ").nth(1))
+        .and_then(|s| s.split(']').next())
+        .expect("the device printed a drift episode");
+    assert!(
+        status.contains(&format!("since step {since}"))
+            || status.contains(&format!("from step {since}")),
+        "fleet status:\n{status}\ndevice output:\n{out}"
+    );
+    // The input it names is the one the device named at that step.
+    let at = format!("window {since:>3}:");
+    let named = device
+        .iter()
+        .find(|l| l.starts_with(&at))
+        .and_then(|l| l.split(" channel ").nth(1))
+        .and_then(|s| s.split([' ', ',']).next())
+        .unwrap_or("no input");
+    assert!(
+        status.contains(&format!(" on {named}")),
+        "fleet status:\n{status}\nnamed {named}"
+    );
     Some(summary.clone())
 }
 

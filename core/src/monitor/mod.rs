@@ -715,6 +715,18 @@ impl<'a> Monitor<'a> {
         bin_of(q, &self.def.edges[f * b..(f + 1) * b])
     }
 
+    /// Feature `f`'s normal score on `input` (raw, channel-major),
+    /// standardized by its reference mean and deviation: how many
+    /// deviations, and which way, it sits from training (`None` for a
+    /// constant feature, a value that is not finite, or `f` out of range).
+    pub fn standardized_score(&self, input: &[f32], f: usize) -> Option<f32> {
+        if f >= self.def.features as usize {
+            return None;
+        }
+        let value = self.features.value(input, f)?;
+        self.score(f, self.bin(f, value))
+    }
+
     /// Normal score of a raw feature value's reference bin, before
     /// standardization.
     pub fn raw_score(&self, f: usize, value: f32) -> f32 {

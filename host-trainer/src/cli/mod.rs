@@ -7,6 +7,7 @@ pub mod demo;
 pub mod drift_bench;
 pub mod eval;
 pub mod explain;
+pub mod fleet;
 pub mod import;
 pub mod inspect;
 pub mod keys;

@@ -7,7 +7,12 @@ use anyhow::{Context, Result};
 use crate::files;
 
 /// `vigie replay`: a stream through a model and its monitor, as on a device.
-pub fn replay(model_path: &Path, stream_path: &Path) -> Result<()> {
+pub fn replay(
+    model_path: &Path,
+    stream_path: &Path,
+    frames: Option<&Path>,
+    device: u32,
+) -> Result<()> {
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
     let stream = std::fs::read(stream_path)
@@ -16,6 +21,11 @@ pub fn replay(model_path: &Path, stream_path: &Path) -> Result<()> {
         .with_context(|| format!("{}", stream_path.display()))?;
     for line in lines {
         println!("{line}");
+    }
+    if let Some(out) = frames {
+        let bytes = crate::evaluation::stream::replay_frames(&bytes, &stream, device)?;
+        crate::files::write_atomically(out, &bytes)?;
+        println!("frames: {} bytes written to {}", bytes.len(), out.display());
     }
     Ok(())
 }

@@ -142,3 +142,39 @@ pub fn replay_lines(model: &vigie_core::Model<'_>, stream: &[u8]) -> Result<Vec<
     lines.push(format!("summary: {summary}"));
     Ok(lines)
 }
+
+/// The drift reports a device replaying `stream` sends home
+/// (`vigie_core::report`), framed as the firmware writes them on its UART:
+/// one when a drift episode starts or ends, and one with the counters at
+/// the end.
+pub fn replay_frames(model_bytes: &[u8], stream: &[u8], device: u32) -> Result<Vec<u8>> {
+    use vigie_core::monitor::Monitor;
+    use vigie_core::replay::{report, run, Buffers, Event, Replay};
+    use vigie_core::report::{frame, Reporter, FRAME_MAX};
+    let model = &vigie_core::Model::from_bytes(model_bytes)?;
+    let stream = Replay::from_bytes(stream)?;
+    let monitor = Monitor::from_model(model)?;
+    let n = stream.values_per_window();
+    let channels = model.input_shape().channels as usize;
+    let mut memory = crate::device::Memory::new(model, monitor.as_ref());
+    let mut session = memory.adapting_session(model, monitor.as_ref())?;
+    let buffers = Buffers {
+        input: &mut vec![0.0f32; n],
+        scratch: &mut vec![0.0f32; n],
+        explain: &mut vec![0.0f32; 2 * channels],
+    };
+    let mut reporter = Reporter::new(device, model_bytes);
+    let mut reports = Vec::new();
+    run(&mut session, &stream, buffers, &mut || 0, &mut |e| {
+        if let Event::Step(s) = e {
+            reports.extend(report(&mut reporter, s));
+        }
+    })?;
+    reports.push(reporter.period(stream.len().saturating_sub(1) as u32));
+    let mut out = Vec::new();
+    let mut buf = [0u8; FRAME_MAX];
+    for r in &reports {
+        out.extend_from_slice(frame(r, &mut buf)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,305 @@
+//! `vigie fleet`: the reports devices send home (`vigie_core::report`),
+//! gathered in a database, and what they say about the fleet.
+//!
+//! `vigie fleet ingest` reads frames (a file, or `-` for standard input:
+//! a UART's bytes as they come), decodes and checks each one, and stores
+//! it once per (device, model, sequence) (a device numbers its reports
+//! from 0 for each model it runs): a damaged, cut or repeated frame is
+//! counted and skipped, never fatal. `vigie fleet status` says which
+//! devices report, which drift, on which inputs and since when.
+//!
+//! The database is SQLite (a file; no set-up).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection};
+use vigie_core::monitor::Detector;
+use vigie_core::report::{read_frame, Report, FRAME_MAX};
+
+/// The schema, as run on a new database (the same SQL runs on
+/// PostgreSQL).
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS models (
+    model BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    inputs TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reports (
+    device BIGINT NOT NULL,
+    sequence BIGINT NOT NULL,
+    model BIGINT NOT NULL,
+    step BIGINT NOT NULL,
+    detector INTEGER,
+    feature INTEGER,
+    direction INTEGER,
+    size REAL,
+    start_step BIGINT,
+    end_step BIGINT,
+    steps BIGINT NOT NULL,
+    abstentions BIGINT NOT NULL,
+    alarms TEXT NOT NULL,
+    PRIMARY KEY (device, model, sequence)
+);
+";
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ingested {
+    /// Frames stored.
+    pub stored: usize,
+    /// Frames already stored (same device, model and sequence).
+    pub duplicates: usize,
+    /// Frames refused: damaged, cut, or not a report.
+    pub damaged: usize,
+}
+
+/// Opens (creating when missing) the database at `db`.
+pub fn open(db: &Path) -> Result<Connection> {
+    let c = Connection::open(db)
+        .with_context(|| format!("{}: cannot open the database", db.display()))?;
+    c.execute_batch(SCHEMA)
+        .with_context(|| format!("{}: cannot create the tables", db.display()))?;
+    Ok(c)
+}
+
+/// Records a model's name and input names under its CRC-32, so that the
+/// status names the inputs.
+pub fn add_model(c: &Connection, path: &Path) -> Result<()> {
+    let bytes = crate::files::read_model_file(path)?;
+    let model = crate::files::load(path, &bytes)?;
+    // The monitored features, as reports number them: the inputs, then
+    // for windows each channel's spread.
+    let inputs = crate::monitor_fit::feature_names(&model);
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    c.execute(
+        "INSERT INTO models (model, name, inputs) VALUES (?1, ?2, ?3)
+         ON CONFLICT (model) DO UPDATE SET name = excluded.name, inputs = excluded.inputs",
+        params![
+            i64::from(vigie_core::format::crc32(&bytes)),
+            name,
+            inputs.join(",")
+        ],
+    )?;
+    Ok(())
+}
+
+/// Stores one report; whether it was new.
+fn store(c: &Connection, r: &Report) -> Result<bool> {
+    let e = r.episode;
+    let alarms: Vec<String> = r.counters.alarms.iter().map(u16::to_string).collect();
+    let n = c.execute(
+        "INSERT INTO reports (device, sequence, model, step, detector, feature, direction, size,
+            start_step, end_step, steps, abstentions, alarms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (device, model, sequence) DO NOTHING",
+        params![
+            i64::from(r.device),
+            i64::from(r.sequence),
+            i64::from(r.model),
+            i64::from(r.step),
+            e.map(|e| i64::from(e.detector)),
+            e.and_then(|e| e.feature).map(i64::from),
+            e.map(|e| i64::from(e.direction)),
+            e.map(|e| f64::from(e.size)),
+            e.map(|e| i64::from(e.start)),
+            e.and_then(|e| e.end).map(i64::from),
+            i64::from(r.counters.steps),
+            i64::from(r.counters.abstentions),
+            alarms.join(","),
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Reads frames from `input` as they come (split at each zero byte) and
+/// stores them in one transaction per thousand.
+pub fn ingest(c: &mut Connection, input: &mut dyn Read) -> Result<Ingested> {
+    let mut done = Ingested::default();
+    let mut frame: Vec<u8> = Vec::with_capacity(FRAME_MAX);
+    let mut overlong = false;
+    let mut buf = [0u8; 8192];
+    let mut tx = c.transaction()?;
+    let mut in_tx = 0;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("reading the frames"),
+        };
+        for &b in &buf[..n] {
+            if b != 0 {
+                if frame.len() < FRAME_MAX {
+                    frame.push(b);
+                } else {
+                    overlong = true;
+                }
+                continue;
+            }
+            if frame.is_empty() && !overlong {
+                continue;
+            }
+            match (overlong, read_frame(&frame)) {
+                (false, Ok(r)) => {
+                    if store(&tx, &r)? {
+                        done.stored += 1;
+                    } else {
+                        done.duplicates += 1;
+                    }
+                    in_tx += 1;
+                }
+                _ => done.damaged += 1,
+            }
+            frame.clear();
+            overlong = false;
+            if in_tx >= 1000 {
+                tx.commit()?;
+                tx = c.transaction()?;
+                in_tx = 0;
+            }
+        }
+    }
+    // A last frame without its ending zero was cut.
+    if !frame.is_empty() || overlong {
+        done.damaged += 1;
+    }
+    tx.commit()?;
+    Ok(done)
+}
+
+/// An episode as stored: detector, feature, direction, size, end step.
+type EpisodeRow = (i64, Option<i64>, i64, f64, Option<i64>);
+
+/// One line per device: its model, its last report, and its open drift
+/// episode with the input named, which way and by how much.
+pub fn status_lines(c: &Connection) -> Result<Vec<String>> {
+    let mut models: BTreeMap<i64, (String, Vec<String>)> = BTreeMap::new();
+    let mut q = c.prepare("SELECT model, name, inputs FROM models")?;
+    for row in q.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })? {
+        let (m, name, inputs) = row?;
+        models.insert(m, (name, inputs.split(',').map(str::to_owned).collect()));
+    }
+    let mut lines = Vec::new();
+    let mut devices = c.prepare(
+        "SELECT device, model, MAX(sequence), MAX(step), MAX(steps), COUNT(*) FROM reports GROUP BY device, model ORDER BY device",
+    )?;
+    let rows: Vec<(i64, i64, i64, i64, i64, i64)> = devices
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (device, model, last, step, steps, count) in rows {
+        let (name, inputs) = models
+            .get(&model)
+            .map_or((format!("model {model:08x}"), vec![]), |(n, i)| {
+                (format!("{n} ({model:08x})"), i.clone())
+            });
+        lines.push(format!(
+            "device {device}: {name}, {steps} steps, {count} reports, the last #{last} at step {step}"
+        ));
+        // Episodes: the last report of each start.
+        let mut q = c.prepare(
+            "SELECT start_step, detector, feature, direction, size, end_step FROM reports
+             WHERE device = ?1 AND model = ?2 AND start_step IS NOT NULL
+             ORDER BY start_step, sequence",
+        )?;
+        let mut episodes: BTreeMap<i64, EpisodeRow> = BTreeMap::new();
+        for row in q.query_map(params![device, model], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            ))
+        })? {
+            let (start, e) = row?;
+            episodes.insert(start, e);
+        }
+        for (start, (detector, feature, direction, size, end)) in episodes {
+            let detector = Detector::ALL
+                .get(detector as usize)
+                .map_or("?", |d| d.name());
+            let span = match end {
+                Some(end) => format!("drift from step {start} to step {end}"),
+                None => format!("DRIFTING since step {start}"),
+            };
+            let what = match feature {
+                None => format!("{detector} on no input"),
+                Some(f) => {
+                    let name = inputs
+                        .get(f as usize)
+                        .cloned()
+                        .unwrap_or_else(|| format!("input {f}"));
+                    let way = match direction {
+                        1 => "up",
+                        -1 => "down",
+                        _ => "unmeasured",
+                    };
+                    format!("{detector} on {name}, {way} {size:.2} sd")
+                }
+            };
+            lines.push(format!("  {span}: {what}"));
+        }
+    }
+    Ok(lines)
+}
+
+/// `vigie fleet ingest`.
+pub fn ingest_command(db: &Path, from: &str, models: &[std::path::PathBuf]) -> Result<()> {
+    let mut c = open(db)?;
+    for m in models {
+        add_model(&c, m)?;
+    }
+    let done = if from == "-" {
+        ingest(&mut c, &mut std::io::stdin().lock())?
+    } else {
+        let mut f =
+            std::fs::File::open(from).with_context(|| format!("{from}: cannot open the frames"))?;
+        ingest(&mut c, &mut f)?
+    };
+    println!(
+        "{}: {} reports stored, {} already there, {} damaged or cut frames skipped",
+        db.display(),
+        done.stored,
+        done.duplicates,
+        done.damaged
+    );
+    Ok(())
+}
+
+/// `vigie fleet status`.
+pub fn status_command(db: &Path) -> Result<()> {
+    if !db.exists() {
+        anyhow::bail!(
+            "{}: no such database; run `vigie fleet ingest --db {} --from FRAMES` first",
+            db.display(),
+            db.display()
+        );
+    }
+    let c = open(db)?;
+    let lines = status_lines(&c)?;
+    if lines.is_empty() {
+        println!("{}: no report yet", db.display());
+    }
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(())
+}
