@@ -487,11 +487,8 @@ fn alarm_score(session: &Session<'_, '_>, input: &[f32]) -> Option<f32> {
 }
 
 /// Counts one replayed window in `reporter` ([`crate::report::Reporter`]):
-/// the report to send when a drift episode started or ended at it.
-pub fn report(
-    reporter: &mut crate::report::Reporter,
-    s: &Step<'_>,
-) -> Option<crate::report::Report> {
+/// the reports to send when a drift episode started or ended at it.
+pub fn report(reporter: &mut crate::report::Reporter, s: &Step<'_>) -> crate::report::Reports {
     let abstained = matches!(
         s.prediction,
         Some(Prediction::Class {

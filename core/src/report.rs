@@ -41,8 +41,8 @@ pub struct Counters {
     pub steps: u32,
     /// Decisions the model abstained from.
     pub abstentions: u32,
-    /// Steps on which each detector raised drift, in [`Detector::ALL`]
-    /// order (saturating).
+    /// Steps on which each detector raised drift (was the observation's top
+    /// detector at a drift step), in [`Detector::ALL`] order (saturating).
     pub alarms: [u16; Detector::COUNT],
 }
 
@@ -53,8 +53,12 @@ pub struct Report {
     pub device: u32,
     /// The model it runs: the CRC-32 of its file.
     pub model: u32,
-    /// This device's report number, from 0: with `device`, a report's
-    /// identity (a fleet stores it once).
+    /// The device's boot (or session) number, set by the application from
+    /// a counter it keeps in flash: reports are numbered from 0 again at
+    /// each boot.
+    pub boot: u32,
+    /// This report's number in the boot, from 0: with `device`, `model`
+    /// and `boot`, a report's identity (a fleet stores it once).
     pub sequence: u32,
     /// The step the report was made at.
     pub step: u32,
@@ -111,6 +115,9 @@ pub fn read_frame(frame: &[u8]) -> Result<Report, Error> {
         postcard::take_from_bytes::<Report>(body).map_err(|_| bad("not a report"))?;
     if !rest.is_empty() {
         return Err(bad("bytes after the report"));
+    }
+    if report.episode.is_some_and(|e| !e.size.is_finite()) {
+        return Err(bad("has a size that is not a number"));
     }
     Ok(report)
 }
@@ -172,10 +179,15 @@ pub fn cobs_decode(data: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(n)
 }
 
+/// The reports of one step: none, an episode's start or end, or the end of
+/// one and the start of the alarm that replaced it.
+pub type Reports = heapless::Vec<Report, 2>;
+
 /// Follows a session's steps and says when to send a report.
 #[derive(Debug, Clone)]
 pub struct Reporter {
     device: u32,
+    boot: u32,
     model: u32,
     sequence: u32,
     counters: Counters,
@@ -187,11 +199,12 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// A reporter for `device` running the model whose file is
-    /// `model_bytes`.
-    pub fn new(device: u32, model_bytes: &[u8]) -> Self {
+    /// A reporter for `device`, in its boot number `boot`, running the
+    /// model whose file is `model_bytes`.
+    pub fn new(device: u32, boot: u32, model_bytes: &[u8]) -> Self {
         Reporter {
             device,
+            boot,
             model: crc32(model_bytes),
             sequence: 0,
             counters: Counters::default(),
@@ -214,15 +227,31 @@ impl Reporter {
         observation: Option<&crate::monitor::Observation>,
         drifting_since: Option<u32>,
         score: Option<f32>,
-    ) -> Option<Report> {
+    ) -> Reports {
         let c = &mut self.counters;
         c.steps = c.steps.saturating_add(1);
         c.abstentions = c.abstentions.saturating_add(u32::from(abstained));
-        if let Some(o) = observation.filter(|o| o.level == crate::monitor::Level::Drift) {
-            for (k, d) in Detector::ALL.iter().enumerate() {
-                if o.has(*d) {
-                    c.alarms[k] = c.alarms[k].saturating_add(1);
-                }
+        // The detector that raised drift at this step (the observation's
+        // top one; others may only be at their warning level).
+        if let Some(d) = observation
+            .filter(|o| o.level == crate::monitor::Level::Drift)
+            .and_then(|o| o.detector)
+        {
+            let k = d.index();
+            if let Some(n) = c.alarms.get_mut(k) {
+                *n = n.saturating_add(1);
+            }
+        }
+        let mut out = Reports::new();
+        // An episode ends when the alarm clears, or when another alarm
+        // replaced it (acknowledged, or the session reset).
+        if let Some(open) = self.open {
+            if drifting_since != Some(open.start) {
+                let mut e = open;
+                e.end = Some(index);
+                self.open = None;
+                let r = self.report(index, Some(e));
+                let _ = out.push(r);
             }
         }
         match (self.open.is_some(), drifting_since) {
@@ -242,19 +271,13 @@ impl Reporter {
                 (self.measured, self.mean) = (0, 0.0);
                 self.measure(score);
                 let open = self.open;
-                Some(self.report(index, open))
+                let r = self.report(index, open);
+                let _ = out.push(r);
             }
-            (true, Some(_)) => {
-                self.measure(score);
-                None
-            }
-            (true, None) => {
-                let mut e = self.open.take()?;
-                e.end = Some(index);
-                Some(self.report(index, Some(e)))
-            }
-            (false, None) => None,
+            (true, Some(_)) => self.measure(score),
+            _ => {}
         }
+        out
     }
 
     /// The feature the open episode names, if one is open and names one:
@@ -275,7 +298,7 @@ impl Reporter {
         let (Some(z), Some(e)) = (score.filter(|z| z.is_finite()), self.open.as_mut()) else {
             return;
         };
-        self.measured += 1;
+        self.measured = self.measured.saturating_add(1);
         self.mean += (z - self.mean) / self.measured as f32;
         e.direction = if self.mean > 0.0 {
             1
@@ -291,6 +314,7 @@ impl Reporter {
         let r = Report {
             device: self.device,
             model: self.model,
+            boot: self.boot,
             sequence: self.sequence,
             step: index,
             episode,
@@ -309,6 +333,7 @@ mod tests {
         Report {
             device: 0xDEAD_BEEF,
             model: 0x0102_0304,
+            boot: 12,
             sequence,
             step: 4321,
             episode: Some(Episode {
@@ -340,6 +365,7 @@ mod tests {
         let big = Report {
             device: u32::MAX,
             model: u32::MAX,
+            boot: u32::MAX,
             sequence: u32::MAX,
             step: u32::MAX,
             episode: Some(Episode {
@@ -403,24 +429,26 @@ mod tests {
     #[test]
     fn a_reporter_reports_an_episode_when_it_starts_and_when_it_ends() {
         let mut obs = crate::monitor::Observation::stable();
-        let mut rep = Reporter::new(7, b"model bytes");
-        assert_eq!(rep.step(0, false, Some(&obs), None, None), None);
+        let mut rep = Reporter::new(7, 3, b"model bytes");
+        assert!(rep.step(0, false, Some(&obs), None, None).is_empty());
         obs.level = crate::monitor::Level::Drift;
         obs.detector = Some(Detector::Mean);
-        obs.fired = Detector::Mean as u16;
+        obs.fired = Detector::Mean as u16 | Detector::Variance as u16;
         let _ = obs.features.push(3);
-        let start = rep.step(1, false, Some(&obs), Some(1), None).unwrap();
+        let start = rep.step(1, false, Some(&obs), Some(1), None)[0];
         let e = start.episode.unwrap();
         assert_eq!(
-            (start.sequence, e.start, e.feature, e.end),
-            (0, 1, Some(3), None)
+            (start.boot, start.sequence, e.start, e.feature, e.end),
+            (3, 0, 1, Some(3), None)
         );
         assert_eq!(e.detector as usize, Detector::Mean.index());
         assert_eq!(rep.watched_feature(), Some(3));
         obs = crate::monitor::Observation::stable();
-        assert_eq!(rep.step(2, true, Some(&obs), Some(1), Some(2.0)), None);
-        assert_eq!(rep.step(3, false, Some(&obs), Some(1), Some(1.0)), None);
-        let end = rep.step(4, false, Some(&obs), None, None).unwrap();
+        assert!(rep.step(2, true, Some(&obs), Some(1), Some(2.0)).is_empty());
+        assert!(rep
+            .step(3, false, Some(&obs), Some(1), Some(1.0))
+            .is_empty());
+        let end = rep.step(4, false, Some(&obs), None, None)[0];
         let e = end.episode.unwrap();
         assert_eq!(
             (end.sequence, e.end, e.direction, e.size),
@@ -428,9 +456,43 @@ mod tests {
         );
         assert_eq!(end.counters.steps, 5);
         assert_eq!(end.counters.abstentions, 1);
+        // Only the detector that raised drift counts, not one at warning.
         assert_eq!(end.counters.alarms[Detector::Mean.index()], 1);
+        assert_eq!(end.counters.alarms[Detector::Variance.index()], 0);
         assert_eq!(end.model, crc32(b"model bytes"));
         let period = rep.period(4);
         assert_eq!((period.sequence, period.episode), (2, None));
+    }
+
+    #[test]
+    fn an_alarm_that_replaces_another_ends_it_and_starts_its_own() {
+        let mut obs = crate::monitor::Observation::stable();
+        obs.level = crate::monitor::Level::Drift;
+        obs.detector = Some(Detector::Mean);
+        let mut rep = Reporter::new(1, 0, b"m");
+        assert_eq!(rep.step(5, false, Some(&obs), Some(5), None).len(), 1);
+        // Acknowledged, and raised again at once: no step without alarm.
+        obs.detector = Some(Detector::ClassMix);
+        let both = rep.step(9, false, Some(&obs), Some(9), None);
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[0].episode.unwrap().start, 5);
+        assert_eq!(both[0].episode.unwrap().end, Some(9));
+        assert_eq!(both[1].episode.unwrap().start, 9);
+        assert_eq!(
+            both[1].episode.unwrap().detector as usize,
+            Detector::ClassMix.index()
+        );
+        assert_eq!((both[0].sequence, both[1].sequence), (1, 2));
+    }
+
+    #[test]
+    fn a_frame_with_a_size_that_is_not_a_number_is_refused() {
+        let mut r = sample(1);
+        if let Some(e) = r.episode.as_mut() {
+            e.size = f32::NAN;
+        }
+        let mut out = [0u8; FRAME_MAX];
+        let f = frame(&r, &mut out).unwrap().to_vec();
+        assert!(read_frame(&f).is_err());
     }
 }

@@ -89,6 +89,9 @@ pub const RECOVERY_POINTS: usize = 2;
 /// This device's number in its reports (`vigie replay --frames` makes the
 /// same frames with `--device 1`).
 pub const DEVICE: u32 = 1;
+/// Its boot number: a real device counts its boots in flash, so that its
+/// reports of each boot are told apart; the demo boots once.
+pub const BOOT: u32 = 0;
 
 #[entry]
 fn main() -> ! {
@@ -182,7 +185,7 @@ fn replay_stream(
     // A report home when a drift episode starts or ends, and one at the
     // end with the counters: frames on the UART.
     uart::init();
-    let mut reporter = vigie_core::report::Reporter::new(DEVICE, assets::MODEL);
+    let mut reporter = vigie_core::report::Reporter::new(DEVICE, BOOT, assets::MODEL);
     let mut frame = [0u8; vigie_core::report::FRAME_MAX];
     let mut frames = 0;
     let mut send = |r: &vigie_core::report::Report| match vigie_core::report::frame(r, &mut frame) {
@@ -201,8 +204,8 @@ fn replay_stream(
         &mut |e| match e {
             replay::Event::Step(step) => {
                 say!("{}", step);
-                if let Some(r) = replay::report(&mut reporter, step) {
-                    send(&r);
+                for r in &replay::report(&mut reporter, step) {
+                    send(r);
                 }
                 infer += u64::from(clock.to_units(step.inference_ticks));
                 watch += u64::from(clock.to_units(step.monitor_ticks));

@@ -48,7 +48,7 @@ fn damaged_cut_and_repeated_frames_are_counted_and_each_report_is_stored_once() 
     line.extend_from_slice(&frames[0]);
     line.extend_from_slice(&frames[1]);
     line.extend_from_slice(&frames[0][..frames[0].len() / 2]);
-    let done = ingest(&mut c, &mut line.as_slice()).unwrap();
+    let done = ingest(&mut c, &mut line.as_slice(), 1).unwrap();
     assert_eq!(
         done,
         Ingested {
@@ -58,12 +58,15 @@ fn damaged_cut_and_repeated_frames_are_counted_and_each_report_is_stored_once() 
         }
     );
     // A second ingest of the same frames stores nothing.
-    let again = ingest(&mut c, &mut frames.concat().as_slice()).unwrap();
+    let again = ingest(&mut c, &mut frames.concat().as_slice(), 1000).unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 2));
     let status = status_lines(&c).unwrap().join("\n");
     let _ = std::fs::remove_file(&db);
     assert!(status.contains("device 1: digits.vigie"), "{status}");
-    assert!(status.contains("2 reports"), "{status}");
+    assert!(
+        status.contains("2 reports; the latest (boot 0, #1) at step 79"),
+        "{status}"
+    );
     // The firmware's digits stream raises drift at window 44 on px36,
     // which its fault moved up.
     assert!(
@@ -77,10 +80,37 @@ fn an_empty_or_foreign_stream_stores_nothing_and_fails_nothing() {
     let db = scratch_db("foreign");
     let mut c = open(&db).unwrap();
     let text = b"hello\0this is not a frame\0\0\0";
-    let done = ingest(&mut c, &mut text.as_slice()).unwrap();
+    let done = ingest(&mut c, &mut text.as_slice(), 1).unwrap();
     assert_eq!((done.stored, done.damaged), (0, 2));
-    let done = ingest(&mut c, &mut [].as_slice()).unwrap();
+    let done = ingest(&mut c, &mut [].as_slice(), 1).unwrap();
     assert_eq!(done, Ingested::default());
     assert!(status_lines(&c).unwrap().is_empty());
     let _ = std::fs::remove_file(&db);
+}
+
+#[test]
+fn a_reboot_numbers_its_reports_from_zero_again_and_they_are_all_kept() {
+    let frames = digits_frames();
+    let db = scratch_db("boots");
+    let mut c = open(&db).unwrap();
+    // The same reports from the device's next boot.
+    let mut next = Vec::new();
+    let mut out = [0u8; vigie_core::report::FRAME_MAX];
+    for f in &frames {
+        let mut r = vigie_core::report::read_frame(f).unwrap();
+        r.boot = 1;
+        next.extend_from_slice(vigie_core::report::frame(&r, &mut out).unwrap());
+    }
+    let first = ingest(&mut c, &mut frames.concat().as_slice(), 1000).unwrap();
+    let second = ingest(&mut c, &mut next.as_slice(), 1000).unwrap();
+    assert_eq!((first.stored, second.stored, second.duplicates), (2, 2, 0));
+    let status = status_lines(&c).unwrap().join("\n");
+    let _ = std::fs::remove_file(&db);
+    assert!(
+        status.contains("4 reports; the latest (boot 1, #1)"),
+        "{status}"
+    );
+    // The first boot's episode never reported its end: it ended with it.
+    assert!(status.contains("(boot 0, ended unreported)"), "{status}");
+    assert!(status.contains("DRIFTING since step 44"), "{status}");
 }

@@ -94,7 +94,7 @@ fn run_in_qemu_with_uart(elf: &Path, uart: Option<&Path>) -> (Option<i32>, Strin
     let mut child = Command::new("qemu-system-arm")
         .current_dir(firmware_dir())
         .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
-        .args(["-serial", &serial])
+        .args(["-monitor", "none", "-serial", &serial])
         .args(["-semihosting-config", "enable=on,target=native"])
         .args(["-icount", "shift=0", "-kernel"])
         .arg(elf)
@@ -185,7 +185,7 @@ fn check_firmware(name: &str, features: &[&str]) -> Option<String> {
     let mut c = vigie_trainer::cli::fleet::open(&db).unwrap();
     let model_path = firmware_dir().join(format!("models/{name}.vigie"));
     vigie_trainer::cli::fleet::add_model(&c, &model_path).unwrap();
-    let done = vigie_trainer::cli::fleet::ingest(&mut c, &mut frames.as_slice()).unwrap();
+    let done = vigie_trainer::cli::fleet::ingest(&mut c, &mut frames.as_slice(), 1).unwrap();
     assert_eq!((done.damaged, done.duplicates), (0, 0), "{done:?}");
     let status = vigie_trainer::cli::fleet::status_lines(&c)
         .unwrap()

@@ -3,8 +3,8 @@
 //!
 //! `vigie fleet ingest` reads frames (a file, or `-` for standard input:
 //! a UART's bytes as they come), decodes and checks each one, and stores
-//! it once per (device, model, sequence) (a device numbers its reports
-//! from 0 for each model it runs): a damaged, cut or repeated frame is
+//! it once per (device, model, boot, sequence) (a device numbers its
+//! reports from 0 at each boot): a damaged, cut or repeated frame is
 //! counted and skipped, never fatal. `vigie fleet status` says which
 //! devices report, which drift, on which inputs and since when.
 //!
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS models (
 );
 CREATE TABLE IF NOT EXISTS reports (
     device BIGINT NOT NULL,
+    boot BIGINT NOT NULL,
     sequence BIGINT NOT NULL,
     model BIGINT NOT NULL,
     step BIGINT NOT NULL,
@@ -41,16 +42,22 @@ CREATE TABLE IF NOT EXISTS reports (
     steps BIGINT NOT NULL,
     abstentions BIGINT NOT NULL,
     alarms TEXT NOT NULL,
-    PRIMARY KEY (device, model, sequence)
+    PRIMARY KEY (device, model, boot, sequence)
 );
 ";
+
+/// Reports per transaction when reading a file.
+pub const FILE_BATCH: usize = 1000;
+/// Separates the input names stored for a model (a name may hold a
+/// comma; it does not hold this control character).
+const NAMES_SEPARATOR: &str = "\u{1f}";
 
 /// What an ingest did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ingested {
     /// Frames stored.
     pub stored: usize,
-    /// Frames already stored (same device, model and sequence).
+    /// Frames already stored (same device, model, boot and sequence).
     pub duplicates: usize,
     /// Frames refused: damaged, cut, or not a report.
     pub damaged: usize,
@@ -83,7 +90,7 @@ pub fn add_model(c: &Connection, path: &Path) -> Result<()> {
         params![
             i64::from(vigie_core::format::crc32(&bytes)),
             name,
-            inputs.join(",")
+            inputs.join(NAMES_SEPARATOR)
         ],
     )?;
     Ok(())
@@ -95,9 +102,9 @@ fn store(c: &Connection, r: &Report) -> Result<bool> {
     let alarms: Vec<String> = r.counters.alarms.iter().map(u16::to_string).collect();
     let n = c.execute(
         "INSERT INTO reports (device, sequence, model, step, detector, feature, direction, size,
-            start_step, end_step, steps, abstentions, alarms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-         ON CONFLICT (device, model, sequence) DO NOTHING",
+            start_step, end_step, steps, abstentions, alarms, boot)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (device, model, boot, sequence) DO NOTHING",
         params![
             i64::from(r.device),
             i64::from(r.sequence),
@@ -112,14 +119,16 @@ fn store(c: &Connection, r: &Report) -> Result<bool> {
             i64::from(r.counters.steps),
             i64::from(r.counters.abstentions),
             alarms.join(","),
+            i64::from(r.boot),
         ],
     )?;
     Ok(n == 1)
 }
 
 /// Reads frames from `input` as they come (split at each zero byte) and
-/// stores them in one transaction per thousand.
-pub fn ingest(c: &mut Connection, input: &mut dyn Read) -> Result<Ingested> {
+/// stores them, committing every `commit_every` reports (1 for a live
+/// line, so that `status` sees each report at once) and at the end.
+pub fn ingest(c: &mut Connection, input: &mut dyn Read, commit_every: usize) -> Result<Ingested> {
     let mut done = Ingested::default();
     let mut frame: Vec<u8> = Vec::with_capacity(FRAME_MAX);
     let mut overlong = false;
@@ -158,7 +167,7 @@ pub fn ingest(c: &mut Connection, input: &mut dyn Read) -> Result<Ingested> {
             }
             frame.clear();
             overlong = false;
-            if in_tx >= 1000 {
+            if in_tx >= commit_every.max(1) {
                 tx.commit()?;
                 tx = c.transaction()?;
                 in_tx = 0;
@@ -174,7 +183,7 @@ pub fn ingest(c: &mut Connection, input: &mut dyn Read) -> Result<Ingested> {
 }
 
 /// An episode as stored: detector, feature, direction, size, end step.
-type EpisodeRow = (i64, Option<i64>, i64, f64, Option<i64>);
+type EpisodeRow = (i64, Option<i64>, i64, Option<f64>, Option<i64>);
 
 /// One line per device: its model, its last report, and its open drift
 /// episode with the input named, which way and by how much.
@@ -189,55 +198,66 @@ pub fn status_lines(c: &Connection) -> Result<Vec<String>> {
         ))
     })? {
         let (m, name, inputs) = row?;
-        models.insert(m, (name, inputs.split(',').map(str::to_owned).collect()));
+        models.insert(
+            m,
+            (
+                name,
+                inputs.split(NAMES_SEPARATOR).map(str::to_owned).collect(),
+            ),
+        );
     }
     let mut lines = Vec::new();
     let mut devices = c.prepare(
-        "SELECT device, model, MAX(sequence), MAX(step), MAX(steps), COUNT(*) FROM reports GROUP BY device, model ORDER BY device",
+        "SELECT device, model, COUNT(*) FROM reports GROUP BY device, model ORDER BY device, model",
     )?;
-    let rows: Vec<(i64, i64, i64, i64, i64, i64)> = devices
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })?
+    let rows: Vec<(i64, i64, i64)> = devices
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for (device, model, last, step, steps, count) in rows {
+    for (device, model, count) in rows {
+        // Its latest report: of the last boot, the last one.
+        let (boot, last, step, steps): (i64, i64, i64, i64) = c.query_row(
+            "SELECT boot, sequence, step, steps FROM reports WHERE device = ?1 AND model = ?2
+             ORDER BY boot DESC, sequence DESC LIMIT 1",
+            params![device, model],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
         let (name, inputs) = models
             .get(&model)
             .map_or((format!("model {model:08x}"), vec![]), |(n, i)| {
                 (format!("{n} ({model:08x})"), i.clone())
             });
         lines.push(format!(
-            "device {device}: {name}, {steps} steps, {count} reports, the last #{last} at step {step}"
+            "device {device}: {name}, {count} reports; the latest (boot {boot}, #{last}) at step {step}, {steps} steps into its boot"
         ));
         // Episodes: the last report of each start.
         let mut q = c.prepare(
-            "SELECT start_step, detector, feature, direction, size, end_step FROM reports
+            "SELECT boot, start_step, detector, feature, direction, size, end_step FROM reports
              WHERE device = ?1 AND model = ?2 AND start_step IS NOT NULL
-             ORDER BY start_step, sequence",
+             ORDER BY boot, start_step, sequence",
         )?;
-        let mut episodes: BTreeMap<i64, EpisodeRow> = BTreeMap::new();
+        // The last report of each (boot, start) wins: an end replaces its
+        // start.
+        let mut episodes: BTreeMap<(i64, i64), EpisodeRow> = BTreeMap::new();
         for row in q.query_map(params![device, model], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+                (r.get::<_, i64>(0)?, r.get::<_, i64>(1)?),
+                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
             ))
         })? {
-            let (start, e) = row?;
-            episodes.insert(start, e);
+            let (key, e) = row?;
+            episodes.insert(key, e);
         }
-        for (start, (detector, feature, direction, size, end)) in episodes {
+        for ((episode_boot, start), (detector, feature, direction, size, end)) in episodes {
             let detector = Detector::ALL
                 .get(detector as usize)
                 .map_or("?", |d| d.name());
             let span = match end {
                 Some(end) => format!("drift from step {start} to step {end}"),
+                // An episode of an earlier boot that never reported its
+                // end ended with that boot.
+                None if episode_boot < boot => {
+                    format!("drift from step {start} (boot {episode_boot}, ended unreported)")
+                }
                 None => format!("DRIFTING since step {start}"),
             };
             let what = match feature {
@@ -247,12 +267,12 @@ pub fn status_lines(c: &Connection) -> Result<Vec<String>> {
                         .get(f as usize)
                         .cloned()
                         .unwrap_or_else(|| format!("input {f}"));
-                    let way = match direction {
-                        1 => "up",
-                        -1 => "down",
-                        _ => "unmeasured",
+                    let moved = match direction {
+                        1 => format!(", up {:.2} sd", size.unwrap_or(f64::NAN)),
+                        -1 => format!(", down {:.2} sd", size.unwrap_or(f64::NAN)),
+                        _ => String::new(),
                     };
-                    format!("{detector} on {name}, {way} {size:.2} sd")
+                    format!("{detector} on {name}{moved}")
                 }
             };
             lines.push(format!("  {span}: {what}"));
@@ -268,11 +288,11 @@ pub fn ingest_command(db: &Path, from: &str, models: &[std::path::PathBuf]) -> R
         add_model(&c, m)?;
     }
     let done = if from == "-" {
-        ingest(&mut c, &mut std::io::stdin().lock())?
+        ingest(&mut c, &mut std::io::stdin().lock(), 1)?
     } else {
         let mut f =
             std::fs::File::open(from).with_context(|| format!("{from}: cannot open the frames"))?;
-        ingest(&mut c, &mut f)?
+        ingest(&mut c, &mut f, FILE_BATCH)?
     };
     println!(
         "{}: {} reports stored, {} already there, {} damaged or cut frames skipped",

@@ -163,7 +163,8 @@ pub fn replay_frames(model_bytes: &[u8], stream: &[u8], device: u32) -> Result<V
         scratch: &mut vec![0.0f32; n],
         explain: &mut vec![0.0f32; 2 * channels],
     };
-    let mut reporter = Reporter::new(device, model_bytes);
+    // Boot 0, as the firmware demo.
+    let mut reporter = Reporter::new(device, 0, model_bytes);
     let mut reports = Vec::new();
     run(&mut session, &stream, buffers, &mut || 0, &mut |e| {
         if let Event::Step(s) = e {
