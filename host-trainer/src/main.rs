@@ -153,6 +153,10 @@ enum FleetCommand {
         /// The database.
         #[arg(long, default_value = "fleet.db")]
         db: PathBuf,
+        /// Seconds without a report after which a device is listed as
+        /// silent.
+        #[arg(long, default_value_t = vigie_trainer::cli::fleet::SILENT_AFTER)]
+        silent_after: i64,
     },
 }
 
@@ -987,7 +991,9 @@ fn run(cli: Cli) -> Result<()> {
             FleetCommand::Ingest { db, from, model } => {
                 cli::fleet::ingest_command(&db, &from, &model)
             }
-            FleetCommand::Status { db } => cli::fleet::status_command(&db),
+            FleetCommand::Status { db, silent_after } => {
+                cli::fleet::status_command(&db, silent_after)
+            }
         },
         Command::Demo { out, force } => cli::demo::demo(&out, force).context("the demo failed"),
     }

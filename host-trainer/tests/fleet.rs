@@ -63,8 +63,9 @@ fn damaged_cut_and_repeated_frames_are_counted_and_each_report_is_stored_once() 
     let status = status_lines(&c).unwrap().join("\n");
     let _ = std::fs::remove_file(&db);
     assert!(status.contains("device 1: digits.vigie"), "{status}");
+    assert!(status.contains("2 reports, heard "), "{status}");
     assert!(
-        status.contains("2 reports; the latest (boot 0, #1) at step 79"),
+        status.contains("; the latest (boot 0, #1) at step 79"),
         "{status}"
     );
     // The firmware's digits stream raises drift at window 44 on px36,
@@ -106,11 +107,23 @@ fn a_reboot_numbers_its_reports_from_zero_again_and_they_are_all_kept() {
     assert_eq!((first.stored, second.stored, second.duplicates), (2, 2, 0));
     let status = status_lines(&c).unwrap().join("\n");
     let _ = std::fs::remove_file(&db);
-    assert!(
-        status.contains("4 reports; the latest (boot 1, #1)"),
-        "{status}"
-    );
+    assert!(status.contains("4 reports, heard "), "{status}");
+    assert!(status.contains("; the latest (boot 1, #1)"), "{status}");
     // The first boot's episode never reported its end: it ended with it.
     assert!(status.contains("(boot 0, ended unreported)"), "{status}");
     assert!(status.contains("DRIFTING since step 44"), "{status}");
+}
+
+#[test]
+fn a_device_that_sent_nothing_for_an_hour_is_listed_as_silent() {
+    let db = scratch_db("silent");
+    let mut c = open(&db).unwrap();
+    let frames = digits_frames().concat();
+    ingest(&mut c, &mut frames.as_slice(), 1000).unwrap();
+    let now = vigie_trainer::cli::fleet::unix_now();
+    let fresh = vigie_trainer::cli::fleet::status_lines_at(&c, now, 3600).unwrap();
+    let later = vigie_trainer::cli::fleet::status_lines_at(&c, now + 3 * 3600, 3600).unwrap();
+    let _ = std::fs::remove_file(&db);
+    assert!(fresh[0].contains("heard "), "{fresh:?}");
+    assert!(later[0].contains("SILENT for 3 h"), "{later:?}");
 }

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS reports (
     steps BIGINT NOT NULL,
     abstentions BIGINT NOT NULL,
     alarms TEXT NOT NULL,
+    received BIGINT NOT NULL,
     PRIMARY KEY (device, model, boot, sequence)
 );
 ";
@@ -97,13 +98,13 @@ pub fn add_model(c: &Connection, path: &Path) -> Result<()> {
 }
 
 /// Stores one report; whether it was new.
-fn store(c: &Connection, r: &Report) -> Result<bool> {
+fn store(c: &Connection, r: &Report, received: i64) -> Result<bool> {
     let e = r.episode;
     let alarms: Vec<String> = r.counters.alarms.iter().map(u16::to_string).collect();
     let n = c.execute(
         "INSERT INTO reports (device, sequence, model, step, detector, feature, direction, size,
-            start_step, end_step, steps, abstentions, alarms, boot)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+            start_step, end_step, steps, abstentions, alarms, boot, received)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (device, model, boot, sequence) DO NOTHING",
         params![
             i64::from(r.device),
@@ -120,6 +121,7 @@ fn store(c: &Connection, r: &Report) -> Result<bool> {
             i64::from(r.counters.abstentions),
             alarms.join(","),
             i64::from(r.boot),
+            received,
         ],
     )?;
     Ok(n == 1)
@@ -156,7 +158,7 @@ pub fn ingest(c: &mut Connection, input: &mut dyn Read, commit_every: usize) -> 
             }
             match (overlong, read_frame(&frame)) {
                 (false, Ok(r)) => {
-                    if store(&tx, &r)? {
+                    if store(&tx, &r, unix_now())? {
                         done.stored += 1;
                     } else {
                         done.duplicates += 1;
@@ -182,12 +184,38 @@ pub fn ingest(c: &mut Connection, input: &mut dyn Read, commit_every: usize) -> 
     Ok(done)
 }
 
+/// A duration in seconds, in its largest whole unit.
+fn span(seconds: i64) -> String {
+    match seconds {
+        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
+        s if s >= 2 * 3600 => format!("{} h", s / 3600),
+        s if s >= 120 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 /// An episode as stored: detector, feature, direction, size, end step.
 type EpisodeRow = (i64, Option<i64>, i64, Option<f64>, Option<i64>);
 
+/// Seconds since 1970 on this machine's clock: when a report was received.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A device that sent nothing for this long is listed as silent
+/// (`vigie fleet status --silent-after`).
+pub const SILENT_AFTER: i64 = 3600;
+
+/// [`status_lines_at`] now, with [`SILENT_AFTER`].
+pub fn status_lines(c: &Connection) -> Result<Vec<String>> {
+    status_lines_at(c, unix_now(), SILENT_AFTER)
+}
+
 /// One line per device: its model, its last report, and its open drift
 /// episode with the input named, which way and by how much.
-pub fn status_lines(c: &Connection) -> Result<Vec<String>> {
+pub fn status_lines_at(c: &Connection, now: i64, silent_after: i64) -> Result<Vec<String>> {
     let mut models: BTreeMap<i64, (String, Vec<String>)> = BTreeMap::new();
     let mut q = c.prepare("SELECT model, name, inputs FROM models")?;
     for row in q.query_map([], |r| {
@@ -221,13 +249,24 @@ pub fn status_lines(c: &Connection) -> Result<Vec<String>> {
             params![device, model],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
+        let heard: i64 = c.query_row(
+            "SELECT MAX(received) FROM reports WHERE device = ?1 AND model = ?2",
+            params![device, model],
+            |r| r.get(0),
+        )?;
+        let quiet = now.saturating_sub(heard).max(0);
+        let heard = if quiet > silent_after {
+            format!("SILENT for {}", span(quiet))
+        } else {
+            format!("heard {} ago", span(quiet))
+        };
         let (name, inputs) = models
             .get(&model)
             .map_or((format!("model {model:08x}"), vec![]), |(n, i)| {
                 (format!("{n} ({model:08x})"), i.clone())
             });
         lines.push(format!(
-            "device {device}: {name}, {count} reports; the latest (boot {boot}, #{last}) at step {step}, {steps} steps into its boot"
+            "device {device}: {name}, {count} reports, {heard}; the latest (boot {boot}, #{last}) at step {step}, {steps} steps into its boot"
         ));
         // Episodes: the last report of each start.
         let mut q = c.prepare(
@@ -305,7 +344,7 @@ pub fn ingest_command(db: &Path, from: &str, models: &[std::path::PathBuf]) -> R
 }
 
 /// `vigie fleet status`.
-pub fn status_command(db: &Path) -> Result<()> {
+pub fn status_command(db: &Path, silent_after: i64) -> Result<()> {
     if !db.exists() {
         anyhow::bail!(
             "{}: no such database; run `vigie fleet ingest --db {} --from FRAMES` first",
@@ -314,7 +353,7 @@ pub fn status_command(db: &Path) -> Result<()> {
         );
     }
     let c = open(db)?;
-    let lines = status_lines(&c)?;
+    let lines = status_lines_at(&c, unix_now(), silent_after)?;
     if lines.is_empty() {
         println!("{}: no report yet", db.display());
     }
