@@ -148,6 +148,22 @@ enum FleetCommand {
         #[arg(long)]
         model: Vec<PathBuf>,
     },
+    /// Frames of a simulated fleet, for tests and the ingest benchmark:
+    /// each device sends reports of one model, a tenth of them drifting.
+    Simulate {
+        /// Devices.
+        #[arg(long, default_value_t = 1000)]
+        devices: u32,
+        /// Reports per device.
+        #[arg(long, default_value_t = 10)]
+        reports: u32,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where to write the frames.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Which devices report, which drift, on which inputs and since when.
     Status {
         /// The database.
@@ -991,6 +1007,12 @@ fn run(cli: Cli) -> Result<()> {
             FleetCommand::Ingest { db, from, model } => {
                 cli::fleet::ingest_command(&db, &from, &model)
             }
+            FleetCommand::Simulate {
+                devices,
+                reports,
+                seed,
+                out,
+            } => cli::fleet::simulate_command(devices, reports, seed, &out),
             FleetCommand::Status { db, silent_after } => {
                 cli::fleet::status_command(&db, silent_after)
             }

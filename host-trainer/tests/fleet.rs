@@ -127,3 +127,30 @@ fn a_device_that_sent_nothing_for_an_hour_is_listed_as_silent() {
     assert!(fresh[0].contains("heard "), "{fresh:?}");
     assert!(later[0].contains("SILENT for 3 h"), "{later:?}");
 }
+
+#[test]
+fn a_simulated_fleet_is_stored_whole_and_its_drifting_devices_are_listed() {
+    let frames = vigie_trainer::cli::fleet::simulate(200, 5, 16, 3).unwrap();
+    let db = scratch_db("simulated");
+    let mut c = open(&db).unwrap();
+    let done = ingest(&mut c, &mut frames.as_slice(), 1000).unwrap();
+    assert_eq!(
+        done,
+        Ingested {
+            stored: 1000,
+            duplicates: 0,
+            damaged: 0
+        }
+    );
+    let lines = status_lines(&c).unwrap();
+    let _ = std::fs::remove_file(&db);
+    let devices = lines.iter().filter(|l| l.starts_with("device ")).count();
+    let drifting = lines
+        .iter()
+        .filter(|l| l.contains("DRIFTING since"))
+        .count();
+    assert_eq!(devices, 200);
+    // A tenth drift (20 expected of 200); each ends its episodes in turn,
+    // and the fifth report opens one again.
+    assert!((8..=35).contains(&drifting), "{drifting} drifting");
+}

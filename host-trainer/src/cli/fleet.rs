@@ -362,3 +362,67 @@ pub fn status_command(db: &Path, silent_after: i64) -> Result<()> {
     }
     Ok(())
 }
+
+/// Frames of a simulated fleet (`vigie fleet simulate`): `devices`
+/// devices, each sending `reports` reports of one model (an episode that
+/// starts, then ends, in turn; a tenth of the devices drift on an input of
+/// `inputs`), seeded. For the tests and the ingest benchmark.
+pub fn simulate(devices: u32, reports: u32, inputs: u16, seed: u64) -> Result<Vec<u8>> {
+    use vigie_core::report::{frame, Counters, Episode, Report};
+    let mut rng = crate::rng::Rng(seed ^ 0xF1EE7);
+    let mut out = Vec::new();
+    let mut buf = [0u8; FRAME_MAX];
+    let model = 0x5EED_0001;
+    for device in 0..devices {
+        let drifting = rng.below(10) == 0;
+        let feature = rng.below(inputs.max(1) as usize) as u16;
+        let mut start = 0u32;
+        for sequence in 0..reports {
+            let step = (sequence + 1) * 1000 + rng.below(1000) as u32;
+            let open = sequence % 2 == 0;
+            if open {
+                start = step;
+            }
+            let episode = drifting.then(|| Episode {
+                detector: Detector::Mean.index() as u8,
+                feature: Some(feature),
+                direction: if rng.below(2) == 0 { 1 } else { -1 },
+                size: 0.5 + rng.uniform() as f32 * 2.0,
+                start,
+                end: (!open).then_some(step),
+            });
+            let mut counters = Counters {
+                steps: step + 1,
+                ..Counters::default()
+            };
+            counters.alarms[Detector::Mean.index()] =
+                u16::from(drifting) * (sequence as u16 / 2 + 1);
+            let r = Report {
+                device,
+                model,
+                boot: 0,
+                sequence,
+                step,
+                episode,
+                counters,
+            };
+            out.extend_from_slice(frame(&r, &mut buf)?);
+        }
+    }
+    Ok(out)
+}
+
+/// `vigie fleet simulate`.
+pub fn simulate_command(devices: u32, reports: u32, seed: u64, out: &Path) -> Result<()> {
+    let bytes = simulate(devices, reports, 16, seed)?;
+    crate::files::write_atomically(out, &bytes)?;
+    println!(
+        "{}: {} frames of {} devices, {} bytes ({:.1} a frame)",
+        out.display(),
+        u64::from(devices) * u64::from(reports),
+        devices,
+        bytes.len(),
+        bytes.len() as f64 / (f64::from(devices) * f64::from(reports)).max(1.0)
+    );
+    Ok(())
+}
