@@ -483,13 +483,12 @@ impl<'a> Adapter<'a> {
         alarm: Option<&Alarm>,
     ) -> Option<Event> {
         match &self.phase {
-            Phase::Watching => {
+            // A confirmed correction stays in force until a new alarm,
+            // and while the channels that alarm names are estimated again
+            // from the raw moments.
+            Phase::Watching | Phase::Confirmed => {
                 let a = alarm?;
-                self.phase = Phase::Settling {
-                    alarm: a.clone(),
-                    first: a.since,
-                };
-                self.restart_extremes(state);
+                self.settle(state, a, a.since);
                 None
             }
             Phase::Settling {
@@ -500,11 +499,7 @@ impl<'a> Adapter<'a> {
                 if let Some(a) = alarm.filter(|a| {
                     a.since != latest.since && a.since.wrapping_sub(first) < self.def.settle
                 }) {
-                    self.phase = Phase::Settling {
-                        alarm: a.clone(),
-                        first,
-                    };
-                    self.restart_extremes(state);
+                    self.settle(state, a, first);
                     return None;
                 }
                 if index.wrapping_sub(latest.since) < self.def.settle {
@@ -548,18 +543,6 @@ impl<'a> Adapter<'a> {
                 }
                 None
             }
-            // A confirmed correction stays in force until a new alarm,
-            // and while the channels that alarm names are estimated again
-            // from the raw moments.
-            Phase::Confirmed => {
-                let a = alarm?;
-                self.phase = Phase::Settling {
-                    alarm: a.clone(),
-                    first: a.since,
-                };
-                self.restart_extremes(state);
-                None
-            }
             Phase::Stopped => None,
             Phase::Waiting => {
                 if alarm.is_none() {
@@ -568,6 +551,16 @@ impl<'a> Adapter<'a> {
                 None
             }
         }
+    }
+
+    /// Settles from `alarm` (the episode's first at step `first`): the
+    /// extremes start again from now.
+    fn settle(&mut self, state: &mut [f32], alarm: &Alarm, first: u32) {
+        self.phase = Phase::Settling {
+            alarm: alarm.clone(),
+            first,
+        };
+        self.restart_extremes(state);
     }
 
     /// Where an episode that ended without a new correction leaves the

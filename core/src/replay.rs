@@ -112,7 +112,12 @@ impl<'a> Replay<'a> {
         if checksum(version, bytes) != u32_at(bytes, 24) {
             return bad("checksum mismatch: the file is corrupted");
         }
+        // Bytes of one window: its label, then its values.
+        let stride = values.checked_mul(4).and_then(|v| v.checked_add(2));
         let (body, windows, drawn) = if version == VERSION {
+            if stride.and_then(|s| s.checked_mul(steps)) != Some(after.len()) {
+                return bad("length does not match its window count");
+            }
             (after, steps, None)
         } else {
             if after.len() < DRAWN_HEADER_LEN {
@@ -141,10 +146,7 @@ impl<'a> Replay<'a> {
                 return bad("has a first faulty step without a faulty channel, or the reverse");
             }
             let rest = &after[DRAWN_HEADER_LEN..];
-            let windows_len = values
-                .checked_mul(4)
-                .and_then(|v| v.checked_add(2))
-                .and_then(|s| s.checked_mul(recorded));
+            let windows_len = stride.and_then(|s| s.checked_mul(recorded));
             let Some(split) = windows_len.filter(|&l| l <= rest.len()) else {
                 return bad("length does not match its window count");
             };
@@ -167,11 +169,6 @@ impl<'a> Replay<'a> {
             };
             (body, recorded, Some(drawn))
         };
-        let stride = values.checked_mul(4).and_then(|v| v.checked_add(2));
-        match stride.and_then(|s| s.checked_mul(windows)) {
-            Some(len) if len == body.len() => {}
-            _ => return bad("length does not match its window count"),
-        }
         Ok(Replay {
             body,
             windows,
@@ -583,15 +580,18 @@ impl Summary {
         if let (true, Some(ok)) = (faulty, s.correct()) {
             // By what the model saw: the window that applies a correction
             // still ran on the raw input.
-            let (n, right) = if s.corrected {
-                (&mut self.corrected_windows, &mut self.corrected_correct)
+            // (Raw windows after a correction was removed count in neither.)
+            let bucket = if s.corrected {
+                Some((&mut self.corrected_windows, &mut self.corrected_correct))
             } else if self.corrected_at.is_none() {
-                (&mut self.uncorrected_windows, &mut self.uncorrected_correct)
+                Some((&mut self.uncorrected_windows, &mut self.uncorrected_correct))
             } else {
-                (&mut 0, &mut 0)
+                None
             };
-            *n += 1;
-            *right += usize::from(ok);
+            if let Some((n, right)) = bucket {
+                *n += 1;
+                *right += usize::from(ok);
+            }
         }
         match &s.adaptation {
             Some(Event::Applied { .. }) if self.corrected_at.is_none() => {

@@ -242,17 +242,15 @@ pub fn status_lines_at(c: &Connection, now: i64, silent_after: i64) -> Result<Ve
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (device, model, count) in rows {
-        // Its latest report: of the last boot, the last one.
-        let (boot, last, step, steps): (i64, i64, i64, i64) = c.query_row(
-            "SELECT boot, sequence, step, steps FROM reports WHERE device = ?1 AND model = ?2
+        // Its latest report (of the last boot, the last one), and when it
+        // was last heard.
+        let (boot, last, step, steps, heard): (i64, i64, i64, i64, i64) = c.query_row(
+            "SELECT boot, sequence, step, steps,
+                (SELECT MAX(received) FROM reports WHERE device = ?1 AND model = ?2)
+             FROM reports WHERE device = ?1 AND model = ?2
              ORDER BY boot DESC, sequence DESC LIMIT 1",
             params![device, model],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )?;
-        let heard: i64 = c.query_row(
-            "SELECT MAX(received) FROM reports WHERE device = ?1 AND model = ?2",
-            params![device, model],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?;
         let quiet = now.saturating_sub(heard).max(0);
         let heard = if quiet > silent_after {

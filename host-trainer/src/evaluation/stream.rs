@@ -113,14 +113,17 @@ pub fn drawn_stream(
     ))
 }
 
-/// Replays a stream on the host exactly as the firmware does
+/// Replays `stream` through `model` as the firmware does
 /// (`vigie_core::replay::run`, with the adaptation turned on when the model
-/// has one) and returns the lines it prints: one per window, the
-/// attribution of the window where drift is first raised after the fault,
-/// then the summary.
-pub fn replay_lines(model: &vigie_core::Model<'_>, stream: &[u8]) -> Result<Vec<String>> {
+/// has one), handing each event to `emit`; returns the summary and the
+/// stream's length.
+fn replay_with<'a>(
+    model: &vigie_core::Model<'a>,
+    stream: &[u8],
+    emit: &mut dyn FnMut(vigie_core::replay::Event<'_, 'a>),
+) -> Result<(vigie_core::replay::Summary, usize)> {
     use vigie_core::monitor::Monitor;
-    use vigie_core::replay::{run, Buffers, Event, Replay};
+    use vigie_core::replay::{run, Buffers, Replay};
     let stream = Replay::from_bytes(stream)?;
     let monitor = Monitor::from_model(model)?;
     let n = stream.values_per_window();
@@ -132,8 +135,19 @@ pub fn replay_lines(model: &vigie_core::Model<'_>, stream: &[u8]) -> Result<Vec<
         scratch: &mut vec![0.0f32; n],
         explain: &mut vec![0.0f32; 2 * channels],
     };
-    let mut lines = Vec::with_capacity(stream.len() + 2);
-    let summary = run(&mut session, &stream, buffers, &mut || 0, &mut |e| {
+    let summary = run(&mut session, &stream, buffers, &mut || 0, emit)?;
+    Ok((summary, stream.len()))
+}
+
+/// Replays a stream on the host exactly as the firmware does
+/// (`vigie_core::replay::run`, with the adaptation turned on when the model
+/// has one) and returns the lines it prints: one per window, the
+/// attribution of the window where drift is first raised after the fault,
+/// then the summary.
+pub fn replay_lines(model: &vigie_core::Model<'_>, stream: &[u8]) -> Result<Vec<String>> {
+    use vigie_core::replay::Event;
+    let mut lines = Vec::new();
+    let (summary, _) = replay_with(model, stream, &mut |e| {
         lines.push(match e {
             Event::Step(s) => s.to_string(),
             Event::Explained(x, _) => x.to_string(),
@@ -148,30 +162,18 @@ pub fn replay_lines(model: &vigie_core::Model<'_>, stream: &[u8]) -> Result<Vec<
 /// one when a drift episode starts or ends, and one with the counters at
 /// the end.
 pub fn replay_frames(model_bytes: &[u8], stream: &[u8], device: u32) -> Result<Vec<u8>> {
-    use vigie_core::monitor::Monitor;
-    use vigie_core::replay::{report, run, Buffers, Event, Replay};
+    use vigie_core::replay::{report, Event};
     use vigie_core::report::{frame, Reporter, FRAME_MAX};
     let model = &vigie_core::Model::from_bytes(model_bytes)?;
-    let stream = Replay::from_bytes(stream)?;
-    let monitor = Monitor::from_model(model)?;
-    let n = stream.values_per_window();
-    let channels = model.input_shape().channels as usize;
-    let mut memory = crate::device::Memory::new(model, monitor.as_ref());
-    let mut session = memory.adapting_session(model, monitor.as_ref())?;
-    let buffers = Buffers {
-        input: &mut vec![0.0f32; n],
-        scratch: &mut vec![0.0f32; n],
-        explain: &mut vec![0.0f32; 2 * channels],
-    };
     // Boot 0, as the firmware demo.
     let mut reporter = Reporter::new(device, 0, model_bytes);
     let mut reports = Vec::new();
-    run(&mut session, &stream, buffers, &mut || 0, &mut |e| {
+    let (_, len) = replay_with(model, stream, &mut |e| {
         if let Event::Step(s) = e {
             reports.extend(report(&mut reporter, s));
         }
     })?;
-    reports.push(reporter.period(stream.len().saturating_sub(1) as u32));
+    reports.push(reporter.period(len.saturating_sub(1) as u32));
     let mut out = Vec::new();
     let mut buf = [0u8; FRAME_MAX];
     for r in &reports {
