@@ -4,7 +4,9 @@
 #
 # Installs what it needs when missing: the thumbv7em-none-eabihf target,
 # rustup's llvm-tools (firmware sizes), and from Debian's packages QEMU
-# (qemu-system-arm) and Chromium (renders the model card in a test).
+# (qemu-system-arm), Chromium (renders the model card in a test),
+# PostgreSQL and mosquitto (the fleet tests run against both, started on
+# the loopback address for the tests and stopped after).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -21,10 +23,12 @@ apt_install() {
     "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
 }
 
-step "QEMU for the Cortex-M4F firmware, Chromium for the model card"
+step "QEMU for the Cortex-M4F firmware, Chromium for the pages, PostgreSQL and mosquitto for the fleet"
 missing=()
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
 fi
@@ -56,10 +60,15 @@ cargo check -p vigie-trainer --release --features cuda
 step "documentation of vigie-core (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p vigie-core --no-deps --release
 
-step "tests"
+step "tests (PostgreSQL and mosquitto on the loopback address for the fleet)"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# shellcheck source=tests/servers.sh
+. tests/servers.sh
+trap 'stop_servers; rm -f "$log"' EXIT
+start_postgres
+start_mosquitto
 cargo test --workspace --release 2>&1 | tee "$log"
+stop_servers
 passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{ s += $1 } END { print s + 0 }')
 
 step "firmware: lints for QEMU and both boards, board builds, costs in QEMU"

@@ -122,6 +122,68 @@ pub fn read_frame(frame: &[u8]) -> Result<Report, Error> {
     Ok(report)
 }
 
+/// Splits a byte stream into frames at each zero byte, however the bytes
+/// arrive (a UART's reads, a file's blocks, one message at a time), and
+/// reads each: a gateway's or a host's side of the line, no heap. Bytes
+/// past [`FRAME_MAX`] before a zero make the frame damaged, never a
+/// larger buffer.
+#[derive(Debug, Clone)]
+pub struct Deframer {
+    frame: [u8; FRAME_MAX],
+    len: usize,
+    overlong: bool,
+}
+
+impl Default for Deframer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Deframer {
+    /// Nothing read yet.
+    pub const fn new() -> Self {
+        Deframer {
+            frame: [0; FRAME_MAX],
+            len: 0,
+            overlong: false,
+        }
+    }
+
+    /// Takes one byte; at a frame's ending zero, the report it carries or
+    /// why not. Zeros between frames (idle line) give nothing.
+    pub fn push(&mut self, byte: u8) -> Option<Result<Report, Error>> {
+        if byte != 0 {
+            if self.len < FRAME_MAX {
+                self.frame[self.len] = byte;
+                self.len += 1;
+            } else {
+                self.overlong = true;
+            }
+            return None;
+        }
+        if self.len == 0 && !self.overlong {
+            return None;
+        }
+        let read = if self.overlong {
+            Err(Error::ReportFrame {
+                what: "longer than any report frame",
+            })
+        } else {
+            read_frame(&self.frame[..self.len])
+        };
+        self.len = 0;
+        self.overlong = false;
+        Some(read)
+    }
+
+    /// Whether bytes of an unfinished frame are held: at the end of a
+    /// stream, that frame was cut.
+    pub fn pending(&self) -> bool {
+        self.len > 0 || self.overlong
+    }
+}
+
 /// COBS-encodes `data` into `out`; the length written, or `None` when
 /// `out` is too short.
 pub fn cobs_encode(data: &[u8], out: &mut [u8]) -> Option<usize> {
@@ -383,6 +445,29 @@ mod tests {
             },
         };
         assert_eq!(read_frame(frame(&big, &mut out).unwrap()).unwrap(), big);
+    }
+
+    #[test]
+    fn the_deframer_reads_frames_across_noise_idle_zeros_and_an_overlong_run() {
+        let mut out = [0u8; FRAME_MAX];
+        let a = frame(&sample(1), &mut out).unwrap().to_vec();
+        let b = frame(&sample(2), &mut out).unwrap().to_vec();
+        let mut line = vec![0, 0];
+        line.extend_from_slice(&a);
+        line.extend_from_slice(&[0x41; FRAME_MAX + 7]);
+        line.push(0);
+        line.extend_from_slice(&[0x55, 0xAA, 0]);
+        line.extend_from_slice(&b);
+        line.extend_from_slice(&a[..5]);
+        let mut d = Deframer::new();
+        let got: Vec<Option<u32>> = line
+            .iter()
+            .filter_map(|&x| d.push(x))
+            .map(|r| r.ok().map(|r| r.sequence))
+            .collect();
+        assert_eq!(got, [Some(1), None, None, Some(2)]);
+        // The cut frame at the end is held, not read.
+        assert!(d.pending());
     }
 
     #[test]

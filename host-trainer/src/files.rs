@@ -61,6 +61,9 @@ pub enum Kind {
     Predictions,
     /// The model card, HTML (`vigie report`).
     Html,
+    /// Report frames (`vigie fleet simulate`): no header to know them by,
+    /// so an existing file is replaced only with `--force`.
+    Frames,
 }
 
 impl Kind {
@@ -70,6 +73,7 @@ impl Kind {
             Kind::Stream => "a vigie replay stream",
             Kind::Predictions => "predictions",
             Kind::Html => "an HTML page",
+            Kind::Frames => "report frames",
         }
     }
 }

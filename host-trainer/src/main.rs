@@ -132,21 +132,45 @@ enum TaskArg {
 
 #[derive(Subcommand)]
 enum FleetCommand {
-    /// Reads report frames (a file, or `-` for standard input as they
-    /// come) and stores each once; damaged, cut and repeated frames are
-    /// counted and skipped.
+    /// Reads report frames (a file, `-` for standard input as they come, a
+    /// serial port's device file, or an MQTT broker) and stores each once;
+    /// damaged, cut and repeated frames are counted and skipped.
     Ingest {
-        /// The database (SQLite; created when missing).
+        /// The database: a SQLite file (created when missing), or a
+        /// PostgreSQL URL (`postgres://USER@HOST:PORT/DATABASE`).
         #[arg(long, default_value = "fleet.db")]
-        db: PathBuf,
+        db: String,
         /// The frames: a file (`-serial file:` of QEMU, a capture of a
-        /// UART) or `-`.
+        /// UART), a serial port (`/dev/ttyACM0`, set up with `stty -F
+        /// /dev/ttyACM0 115200 raw`) or `-`.
+        #[arg(long, required_unless_present = "mqtt", conflicts_with = "mqtt")]
+        from: Option<String>,
+        /// An MQTT broker (`HOST:PORT`): subscribes to `vigie/+/report`,
+        /// where gateways publish each device's frames.
         #[arg(long)]
-        from: String,
+        mqtt: Option<String>,
+        /// With --mqtt: stop after this many messages (never, without it
+        /// or --idle).
+        #[arg(long, requires = "mqtt")]
+        count: Option<usize>,
+        /// With --mqtt: stop after this many seconds without a message.
+        #[arg(long, requires = "mqtt")]
+        idle: Option<f64>,
         /// A model file the devices run, so that the status names its
         /// inputs (repeatable).
         #[arg(long)]
         model: Vec<PathBuf>,
+    },
+    /// A gateway: publishes each frame of a capture (a file, or `-`) to an
+    /// MQTT broker, on its device's topic `vigie/DEVICE/report`, and waits
+    /// for the broker's acknowledgements.
+    Publish {
+        /// The broker, `HOST:PORT`.
+        #[arg(long)]
+        mqtt: String,
+        /// The frames.
+        #[arg(long)]
+        from: String,
     },
     /// Frames of a simulated fleet, for tests and the ingest benchmark:
     /// each device sends reports of one model, a tenth of them drifting.
@@ -163,16 +187,35 @@ enum FleetCommand {
         /// Where to write the frames.
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing file that does not hold frames.
+        #[arg(long)]
+        force: bool,
     },
     /// Which devices report, which drift, on which inputs and since when.
     Status {
-        /// The database.
+        /// The database (a SQLite file or a PostgreSQL URL).
         #[arg(long, default_value = "fleet.db")]
-        db: PathBuf,
+        db: String,
         /// Seconds without a report after which a device is listed as
         /// silent.
         #[arg(long, default_value_t = vigie_trainer::cli::fleet::SILENT_AFTER)]
         silent_after: i64,
+    },
+    /// The fleet on an HTML page: devices by model version, which drift,
+    /// a timeline of episodes, silent devices.
+    Report {
+        /// The database (a SQLite file or a PostgreSQL URL).
+        #[arg(long, default_value = "fleet.db")]
+        db: String,
+        /// Where to write the page.
+        #[arg(long, default_value = "fleet.html")]
+        out: PathBuf,
+        /// Seconds without a report after which a device is silent.
+        #[arg(long, default_value_t = vigie_trainer::cli::fleet::SILENT_AFTER)]
+        silent_after: i64,
+        /// Replace an existing file that is not an HTML page.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -1004,18 +1047,50 @@ fn run(cli: Cli) -> Result<()> {
             device,
         } => cli::replay::replay(&model, &stream, frames.as_deref(), device),
         Command::Fleet { action } => match action {
-            FleetCommand::Ingest { db, from, model } => {
-                cli::fleet::ingest_command(&db, &from, &model)
+            FleetCommand::Ingest {
+                db,
+                from,
+                mqtt,
+                count,
+                idle,
+                model,
+            } => {
+                let source = match (&from, &mqtt) {
+                    (_, Some(addr)) => cli::fleet::Source::Mqtt(
+                        addr,
+                        cli::fleet::mqtt::Until {
+                            messages: count,
+                            idle: idle
+                                .filter(|s| s.is_finite() && *s >= 0.0)
+                                .map(std::time::Duration::from_secs_f64),
+                        },
+                    ),
+                    (Some(f), None) => cli::fleet::Source::Path(f),
+                    (None, None) => {
+                        return Err(anyhow::anyhow!(
+                            "vigie fleet ingest: give --from FRAMES (a file, a serial port or -) or --mqtt HOST:PORT"
+                        ))
+                    }
+                };
+                cli::fleet::ingest_command(&db, source, &model)
             }
+            FleetCommand::Publish { mqtt, from } => cli::fleet::publish_command(&mqtt, &from),
             FleetCommand::Simulate {
                 devices,
                 reports,
                 seed,
                 out,
-            } => cli::fleet::simulate_command(devices, reports, seed, &out),
+                force,
+            } => cli::fleet::simulate_command(devices, reports, seed, &out, force),
             FleetCommand::Status { db, silent_after } => {
                 cli::fleet::status_command(&db, silent_after)
             }
+            FleetCommand::Report {
+                db,
+                out,
+                silent_after,
+                force,
+            } => cli::fleet::report_command(&db, &out, silent_after, force),
         },
         Command::Demo { out, force } => cli::demo::demo(&out, force).context("the demo failed"),
     }

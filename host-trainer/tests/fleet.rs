@@ -1,11 +1,20 @@
 //! `vigie fleet`: the reports of the firmware's digits replay (the frames
 //! its UART carries, made on the host by `replay_frames`, which
 //! `tests/tests/firmware_matches_host.rs` holds equal to the device's) go
-//! into SQLite once each, whatever the line did to them.
+//! into the database once each, whatever the line did to them.
+//!
+//! Every test runs against SQLite and, when `VIGIE_TEST_POSTGRES` names a
+//! server (`./test.sh` starts one on the loopback address), against
+//! PostgreSQL too; the MQTT test needs `VIGIE_TEST_MQTT` (a mosquitto that
+//! `./test.sh` starts). Without them they say SKIPPED.
 
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use vigie_trainer::cli::fleet::{ingest, open, status_lines, Ingested};
+use vigie_trainer::cli::fleet::{ingest, open, status_lines, Ingested, Param};
 
 fn firmware_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -13,10 +22,39 @@ fn firmware_file(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn scratch_db(name: &str) -> PathBuf {
-    let db = std::env::temp_dir().join(format!("vigie-fleet-{name}-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&db);
-    db
+/// A fresh, empty database for test `name` on each engine: a SQLite file,
+/// and a new PostgreSQL database when `VIGIE_TEST_POSTGRES` gives a server
+/// (its URL, on a database the test may create others from).
+fn databases(name: &str) -> Vec<String> {
+    let sqlite = std::env::temp_dir().join(format!("vigie-fleet-{name}-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&sqlite);
+    let mut out = vec![sqlite.to_str().unwrap().to_owned()];
+    match std::env::var("VIGIE_TEST_POSTGRES") {
+        Ok(admin) => {
+            let db = format!("vigie_{name}_{}", std::process::id());
+            let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap_or_else(|e| {
+                panic!("VIGIE_TEST_POSTGRES={admin}: cannot connect ({e}); is the server running?")
+            });
+            // One statement each: neither runs inside a transaction.
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+                .unwrap();
+            c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+            let (base, _) = admin.rsplit_once('/').unwrap();
+            out.push(format!("{base}/{db}"));
+        }
+        Err(_) => eprintln!(
+            "SKIPPED PostgreSQL for `{name}`: VIGIE_TEST_POSTGRES is not set (./test.sh starts a server on the loopback address; apt-get install postgresql)"
+        ),
+    }
+    out
+}
+
+/// Removes a SQLite file (a PostgreSQL test database is dropped with the
+/// server by `./test.sh`).
+fn remove(db: &str) {
+    if !db.starts_with("postgres") {
+        let _ = std::fs::remove_file(db);
+    }
 }
 
 /// The digits replay's frames, each with its ending zero.
@@ -34,66 +72,67 @@ fn digits_frames() -> Vec<Vec<u8>> {
 fn damaged_cut_and_repeated_frames_are_counted_and_each_report_is_stored_once() {
     let frames = digits_frames();
     assert_eq!(frames.len(), 2, "an episode start and the final counters");
-    let db = scratch_db("damage");
-    let mut c = open(&db).unwrap();
-    vigie_trainer::cli::fleet::add_model(&c, &firmware_file("digits.vigie")).unwrap();
-    // Out of order, the second twice, noise between, one frame with a
-    // flipped byte, and a cut one at the end.
-    let mut line = Vec::new();
-    line.extend_from_slice(&frames[1]);
-    line.extend_from_slice(&[0x55, 0xAA, 0x00]);
-    let mut flipped = frames[0].clone();
-    flipped[3] ^= 0x10;
-    line.extend_from_slice(&flipped);
-    line.extend_from_slice(&frames[0]);
-    line.extend_from_slice(&frames[1]);
-    line.extend_from_slice(&frames[0][..frames[0].len() / 2]);
-    let done = ingest(&mut c, &mut line.as_slice(), 1).unwrap();
-    assert_eq!(
-        done,
-        Ingested {
-            stored: 2,
-            duplicates: 1,
-            damaged: 3,
-        }
-    );
-    // A second ingest of the same frames stores nothing.
-    let again = ingest(&mut c, &mut frames.concat().as_slice(), 1000).unwrap();
-    assert_eq!((again.stored, again.duplicates), (0, 2));
-    let status = status_lines(&c).unwrap().join("\n");
-    let _ = std::fs::remove_file(&db);
-    assert!(status.contains("device 1: digits.vigie"), "{status}");
-    assert!(status.contains("2 reports, heard "), "{status}");
-    assert!(
-        status.contains("; the latest (boot 0, #1) at step 79"),
-        "{status}"
-    );
-    // The firmware's digits stream raises drift at window 44 on px36,
-    // which its fault moved up.
-    assert!(
-        status.contains("DRIFTING since step 44: mean-cusum on px36, up"),
-        "{status}"
-    );
+    for db in databases("damage") {
+        let mut c = open(&db).unwrap();
+        vigie_trainer::cli::fleet::add_model(&mut c, &firmware_file("digits.vigie")).unwrap();
+        // Out of order, the second twice, noise between, one frame with a
+        // flipped byte, and a cut one at the end.
+        let mut line = Vec::new();
+        line.extend_from_slice(&frames[1]);
+        line.extend_from_slice(&[0x55, 0xAA, 0x00]);
+        let mut flipped = frames[0].clone();
+        flipped[3] ^= 0x10;
+        line.extend_from_slice(&flipped);
+        line.extend_from_slice(&frames[0]);
+        line.extend_from_slice(&frames[1]);
+        line.extend_from_slice(&frames[0][..frames[0].len() / 2]);
+        let done = ingest(&mut c, &mut line.as_slice(), 1).unwrap();
+        assert_eq!(
+            done,
+            Ingested {
+                stored: 2,
+                duplicates: 1,
+                damaged: 3,
+            },
+            "{db}"
+        );
+        // A second ingest of the same frames stores nothing.
+        let again = ingest(&mut c, &mut frames.concat().as_slice(), 1000).unwrap();
+        assert_eq!((again.stored, again.duplicates), (0, 2), "{db}");
+        let status = status_lines(&mut c).unwrap().join("\n");
+        remove(&db);
+        assert!(status.contains("device 1: digits.vigie"), "{db}: {status}");
+        assert!(status.contains("2 reports, heard "), "{db}: {status}");
+        assert!(
+            status.contains("; the latest (boot 0, #1) at step 79"),
+            "{db}: {status}"
+        );
+        // The firmware's digits stream raises drift at window 44 on px36,
+        // which its fault moved up.
+        assert!(
+            status.contains("DRIFTING since step 44: mean-cusum on px36, up"),
+            "{db}: {status}"
+        );
+    }
 }
 
 #[test]
 fn an_empty_or_foreign_stream_stores_nothing_and_fails_nothing() {
-    let db = scratch_db("foreign");
-    let mut c = open(&db).unwrap();
-    let text = b"hello\0this is not a frame\0\0\0";
-    let done = ingest(&mut c, &mut text.as_slice(), 1).unwrap();
-    assert_eq!((done.stored, done.damaged), (0, 2));
-    let done = ingest(&mut c, &mut [].as_slice(), 1).unwrap();
-    assert_eq!(done, Ingested::default());
-    assert!(status_lines(&c).unwrap().is_empty());
-    let _ = std::fs::remove_file(&db);
+    for db in databases("foreign") {
+        let mut c = open(&db).unwrap();
+        let text = b"hello\0this is not a frame\0\0\0";
+        let done = ingest(&mut c, &mut text.as_slice(), 1).unwrap();
+        assert_eq!((done.stored, done.damaged), (0, 2), "{db}");
+        let done = ingest(&mut c, &mut [].as_slice(), 1).unwrap();
+        assert_eq!(done, Ingested::default(), "{db}");
+        assert!(status_lines(&mut c).unwrap().is_empty(), "{db}");
+        remove(&db);
+    }
 }
 
 #[test]
 fn a_reboot_numbers_its_reports_from_zero_again_and_they_are_all_kept() {
     let frames = digits_frames();
-    let db = scratch_db("boots");
-    let mut c = open(&db).unwrap();
     // The same reports from the device's next boot.
     let mut next = Vec::new();
     let mut out = [0u8; vigie_core::report::FRAME_MAX];
@@ -102,55 +141,269 @@ fn a_reboot_numbers_its_reports_from_zero_again_and_they_are_all_kept() {
         r.boot = 1;
         next.extend_from_slice(vigie_core::report::frame(&r, &mut out).unwrap());
     }
-    let first = ingest(&mut c, &mut frames.concat().as_slice(), 1000).unwrap();
-    let second = ingest(&mut c, &mut next.as_slice(), 1000).unwrap();
-    assert_eq!((first.stored, second.stored, second.duplicates), (2, 2, 0));
-    let status = status_lines(&c).unwrap().join("\n");
-    let _ = std::fs::remove_file(&db);
-    assert!(status.contains("4 reports, heard "), "{status}");
-    assert!(status.contains("; the latest (boot 1, #1)"), "{status}");
-    // The first boot's episode never reported its end: it ended with it.
-    assert!(status.contains("(boot 0, ended unreported)"), "{status}");
-    assert!(status.contains("DRIFTING since step 44"), "{status}");
+    for db in databases("boots") {
+        let mut c = open(&db).unwrap();
+        let first = ingest(&mut c, &mut frames.concat().as_slice(), 1000).unwrap();
+        let second = ingest(&mut c, &mut next.as_slice(), 1000).unwrap();
+        assert_eq!(
+            (first.stored, second.stored, second.duplicates),
+            (2, 2, 0),
+            "{db}"
+        );
+        let status = status_lines(&mut c).unwrap().join("\n");
+        remove(&db);
+        assert!(status.contains("4 reports, heard "), "{db}: {status}");
+        assert!(
+            status.contains("; the latest (boot 1, #1)"),
+            "{db}: {status}"
+        );
+        // The first boot's episode never reported its end: it ended with it.
+        assert!(
+            status.contains("(boot 0, ended unreported)"),
+            "{db}: {status}"
+        );
+        assert!(status.contains("DRIFTING since step 44"), "{db}: {status}");
+    }
 }
 
 #[test]
 fn a_device_that_sent_nothing_for_an_hour_is_listed_as_silent() {
-    let db = scratch_db("silent");
-    let mut c = open(&db).unwrap();
     let frames = digits_frames().concat();
-    ingest(&mut c, &mut frames.as_slice(), 1000).unwrap();
-    let now = vigie_trainer::cli::fleet::unix_now();
-    let fresh = vigie_trainer::cli::fleet::status_lines_at(&c, now, 3600).unwrap();
-    let later = vigie_trainer::cli::fleet::status_lines_at(&c, now + 3 * 3600, 3600).unwrap();
-    let _ = std::fs::remove_file(&db);
-    assert!(fresh[0].contains("heard "), "{fresh:?}");
-    assert!(later[0].contains("SILENT for 3 h"), "{later:?}");
+    for db in databases("silent") {
+        let mut c = open(&db).unwrap();
+        ingest(&mut c, &mut frames.as_slice(), 1000).unwrap();
+        let now = vigie_trainer::cli::fleet::unix_now();
+        let fresh = vigie_trainer::cli::fleet::status_lines_at(&mut c, now, 3600).unwrap();
+        let later =
+            vigie_trainer::cli::fleet::status_lines_at(&mut c, now + 3 * 3600, 3600).unwrap();
+        remove(&db);
+        assert!(fresh[0].contains("heard "), "{db}: {fresh:?}");
+        assert!(later[0].contains("SILENT for 3 h"), "{db}: {later:?}");
+    }
 }
 
 #[test]
 fn a_simulated_fleet_is_stored_whole_and_its_drifting_devices_are_listed() {
     let frames = vigie_trainer::cli::fleet::simulate(200, 5, 16, 3).unwrap();
-    let db = scratch_db("simulated");
-    let mut c = open(&db).unwrap();
-    let done = ingest(&mut c, &mut frames.as_slice(), 1000).unwrap();
-    assert_eq!(
-        done,
-        Ingested {
-            stored: 1000,
-            duplicates: 0,
-            damaged: 0
-        }
+    for db in databases("simulated") {
+        let mut c = open(&db).unwrap();
+        let done = ingest(&mut c, &mut frames.as_slice(), 1000).unwrap();
+        assert_eq!(
+            done,
+            Ingested {
+                stored: 1000,
+                duplicates: 0,
+                damaged: 0
+            },
+            "{db}"
+        );
+        let lines = status_lines(&mut c).unwrap();
+        remove(&db);
+        let devices = lines.iter().filter(|l| l.starts_with("device ")).count();
+        let drifting = lines
+            .iter()
+            .filter(|l| l.contains("DRIFTING since"))
+            .count();
+        assert_eq!(devices, 200, "{db}");
+        // A tenth drift (20 expected of 200); each ends its episodes in
+        // turn, and the fifth report opens one again.
+        assert!((8..=35).contains(&drifting), "{db}: {drifting} drifting");
+    }
+}
+
+#[test]
+fn a_database_is_brought_to_the_current_schema_once_and_keeps_its_reports() {
+    let frames = digits_frames().concat();
+    for db in databases("schema") {
+        let mut c = open(&db).unwrap();
+        assert_eq!(
+            c.version().unwrap(),
+            vigie_trainer::cli::fleet::store::SCHEMA_VERSION,
+            "{db}"
+        );
+        ingest(&mut c, &mut frames.as_slice(), 1000).unwrap();
+        drop(c);
+        // Opening again migrates nothing and loses nothing.
+        let mut c = open(&db).unwrap();
+        let versions = c.query("SELECT COUNT(*) FROM vigie_schema", &[]).unwrap();
+        let reports = c
+            .query(
+                "SELECT COUNT(*) FROM reports WHERE device = $1",
+                &[Param::Int(Some(1))],
+            )
+            .unwrap();
+        remove(&db);
+        assert_eq!(versions[0][0].int(), Some(1), "{db}");
+        assert_eq!(reports[0][0].int(), Some(2), "{db}");
+    }
+}
+
+/// Output of a `vigie` command, asserting it succeeded.
+fn vigie(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
     );
-    let lines = status_lines(&c).unwrap();
-    let _ = std::fs::remove_file(&db);
-    let devices = lines.iter().filter(|l| l.starts_with("device ")).count();
-    let drifting = lines
-        .iter()
-        .filter(|l| l.contains("DRIFTING since"))
-        .count();
-    assert_eq!(devices, 200);
-    // A tenth drift (20 expected of 200); each ends its episodes in turn,
-    // and the fifth report opens one again.
-    assert!((8..=35).contains(&drifting), "{drifting} drifting");
+    assert!(o.status.success(), "vigie {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn frames_through_a_real_mqtt_broker_are_stored_once_each() {
+    let Ok(addr) = std::env::var("VIGIE_TEST_MQTT") else {
+        eprintln!(
+            "SKIPPED MQTT: VIGIE_TEST_MQTT is not set (./test.sh starts mosquitto on the loopback address; apt-get install mosquitto)"
+        );
+        return;
+    };
+    let frames = digits_frames();
+    // What a gateway forwards: the device's two reports, one twice, a
+    // damaged one, and a simulated fleet of 50 devices.
+    let mut capture = frames.concat();
+    capture.extend_from_slice(&frames[0]);
+    let mut flipped = frames[1].clone();
+    flipped[4] ^= 0x21;
+    capture.extend_from_slice(&flipped);
+    let fleet = vigie_trainer::cli::fleet::simulate(50, 4, 16, 9).unwrap();
+    capture.extend_from_slice(&fleet);
+    let model = firmware_file("digits.vigie");
+    for db in databases("mqtt") {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args([
+                "fleet", "ingest", "--db", &db, "--mqtt", &addr, "--idle", "3",
+            ])
+            .arg("--model")
+            .arg(&model)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Publish once the broker has granted the subscription.
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("subscribed to vigie/+/report") {
+            line.clear();
+            if err.read_line(&mut line).unwrap() == 0 {
+                let o = child.wait_with_output().unwrap();
+                panic!(
+                    "the ingest ended before subscribing: {}",
+                    String::from_utf8_lossy(&o.stdout)
+                );
+            }
+        }
+        let (host, port) = vigie_trainer::cli::fleet::mqtt::address(&addr).unwrap();
+        let sent = vigie_trainer::cli::fleet::mqtt::publish(&(host, port), &capture).unwrap();
+        assert_eq!(sent, 2 + 2 + 200, "{db}");
+        let o = child.wait_with_output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{db}: {out}");
+        assert!(
+            out.contains(": 202 reports stored, 1 already there, 1 damaged or cut frames skipped"),
+            "{db}: {out}"
+        );
+        let status = vigie(&["fleet", "status", "--db", &db]);
+        remove(&db);
+        assert!(
+            status.contains("DRIFTING since step 44: mean-cusum on px36, up"),
+            "{db}: {status}"
+        );
+        assert_eq!(
+            status.lines().filter(|l| l.starts_with("device ")).count(),
+            51,
+            "{db}: {status}"
+        );
+    }
+}
+
+#[test]
+fn the_fleet_page_shows_models_drift_a_timeline_and_silent_devices_in_headless_chromium() {
+    let frames = digits_frames().concat();
+    // Simulated devices are numbered from 0; the firmware is device 1, so
+    // the simulated ones start past it.
+    let fleet = vigie_trainer::cli::fleet::simulate(40, 5, 16, 5).unwrap();
+    let mut out = [0u8; vigie_core::report::FRAME_MAX];
+    let mut shifted = Vec::new();
+    for f in fleet.split_inclusive(|&b| b == 0) {
+        let mut r = vigie_core::report::read_frame(f).unwrap();
+        r.device += 100;
+        shifted.extend_from_slice(vigie_core::report::frame(&r, &mut out).unwrap());
+    }
+    let dir = common::scratch("fleet-page");
+    for db in databases("page") {
+        let mut c = open(&db).unwrap();
+        vigie_trainer::cli::fleet::add_model(&mut c, &firmware_file("digits.vigie")).unwrap();
+        ingest(&mut c, &mut frames.as_slice(), 1000).unwrap();
+        ingest(&mut c, &mut shifted.as_slice(), 1000).unwrap();
+        // Ten simulated devices last heard two hours ago.
+        let n = c
+            .execute(
+                "UPDATE reports SET received = received - 7200 WHERE device >= $1 AND device < $2",
+                &[Param::Int(Some(100)), Param::Int(Some(110))],
+            )
+            .unwrap();
+        assert_eq!(n, 50, "{db}");
+        drop(c);
+        let page = dir.join(format!(
+            "fleet-{}.html",
+            if db.starts_with("postgres") {
+                "pg"
+            } else {
+                "sqlite"
+            }
+        ));
+        let said = vigie(&[
+            "fleet",
+            "report",
+            "--db",
+            &db,
+            "--out",
+            page.to_str().unwrap(),
+        ]);
+        remove(&db);
+        assert!(said.contains(": 41 devices, "), "{db}: {said}");
+        assert!(said.contains(", 10 silent"), "{db}: {said}");
+        let html = std::fs::read_to_string(&page).unwrap();
+        for id in ["summary", "models", "drifting", "timeline", "silent"] {
+            assert!(
+                html.contains(&format!("id=\"{id}\"")),
+                "{db}: no section {id}"
+            );
+        }
+        // Two model versions: the firmware's digits model, known by name,
+        // and the simulated one.
+        assert!(html.contains("digits.vigie ("), "{db}");
+        assert!(html.contains("model 5eed0001"), "{db}");
+        // The firmware's open episode, on the input it named.
+        let drifting = html.split("id=\"drifting\"").nth(1).unwrap();
+        let drifting = drifting.split("</section>").next().unwrap();
+        assert!(drifting.contains("<td>px36</td>"), "{db}: {drifting}");
+        assert!(drifting.contains("step 44 (boot 0)"), "{db}: {drifting}");
+        let silent = html.split("id=\"silent\"").nth(1).unwrap();
+        assert_eq!(silent.matches("<td>2 h ago</td>").count(), 10, "{db}");
+        let bars = html.matches("class=\"episode\"").count();
+        assert!(bars >= 5, "{db}: {bars} episode bars");
+
+        let Some(browser) = common::chromium() else {
+            eprintln!("SKIPPED rendering: no chromium (apt-get install chromium)");
+            continue;
+        };
+        let dom = Command::new(browser)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap();
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        for id in ["summary", "models", "drifting", "timeline", "silent"] {
+            assert!(
+                dom.contains(&format!("id=\"{id}\"")),
+                "{db}: the rendered page lacks section {id}"
+            );
+        }
+        assert_eq!(dom.matches("class=\"episode\"").count(), bars, "{db}");
+    }
 }

@@ -182,12 +182,12 @@ fn check_firmware(name: &str, features: &[&str]) -> Option<String> {
     );
     let db = std::env::temp_dir().join(format!("vigie-fleet-{name}-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&db);
-    let mut c = vigie_trainer::cli::fleet::open(&db).unwrap();
+    let mut c = vigie_trainer::cli::fleet::open(db.to_str().unwrap()).unwrap();
     let model_path = firmware_dir().join(format!("models/{name}.vigie"));
-    vigie_trainer::cli::fleet::add_model(&c, &model_path).unwrap();
+    vigie_trainer::cli::fleet::add_model(&mut c, &model_path).unwrap();
     let done = vigie_trainer::cli::fleet::ingest(&mut c, &mut frames.as_slice(), 1).unwrap();
     assert_eq!((done.damaged, done.duplicates), (0, 0), "{done:?}");
-    let status = vigie_trainer::cli::fleet::status_lines(&c)
+    let status = vigie_trainer::cli::fleet::status_lines(&mut c)
         .unwrap()
         .join("\n");
     let _ = std::fs::remove_file(&db);

@@ -21,9 +21,14 @@ use crate::training::fit::History;
 use crate::training_report::TestMetrics;
 
 const W: u32 = 640;
+/// The pages' style sheet (the model card's, which the fleet page reuses).
+pub const STYLE: &str = "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}\
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}\
+th{background:#eee}section{margin-bottom:2em}.blocking{color:#b00;font-weight:bold}.grid{display:flex;flex-wrap:wrap;gap:6px}";
 const H: u32 = 320;
 
-fn esc(s: &str) -> String {
+/// `s` escaped for HTML text and attributes.
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -597,7 +602,8 @@ fn monitor_histogram(name: &str, shares: &[f64]) -> Result<String> {
     })
 }
 
-fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+/// A table with a header row; cells are escaped.
+pub fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     let mut s = String::from("<table><tr>");
     for h in head {
         let _ = write!(s, "<th>{}</th>", esc(h));
@@ -706,11 +712,7 @@ pub fn render(
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>vigie model card: {n}</title><style>\
-body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}\
-table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #bbb;padding:3px 8px;text-align:right}}\
-th{{background:#eee}}section{{margin-bottom:2em}}.blocking{{color:#b00;font-weight:bold}}.grid{{display:flex;flex-wrap:wrap;gap:6px}}\
-</style></head><body><h1>Model card: {n}</h1>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>vigie model card: {n}</title><style>{STYLE}</style></head><body><h1>Model card: {n}</h1>",
         n = esc(&name)
     );
 
