@@ -117,4 +117,8 @@ fw_target=${CARGO_TARGET_DIR:-$PWD/firmware-demo/target}
 )
 
 echo
+# The fleet's server tests that could not run say SKIPPED in their own
+# output; they are listed here too, never silently green.
+[ -n "${VIGIE_TEST_POSTGRES:-}" ] || echo "SKIPPED: the fleet tests on PostgreSQL (it did not start; see above, or apt-get install postgresql)"
+[ -n "${VIGIE_TEST_MQTT:-}" ] || echo "SKIPPED: the fleet's MQTT test (mosquitto did not start; see above, or apt-get install mosquitto)"
 echo "vigie: $((passed + 1)) passed, 0 failed"

@@ -7,6 +7,7 @@
 servers_dir=$(mktemp -d /tmp/vigie-servers.XXXXXX)
 chmod 755 "$servers_dir"
 pg_data=""
+pg_bin=""
 mosquitto_pid=""
 
 # A port nothing listens on, from a range the kernel does not hand out to
@@ -41,9 +42,14 @@ start_postgres() {
         return 0
     fi
     port=$(free_port) || { echo "no free port for PostgreSQL"; return 0; }
+    pg_bin=$bin
     pg_data="$servers_dir/pg"
     mkdir -p "$pg_data"
-    [ "$(id -u)" = 0 ] && chown postgres "$pg_data"
+    if [ "$(id -u)" = 0 ] && ! chown postgres "$pg_data" 2>/dev/null; then
+        echo "no postgres user to run PostgreSQL as (root may not): its tests will say SKIPPED"
+        pg_data=""
+        return 0
+    fi
     if as_pg "$bin/initdb" -D "$pg_data/data" -U vigie --auth=trust -E UTF8 --no-sync >"$servers_dir/initdb.log" 2>&1 &&
         as_pg "$bin/pg_ctl" -D "$pg_data/data" -l "$pg_data/server.log" -w -t 30 \
             -o "-p $port -k $pg_data -c listen_addresses=127.0.0.1" start >/dev/null; then
@@ -52,6 +58,8 @@ start_postgres() {
     else
         echo "PostgreSQL did not start: its tests will say SKIPPED"
         cat "$servers_dir/initdb.log" "$pg_data/server.log" 2>/dev/null | tail -n 20
+        # A server that started too slowly for pg_ctl is stopped all the same.
+        as_pg "$bin/pg_ctl" -D "$pg_data/data" -m immediate stop >/dev/null 2>&1 || true
         pg_data=""
     fi
 }
@@ -81,13 +89,13 @@ start_mosquitto() {
 
 stop_servers() {
     if [ -n "$pg_data" ]; then
-        local bin
-        bin=$(dirname "$(command -v pg_ctl 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -n 1)")
-        as_pg "$bin/pg_ctl" -D "$pg_data/data" -m immediate stop >/dev/null 2>&1 || true
+        as_pg "$pg_bin/pg_ctl" -D "$pg_data/data" -m immediate stop >/dev/null 2>&1 || true
+        pg_data=""
     fi
     if [ -n "$mosquitto_pid" ]; then
         kill "$mosquitto_pid" 2>/dev/null || true
         wait "$mosquitto_pid" 2>/dev/null || true
+        mosquitto_pid=""
     fi
     rm -rf "$servers_dir"
 }

@@ -1061,8 +1061,14 @@ fn run(cli: Cli) -> Result<()> {
                         cli::fleet::mqtt::Until {
                             messages: count,
                             idle: idle
-                                .filter(|s| s.is_finite() && *s >= 0.0)
-                                .map(std::time::Duration::from_secs_f64),
+                                .map(|s| {
+                                    std::time::Duration::try_from_secs_f64(s).map_err(|_| {
+                                        anyhow::anyhow!(
+                                            "--idle {s}: give seconds, 0 or more (such as 5 or 0.5)"
+                                        )
+                                    })
+                                })
+                                .transpose()?,
                         },
                     ),
                     (Some(f), None) => cli::fleet::Source::Path(f),

@@ -31,7 +31,11 @@ fn databases(name: &str) -> Vec<String> {
     let mut out = vec![sqlite.to_str().unwrap().to_owned()];
     match std::env::var("VIGIE_TEST_POSTGRES") {
         Ok(admin) => {
-            let db = format!("vigie_{name}_{}", std::process::id());
+            let safe: String = name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let db = format!("vigie_{safe}_{}", std::process::id());
             let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap_or_else(|e| {
                 panic!("VIGIE_TEST_POSTGRES={admin}: cannot connect ({e}); is the server running?")
             });
@@ -49,11 +53,19 @@ fn databases(name: &str) -> Vec<String> {
     out
 }
 
-/// Removes a SQLite file (a PostgreSQL test database is dropped with the
-/// server by `./test.sh`).
+/// Removes a test database: a SQLite file, or a PostgreSQL database
+/// (dropped even while a connection of the test is open).
 fn remove(db: &str) {
     if !db.starts_with("postgres") {
         let _ = std::fs::remove_file(db);
+        return;
+    }
+    let (Ok(admin), Some((_, name))) = (std::env::var("VIGIE_TEST_POSTGRES"), db.rsplit_once('/'))
+    else {
+        return;
+    };
+    if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
+        let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     }
 }
 
@@ -72,47 +84,127 @@ fn digits_frames() -> Vec<Vec<u8>> {
 fn damaged_cut_and_repeated_frames_are_counted_and_each_report_is_stored_once() {
     let frames = digits_frames();
     assert_eq!(frames.len(), 2, "an episode start and the final counters");
-    for db in databases("damage") {
+    // Out of order, the second twice, noise between, one frame with a
+    // flipped byte, and a cut one at the end.
+    let mut line = Vec::new();
+    line.extend_from_slice(&frames[1]);
+    line.extend_from_slice(&[0x55, 0xAA, 0x00]);
+    let mut flipped = frames[0].clone();
+    flipped[3] ^= 0x10;
+    line.extend_from_slice(&flipped);
+    line.extend_from_slice(&frames[0]);
+    line.extend_from_slice(&frames[1]);
+    line.extend_from_slice(&frames[0][..frames[0].len() / 2]);
+    // A report at a time (a live line), and all in one statement, where
+    // the repeated report meets itself inside one INSERT.
+    for batch in [1, 1000] {
+        for db in databases(&format!("damage{batch}")) {
+            let mut c = open(&db).unwrap();
+            vigie_trainer::cli::fleet::add_model(&mut c, &firmware_file("digits.vigie")).unwrap();
+            let done = ingest(&mut c, &mut line.as_slice(), batch).unwrap();
+            assert_eq!(
+                done,
+                Ingested {
+                    stored: 2,
+                    duplicates: 1,
+                    damaged: 3,
+                },
+                "{db}, batch {batch}"
+            );
+            // A second ingest of the same frames stores nothing.
+            let again = ingest(&mut c, &mut frames.concat().as_slice(), batch).unwrap();
+            assert_eq!((again.stored, again.duplicates), (0, 2), "{db}");
+            let status = status_lines(&mut c).unwrap().join("\n");
+            remove(&db);
+            assert!(status.contains("device 1: digits.vigie"), "{db}: {status}");
+            assert!(status.contains("2 reports, heard "), "{db}: {status}");
+            assert!(
+                status.contains("; the latest (boot 0, #1) at step 79"),
+                "{db}: {status}"
+            );
+            // The firmware's digits stream raises drift at window 44 on
+            // px36, which its fault moved up.
+            assert!(
+                status.contains("DRIFTING since step 44: mean-cusum on px36, up"),
+                "{db}: {status}"
+            );
+        }
+    }
+}
+
+/// The digits reports with their fields changed by `edit`, framed.
+fn edited(edit: impl Fn(&mut vigie_core::report::Report)) -> Vec<u8> {
+    let mut out = [0u8; vigie_core::report::FRAME_MAX];
+    let mut bytes = Vec::new();
+    for f in digits_frames() {
+        let mut r = vigie_core::report::read_frame(&f).unwrap();
+        edit(&mut r);
+        bytes.extend_from_slice(vigie_core::report::frame(&r, &mut out).unwrap());
+    }
+    bytes
+}
+
+#[test]
+fn an_episode_whose_end_frame_was_lost_is_not_drifting_once_later_reports_drop_it() {
+    let frames = digits_frames();
+    let mut out = [0u8; vigie_core::report::FRAME_MAX];
+    // A periodic report after the episode ended, its end frame lost: it
+    // carries no episode.
+    let mut later = vigie_core::report::read_frame(&frames[1]).unwrap();
+    later.sequence = 3;
+    later.step = 150;
+    later.episode = None;
+    let later = vigie_core::report::frame(&later, &mut out)
+        .unwrap()
+        .to_vec();
+    for db in databases("lost-end") {
         let mut c = open(&db).unwrap();
-        vigie_trainer::cli::fleet::add_model(&mut c, &firmware_file("digits.vigie")).unwrap();
-        // Out of order, the second twice, noise between, one frame with a
-        // flipped byte, and a cut one at the end.
-        let mut line = Vec::new();
-        line.extend_from_slice(&frames[1]);
-        line.extend_from_slice(&[0x55, 0xAA, 0x00]);
-        let mut flipped = frames[0].clone();
-        flipped[3] ^= 0x10;
-        line.extend_from_slice(&flipped);
-        line.extend_from_slice(&frames[0]);
-        line.extend_from_slice(&frames[1]);
-        line.extend_from_slice(&frames[0][..frames[0].len() / 2]);
-        let done = ingest(&mut c, &mut line.as_slice(), 1).unwrap();
-        assert_eq!(
-            done,
-            Ingested {
-                stored: 2,
-                duplicates: 1,
-                damaged: 3,
-            },
-            "{db}"
-        );
-        // A second ingest of the same frames stores nothing.
-        let again = ingest(&mut c, &mut frames.concat().as_slice(), 1000).unwrap();
-        assert_eq!((again.stored, again.duplicates), (0, 2), "{db}");
-        let status = status_lines(&mut c).unwrap().join("\n");
+        ingest(&mut c, &mut frames.concat().as_slice(), 1000).unwrap();
+        let before = status_lines(&mut c).unwrap().join("\n");
+        ingest(&mut c, &mut later.as_slice(), 1000).unwrap();
+        let after = status_lines(&mut c).unwrap().join("\n");
         remove(&db);
-        assert!(status.contains("device 1: digits.vigie"), "{db}: {status}");
-        assert!(status.contains("2 reports, heard "), "{db}: {status}");
+        assert!(before.contains("DRIFTING since step 44"), "{db}: {before}");
+        assert!(!after.contains("DRIFTING"), "{db}: {after}");
         assert!(
-            status.contains("; the latest (boot 0, #1) at step 79"),
-            "{db}: {status}"
+            after.contains("drift from step 44 (boot 0, ended unreported)"),
+            "{db}: {after}"
         );
-        // The firmware's digits stream raises drift at window 44 on px36,
-        // which its fault moved up.
+    }
+}
+
+#[test]
+fn a_device_moved_to_a_new_model_is_neither_silent_nor_drifting_on_its_old_one() {
+    let frames = digits_frames().concat();
+    // The same device, later, with a new model and no episode.
+    let newer = edited(|r| {
+        r.model = 0x0BAD_F00D;
+        r.episode = None;
+    });
+    for db in databases("new-model") {
+        let mut c = open(&db).unwrap();
+        ingest(&mut c, &mut frames.as_slice(), 1000).unwrap();
+        // Heard with the old model two hours ago.
+        c.execute("UPDATE reports SET received = received - 7200", &[])
+            .unwrap();
+        ingest(&mut c, &mut newer.as_slice(), 1000).unwrap();
+        let now = vigie_trainer::cli::fleet::unix_now();
+        let f = vigie_trainer::cli::fleet::fleet(&mut c, now, 3600).unwrap();
+        let lines = vigie_trainer::cli::fleet::status_lines_at(&mut c, now, 3600).unwrap();
+        remove(&db);
+        assert_eq!(f.devices.len(), 2, "{db}");
+        let old = f.devices.iter().find(|d| d.model != 0x0BAD_F00D).unwrap();
+        assert_eq!(old.replaced_by.as_deref(), Some("model 0badf00d"), "{db}");
+        assert!(!old.drifting() && !f.silent(old), "{db}: {lines:?}");
+        let line = lines
+            .iter()
+            .find(|l| l.contains(&format!("model {:08x}", old.model)))
+            .unwrap();
         assert!(
-            status.contains("DRIFTING since step 44: mean-cusum on px36, up"),
-            "{db}: {status}"
+            line.contains("replaced by model 0badf00d (last heard with this one 2 h ago)"),
+            "{db}: {lines:?}"
         );
+        assert!(!lines.join("\n").contains("DRIFTING"), "{db}: {lines:?}");
     }
 }
 
@@ -274,9 +366,8 @@ fn frames_through_a_real_mqtt_broker_are_stored_once_each() {
     let model = firmware_file("digits.vigie");
     for db in databases("mqtt") {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .args([
-                "fleet", "ingest", "--db", &db, "--mqtt", &addr, "--idle", "3",
-            ])
+            .args(["fleet", "ingest", "--db", &db, "--mqtt", &addr])
+            .args(["--count", "204", "--idle", "60"])
             .arg("--model")
             .arg(&model)
             .stdout(Stdio::piped())
@@ -285,13 +376,12 @@ fn frames_through_a_real_mqtt_broker_are_stored_once_each() {
             .unwrap();
         // Publish once the broker has granted the subscription.
         let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("subscribed to vigie/+/report") {
-            line.clear();
-            if err.read_line(&mut line).unwrap() == 0 {
+        let mut said = String::new();
+        while !said.contains("subscribed to vigie/+/report") {
+            if err.read_line(&mut said).unwrap() == 0 {
                 let o = child.wait_with_output().unwrap();
                 panic!(
-                    "the ingest ended before subscribing: {}",
+                    "the ingest ended before subscribing: {said}{}",
                     String::from_utf8_lossy(&o.stdout)
                 );
             }

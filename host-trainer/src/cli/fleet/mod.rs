@@ -153,27 +153,43 @@ impl Ingester {
         }
     }
 
-    /// Takes the next bytes.
-    pub fn feed(&mut self, c: &mut Store, bytes: &[u8]) -> Result<()> {
+    /// Reads the next bytes into reports, without storing them.
+    pub fn take(&mut self, bytes: &[u8]) {
         for &b in bytes {
             match self.deframer.push(b) {
-                None => continue,
+                None => {}
                 Some(Ok(r)) => self.pending.push((r, unix_now())),
                 Some(Err(_)) => self.done.damaged += 1,
             }
-            if self.pending.len() >= self.batch {
-                self.flush(c)?;
-            }
+        }
+    }
+
+    /// Reports read and not stored yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Takes the next bytes, and stores what is pending once a batch is
+    /// there.
+    pub fn feed(&mut self, c: &mut Store, bytes: &[u8]) -> Result<()> {
+        self.take(bytes);
+        if self.pending.len() >= self.batch {
+            self.flush(c)?;
         }
         Ok(())
     }
 
-    /// Stores the reports pending (a live source that went quiet).
+    /// Stores the reports pending, a batch per statement (a live source
+    /// that went quiet, or a full batch). On an error, what was not stored
+    /// stays pending.
     pub fn flush(&mut self, c: &mut Store) -> Result<()> {
-        let stored = store_all(c, &self.pending)?;
-        self.done.stored += stored;
-        self.done.duplicates += self.pending.len() - stored;
-        self.pending.clear();
+        while !self.pending.is_empty() {
+            let n = self.pending.len().min(self.batch);
+            let stored = store_all(c, &self.pending[..n])?;
+            self.done.stored += stored;
+            self.done.duplicates += n - stored;
+            self.pending.drain(..n);
+        }
         Ok(())
     }
 
@@ -247,7 +263,8 @@ pub struct EpisodeView {
     pub direction: i64,
     /// How far, in training deviations, averaged over the episode.
     pub size: Option<f64>,
-    /// Still going: no end reported, and in the device's latest boot.
+    /// Still going: the device's latest report carries it, without an
+    /// end, and no other model replaced this one on the device.
     pub open: bool,
 }
 
@@ -272,6 +289,9 @@ pub struct DeviceView {
     pub step: i64,
     /// Steps into its boot at its latest report.
     pub steps: i64,
+    /// The model that replaced this one on the device (it was heard with
+    /// it later): then this pair is neither silent nor drifting.
+    pub replaced_by: Option<String>,
     /// Its episodes, oldest first.
     pub episodes: Vec<EpisodeView>,
 }
@@ -303,9 +323,11 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Whether `d` has sent nothing for longer than the silence limit.
+    /// Whether `d` has sent nothing for longer than the silence limit
+    /// (with any model: a device that moved to another model is not
+    /// silent on its old one).
     pub fn silent(&self, d: &DeviceView) -> bool {
-        self.now.saturating_sub(d.heard) > self.silent_after
+        d.replaced_by.is_none() && self.now.saturating_sub(d.heard) > self.silent_after
     }
 }
 
@@ -328,18 +350,45 @@ pub fn fleet(c: &mut Store, now: i64, silent_after: i64) -> Result<Fleet> {
          GROUP BY device, model ORDER BY device, model",
         &[],
     )?;
+    // Each device's newest model: the one it was last heard with.
+    let mut newest: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for p in &pairs {
+        let (device, model, heard) = (
+            p[0].int().unwrap_or(0),
+            p[1].int().unwrap_or(0),
+            p[3].int().unwrap_or(0),
+        );
+        let e = newest.entry(device).or_insert((heard, model));
+        if heard > e.0 {
+            *e = (heard, model);
+        }
+    }
     let mut devices = Vec::with_capacity(pairs.len());
     for pair in pairs {
         let (device, model) = (pair[0].int().unwrap_or(0), pair[1].int().unwrap_or(0));
+        let heard = pair[3].int().unwrap_or(0);
+        let replaced_by = newest
+            .get(&device)
+            .filter(|(h, m)| *m != model && *h > heard)
+            .map(|&(_, m)| m);
         let key = [Param::Int(Some(device)), Param::Int(Some(model))];
         let latest = c.query(
-            "SELECT boot, sequence, step, steps FROM reports WHERE device = $1 AND model = $2
+            "SELECT boot, sequence, step, steps, start_step, end_step FROM reports
+             WHERE device = $1 AND model = $2
              ORDER BY boot DESC, sequence DESC LIMIT 1",
             &key,
         )?;
         let latest = latest.first().cloned().unwrap_or_default();
-        let at = |i: usize| latest.get(i).and_then(store::Value::int).unwrap_or(0);
-        let boot = at(0);
+        let at = |i: usize| latest.get(i).and_then(store::Value::int);
+        let boot = at(0).unwrap_or(0);
+        // The episode the latest report carries, if it is still open: a
+        // report after an episode's start carries it until it ends, so an
+        // episode that is not in the latest report has ended, even when
+        // the frame saying so was lost.
+        let open_start = match (at(4), at(5)) {
+            (Some(start), None) if replaced_by.is_none() => Some(start),
+            _ => None,
+        };
         let inputs = models.get(&model).map(|(_, i)| i.as_slice()).unwrap_or(&[]);
         let mut episodes: BTreeMap<(i64, i64), EpisodeView> = BTreeMap::new();
         for r in c.query(
@@ -370,7 +419,7 @@ pub fn fleet(c: &mut Store, now: i64, silent_after: i64) -> Result<Fleet> {
                     input,
                     direction: r[4].int().unwrap_or(0),
                     size: r[5].real(),
-                    open: end.is_none() && b >= boot,
+                    open: end.is_none() && b == boot && open_start == Some(start),
                 },
             );
         }
@@ -379,11 +428,15 @@ pub fn fleet(c: &mut Store, now: i64, silent_after: i64) -> Result<Fleet> {
             model,
             model_name: models.get(&model).map(|(n, _)| n.clone()),
             reports: pair[2].int().unwrap_or(0),
-            heard: pair[3].int().unwrap_or(0),
+            heard,
             boot,
-            sequence: at(1),
-            step: at(2),
-            steps: at(3),
+            sequence: at(1).unwrap_or(0),
+            step: at(2).unwrap_or(0),
+            steps: at(3).unwrap_or(0),
+            replaced_by: replaced_by.map(|m| match models.get(&m) {
+                Some((n, _)) => format!("{n} ({m:08x})"),
+                None => format!("model {m:08x}"),
+            }),
             episodes: episodes.into_values().collect(),
         });
     }
@@ -398,8 +451,9 @@ pub fn fleet(c: &mut Store, now: i64, silent_after: i64) -> Result<Fleet> {
 pub fn episode_line(e: &EpisodeView) -> String {
     let span = match e.end {
         Some(end) => format!("drift from step {} to step {end}", e.start),
-        // An episode of an earlier boot that never reported its end ended
-        // with that boot.
+        // An episode that never reported its end, but that the device's
+        // later reports no longer carry (a later boot, a lost frame, a
+        // new model), has ended.
         None if !e.open => format!(
             "drift from step {} (boot {}, ended unreported)",
             e.start, e.boot
@@ -433,7 +487,12 @@ pub fn status_lines_at(c: &mut Store, now: i64, silent_after: i64) -> Result<Vec
     let mut lines = Vec::new();
     for d in &f.devices {
         let quiet = now.saturating_sub(d.heard).max(0);
-        let heard = if f.silent(d) {
+        let heard = if let Some(next) = &d.replaced_by {
+            format!(
+                "replaced by {next} (last heard with this one {} ago)",
+                span(quiet)
+            )
+        } else if f.silent(d) {
             format!("SILENT for {}", span(quiet))
         } else {
             format!("heard {} ago", span(quiet))
@@ -471,21 +530,41 @@ pub enum Source<'a> {
 
 /// `vigie fleet ingest`.
 pub fn ingest_command(db: &str, source: Source<'_>, models: &[std::path::PathBuf]) -> Result<()> {
+    // Everything given is checked before the database is opened (and, for
+    // SQLite, created): a typo leaves no new file behind.
+    for m in models {
+        let bytes = crate::files::read_model_file(m)?;
+        crate::files::load(m, &bytes)?;
+    }
+    enum Input {
+        Stdin,
+        File(std::fs::File, bool),
+        Mqtt((String, u16), mqtt::Until),
+    }
+    let input = match source {
+        Source::Path("-") => Input::Stdin,
+        Source::Path(from) => {
+            let f = std::fs::File::open(from)
+                .with_context(|| format!("{from}: cannot open the frames"))?;
+            // A serial port or a pipe is a live line: each report is
+            // stored as it comes. A file is read in batches.
+            let live = !f.metadata().is_ok_and(|m| m.is_file());
+            Input::File(f, live)
+        }
+        Source::Mqtt(addr, until) => {
+            let addr = mqtt::address(addr)?;
+            mqtt::reachable(&addr)?;
+            Input::Mqtt(addr, until)
+        }
+    };
     let mut c = open(db)?;
     for m in models {
         add_model(&mut c, m)?;
     }
-    let done = match source {
-        Source::Path("-") => ingest(&mut c, &mut std::io::stdin().lock(), 1)?,
-        Source::Path(from) => {
-            let mut f = std::fs::File::open(from)
-                .with_context(|| format!("{from}: cannot open the frames"))?;
-            // A serial port or a pipe is a live line: each report is
-            // committed as it comes. A file is read in batches.
-            let live = !f.metadata().is_ok_and(|m| m.is_file());
-            ingest(&mut c, &mut f, if live { 1 } else { FILE_BATCH })?
-        }
-        Source::Mqtt(addr, until) => mqtt::ingest(&mut c, &mqtt::address(addr)?, until)?,
+    let done = match input {
+        Input::Stdin => ingest(&mut c, &mut std::io::stdin().lock(), 1)?,
+        Input::File(mut f, live) => ingest(&mut c, &mut f, if live { 1 } else { FILE_BATCH })?,
+        Input::Mqtt(addr, until) => mqtt::ingest(&mut c, &addr, until)?,
     };
     println!(
         "{}: {} reports stored, {} already there, {} damaged or cut frames skipped",
@@ -497,14 +576,10 @@ pub fn ingest_command(db: &str, source: Source<'_>, models: &[std::path::PathBuf
     Ok(())
 }
 
-/// Opens an existing database for reading: a SQLite file must be there.
+/// Opens an existing database to read: a SQLite file must be there, and
+/// its schema this build's.
 fn open_existing(db: &str) -> Result<Store> {
-    if !store::is_postgres(db) && !Path::new(db).exists() {
-        anyhow::bail!(
-            "{db}: no such database; run `vigie fleet ingest --db {db} --from FRAMES` first"
-        );
-    }
-    open(db)
+    Store::open_to_read(db)
 }
 
 /// `vigie fleet status`.

@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS, RecvTimeoutError};
+use std::sync::mpsc;
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use vigie_core::report::read_frame;
 
 use super::{Ingested, Ingester, Store};
@@ -15,11 +17,14 @@ use super::{Ingested, Ingester, Store};
 /// The topics a gateway publishes to: `vigie/DEVICE/report`.
 pub const TOPIC_FILTER: &str = "vigie/+/report";
 
-/// Frames are committed when the broker has been quiet this long (or
-/// every [`COMMIT_EVERY`] frames), so that `status` sees a live fleet
-/// within a fraction of a second without a disk sync per frame.
+/// Frames are stored (and their messages acknowledged) when the broker
+/// has been quiet this long, so that `status` sees a live fleet within a
+/// fraction of a second without a disk sync per frame...
 const QUIET: Duration = Duration::from_millis(200);
-const COMMIT_EVERY: usize = 500;
+/// ... or once this many messages wait for their acknowledgement: a
+/// broker sends a client only so many unacknowledged messages at a time
+/// (mosquitto: 20), so waiting for more would stall a busy line.
+const ACK_WINDOW: usize = 16;
 
 /// The topic of a frame: its device's, or `vigie/unknown/report` for bytes
 /// that are not a frame (a gateway forwards what the line gave it).
@@ -50,15 +55,66 @@ pub fn address(text: &str) -> Result<(String, u16)> {
     Ok((host.trim_matches(['[', ']']).to_owned(), port))
 }
 
+/// Options for a client of `role`, with an id no other client of the
+/// broker has (two clients with one id knock each other off): the
+/// process and the clock, mixed, since process numbers repeat across
+/// containers.
 fn options(role: &str, (host, port): &(String, u16)) -> MqttOptions {
-    let mut o = MqttOptions::new(
-        format!("vigie-{role}-{}", std::process::id()),
-        host.clone(),
-        *port,
-    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let id = crate::rng::Rng(nanos ^ u64::from(std::process::id()) << 32).next_u64();
+    let mut o = MqttOptions::new(format!("vigie-{role}-{id:016x}"), host.clone(), *port);
     o.set_keep_alive(Duration::from_secs(30));
     o
 }
+
+/// Whether something listens at `addr` (a TCP connection, closed at
+/// once): checked before a database is created for a subscription that
+/// could not start.
+pub fn reachable((host, port): &(String, u16)) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let unreachable = |why: String| {
+        anyhow::anyhow!(
+            "cannot reach the MQTT broker at {host}:{port}: {why}; is it running (apt-get install mosquitto)?"
+        )
+    };
+    let addrs: Vec<_> = (host.as_str(), *port)
+        .to_socket_addrs()
+        .map_err(|e| unreachable(e.to_string()))?
+        .collect();
+    let mut last = String::from("no address");
+    for a in addrs {
+        match std::net::TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(unreachable(last))
+}
+
+/// Runs a connection on its own thread and hands its events over a
+/// channel, so that a timed wait never abandons one of its polls halfway
+/// (rumqttc's own `recv_timeout` drops the poll it times out, and with it
+/// what that poll had read). The thread ends at the connection's next
+/// event once the receiver is dropped.
+fn pump(mut connection: rumqttc::Connection) -> Events {
+    let (tx, events) = mpsc::channel();
+    std::thread::spawn(move || {
+        for event in connection.iter() {
+            let failed = event.is_err();
+            if tx.send(event).is_err() {
+                break;
+            }
+            if failed {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    });
+    events
+}
+
+type Events = mpsc::Receiver<Result<Event, rumqttc::ConnectionError>>;
 
 /// When a subscription stops.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,24 +125,65 @@ pub struct Until {
     pub idle: Option<Duration>,
 }
 
+/// Consecutive failures to store a batch (the database restarting, busy)
+/// after which the subscriber gives up; it waits a second after each.
+const STORE_RETRIES: usize = 30;
+
 /// Subscribes to [`TOPIC_FILTER`] at `addr` and stores every frame that
 /// arrives, until `until` says stop (never, without it). Prints
-/// `subscribed …` on standard error once the broker has granted the
-/// subscription.
+/// `subscribed …` on standard error each time the broker grants the
+/// subscription (again after a reconnection).
+///
+/// At least once: a message is acknowledged to the broker only once its
+/// report is stored (or found damaged), so a subscriber that dies in
+/// between gets it again from the broker, and a repeated report is stored
+/// once.
 pub fn ingest(c: &mut Store, addr: &(String, u16), until: Until) -> Result<Ingested> {
-    let (client, mut connection) = Client::new(options("ingest", addr), 64);
-    client
-        .subscribe(TOPIC_FILTER, QoS::AtLeastOnce)
-        .context("queuing the MQTT subscription")?;
-    let mut ingester = Ingester::new(COMMIT_EVERY);
+    let mut o = options("ingest", addr);
+    o.set_manual_acks(true);
+    let (client, connection) = Client::new(o, 64);
+    let events = pump(connection);
+    let mut ingester = Ingester::new(ACK_WINDOW);
+    let mut unacked: Vec<rumqttc::Publish> = Vec::new();
     let mut subscribed = false;
+    let mut failures = 0usize;
     let mut messages = 0usize;
     let mut last = Instant::now();
+    // Stores what is pending, then acknowledges its messages; a failure
+    // keeps both for the next try.
+    let mut settle = |c: &mut Store,
+                      ingester: &mut Ingester,
+                      unacked: &mut Vec<rumqttc::Publish>|
+     -> Result<()> {
+        match ingester.flush(c) {
+            Ok(()) => {
+                failures = 0;
+                for p in unacked.drain(..) {
+                    client.ack(&p).context("acknowledging an MQTT message")?;
+                }
+                Ok(())
+            }
+            Err(e) if failures + 1 < STORE_RETRIES => {
+                failures += 1;
+                eprintln!("cannot store the reports ({e:#}); trying again in 1 s");
+                std::thread::sleep(Duration::from_secs(1));
+                Ok(())
+            }
+            Err(e) => Err(e.context(format!("{STORE_RETRIES} tries to store the reports failed"))),
+        }
+    };
     loop {
         if until.messages.is_some_and(|n| messages >= n) {
             break;
         }
-        match connection.recv_timeout(QUIET) {
+        match events.recv_timeout(QUIET) {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                // A clean session: the broker forgets the subscription
+                // when the connection drops, so it is made on each one.
+                client
+                    .subscribe(TOPIC_FILTER, QoS::AtLeastOnce)
+                    .context("queuing the MQTT subscription")?;
+            }
             Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
                 subscribed = true;
                 last = Instant::now();
@@ -95,10 +192,14 @@ pub fn ingest(c: &mut Store, addr: &(String, u16), until: Until) -> Result<Inges
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
                 messages += 1;
                 last = Instant::now();
-                ingester.feed(c, &p.payload)?;
-                // One message is one frame, its ending zero optional.
-                if p.payload.last() != Some(&0) {
-                    ingester.feed(c, &[0])?;
+                // One message is one frame, its ending zero optional: the
+                // frame is cut off from what came before and after.
+                ingester.take(&[0]);
+                ingester.take(&p.payload);
+                ingester.take(&[0]);
+                unacked.push(p);
+                if unacked.len() >= ACK_WINDOW {
+                    settle(c, &mut ingester, &mut unacked)?;
                 }
             }
             Ok(Ok(_)) => {}
@@ -110,21 +211,24 @@ pub fn ingest(c: &mut Store, addr: &(String, u16), until: Until) -> Result<Inges
                         addr.1
                     );
                 }
-                // The client reconnects on the next poll.
+                // The client reconnects on the next poll; the messages not
+                // acknowledged come again.
                 eprintln!("MQTT connection lost ({e}); reconnecting");
-                std::thread::sleep(Duration::from_secs(1));
             }
-            Err(RecvTimeoutError::Timeout) => {
-                ingester.flush(c)?;
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                settle(c, &mut ingester, &mut unacked)?;
                 if until.idle.is_some_and(|idle| last.elapsed() >= idle) {
                     break;
                 }
             }
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
+    settle(c, &mut ingester, &mut unacked)?;
+    let done = ingester.finish(c)?;
     let _ = client.disconnect();
-    ingester.finish(c)
+    drop(events);
+    Ok(done)
 }
 
 /// Publishes each frame of `bytes` (frames ending in a zero byte, as a
@@ -140,7 +244,8 @@ pub fn publish(addr: &(String, u16), bytes: &[u8]) -> Result<usize> {
     if total == 0 {
         return Ok(0);
     }
-    let (client, mut connection) = Client::new(options("gateway", addr), 64);
+    let (client, connection) = Client::new(options("gateway", addr), 64);
+    let events = pump(connection);
     let sender = client.clone();
     let queue = std::thread::spawn(move || -> Result<()> {
         for f in frames {
@@ -155,7 +260,7 @@ pub fn publish(addr: &(String, u16), bytes: &[u8]) -> Result<usize> {
     let deadline = Duration::from_secs(30);
     let mut last = Instant::now();
     while acked < total {
-        match connection.recv_timeout(Duration::from_secs(1)) {
+        match events.recv_timeout(Duration::from_secs(1)) {
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => connected = true,
             Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => {
                 acked += 1;
@@ -172,8 +277,8 @@ pub fn publish(addr: &(String, u16), bytes: &[u8]) -> Result<usize> {
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         if last.elapsed() > deadline {
             bail!(
@@ -188,8 +293,15 @@ pub fn publish(addr: &(String, u16), bytes: &[u8]) -> Result<usize> {
         Ok(r) => r?,
         Err(_) => bail!("the MQTT publishing thread panicked"),
     }
+    if acked < total {
+        bail!(
+            "the MQTT broker at {}:{} closed the connection after acknowledging {acked} of {total} frames",
+            addr.0,
+            addr.1
+        );
+    }
     let _ = client.disconnect();
     // Let the disconnect go out.
-    let _ = connection.recv_timeout(Duration::from_millis(100));
+    let _ = events.recv_timeout(Duration::from_millis(100));
     Ok(acked)
 }

@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS reports (
 );
 "];
 
+/// The advisory lock PostgreSQL migrations hold (any number of vigie's own).
+const MIGRATION_LOCK: i64 = 0x7669_6769;
+
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
@@ -109,6 +112,9 @@ pub enum Store {
     Postgres(Box<Postgres>),
 }
 
+/// Statements a PostgreSQL connection keeps prepared at most.
+const PREPARED_MAX: usize = 32;
+
 /// A PostgreSQL connection and its prepared statements, by SQL text.
 pub struct Postgres {
     client: postgres::Client,
@@ -122,28 +128,70 @@ pub fn is_postgres(db: &str) -> bool {
 
 impl Store {
     /// Opens `db` (a `postgres://` URL, or a SQLite file created when
-    /// missing) and brings its schema to [`SCHEMA_VERSION`].
+    /// missing) to write, and brings its schema to [`SCHEMA_VERSION`].
     pub fn open(db: &str) -> Result<Store> {
-        let mut store = if is_postgres(db) {
+        let mut store = Self::connect(db, true)?;
+        store
+            .migrate()
+            .with_context(|| format!("{}: cannot bring the tables up to date", redact(db)))?;
+        Ok(store)
+    }
+
+    /// Opens an existing `db` to read (a SQLite file read-only; on
+    /// PostgreSQL a role that may only read is enough): its schema must
+    /// be this build's.
+    pub fn open_to_read(db: &str) -> Result<Store> {
+        if !is_postgres(db) && !Path::new(db).exists() {
+            bail!("{db}: no such database; run `vigie fleet ingest --db {db} --from FRAMES` first");
+        }
+        let mut store = Self::connect(db, false)?;
+        let version = store.version()?;
+        if version < SCHEMA_VERSION {
+            bail!(
+                "{}: its tables are version {version}, this vigie reads version {SCHEMA_VERSION}; bring them up to date with `vigie fleet ingest --db {} --from /dev/null`",
+                redact(db),
+                redact(db)
+            );
+        }
+        if version > SCHEMA_VERSION {
+            bail!(
+                "{}: its tables are version {version}, newer than this vigie's ({SCHEMA_VERSION}); use a newer vigie",
+                redact(db)
+            );
+        }
+        Ok(store)
+    }
+
+    fn connect(db: &str, write: bool) -> Result<Store> {
+        if is_postgres(db) {
             let client = postgres::Client::connect(db, postgres::NoTls).with_context(|| {
                 format!(
                     "{}: cannot connect to PostgreSQL; is the server running, and does the database exist (createdb)?",
                     redact(db)
                 )
             })?;
-            Store::Postgres(Box::new(Postgres {
+            return Ok(Store::Postgres(Box::new(Postgres {
                 client,
                 prepared: HashMap::new(),
-            }))
+            })));
+        }
+        if db.contains('=') {
+            bail!(
+                "--db {db}: this looks like a PostgreSQL key=value connection string; give a URL (postgres://USER@HOST:PORT/DATABASE) or a SQLite file name"
+            );
+        }
+        use rusqlite::OpenFlags;
+        let access = if write {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
         } else {
-            let c = rusqlite::Connection::open(Path::new(db))
-                .with_context(|| format!("{db}: cannot open the database"))?;
-            Store::Sqlite(c)
+            OpenFlags::SQLITE_OPEN_READ_ONLY
         };
-        store
-            .migrate()
-            .with_context(|| format!("{}: cannot bring the tables up to date", redact(db)))?;
-        Ok(store)
+        let c = rusqlite::Connection::open_with_flags(
+            Path::new(db),
+            access | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("{db}: cannot open the database"))?;
+        Ok(Store::Sqlite(c))
     }
 
     /// `sqlite` or `postgres`.
@@ -229,20 +277,55 @@ impl Store {
         }
     }
 
-    /// The schema version recorded (0: none).
+    /// The schema version recorded (0: none, not even the table that
+    /// records it). Creates nothing.
     pub fn version(&mut self) -> Result<usize> {
-        let rows = self.query("SELECT MAX(version) FROM vigie_schema", &[])?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Value::int)
-            .unwrap_or(0)
-            .max(0) as usize)
+        let exists = match self {
+            Store::Sqlite(_) => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'vigie_schema'"
+            }
+            Store::Postgres(_) => {
+                "SELECT COUNT(*) FROM information_schema.tables
+                 WHERE table_name = 'vigie_schema' AND table_schema = current_schema()"
+            }
+        };
+        let first = |rows: Vec<Row>| {
+            rows.first()
+                .and_then(|r| r.first())
+                .and_then(Value::int)
+                .unwrap_or(0)
+                .max(0) as usize
+        };
+        if first(self.query(exists, &[])?) == 0 {
+            return Ok(0);
+        }
+        Ok(first(
+            self.query("SELECT MAX(version) FROM vigie_schema", &[])?,
+        ))
     }
 
-    /// Applies the migrations this database has not had, each in its own
-    /// transaction with the version it reaches.
+    /// Applies the migrations this database has not had, in one
+    /// transaction that holds the database's write lock (SQLite's
+    /// `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), so that two
+    /// ingests starting together on a new database migrate it once.
     fn migrate(&mut self) -> Result<()> {
+        match self {
+            Store::Sqlite(_) => self.batch("BEGIN IMMEDIATE")?,
+            Store::Postgres(_) => self.batch(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
+            ))?,
+        }
+        let applied = self.apply_migrations();
+        match applied {
+            Ok(()) => self.commit(),
+            Err(e) => {
+                let _ = self.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn apply_migrations(&mut self) -> Result<()> {
         self.batch("CREATE TABLE IF NOT EXISTS vigie_schema (version BIGINT NOT NULL)")?;
         let version = self.version()?;
         if version > SCHEMA_VERSION {
@@ -251,13 +334,11 @@ impl Store {
             );
         }
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version) {
-            self.begin()?;
             self.batch(m)?;
             self.execute(
                 "INSERT INTO vigie_schema (version) VALUES ($1)",
                 &[Param::Int(Some(i as i64 + 1))],
             )?;
-            self.commit()?;
         }
         Ok(())
     }
@@ -287,6 +368,11 @@ impl Postgres {
             return Ok(s.clone());
         }
         let s = self.client.prepare(sql)?;
+        // Batches of every size would each keep a statement: the cache
+        // starts again past a bound.
+        if self.prepared.len() >= PREPARED_MAX {
+            self.prepared.clear();
+        }
         self.prepared.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
@@ -352,7 +438,8 @@ pub fn redact(db: &str) -> String {
     if !is_postgres(db) {
         return db.to_owned();
     }
-    // scheme://user:password@host… → scheme://user:…@host…
+    // scheme://user:password@host…?options → scheme://user:…@host…
+    let db = db.split_once('?').map_or(db, |(url, _)| url);
     let Some((scheme, rest)) = db.split_once("://") else {
         return db.to_owned();
     };
