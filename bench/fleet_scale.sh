@@ -5,7 +5,9 @@
 # DEVICES devices (`vigie fleet simulate`) is ingested from a file, then
 # ingested again (every frame a duplicate), and `vigie fleet status` is
 # timed. Prints one line per engine and size: frames per second, bytes
-# stored per frame, status latency, peak memory of the ingest.
+# stored per frame, status latency, peak memory of the ingest. Then, with
+# mosquitto, MQTT_FRAMES frames (default 100,000) through the broker:
+# `vigie fleet publish` to `vigie fleet ingest --mqtt` into SQLite.
 #
 #   bench/fleet_scale.sh [FRAMES ...]     (default: 1000000 10000000)
 #
@@ -25,6 +27,7 @@ export PGOPTIONS="-c client_min_messages=warning"
 . tests/servers.sh
 trap 'stop_servers; rm -rf "$work"' EXIT
 start_postgres >&2
+start_mosquitto >&2
 
 # Seconds and peak KiB of a command, its output discarded.
 timed() {
@@ -68,3 +71,20 @@ for n in "${sizes[@]}"; do
     done
     rm -f "$frames"
 done
+
+if [ -n "${VIGIE_TEST_MQTT:-}" ]; then
+    n=${MQTT_FRAMES:-100000}
+    frames="$work/mqtt.bin"
+    "$vigie" fleet simulate --devices "$devices" --reports $(( (n + devices - 1) / devices )) --seed 2 --out "$frames" --force >/dev/null
+    total=$(( devices * ((n + devices - 1) / devices) ))
+    "$vigie" fleet ingest --db "$work/mqtt.db" --mqtt "$VIGIE_TEST_MQTT" --count "$total" --idle 60 >"$work/mqtt.out" 2>"$work/mqtt.err" &
+    ingest=$!
+    until grep -q subscribed "$work/mqtt.err"; do sleep 0.1; done
+    start=$(date +%s.%N)
+    "$vigie" fleet publish --mqtt "$VIGIE_TEST_MQTT" --from "$frames" >/dev/null
+    wait "$ingest"
+    end=$(date +%s.%N)
+    grep -q " $total reports stored" "$work/mqtt.out" || { cat "$work/mqtt.out" "$work/mqtt.err" >&2; exit 1; }
+    awk -v t="$total" -v s="$start" -v e="$end" 'BEGIN {
+        printf "mqtt      %11d frames through mosquitto into SQLite: %.1f s, %.0f frames/s end to end\n", t, e - s, t / (e - s) }'
+fi

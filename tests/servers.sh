@@ -72,7 +72,11 @@ start_mosquitto() {
         return 0
     fi
     port=$(free_port) || { echo "no free port for mosquitto"; return 0; }
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" >"$servers_dir/mosquitto.conf"
+    # No cap on the messages queued for a slow subscriber: by default
+    # mosquitto drops QoS 1 messages past 1,000 queued, which a burst of a
+    # fleet's frames reaches (the README says so to whoever runs a broker).
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' \
+        "$port" >"$servers_dir/mosquitto.conf"
     "$bin" -c "$servers_dir/mosquitto.conf" >"$servers_dir/mosquitto.log" 2>&1 &
     mosquitto_pid=$!
     for _ in $(seq 1 50); do

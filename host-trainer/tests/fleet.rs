@@ -166,6 +166,11 @@ fn an_episode_whose_end_frame_was_lost_is_not_drifting_once_later_reports_drop_i
         remove(&db);
         assert!(before.contains("DRIFTING since step 44"), "{db}: {before}");
         assert!(!after.contains("DRIFTING"), "{db}: {after}");
+        // Report #2 never came: the sequence numbers say so.
+        assert!(
+            after.contains("3 reports (1 missing), heard"),
+            "{db}: {after}"
+        );
         assert!(
             after.contains("drift from step 44 (boot 0, ended unreported)"),
             "{db}: {after}"
@@ -496,4 +501,47 @@ fn the_fleet_page_shows_models_drift_a_timeline_and_silent_devices_in_headless_c
         }
         assert_eq!(dom.matches("class=\"episode\"").count(), bars, "{db}");
     }
+}
+
+#[test]
+fn ingest_reads_a_live_line_from_standard_input_and_status_reads_it() {
+    use std::io::Write;
+    let frames = digits_frames().concat();
+    let dir = common::scratch("fleet-stdin");
+    let db = dir.join("fleet.db");
+    let db = db.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["fleet", "ingest", "--db", db, "--from", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A line with noise and a cut frame at the end, as a UART gives it.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&[0x13, 0x37, 0]).unwrap();
+    stdin.write_all(&frames).unwrap();
+    stdin.write_all(&frames[..7]).unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{said}");
+    assert!(
+        said.contains(": 2 reports stored, 0 already there, 2 damaged or cut frames skipped"),
+        "{said}"
+    );
+    let status = vigie(&["fleet", "status", "--db", db]);
+    assert!(status.contains("DRIFTING since step 44"), "{status}");
+    // Reading never creates: a database that is not there is an error
+    // that says how to make one, and no file appears.
+    let missing = dir.join("none.db");
+    let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["fleet", "status", "--db", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    common::says(
+        &String::from_utf8_lossy(&o.stderr),
+        "no such database; run `vigie fleet ingest --db",
+    );
+    assert!(!missing.exists());
 }

@@ -279,6 +279,8 @@ pub struct DeviceView {
     pub model_name: Option<String>,
     /// Reports stored.
     pub reports: i64,
+    /// Reports its sequence numbers say it sent that never arrived.
+    pub missing: i64,
     /// When the last one was received (seconds since 1970).
     pub heard: i64,
     /// Its latest report: boot, sequence, step, and steps into the boot.
@@ -345,8 +347,15 @@ pub fn fleet(c: &mut Store, now: i64, silent_after: i64) -> Result<Fleet> {
             .collect();
         models.insert(m, (row[1].text().to_owned(), names));
     }
+    // Per device and model: reports, when last heard, and the reports its
+    // sequence numbers say it sent (each boot numbers them from 0): the
+    // difference went missing on the way (a report lost after a boot's
+    // last stored one is not seen).
     let pairs = c.query(
-        "SELECT device, model, COUNT(*), MAX(received) FROM reports
+        "SELECT device, model, CAST(SUM(n) AS BIGINT), MAX(heard), CAST(SUM(last + 1) AS BIGINT)
+         FROM (SELECT device, model, boot, COUNT(*) AS n, MAX(sequence) AS last,
+                      MAX(received) AS heard
+               FROM reports GROUP BY device, model, boot) AS boots
          GROUP BY device, model ORDER BY device, model",
         &[],
     )?;
@@ -428,6 +437,7 @@ pub fn fleet(c: &mut Store, now: i64, silent_after: i64) -> Result<Fleet> {
             model,
             model_name: models.get(&model).map(|(n, _)| n.clone()),
             reports: pair[2].int().unwrap_or(0),
+            missing: (pair[4].int().unwrap_or(0) - pair[2].int().unwrap_or(0)).max(0),
             heard,
             boot,
             sequence: at(1).unwrap_or(0),
@@ -497,8 +507,13 @@ pub fn status_lines_at(c: &mut Store, now: i64, silent_after: i64) -> Result<Vec
         } else {
             format!("heard {} ago", span(quiet))
         };
+        let missing = if d.missing > 0 {
+            format!(" ({} missing)", d.missing)
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "device {}: {}, {} reports, {heard}; the latest (boot {}, #{}) at step {}, {} steps into its boot",
+            "device {}: {}, {} reports{missing}, {heard}; the latest (boot {}, #{}) at step {}, {} steps into its boot",
             d.device,
             d.model_label(),
             d.reports,

@@ -29,6 +29,7 @@ pub fn render(db: &str, f: &Fleet) -> Result<String> {
     let drifting: Vec<&DeviceView> = f.devices.iter().filter(|d| d.drifting()).collect();
     let silent: Vec<&DeviceView> = f.devices.iter().filter(|d| f.silent(d)).collect();
     let reports: i64 = f.devices.iter().map(|d| d.reports).sum();
+    let missing: i64 = f.devices.iter().map(|d| d.missing).sum();
 
     h.push_str("<section id=\"summary\"><h2>Summary</h2>");
     h.push_str(&table(
@@ -39,6 +40,10 @@ pub fn render(db: &str, f: &Fleet) -> Result<String> {
                 f.devices.len().to_string(),
             ],
             vec!["reports stored".into(), reports.to_string()],
+            vec![
+                "reports missing (gaps in the sequence numbers)".into(),
+                missing.to_string(),
+            ],
             vec!["drifting now".into(), drifting.len().to_string()],
             vec![
                 format!("silent (nothing for over {})", span(f.silent_after)),
