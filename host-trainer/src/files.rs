@@ -61,8 +61,8 @@ pub enum Kind {
     Predictions,
     /// The model card, HTML (`vigie report`).
     Html,
-    /// Report frames (`vigie fleet simulate`): no header to know them by,
-    /// so an existing file is replaced only with `--force`.
+    /// Report frames (`vigie fleet simulate`, `vigie replay --frames`):
+    /// known by their first frame, which reads as a report.
     Frames,
 }
 
@@ -89,6 +89,12 @@ fn sniff(path: &Path) -> Option<Result<Kind, &'static str>> {
     }
     if head.starts_with(b"VRPL") {
         return Some(Ok(Kind::Stream));
+    }
+    // Report frames have no header: a file whose first frame reads as one.
+    if let Some(end) = head.iter().position(|&b| b == 0) {
+        if end > 0 && vigie_core::report::read_frame(&head[..end]).is_ok() {
+            return Some(Ok(Kind::Frames));
+        }
     }
     let text = String::from_utf8_lossy(&head);
     let text = text.trim_start_matches('\u{feff}').trim_start();
@@ -138,6 +144,21 @@ pub fn check_output(
     inputs: &[(&str, &Path)],
     force: bool,
 ) -> Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            bail!(
+                "{flag} {}: the folder {} does not exist; create it, or choose another {flag} path",
+                out.display(),
+                dir.display()
+            );
+        }
+    }
+    if out.is_dir() {
+        bail!(
+            "{flag} {}: that is a folder; give a file path in it",
+            out.display()
+        );
+    }
     if !out.exists() {
         return Ok(());
     }

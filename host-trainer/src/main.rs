@@ -145,8 +145,9 @@ enum FleetCommand {
         /// /dev/ttyACM0 115200 raw`) or `-`.
         #[arg(long, required_unless_present = "mqtt", conflicts_with = "mqtt")]
         from: Option<String>,
-        /// An MQTT broker (`HOST:PORT`): subscribes to `vigie/+/report`,
-        /// where gateways publish each device's frames.
+        /// An MQTT broker (`HOST:PORT`, the port 1883 when left out):
+        /// subscribes to `vigie/+/report`, where gateways publish each
+        /// device's frames.
         #[arg(long)]
         mqtt: Option<String>,
         /// With --mqtt: stop after this many messages (never, without it
@@ -154,7 +155,7 @@ enum FleetCommand {
         #[arg(long, requires = "mqtt")]
         count: Option<usize>,
         /// With --mqtt: stop after this many seconds without a message.
-        #[arg(long, requires = "mqtt")]
+        #[arg(long, requires = "mqtt", allow_hyphen_values = true)]
         idle: Option<f64>,
         /// A model file the devices run, so that the status names its
         /// inputs (repeatable).
@@ -198,7 +199,7 @@ enum FleetCommand {
         db: String,
         /// Seconds without a report after which a device is listed as
         /// silent.
-        #[arg(long, default_value_t = vigie_trainer::cli::fleet::SILENT_AFTER)]
+        #[arg(long, default_value_t = vigie_trainer::cli::fleet::SILENT_AFTER, allow_hyphen_values = true)]
         silent_after: i64,
     },
     /// The fleet on an HTML page: devices by model version, which drift,
@@ -211,7 +212,7 @@ enum FleetCommand {
         #[arg(long, default_value = "fleet.html")]
         out: PathBuf,
         /// Seconds without a report after which a device is silent.
-        #[arg(long, default_value_t = vigie_trainer::cli::fleet::SILENT_AFTER)]
+        #[arg(long, default_value_t = vigie_trainer::cli::fleet::SILENT_AFTER, allow_hyphen_values = true)]
         silent_after: i64,
         /// Replace an existing file that is not an HTML page.
         #[arg(long)]
@@ -703,6 +704,9 @@ enum Command {
         /// The device number in those reports (the firmware's is 1).
         #[arg(long, default_value_t = 1)]
         device: u32,
+        /// Replace an existing --frames file that does not hold frames.
+        #[arg(long)]
+        force: bool,
     },
     /// Device reports gathered in a database: `ingest` frames, then see the
     /// fleet's `status`.
@@ -1045,7 +1049,8 @@ fn run(cli: Cli) -> Result<()> {
             stream,
             frames,
             device,
-        } => cli::replay::replay(&model, &stream, frames.as_deref(), device),
+            force,
+        } => cli::replay::replay(&model, &stream, frames.as_deref(), device, force),
         Command::Fleet { action } => match action {
             FleetCommand::Ingest {
                 db,
@@ -1064,7 +1069,7 @@ fn run(cli: Cli) -> Result<()> {
                                 .map(|s| {
                                     std::time::Duration::try_from_secs_f64(s).map_err(|_| {
                                         anyhow::anyhow!(
-                                            "--idle {s}: give seconds, 0 or more (such as 5 or 0.5)"
+                                            "--idle {s}: give seconds, from 0 to a year or so (such as 5 or 0.5)"
                                         )
                                     })
                                 })

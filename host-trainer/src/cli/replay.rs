@@ -12,7 +12,19 @@ pub fn replay(
     stream_path: &Path,
     frames: Option<&Path>,
     device: u32,
+    force: bool,
 ) -> Result<()> {
+    // The frames file is checked before any work: never over an input,
+    // never over another kind of file without --force.
+    if let Some(out) = frames {
+        files::check_output(
+            out,
+            "--frames",
+            files::Kind::Frames,
+            &[("--model", model_path), ("--stream", stream_path)],
+            force,
+        )?;
+    }
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;
     let stream = std::fs::read(stream_path)

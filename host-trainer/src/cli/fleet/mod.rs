@@ -221,6 +221,16 @@ pub fn ingest(c: &mut Store, input: &mut dyn Read, commit_every: usize) -> Resul
     ingester.finish(c)
 }
 
+/// `n` and a noun, the noun plural unless `n` is 1.
+pub fn count(n: impl Into<i64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A duration in seconds, in its largest whole unit.
 pub fn span(seconds: i64) -> String {
     match seconds {
@@ -513,10 +523,10 @@ pub fn status_lines_at(c: &mut Store, now: i64, silent_after: i64) -> Result<Vec
             String::new()
         };
         lines.push(format!(
-            "device {}: {}, {} reports{missing}, {heard}; the latest (boot {}, #{}) at step {}, {} steps into its boot",
+            "device {}: {}, {}{missing}, {heard}; the latest (boot {}, #{}) at step {}, {} steps into its boot",
             d.device,
             d.model_label(),
-            d.reports,
+            count(d.reports, "report"),
             d.boot,
             d.sequence,
             d.step,
@@ -547,6 +557,7 @@ pub enum Source<'a> {
 pub fn ingest_command(db: &str, source: Source<'_>, models: &[std::path::PathBuf]) -> Result<()> {
     // Everything given is checked before the database is opened (and, for
     // SQLite, created): a typo leaves no new file behind.
+    store::check_name(db)?;
     for m in models {
         let bytes = crate::files::read_model_file(m)?;
         crate::files::load(m, &bytes)?;
@@ -559,8 +570,11 @@ pub fn ingest_command(db: &str, source: Source<'_>, models: &[std::path::PathBuf
     let input = match source {
         Source::Path("-") => Input::Stdin,
         Source::Path(from) => {
+            if Path::new(from).is_dir() {
+                anyhow::bail!("--from {from}: that is a folder; give the file of frames (a UART capture, `vigie replay --frames`, `vigie fleet simulate`)");
+            }
             let f = std::fs::File::open(from)
-                .with_context(|| format!("{from}: cannot open the frames"))?;
+                .with_context(|| format!("--from {from}: cannot open the frames"))?;
             // A serial port or a pipe is a live line: each report is
             // stored as it comes. A file is read in batches.
             let live = !f.metadata().is_ok_and(|m| m.is_file());
@@ -572,23 +586,50 @@ pub fn ingest_command(db: &str, source: Source<'_>, models: &[std::path::PathBuf
             Input::Mqtt(addr, until)
         }
     };
+    let created = !store::is_postgres(db) && !Path::new(db).exists();
     let mut c = open(db)?;
     for m in models {
         add_model(&mut c, m)?;
     }
     let done = match input {
-        Input::Stdin => ingest(&mut c, &mut std::io::stdin().lock(), 1)?,
-        Input::File(mut f, live) => ingest(&mut c, &mut f, if live { 1 } else { FILE_BATCH })?,
-        Input::Mqtt(addr, until) => mqtt::ingest(&mut c, &addr, until)?,
+        Input::Stdin => ingest(&mut c, &mut std::io::stdin().lock(), 1),
+        Input::File(mut f, live) => ingest(&mut c, &mut f, if live { 1 } else { FILE_BATCH })
+            .with_context(|| format!("--from {}", source_name(&source))),
+        Input::Mqtt(addr, until) => mqtt::ingest(&mut c, &addr, until, &mqtt::session_id(db))
+            .with_context(|| format!("ingesting into {}", store::redact(db))),
     };
+    let done = done?;
+    // A file in which not one frame reads as a report is not a capture of
+    // report frames: said, and the database this run created removed.
+    if let (Source::Path(from), 0, true) =
+        (&source, done.stored + done.duplicates, done.damaged > 0)
+    {
+        if *from != "-" {
+            drop(c);
+            if created {
+                let _ = std::fs::remove_file(db);
+            }
+            anyhow::bail!(
+                "--from {from}: none of its {} is a report frame; is it the UART capture (QEMU's -serial file:, `vigie replay --frames`)?",
+                count(done.damaged as i64, "piece")
+            );
+        }
+    }
     println!(
-        "{}: {} reports stored, {} already there, {} damaged or cut frames skipped",
+        "{}: {} stored, {} already there, {} skipped",
         store::redact(db),
-        done.stored,
+        count(done.stored as i64, "report"),
         done.duplicates,
-        done.damaged
+        count(done.damaged as i64, "damaged or cut frame"),
     );
     Ok(())
+}
+
+fn source_name<'a>(s: &'a Source<'a>) -> &'a str {
+    match s {
+        Source::Path(p) => p,
+        Source::Mqtt(a, _) => a,
+    }
 }
 
 /// Opens an existing database to read: a SQLite file must be there, and
@@ -642,8 +683,21 @@ pub fn publish_command(addr: &str, from: &str) -> Result<()> {
         std::fs::read(from).with_context(|| format!("{from}: cannot read the frames"))?
     };
     let (host, port) = mqtt::address(addr)?;
+    mqtt::reachable(&(host.clone(), port))?;
     let sent = mqtt::publish(&(host.clone(), port), &bytes)?;
-    println!("{sent} frames published to {host}:{port}, each on vigie/DEVICE/report");
+    let damaged = sent.total - sent.reports;
+    println!(
+        "{} published to {host}:{port}: {} on its device's topic vigie/DEVICE/report{}",
+        count(sent.total as i64, "message"),
+        sent.reports,
+        if damaged > 0 {
+            format!(
+                ", {damaged} not a report frame (damaged: sent as they came, on vigie/unknown/report)"
+            )
+        } else {
+            String::new()
+        }
+    );
     Ok(())
 }
 
@@ -663,7 +717,8 @@ pub fn simulate(devices: u32, reports: u32, inputs: u16, seed: u64) -> Result<Ve
         let mut start = 0u32;
         for sequence in 0..reports {
             let step = (sequence + 1) * 1000 + rng.below(1000) as u32;
-            let open = sequence % 2 == 0;
+            // Episodes start and end in turn, the last one still open.
+            let open = (reports - 1 - sequence) % 2 == 0;
             if open {
                 start = step;
             }

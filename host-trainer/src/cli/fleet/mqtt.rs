@@ -38,6 +38,9 @@ pub fn topic_of(frame: &[u8]) -> String {
 
 /// `HOST:PORT` (the port defaults to MQTT's 1883).
 pub fn address(text: &str) -> Result<(String, u16)> {
+    if let Some((scheme, rest)) = text.split_once("://") {
+        bail!("--mqtt {text}: write HOST:PORT without `{scheme}://` ({rest}); plain TCP is the only transport");
+    }
     let (host, port) = match text.rsplit_once(':') {
         Some((h, p)) => (
             h,
@@ -65,6 +68,25 @@ fn options(role: &str, (host, port): &(String, u16)) -> MqttOptions {
         .map_or(0, |d| d.as_nanos() as u64);
     let id = crate::rng::Rng(nanos ^ u64::from(std::process::id()) << 32).next_u64();
     let mut o = MqttOptions::new(format!("vigie-{role}-{id:016x}"), host.clone(), *port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o
+}
+
+/// The subscriber's MQTT client id for database `db`: the same on every
+/// run into the same database, so that the broker keeps its session (the
+/// subscription and the QoS 1 messages not yet acknowledged) while no
+/// subscriber runs, and hands them over to the next one. Two subscribers
+/// into one database would share it; one is enough.
+pub fn session_id(db: &str) -> String {
+    format!(
+        "vigie-ingest-{:08x}",
+        vigie_core::format::crc32(super::store::redact(db).as_bytes())
+    )
+}
+
+fn session_options(id: &str, (host, port): &(String, u16)) -> MqttOptions {
+    let mut o = MqttOptions::new(id, host.clone(), *port);
+    o.set_clean_session(false);
     o.set_keep_alive(Duration::from_secs(30));
     o
 }
@@ -135,11 +157,17 @@ const STORE_RETRIES: usize = 30;
 /// subscription (again after a reconnection).
 ///
 /// At least once: a message is acknowledged to the broker only once its
-/// report is stored (or found damaged), so a subscriber that dies in
-/// between gets it again from the broker, and a repeated report is stored
-/// once.
-pub fn ingest(c: &mut Store, addr: &(String, u16), until: Until) -> Result<Ingested> {
-    let mut o = options("ingest", addr);
+/// report is stored (or found damaged), and the broker keeps the session
+/// ([`session_id`]) between runs, so what a subscriber did not store comes
+/// again to the next one into the same database, and a repeated report is
+/// stored once. A database that stops answering is reconnected to.
+pub fn ingest(
+    c: &mut Store,
+    addr: &(String, u16),
+    until: Until,
+    session: &str,
+) -> Result<Ingested> {
+    let mut o = session_options(session, addr);
     o.set_manual_acks(true);
     let (client, connection) = Client::new(o, 64);
     let events = pump(connection);
@@ -167,6 +195,9 @@ pub fn ingest(c: &mut Store, addr: &(String, u16), until: Until) -> Result<Inges
                 failures += 1;
                 eprintln!("cannot store the reports ({e:#}); trying again in 1 s");
                 std::thread::sleep(Duration::from_secs(1));
+                if let Err(e) = c.reconnect() {
+                    eprintln!("cannot reconnect to the database yet ({e:#})");
+                }
                 Ok(())
             }
             Err(e) => Err(e.context(format!("{STORE_RETRIES} tries to store the reports failed"))),
@@ -231,18 +262,32 @@ pub fn ingest(c: &mut Store, addr: &(String, u16), until: Until) -> Result<Inges
     Ok(done)
 }
 
+/// What a gateway sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// Messages, one a piece of the line (up to a zero byte).
+    pub total: usize,
+    /// Those that are report frames (on their device's topic); the others
+    /// went to `vigie/unknown/report`.
+    pub reports: usize,
+}
+
 /// Publishes each frame of `bytes` (frames ending in a zero byte, as a
 /// UART carries them) to its device's topic at QoS 1, and waits until the
-/// broker has acknowledged them all. Returns the frames sent.
-pub fn publish(addr: &(String, u16), bytes: &[u8]) -> Result<usize> {
+/// broker has acknowledged them all.
+pub fn publish(addr: &(String, u16), bytes: &[u8]) -> Result<Published> {
     let frames: Vec<Vec<u8>> = bytes
         .split_inclusive(|&b| b == 0)
         .filter(|f| f.len() > 1)
         .map(<[u8]>::to_vec)
         .collect();
     let total = frames.len();
+    let reports = frames
+        .iter()
+        .filter(|f| read_frame(f.strip_suffix(&[0]).unwrap_or(f)).is_ok())
+        .count();
     if total == 0 {
-        return Ok(0);
+        return Ok(Published { total, reports });
     }
     let (client, connection) = Client::new(options("gateway", addr), 64);
     let events = pump(connection);
@@ -303,5 +348,8 @@ pub fn publish(addr: &(String, u16), bytes: &[u8]) -> Result<usize> {
     let _ = client.disconnect();
     // Let the disconnect go out.
     let _ = events.recv_timeout(Duration::from_millis(100));
-    Ok(acked)
+    Ok(Published {
+        total: acked,
+        reports,
+    })
 }

@@ -79,7 +79,7 @@ pub fn render(db: &str, f: &Fleet) -> Result<String> {
         &["model (CRC-32)", "devices", "drifting", "silent", "reports"],
         &rows,
     ));
-    h.push_str("<p>A model is known by name once `vigie fleet ingest --model FILE` has seen its file.</p></section>");
+    h.push_str("<p>A model is known by name once <code>vigie fleet ingest --model FILE</code> has seen its file.</p></section>");
 
     h.push_str("<section id=\"drifting\"><h2>Drifting now</h2>");
     if drifting.is_empty() {
@@ -161,7 +161,7 @@ fn more(h: &mut String, n: usize, shown: usize, what: &str) {
     if n > shown {
         let _ = write!(
             h,
-            "<p>… and {} more {what} (`vigie fleet status` lists them all).</p>",
+            "<p>… and {} more {what} (<code>vigie fleet status</code> lists them all).</p>",
             n - shown
         );
     }
@@ -188,7 +188,8 @@ fn timeline(f: &Fleet) -> String {
     }
     let total = rows.len();
     rows.truncate(TIMELINE_ROWS);
-    // The steps axis: from 0 to the latest step any shown row reached.
+    // Each row on its own axis, from step 0 to the latest step of that
+    // device's boot: devices count their own steps, from each boot.
     let end_of = |d: &DeviceView, boot: i64| -> i64 {
         let last = d
             .episodes
@@ -202,36 +203,28 @@ fn timeline(f: &Fleet) -> String {
         } else {
             last
         }
+        .max(1)
     };
-    let max_step = rows
-        .iter()
-        .map(|&(d, b)| end_of(d, b))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let (label_w, plot_w, row_h, top) = (190.0, 760.0, 16.0, 24.0);
+    let (label_w, plot_w, end_w, row_h, top) = (300.0, 560.0, 110.0, 16.0, 8.0);
     let height = top + row_h * rows.len() as f64 + 8.0;
-    let x = |step: i64| label_w + plot_w * step as f64 / max_step;
     let mut s = String::new();
     let _ = write!(
         s,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">",
-        w = label_w + plot_w + 10.0
-    );
-    let _ = write!(
-        s,
-        "<text x=\"{label_w}\" y=\"14\">step 0</text><text x=\"{}\" y=\"14\" text-anchor=\"end\">step {}</text>",
-        label_w + plot_w,
-        max_step as i64
+        w = label_w + plot_w + end_w
     );
     for (i, &(d, boot)) in rows.iter().enumerate() {
         let y = top + row_h * i as f64;
+        let last = end_of(d, boot);
+        let x = |step: i64| label_w + plot_w * step.clamp(0, last) as f64 / last as f64;
         let _ = write!(
             s,
-            "<text x=\"0\" y=\"{}\">device {} (boot {boot})</text><line x1=\"{label_w}\" x2=\"{}\" y1=\"{m}\" y2=\"{m}\" stroke=\"#ddd\"/>",
-            y + 11.0,
+            "<text x=\"0\" y=\"{t}\">device {} · {} · boot {boot}</text><line x1=\"{label_w}\" x2=\"{}\" y1=\"{m}\" y2=\"{m}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{t}\">steps 0–{last}</text>",
             d.device,
-            x(end_of(d, boot)),
+            esc(&d.model_label()),
+            label_w + plot_w,
+            label_w + plot_w + 6.0,
+            t = y + 11.0,
             m = y + 7.0
         );
         for e in d.episodes.iter().filter(|e| e.boot == boot) {
@@ -257,6 +250,6 @@ fn timeline(f: &Fleet) -> String {
             rows.len()
         );
     }
-    s.push_str("<p>Red: drifting now (to the device's latest step). Orange: an episode that ended. Steps count from each boot.</p>");
+    s.push_str("<p>Each row is one device's boot, on its own axis of steps (a device counts its own steps, from 0 at each boot). Red: drifting now, to the device's latest step. Orange: an episode that ended.</p>");
     s
 }

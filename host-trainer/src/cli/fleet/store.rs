@@ -117,8 +117,30 @@ const PREPARED_MAX: usize = 32;
 
 /// A PostgreSQL connection and its prepared statements, by SQL text.
 pub struct Postgres {
+    url: String,
     client: postgres::Client,
     prepared: HashMap<String, postgres::Statement>,
+}
+
+/// Refuses a database name that looks like a mistyped PostgreSQL URL
+/// rather than a file (`postgress://`, `pg://`, `postgresql:user@host`),
+/// before a SQLite file of that name is created.
+pub fn check_name(db: &str) -> Result<()> {
+    if is_postgres(db) {
+        return Ok(());
+    }
+    let lower = db.to_ascii_lowercase();
+    if db.contains("://") || lower.starts_with("postgres") || lower.starts_with("pg:") {
+        bail!(
+            "--db {db}: not a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE, in lower case) nor a SQLite file name"
+        );
+    }
+    if db.contains('=') {
+        bail!(
+            "--db {db}: this looks like a PostgreSQL key=value connection string; give a URL (postgres://USER@HOST:PORT/DATABASE) or a SQLite file name"
+        );
+    }
+    Ok(())
 }
 
 /// Whether `db` names a PostgreSQL database rather than a SQLite file.
@@ -128,9 +150,32 @@ pub fn is_postgres(db: &str) -> bool {
 
 impl Store {
     /// Opens `db` (a `postgres://` URL, or a SQLite file created when
-    /// missing) to write, and brings its schema to [`SCHEMA_VERSION`].
+    /// missing) to write, and brings its schema to [`SCHEMA_VERSION`]. A
+    /// SQLite file that holds other tables and none of the fleet's is
+    /// refused: the fleet's are not added to someone else's database.
     pub fn open(db: &str) -> Result<Store> {
+        check_name(db)?;
         let mut store = Self::connect(db, true)?;
+        if let Store::Sqlite(_) = store {
+            let version = store
+                .version()
+                .with_context(|| format!("--db {db}: not a SQLite database"))?;
+            let others = store
+                .query(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'
+                     AND name NOT IN ('vigie_schema', 'models', 'reports')",
+                    &[],
+                )?
+                .first()
+                .and_then(|r| r.first())
+                .and_then(Value::int)
+                .unwrap_or(0);
+            if version == 0 && others > 0 {
+                bail!(
+                    "--db {db}: this SQLite database holds other tables and no fleet reports; give a new file (such as fleet.db) or a vigie fleet database"
+                );
+            }
+        }
         store
             .migrate()
             .with_context(|| format!("{}: cannot bring the tables up to date", redact(db)))?;
@@ -141,11 +186,21 @@ impl Store {
     /// PostgreSQL a role that may only read is enough): its schema must
     /// be this build's.
     pub fn open_to_read(db: &str) -> Result<Store> {
+        check_name(db)?;
         if !is_postgres(db) && !Path::new(db).exists() {
             bail!("{db}: no such database; run `vigie fleet ingest --db {db} --from FRAMES` first");
         }
         let mut store = Self::connect(db, false)?;
-        let version = store.version()?;
+        let version = store
+            .version()
+            .with_context(|| format!("--db {}: not a vigie fleet database", redact(db)))?;
+        if version == 0 {
+            bail!(
+                "--db {}: holds no fleet reports yet; store some with `vigie fleet ingest --db {} --from FRAMES`",
+                redact(db),
+                redact(db)
+            );
+        }
         if version < SCHEMA_VERSION {
             bail!(
                 "{}: its tables are version {version}, this vigie reads version {SCHEMA_VERSION}; bring them up to date with `vigie fleet ingest --db {} --from /dev/null`",
@@ -171,14 +226,10 @@ impl Store {
                 )
             })?;
             return Ok(Store::Postgres(Box::new(Postgres {
+                url: db.to_owned(),
                 client,
                 prepared: HashMap::new(),
             })));
-        }
-        if db.contains('=') {
-            bail!(
-                "--db {db}: this looks like a PostgreSQL key=value connection string; give a URL (postgres://USER@HOST:PORT/DATABASE) or a SQLite file name"
-            );
         }
         use rusqlite::OpenFlags;
         let access = if write {
@@ -186,12 +237,36 @@ impl Store {
         } else {
             OpenFlags::SQLITE_OPEN_READ_ONLY
         };
+        if let Some(dir) = Path::new(db).parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                bail!(
+                    "--db {db}: the folder {} does not exist; create it, or give another path",
+                    dir.display()
+                );
+            }
+        }
+        if Path::new(db).is_dir() {
+            bail!("--db {db}: that is a folder; give a database file (such as {db}/fleet.db)");
+        }
         let c = rusqlite::Connection::open_with_flags(
             Path::new(db),
             access | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .with_context(|| format!("{db}: cannot open the database"))?;
+        .with_context(|| format!("--db {db}: cannot open the database"))?;
         Ok(Store::Sqlite(c))
+    }
+
+    /// Connects again to a PostgreSQL server whose connection closed (a
+    /// restart); nothing to do on SQLite or on an open connection.
+    pub fn reconnect(&mut self) -> Result<()> {
+        if let Store::Postgres(p) = self {
+            if p.client.is_closed() {
+                let client = postgres::Client::connect(&p.url, postgres::NoTls)?;
+                p.client = client;
+                p.prepared.clear();
+            }
+        }
+        Ok(())
     }
 
     /// `sqlite` or `postgres`.
