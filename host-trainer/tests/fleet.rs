@@ -69,6 +69,17 @@ fn remove(db: &str) {
     }
 }
 
+/// Asserts that a status says each of `parts`, showing it whole when not.
+#[track_caller]
+fn holds(status: &str, db: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            status.contains(part),
+            "{db}: `{part}` missing from:\n{status}"
+        );
+    }
+}
+
 /// The digits replay's frames, each with its ending zero.
 fn digits_frames() -> Vec<Vec<u8>> {
     let model = std::fs::read(firmware_file("digits.vigie")).unwrap();
@@ -116,17 +127,17 @@ fn damaged_cut_and_repeated_frames_are_counted_and_each_report_is_stored_once() 
             assert_eq!((again.stored, again.duplicates), (0, 2), "{db}");
             let status = status_lines(&mut c).unwrap().join("\n");
             remove(&db);
-            assert!(status.contains("device 1: digits.vigie"), "{db}: {status}");
-            assert!(status.contains("2 reports, heard "), "{db}: {status}");
-            assert!(
-                status.contains("; the latest (boot 0, #1) at step 79"),
-                "{db}: {status}"
-            );
             // The firmware's digits stream raises drift at window 44 on
             // px36, which its fault moved up.
-            assert!(
-                status.contains("DRIFTING since step 44: mean-cusum on px36, up"),
-                "{db}: {status}"
+            holds(
+                &status,
+                &db,
+                &[
+                    "device 1: digits.vigie",
+                    "2 reports, heard ",
+                    "; the latest (boot 0, #1) at step 79",
+                    "DRIFTING since step 44: mean-cusum on px36, up",
+                ],
             );
         }
     }
@@ -249,17 +260,18 @@ fn a_reboot_numbers_its_reports_from_zero_again_and_they_are_all_kept() {
         );
         let status = status_lines(&mut c).unwrap().join("\n");
         remove(&db);
-        assert!(status.contains("4 reports, heard "), "{db}: {status}");
-        assert!(
-            status.contains("; the latest (boot 1, #1)"),
-            "{db}: {status}"
+        // The first boot's episode never reported its end: it ended with
+        // it.
+        holds(
+            &status,
+            &db,
+            &[
+                "4 reports, heard ",
+                "; the latest (boot 1, #1)",
+                "(boot 0, ended unreported)",
+                "DRIFTING since step 44",
+            ],
         );
-        // The first boot's episode never reported its end: it ended with it.
-        assert!(
-            status.contains("(boot 0, ended unreported)"),
-            "{db}: {status}"
-        );
-        assert!(status.contains("DRIFTING since step 44"), "{db}: {status}");
     }
 }
 
@@ -350,12 +362,36 @@ fn vigie(args: &[&str]) -> String {
     text
 }
 
-#[test]
-fn frames_through_a_real_mqtt_broker_are_stored_once_each() {
-    let Ok(addr) = std::env::var("VIGIE_TEST_MQTT") else {
+/// The test broker (`VIGIE_TEST_MQTT`, which `./test.sh` sets), or `None`
+/// after saying SKIPPED.
+fn broker() -> Option<String> {
+    let addr = std::env::var("VIGIE_TEST_MQTT").ok();
+    if addr.is_none() {
         eprintln!(
             "SKIPPED MQTT: VIGIE_TEST_MQTT is not set (./test.sh starts mosquitto on the loopback address; apt-get install mosquitto)"
         );
+    }
+    addr
+}
+
+/// Waits until a `vigie fleet ingest --mqtt` child says it subscribed;
+/// fails with what it said if it ended first.
+fn wait_subscribed(child: &mut std::process::Child) {
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("subscribed to vigie/+/report") {
+        if err.read_line(&mut said).unwrap() == 0 {
+            panic!("the ingest ended before subscribing: {said}");
+        }
+    }
+    // Its later lines go on to a thread, so that it never blocks on a
+    // full pipe.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+}
+
+#[test]
+fn frames_through_a_real_mqtt_broker_are_stored_once_each() {
+    let Some(addr) = broker() else {
         return;
     };
     let frames = digits_frames();
@@ -380,17 +416,7 @@ fn frames_through_a_real_mqtt_broker_are_stored_once_each() {
             .spawn()
             .unwrap();
         // Publish once the broker has granted the subscription.
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut said = String::new();
-        while !said.contains("subscribed to vigie/+/report") {
-            if err.read_line(&mut said).unwrap() == 0 {
-                let o = child.wait_with_output().unwrap();
-                panic!(
-                    "the ingest ended before subscribing: {said}{}",
-                    String::from_utf8_lossy(&o.stdout)
-                );
-            }
-        }
+        wait_subscribed(&mut child);
         let (host, port) = vigie_trainer::cli::fleet::mqtt::address(&addr).unwrap();
         let sent = vigie_trainer::cli::fleet::mqtt::publish(&(host, port), &capture).unwrap();
         // 204 messages, one of them not a report frame.
@@ -547,6 +573,11 @@ fn ingest_reads_a_live_line_from_standard_input_and_status_reads_it() {
     assert!(!missing.exists());
 }
 
+/// Owned arguments as `&str`s.
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 /// A `vigie` command's failure: its error output (asserting it failed).
 fn vigie_fails(args: &[&str]) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_vigie"))
@@ -566,31 +597,29 @@ fn a_users_slips_destroy_nothing_and_leave_nothing_behind() {
     let copy = path("mine.vigie");
     std::fs::copy(&model, &copy).unwrap();
     let before = std::fs::read(&copy).unwrap();
+    let replay = |frames: &str| -> Vec<String> {
+        [
+            "replay",
+            "--model",
+            &copy,
+            "--stream",
+            stream.to_str().unwrap(),
+            "--frames",
+            frames,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
     // The frames written over the model being read: refused, whatever
     // --force says, before any work.
-    let e = vigie_fails(&[
-        "replay",
-        "--model",
-        &copy,
-        "--stream",
-        stream.to_str().unwrap(),
-        "--frames",
-        &copy,
-        "--force",
-    ]);
+    let mut over_model = replay(&copy);
+    over_model.push("--force".into());
+    let e = vigie_fails(&args(&over_model));
     common::says(&e, "that is the file given as --model");
     assert_eq!(std::fs::read(&copy).unwrap(), before);
     // Over a text file: refused without --force.
     std::fs::write(path("notes.txt"), "my notes\n").unwrap();
-    let e = vigie_fails(&[
-        "replay",
-        "--model",
-        &copy,
-        "--stream",
-        stream.to_str().unwrap(),
-        "--frames",
-        &path("notes.txt"),
-    ]);
+    let e = vigie_fails(&args(&replay(&path("notes.txt"))));
     common::says(&e, "pass --force to replace it");
     assert_eq!(
         std::fs::read_to_string(path("notes.txt")).unwrap(),
@@ -599,15 +628,7 @@ fn a_users_slips_destroy_nothing_and_leave_nothing_behind() {
     // Frames are known as frames: written again without --force.
     let frames = path("uart.bin");
     for _ in 0..2 {
-        vigie(&[
-            "replay",
-            "--model",
-            &copy,
-            "--stream",
-            stream.to_str().unwrap(),
-            "--frames",
-            &frames,
-        ]);
+        vigie(&args(&replay(&frames)));
         vigie(&[
             "fleet",
             "simulate",
@@ -701,10 +722,7 @@ fn a_users_slips_destroy_nothing_and_leave_nothing_behind() {
 
 #[test]
 fn frames_published_while_no_subscriber_runs_reach_the_next_one_into_the_same_database() {
-    let Ok(addr) = std::env::var("VIGIE_TEST_MQTT") else {
-        eprintln!(
-            "SKIPPED MQTT: VIGIE_TEST_MQTT is not set (./test.sh starts mosquitto on the loopback address; apt-get install mosquitto)"
-        );
+    let Some(addr) = broker() else {
         return;
     };
     let dir = common::scratch("fleet-session");
@@ -718,11 +736,7 @@ fn frames_published_while_no_subscriber_runs_reach_the_next_one_into_the_same_da
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(first.stderr.take().unwrap());
-    let mut said = String::new();
-    while !said.contains("subscribed to vigie/+/report") {
-        assert!(err.read_line(&mut said).unwrap() > 0, "{said}");
-    }
+    wait_subscribed(&mut first);
     first.kill().unwrap();
     first.wait().unwrap();
     // The gateway goes on publishing; the broker keeps them for the

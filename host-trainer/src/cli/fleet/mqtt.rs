@@ -94,16 +94,11 @@ fn session_options(id: &str, (host, port): &(String, u16)) -> MqttOptions {
 /// Whether something listens at `addr` (a TCP connection, closed at
 /// once): checked before a database is created for a subscription that
 /// could not start.
-pub fn reachable((host, port): &(String, u16)) -> Result<()> {
+pub fn reachable(addr: &(String, u16)) -> Result<()> {
     use std::net::ToSocketAddrs;
-    let unreachable = |why: String| {
-        anyhow::anyhow!(
-            "cannot reach the MQTT broker at {host}:{port}: {why}; is it running (apt-get install mosquitto)?"
-        )
-    };
-    let addrs: Vec<_> = (host.as_str(), *port)
+    let addrs: Vec<_> = (addr.0.as_str(), addr.1)
         .to_socket_addrs()
-        .map_err(|e| unreachable(e.to_string()))?
+        .map_err(|e| unreachable(addr, &e))?
         .collect();
     let mut last = String::from("no address");
     for a in addrs {
@@ -112,7 +107,14 @@ pub fn reachable((host, port): &(String, u16)) -> Result<()> {
             Err(e) => last = e.to_string(),
         }
     }
-    Err(unreachable(last))
+    Err(unreachable(addr, &last))
+}
+
+/// The error of a broker that cannot be reached, and what to check.
+fn unreachable((host, port): &(String, u16), why: &dyn std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot reach the MQTT broker at {host}:{port}: {why}; is it running (apt-get install mosquitto)?"
+    )
 }
 
 /// Runs a connection on its own thread and hands its events over a
@@ -236,11 +238,7 @@ pub fn ingest(
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 if !subscribed {
-                    bail!(
-                        "cannot reach the MQTT broker at {}:{}: {e}; is it running (apt-get install mosquitto)?",
-                        addr.0,
-                        addr.1
-                    );
+                    return Err(unreachable(addr, &e));
                 }
                 // The client reconnects on the next poll; the messages not
                 // acknowledged come again.
@@ -314,11 +312,7 @@ pub fn publish(addr: &(String, u16), bytes: &[u8]) -> Result<Published> {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 if !connected {
-                    bail!(
-                        "cannot reach the MQTT broker at {}:{}: {e}; is it running (apt-get install mosquitto)?",
-                        addr.0,
-                        addr.1
-                    );
+                    return Err(unreachable(addr, &e));
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
