@@ -79,7 +79,10 @@ if [ -n "${VIGIE_TEST_MQTT:-}" ]; then
     total=$(( devices * ((n + devices - 1) / devices) ))
     "$vigie" fleet ingest --db "$work/mqtt.db" --mqtt "$VIGIE_TEST_MQTT" --count "$total" --idle 60 >"$work/mqtt.out" 2>"$work/mqtt.err" &
     ingest=$!
-    until grep -q subscribed "$work/mqtt.err"; do sleep 0.1; done
+    until grep -q subscribed "$work/mqtt.err"; do
+        kill -0 "$ingest" 2>/dev/null || { cat "$work/mqtt.err" >&2; exit 1; }
+        sleep 0.1
+    done
     start=$(date +%s.%N)
     "$vigie" fleet publish --mqtt "$VIGIE_TEST_MQTT" --from "$frames" >/dev/null
     wait "$ingest"

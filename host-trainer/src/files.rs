@@ -61,8 +61,10 @@ pub enum Kind {
     Predictions,
     /// The model card, HTML (`vigie report`).
     Html,
-    /// Report frames (`vigie fleet simulate`, `vigie replay --frames`):
-    /// known by their first frame, which reads as a report.
+    /// Report frames (`vigie fleet simulate`, `vigie replay --frames`).
+    /// They have no header, and a device's capture looks the same, so an
+    /// existing file is replaced without `--force` only when the command
+    /// knows it for its own output ([`first_report`]).
     Frames,
 }
 
@@ -78,6 +80,21 @@ impl Kind {
     }
 }
 
+/// The first report of a frames file (leading zero bytes skipped), if its
+/// first piece is one: how `replay` and `simulate` know their own output.
+pub fn first_report(path: &Path) -> Option<vigie_core::report::Report> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(512);
+    std::fs::File::open(path)
+        .ok()?
+        .take(512)
+        .read_to_end(&mut head)
+        .ok()?;
+    let start = head.iter().position(|&b| b != 0)?;
+    let piece = head[start..].split(|&b| b == 0).next()?;
+    vigie_core::report::read_frame(piece).ok()
+}
+
 /// What an existing file holds, from its first bytes.
 fn sniff(path: &Path) -> Option<Result<Kind, &'static str>> {
     use std::io::Read;
@@ -89,12 +106,6 @@ fn sniff(path: &Path) -> Option<Result<Kind, &'static str>> {
     }
     if head.starts_with(b"VRPL") {
         return Some(Ok(Kind::Stream));
-    }
-    // Report frames have no header: a file whose first frame reads as one.
-    if let Some(end) = head.iter().position(|&b| b == 0) {
-        if end > 0 && vigie_core::report::read_frame(&head[..end]).is_ok() {
-            return Some(Ok(Kind::Frames));
-        }
     }
     let text = String::from_utf8_lossy(&head);
     let text = text.trim_start_matches('\u{feff}').trim_start();

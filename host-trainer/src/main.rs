@@ -157,6 +157,12 @@ enum FleetCommand {
         /// With --mqtt: stop after this many seconds without a message.
         #[arg(long, requires = "mqtt", allow_hyphen_values = true)]
         idle: Option<f64>,
+        /// With --mqtt: a persistent session of this name (its MQTT client
+        /// id): the broker keeps the subscription and the messages not yet
+        /// stored while no subscriber runs, for the next one of that name.
+        /// One subscriber per name.
+        #[arg(long, requires = "mqtt")]
+        session: Option<String>,
         /// A model file the devices run, so that the status names its
         /// inputs (repeatable).
         #[arg(long)]
@@ -1058,6 +1064,7 @@ fn run(cli: Cli) -> Result<()> {
                 mqtt,
                 count,
                 idle,
+                session,
                 model,
             } => {
                 let source = match (&from, &mqtt) {
@@ -1075,6 +1082,7 @@ fn run(cli: Cli) -> Result<()> {
                                 })
                                 .transpose()?,
                         },
+                        session.as_deref(),
                     ),
                     (Some(f), None) => cli::fleet::Source::Path(f),
                     (None, None) => {

@@ -362,6 +362,9 @@ fn vigie(args: &[&str]) -> String {
     text
 }
 
+/// The MQTT tests take turns: they share the broker and its topics.
+static BROKER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The test broker (`VIGIE_TEST_MQTT`, which `./test.sh` sets), or `None`
 /// after saying SKIPPED.
 fn broker() -> Option<String> {
@@ -394,6 +397,7 @@ fn frames_through_a_real_mqtt_broker_are_stored_once_each() {
     let Some(addr) = broker() else {
         return;
     };
+    let _turn = BROKER.lock().unwrap_or_else(|e| e.into_inner());
     let frames = digits_frames();
     // What a gateway forwards: the device's two reports, one twice, a
     // damaged one, and a simulated fleet of 50 devices.
@@ -640,6 +644,11 @@ fn a_users_slips_destroy_nothing_and_leave_nothing_behind() {
             &path("sim.bin"),
         ]);
     }
+    // A device's capture is not the simulator's to replace.
+    common::says(
+        &vigie_fails(&["fleet", "simulate", "--devices", "3", "--out", &frames]),
+        "pass --force to replace it",
+    );
     // A file that holds no frame is not ingested, and the database this
     // run would have created is not left behind.
     let e = vigie_fails(&[
@@ -713,6 +722,10 @@ fn a_users_slips_destroy_nothing_and_leave_nothing_behind() {
         &vigie_fails(&["fleet", "status", "--db", &frames]),
         &format!("--db {frames}: not a vigie fleet database"),
     );
+    // A SQLite file may be called anything that is not a URL.
+    use vigie_trainer::cli::fleet::store::check_name;
+    assert!(check_name("postgres.db").is_ok() && check_name("pgdata/fleet.db").is_ok());
+    assert!(check_name("PostgreSQL://h/db").is_err() && check_name("pg:fleet").is_err());
     vigie(&["fleet", "ingest", "--db", &path("f.db"), "--from", &frames]);
     common::says(
         &vigie(&["fleet", "status", "--db", &path("f.db")]),
@@ -721,18 +734,29 @@ fn a_users_slips_destroy_nothing_and_leave_nothing_behind() {
 }
 
 #[test]
-fn frames_published_while_no_subscriber_runs_reach_the_next_one_into_the_same_database() {
+fn frames_published_while_no_subscriber_runs_reach_the_next_one_of_the_same_session() {
     let Some(addr) = broker() else {
         return;
     };
+    let _turn = BROKER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = common::scratch("fleet-session");
     let db = dir.join("fleet.db");
     let db = db.to_str().unwrap();
+    // A session name of this run alone (a broker keeps sessions).
+    let session = format!(
+        "vigie-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
     // A first subscriber makes the session, then dies.
     let mut first = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args([
             "fleet", "ingest", "--db", db, "--mqtt", &addr, "--idle", "60",
         ])
+        .args(["--session", &session])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -746,7 +770,18 @@ fn frames_published_while_no_subscriber_runs_reach_the_next_one_into_the_same_da
     let sent = vigie_trainer::cli::fleet::mqtt::publish(&(host, port), &frames).unwrap();
     assert_eq!(sent.total, 20);
     let out = vigie(&[
-        "fleet", "ingest", "--db", db, "--mqtt", &addr, "--count", "20", "--idle", "30",
+        "fleet",
+        "ingest",
+        "--db",
+        db,
+        "--mqtt",
+        &addr,
+        "--count",
+        "20",
+        "--idle",
+        "30",
+        "--session",
+        &session,
     ]);
     assert!(
         out.contains(": 20 reports stored, 0 already there"),

@@ -15,15 +15,23 @@ pub fn replay(
     force: bool,
 ) -> Result<()> {
     // The frames file is checked before any work: never over an input,
-    // never over another kind of file without --force.
+    // never over another file without --force, unless it is this
+    // replay's own earlier output (its first report from this model and
+    // device).
     if let Some(out) = frames {
-        files::check_output(
-            out,
-            "--frames",
-            files::Kind::Frames,
-            &[("--model", model_path), ("--stream", stream_path)],
-            force,
-        )?;
+        let own = std::fs::read(model_path).ok().is_some_and(|m| {
+            files::first_report(out)
+                .is_some_and(|r| r.model == vigie_core::format::crc32(&m) && r.device == device)
+        });
+        if !own {
+            files::check_output(
+                out,
+                "--frames",
+                files::Kind::Frames,
+                &[("--model", model_path), ("--stream", stream_path)],
+                force,
+            )?;
+        }
     }
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;

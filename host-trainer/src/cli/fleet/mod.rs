@@ -208,17 +208,28 @@ impl Ingester {
 /// line, so that `status` sees each report at once) and at the end.
 pub fn ingest(c: &mut Store, input: &mut dyn Read, commit_every: usize) -> Result<Ingested> {
     let mut ingester = Ingester::new(commit_every);
+    chunks(input, &mut |bytes| {
+        ingester.feed(c, bytes)?;
+        Ok(true)
+    })?;
+    ingester.finish(c)
+}
+
+/// Reads `input` as it comes, handing each read to `take` until the end or
+/// until `take` says stop (`false`).
+fn chunks(input: &mut dyn Read, take: &mut dyn FnMut(&[u8]) -> Result<bool>) -> Result<()> {
     let mut buf = [0u8; 8192];
     loop {
         let n = match input.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e).context("reading the frames"),
         };
-        ingester.feed(c, &buf[..n])?;
+        if !take(&buf[..n])? {
+            return Ok(());
+        }
     }
-    ingester.finish(c)
 }
 
 /// `n` and a noun, the noun plural unless `n` is 1.
@@ -549,8 +560,8 @@ pub fn status_lines_at(c: &mut Store, now: i64, silent_after: i64) -> Result<Vec
 pub enum Source<'a> {
     /// A file, `-` (standard input), or a serial port's device file.
     Path(&'a str),
-    /// An MQTT broker, until the condition.
-    Mqtt(&'a str, mqtt::Until),
+    /// An MQTT broker, until the condition, with a named session or not.
+    Mqtt(&'a str, mqtt::Until, Option<&'a str>),
 }
 
 /// `vigie fleet ingest`.
@@ -562,10 +573,10 @@ pub fn ingest_command(db: &str, source: Source<'_>, models: &[std::path::PathBuf
         let bytes = crate::files::read_model_file(m)?;
         crate::files::load(m, &bytes)?;
     }
-    enum Input {
+    enum Input<'s> {
         Stdin,
         File(std::fs::File, bool),
-        Mqtt((String, u16), mqtt::Until),
+        Mqtt((String, u16), mqtt::Until, Option<&'s str>),
     }
     let input = match source {
         Source::Path("-") => Input::Stdin,
@@ -576,17 +587,30 @@ pub fn ingest_command(db: &str, source: Source<'_>, models: &[std::path::PathBuf
             let f = std::fs::File::open(from)
                 .with_context(|| format!("--from {from}: cannot open the frames"))?;
             // A serial port or a pipe is a live line: each report is
-            // stored as it comes. A file is read in batches.
+            // stored as it comes. A file is read in batches, once it is
+            // known to hold a report frame (a text file given by mistake
+            // creates no database).
             let live = !f.metadata().is_ok_and(|m| m.is_file());
+            if !live {
+                let pieces = first_frame(&mut &f)
+                    .with_context(|| format!("--from {from}: cannot read the frames"))?;
+                if let Err(pieces @ 1..) = pieces {
+                    anyhow::bail!(
+                        "--from {from}: none of its {} is a report frame; is it the UART capture (QEMU's -serial file:, `vigie replay --frames`)?",
+                        count(pieces as i64, "piece")
+                    );
+                }
+            }
+            let f = std::fs::File::open(from)
+                .with_context(|| format!("--from {from}: cannot open the frames"))?;
             Input::File(f, live)
         }
-        Source::Mqtt(addr, until) => {
+        Source::Mqtt(addr, until, session) => {
             let addr = mqtt::address(addr)?;
             mqtt::reachable(&addr)?;
-            Input::Mqtt(addr, until)
+            Input::Mqtt(addr, until, session)
         }
     };
-    let created = !store::is_postgres(db) && !Path::new(db).exists();
     let mut c = open(db)?;
     for m in models {
         add_model(&mut c, m)?;
@@ -595,26 +619,10 @@ pub fn ingest_command(db: &str, source: Source<'_>, models: &[std::path::PathBuf
         Input::Stdin => ingest(&mut c, &mut std::io::stdin().lock(), 1),
         Input::File(mut f, live) => ingest(&mut c, &mut f, if live { 1 } else { FILE_BATCH })
             .with_context(|| format!("--from {}", source_name(&source))),
-        Input::Mqtt(addr, until) => mqtt::ingest(&mut c, &addr, until, &mqtt::session_id(db))
+        Input::Mqtt(addr, until, session) => mqtt::ingest(&mut c, &addr, until, session)
             .with_context(|| format!("ingesting into {}", store::redact(db))),
     };
     let done = done?;
-    // A file in which not one frame reads as a report is not a capture of
-    // report frames: said, and the database this run created removed.
-    if let (Source::Path(from), 0, true) =
-        (&source, done.stored + done.duplicates, done.damaged > 0)
-    {
-        if *from != "-" {
-            drop(c);
-            if created {
-                let _ = std::fs::remove_file(db);
-            }
-            anyhow::bail!(
-                "--from {from}: none of its {} is a report frame; is it the UART capture (QEMU's -serial file:, `vigie replay --frames`)?",
-                count(done.damaged as i64, "piece")
-            );
-        }
-    }
     println!(
         "{}: {} stored, {} already there, {} skipped",
         store::redact(db),
@@ -628,8 +636,33 @@ pub fn ingest_command(db: &str, source: Source<'_>, models: &[std::path::PathBuf
 fn source_name<'a>(s: &'a Source<'a>) -> &'a str {
     match s {
         Source::Path(p) => p,
-        Source::Mqtt(a, _) => a,
+        Source::Mqtt(a, _, _) => a,
     }
+}
+
+/// Reads `input` until its first report frame: `Ok(Ok(()))` when there is
+/// one, `Ok(Err(pieces))` with the pieces read when none is.
+fn first_frame(input: &mut dyn Read) -> Result<std::result::Result<(), usize>> {
+    let mut d = Deframer::new();
+    let (mut pieces, mut found) = (0, false);
+    chunks(input, &mut |bytes| {
+        for &b in bytes {
+            match d.push(b) {
+                Some(Ok(_)) => found = true,
+                Some(Err(_)) => pieces += 1,
+                None => {}
+            }
+            if found {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    Ok(if found {
+        Ok(())
+    } else {
+        Err(pieces + usize::from(d.pending()))
+    })
 }
 
 /// Opens an existing database to read: a SQLite file must be there, and
@@ -701,6 +734,9 @@ pub fn publish_command(addr: &str, from: &str) -> Result<()> {
     Ok(())
 }
 
+/// The model CRC of a simulated fleet's reports.
+pub const SIMULATED_MODEL: u32 = 0x5EED_0001;
+
 /// Frames of a simulated fleet (`vigie fleet simulate`): `devices`
 /// devices, each sending `reports` reports of one model (an episode that
 /// starts, then ends, in turn; a tenth of the devices drift on an input of
@@ -710,7 +746,7 @@ pub fn simulate(devices: u32, reports: u32, inputs: u16, seed: u64) -> Result<Ve
     let mut rng = crate::rng::Rng(seed ^ 0xF1EE7);
     let mut out = Vec::new();
     let mut buf = [0u8; vigie_core::report::FRAME_MAX];
-    let model = 0x5EED_0001;
+    let model = SIMULATED_MODEL;
     for device in 0..devices {
         let drifting = rng.below(10) == 0;
         let feature = rng.below(inputs.max(1) as usize) as u16;
@@ -759,7 +795,11 @@ pub fn simulate_command(
     out: &Path,
     force: bool,
 ) -> Result<()> {
-    crate::files::check_output(out, "--out", crate::files::Kind::Frames, &[], force)?;
+    // Its own earlier output (the simulated model) is replaced freely;
+    // anything else, a device's capture included, only with --force.
+    if crate::files::first_report(out).is_none_or(|r| r.model != SIMULATED_MODEL) {
+        crate::files::check_output(out, "--out", crate::files::Kind::Frames, &[], force)?;
+    }
     let bytes = simulate(devices, reports, 16, seed)?;
     crate::files::write_atomically(out, &bytes)?;
     println!(

@@ -72,23 +72,21 @@ fn options(role: &str, (host, port): &(String, u16)) -> MqttOptions {
     o
 }
 
-/// The subscriber's MQTT client id for database `db`: the same on every
-/// run into the same database, so that the broker keeps its session (the
-/// subscription and the QoS 1 messages not yet acknowledged) while no
-/// subscriber runs, and hands them over to the next one. Two subscribers
-/// into one database would share it; one is enough.
-pub fn session_id(db: &str) -> String {
-    format!(
-        "vigie-ingest-{:08x}",
-        vigie_core::format::crc32(super::store::redact(db).as_bytes())
-    )
-}
-
-fn session_options(id: &str, (host, port): &(String, u16)) -> MqttOptions {
-    let mut o = MqttOptions::new(id, host.clone(), *port);
-    o.set_clean_session(false);
-    o.set_keep_alive(Duration::from_secs(30));
-    o
+/// Options of a subscriber: with a session name, a persistent session
+/// under that client id (the broker keeps the subscription and the QoS 1
+/// messages not yet acknowledged while no subscriber runs, and hands them
+/// to the next one with that name: one subscriber per name); without, a
+/// clean session under a unique id.
+fn subscriber_options(session: Option<&str>, addr: &(String, u16)) -> MqttOptions {
+    match session {
+        Some(name) => {
+            let mut o = MqttOptions::new(name, addr.0.clone(), addr.1);
+            o.set_clean_session(false);
+            o.set_keep_alive(Duration::from_secs(30));
+            o
+        }
+        None => options("ingest", addr),
+    }
 }
 
 /// Whether something listens at `addr` (a TCP connection, closed at
@@ -159,17 +157,17 @@ const STORE_RETRIES: usize = 30;
 /// subscription (again after a reconnection).
 ///
 /// At least once: a message is acknowledged to the broker only once its
-/// report is stored (or found damaged), and the broker keeps the session
-/// ([`session_id`]) between runs, so what a subscriber did not store comes
-/// again to the next one into the same database, and a repeated report is
+/// report is stored (or found damaged), so a message the subscriber did
+/// not store comes again after a reconnection, and, with a named
+/// `session`, to the next subscriber of that name; a repeated report is
 /// stored once. A database that stops answering is reconnected to.
 pub fn ingest(
     c: &mut Store,
     addr: &(String, u16),
     until: Until,
-    session: &str,
+    session: Option<&str>,
 ) -> Result<Ingested> {
-    let mut o = session_options(session, addr);
+    let mut o = subscriber_options(session, addr);
     o.set_manual_acks(true);
     let (client, connection) = Client::new(o, 64);
     let events = pump(connection);
@@ -236,6 +234,13 @@ pub fn ingest(
                 }
             }
             Ok(Ok(_)) => {}
+            Ok(Err(rumqttc::ConnectionError::ConnectionRefused(code))) => {
+                bail!(
+                    "the MQTT broker at {}:{} refused the subscriber ({code:?}): check its users and `allow_anonymous`",
+                    addr.0,
+                    addr.1
+                );
+            }
             Ok(Err(e)) => {
                 if !subscribed {
                     return Err(unreachable(addr, &e));
@@ -255,8 +260,17 @@ pub fn ingest(
     }
     settle(c, &mut ingester, &mut unacked)?;
     let done = ingester.finish(c)?;
+    // The last acknowledgements go out before the disconnection does:
+    // wait for it (briefly), so that a named session does not get them
+    // again.
     let _ = client.disconnect();
-    drop(events);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match events.recv_timeout(left) {
+            Ok(Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect))) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(_)) => {}
+        }
+    }
     Ok(done)
 }
 

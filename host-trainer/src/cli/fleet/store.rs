@@ -130,7 +130,10 @@ pub fn check_name(db: &str) -> Result<()> {
         return Ok(());
     }
     let lower = db.to_ascii_lowercase();
-    if db.contains("://") || lower.starts_with("postgres") || lower.starts_with("pg:") {
+    let scheme = ["postgres:", "postgresql:", "pg:"]
+        .iter()
+        .any(|s| lower.starts_with(s));
+    if db.contains("://") || scheme {
         bail!(
             "--db {db}: not a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE, in lower case) nor a SQLite file name"
         );
@@ -160,16 +163,31 @@ impl Store {
             let version = store
                 .version()
                 .with_context(|| format!("--db {db}: not a SQLite database"))?;
-            let others = store
-                .query(
-                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'
-                     AND name NOT IN ('vigie_schema', 'models', 'reports')",
-                    &[],
-                )?
-                .first()
-                .and_then(|r| r.first())
-                .and_then(Value::int)
-                .unwrap_or(0);
+            // Tables that are not the fleet's: any other name, or a
+            // `reports` or `models` table without the fleet's columns.
+            let count_of = |store: &mut Store, sql: &str| -> Result<i64> {
+                Ok(store
+                    .query(sql, &[])?
+                    .first()
+                    .and_then(|r| r.first())
+                    .and_then(Value::int)
+                    .unwrap_or(0))
+            };
+            let others = count_of(
+                &mut store,
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'
+                 AND name NOT IN ('vigie_schema', 'models', 'reports')",
+            )? + count_of(
+                &mut store,
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'reports'
+                 AND (SELECT COUNT(*) FROM pragma_table_info('reports')
+                      WHERE name IN ('device', 'model', 'boot', 'sequence', 'received')) < 5",
+            )? + count_of(
+                &mut store,
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'models'
+                 AND (SELECT COUNT(*) FROM pragma_table_info('models')
+                      WHERE name IN ('model', 'name', 'inputs')) < 3",
+            )?;
             if version == 0 && others > 0 {
                 bail!(
                     "--db {db}: this SQLite database holds other tables and no fleet reports; give a new file (such as fleet.db) or a vigie fleet database"
