@@ -80,9 +80,26 @@ impl Kind {
     }
 }
 
+/// [`check_output`] for a frames file, which has no header: an existing
+/// `out` whose first report is the command's `own` earlier output is
+/// replaced freely; anything else (a device's capture included) as
+/// [`check_output`] says.
+pub fn check_frames_output(
+    out: &Path,
+    flag: &str,
+    inputs: &[(&str, &Path)],
+    force: bool,
+    own: impl Fn(&vigie_core::report::Report) -> bool,
+) -> Result<()> {
+    if first_report(out).is_some_and(|r| own(&r)) {
+        return Ok(());
+    }
+    check_output(out, flag, Kind::Frames, inputs, force)
+}
+
 /// The first report of a frames file (leading zero bytes skipped), if its
-/// first piece is one: how `replay` and `simulate` know their own output.
-pub fn first_report(path: &Path) -> Option<vigie_core::report::Report> {
+/// first piece is one.
+fn first_report(path: &Path) -> Option<vigie_core::report::Report> {
     use std::io::Read;
     let mut head = Vec::with_capacity(512);
     std::fs::File::open(path)

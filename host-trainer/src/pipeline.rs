@@ -347,14 +347,18 @@ pub const ADAPT_RATE: f32 = 0.01;
 /// standard deviation on the training rows (every sample of a window), the
 /// bounds above, and the ends where its values pile up.
 fn adaptation_section(p: &Prepared) -> Vec<u8> {
-    let (means, deviations): (Vec<f32>, Vec<f32>) =
-        crate::data::prep::moments(&p.data, &p.splits.train)
+    // Two columns of per-channel pairs, as a section's little-endian f32s.
+    let columns = |pairs: &mut dyn Iterator<Item = (f32, f32)>| {
+        let (a, b): (Vec<f32>, Vec<f32>) = pairs.unzip();
+        (
+            vigie_core::format::le::from_f32(&a),
+            vigie_core::format::le::from_f32(&b),
+        )
+    };
+    let (means, deviations) = columns(
+        &mut crate::data::prep::moments(&p.data, &p.splits.train)
             .into_iter()
-            .map(|(m, s)| (m as f32, s as f32))
-            .unzip();
-    let (means, deviations) = (
-        vigie_core::format::le::from_f32(&means),
-        vigie_core::format::le::from_f32(&deviations),
+            .map(|(m, s)| (m as f32, s as f32)),
     );
     let def = vigie_core::adapt::AdaptationDef {
         means: &means,
@@ -370,12 +374,10 @@ fn adaptation_section(p: &Prepared) -> Vec<u8> {
     // exactly (`vigie_core::adapt::AdaptationEnds`).
     let ends =
         crate::data::prep::piled_ends(&p.data, &p.splits.train, vigie_core::adapt::ATOM_SHARE);
-    let end = |e: Option<f32>| e.unwrap_or(f32::NAN);
-    let lows: Vec<f32> = ends.iter().map(|e| end(e.0)).collect();
-    let highs: Vec<f32> = ends.iter().map(|e| end(e.1)).collect();
-    let (lows, highs) = (
-        vigie_core::format::le::from_f32(&lows),
-        vigie_core::format::le::from_f32(&highs),
+    let (lows, highs) = columns(
+        &mut ends
+            .iter()
+            .map(|&(lo, hi)| (lo.unwrap_or(f32::NAN), hi.unwrap_or(f32::NAN))),
     );
     let ends = vigie_core::adapt::AdaptationEnds {
         lows: &lows,

@@ -19,19 +19,16 @@ pub fn replay(
     // replay's own earlier output (its first report from this model and
     // device).
     if let Some(out) = frames {
-        let own = std::fs::read(model_path).ok().is_some_and(|m| {
-            files::first_report(out)
-                .is_some_and(|r| r.model == vigie_core::format::crc32(&m) && r.device == device)
-        });
-        if !own {
-            files::check_output(
-                out,
-                "--frames",
-                files::Kind::Frames,
-                &[("--model", model_path), ("--stream", stream_path)],
-                force,
-            )?;
-        }
+        let crc = std::fs::read(model_path)
+            .ok()
+            .map(|m| vigie_core::format::crc32(&m));
+        files::check_frames_output(
+            out,
+            "--frames",
+            &[("--model", model_path), ("--stream", stream_path)],
+            force,
+            |r| Some(r.model) == crc && r.device == device,
+        )?;
     }
     let bytes = files::read_model_file(model_path)?;
     let model = files::load(model_path, &bytes)?;

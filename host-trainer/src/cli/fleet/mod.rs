@@ -164,11 +164,6 @@ impl Ingester {
         }
     }
 
-    /// Reports read and not stored yet.
-    pub fn pending(&self) -> usize {
-        self.pending.len()
-    }
-
     /// Takes the next bytes, and stores what is pending once a batch is
     /// there.
     pub fn feed(&mut self, c: &mut Store, bytes: &[u8]) -> Result<()> {
@@ -319,13 +314,18 @@ pub struct DeviceView {
     pub episodes: Vec<EpisodeView>,
 }
 
+/// A model by name and CRC when the database knows it, by CRC otherwise.
+fn model_label(name: Option<&str>, crc: i64) -> String {
+    match name {
+        Some(n) => format!("{n} ({crc:08x})"),
+        None => format!("model {crc:08x}"),
+    }
+}
+
 impl DeviceView {
     /// The model, by name and CRC when known.
     pub fn model_label(&self) -> String {
-        match &self.model_name {
-            Some(n) => format!("{n} ({:08x})", self.model),
-            None => format!("model {:08x}", self.model),
-        }
+        model_label(self.model_name.as_deref(), self.model)
     }
 
     /// Whether it drifts now.
@@ -345,12 +345,29 @@ pub struct Fleet {
     pub silent_after: i64,
 }
 
+impl EpisodeView {
+    /// Which way and how far its input moved (`up 2.03 sd`), when known.
+    pub fn moved(&self) -> Option<String> {
+        let size = self.size.unwrap_or(f64::NAN);
+        match self.direction {
+            1 => Some(format!("up {size:.2} sd")),
+            -1 => Some(format!("down {size:.2} sd")),
+            _ => None,
+        }
+    }
+}
+
 impl Fleet {
+    /// Seconds since `d` was last heard.
+    pub fn quiet(&self, d: &DeviceView) -> i64 {
+        self.now.saturating_sub(d.heard).max(0)
+    }
+
     /// Whether `d` has sent nothing for longer than the silence limit
     /// (with any model: a device that moved to another model is not
     /// silent on its old one).
     pub fn silent(&self, d: &DeviceView) -> bool {
-        d.replaced_by.is_none() && self.now.saturating_sub(d.heard) > self.silent_after
+        d.replaced_by.is_none() && self.quiet(d) > self.silent_after
     }
 }
 
@@ -464,10 +481,8 @@ pub fn fleet(c: &mut Store, now: i64, silent_after: i64) -> Result<Fleet> {
             sequence: at(1).unwrap_or(0),
             step: at(2).unwrap_or(0),
             steps: at(3).unwrap_or(0),
-            replaced_by: replaced_by.map(|m| match models.get(&m) {
-                Some((n, _)) => format!("{n} ({m:08x})"),
-                None => format!("model {m:08x}"),
-            }),
+            replaced_by: replaced_by
+                .map(|m| model_label(models.get(&m).map(|(n, _)| n.as_str()), m)),
             episodes: episodes.into_values().collect(),
         });
     }
@@ -494,11 +509,7 @@ pub fn episode_line(e: &EpisodeView) -> String {
     let what = match &e.input {
         None => format!("{} on no input", e.detector),
         Some(name) => {
-            let moved = match e.direction {
-                1 => format!(", up {:.2} sd", e.size.unwrap_or(f64::NAN)),
-                -1 => format!(", down {:.2} sd", e.size.unwrap_or(f64::NAN)),
-                _ => String::new(),
-            };
+            let moved = e.moved().map(|m| format!(", {m}")).unwrap_or_default();
             format!("{} on {name}{moved}", e.detector)
         }
     };
@@ -517,7 +528,7 @@ pub fn status_lines_at(c: &mut Store, now: i64, silent_after: i64) -> Result<Vec
     let f = fleet(c, now, silent_after)?;
     let mut lines = Vec::new();
     for d in &f.devices {
-        let quiet = now.saturating_sub(d.heard).max(0);
+        let quiet = f.quiet(d);
         let heard = if let Some(next) = &d.replaced_by {
             format!(
                 "replaced by {next} (last heard with this one {} ago)",
@@ -665,15 +676,9 @@ fn first_frame(input: &mut dyn Read) -> Result<std::result::Result<(), usize>> {
     })
 }
 
-/// Opens an existing database to read: a SQLite file must be there, and
-/// its schema this build's.
-fn open_existing(db: &str) -> Result<Store> {
-    Store::open_to_read(db)
-}
-
 /// `vigie fleet status`.
 pub fn status_command(db: &str, silent_after: i64) -> Result<()> {
-    let mut c = open_existing(db)?;
+    let mut c = Store::open_to_read(db)?;
     let lines = status_lines_at(&mut c, unix_now(), silent_after)?;
     if lines.is_empty() {
         println!("{}: no report yet", store::redact(db));
@@ -692,7 +697,7 @@ pub fn report_command(db: &str, out: &Path, silent_after: i64, force: bool) -> R
         vec![("--db", Path::new(db))]
     };
     crate::files::check_output(out, "--out", crate::files::Kind::Html, &inputs, force)?;
-    let mut c = open_existing(db)?;
+    let mut c = Store::open_to_read(db)?;
     let f = fleet(&mut c, unix_now(), silent_after)?;
     let html = page::render(&store::redact(db), &f)?;
     crate::files::write_atomically(out, html.as_bytes())?;
@@ -797,9 +802,7 @@ pub fn simulate_command(
 ) -> Result<()> {
     // Its own earlier output (the simulated model) is replaced freely;
     // anything else, a device's capture included, only with --force.
-    if crate::files::first_report(out).is_none_or(|r| r.model != SIMULATED_MODEL) {
-        crate::files::check_output(out, "--out", crate::files::Kind::Frames, &[], force)?;
-    }
+    crate::files::check_frames_output(out, "--out", &[], force, |r| r.model == SIMULATED_MODEL)?;
     let bytes = simulate(devices, reports, 16, seed)?;
     crate::files::write_atomically(out, &bytes)?;
     println!(

@@ -58,35 +58,28 @@ pub fn address(text: &str) -> Result<(String, u16)> {
     Ok((host.trim_matches(['[', ']']).to_owned(), port))
 }
 
-/// Options for a client of `role`, with an id no other client of the
-/// broker has (two clients with one id knock each other off): the
-/// process and the clock, mixed, since process numbers repeat across
-/// containers.
-fn options(role: &str, (host, port): &(String, u16)) -> MqttOptions {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let id = crate::rng::Rng(nanos ^ u64::from(std::process::id()) << 32).next_u64();
-    let mut o = MqttOptions::new(format!("vigie-{role}-{id:016x}"), host.clone(), *port);
-    o.set_keep_alive(Duration::from_secs(30));
-    o
-}
-
-/// Options of a subscriber: with a session name, a persistent session
-/// under that client id (the broker keeps the subscription and the QoS 1
+/// Options for a client: under a session name, a persistent session with
+/// that client id (the broker keeps the subscription and the QoS 1
 /// messages not yet acknowledged while no subscriber runs, and hands them
 /// to the next one with that name: one subscriber per name); without, a
-/// clean session under a unique id.
-fn subscriber_options(session: Option<&str>, addr: &(String, u16)) -> MqttOptions {
-    match session {
-        Some(name) => {
-            let mut o = MqttOptions::new(name, addr.0.clone(), addr.1);
-            o.set_clean_session(false);
-            o.set_keep_alive(Duration::from_secs(30));
-            o
-        }
-        None => options("ingest", addr),
-    }
+/// clean session under an id no other client of the broker has (two
+/// clients with one id knock each other off): `role`, the process and
+/// the clock, mixed, since process numbers repeat across containers.
+fn options(role: &str, session: Option<&str>, (host, port): &(String, u16)) -> MqttOptions {
+    let id = session.map_or_else(
+        || {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let id = crate::rng::Rng(nanos ^ u64::from(std::process::id()) << 32).next_u64();
+            format!("vigie-{role}-{id:016x}")
+        },
+        str::to_owned,
+    );
+    let mut o = MqttOptions::new(id, host.clone(), *port);
+    o.set_clean_session(session.is_none());
+    o.set_keep_alive(Duration::from_secs(30));
+    o
 }
 
 /// Whether something listens at `addr` (a TCP connection, closed at
@@ -167,7 +160,7 @@ pub fn ingest(
     until: Until,
     session: Option<&str>,
 ) -> Result<Ingested> {
-    let mut o = subscriber_options(session, addr);
+    let mut o = options("ingest", session, addr);
     o.set_manual_acks(true);
     let (client, connection) = Client::new(o, 64);
     let events = pump(connection);
@@ -301,7 +294,7 @@ pub fn publish(addr: &(String, u16), bytes: &[u8]) -> Result<Published> {
     if total == 0 {
         return Ok(Published { total, reports });
     }
-    let (client, connection) = Client::new(options("gateway", addr), 64);
+    let (client, connection) = Client::new(options("gateway", None, addr), 64);
     let events = pump(connection);
     let sender = client.clone();
     let queue = std::thread::spawn(move || -> Result<()> {

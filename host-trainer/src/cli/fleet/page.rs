@@ -90,19 +90,14 @@ pub fn render(db: &str, f: &Fleet) -> Result<String> {
             .take(TABLE_ROWS)
             .flat_map(|d| {
                 d.episodes.iter().filter(|e| e.open).map(move |e| {
-                    let moved = match e.direction {
-                        1 => format!("up {:.2} sd", e.size.unwrap_or(f64::NAN)),
-                        -1 => format!("down {:.2} sd", e.size.unwrap_or(f64::NAN)),
-                        _ => "–".into(),
-                    };
                     vec![
                         d.device.to_string(),
                         d.model_label(),
                         e.detector.to_string(),
                         e.input.clone().unwrap_or_else(|| "–".into()),
-                        moved,
+                        e.moved().unwrap_or_else(|| "–".into()),
                         format!("step {} (boot {})", e.start, e.boot),
-                        format!("{} ago", span(f.now.saturating_sub(d.heard).max(0))),
+                        format!("{} ago", span(f.quiet(d))),
                     ]
                 })
             })
@@ -142,7 +137,7 @@ pub fn render(db: &str, f: &Fleet) -> Result<String> {
                 vec![
                     d.device.to_string(),
                     d.model_label(),
-                    format!("{} ago", span(f.now.saturating_sub(d.heard).max(0))),
+                    format!("{} ago", span(f.quiet(d))),
                     format!("boot {}, #{}, step {}", d.boot, d.sequence, d.step),
                 ]
             })

@@ -165,28 +165,20 @@ impl Store {
                 .with_context(|| format!("--db {db}: not a SQLite database"))?;
             // Tables that are not the fleet's: any other name, or a
             // `reports` or `models` table without the fleet's columns.
-            let count_of = |store: &mut Store, sql: &str| -> Result<i64> {
-                Ok(store
-                    .query(sql, &[])?
-                    .first()
-                    .and_then(|r| r.first())
-                    .and_then(Value::int)
-                    .unwrap_or(0))
-            };
-            let others = count_of(
-                &mut store,
+            let others = store.scalar(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'
                  AND name NOT IN ('vigie_schema', 'models', 'reports')",
-            )? + count_of(
-                &mut store,
+                &[],
+            )? + store.scalar(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'reports'
                  AND (SELECT COUNT(*) FROM pragma_table_info('reports')
                       WHERE name IN ('device', 'model', 'boot', 'sequence', 'received')) < 5",
-            )? + count_of(
-                &mut store,
+                &[],
+            )? + store.scalar(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'models'
                  AND (SELECT COUNT(*) FROM pragma_table_info('models')
                       WHERE name IN ('model', 'name', 'inputs')) < 3",
+                &[],
             )?;
             if version == 0 && others > 0 {
                 bail!(
@@ -370,6 +362,17 @@ impl Store {
         }
     }
 
+    /// The integer in the first column of a query's first row (0 for
+    /// none, or NULL).
+    pub fn scalar(&mut self, sql: &str, params: &[Param]) -> Result<i64> {
+        Ok(self
+            .query(sql, params)?
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::int)
+            .unwrap_or(0))
+    }
+
     /// The schema version recorded (0: none, not even the table that
     /// records it). Creates nothing.
     pub fn version(&mut self) -> Result<usize> {
@@ -382,19 +385,12 @@ impl Store {
                  WHERE table_name = 'vigie_schema' AND table_schema = current_schema()"
             }
         };
-        let first = |rows: Vec<Row>| {
-            rows.first()
-                .and_then(|r| r.first())
-                .and_then(Value::int)
-                .unwrap_or(0)
-                .max(0) as usize
-        };
-        if first(self.query(exists, &[])?) == 0 {
+        if self.scalar(exists, &[])? == 0 {
             return Ok(0);
         }
-        Ok(first(
-            self.query("SELECT MAX(version) FROM vigie_schema", &[])?,
-        ))
+        Ok(self
+            .scalar("SELECT MAX(version) FROM vigie_schema", &[])?
+            .max(0) as usize)
     }
 
     /// Applies the migrations this database has not had, in one
@@ -434,24 +430,6 @@ impl Store {
             )?;
         }
         Ok(())
-    }
-
-    /// Bytes the database takes (SQLite: the file's pages; PostgreSQL:
-    /// `pg_database_size`).
-    pub fn size_bytes(&mut self) -> Result<u64> {
-        let sql = match self {
-            Store::Sqlite(_) => {
-                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
-            }
-            Store::Postgres(_) => "SELECT pg_database_size(current_database())",
-        };
-        let rows = self.query(sql, &[])?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Value::int)
-            .unwrap_or(0)
-            .max(0) as u64)
     }
 }
 
