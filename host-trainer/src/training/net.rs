@@ -281,7 +281,7 @@ impl<B: Backend> Net<B> {
             );
             let q = x.sort(2).select(2, ranks).reshape([batch as i32, -1]);
             match &self.quantile_norm {
-                Some(norm) => norm.forward(q),
+                Some(norm) => batch_norm(norm, q),
                 None => q,
             }
         } else if self.convs.is_empty() {
@@ -294,7 +294,7 @@ impl<B: Backend> Net<B> {
             for (i, conv) in self.convs.iter().enumerate() {
                 t = conv.forward(t);
                 if let Some(norm) = self.norms.get(i) {
-                    t = norm.forward(t);
+                    t = batch_norm(norm, t);
                 }
                 t = relu(t);
                 seen(layer, &t.clone().reshape([batch as i32, -1]));
@@ -318,6 +318,64 @@ impl<B: Backend> Net<B> {
         }
         h
     }
+}
+
+/// Burn's batch normalization, computed without its transposed copies:
+/// the batch statistics are means over the batch dimension and then over
+/// each position dimension (equal-sized groups, so the same mean), where
+/// `BatchNorm::forward` swaps the batch and channel dimensions and
+/// reshapes (strided copies, forward and backward), and it normalizes as
+/// one scale and one shift per channel. On burn-flex, 40 epochs of
+/// OSULeaf's CNN 16-16 k3 with normalization took 9.4 s with
+/// `BatchNorm::forward` and take 6.3 s with this (1.6 s without any
+/// normalization). Same parameters, same running statistics (updated
+/// while training, read otherwise), same formula.
+pub fn batch_norm<B: Backend, const D: usize>(
+    norm: &BatchNorm<B>,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    let device = x.device();
+    let channels = x.dims()[1];
+    let mut shape = [1; D];
+    shape[1] = channels;
+    let over_rows = |t: Tensor<B, D>| {
+        let mut m = t.mean_dim(0);
+        for d in 2..D {
+            m = m.mean_dim(d);
+        }
+        m
+    };
+    let (mean, var) = if B::ad_enabled(&device) {
+        let mean = over_rows(x.clone());
+        let var = over_rows(x.clone().sub(mean.clone()).square());
+        let momentum = norm.momentum;
+        let update = |state: &burn::module::RunningState<Tensor<B, 1>>, batch: &Tensor<B, D>| {
+            let old = state.value_sync().to_device(&device);
+            let batch = batch.clone().detach().reshape([channels]);
+            state.update(
+                old.mul_scalar(1.0 - momentum)
+                    .add(batch.mul_scalar(momentum))
+                    .detach(),
+            );
+        };
+        update(&norm.running_mean, &mean);
+        update(&norm.running_var, &var);
+        (mean, var)
+    } else {
+        (
+            norm.running_mean.value().to_device(&device).reshape(shape),
+            norm.running_var.value().to_device(&device).reshape(shape),
+        )
+    };
+    // `(x − mean) / std · γ + β` as one scale and one shift per channel:
+    // two passes over the activations instead of four.
+    let scale = norm
+        .gamma
+        .val()
+        .reshape(shape)
+        .div(var.add_scalar(norm.epsilon).sqrt());
+    let shift = norm.beta.val().reshape(shape).sub(mean.mul(scale.clone()));
+    x.mul(scale).add(shift)
 }
 
 /// A tensor's values on the host, as `E` (empty if the backend fails).
@@ -606,5 +664,70 @@ mod tests {
         for (p, q) in a.iter().zip(&f) {
             assert!((p - q).abs() <= FOLD_TOLERANCE, "{a:?} != {f:?}");
         }
+    }
+
+    /// `batch_norm` gives what burn's `BatchNorm::forward` gives, while
+    /// training (batch statistics, and the same running statistics after)
+    /// and at inference (running statistics), on 3-D (convolution) and
+    /// 2-D (quantile) inputs.
+    #[test]
+    fn batch_norm_matches_burns_batch_norm_in_training_and_inference() {
+        type A = burn::backend::Autodiff<Flex>;
+        /// Float rounding of two orders of the same sums.
+        const TOLERANCE: f32 = 1e-5;
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            assert_eq!(a.len(), b.len(), "{what}");
+            for (p, q) in a.iter().zip(b) {
+                assert!((p - q).abs() <= TOLERANCE, "{what}: {a:?} != {b:?}");
+            }
+        };
+        fn norm_of<B: Backend>(device: &B::Device) -> BatchNorm<B> {
+            let t =
+                |v: [f32; 3]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [3]), device);
+            let mut norm = BatchNormConfig::new(3).init(device);
+            norm.gamma = Param::from_tensor(t([0.5, 1.5, -1.0]));
+            norm.beta = Param::from_tensor(t([0.1, -0.2, 0.3]));
+            norm.running_mean = RunningState::new(t([0.2, -0.1, 0.05]));
+            norm.running_var = RunningState::new(t([0.5, 2.0, 1.0]));
+            norm
+        }
+        let device = Default::default();
+        let mut rng = Rng(11);
+        let x: Vec<f32> = (0..4 * 3 * 10)
+            .map(|_| 2.0 + 3.0 * rng.normal() as f32)
+            .collect();
+        // Training (autodiff): batch statistics, running ones updated.
+        let (ours, burns) = (norm_of::<A>(&device), norm_of::<A>(&device));
+        let t3 = || Tensor::<A, 3>::from_data(TensorData::new(x.clone(), [4, 3, 10]), &device);
+        close(
+            &values(batch_norm(&ours, t3())),
+            &values(burns.forward(t3())),
+            "training, 3-D",
+        );
+        close(
+            &values(ours.running_mean.value()),
+            &values(burns.running_mean.value()),
+            "running mean",
+        );
+        close(
+            &values(ours.running_var.value()),
+            &values(burns.running_var.value()),
+            "running variance",
+        );
+        let t2 =
+            || Tensor::<A, 2>::from_data(TensorData::new(x[..12 * 3].to_vec(), [12, 3]), &device);
+        close(
+            &values(batch_norm(&ours, t2())),
+            &values(burns.forward(t2())),
+            "training, 2-D",
+        );
+        // Inference: the running statistics.
+        let (ours, burns) = (norm_of::<B>(&device), norm_of::<B>(&device));
+        let t3 = || Tensor::<B, 3>::from_data(TensorData::new(x.clone(), [4, 3, 10]), &device);
+        close(
+            &values(batch_norm(&ours, t3())),
+            &values(burns.forward(t3())),
+            "inference",
+        );
     }
 }
