@@ -423,6 +423,14 @@ fn cluster_bootstrap(groups: &[Vec<usize>], rng: &mut Rng) -> Vec<usize> {
 /// than on new rows, so the output detectors replay held-out decisions
 /// while the input detectors replay every row. On a stable stream inputs
 /// and decisions are each stationary, and each detector sees only its own.
+///
+/// The replay runs in blocks of [`REPLAY_BLOCK`] rows, each from the
+/// reference (as after an alarm), on every core: each block's random
+/// stream starts where a replay of the blocks one after another would
+/// start it ([`Rng::skipped`]: a row takes the same number of draws), and
+/// a largest value does not depend on the order it is taken in, so the
+/// result is the same as one core's, and `rng` is left where that replay
+/// leaves it.
 fn replay(
     model: &Model<'_>,
     pool: &Pool<'_>,
@@ -433,35 +441,66 @@ fn replay(
 ) -> Result<[f32; Detector::COUNT]> {
     let probe =
         Monitor::new(def.borrowed(), model).context("monitor reference does not validate")?;
-    let mut memory = Memory::new(model, Some(&probe));
-    let mut worst = [0.0f32; Detector::COUNT];
-    let mut worst_mean = 0.0f32;
-    // After a restart, the windowed detectors' mixes start at the
-    // reference's shares: their first two windows are not a stream's.
-    let warm = (2.0 / def.params.ewma) as usize;
-    let windowed = [Detector::Distribution.index(), Detector::ClassMix.index()];
-    for start in (0..rows).step_by(REPLAY_BLOCK) {
-        // Each block starts from the reference, as after an alarm.
-        let mut session = memory.session(model, Some(&probe))?;
-        for t in start..(start + REPLAY_BLOCK).min(rows) {
-            if t == mean_rows {
-                worst_mean = worst[Detector::Mean.index()];
-            }
-            let i = stream[draw.pick(rng)];
-            let j = decisions[rng.below(decisions.len())];
-            let verdict = session.watch(pool.d.row(pool.rows[i]), &pool.decided[j])?;
-            let obs = verdict.observation.context("the probe monitor is bound")?;
-            let lab = session.observe_label(pool.correct[j])?;
-            for (d, (w, v)) in worst
-                .iter_mut()
-                .zip(obs.values.iter().zip(lab.values.iter()))
-                .enumerate()
-            {
-                if t - start >= warm || !windowed.contains(&d) {
-                    *w = w.max(v.0.max(*v.1));
+    let draws_per_row = draw.draws_per_pick() + 1;
+    let first_draw = rng.clone();
+    *rng = first_draw.skipped(rows as u64 * draws_per_row);
+    let blocks = rows.div_ceil(REPLAY_BLOCK);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, blocks.max(1));
+    // One worker's blocks: the largest values over all its rows, and the
+    // mean CUSUMs' over its rows before `mean_rows`.
+    let work = |first: usize| -> Result<([f32; Detector::COUNT], f32)> {
+        let mut memory = Memory::new(model, Some(&probe));
+        let mut worst = [0.0f32; Detector::COUNT];
+        let mut worst_mean = 0.0f32;
+        // After a restart, the windowed detectors' mixes start at the
+        // reference's shares: their first two windows are not a stream's.
+        let warm = (2.0 / def.params.ewma) as usize;
+        let windowed = [Detector::Distribution.index(), Detector::ClassMix.index()];
+        for block in (first..blocks).step_by(workers) {
+            let start = block * REPLAY_BLOCK;
+            let mut rng = first_draw.skipped(start as u64 * draws_per_row);
+            let mut session = memory.session(model, Some(&probe))?;
+            for t in start..(start + REPLAY_BLOCK).min(rows) {
+                let i = stream[draw.pick(&mut rng)];
+                let j = decisions[rng.below(decisions.len())];
+                let verdict = session.watch(pool.d.row(pool.rows[i]), &pool.decided[j])?;
+                let obs = verdict.observation.context("the probe monitor is bound")?;
+                let lab = session.observe_label(pool.correct[j])?;
+                for (d, (w, v)) in worst
+                    .iter_mut()
+                    .zip(obs.values.iter().zip(lab.values.iter()))
+                    .enumerate()
+                {
+                    if t - start >= warm || !windowed.contains(&d) {
+                        *w = w.max(v.0.max(*v.1));
+                    }
+                }
+                if t < mean_rows {
+                    worst_mean = worst_mean.max(worst[Detector::Mean.index()]);
                 }
             }
         }
+        Ok((worst, worst_mean))
+    };
+    let parts: Vec<Result<([f32; Detector::COUNT], f32)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..workers).map(|w| s.spawn(move || work(w))).collect();
+        let mut parts = vec![work(0)];
+        for h in handles {
+            parts.push(
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a replay worker panicked"))),
+            );
+        }
+        parts
+    });
+    let mut worst = [0.0f32; Detector::COUNT];
+    let mut worst_mean = 0.0f32;
+    for part in parts {
+        let (w, m) = part?;
+        worst.iter_mut().zip(w).for_each(|(a, b)| *a = a.max(b));
+        worst_mean = worst_mean.max(m);
     }
     if mean_rows < rows {
         worst[Detector::Mean.index()] = worst_mean;

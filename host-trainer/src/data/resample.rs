@@ -61,6 +61,16 @@ impl Resample {
 
     /// The position (in the rows given to [`Resample::new`]) of the next
     /// row of the stream.
+    /// Draws of [`Rng::next_u64`] each [`Resample::pick`] takes: one for
+    /// a row, and one more for its class when rows are drawn by class.
+    pub fn draws_per_pick(&self) -> u64 {
+        if self.strata.is_empty() {
+            1
+        } else {
+            2
+        }
+    }
+
     pub fn pick(&self, rng: &mut Rng) -> usize {
         let Some(total) = self.strata.last().map(|s| s.0) else {
             return rng.below(self.n);

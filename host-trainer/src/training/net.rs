@@ -721,13 +721,25 @@ mod tests {
             &values(burns.forward(t2())),
             "training, 2-D",
         );
+        close(
+            &values(ours.running_var.value()),
+            &values(burns.running_var.value()),
+            "running variance after 2-D",
+        );
         // Inference: the running statistics.
         let (ours, burns) = (norm_of::<B>(&device), norm_of::<B>(&device));
         let t3 = || Tensor::<B, 3>::from_data(TensorData::new(x.clone(), [4, 3, 10]), &device);
         close(
             &values(batch_norm(&ours, t3())),
             &values(burns.forward(t3())),
-            "inference",
+            "inference, 3-D",
+        );
+        let t2 =
+            || Tensor::<B, 2>::from_data(TensorData::new(x[..12 * 3].to_vec(), [12, 3]), &device);
+        close(
+            &values(batch_norm(&ours, t2())),
+            &values(burns.forward(t2())),
+            "inference, 2-D",
         );
     }
 }

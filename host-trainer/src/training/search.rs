@@ -429,6 +429,44 @@ fn draw(rng: &mut Rng, base: &Config, length: usize) -> Config {
     c
 }
 
+/// Seconds left in a search at candidate `next` of `alive` in `rung`
+/// (`run(j, r)`: candidate `j`'s family and work at rung `r`): the rest of
+/// this rung, then at each later rung as many survivors as halving keeps,
+/// taken among the most expensive (the winners are not known yet), and
+/// after cross-validation the final training of the most expensive on
+/// every row (`full(j)`: its work at its last rung), each at its family's
+/// measured [`Pace`].
+fn seconds_left(
+    pace: &Pace,
+    (rung, next): (usize, usize),
+    alive: &[usize],
+    run: &dyn Fn(usize, usize) -> (usize, f64),
+    full: &dyn Fn(usize) -> f64,
+    folds: usize,
+) -> f64 {
+    let at = |j: usize, r: usize| {
+        let (f, w) = run(j, r);
+        w * pace.rate(f)
+    };
+    let mut left: f64 = alive.iter().skip(next).map(|&j| at(j, rung)).sum();
+    let mut count = alive.len();
+    for r in rung + 1..RUNGS {
+        count = count.div_ceil(ETA).max(1);
+        let mut costs: Vec<f64> = alive.iter().map(|&j| at(j, r)).collect();
+        costs.sort_unstable_by(|a, b| b.total_cmp(a));
+        left += costs.iter().take(count).sum::<f64>();
+    }
+    if folds > 1 {
+        left += alive
+            .iter()
+            .map(|&j| {
+                full(j) * pace.rate(run(j, 0).0) / folds as f64 * FOLDS as f64 / (FOLDS - 1) as f64
+            })
+            .fold(0.0, f64::max);
+    }
+    left
+}
+
 /// Stratified folds of `n` rows (by class when `classes` is not empty).
 fn folds(n: usize, classes: &[usize], k: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..n).collect();
@@ -513,6 +551,51 @@ pub struct Outcome<B: AutodiffBackend> {
     /// final model. `None` after cross-validation: the chosen
     /// configuration is then trained on every training row.
     pub trained: Option<(Net<B::InnerBackend>, History)>,
+}
+
+/// Seconds per unit of planned work, measured during the search for each
+/// family of network: burn's convolutions and normalizations cost more
+/// per MAC than its matrix products, and on another machine all of them
+/// do, so the time left is estimated from what each family took here.
+#[derive(Default)]
+struct Pace {
+    seconds: [f64; FAMILIES],
+    work: [f64; FAMILIES],
+}
+
+/// Families of network that [`Pace`] times apart.
+const FAMILIES: usize = 3;
+
+/// The family of `arch`: an MLP on the raw input, an MLP on quantiles, a
+/// CNN.
+fn family(arch: &Architecture) -> usize {
+    if !arch.filters.is_empty() {
+        2
+    } else if arch.quantiles > 0 {
+        1
+    } else {
+        0
+    }
+}
+
+impl Pace {
+    fn add(&mut self, family: usize, seconds: f64, work: f64) {
+        self.seconds[family] += seconds;
+        self.work[family] += work;
+    }
+
+    /// Seconds per unit of work of `family`: its own measure, else the
+    /// reference machine's (the cost model is fitted per family, and one
+    /// family's pace says little about another's: on OSULeaf, the first
+    /// quantile MLPs' pace applied to every family put the search at
+    /// 1,006 s, where it took 160 s).
+    fn rate(&self, family: usize) -> f64 {
+        if self.work[family] > 0.0 {
+            self.seconds[family] / self.work[family]
+        } else {
+            1.0 / TRAINING_MACS_PER_SECOND
+        }
+    }
 }
 
 /// A candidate that fits the budget.
@@ -731,9 +814,8 @@ pub fn search<B: AutodiffBackend>(
     let tops = tops
         .or_else(|| fit(folds, rows_per_fold, &macs_of(&candidates), MIN_EPOCHS))
         .unwrap_or_else(|| vec![MIN_EPOCHS.min(full_epochs); candidates.len()]);
-    let start = Instant::now();
     let total_work = planned_with(folds, rows_per_fold, &macs_of(&candidates), &tops);
-    let mut done_work = 0.0;
+    let mut pace = Pace::default();
     let mut alive: Vec<usize> = (0..candidates.len()).collect();
     let mut trials: Vec<Trial> = Vec::new();
     let mut final_net = None;
@@ -760,8 +842,13 @@ pub fn search<B: AutodiffBackend>(
                     device,
                     keep_last: true,
                 };
+                let ran = Instant::now();
                 let (net, history) = fit::fit(net, &job);
-                done_work += work_of(c.row_work, epochs) / folds as f64;
+                pace.add(
+                    family(&c.arch),
+                    ran.elapsed().as_secs_f64(),
+                    work_of(c.row_work, epochs) / folds as f64,
+                );
                 if last && folds == 1 {
                     final_net = Some((net, history.clone()));
                 }
@@ -788,8 +875,23 @@ pub fn search<B: AutodiffBackend>(
                 finite(loss, f64::INFINITY),
             ));
             if !quiet {
-                let elapsed = start.elapsed().as_secs_f64();
-                let left = elapsed / done_work.max(1.0) * (total_work - done_work).max(0.0);
+                let left = seconds_left(
+                    &pace,
+                    (
+                        rung,
+                        alive.iter().position(|&a| a == i).map_or(0, |p| p + 1),
+                    ),
+                    &alive,
+                    &|j: usize, r: usize| {
+                        let c = &candidates[j];
+                        (
+                            family(&c.arch),
+                            work_of(c.row_work, rung_epochs(tops[j])[r]),
+                        )
+                    },
+                    &|j: usize| work_of(candidates[j].row_work, tops[j]),
+                    folds,
+                );
                 eprintln!(
                     "search: rung {}/{} ({epochs} epochs) {}: {} {:.4} (about {:.0} s left)",
                     rung + 1,
