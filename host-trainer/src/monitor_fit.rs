@@ -144,6 +144,9 @@ pub struct Options {
     /// streams' sample size), when known; otherwise as many as the
     /// reference's rows.
     pub held_out_rows: Option<usize>,
+    /// Threads the calibration replays run on (`None`: one per core). The
+    /// thresholds are the same on any number ([`replay`]).
+    pub replay_workers: Option<usize>,
 }
 
 /// The monitor section and what to report about it.
@@ -425,12 +428,13 @@ fn cluster_bootstrap(groups: &[Vec<usize>], rng: &mut Rng) -> Vec<usize> {
 /// and decisions are each stationary, and each detector sees only its own.
 ///
 /// The replay runs in blocks of [`REPLAY_BLOCK`] rows, each from the
-/// reference (as after an alarm), on every core: each block's random
-/// stream starts where a replay of the blocks one after another would
-/// start it ([`Rng::skipped`]: a row takes the same number of draws), and
-/// a largest value does not depend on the order it is taken in, so the
-/// result is the same as one core's, and `rng` is left where that replay
-/// leaves it.
+/// reference (as after an alarm), on `workers` threads (`None`: one per
+/// core). One thread draws one random stream through every block; with
+/// several, each block's stream starts where that one would reach it
+/// ([`Rng::skipped`]: a row takes the same number of draws), and a largest
+/// value does not depend on the order it is taken in, so the result is the
+/// same on any number (a test compares them), and `rng` is left where the
+/// one stream leaves it.
 fn replay(
     model: &Model<'_>,
     pool: &Pool<'_>,
@@ -438,6 +442,7 @@ fn replay(
     (stream, decisions): (&[usize], &[usize]),
     (rows, mean_rows): (usize, usize),
     (draw, rng): (&Resample, &mut Rng),
+    workers: Option<usize>,
 ) -> Result<[f32; Detector::COUNT]> {
     let probe =
         Monitor::new(def.borrowed(), model).context("monitor reference does not validate")?;
@@ -445,8 +450,8 @@ fn replay(
     let first_draw = rng.clone();
     *rng = first_draw.skipped(rows as u64 * draws_per_row);
     let blocks = rows.div_ceil(REPLAY_BLOCK);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+    let workers = workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, blocks.max(1));
     // One worker's blocks: the largest values over all its rows, and the
     // mean CUSUMs' over its rows before `mean_rows`.
@@ -458,12 +463,21 @@ fn replay(
         // reference's shares: their first two windows are not a stream's.
         let warm = (2.0 / def.params.ewma) as usize;
         let windowed = [Detector::Distribution.index(), Detector::ClassMix.index()];
+        // One worker draws one stream through every block, the plain
+        // replay (the twin the tests compare with); several start each
+        // block's stream where that one reaches it.
+        let mut sequential = first_draw.clone();
         for block in (first..blocks).step_by(workers) {
             let start = block * REPLAY_BLOCK;
-            let mut rng = first_draw.skipped(start as u64 * draws_per_row);
+            let mut skipped = first_draw.skipped(start as u64 * draws_per_row);
+            let rng = if workers == 1 {
+                &mut sequential
+            } else {
+                &mut skipped
+            };
             let mut session = memory.session(model, Some(&probe))?;
             for t in start..(start + REPLAY_BLOCK).min(rows) {
-                let i = stream[draw.pick(&mut rng)];
+                let i = stream[draw.pick(rng)];
                 let j = decisions[rng.below(decisions.len())];
                 let verdict = session.watch(pool.d.row(pool.rows[i]), &pool.decided[j])?;
                 let obs = verdict.observation.context("the probe monitor is bound")?;
@@ -697,6 +711,7 @@ pub fn build(
                         (&held, outputs),
                         per,
                         (&sampler, &mut rng),
+                        opts.replay_workers,
                     )?;
                     for (d, (a, v)) in worst.iter_mut().zip(w).enumerate() {
                         if b == 0 || OUTPUT_DETECTORS.iter().any(|o| o.index() == d) {

@@ -244,6 +244,7 @@ fn fit_monitor(
         seed: args.seed,
         calibrate,
         held_out_rows: Some(p.test_rows().1.len()).filter(|&n| n > 0),
+        replay_workers: None,
     };
     crate::monitor_fit::build(model, &p.data, &p.splits.train, &p.splits.val, opts)
         .context("building the drift monitor")

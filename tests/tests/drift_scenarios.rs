@@ -457,3 +457,32 @@ fn stable_basicmotions_stream_stays_under_one_false_alarm_per_10k_windows() {
     let (rate, by) = with_monitor(s, |b| b.false_alarm_rate(STABLE_ROWS, 7).unwrap());
     assert!(rate <= MAX_FALSE_ALARMS_PER_10K, "{rate} per 10k: {by:?}");
 }
+
+/// The calibration replays run on every core, each block's random stream
+/// started where one thread's single stream reaches it (`Rng::skipped`):
+/// the thresholds, and so the monitor section, are the same on one thread
+/// (the plain replay) as on several.
+#[test]
+fn monitor_calibration_is_the_same_on_one_thread_as_on_several() {
+    use vigie_trainer::monitor_fit::{build, Options, MIN_SHIFT};
+    let s = wine();
+    let model = Model::from_bytes(&s.built.bytes).unwrap();
+    let p = &s.built.prepared;
+    let fit = |workers: usize| {
+        let opts = Options {
+            false_alarm_rate: 1e-4,
+            min_shift: MIN_SHIFT,
+            seed: 0,
+            calibrate: true,
+            held_out_rows: None,
+            replay_workers: Some(workers),
+        };
+        build(&model, &p.data, &p.splits.train, &p.splits.val, opts)
+            .unwrap()
+            .section
+    };
+    let one = fit(1);
+    assert!(one.len() > 100, "a calibrated section: {} bytes", one.len());
+    assert_eq!(one, fit(2));
+    assert_eq!(one, fit(3));
+}
