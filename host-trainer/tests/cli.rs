@@ -327,7 +327,13 @@ fn config_errors_name_file_line_and_column() {
 #[test]
 fn demo_trains_quantizes_inspects_and_runs_the_model() {
     let dir = scratch("demo");
-    let out = dir.join("digits.vigie").display().to_string();
+    // In a folder that does not exist yet, as the default `target/demo/`
+    // when cargo builds elsewhere (`CARGO_TARGET_DIR`).
+    let out = dir
+        .join("not-yet")
+        .join("digits.vigie")
+        .display()
+        .to_string();
     prints(
         &["demo", "--out", &out],
         &[

@@ -15,6 +15,13 @@ use crate::training::args::TrainArgs;
 pub fn demo(out: &Path, force: bool) -> Result<()> {
     let data = data_dir()?;
     let digits = data.join("digits.csv");
+    // The default `target/demo/` need not exist: cargo puts its builds
+    // elsewhere when `CARGO_TARGET_DIR` is set. A folder made here is new
+    // and empty, so the output check below cannot refuse it for what it
+    // holds.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     files::check_output(
         out,
         "--out",
@@ -22,9 +29,6 @@ pub fn demo(out: &Path, force: bool) -> Result<()> {
         &[("the demo's data", &digits)],
         force,
     )?;
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     println!(
         "== 1. train an MLP on {} (80/20 stratified split, seed 0)",
         data.join("digits.csv").display()
