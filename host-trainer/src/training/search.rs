@@ -429,19 +429,25 @@ fn draw(rng: &mut Rng, base: &Config, length: usize) -> Config {
     c
 }
 
+/// The final training on every row after cross-validation, from a
+/// candidate's `work` at its last rung over `folds` folds (each of
+/// `(FOLDS − 1) / FOLDS` of the rows).
+fn refit(work: f64, folds: usize) -> f64 {
+    work / folds as f64 * FOLDS as f64 / (FOLDS - 1) as f64
+}
+
 /// Seconds left in a search at candidate `next` of `alive` in `rung`
 /// (`run(j, r)`: candidate `j`'s family and work at rung `r`): the rest of
 /// this rung, then at each later rung as many survivors as halving keeps,
 /// taken among the most expensive (the winners are not known yet), and
 /// after cross-validation the final training of the most expensive on
-/// every row (`full(j)`: its work at its last rung), each at its family's
-/// measured [`Pace`].
+/// every row, each at its family's measured [`Pace`]: the planned work of
+/// `planned_with`, from where the search is.
 fn seconds_left(
     pace: &Pace,
     (rung, next): (usize, usize),
     alive: &[usize],
     run: &dyn Fn(usize, usize) -> (usize, f64),
-    full: &dyn Fn(usize) -> f64,
     folds: usize,
 ) -> f64 {
     let at = |j: usize, r: usize| {
@@ -459,9 +465,7 @@ fn seconds_left(
     if folds > 1 {
         left += alive
             .iter()
-            .map(|&j| {
-                full(j) * pace.rate(run(j, 0).0) / folds as f64 * FOLDS as f64 / (FOLDS - 1) as f64
-            })
+            .map(|&j| refit(at(j, RUNGS - 1), folds))
             .fold(0.0, f64::max);
     }
     left
@@ -741,19 +745,17 @@ pub fn search<B: AutodiffBackend>(
                 w
             })
             .sum();
-        let refit = if folds > 1 {
-            costs
+        let last = if folds > 1 {
+            let work = costs
                 .iter()
                 .zip(tops)
                 .map(|(&c, &t)| work_of(c, t))
-                .fold(0.0, f64::max)
-                / folds as f64
-                * FOLDS as f64
-                / (FOLDS - 1) as f64
+                .fold(0.0, f64::max);
+            refit(work, folds)
         } else {
             0.0
         };
-        searched + refit
+        searched + last
     };
     // The largest per-candidate cap with at least `floor` epochs each
     // that fits the work budget (None: not even the floor fits).
@@ -889,7 +891,6 @@ pub fn search<B: AutodiffBackend>(
                             work_of(c.row_work, rung_epochs(tops[j])[r]),
                         )
                     },
-                    &|j: usize| work_of(candidates[j].row_work, tops[j]),
                     folds,
                 );
                 eprintln!(
