@@ -158,6 +158,162 @@ pub fn dot_q15_2x1(wide: &[u32], w: &[u8], groups: usize) -> (i32, i32) {
     portable::dot_q15_2x1(wide, w, groups)
 }
 
+/// One group of [`dot_q15_2x2`]: 4 weights of each row (`{pw0}`, `{pw1}`,
+/// post-incremented) times the group's four patch words (`{pp}`,
+/// post-incremented by 16), into `{c00}`, `{c01}`, `{c10}`, `{c11}`.
+#[cfg(vigie_arm_dsp)]
+macro_rules! group_2x2 {
+    () => {
+        concat!(
+            "ldr {w}, [{pw0}], #4\n",
+            "sxtb16 {t}, {w}\n",
+            "sxtb16 {w}, {w}, ror #8\n",
+            "ldrd {a}, {b}, [{pp}]\n",
+            "smlad {c00}, {t}, {a}, {c00}\n",
+            "smlad {c00}, {w}, {b}, {c00}\n",
+            "ldrd {a}, {b}, [{pp}, #8]\n",
+            "smlad {c01}, {t}, {a}, {c01}\n",
+            "smlad {c01}, {w}, {b}, {c01}\n",
+            "ldr {w}, [{pw1}], #4\n",
+            "sxtb16 {t}, {w}\n",
+            "sxtb16 {w}, {w}, ror #8\n",
+            "smlad {c11}, {t}, {a}, {c11}\n",
+            "smlad {c11}, {w}, {b}, {c11}\n",
+            "ldrd {a}, {b}, [{pp}], #16\n",
+            "smlad {c10}, {t}, {a}, {c10}\n",
+            "smlad {c10}, {w}, {b}, {c10}\n",
+        )
+    };
+}
+
+/// `[Σ p0·w0, Σ p1·w0, Σ p0·w1, Σ p1·w1]` over `4·groups` taps of two
+/// filter rows `w0`, `w1` (int8) and two input patches widened and
+/// interleaved as for [`dot_q15_2x1`]. On the DSP target one loop of 36
+/// instructions per 32 MACs (two groups a pass, an odd group first): each weight word is loaded and widened once
+/// for both positions, and each pair of patch words is loaded once for
+/// both filters but the first position's (loaded again for the second
+/// filter, which keeps the loop within the registers there are); elsewhere
+/// the same sums in plain Rust.
+#[inline(always)]
+pub fn dot_q15_2x2(wide: &[u32], w0: &[u8], w1: &[u8], groups: usize) -> [i32; 4] {
+    let groups = groups
+        .min(wide.len() / 4)
+        .min(w0.len() / 4)
+        .min(w1.len() / 4);
+    if groups == 0 {
+        return [0; 4];
+    }
+    #[cfg(vigie_arm_dsp)]
+    {
+        let (mut c00, mut c01, mut c10, mut c11) = (0i32, 0i32, 0i32, 0i32);
+        // SAFETY: the loop reads `4·groups` words of `wide` (aligned, as
+        // LDRD needs: they are `u32`) and `4·groups` bytes of each row;
+        // all hold that many (checked above); `groups` ≥ 1.
+        unsafe {
+            core::arch::asm!(
+                // An odd group first, then two groups per pass.
+                "lsrs {n}, {n}, #1",
+                "bcc 3f",
+                group_2x2!(),
+                "3:",
+                "cmp {n}, #0",
+                "beq 4f",
+                "2:",
+                group_2x2!(),
+                group_2x2!(),
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "4:",
+                pp = inout(reg) wide.as_ptr() => _,
+                pw0 = inout(reg) w0.as_ptr() => _,
+                pw1 = inout(reg) w1.as_ptr() => _,
+                n = inout(reg) groups => _,
+                c00 = inout(reg) c00,
+                c01 = inout(reg) c01,
+                c10 = inout(reg) c10,
+                c11 = inout(reg) c11,
+                a = out(reg) _,
+                b = out(reg) _,
+                w = out(reg) _,
+                t = out(reg) _,
+                options(nostack, readonly),
+            );
+        }
+        [c00, c01, c10, c11]
+    }
+    #[cfg(not(vigie_arm_dsp))]
+    {
+        let (c00, c01) = portable::dot_q15_2x1(wide, w0, groups);
+        let (c10, c11) = portable::dot_q15_2x1(wide, w1, groups);
+        [c00, c01, c10, c11]
+    }
+}
+
+/// Copies `rows` runs of `run` bytes, the `r`-th starting at
+/// `src[r·stride]`, one after another into `dst`: the gathering of a
+/// convolution's input patch. On the DSP target one `asm!` loop (words
+/// first, with unaligned LDR and STR, then bytes; 14 instructions for a run
+/// of 5), since LLVM turns the plain loop into a call to `memcpy` per run,
+/// whose set-up costs more than a run of a few bytes; elsewhere plain Rust.
+/// Copies nothing unless `src` and `dst` hold all the runs.
+#[inline(always)]
+pub fn copy_rows(src: &[i8], stride: usize, run: usize, rows: usize, dst: &mut [i8]) {
+    if rows == 0
+        || run == 0
+        || stride < run
+        || dst.len() / run < rows
+        || src.len() < (rows - 1) * stride + run
+    {
+        return;
+    }
+    #[cfg(vigie_arm_dsp)]
+    {
+        // SAFETY: run `r` reads `src[r·stride .. r·stride + run]` and
+        // writes `dst[r·run .. (r + 1)·run]`, within both slices for every
+        // `r < rows` (checked above: `(rows − 1)·stride + run ≤ src.len()`,
+        // `rows·run ≤ dst.len()`); `rows` ≥ 1 and `run` ≥ 1. The word
+        // accesses are LDR and STR, which may be unaligned on Armv7E-M.
+        // `dst` is borrowed mutably, so the two do not overlap.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "movs {n}, {words}",
+                "beq 4f",
+                "3:",
+                "ldr {t}, [{s}], #4",
+                "str {t}, [{d}], #4",
+                "subs {n}, {n}, #1",
+                "bne 3b",
+                "4:",
+                "movs {n}, {bytes}",
+                "beq 6f",
+                "5:",
+                "ldrb {t}, [{s}], #1",
+                "strb {t}, [{d}], #1",
+                "subs {n}, {n}, #1",
+                "bne 5b",
+                "6:",
+                "add {s}, {s}, {skip}",
+                "subs {rows}, {rows}, #1",
+                "bne 2b",
+                s = inout(reg) src.as_ptr() => _,
+                d = inout(reg) dst.as_mut_ptr() => _,
+                rows = inout(reg) rows => _,
+                words = in(reg) run / 4,
+                bytes = in(reg) run % 4,
+                skip = in(reg) stride - run,
+                n = out(reg) _,
+                t = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+    #[cfg(not(vigie_arm_dsp))]
+    for (d, r) in dst.chunks_exact_mut(run).zip(0..rows) {
+        d.copy_from_slice(&src[r * stride..r * stride + run]);
+    }
+}
+
 /// The instructions that widen one word of 4 int8 values from pointer
 /// operand `$src` (post-incremented) to two words of 16-bit lanes minus the
 /// zero point (`{nzp}`), stored at `{pw}` (post-incremented by 8): the body
@@ -265,9 +421,31 @@ pub fn widen_q15(x: &[i8], zp: i8, wide: &mut [u32], groups: usize) {
     portable::widen_q15(x, neg_zp_lanes(zp), wide, groups)
 }
 
+/// One group of [`dot_q15_1x2`]: two input words (`{pp}`, post-incremented)
+/// times 4 weights of each row (`{pw0}`, `{pw1}`), into `{a0}` and `{a1}`.
+#[cfg(vigie_arm_dsp)]
+macro_rules! group_1x2 {
+    () => {
+        concat!(
+            "ldrd {a}, {b}, [{pp}], #8\n",
+            "ldr {w}, [{pw0}], #4\n",
+            "sxtb16 {t}, {w}\n",
+            "sxtb16 {w}, {w}, ror #8\n",
+            "smlad {a0}, {t}, {a}, {a0}\n",
+            "smlad {a0}, {w}, {b}, {a0}\n",
+            "ldr {w}, [{pw1}], #4\n",
+            "sxtb16 {t}, {w}\n",
+            "sxtb16 {w}, {w}, ror #8\n",
+            "smlad {a1}, {t}, {a}, {a1}\n",
+            "smlad {a1}, {w}, {b}, {a1}\n",
+        )
+    };
+}
+
 /// `(Σ x[i]·w0[i], Σ x[i]·w1[i])` over `4·groups` values of an input
 /// already widened by [`widen_q15`] and two int8 weight rows. On the DSP
-/// target one loop of 13 instructions per 8 MACs; elsewhere plain Rust.
+/// target one loop of 46 instructions per 32 MACs (four groups a pass, the
+/// `groups mod 4` first); elsewhere plain Rust.
 #[inline(always)]
 pub fn dot_q15_1x2(wide: &[u32], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i32) {
     let groups = groups
@@ -285,20 +463,27 @@ pub fn dot_q15_1x2(wide: &[u32], w0: &[u8], w1: &[u8], groups: usize) -> (i32, i
         // (checked above); `groups` ≥ 1.
         unsafe {
             core::arch::asm!(
+                // `groups mod 4` groups first (one, then two), then four
+                // groups per pass.
+                "lsrs {n}, {n}, #1",
+                "bcc 3f",
+                group_1x2!(),
+                "3:",
+                "lsrs {n}, {n}, #1",
+                "bcc 5f",
+                group_1x2!(),
+                group_1x2!(),
+                "5:",
+                "cmp {n}, #0",
+                "beq 4f",
                 "2:",
-                "ldrd {a}, {b}, [{pp}], #8",
-                "ldr {w}, [{pw0}], #4",
-                "sxtb16 {t}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {a0}, {t}, {a}, {a0}",
-                "smlad {a0}, {w}, {b}, {a0}",
-                "ldr {w}, [{pw1}], #4",
-                "sxtb16 {t}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {a1}, {t}, {a}, {a1}",
-                "smlad {a1}, {w}, {b}, {a1}",
+                group_1x2!(),
+                group_1x2!(),
+                group_1x2!(),
+                group_1x2!(),
                 "subs {n}, {n}, #1",
                 "bne 2b",
+                "4:",
                 pp = inout(reg) wide.as_ptr() => _,
                 pw0 = inout(reg) w0.as_ptr() => _,
                 pw1 = inout(reg) w1.as_ptr() => _,

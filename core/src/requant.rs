@@ -125,6 +125,73 @@ impl Requantizer {
     }
 }
 
+/// A [`Requantizer`] prepared for a kernel's inner loop: what
+/// [`Requantizer::apply`] derives from the shift on every call (the right
+/// shift, its remainder mask and half of it) is derived once, so the common
+/// case (a real multiplier below 1: a non-negative multiplier and no left
+/// shift) costs one multiply-accumulate and a few single-cycle
+/// instructions. [`Prepared::apply`] equals [`Requantizer::apply`] for
+/// every accumulator (a property test holds them equal); any other
+/// multiplier or shift goes through [`Requantizer::apply`] itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prepared {
+    /// The requantizer it was prepared from.
+    pub requantizer: Requantizer,
+    /// Whether the short path applies (shift ≤ 0, multiplier ≥ 0).
+    short: bool,
+    /// Right shift, in `0..=31`.
+    right: u32,
+    /// `2^right − 1`.
+    mask: i32,
+    /// `mask >> 1`.
+    half: i32,
+}
+
+impl Default for Prepared {
+    fn default() -> Self {
+        Prepared::new(Requantizer {
+            multiplier: 0,
+            shift: 0,
+            output_zero_point: 0,
+            min: -128,
+            max: 127,
+        })
+    }
+}
+
+impl Prepared {
+    /// Prepares `r`.
+    #[inline(always)]
+    pub fn new(r: Requantizer) -> Self {
+        let right = r.shift.wrapping_neg().clamp(0, 31) as u32;
+        let mask = (1u32 << right).wrapping_sub(1) as i32;
+        Prepared {
+            requantizer: r,
+            short: r.shift <= 0 && r.multiplier >= 0,
+            right,
+            mask,
+            half: mask >> 1,
+        }
+    }
+
+    /// The int8 output for an accumulator, bit for bit
+    /// [`Requantizer::apply`]: the rounding doubling high multiply as one
+    /// 64-bit multiply-add and a shift, then the rounding right shift
+    /// (half away from zero: the remainder against half the divisor, one
+    /// more for a negative value), the zero point and the clamp.
+    #[inline(always)]
+    pub fn apply(&self, acc: i32) -> i8 {
+        let r = &self.requantizer;
+        if !self.short {
+            return r.apply(acc);
+        }
+        let high = ((acc as i64 * r.multiplier as i64 + (1 << 30)) >> 31) as i32;
+        let threshold = self.half + ((high as u32) >> 31) as i32;
+        let v = (high >> self.right) + i32::from((high & self.mask) > threshold);
+        v.saturating_add(r.output_zero_point).max(r.min).min(r.max) as i8
+    }
+}
+
 /// Converts a real multiplier into a Q31 multiplier and a shift, as TFLM's
 /// `QuantizeMultiplier`: `real ≈ multiplier · 2^(shift − 31)` with
 /// `multiplier` in `[2^30, 2^31)`. Zero gives `(0, 0)`; values too small for

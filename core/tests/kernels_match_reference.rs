@@ -21,7 +21,8 @@ use vigie_core::kernels::quantiles::{
 use vigie_core::kernels::{window_geometry, ChannelQuant};
 use vigie_core::requant::{
     multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_reference,
-    saturating_rounding_doubling_high_mul, MAX_SHIFT, MIN_MULTIPLIER, MIN_SHIFT,
+    saturating_rounding_doubling_high_mul, Prepared, Requantizer, MAX_SHIFT, MIN_MULTIPLIER,
+    MIN_SHIFT,
 };
 
 /// Cases per property, as the issue asks (at least 256).
@@ -159,6 +160,20 @@ proptest! {
             multiply_by_quantized_multiplier(x, m, shift),
             multiply_by_quantized_multiplier_reference(x as i64, m, shift)
         );
+    }
+
+    #[test]
+    fn prepared_requantizer_equals_requantizer(
+        x in edgy_i32(), m in edgy_i32(), shift in -33i32..=33, zp in any::<i8>(),
+        a in any::<i8>(), b in any::<i8>()
+    ) {
+        // Every multiplier and shift, valid or not: the short path where it
+        // applies, the general one elsewhere, the same outputs.
+        let r = Requantizer {
+            multiplier: m, shift, output_zero_point: zp as i32,
+            min: a.min(b) as i32, max: a.max(b) as i32,
+        };
+        prop_assert_eq!(Prepared::new(r).apply(x), r.apply(x));
     }
 
     #[test]

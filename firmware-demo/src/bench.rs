@@ -212,3 +212,79 @@ pub fn quantiles(clock: &Clock) -> Measured {
         )
     }
 }
+
+/// The fast kernels against their references over a sweep of small
+/// shapes, on the device: what `core/tests/kernels_match_reference.rs`
+/// checks on the host, where the `asm!` loops are plain Rust. The shapes
+/// reach every branch of those loops: dense inputs of every length from 1
+/// to 40 (each count of 4-value groups modulo 4, each tail), odd and even
+/// output counts; convolutions with 1 to 6 input channels, kernels 1 to 7,
+/// strides 1 and 2, both paddings, and 1 to 17 filters (an odd last
+/// filter, a second block of 16).
+pub struct Sweep {
+    /// Shapes run.
+    pub shapes: u32,
+    /// Shapes whose fast output equals the reference's.
+    pub equal: u32,
+}
+
+/// Runs the [`Sweep`].
+pub fn sweep() -> Sweep {
+    use vigie_core::format::Padding;
+    use vigie_core::kernels::window_geometry;
+    let q = quant();
+    let (mut shapes, mut equal) = (0u32, 0u32);
+    let dense_input = INPUT.map(|b| b as i8);
+    for n in 1..=40usize {
+        for outs in [1usize, 2, 3, 5] {
+            let (mut fast, mut reference) = ([0i8; 5], [0i8; 5]);
+            let mut scratch = [0i8; dense_scratch_bytes(40)];
+            let w = &WEIGHTS[..n * outs];
+            dense_s8(&dense_input[..n], w, &q, &mut scratch, &mut fast[..outs]);
+            dense_s8_reference(&dense_input[..n], w, &q, &mut reference[..outs]);
+            shapes += 1;
+            equal += u32::from(fast == reference);
+        }
+    }
+    let conv_input = CONV_INPUT.map(|b| b as i8);
+    for in_channels in [1usize, 2, 3, 6] {
+        for kernel in [1usize, 2, 3, 5, 7] {
+            for stride in [1usize, 2] {
+                for out_channels in [1usize, 3, 4, 17] {
+                    for in_len in [1usize, 6, 13] {
+                        for padding in [Padding::Same, Padding::Valid] {
+                            let Some((out_len, pad_left)) = window_geometry(
+                                in_len as u32,
+                                kernel as u32,
+                                stride as u32,
+                                padding,
+                            ) else {
+                                continue;
+                            };
+                            let s = Conv1dShape {
+                                in_channels,
+                                in_len,
+                                out_channels,
+                                out_len: out_len as usize,
+                                kernel,
+                                stride,
+                                pad_left: pad_left as usize,
+                            };
+                            let n = out_channels * s.out_len;
+                            let (mut fast, mut reference) = ([0i8; 17 * 13], [0i8; 17 * 13]);
+                            // Dirty scratch: the kernel must not depend on it.
+                            let mut scratch = [0x5Ai8; conv1d_scratch_bytes(6, 7)];
+                            let x = &conv_input[..in_channels * in_len];
+                            let w = &CONV_WEIGHTS[..out_channels * in_channels * kernel];
+                            conv1d_s8(x, w, &s, &q, &mut scratch, &mut fast[..n]);
+                            conv1d_s8_reference(x, w, &s, &q, &mut reference[..n]);
+                            shapes += 1;
+                            equal += u32::from(fast == reference);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Sweep { shapes, equal }
+}

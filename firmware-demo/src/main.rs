@@ -256,6 +256,12 @@ fn replay_stream(
     for k in &kernels {
         say!("cost: {}", k);
     }
+    let sweep = bench::sweep();
+    say!(
+        "kernels: fast equal to reference on {} of {} shapes",
+        sweep.equal,
+        sweep.shapes
+    );
     say!(
         "memory: static RAM {} bytes (arena {}, monitor state {}, adaptation state {}, input {}, attribution buffers {}), stack peak {} bytes, flash model {} bytes, stream {} bytes",
         stack::static_bytes(),
@@ -269,6 +275,7 @@ fn replay_stream(
         assets::STREAM.len()
     );
     let ok = kernels.iter().all(|k| k.equal)
+        && sweep.equal == sweep.shapes
         && summary.false_alarms == 0
         && summary.delay().is_some_and(|d| d <= DRIFT_BOUND)
         && (!ADAPTS || recovered(&summary));
