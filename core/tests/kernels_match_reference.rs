@@ -19,6 +19,7 @@ use vigie_core::kernels::quantiles::{
     quantile_rank, quantiles_s8, quantiles_s8_reference, QuantileShape,
 };
 use vigie_core::kernels::{window_geometry, ChannelQuant};
+use vigie_core::math::{quantize_affine, quantize_affine_reference};
 use vigie_core::requant::{
     multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_reference,
     saturating_rounding_doubling_high_mul, Prepared, Requantizer, MAX_SHIFT, MIN_MULTIPLIER,
@@ -38,6 +39,18 @@ fn edgy_i32() -> impl Strategy<Value = i32> {
         1 => Just(-1),
         1 => Just(1 << 30),
         1 => -70_000i32..70_000,
+    ]
+}
+
+fn edgy_f32() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        3 => any::<f32>(),
+        3 => -300.0f32..300.0,
+        2 => (-600i32..600).prop_map(|k| k as f32 * 0.5),
+        1 => Just(f32::NAN),
+        1 => Just(f32::INFINITY),
+        1 => Just(f32::NEG_INFINITY),
+        1 => Just(0.0f32),
     ]
 }
 
@@ -174,6 +187,16 @@ proptest! {
             min: a.min(b) as i32, max: a.max(b) as i32,
         };
         prop_assert_eq!(Prepared::new(r).apply(x), r.apply(x));
+    }
+
+    #[test]
+    fn input_quantization_equals_reference(
+        x in edgy_f32(), scale in edgy_f32(), offset in edgy_f32()
+    ) {
+        prop_assert_eq!(
+            quantize_affine(x, scale, offset),
+            quantize_affine_reference(x, scale, offset)
+        );
     }
 
     #[test]
@@ -433,6 +456,32 @@ proptest! {
             let mut fast: Vec<i8> = reference.iter().map(|&v| !v).collect();
             depthwise_conv2d_s8(&input, &weights, &g, 1, &p.quant(), &mut scratch[offset..], &mut fast);
             prop_assert_eq!(&fast, &reference);
+        }
+    }
+}
+
+#[test]
+fn max_pool_by_two_equals_reference_on_odd_and_even_rows() {
+    // The pool by 2 has its own loop; every row length from 1 to 9, both
+    // paddings ("same" keeps an odd row's last value as a window).
+    for in_len in 1usize..=9 {
+        for p in [Padding::Same, Padding::Valid] {
+            let Some((out_len, pad_left)) = window_geometry(in_len as u32, 2, 2, p) else {
+                continue;
+            };
+            let s = PoolShape {
+                channels: 3,
+                in_len,
+                out_len: out_len as usize,
+                kernel: 2,
+                stride: 2,
+                pad_left: pad_left as usize,
+            };
+            let input: Vec<i8> = (0..3 * in_len)
+                .map(|i| (i as i8).wrapping_mul(37))
+                .collect();
+            let (fast, reference) = both(max_pool1d_s8, max_pool1d_s8_reference, &s, &input);
+            assert_eq!(fast, reference, "length {in_len}, {p:?}");
         }
     }
 }
