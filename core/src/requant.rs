@@ -118,6 +118,15 @@ impl Requantizer {
             .clamp(self.min, self.max) as i8
     }
 
+    /// [`Requantizer::apply`] as one function that is never inlined: the
+    /// rare case of [`Prepared::apply`], kept out of the kernels' loops
+    /// and of the flash each inlined copy would take.
+    #[inline(never)]
+    #[cold]
+    pub fn apply_outlined(&self, acc: i32) -> i8 {
+        self.apply(acc)
+    }
+
     /// The same through the `i128` reference, for reference kernels.
     pub fn apply_reference(&self, acc: i64) -> i8 {
         let v = multiply_by_quantized_multiplier_reference(acc, self.multiplier, self.shift) as i64;
@@ -183,7 +192,7 @@ impl Prepared {
     pub fn apply(&self, acc: i32) -> i8 {
         let r = &self.requantizer;
         if !self.short {
-            return r.apply(acc);
+            return r.apply_outlined(acc);
         }
         let high = ((acc as i64 * r.multiplier as i64 + (1 << 30)) >> 31) as i32;
         let threshold = self.half + ((high as u32) >> 31) as i32;

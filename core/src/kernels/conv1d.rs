@@ -80,12 +80,11 @@ pub fn conv1d_s8(
     let mut first = 0;
     while first < s.out_channels {
         let last = (first + CHANNEL_BLOCK).min(s.out_channels);
-        let mut requantizers = [Prepared::default(); CHANNEL_BLOCK];
-        let mut biases = [0i32; CHANNEL_BLOCK];
-        for (i, o) in (first..last).enumerate() {
-            requantizers[i] = Prepared::new(q.requantizer(o));
-            biases[i] = q.bias(o);
-        }
+        // Channels past the last read as zeros (`ChannelQuant` reads out
+        // of range as 0) and are never used.
+        let requantizers: [Prepared; CHANNEL_BLOCK] =
+            core::array::from_fn(|i| Prepared::new(q.requantizer(first + i)));
+        let biases: [i32; CHANNEL_BLOCK] = core::array::from_fn(|i| q.bias(first + i));
         let block = &weights[first * taps..last * taps];
         for op in (0..s.out_len).step_by(2) {
             let pair = op + 1 < s.out_len;
