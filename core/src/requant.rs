@@ -110,9 +110,22 @@ pub struct Requantizer {
 }
 
 impl Requantizer {
-    /// The int8 output for an accumulator.
+    /// The int8 output for an accumulator. Inlined for the usual case (a
+    /// real multiplier below 1: no left shift, a non-negative multiplier),
+    /// the rest out of line ([`Requantizer::apply_outlined`]), so that the
+    /// kernels' loops and flash carry only the short path.
     #[inline(always)]
     pub fn apply(&self, acc: i32) -> i8 {
+        if self.shift <= 0 && self.multiplier >= 0 {
+            self.apply_any(acc)
+        } else {
+            self.apply_outlined(acc)
+        }
+    }
+
+    /// [`Requantizer::apply`] for every multiplier and shift.
+    #[inline(always)]
+    fn apply_any(&self, acc: i32) -> i8 {
         let v = multiply_by_quantized_multiplier(acc, self.multiplier, self.shift);
         v.saturating_add(self.output_zero_point)
             .clamp(self.min, self.max) as i8
@@ -121,10 +134,12 @@ impl Requantizer {
     /// [`Requantizer::apply`] as one function that is never inlined: the
     /// rare case of [`Prepared::apply`], kept out of the kernels' loops
     /// and of the flash each inlined copy would take.
+    /// By value, so the inlined caller keeps its fields in registers
+    /// instead of a copy on the stack for this call's sake.
     #[inline(never)]
     #[cold]
-    pub fn apply_outlined(&self, acc: i32) -> i8 {
-        self.apply(acc)
+    pub fn apply_outlined(self, acc: i32) -> i8 {
+        self.apply_any(acc)
     }
 
     /// The same through the `i128` reference, for reference kernels.
