@@ -67,8 +67,9 @@ struct SearchArgs {
     /// Most multiply-accumulates per inference.
     #[arg(long)]
     max_macs: Option<u64>,
-    /// Most Cortex-M4F instructions per inference (estimated from the
-    /// instructions per MAC measured in QEMU for each layer kind).
+    /// Most Cortex-M4F instructions per inference, estimated layer by
+    /// layer from the per-MAC, per-output and per-value costs the firmware
+    /// measures in QEMU (within 10% of its two models' measured inference).
     #[arg(long)]
     max_instructions: Option<u64>,
     /// Seconds of training the model search may plan for, on a 2-core

@@ -159,6 +159,23 @@ fn check_firmware(name: &str, features: &[&str]) -> Option<String> {
     assert!(out.lines().any(|l| l == "result: ok"), "{out}");
     assert_eq!(code, Some(0), "{out}");
 
+    // The search's instruction estimate (what `--max-instructions`
+    // bounds) is close to what the device measured for one inference
+    // (the firmware that adapts prints a whole step's cost instead).
+    if !features.contains(&"adapt") {
+        let measured: f64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("cost: inference "))
+            .and_then(|l| l.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no inference cost printed:\n{out}"));
+        let estimated = vigie_trainer::training::search::estimated_instructions(&model) as f64;
+        let tolerance = vigie_trainer::training::search::ESTIMATE_TOLERANCE;
+        assert!(
+            (estimated - measured).abs() <= tolerance * measured,
+            "estimated {estimated} instructions per inference, measured {measured}"
+        );
+    }
+
     // The summary, recomputed on the host, meets the bound.
     let summary = host.last().unwrap();
     assert!(summary.contains("false alarms 0"), "{summary}");

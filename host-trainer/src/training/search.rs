@@ -41,11 +41,78 @@ pub struct Budget {
 /// rest is the application's.
 const DEVICE_SHARE: usize = 4;
 
-/// Instructions per MAC of vigie-core's int8 kernels on a Cortex-M4F with
-/// the DSP extension, measured in QEMU (`./test.sh`, firmware costs):
-/// dense 256×64 2.05, conv1d 16×50 k5 3.07. Rounded up.
-const INSTRUCTIONS_PER_DENSE_MAC: f64 = 2.1;
-const INSTRUCTIONS_PER_CONV_MAC: f64 = 3.1;
+/// Cortex-M4F instructions (the DSP extension, FPU) of one inference of
+/// `model`, summed over its layers from the costs the firmware measures in
+/// QEMU (`cost by layer:` lines of `cd firmware-demo && cargo run
+/// --release [--features digits]`, 2026-11-30): dense and convolution
+/// layers per MAC (the SXTB16/SMLAD loops) and per output value (the
+/// requantization and each dot product's set-up, which weigh on short
+/// dot products), input quantization and pooling per value read, quantile
+/// pooling per channel and per value. `tests/tests/firmware_matches_host.rs`
+/// holds it within [`ESTIMATE_TOLERANCE`] of the firmware's measured
+/// inference for its two models.
+pub fn estimated_instructions(model: &Model) -> u64 {
+    let shape_len = |s: Option<vigie_core::validate::Shape>| s.map_or(0, |s| s.len()) as f64;
+    let mut total =
+        INSTRUCTIONS_PER_INPUT + INSTRUCTIONS_PER_INPUT_VALUE * model.input_len() as f64;
+    let mut inputs = model.input_len() as f64;
+    let mut i = 0;
+    while let Some(kind) = model.layer_kind(i) {
+        let outputs = shape_len(model.layer_output_shape(i));
+        let macs = model.layer_macs(i).unwrap_or(0) as f64;
+        total += match kind {
+            "dense" => INSTRUCTIONS_PER_DENSE_MAC * macs + INSTRUCTIONS_PER_DENSE_OUTPUT * outputs,
+            "conv1d" => INSTRUCTIONS_PER_CONV_MAC * macs + INSTRUCTIONS_PER_CONV_OUTPUT * outputs,
+            "max_pool1d" | "avg_pool1d" => INSTRUCTIONS_PER_POOLED_VALUE * inputs,
+            "global_avg_pool1d" => INSTRUCTIONS_PER_GLOBAL_POOLED_VALUE * inputs,
+            "quantiles1d" => {
+                let x = match i {
+                    0 => Some(model.input_shape()),
+                    _ => model.layer_output_shape(i - 1),
+                };
+                x.map_or(0.0, |x| {
+                    x.channels as f64
+                        * (INSTRUCTIONS_PER_QUANTILE_CHANNEL
+                            + INSTRUCTIONS_PER_QUANTILE_VALUE * x.length as f64)
+                })
+            }
+            "flatten" => 0.0,
+            // The imported models' kinds, which the search never builds:
+            // their MACs at the convolution's rate.
+            _ => INSTRUCTIONS_PER_CONV_MAC * macs + INSTRUCTIONS_PER_CONV_OUTPUT * outputs,
+        };
+        inputs = outputs;
+        i += 1;
+    }
+    total as u64
+}
+
+/// How far [`estimated_instructions`] may be from the firmware's measured
+/// inference (a share of the measured figure): the per-layer rates are
+/// fitted on these two models' layers, and a model's other shapes
+/// (longer or shorter dot products) move them by a few percent.
+pub const ESTIMATE_TOLERANCE: f64 = 0.10;
+
+/// The float-to-int8 input map: a fixed cost and one per raw value
+/// (BasicMotions, 600 values: 17,040 instructions; digits, 64: 3,840).
+const INSTRUCTIONS_PER_INPUT: f64 = 2000.0;
+const INSTRUCTIONS_PER_INPUT_VALUE: f64 = 25.0;
+/// Dense layers: per MAC the loop of two rows by four groups (46
+/// instructions per 32 MACs), per output its requantization and share of
+/// the pass set-up (dense 256→64: 30,240 instructions; digits 64→64,
+/// 12,560).
+const INSTRUCTIONS_PER_DENSE_MAC: f64 = 1.44;
+const INSTRUCTIONS_PER_DENSE_OUTPUT: f64 = 104.0;
+/// Convolutions: per MAC the two-filters-by-two-positions loop, per output
+/// its requantization and share of the patch gathering (BasicMotions:
+/// 6 channels × kernel 5 → 16 filters over 100 positions, 187,240
+/// instructions; 16 × 5 → 16 over 50, 148,280).
+const INSTRUCTIONS_PER_CONV_MAC: f64 = 1.37;
+const INSTRUCTIONS_PER_CONV_OUTPUT: f64 = 76.0;
+/// Pooling by 2, per value read (6,800 for 1,600 values, 3,600 for 800).
+const INSTRUCTIONS_PER_POOLED_VALUE: f64 = 4.5;
+/// Global average pooling, per value read (3,320 for 400).
+const INSTRUCTIONS_PER_GLOBAL_POOLED_VALUE: f64 = 8.3;
 /// Quantile pooling has no MACs: a fixed cost per channel (clearing and
 /// walking its 256-bin count) and a cost per value, fitted to the QEMU
 /// figure of 6 channels × 100 values read at 32 quantiles, 22,600
@@ -157,18 +224,8 @@ pub fn footprint<B: burn::tensor::backend::Backend>(
     let quantized = float.quantize()?;
     let bytes = quantized.to_bytes();
     let model = Model::from_def(quantized.def())?;
-    let conv_macs: u64 = conv_macs(arch);
     let macs = model.macs();
-    let quantiles = if arch.quantiles > 0 {
-        arch.channels as f64
-            * (INSTRUCTIONS_PER_QUANTILE_CHANNEL
-                + INSTRUCTIONS_PER_QUANTILE_VALUE * arch.length as f64)
-    } else {
-        0.0
-    };
-    let instructions = (conv_macs as f64 * INSTRUCTIONS_PER_CONV_MAC
-        + macs.saturating_sub(conv_macs) as f64 * INSTRUCTIONS_PER_DENSE_MAC
-        + quantiles) as u64;
+    let instructions = estimated_instructions(&model);
     Ok(Footprint {
         flash: bytes.len() + reserve.0,
         ram: model.arena_len() + reserve.1,
@@ -186,12 +243,6 @@ fn conv_blocks(arch: &Architecture) -> impl Iterator<Item = (usize, usize, usize
         (len, c_in) = (len / 2, f);
         block
     })
-}
-
-fn conv_macs(arch: &Architecture) -> u64 {
-    conv_blocks(arch)
-        .map(|(len, c_in, f)| (len * arch.kernel * c_in * f) as u64)
-        .sum()
 }
 
 /// One trained candidate at one rung of the search.
