@@ -25,6 +25,7 @@ pub mod device;
 pub mod evaluation;
 pub mod files;
 pub mod monitor_fit;
+pub mod parallel;
 pub mod pipeline;
 pub mod quantize;
 pub mod report;

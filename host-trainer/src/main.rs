@@ -363,6 +363,11 @@ enum Command {
         /// per input channel and one input's worth of RAM.
         #[arg(long)]
         adapt: bool,
+        /// Threads for training the search's candidates and replaying the
+        /// drift monitor's calibration (default: one per core). Each run
+        /// has its own seeds, so the file is the same on any number.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
         #[command(flatten)]
         search: Box<SearchArgs>,
         /// Print one JSON object on standard output.
@@ -772,6 +777,7 @@ fn run(cli: Cli) -> Result<()> {
             rehearsal,
             key,
             adapt,
+            threads,
         } => {
             if print_config {
                 print!("{}", vigie_trainer::training::config::default_toml());
@@ -854,6 +860,7 @@ fn run(cli: Cli) -> Result<()> {
                 from,
                 rehearsal,
                 adapt,
+                threads: threads.map(usize::from),
             };
             let mut summary = pipeline::train(&args)?;
             // A model with a blocking finding is not an update candidate.

@@ -103,6 +103,7 @@ pub fn train_on<B: AutodiffBackend>(
                 reserve,
                 args.seed,
                 args.quiet,
+                args.threads,
                 &device,
             )?;
             if !args.quiet {
@@ -244,7 +245,7 @@ fn fit_monitor(
         seed: args.seed,
         calibrate,
         held_out_rows: Some(p.test_rows().1.len()).filter(|&n| n > 0),
-        replay_workers: None,
+        replay_workers: args.threads,
     };
     crate::monitor_fit::build(model, &p.data, &p.splits.train, &p.splits.val, opts)
         .context("building the drift monitor")

@@ -254,3 +254,37 @@ fn an_mlp_on_window_quantiles_runs_on_the_device_as_trained() {
         Some((6, 16))
     );
 }
+
+#[test]
+fn the_search_writes_the_same_file_on_one_thread_as_on_several() {
+    // Each candidate's run on each fold, and the final training beside the
+    // last rung, has its own seeds: how many threads run them changes the
+    // time, never the file. Window data, so that the final training runs
+    // beside the last rung's folds (cross-validation of few rows).
+    let dir = scratch("threads");
+    let run = |threads: &str| {
+        let model = dir.join(format!("m{threads}.vigie"));
+        let o = vigie(&[
+            "train",
+            "--quiet",
+            "--data",
+            &data("basicmotions_train.csv"),
+            "--test",
+            &data("basicmotions_test.csv"),
+            "--target",
+            "activity",
+            "--time-budget",
+            QUICK_SEARCH,
+            "--threads",
+            threads,
+            "--out",
+            s(&model),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let trace = report_of(&model).search.expect("a search ran");
+        assert!(trace.folds > 1, "cross-validation: {}", trace.selection);
+        std::fs::read(&model).unwrap()
+    };
+    let one = run("1");
+    assert!(one == run("3"), "the file differs on 3 threads");
+}

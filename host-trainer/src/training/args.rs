@@ -107,6 +107,9 @@ pub struct TrainArgs {
     /// Store what the device needs to correct a drifted input
     /// (`--adapt`).
     pub adapt: bool,
+    /// Threads for the search's runs and the monitor's calibration replays
+    /// (`None`: one per core); the file is the same on any number.
+    pub threads: Option<usize>,
 }
 
 impl TrainArgs {
@@ -147,6 +150,7 @@ impl TrainArgs {
             from: None,
             rehearsal: None,
             adapt: false,
+            threads: None,
         }
     }
 }

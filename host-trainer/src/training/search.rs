@@ -680,6 +680,7 @@ pub fn search<B: AutodiffBackend>(
     reserve: (usize, usize),
     seed: u64,
     quiet: bool,
+    threads: Option<usize>,
     device: &B::Device,
 ) -> Result<Outcome<B>> {
     let outputs = if p.classes > 0 { p.classes } else { 1 };
@@ -874,38 +875,116 @@ pub fn search<B: AutodiffBackend>(
     let mut final_net = None;
     for rung in 0..RUNGS {
         let mut scored: Vec<(usize, f64, f64)> = Vec::new();
-        for &i in &alive {
+        let last = rung + 1 == RUNGS;
+        let epochs_of = |i: usize| rung_epochs(tops[i])[rung];
+        // Every (candidate, fold) run of the rung, on every core: each run
+        // has its own seeds, so the scores (and the file) are the same on
+        // any number of threads. The most expensive first, so that the
+        // cores finish together.
+        let mut jobs: Vec<(usize, usize)> = alive
+            .iter()
+            .flat_map(|&i| (0..folds).map(move |f| (i, f)))
+            .collect();
+        // At the last rung the survivor is known before its folds run: its
+        // final training on every training row (what `pipeline` would run
+        // next, with the same seeds) runs beside them, as fold `folds`.
+        let refit_here = last && folds > 1 && alive.len() == 1;
+        if refit_here {
+            jobs.push((alive[0], folds));
+        }
+        let job_work = |&(i, f): &(usize, usize)| {
+            let work = work_of(candidates[i].row_work, epochs_of(i)) / folds as f64;
+            if f == folds {
+                refit(work * folds as f64, folds)
+            } else {
+                work
+            }
+        };
+        jobs.sort_by(|a, b| job_work(b).total_cmp(&job_work(a)).then(a.cmp(b)));
+        if !quiet {
+            eprintln!(
+                "search: rung {}/{}: {} candidate(s) × {folds} fold(s)",
+                rung + 1,
+                RUNGS,
+                alive.len()
+            );
+        }
+        let started = Instant::now();
+        let runs = crate::parallel::map(jobs.len(), threads, |k| {
+            let (i, f) = jobs[k];
             let c = &candidates[i];
-            let epochs = rung_epochs(tops[i])[rung];
+            let final_training = f == folds;
+            // The final training: all the epochs of the last rung's
+            // schedule, on every training row, seeded as `pipeline` seeds
+            // it; a fold's run: its own seeds.
+            let epochs = if final_training {
+                tops[i]
+            } else {
+                epochs_of(i)
+            };
             let mut cfg = c.config.training.clone();
             cfg.epochs = epochs;
             cfg.patience = epochs;
+            let ((tr, va), mut init, job_seed) = if final_training {
+                ((train, val), Rng(seed ^ 0x1417_5EED), seed)
+            } else {
+                let (tr, va) = &plan.pairs[f];
+                (
+                    (tr, va),
+                    Rng(seed ^ 0x1417_5EED ^ (i as u64) << 8 ^ f as u64),
+                    seed ^ (i as u64) << 16 ^ f as u64,
+                )
+            };
+            let net = c.arch.init::<B>(c.config.model.dropout, &mut init, device);
+            let job = fit::Job {
+                train: tr,
+                val: va,
+                problem: p,
+                cfg: &cfg,
+                seed: job_seed,
+                progress: &Progress::new(epochs, true),
+                device,
+                keep_last: true,
+            };
+            let (net, history) = fit::fit(net, &job);
+            // The network is kept only where it is the final one.
+            (
+                (last && (folds == 1 || final_training)).then_some(net),
+                history,
+            )
+        });
+        // The rung's time, shared among its runs by their work: the pace
+        // of this machine with every core busy, as the rest will run.
+        let seconds = started.elapsed().as_secs_f64();
+        let rung_work: f64 = jobs.iter().map(job_work).sum();
+        for job in &jobs {
+            let (i, work) = (job.0, job_work(job));
+            pace.add(
+                family(&candidates[i].arch),
+                seconds * work / rung_work.max(1.0),
+                work,
+            );
+        }
+        let mut runs: Vec<Option<_>> = runs.into_iter().map(Some).collect();
+        for &i in &alive {
+            let c = &candidates[i];
+            let epochs = epochs_of(i);
             let mut histories = Vec::new();
-            let last = rung + 1 == RUNGS;
-            for (f, (tr, va)) in plan.pairs.iter().enumerate() {
-                let mut init = Rng(seed ^ 0x1417_5EED ^ (i as u64) << 8 ^ f as u64);
-                let net = c.arch.init::<B>(c.config.model.dropout, &mut init, device);
-                let job = fit::Job {
-                    train: tr,
-                    val: va,
-                    problem: p,
-                    cfg: &cfg,
-                    seed: seed ^ (i as u64) << 16 ^ f as u64,
-                    progress: &Progress::new(epochs, true),
-                    device,
-                    keep_last: true,
+            for f in 0..folds {
+                let k = jobs.iter().position(|&j| j == (i, f)).unwrap_or(0);
+                let Some((net, history)) = runs[k].take() else {
+                    continue;
                 };
-                let ran = Instant::now();
-                let (net, history) = fit::fit(net, &job);
-                pace.add(
-                    family(&c.arch),
-                    ran.elapsed().as_secs_f64(),
-                    work_of(c.row_work, epochs) / folds as f64,
-                );
-                if last && folds == 1 {
+                if let Some(net) = net {
                     final_net = Some((net, history.clone()));
                 }
                 histories.push(history);
+            }
+            if refit_here {
+                let k = jobs.iter().position(|&j| j == (i, folds)).unwrap_or(0);
+                if let Some((Some(net), history)) = runs[k].take() {
+                    final_net = Some((net, history));
+                }
             }
             let (metric, loss) = end_score(&histories, classification);
             let score = if classification { metric } else { -metric };
@@ -928,12 +1007,10 @@ pub fn search<B: AutodiffBackend>(
                 finite(loss, f64::INFINITY),
             ));
             if !quiet {
+                // The rung is done: what is left starts at the next.
                 let left = seconds_left(
                     &pace,
-                    (
-                        rung,
-                        alive.iter().position(|&a| a == i).map_or(0, |p| p + 1),
-                    ),
+                    (rung, alive.len()),
                     &alive,
                     &|j: usize, r: usize| {
                         let c = &candidates[j];
