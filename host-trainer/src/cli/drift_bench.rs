@@ -257,9 +257,14 @@ pub fn drift_bench(args: TrainArgs, feature: Option<&str>, o: &Options) -> Resul
         println!("{}", serde_json::to_string(&r)?);
         return Ok(());
     }
+    let pair = if r.pair[0] == r.pair[1] {
+        "no pair to decorrelate (one feature)".to_owned()
+    } else {
+        format!("pair `{}`/`{}`", r.pair[0], r.pair[1])
+    };
     println!(
-        "{}: {} held-out rows resampled; altered feature `{}`, pair `{}`/`{}`; monitor state {} bytes",
-        r.data, r.held_out_rows, r.feature, r.pair[0], r.pair[1], r.monitor_state_bytes
+        "{}: {} held-out rows resampled; altered feature `{}`, {pair}; monitor state {} bytes",
+        r.data, r.held_out_rows, r.feature, r.monitor_state_bytes
     );
     println!(
         "min shift {} sd; allowances: mean {:.3}, variance {:.3}, outputs {:.3}; {} of {} features retired from the CUSUMs",

@@ -436,8 +436,9 @@ impl Bench<'_> {
 
 /// The standard scenarios for a data set: the feature with the largest
 /// training variance in normal-score terms is altered, and the most
-/// correlated pair is decorrelated; for windows, a ×2 gain on the channel
-/// whose values swing most around zero.
+/// correlated pair is decorrelated (not with a single feature: a feature
+/// cannot be decorrelated from itself); for windows, a ×2 gain on the
+/// channel whose values swing most around zero.
 pub fn standard_scenarios(
     feature: usize,
     pair: (usize, usize),
@@ -460,11 +461,13 @@ pub fn standard_scenarios(
         },
         Scenario::Stuck { feature },
         Scenario::Noise { feature },
-        Scenario::Decorrelate {
+    ];
+    if pair.0 != pair.1 {
+        v.push(Scenario::Decorrelate {
             a: pair.0,
             b: pair.1,
-        },
-    ];
+        });
+    }
     if let Some(feature) = zero_mean_window {
         // A gain on an axis that swings around 0 leaves its mean alone.
         v.push(Scenario::Gain { feature, gain: 2.0 });
@@ -574,4 +577,22 @@ pub fn zero_mean_channel(d: &Dataset, train: &[usize]) -> Option<usize> {
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(c, _)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_feature_has_no_decorrelated_pair_scenario() {
+        let decorrelates =
+            |v: &[Scenario]| v.iter().any(|s| matches!(s, Scenario::Decorrelate { .. }));
+        // A univariate window (OSULeaf): the pair is the feature twice.
+        let one = standard_scenarios(0, (0, 0), true, Some(0));
+        assert!(!decorrelates(&one), "{one:?}");
+        assert!(one.iter().any(|s| matches!(s, Scenario::ClassMix)));
+        let two = standard_scenarios(0, (0, 1), true, None);
+        assert!(decorrelates(&two), "{two:?}");
+        assert_eq!(two.len(), one.len(), "gain ×2 out, the pair in");
+    }
 }
