@@ -2,7 +2,7 @@
 
 use super::ChannelQuant;
 use crate::arch::{aligned_words, dot_q15_1x2, widen_q15};
-use crate::requant::Prepared;
+use crate::requant::Requantizer;
 
 /// Bytes of scratch [`dense_s8`] needs for `in_features` inputs: the
 /// input's whole groups of 4 widened to 16-bit lanes (8 bytes each), and 3
@@ -46,35 +46,70 @@ pub fn dense_s8(
     if weights.len() < output.len() * n {
         return;
     }
-    // Row `o`'s last `n mod 4` products added to `acc`, then its bias and
-    // requantization; inlined (a call per output costs more than its
-    // body's set-up).
+    // Row `w`'s last `n mod 4` products added to `acc`, its bias, and the
+    // requantization by channel `(multiplier, shift)`; inlined (a call per
+    // output costs more than its body's set-up).
     #[inline(always)]
-    fn finish(q: &ChannelQuant<'_>, tail: &[i8], zp: i32, o: usize, acc: i32, w: &[u8]) -> i8 {
+    fn finish(
+        q: &ChannelQuant<'_>,
+        tail: &[i8],
+        zp: i32,
+        (acc, w): (i32, &[u8]),
+        (bias, multiplier, shift): (&[u8], &[u8], u8),
+    ) -> i8 {
         let mut acc = acc;
         if let Some(w) = w.get(w.len().saturating_sub(tail.len())..) {
             for (&x, &w) in tail.iter().zip(w) {
                 acc = acc.wrapping_add((x as i32 - zp) * w as i8 as i32);
             }
         }
-        Prepared::new(q.requantizer(o)).apply(q.bias(o).wrapping_add(acc))
+        let word = |b: &[u8]| match b {
+            [a, b, c, d, ..] => i32::from_le_bytes([*a, *b, *c, *d]),
+            _ => 0,
+        };
+        let r = Requantizer {
+            multiplier: word(multiplier),
+            shift: shift as i8 as i32,
+            output_zero_point: q.output_zero_point as i32,
+            min: q.act_min,
+            max: q.act_max,
+        };
+        r.apply(word(bias).wrapping_add(acc))
     }
+    // Two rows a pass, each pair's parameters read in step with it (no
+    // index arithmetic or bounds check per output).
+    let params = q
+        .bias
+        .chunks_exact(8)
+        .zip(q.multiplier.chunks_exact(8))
+        .zip(q.shift.chunks_exact(2));
+    let o = output.len() - output.len() % 2;
     let mut rows = weights.chunks_exact(2 * n);
     let mut outs = output.chunks_exact_mut(2);
-    let mut o = 0;
-    for (pair, out) in (&mut rows).zip(&mut outs) {
+    for ((pair, out), ((b, m), sh)) in (&mut rows).zip(&mut outs).zip(params) {
         let (w0, w1) = pair.split_at(n);
         let (a0, a1) = dot_q15_1x2(wide, w0, w1, groups);
-        out[0] = finish(q, tail, zp, o, a0, w0);
-        out[1] = finish(q, tail, zp, o + 1, a1, w1);
-        o += 2;
+        if let ([y0, y1], [s0, s1]) = (out, sh) {
+            *y0 = finish(q, tail, zp, (a0, w0), (&b[..4], &m[..4], *s0));
+            *y1 = finish(q, tail, zp, (a1, w1), (&b[4..], &m[4..], *s1));
+        }
     }
     if let (Some(out), true) = (
         outs.into_remainder().first_mut(),
         rows.remainder().len() >= n,
     ) {
         let w = rows.remainder();
-        *out = finish(q, tail, zp, o, dot_q15_1x2(wide, w, w, groups).0, &w[..n]);
+        let (b, m) = (
+            q.bias.get(4 * o..).unwrap_or(&[]),
+            q.multiplier.get(4 * o..).unwrap_or(&[]),
+        );
+        *out = finish(
+            q,
+            tail,
+            zp,
+            (dot_q15_1x2(wide, w, w, groups).0, &w[..n]),
+            (b, m, q.shift.get(o).copied().unwrap_or(0)),
+        );
     }
 }
 

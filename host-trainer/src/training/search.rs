@@ -99,10 +99,10 @@ const INSTRUCTIONS_PER_INPUT: f64 = 2000.0;
 const INSTRUCTIONS_PER_INPUT_VALUE: f64 = 25.0;
 /// Dense layers: per MAC the loop of two rows by four groups (46
 /// instructions per 32 MACs), per output its requantization and share of
-/// the pass set-up (dense 256→64: 30,240 instructions; digits 64→64,
-/// 12,560).
-const INSTRUCTIONS_PER_DENSE_MAC: f64 = 1.44;
-const INSTRUCTIONS_PER_DENSE_OUTPUT: f64 = 104.0;
+/// the pass set-up (dense 256→64: 28,920 instructions; digits 64→64,
+/// 11,040).
+const INSTRUCTIONS_PER_DENSE_MAC: f64 = 1.45;
+const INSTRUCTIONS_PER_DENSE_OUTPUT: f64 = 80.0;
 /// Convolutions: per MAC the two-filters-by-two-positions loop, per output
 /// its requantization and share of the patch gathering (BasicMotions:
 /// 6 channels × kernel 5 → 16 filters over 100 positions, 187,240
