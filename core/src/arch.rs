@@ -11,16 +11,19 @@
 //! Stable Rust has no intrinsics for them, so on `thumbv7em` each is one
 //! `asm!` instruction, and the loops of the kernels (widening an input to
 //! 16-bit lanes once, [`widen_q15`] and [`widen_q15_x4`]; the inner
-//! products over it, [`dot_q15_1x2`] and [`dot_q15_2x1`]) are `asm!`
-//! loops, since LLVM spills their registers. The `unsafe` here is those
-//! `asm!` blocks and [`aligned_words`]. The single instructions touch
-//! registers only; the loops read (and the widening loops write) only
+//! products over it, [`dot_q15_1x2`], [`dot_q15_2x1`] and
+//! [`dot_q15_2x2`]; the gathering of a convolution's patch, [`copy_rows`])
+//! are `asm!` loops, since LLVM spills their registers (and turns the copy
+//! into a `memcpy` call per run). The `unsafe` here is those `asm!` blocks
+//! and [`aligned_words`]. The single instructions touch registers only;
+//! the loops read (and the widening loops and [`copy_rows`] write) only
 //! within the slices they are given, checked before each loop, touch no
-//! stack, and change no flag but those SUBS, SADD16 and SMLAD set, which no
-//! Rust code reads. Their LDRD and STRD reach only `u32` words, so they are
-//! aligned; their plain LDRs of int8 bytes may be unaligned, which Armv7E-M
-//! allows while CCR.UNALIGN_TRP is clear (cortex-m-rt and every board here
-//! leave it clear).
+//! stack, and change no flag but those their SUBS, LSRS, MOVS, CMP, SADD16
+//! and SMLAD set, which no Rust code reads (none claims
+//! `preserves_flags`). Their LDRD and STRD reach only `u32` words, so they
+//! are aligned; their plain LDRs and STRs of int8 bytes may be unaligned,
+//! which Armv7E-M allows while CCR.UNALIGN_TRP is clear (cortex-m-rt and
+//! every board here leave it clear).
 //! On every other target the same functions are plain Rust with the same
 //! results bit for bit, so the fast kernels run (and are tested against
 //! their references) on the host too; the firmware's kernel benchmark
@@ -255,15 +258,17 @@ pub fn dot_q15_2x2(wide: &[u32], w0: &[u8], w1: &[u8], groups: usize) -> [i32; 4
 /// first, with unaligned LDR and STR, then bytes; 14 instructions for a run
 /// of 5), since LLVM turns the plain loop into a call to `memcpy` per run,
 /// whose set-up costs more than a run of a few bytes; elsewhere plain Rust.
-/// Copies nothing unless `src` and `dst` hold all the runs.
+/// Copies nothing unless `src` and `dst` hold all the runs (checked
+/// without overflow).
 #[inline(always)]
 pub fn copy_rows(src: &[i8], stride: usize, run: usize, rows: usize, dst: &mut [i8]) {
-    if rows == 0
-        || run == 0
-        || stride < run
-        || dst.len() / run < rows
-        || src.len() < (rows - 1) * stride + run
-    {
+    // In checked arithmetic: a wrapped product would pass the check and
+    // let the loop read past `src`.
+    let needed = rows
+        .checked_sub(1)
+        .and_then(|r| r.checked_mul(stride))
+        .and_then(|v| v.checked_add(run));
+    if run == 0 || stride < run || dst.len() / run < rows || needed.is_none_or(|n| src.len() < n) {
         return;
     }
     #[cfg(vigie_arm_dsp)]

@@ -485,3 +485,20 @@ fn max_pool_by_two_equals_reference_on_odd_and_even_rows() {
         }
     }
 }
+
+#[test]
+fn copy_rows_copies_each_run_and_nothing_that_does_not_fit() {
+    use vigie_core::arch::copy_rows;
+    let src: Vec<i8> = (0..20).collect();
+    let mut dst = [0i8; 6];
+    // Three runs of 2, every 7th value: 0 1, 7 8, 14 15.
+    copy_rows(&src, 7, 2, 3, &mut dst);
+    assert_eq!(dst, [0, 1, 7, 8, 14, 15]);
+    // A source too short, a stride whose product wraps, no rows, a run
+    // longer than the stride: nothing is copied, nothing panics.
+    for (stride, run, rows) in [(7, 2, 4), (usize::MAX - 5, 2, 2), (7, 2, 0), (1, 2, 3)] {
+        let mut dst = [9i8; 6];
+        copy_rows(&src, stride, run, rows, &mut dst);
+        assert_eq!(dst, [9; 6], "stride {stride}, run {run}, rows {rows}");
+    }
+}
