@@ -903,10 +903,15 @@ pub fn search<B: AutodiffBackend>(
         jobs.sort_by(|a, b| job_work(b).total_cmp(&job_work(a)).then(a.cmp(b)));
         if !quiet {
             eprintln!(
-                "search: rung {}/{}: {} candidate(s) × {folds} fold(s)",
+                "search: rung {}/{}: {} candidate(s) × {folds} fold(s){}",
                 rung + 1,
                 RUNGS,
-                alive.len()
+                alive.len(),
+                if refit_here {
+                    ", and beside them the final training on every training row"
+                } else {
+                    ""
+                }
             );
         }
         let started = Instant::now();
@@ -1007,20 +1012,25 @@ pub fn search<B: AutodiffBackend>(
                 finite(loss, f64::INFINITY),
             ));
             if !quiet {
-                // The rung is done: what is left starts at the next.
-                let left = seconds_left(
-                    &pace,
-                    (rung, alive.len()),
-                    &alive,
-                    &|j: usize, r: usize| {
-                        let c = &candidates[j];
-                        (
-                            family(&c.arch),
-                            work_of(c.row_work, rung_epochs(tops[j])[r]),
-                        )
-                    },
-                    folds,
-                );
+                // The rung is done: what is left starts at the next (and
+                // nothing is, when the final training ran beside it).
+                let left = if refit_here {
+                    0.0
+                } else {
+                    seconds_left(
+                        &pace,
+                        (rung, alive.len()),
+                        &alive,
+                        &|j: usize, r: usize| {
+                            let c = &candidates[j];
+                            (
+                                family(&c.arch),
+                                work_of(c.row_work, rung_epochs(tops[j])[r]),
+                            )
+                        },
+                        folds,
+                    )
+                };
                 eprintln!(
                     "search: rung {}/{} ({epochs} epochs) {}: {} {:.4} (about {:.0} s left)",
                     rung + 1,
