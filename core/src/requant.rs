@@ -132,9 +132,9 @@ impl Requantizer {
     }
 
     /// [`Requantizer::apply`] as one function that is never inlined: the
-    /// rare case of [`Prepared::apply`], kept out of the kernels' loops
-    /// and of the flash each inlined copy would take.
-    /// By value, so the inlined caller keeps its fields in registers
+    /// rare case of [`Requantizer::apply`] and [`Prepared::apply`], kept
+    /// out of the kernels' loops and of the flash each inlined copy would
+    /// take. By value, so the inlined caller keeps its fields in registers
     /// instead of a copy on the stack for this call's sake.
     #[inline(never)]
     #[cold]
@@ -156,7 +156,7 @@ impl Requantizer {
 /// shift) costs one multiply-accumulate and a few single-cycle
 /// instructions. [`Prepared::apply`] equals [`Requantizer::apply`] for
 /// every accumulator (a property test holds them equal); any other
-/// multiplier or shift goes through [`Requantizer::apply`] itself.
+/// multiplier or shift goes through [`Requantizer::apply_outlined`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prepared {
     /// The requantizer it was prepared from.
@@ -169,18 +169,6 @@ pub struct Prepared {
     mask: i32,
     /// `mask >> 1`.
     half: i32,
-}
-
-impl Default for Prepared {
-    fn default() -> Self {
-        Prepared::new(Requantizer {
-            multiplier: 0,
-            shift: 0,
-            output_zero_point: 0,
-            min: -128,
-            max: 127,
-        })
-    }
 }
 
 impl Prepared {

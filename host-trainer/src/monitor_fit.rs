@@ -450,9 +450,7 @@ fn replay(
     let first_draw = rng.clone();
     *rng = first_draw.skipped(rows as u64 * draws_per_row);
     let blocks = rows.div_ceil(REPLAY_BLOCK);
-    let workers = workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, blocks.max(1));
+    let workers = crate::parallel::threads(workers, blocks);
     // One worker's blocks: the largest values over all its rows, and the
     // mean CUSUMs' over its rows before `mean_rows`.
     let work = |first: usize| -> Result<([f32; Detector::COUNT], f32)> {
@@ -498,17 +496,7 @@ fn replay(
         }
         Ok((worst, worst_mean))
     };
-    let parts: Vec<Result<([f32; Detector::COUNT], f32)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (1..workers).map(|w| s.spawn(move || work(w))).collect();
-        let mut parts = vec![work(0)];
-        for h in handles {
-            parts.push(
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a replay worker panicked"))),
-            );
-        }
-        parts
-    });
+    let parts = crate::parallel::map(workers, Some(workers), work);
     let mut worst = [0.0f32; Detector::COUNT];
     let mut worst_mean = 0.0f32;
     for part in parts {

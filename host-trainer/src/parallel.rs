@@ -3,15 +3,21 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+/// Threads for `jobs` jobs: `requested`, or one per core, at least one and
+/// at most one a job.
+pub fn threads(requested: Option<usize>, jobs: usize) -> usize {
+    requested
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |c| c.get()))
+        .clamp(1, jobs.max(1))
+}
+
 /// Runs `job(k)` for every `k` in `0..n` on up to `workers` threads (one
 /// per core when `None`), each thread taking the next job in order, and
 /// returns the results in job order. When each job depends on `k` alone
 /// (its own seeds, no shared state), the results are the same on any
 /// number of threads. A job that panics panics the caller.
 pub fn map<T: Send>(n: usize, workers: Option<usize>, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let workers = workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |c| c.get()))
-        .clamp(1, n.max(1));
+    let workers = threads(workers, n);
     if workers == 1 {
         return (0..n).map(job).collect();
     }

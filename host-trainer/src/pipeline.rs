@@ -72,7 +72,7 @@ pub fn train_on<B: AutodiffBackend>(
     // Weights and dropout masks come from vigie's generator (see `Net`); burn's
     // is seeded too, for anything else that draws from it.
     B::seed(&device, args.seed);
-    let mut init_rng = crate::rng::Rng(args.seed ^ 0x1417_5EED);
+    let mut init_rng = Architecture::init_rng(args.seed);
     let outputs = if p.problem.classes > 0 {
         p.problem.classes
     } else {

@@ -2,6 +2,7 @@
 
 use super::ChannelQuant;
 use crate::arch::{aligned_words, dot_q15_1x2, widen_q15};
+use crate::format::read_i32;
 use crate::requant::Requantizer;
 
 /// Bytes of scratch [`dense_s8`] needs for `in_features` inputs: the
@@ -46,35 +47,18 @@ pub fn dense_s8(
     if weights.len() < output.len() * n {
         return;
     }
-    // Row `w`'s last `n mod 4` products added to `acc`, its bias, and the
-    // requantization by channel `(multiplier, shift)`; inlined (a call per
-    // output costs more than its body's set-up).
+    // Row `w`'s last `n mod 4` products added to `acc`, its bias, and its
+    // requantization; inlined (a call per output costs more than its
+    // body's set-up).
     #[inline(always)]
-    fn finish(
-        q: &ChannelQuant<'_>,
-        tail: &[i8],
-        zp: i32,
-        (acc, w): (i32, &[u8]),
-        (bias, multiplier, shift): (&[u8], &[u8], u8),
-    ) -> i8 {
+    fn finish(tail: &[i8], zp: i32, (acc, w): (i32, &[u8]), bias: i32, r: Requantizer) -> i8 {
         let mut acc = acc;
         if let Some(w) = w.get(w.len().saturating_sub(tail.len())..) {
             for (&x, &w) in tail.iter().zip(w) {
                 acc = acc.wrapping_add((x as i32 - zp) * w as i8 as i32);
             }
         }
-        let word = |b: &[u8]| match b {
-            [a, b, c, d, ..] => i32::from_le_bytes([*a, *b, *c, *d]),
-            _ => 0,
-        };
-        let r = Requantizer {
-            multiplier: word(multiplier),
-            shift: shift as i8 as i32,
-            output_zero_point: q.output_zero_point as i32,
-            min: q.act_min,
-            max: q.act_max,
-        };
-        r.apply(word(bias).wrapping_add(acc))
+        r.apply(bias.wrapping_add(acc))
     }
     // Two rows a pass, each pair's parameters read in step with it (no
     // index arithmetic or bounds check per output).
@@ -83,15 +67,18 @@ pub fn dense_s8(
         .chunks_exact(8)
         .zip(q.multiplier.chunks_exact(8))
         .zip(q.shift.chunks_exact(2));
-    let o = output.len() - output.len() % 2;
+    // An odd output count's last channel.
+    let o = output.len().saturating_sub(1);
     let mut rows = weights.chunks_exact(2 * n);
     let mut outs = output.chunks_exact_mut(2);
     for ((pair, out), ((b, m), sh)) in (&mut rows).zip(&mut outs).zip(params) {
         let (w0, w1) = pair.split_at(n);
         let (a0, a1) = dot_q15_1x2(wide, w0, w1, groups);
         if let ([y0, y1], [s0, s1]) = (out, sh) {
-            *y0 = finish(q, tail, zp, (a0, w0), (&b[..4], &m[..4], *s0));
-            *y1 = finish(q, tail, zp, (a1, w1), (&b[4..], &m[4..], *s1));
+            let r0 = q.requantizer_of(read_i32(m, 0), *s0);
+            let r1 = q.requantizer_of(read_i32(m, 1), *s1);
+            *y0 = finish(tail, zp, (a0, w0), read_i32(b, 0), r0);
+            *y1 = finish(tail, zp, (a1, w1), read_i32(b, 1), r1);
         }
     }
     if let (Some(out), true) = (
@@ -99,17 +86,8 @@ pub fn dense_s8(
         rows.remainder().len() >= n,
     ) {
         let w = rows.remainder();
-        let (b, m) = (
-            q.bias.get(4 * o..).unwrap_or(&[]),
-            q.multiplier.get(4 * o..).unwrap_or(&[]),
-        );
-        *out = finish(
-            q,
-            tail,
-            zp,
-            (dot_q15_1x2(wide, w, w, groups).0, &w[..n]),
-            (b, m, q.shift.get(o).copied().unwrap_or(0)),
-        );
+        let acc = dot_q15_1x2(wide, w, w, groups).0;
+        *out = finish(tail, zp, (acc, &w[..n]), q.bias(o), q.requantizer(o));
     }
 }
 

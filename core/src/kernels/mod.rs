@@ -74,9 +74,20 @@ impl<'a> ChannelQuant<'a> {
     /// The requantizer of channel `o`.
     #[inline(always)]
     pub fn requantizer(&self, o: usize) -> Requantizer {
+        self.requantizer_of(
+            read_i32(self.multiplier, o),
+            self.shift.get(o).copied().unwrap_or(0),
+        )
+    }
+
+    /// The requantizer of a channel whose Q31 multiplier and i8 shift (as
+    /// its byte in the file) the caller has read: a kernel that walks the
+    /// channels in step reads them without an index.
+    #[inline(always)]
+    pub fn requantizer_of(&self, multiplier: i32, shift: u8) -> Requantizer {
         Requantizer {
-            multiplier: read_i32(self.multiplier, o),
-            shift: self.shift.get(o).map_or(0, |&s| s as i8 as i32),
+            multiplier,
+            shift: shift as i8 as i32,
             output_zero_point: self.output_zero_point as i32,
             min: self.act_min,
             max: self.act_max,

@@ -59,8 +59,6 @@ impl Resample {
         }
     }
 
-    /// The position (in the rows given to [`Resample::new`]) of the next
-    /// row of the stream.
     /// Draws of [`Rng::next_u64`] each [`Resample::pick`] takes: one for
     /// a row, and one more for its class when rows are drawn by class.
     pub fn draws_per_pick(&self) -> u64 {
@@ -71,6 +69,8 @@ impl Resample {
         }
     }
 
+    /// The position (in the rows given to [`Resample::new`]) of the next
+    /// row of the stream.
     pub fn pick(&self, rng: &mut Rng) -> usize {
         let Some(total) = self.strata.last().map(|s| s.0) else {
             return rng.below(self.n);

@@ -151,6 +151,14 @@ impl Architecture {
         !self.filters.is_empty()
     }
 
+    /// The generator a training seeded with `seed` draws its network's
+    /// weights from (the final training's, and each search run's with its
+    /// own seed): one definition, so that the search's final training is
+    /// the one `pipeline` would run.
+    pub fn init_rng(seed: u64) -> Rng {
+        Rng(seed ^ 0x1417_5EED)
+    }
+
     /// Builds the network with weights drawn from `rng`: uniform in
     /// `±sqrt(1 / fan_in)`, burn's and PyTorch's default.
     pub fn init<B: Backend>(&self, dropout: f64, rng: &mut Rng, device: &B::Device) -> Net<B> {

@@ -931,12 +931,12 @@ pub fn search<B: AutodiffBackend>(
             cfg.epochs = epochs;
             cfg.patience = epochs;
             let ((tr, va), mut init, job_seed) = if final_training {
-                ((train, val), Rng(seed ^ 0x1417_5EED), seed)
+                ((train, val), Architecture::init_rng(seed), seed)
             } else {
                 let (tr, va) = &plan.pairs[f];
                 (
                     (tr, va),
-                    Rng(seed ^ 0x1417_5EED ^ (i as u64) << 8 ^ f as u64),
+                    Architecture::init_rng(seed ^ (i as u64) << 8 ^ f as u64),
                     seed ^ (i as u64) << 16 ^ f as u64,
                 )
             };
