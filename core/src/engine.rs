@@ -194,9 +194,27 @@ impl<'a> Model<'a> {
         let imputes = !map.missing.is_empty();
         Buffer::Arena.check(expected, out.len())?;
         let len = shape.length as usize;
-        // One pass: a value that is not finite is checked only where it is
-        // met (on an error, `out` holds a partly quantized input, which no
-        // caller reads).
+        // A value that is not finite is checked only where it is met (on
+        // an error, `out` holds a partly quantized input, which no caller
+        // reads).
+        let value = |x: f32, c: usize, index: usize| {
+            if x.is_finite() {
+                Ok(x)
+            } else if x.is_nan() && imputes {
+                Ok(read_f32(map.missing, c))
+            } else {
+                Err(Error::RunNonFiniteInput { index })
+            }
+        };
+        if len == 1 {
+            // A tabular row, one value per channel: one loop over the
+            // values, without a channel loop around each.
+            for (c, (x, q)) in input.iter().zip(out.iter_mut()).enumerate() {
+                let (scale, offset) = (read_f32(map.scale, c), read_f32(map.offset, c));
+                *q = quantize_affine(value(*x, c, c)?, scale, offset);
+            }
+            return Ok(());
+        }
         for (c, (xs, qs)) in input
             .chunks_exact(len)
             .zip(out.chunks_exact_mut(len))
@@ -204,14 +222,7 @@ impl<'a> Model<'a> {
         {
             let (scale, offset) = (read_f32(map.scale, c), read_f32(map.offset, c));
             for (i, (x, q)) in xs.iter().zip(qs.iter_mut()).enumerate() {
-                let x = if x.is_finite() {
-                    *x
-                } else if x.is_nan() && imputes {
-                    read_f32(map.missing, c)
-                } else {
-                    return Err(Error::RunNonFiniteInput { index: c * len + i });
-                };
-                *q = quantize_affine(x, scale, offset);
+                *q = quantize_affine(value(*x, c, c * len + i)?, scale, offset);
             }
         }
         Ok(())

@@ -27,17 +27,20 @@ pub fn round_half_away(v: f32) -> i32 {
 /// and enough of the fraction to round by integer arithmetic: a fraction
 /// of at least one half is at least 32,768/65,536 after truncation
 /// towards zero, and one below a half stays below it. No float compare, no
-/// branch.
+/// branch: both clamps are to a power-of-two range, which LLVM emits as one
+/// saturation each (SSAT on Cortex-M4), and the rounding of a negative
+/// value is a floor from one less than the half, `(f + 2^15 − 1) >> 16`,
+/// which equals the negated rounding of its magnitude.
 #[inline]
 pub fn quantize_affine(x: f32, scale: f32, offset: f32) -> i8 {
     const ONE: i32 = 1 << 16;
     let v = x * scale + offset;
-    let f = ((v * ONE as f32) as i32).clamp(-128 * ONE, 127 * ONE);
-    // Round the magnitude half up, then give the sign back.
-    let sign = f >> 31;
-    let magnitude = (f ^ sign) - sign;
-    let rounded = (magnitude + ONE / 2) >> 16;
-    ((rounded ^ sign) - sign) as i8
+    // ±2^23 is ±128 · 2^16: past it every value clamps to an int8 end.
+    let f = ((v * ONE as f32) as i32).clamp(-(1 << 23), (1 << 23) - 1);
+    // Halves away from zero: up from +0.5, down from −0.5 (`f >> 31` is −1
+    // for a negative value).
+    let rounded = (f + ONE / 2 + (f >> 31)) >> 16;
+    rounded.clamp(-128, 127) as i8
 }
 
 /// [`quantize_affine`] written for clarity: the value, NaN to 0, clamped

@@ -44,7 +44,8 @@ const DEVICE_SHARE: usize = 4;
 /// Cortex-M4F instructions (the DSP extension, FPU) of one inference of
 /// `model`, summed over its layers from the costs the firmware measures in
 /// QEMU (`cost by layer:` lines of `cd firmware-demo && cargo run
-/// --release [--features digits]`, 2026-11-30): dense and convolution
+/// --release [--features digits]`, 2026-11-30; input quantization
+/// 2026-12-01): dense and convolution
 /// layers per MAC (the SXTB16/SMLAD loops) and per output value (the
 /// requantization and each dot product's set-up, which weigh on short
 /// dot products), input quantization and pooling per value read, quantile
@@ -94,9 +95,9 @@ pub fn estimated_instructions(model: &Model) -> u64 {
 pub const ESTIMATE_TOLERANCE: f64 = 0.10;
 
 /// The float-to-int8 input map: a fixed cost and one per raw value
-/// (BasicMotions, 600 values: 17,040 instructions; digits, 64: 3,840).
-const INSTRUCTIONS_PER_INPUT: f64 = 2000.0;
-const INSTRUCTIONS_PER_INPUT_VALUE: f64 = 25.0;
+/// (BasicMotions, 600 values: 14,640 instructions; digits, 64: 2,560).
+const INSTRUCTIONS_PER_INPUT: f64 = 1100.0;
+const INSTRUCTIONS_PER_INPUT_VALUE: f64 = 22.5;
 /// Dense layers: per MAC the loop of two rows by four groups (46
 /// instructions per 32 MACs), per output its requantization and share of
 /// the pass set-up (dense 256→64: 28,920 instructions; digits 64→64,
