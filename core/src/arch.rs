@@ -591,7 +591,8 @@ pub mod portable {
 
     /// One group's products: the widened words `even` (values 0 and 2)
     /// and `odd` (1 and 3) times 4 int8 weights, as two SMLADs on the
-    /// weights' SXTB16 lanes give them. At most 4 · 255 · 128 in magnitude.
+    /// weights' SXTB16 lanes give them. At most 4 · 32,768 · 128 in
+    /// magnitude (a 16-bit input's lanes; 4 · 255 · 128 for int8).
     fn group_dot(even: u32, odd: u32, w: &[u8]) -> i32 {
         let w = |i: usize| w[i] as i8 as i32;
         lane(even, 0) * w(0) + lane(even, 1) * w(2) + lane(odd, 0) * w(1) + lane(odd, 1) * w(3)

@@ -45,6 +45,11 @@ pub struct FloatInput {
     /// Raw value replacing a missing input, per channel (empty: missing
     /// values are refused).
     pub missing: Vec<f32>,
+    /// A first dense layer reads the input at 16 bits
+    /// ([`LayerDef::Dense16`]): 256 levels per int8 step, for two bytes of
+    /// arena a value. Where its accumulator bound cannot hold, the model
+    /// reads int8 as usual.
+    pub wide: bool,
 }
 
 /// A float layer, with the calibrated range of its output where it has
@@ -165,6 +170,8 @@ impl ChannelTensors {
 #[derive(Debug, Clone, PartialEq)]
 enum OwnedLayer {
     Weighted {
+        /// A dense layer reading the 16-bit input.
+        wide: bool,
         conv: Option<(u16, u16, crate::format::Padding)>, // kernel, stride, padding
         in_dim: u16,
         out_dim: u16,
@@ -225,17 +232,32 @@ fn finite(values: &[f32], place: Place, field: &'static str) -> Result<(), Error
     }
 }
 
+/// How a weighted layer's input is read: int8 with its zero point, or at
+/// 16 bits ([`LayerDef::Dense16`]: 256 levels per step of the int8 map
+/// `QParams`, zero point 0, the map's own zero point folded into the bias).
+#[derive(Clone, Copy)]
+enum Reading {
+    Int8(QParams),
+    Int16(QParams),
+}
+
 /// Quantizes one weighted layer's tensors.
-#[allow(clippy::too_many_arguments)]
 fn quantize_weighted(
     place: Place,
     out_dim: usize,
     fan_in: usize,
     weights: &[f32],
     bias: &[f32],
-    input: QParams,
+    reading: Reading,
     output: QParams,
 ) -> Result<ChannelTensors, Error> {
+    // The input's scale, the bound on |x − zp| the accumulator check uses
+    // (256 for int8, whose |x − zp| ≤ 255; 32,768 for int16), and the zero
+    // point folded into the bias (in input levels).
+    let (input_scale, reach, folded) = match reading {
+        Reading::Int8(q) => (q.scale as f64, 256i64, 0i64),
+        Reading::Int16(q) => (q.scale as f64 / 256.0, 32_768, 256 * q.zero_point as i64),
+    };
     if weights.len() != out_dim * fan_in {
         return Err(invalid(place, "weights"));
     }
@@ -249,18 +271,24 @@ fn quantize_weighted(
     for (row, &b) in weights.chunks_exact(fan_in).zip(bias) {
         let max_abs = row.iter().fold(0.0f64, |m, &w| m.max((w as f64).abs()));
         let s_w = if max_abs > 0.0 { max_abs / 127.0 } else { 1.0 };
-        let mut abs_sum: i64 = 0;
+        let (mut abs_sum, mut sum): (i64, i64) = (0, 0);
         for &w in row {
             let q = (w as f64 / s_w).round().clamp(-127.0, 127.0) as i8;
             abs_sum += (q as i64).abs();
+            sum += q as i64;
             q_weights.push(q as u8);
         }
-        let bias_scale = input.scale as f64 * s_w;
+        let bias_scale = input_scale * s_w;
         // Keep the accumulator provably inside i32 (validation checks it).
-        let bias_limit = (i32::MAX as i64 - abs_sum * 256).max(0) as f64;
-        let qb = (b as f64 / bias_scale)
-            .round()
-            .clamp(-bias_limit, bias_limit) as i32;
+        let bias_limit = (i32::MAX as i64 - abs_sum * reach).max(0) as f64;
+        // Σ w·(x − zp) = Σ w·x − zp·Σ w: a 16-bit input's zero point
+        // leaves the sum for the bias.
+        let exact = (b as f64 / bias_scale).round() - (folded * sum) as f64;
+        if matches!(reading, Reading::Int16(_)) && exact.abs() > bias_limit {
+            // The caller reads the input at int8 instead.
+            return Err(invalid(place, "bias"));
+        }
+        let qb = exact.clamp(-bias_limit, bias_limit) as i32;
         q_bias.push(qb);
         let (m, s) = quantize_multiplier(bias_scale / output.scale as f64)?;
         q_mult.push(m);
@@ -275,8 +303,20 @@ fn quantize_weighted(
 }
 
 impl FloatModel {
-    /// Quantizes the model and checks that the result loads.
+    /// Quantizes the model and checks that the result loads. With
+    /// [`FloatInput::wide`] and a dense first layer, that layer reads the
+    /// input at 16 bits, unless its accumulator bound cannot hold.
     pub fn quantize(&self) -> Result<QuantizedModel, Error> {
+        let wide = self.input.wide && matches!(self.layers.first(), Some(FloatLayer::Dense { .. }));
+        if wide {
+            if let Ok(model) = self.quantize_reading(true) {
+                return Ok(model);
+            }
+        }
+        self.quantize_reading(false)
+    }
+
+    fn quantize_reading(&self, wide: bool) -> Result<QuantizedModel, Error> {
         let input = &self.input;
         let channels = input.names.len();
         let input_channels = u16_dim(channels, Place::Input, "names")?;
@@ -387,9 +427,17 @@ impl FloatModel {
                 }
             };
             let output = qparams_for_range(*range);
-            let tensors = quantize_weighted(place, out_dim, fan_in, weights, bias, quant, output)?;
+            let wide = wide && i == 0 && conv.is_none();
+            let reading = if wide {
+                Reading::Int16(quant)
+            } else {
+                Reading::Int8(quant)
+            };
+            let tensors =
+                quantize_weighted(place, out_dim, fan_in, weights, bias, reading, output)?;
             quant = output;
             layers.push(OwnedLayer::Weighted {
+                wide,
                 conv,
                 in_dim: u16_dim(in_dim, place, in_name)?,
                 out_dim: u16_dim(out_dim, place, out_name)?,
@@ -547,6 +595,7 @@ impl Int8Model {
                     out_features,
                     tensors,
                 } => OwnedLayer::Weighted {
+                    wide: false,
                     conv: None,
                     in_dim: u16_dim(*in_features, place, "in_features")?,
                     out_dim: u16_dim(*out_features, place, "out_features")?,
@@ -629,6 +678,7 @@ impl QuantizedModel {
         for layer in &self.layers {
             let def = match layer {
                 OwnedLayer::Weighted {
+                    wide,
                     conv,
                     in_dim,
                     out_dim,
@@ -642,16 +692,23 @@ impl QuantizedModel {
                     output,
                     activation,
                 } => match conv {
-                    None => LayerDef::Dense(DenseDef {
-                        in_features: *in_dim,
-                        out_features: *out_dim,
-                        weights,
-                        bias,
-                        multiplier,
-                        shift,
-                        output: *output,
-                        activation: *activation,
-                    }),
+                    None => {
+                        let d = DenseDef {
+                            in_features: *in_dim,
+                            out_features: *out_dim,
+                            weights,
+                            bias,
+                            multiplier,
+                            shift,
+                            output: *output,
+                            activation: *activation,
+                        };
+                        if *wide {
+                            LayerDef::Dense16(d)
+                        } else {
+                            LayerDef::Dense(d)
+                        }
+                    }
                     Some((kernel, stride, padding)) => LayerDef::Conv1d(Conv1dDef {
                         in_channels: *in_dim,
                         out_channels: *out_dim,

@@ -297,6 +297,18 @@ pub enum LayerDef<'a> {
     /// Element-wise sum of the current tensor and a slot's, as TFLite's
     /// int8 `ADD` (`kernels::add`); both must have the same shape.
     Add(AddDef),
+    /// Fully connected, reading the model's input at 16 bits: the first
+    /// layer only. The input map's real level `v = x·scale + offset`
+    /// (what int8 rounds) is rounded at 256 levels per int8 step instead,
+    /// `q = round(256·v)` in int16 (`math::quantize_affine16`), so its
+    /// scale is `input.quant.scale / 256` and the int8 map's zero point,
+    /// `256·zp`, is folded into the bias: `out[o] = requant(bias[o] +
+    /// Σ_i q[i]·w[o][i])`. A tabular column keeps 65,536 levels over its
+    /// range where int8 keeps 256, for the same weights and MACs (the dense
+    /// kernel widens int8 to 16-bit lanes anyway). The input occupies
+    /// `2 · in_features` bytes of the arena, little-endian.
+    #[serde(borrow)]
+    Dense16(DenseDef<'a>),
 }
 
 /// Most save slots a model may use ([`LayerDef::Save`]).

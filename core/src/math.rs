@@ -43,6 +43,36 @@ pub fn quantize_affine(x: f32, scale: f32, offset: f32) -> i8 {
     rounded.clamp(-128, 127) as i8
 }
 
+/// Quantizes a real value at 256 levels per int8 step, for a 16-bit
+/// input ([`crate::format::LayerDef::Dense16`]): `round(256 · (x · scale +
+/// offset))`, halves away from zero, clamped to int16 (NaN gives 0). The
+/// same steps as [`quantize_affine`] on `v · 2^24` (`256 · 2^16`, exact);
+/// bit for bit [`quantize_affine16_reference`] (property test).
+#[inline]
+pub fn quantize_affine16(x: f32, scale: f32, offset: f32) -> i16 {
+    const ONE: i32 = 1 << 16;
+    let v = x * scale + offset;
+    // The conversion saturates at ±2^31 (±32,768 · 2^16); the top is
+    // lowered by a half so that adding it cannot overflow (such a value
+    // rounds to the int16 maximum either way). A negative value adds one
+    // less than the half, so `i32::MIN` cannot overflow.
+    let f = ((v * (256 * ONE) as f32) as i32).min(i32::MAX - ONE / 2);
+    let rounded = (f + ONE / 2 + (f >> 31)) >> 16;
+    rounded.clamp(i16::MIN as i32, i16::MAX as i32) as i16
+}
+
+/// [`quantize_affine16`] written for clarity: `256 · v`, NaN to 0,
+/// clamped to the int16 range, then [`round_half_away`].
+pub fn quantize_affine16_reference(x: f32, scale: f32, offset: f32) -> i16 {
+    let v = (x * scale + offset) * 256.0;
+    let v = if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(i16::MIN as f32, i16::MAX as f32)
+    };
+    round_half_away(v) as i16
+}
+
 /// [`quantize_affine`] written for clarity: the value, NaN to 0, clamped
 /// to the int8 range, then [`round_half_away`].
 pub fn quantize_affine_reference(x: f32, scale: f32, offset: f32) -> i8 {
@@ -363,6 +393,36 @@ mod tests {
                 quantize_affine_reference(x, 1.0, 0.0)
             );
         }
+    }
+
+    #[test]
+    fn quantize_affine16_equals_its_reference_at_halves_near_zero_and_the_int16_ends() {
+        // In units of 256·v: every half near zero and near both int16
+        // ends (and past them), the floats either side, scaled and offset.
+        let halves = (-600..=600).chain(65_400..=65_700).chain(-65_700..=-65_400);
+        for k in halves {
+            let h = k as f32 * 0.5 / 256.0;
+            for v in [h, h.next_down(), h.next_up()] {
+                for (scale, offset) in [(1.0, 0.0), (0.5, 0.25), (3.0, -1.5)] {
+                    let x = (v - offset) / scale;
+                    assert_eq!(
+                        quantize_affine16(x, scale, offset),
+                        quantize_affine16_reference(x, scale, offset),
+                        "x {x}, scale {scale}, offset {offset}"
+                    );
+                }
+            }
+        }
+        for x in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e9, -1e9, 0.0] {
+            assert_eq!(
+                quantize_affine16(x, 1.0, 0.0),
+                quantize_affine16_reference(x, 1.0, 0.0)
+            );
+        }
+        assert_eq!(quantize_affine16(1000.0, 1.0, 0.0), i16::MAX);
+        assert_eq!(quantize_affine16(-1000.0, 1.0, 0.0), i16::MIN);
+        assert_eq!(quantize_affine16(1.5, 1.0, 0.0), 384);
+        assert_eq!(quantize_affine16(-1.0 / 512.0, 1.0, 0.0), -1);
     }
 
     #[test]

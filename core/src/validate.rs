@@ -30,7 +30,7 @@ pub struct Shape {
 pub fn layer_macs(layer: &LayerDef<'_>, x: Shape, y: Shape) -> u64 {
     let elements = |s: Shape| s.channels as u64 * s.length as u64;
     match layer {
-        LayerDef::Dense(_) => elements(x).saturating_mul(elements(y)),
+        LayerDef::Dense(_) | LayerDef::Dense16(_) => elements(x).saturating_mul(elements(y)),
         LayerDef::Conv1d(c) => elements(y)
             .saturating_mul(x.channels as u64)
             .saturating_mul(c.kernel as u64),
@@ -163,10 +163,19 @@ enum WeightOrder {
     Columns,
 }
 
+/// A bound on `|x − zp|` of an int8 input (at most 255): what a weight can
+/// be multiplied by in the kernels' sums.
+const INT8_REACH: u64 = 256;
+/// The same for a 16-bit input ([`LayerDef::Dense16`], zero point 0):
+/// `|x| ≤ 32,768`.
+const INT16_REACH: u64 = 32_768;
+
 /// Checks the per-channel parameters of a weighted layer: lengths,
-/// multipliers, shifts, and that no input can overflow the accumulator.
+/// multipliers, shifts, and that no input (each `|x − zp|` at most `reach`)
+/// can overflow the accumulator.
 #[allow(clippy::too_many_arguments)]
 fn check_channels(
+    reach: u64,
     layer: u16,
     out: u32,
     fan_in: u32,
@@ -198,8 +207,9 @@ fn check_channels(
                 index: o as u32,
             });
         }
-        // |x − zp| ≤ 255 for int8 x and zp, so the kernels' Σ (x − zp)·w
-        // stays within 256·Σ|w|, and the bias on top.
+        // |x − zp| ≤ reach (255 for int8 x and zp, 32,768 for int16), so
+        // the kernels' Σ (x − zp)·w stays within reach·Σ|w|, and the bias
+        // on top.
         let abs = |w: &u8| (*w as i8 as i64).unsigned_abs();
         let abs_w: u64 = match order {
             WeightOrder::Rows => weights[o * fan_in as usize..(o + 1) * fan_in as usize]
@@ -208,7 +218,7 @@ fn check_channels(
                 .sum(),
             WeightOrder::Columns => weights.iter().skip(o).step_by(out as usize).map(abs).sum(),
         };
-        let bound = abs_w * 256 + (read_i32(bias, o) as i64).unsigned_abs();
+        let bound = abs_w * reach + (read_i32(bias, o) as i64).unsigned_abs();
         if bound > i32::MAX as u64 {
             return Err(Error::ValidateAccumulatorRange {
                 layer,
@@ -318,14 +328,23 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
         }
 
         let next = match layer {
-            LayerDef::Dense(d) => {
+            LayerDef::Dense(d) | LayerDef::Dense16(d) => {
+                // A 16-bit input is the model's, so only the first layer
+                // reads one.
+                let reach = match layer {
+                    LayerDef::Dense16(_) if i > 0 => {
+                        return Err(Error::ValidateChain { layer: li });
+                    }
+                    LayerDef::Dense16(_) => INT16_REACH,
+                    _ => INT8_REACH,
+                };
                 let fan_in = dim(d.in_features, place, "in_features")?;
                 let out = dim(d.out_features, place, "out_features")?;
                 if fan_in as u64 != in_len {
                     return Err(Error::ValidateChain { layer: li });
                 }
                 let (w, b, m, sh) = (d.weights, d.bias, d.multiplier, d.shift);
-                check_channels(li, out, fan_in, WeightOrder::Rows, w, b, m, sh)?;
+                check_channels(reach, li, out, fan_in, WeightOrder::Rows, w, b, m, sh)?;
                 check_qparams(&d.output, place, "output.scale")?;
                 Shape {
                     channels: out,
@@ -341,7 +360,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                 let out_len = shape_after_window(li, current, c.kernel, c.stride, c.padding)?;
                 let fan_in = in_c * c.kernel as u32;
                 let (w, b, m, sh) = (c.weights, c.bias, c.multiplier, c.shift);
-                check_channels(li, out_c, fan_in, WeightOrder::Rows, w, b, m, sh)?;
+                check_channels(INT8_REACH, li, out_c, fan_in, WeightOrder::Rows, w, b, m, sh)?;
                 check_qparams(&c.output, place, "output.scale")?;
                 Shape {
                     channels: out_c,
@@ -402,7 +421,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                         as u32,
                     found: c.tensors.len().min(u32::MAX as usize) as u32,
                 })?;
-                check_channels(li, out_c, fan_in as u32, WeightOrder::Rows, w, b, m, sh)?;
+                check_channels(INT8_REACH, li, out_c, fan_in as u32, WeightOrder::Rows, w, b, m, sh)?;
                 check_qparams(&c.output, place, "output.scale")?;
                 Shape {
                     channels: out_c,
@@ -425,7 +444,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                     found: c.tensors.len().min(u32::MAX as usize) as u32,
                 })?;
                 let (out, taps) = (out_c as u32, taps as u32);
-                check_channels(li, out, taps, WeightOrder::Columns, w, b, m, sh)?;
+                check_channels(INT8_REACH, li, out, taps, WeightOrder::Columns, w, b, m, sh)?;
                 check_qparams(&c.output, place, "output.scale")?;
                 Shape {
                     channels: out_c as u32,
@@ -524,7 +543,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
         // (`dense_scratch_bytes`), a convolution its input patches
         // (`conv1d_scratch_bytes`).
         let scratch = match layer {
-            LayerDef::Dense(d) => {
+            LayerDef::Dense(d) | LayerDef::Dense16(d) => {
                 crate::kernels::dense::dense_scratch_bytes(d.in_features as usize) as u64
             }
             LayerDef::Conv1d(c) => crate::kernels::conv1d::conv1d_scratch_bytes(
@@ -545,8 +564,13 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
             }
             _ => 0,
         };
+        // A 16-bit input takes two bytes a value.
+        let in_bytes = match layer {
+            LayerDef::Dense16(_) => 2 * in_len,
+            _ => in_len,
+        };
         if !matches!(layer, LayerDef::Flatten | LayerDef::Save(_)) {
-            arena = arena.max(in_len + out_len + scratch);
+            arena = arena.max(in_bytes + out_len + scratch);
         } else {
             arena = arena.max(in_len);
         }

@@ -11,7 +11,9 @@ use vigie_core::kernels::conv2d::{
     conv2d_s8, conv2d_s8_reference, conv2d_scratch_bytes, depthwise_conv2d_s8,
     depthwise_conv2d_s8_reference, depthwise_scratch_bytes, Geometry,
 };
-use vigie_core::kernels::dense::{dense_s8, dense_s8_reference, dense_scratch_bytes};
+use vigie_core::kernels::dense::{
+    dense_s16, dense_s16_reference, dense_s8, dense_s8_reference, dense_scratch_bytes,
+};
 use vigie_core::kernels::pool::{
     avg_pool1d_s8, avg_pool1d_s8_reference, max_pool1d_s8, max_pool1d_s8_reference, PoolShape,
 };
@@ -19,7 +21,9 @@ use vigie_core::kernels::quantiles::{
     quantile_rank, quantiles_s8, quantiles_s8_reference, QuantileShape,
 };
 use vigie_core::kernels::{window_geometry, ChannelQuant};
-use vigie_core::math::{quantize_affine, quantize_affine_reference};
+use vigie_core::math::{
+    quantize_affine, quantize_affine16, quantize_affine16_reference, quantize_affine_reference,
+};
 use vigie_core::requant::{
     multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_reference,
     saturating_rounding_doubling_high_mul, Prepared, Requantizer, MAX_SHIFT, MIN_MULTIPLIER,
@@ -228,6 +232,39 @@ proptest! {
             prop_assert_eq!(&fast, &reference);
         }
         prop_assert_eq!(input.len(), n_in);
+    }
+
+    #[test]
+    fn dense16_equals_reference(
+        (n_in, n_out, input, weights, params) in (1usize..=80, 1usize..=24).prop_flat_map(|(i, o)| (
+            Just(i), Just(o),
+            prop::collection::vec(any::<i16>(), i),
+            prop::collection::vec(any::<u8>(), i * o),
+            channel_params(o),
+        ))
+    ) {
+        let p = Params::new(params);
+        let bytes: Vec<i8> = input.iter().flat_map(|v| v.to_le_bytes()).map(|b| b as i8).collect();
+        let mut reference = vec![0i8; n_out];
+        dense_s16_reference(&bytes, &weights, &p.quant(), &mut reference);
+        // Scratch at each byte offset, and an output that differs from the
+        // reference everywhere first.
+        for offset in 0..4 {
+            let mut scratch = vec![0i8; dense_scratch_bytes(n_in) + offset];
+            let mut fast: Vec<i8> = reference.iter().map(|&v| !v).collect();
+            dense_s16(&bytes, &weights, &p.quant(), &mut scratch[offset..], &mut fast);
+            prop_assert_eq!(&fast, &reference);
+        }
+    }
+
+    #[test]
+    fn input_quantization16_equals_reference(
+        x in edgy_f32(), scale in edgy_f32(), offset in edgy_f32()
+    ) {
+        prop_assert_eq!(
+            quantize_affine16(x, scale, offset),
+            quantize_affine16_reference(x, scale, offset)
+        );
     }
 
     #[test]

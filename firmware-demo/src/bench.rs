@@ -9,7 +9,9 @@
 use vigie_core::kernels::conv1d::{
     conv1d_s8, conv1d_s8_reference, conv1d_scratch_bytes, conv1d_scratch_len, Conv1dShape,
 };
-use vigie_core::kernels::dense::{dense_s8, dense_s8_reference, dense_scratch_bytes};
+use vigie_core::kernels::dense::{
+    dense_s16, dense_s16_reference, dense_s8, dense_s8_reference, dense_scratch_bytes,
+};
 use vigie_core::kernels::quantiles::{quantiles_s8, quantiles_s8_reference, QuantileShape};
 use vigie_core::kernels::ChannelQuant;
 
@@ -64,6 +66,10 @@ static MULTIPLIER: [u8; 4 * OUT] = {
 };
 /// Shift −10 (a right shift) for every channel.
 static SHIFT: [u8; OUT] = [(-10i8) as u8; OUT];
+/// The 16-bit input's shift: its values reach ±32,768, so sums 128 times
+/// an int8 input's come down to the int8 range instead of clamping at its
+/// ends (where a wrong lane would go unseen).
+static SHIFT16: [u8; OUT] = [(-18i8) as u8; OUT];
 
 const CONV: Conv1dShape = Conv1dShape {
     in_channels: 16,
@@ -177,6 +183,15 @@ fn quant() -> ChannelQuant<'static> {
     }
 }
 
+/// The requantization of the sweep's 16-bit dense shapes.
+fn quant16() -> ChannelQuant<'static> {
+    ChannelQuant {
+        shift: &SHIFT16,
+        input_zero_point: 0,
+        ..quant()
+    }
+}
+
 /// The dense benchmark.
 pub fn dense(clock: &Clock) -> Measured {
     let q = quant();
@@ -217,8 +232,8 @@ pub fn quantiles(clock: &Clock) -> Measured {
 /// shapes, on the device: what `core/tests/kernels_match_reference.rs`
 /// checks on the host, where the `asm!` loops are plain Rust. The shapes
 /// reach every branch of those loops: dense inputs of every length from 1
-/// to 40 (each count of 4-value groups modulo 4, each tail), odd and even
-/// output counts; convolutions with 1 to 6 input channels, kernels 1 to 7,
+/// to 40 (each count of 4-value groups modulo 4, each tail), int8 and
+/// 16-bit, odd and even output counts; convolutions with 1 to 6 input channels, kernels 1 to 7,
 /// strides 1 and 2, both paddings, and 1 to 17 filters (an odd last
 /// filter, a second block of 16).
 pub struct Sweep {
@@ -242,6 +257,13 @@ pub fn sweep() -> Sweep {
             let w = &WEIGHTS[..n * outs];
             dense_s8(&dense_input[..n], w, &q, &mut scratch, &mut fast[..outs]);
             dense_s8_reference(&dense_input[..n], w, &q, &mut reference[..outs]);
+            shapes += 1;
+            equal += u32::from(fast == reference);
+            // The same rows on a 16-bit input (`2n` bytes, little-endian).
+            let x = &dense_input[..2 * n];
+            let q16 = quant16();
+            dense_s16(x, w, &q16, &mut scratch, &mut fast[..outs]);
+            dense_s16_reference(x, w, &q16, &mut reference[..outs]);
             shapes += 1;
             equal += u32::from(fast == reference);
         }

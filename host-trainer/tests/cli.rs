@@ -339,7 +339,7 @@ fn demo_trains_quantizes_inspects_and_runs_the_model() {
         &[
             "test accuracy   float",
             "MACs         6464 per inference",
-            "arena        259 bytes",
+            "arena        323 bytes",
             "row    0: decided 0",
         ],
     );
@@ -663,7 +663,7 @@ fn inspect_prints_every_buffer_size_and_the_decision_rules() {
         &["inspect", &model],
         &[
             "input        64 f32 values per inference",
-            "arena        259 bytes",
+            "arena        323 bytes",
             "monitor      2384 f32 of state (9536 bytes of RAM)",
             "decision     temperature ",
             "never abstains; the most probable class (no cost matrix)",

@@ -141,6 +141,7 @@ pub fn digits_mlp(table: &Table, seed: u64) -> FloatModel {
             std,
             range: UNCALIBRATED,
             missing: vec![],
+            wide: false,
         },
         layers: vec![
             dense_layer(&mut rng, 64, 32, Activation::Relu),
@@ -181,6 +182,7 @@ pub fn basicmotions_cnn(table: &Table, seed: u64) -> FloatModel {
             std,
             range: UNCALIBRATED,
             missing: vec![],
+            wide: false,
         },
         layers: vec![
             conv(&mut rng, 6, 8, 5, 1, Padding::Same),

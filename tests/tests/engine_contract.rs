@@ -402,3 +402,80 @@ fn traced_run_matches_the_plain_run_and_reports_each_layer_in_order() {
     assert_eq!(kinds.first(), Some(&"conv1d"));
     assert_eq!(kinds.last(), Some(&"dense"));
 }
+
+/// The digits MLP with its first layer reading the input at 16 bits.
+fn digits_wide_model_bytes() -> Vec<u8> {
+    let digits = load_table("digits.csv");
+    let mut mlp = digits_mlp(&digits, 1);
+    mlp.input.wide = true;
+    calibrate(&mut mlp, &digits.rows[..500]);
+    mlp.quantize().unwrap().to_bytes()
+}
+
+#[test]
+fn a_16_bit_input_takes_two_arena_bytes_a_value_and_only_the_first_layer_reads_one() {
+    use vigie_core::format::LayerDef;
+    let digits = load_table("digits.csv");
+    let bytes = digits_wide_model_bytes();
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert!(matches!(model.def().layers[0], LayerDef::Dense16(_)));
+    assert_eq!(model.layer_kind(0), Some("dense16"));
+    // 64 inputs of 2 bytes, 32 outputs, and the input's 16 groups of 4
+    // laid out as 16-bit lanes (8 bytes each) with 3 bytes to align them.
+    assert_eq!(model.input_bytes(), 128);
+    assert_eq!(model.arena_len(), 128 + 32 + 8 * 16 + 3);
+    let mut arena = vec![0i8; model.arena_len()];
+    assert!(model.run(&digits.rows[600], &mut arena).is_ok());
+    let mut short = vec![0i8; model.arena_len() - 1];
+    assert!(matches!(
+        model.run(&digits.rows[600], &mut short),
+        Err(Error::BufferTooSmall { needed: 291, .. })
+    ));
+    // The same layer as the second: refused, since only the model's input
+    // is 16-bit.
+    let mut def = model.def().clone();
+    let first = def.layers[0];
+    let second = match def.layers[1] {
+        LayerDef::Dense(d) => LayerDef::Dense16(d),
+        other => panic!("{other:?}"),
+    };
+    def.layers[0] = match first {
+        LayerDef::Dense16(d) => LayerDef::Dense(d),
+        other => panic!("{other:?}"),
+    };
+    def.layers[1] = second;
+    assert_eq!(
+        Model::from_def(def).unwrap_err(),
+        Error::ValidateChain { layer: 1 }
+    );
+}
+
+#[test]
+fn a_16_bit_input_bounds_the_accumulator_at_32768_per_weight_unit() {
+    use vigie_core::format::LayerDef;
+    let bytes = digits_wide_model_bytes();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let LayerDef::Dense16(d) = model.def().layers[0] else {
+        panic!("a 16-bit first layer");
+    };
+    // Channel 0's bias as large as an int8 input's bound allows: an int8
+    // reading of the same layer fits, a 16-bit one does not.
+    let abs_w: i64 = d.weights[..d.in_features as usize]
+        .iter()
+        .map(|&w| (w as i8 as i64).abs())
+        .sum();
+    let mut bias = d.bias.to_vec();
+    bias[..4].copy_from_slice(&((i32::MAX as i64 - abs_w * 256) as i32).to_le_bytes());
+    let layer = vigie_core::format::DenseDef { bias: &bias, ..d };
+    let mut def = model.def().clone();
+    def.layers[0] = LayerDef::Dense16(layer);
+    assert_eq!(
+        Model::from_def(def.clone()).unwrap_err(),
+        Error::ValidateAccumulatorRange {
+            layer: 0,
+            channel: 0
+        }
+    );
+    def.layers[0] = LayerDef::Dense(layer);
+    assert!(Model::from_def(def).is_ok());
+}

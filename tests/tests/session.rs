@@ -36,11 +36,12 @@ fn clean_windows(stream: &[u8]) -> Vec<Vec<f32>> {
 fn sizes_come_from_the_file_and_match_what_the_session_binds() {
     let model = firmware_file("digits.vigie");
     let sizes = Sizes::of(&model).unwrap();
-    // Arena: 64 inputs, 64 outputs of the first layer, and between them its
-    // input widened for the dense kernel (8 bytes per 4 inputs, 3 to align).
+    // Arena: 64 inputs of 2 bytes (its first layer reads them at 16 bits),
+    // 64 outputs of the first layer, and between them its input laid out
+    // for the dense kernel (8 bytes per 4 inputs, 3 to align).
     assert_eq!(
         (sizes.arena, sizes.input, sizes.channels),
-        (259, 64, 64),
+        (323, 64, 64),
         "{sizes:?}"
     );
     // 9,536 bytes of state for 64 monitored features.
@@ -50,7 +51,7 @@ fn sizes_come_from_the_file_and_match_what_the_session_binds() {
     assert_eq!(session.sizes(), sizes);
     let constants = vigie_core::session::sizes::rust_constants(&model, "DIGITS_").unwrap();
     assert!(
-        constants.contains("pub const DIGITS_ARENA: usize = 259;"),
+        constants.contains("pub const DIGITS_ARENA: usize = 323;"),
         "{constants}"
     );
     assert!(constants.contains("pub const DIGITS_MONITOR_STATE: usize = 2384;"));
@@ -59,7 +60,7 @@ fn sizes_come_from_the_file_and_match_what_the_session_binds() {
 #[test]
 fn a_too_small_monitor_state_is_named_as_such() {
     let model = firmware_file("digits.vigie");
-    let mut arena = vec![0i8; 259];
+    let mut arena = vec![0i8; 323];
     let mut state = vec![0.0f32; 100];
     let err = Session::from_bytes(&model, &mut arena, &mut state).unwrap_err();
     assert_eq!(
@@ -76,14 +77,14 @@ fn a_too_small_monitor_state_is_named_as_such() {
         "{text}"
     );
     let mut state = vec![0.0f32; 2384];
-    let mut small_arena = vec![0i8; 258];
+    let mut small_arena = vec![0i8; 322];
     let err = Session::from_bytes(&model, &mut small_arena, &mut state).unwrap_err();
     assert!(matches!(
         err,
         Error::BufferTooSmall {
             buffer: Buffer::Arena,
-            needed: 259,
-            found: 258
+            needed: 323,
+            found: 322
         }
     ));
 }
@@ -115,7 +116,7 @@ fn a_session_starts_from_the_reference() {
 fn a_non_finite_input_reaches_the_guard_and_the_alarm_stays_latched_until_acknowledged() {
     let bytes = firmware_file("digits.vigie");
     let clean = clean_windows(&firmware_file("digits.replay"));
-    let mut arena = vec![0i8; 259];
+    let mut arena = vec![0i8; 323];
     let mut state = vec![0.0f32; 2384];
     let mut session = Session::from_bytes(&bytes, &mut arena, &mut state).unwrap();
     for x in &clean[..5] {

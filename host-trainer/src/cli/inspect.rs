@@ -36,6 +36,13 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
                 format!("{}→{} {:?}", d.in_features, d.out_features, d.activation),
                 d.weights.len() as u64 + d.out_features as u64,
             ),
+            LayerDef::Dense16(d) => (
+                format!(
+                    "{}→{} {:?}, 16-bit input",
+                    d.in_features, d.out_features, d.activation
+                ),
+                d.weights.len() as u64 + d.out_features as u64,
+            ),
             LayerDef::Conv1d(c) => (
                 format!(
                     "{}→{} k={} s={} {:?} {:?}",

@@ -170,7 +170,8 @@ impl Origin {
             i += 1;
         }
         let mut widths = Vec::new();
-        while let Some(LayerDef::Dense(d)) = layers.get(i) {
+        while let Some(LayerDef::Dense(d) | LayerDef::Dense16(d)) = layers.get(i) {
+            let wide = matches!(layers.get(i), Some(LayerDef::Dense16(_)));
             let last = i + 1 == layers.len();
             let wanted = if last {
                 Activation::None
@@ -181,16 +182,31 @@ impl Origin {
                 return Err(foreign(i));
             }
             let (out, fan_in) = (d.out_features as usize, d.in_features as usize);
-            real.push(real_weights(
+            // A 16-bit input (the first layer) has 256 levels per int8
+            // step, and the int8 map's zero point was folded into the bias:
+            // it comes back as `zp · s · Σ w`.
+            let s_in = if wide { scale / 256.0 } else { scale };
+            let mut layer = real_weights(
                 d.weights,
                 d.bias,
                 d.multiplier,
                 d.shift,
                 out,
                 fan_in,
-                scale,
+                s_in,
                 d.output.scale,
-            ));
+            );
+            if wide {
+                let zp = def.input.quant.zero_point as f32 * scale;
+                for (b, row) in layer
+                    .bias
+                    .iter_mut()
+                    .zip(layer.weights.chunks(fan_in.max(1)))
+                {
+                    *b += zp * row.iter().sum::<f32>();
+                }
+            }
+            real.push(layer);
             scale = d.output.scale;
             widths.push(out);
             i += 1;

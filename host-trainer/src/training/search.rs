@@ -62,7 +62,9 @@ pub fn estimated_instructions(model: &Model) -> u64 {
         let outputs = shape_len(model.layer_output_shape(i));
         let macs = model.layer_macs(i).unwrap_or(0) as f64;
         total += match kind {
-            "dense" => INSTRUCTIONS_PER_DENSE_MAC * macs + INSTRUCTIONS_PER_DENSE_OUTPUT * outputs,
+            "dense" | "dense16" => {
+                INSTRUCTIONS_PER_DENSE_MAC * macs + INSTRUCTIONS_PER_DENSE_OUTPUT * outputs
+            }
             "conv1d" => INSTRUCTIONS_PER_CONV_MAC * macs + INSTRUCTIONS_PER_CONV_OUTPUT * outputs,
             "max_pool1d" | "avg_pool1d" => INSTRUCTIONS_PER_POOLED_VALUE * inputs,
             "global_avg_pool1d" => INSTRUCTIONS_PER_GLOBAL_POOLED_VALUE * inputs,
@@ -95,13 +97,14 @@ pub fn estimated_instructions(model: &Model) -> u64 {
 pub const ESTIMATE_TOLERANCE: f64 = 0.10;
 
 /// The float-to-int8 input map: a fixed cost and one per raw value
-/// (BasicMotions, 600 values: 14,640 instructions; digits, 64: 2,560).
+/// (BasicMotions, 600 values: 14,640 instructions; digits, 64 at 16 bits:
+/// 2,560).
 const INSTRUCTIONS_PER_INPUT: f64 = 1100.0;
 const INSTRUCTIONS_PER_INPUT_VALUE: f64 = 22.5;
 /// Dense layers: per MAC the loop of two rows by four groups (46
 /// instructions per 32 MACs), per output its requantization and share of
-/// the pass set-up (dense 256→64: 28,920 instructions; digits 64→64,
-/// 11,040).
+/// the pass set-up (dense 256→64: 28,760 instructions; digits 64→64,
+/// 11,000).
 const INSTRUCTIONS_PER_DENSE_MAC: f64 = 1.45;
 const INSTRUCTIONS_PER_DENSE_OUTPUT: f64 = 80.0;
 /// Convolutions: per MAC the two-filters-by-two-positions loop, per output
