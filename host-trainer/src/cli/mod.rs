@@ -192,9 +192,16 @@ pub fn print_summary(s: &Summary) {
         }
         if let (Some(rule), Some(argmax)) = (c.cost_rule, c.cost_argmax) {
             println!(
-                "expected cost   {} per test row with the cost matrix, {} with argmax",
+                "expected cost   {} per test row with the cost matrix, {} with argmax{}",
                 f(Some(rule)),
-                f(Some(argmax))
+                f(Some(argmax)),
+                c.cost_difference_se
+                    .map(|se| format!(
+                        " (difference {:+.4} ± {:.4}, one standard error)",
+                        rule - argmax,
+                        se
+                    ))
+                    .unwrap_or_default()
             );
         }
     }

@@ -425,6 +425,11 @@ pub struct Report {
     pub cost_argmax: Option<f64>,
     /// Mean cost with the least-expected-cost rule.
     pub cost_rule: Option<f64>,
+    /// Standard error of `cost_rule − cost_argmax`, from the per-row
+    /// differences of the two rules on the same rows (paired): how far
+    /// apart one test split can put two rules that cost the same.
+    #[serde(default)]
+    pub cost_difference_se: Option<f64>,
 }
 
 /// Evaluates a calibrated model on `rows` of `d` through the core.
@@ -443,13 +448,23 @@ pub fn evaluate(
     let int8 = int8_outputs(model, d, rows)?;
     let (mut before, mut after) = (vec![], vec![]);
     let mut cost_argmax = 0.0f64;
-    for (raw, &r) in int8.levels.chunks(k).zip(rows) {
+    // Per row: the rule's cost less argmax's.
+    let mut differences = Vec::with_capacity(rows.len());
+    for ((raw, &r), decision) in int8.levels.chunks(k).zip(rows).zip(&int8.decisions) {
         let top = level_argmax(raw);
         let p = |t: f32| level_probability(raw, scale, top, t).unwrap_or(0.0);
         before.push((p(1.0), top == y[r]));
         after.push((p(cal.temperature), top == y[r]));
-        cost_argmax += cal.cost(y[r], top, k) as f64;
+        let argmax = cal.cost(y[r], top, k) as f64;
+        cost_argmax += argmax;
+        differences.push(cal.cost(y[r], decision.index, k) as f64 - argmax);
     }
+    let cost_difference_se = (!cal.costs.is_empty() && differences.len() > 1).then(|| {
+        let n = differences.len() as f64;
+        let mean = differences.iter().sum::<f64>() / n;
+        let var = differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (var / n).sqrt()
+    });
     let decided = decision_figures(model, &int8, rows, y);
     let (answered, answered_right) = decided.answered;
     let n = rows.len().max(1) as f64;
@@ -485,6 +500,7 @@ pub fn evaluate(
         precision_answered: decided.precision_answered,
         cost_argmax: has_costs.then_some(cost_argmax / n),
         cost_rule: decided.mean_cost,
+        cost_difference_se,
     })
 }
 

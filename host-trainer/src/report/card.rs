@@ -1013,9 +1013,12 @@ pub fn render(
                     .unwrap_or_default(),
                 match (cal.cost_rule, cal.cost_argmax) {
                     (Some(rule), Some(argmax)) => format!(
-                        " Mean cost per test row: {} with the cost matrix rule, {} with argmax.",
+                        " Mean cost per test row: {} with the cost matrix rule, {} with argmax{}.",
                         num(Some(rule)),
-                        num(Some(argmax))
+                        num(Some(argmax)),
+                        cal.cost_difference_se
+                            .map(|se| format!(" (difference ± {}, one standard error)", num(Some(se))))
+                            .unwrap_or_default()
                     ),
                     _ => String::new(),
                 }
