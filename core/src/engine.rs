@@ -416,24 +416,17 @@ impl<'a> Model<'a> {
             let (x, scratch, y) = split_arena(arena, at, n_in, n_out);
             let y = &mut y[..n_out];
             match layer {
-                LayerDef::Dense(d) => {
-                    let q = ChannelQuant::new(
-                        d.bias,
-                        d.multiplier,
-                        d.shift,
-                        quant,
-                        d.output,
-                        d.activation,
-                    );
-                    dense_s8(x, d.weights, &q, scratch, y);
-                    quant = d.output;
-                }
-                LayerDef::Dense16(d) => {
-                    // The 16-bit input: zero point 0 (folded into the
-                    // bias); the scale is in the multipliers already.
-                    let input = crate::format::QParams {
-                        scale: quant.scale / 256.0,
-                        zero_point: 0,
+                LayerDef::Dense(d) | LayerDef::Dense16(d) => {
+                    // A 16-bit input has zero point 0 (folded into the
+                    // bias) and 256 levels per int8 step; the multipliers
+                    // hold its scale already.
+                    let wide = matches!(layer, LayerDef::Dense16(_));
+                    let input = match wide {
+                        true => crate::format::QParams {
+                            scale: quant.scale / 256.0,
+                            zero_point: 0,
+                        },
+                        false => quant,
                     };
                     let q = ChannelQuant::new(
                         d.bias,
@@ -443,7 +436,11 @@ impl<'a> Model<'a> {
                         d.output,
                         d.activation,
                     );
-                    dense_s16(x, d.weights, &q, scratch, y);
+                    if wide {
+                        dense_s16(x, d.weights, &q, scratch, y);
+                    } else {
+                        dense_s8(x, d.weights, &q, scratch, y);
+                    }
                     quant = d.output;
                 }
                 LayerDef::Conv1d(c) => {
