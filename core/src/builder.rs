@@ -251,12 +251,17 @@ fn quantize_weighted(
     reading: Reading,
     output: QParams,
 ) -> Result<ChannelTensors, Error> {
-    // The input's scale, the bound on |x − zp| the accumulator check uses
-    // (256 for int8, whose |x − zp| ≤ 255; 32,768 for int16), and the zero
-    // point folded into the bias (in input levels).
+    // The input's scale, the bound on |x − zp| that validation's
+    // accumulator check uses, and the zero point folded into the bias (in
+    // input levels).
+    use crate::validate::{INT16_REACH, INT8_REACH};
     let (input_scale, reach, folded) = match reading {
-        Reading::Int8(q) => (q.scale as f64, 256i64, 0i64),
-        Reading::Int16(q) => (q.scale as f64 / 256.0, 32_768, 256 * q.zero_point as i64),
+        Reading::Int8(q) => (q.scale as f64, INT8_REACH as i64, 0i64),
+        Reading::Int16(q) => (
+            q.scale as f64 / 256.0,
+            INT16_REACH as i64,
+            256 * q.zero_point as i64,
+        ),
     };
     if weights.len() != out_dim * fan_in {
         return Err(invalid(place, "weights"));

@@ -137,10 +137,12 @@ impl<'a> Model<'a> {
     /// value, or two when the first layer reads it at 16 bits
     /// ([`LayerDef::Dense16`]).
     pub fn input_bytes(&self) -> usize {
-        match self.def.layers.first() {
-            Some(LayerDef::Dense16(_)) => 2 * self.input_len(),
-            _ => self.input_len(),
-        }
+        let per_value = self
+            .def
+            .layers
+            .first()
+            .map_or(1, LayerDef::input_bytes_per_value);
+        per_value * self.input_len()
     }
 
     /// Input shape.
@@ -386,10 +388,8 @@ impl<'a> Model<'a> {
         for (i, layer) in self.def.layers.iter().enumerate() {
             let shape_in = self.summary.shapes[i];
             let shape_out = self.summary.shapes[i + 1];
-            let (mut n_in, n_out) = (shape_in.len(), shape_out.len());
-            if let LayerDef::Dense16(_) = layer {
-                n_in *= 2; // two bytes a value
-            }
+            let n_in = shape_in.len() * layer.input_bytes_per_value();
+            let n_out = shape_out.len();
             if let LayerDef::Flatten = layer {
                 after(i);
                 continue; // same bytes, new shape

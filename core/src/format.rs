@@ -311,6 +311,20 @@ pub enum LayerDef<'a> {
     Dense16(DenseDef<'a>),
 }
 
+impl LayerDef<'_> {
+    /// Bytes each value of this layer's input takes in the arena: two for
+    /// [`LayerDef::Dense16`] (the model's 16-bit input), one for every
+    /// other kind. The engine, its input quantization and validation's
+    /// arena size all read it here.
+    #[inline]
+    pub fn input_bytes_per_value(&self) -> usize {
+        match self {
+            LayerDef::Dense16(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
 /// Most save slots a model may use ([`LayerDef::Save`]).
 pub const MAX_SLOTS: usize = 4;
 

@@ -37,10 +37,16 @@ pub fn quantize_affine(x: f32, scale: f32, offset: f32) -> i8 {
     let v = x * scale + offset;
     // ±2^23 is ±128 · 2^16: past it every value clamps to an int8 end.
     let f = ((v * ONE as f32) as i32).clamp(-(1 << 23), (1 << 23) - 1);
-    // Halves away from zero: up from +0.5, down from −0.5 (`f >> 31` is −1
-    // for a negative value).
-    let rounded = (f + ONE / 2 + (f >> 31)) >> 16;
-    rounded.clamp(-128, 127) as i8
+    round_q16(f).clamp(-128, 127) as i8
+}
+
+/// Rounds a fixed-point value with 16 fractional bits to an integer,
+/// halves away from zero: up from +0.5, down from −0.5 (`f >> 31` is −1
+/// for a negative value, so it adds one less than the half). `f` is at
+/// most `i32::MAX − 2^15`, so adding the half cannot overflow.
+#[inline(always)]
+fn round_q16(f: i32) -> i32 {
+    (f + (1 << 15) + (f >> 31)) >> 16
 }
 
 /// Quantizes a real value at 256 levels per int8 step, for a 16-bit
@@ -57,8 +63,7 @@ pub fn quantize_affine16(x: f32, scale: f32, offset: f32) -> i16 {
     // rounds to the int16 maximum either way). A negative value adds one
     // less than the half, so `i32::MIN` cannot overflow.
     let f = ((v * (256 * ONE) as f32) as i32).min(i32::MAX - ONE / 2);
-    let rounded = (f + ONE / 2 + (f >> 31)) >> 16;
-    rounded.clamp(i16::MIN as i32, i16::MAX as i32) as i16
+    round_q16(f).clamp(i16::MIN as i32, i16::MAX as i32) as i16
 }
 
 /// [`quantize_affine16`] written for clarity: `256 · v`, NaN to 0,

@@ -164,11 +164,12 @@ enum WeightOrder {
 }
 
 /// A bound on `|x − zp|` of an int8 input (at most 255): what a weight can
-/// be multiplied by in the kernels' sums.
-const INT8_REACH: u64 = 256;
+/// be multiplied by in the kernels' sums (the builder keeps its biases
+/// within it).
+pub(crate) const INT8_REACH: u64 = 256;
 /// The same for a 16-bit input ([`LayerDef::Dense16`], zero point 0):
 /// `|x| ≤ 32,768`.
-const INT16_REACH: u64 = 32_768;
+pub(crate) const INT16_REACH: u64 = 32_768;
 
 /// Checks the per-channel parameters of a weighted layer: lengths,
 /// multipliers, shifts, and that no input (each `|x − zp|` at most `reach`)
@@ -564,11 +565,7 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
             }
             _ => 0,
         };
-        // A 16-bit input takes two bytes a value.
-        let in_bytes = match layer {
-            LayerDef::Dense16(_) => 2 * in_len,
-            _ => in_len,
-        };
+        let in_bytes = in_len * layer.input_bytes_per_value() as u64;
         if !matches!(layer, LayerDef::Flatten | LayerDef::Save(_)) {
             arena = arena.max(in_bytes + out_len + scratch);
         } else {

@@ -233,9 +233,9 @@ pub fn quantiles(clock: &Clock) -> Measured {
 /// checks on the host, where the `asm!` loops are plain Rust. The shapes
 /// reach every branch of those loops: dense inputs of every length from 1
 /// to 40 (each count of 4-value groups modulo 4, each tail), int8 and
-/// 16-bit, odd and even output counts; convolutions with 1 to 6 input channels, kernels 1 to 7,
-/// strides 1 and 2, both paddings, and 1 to 17 filters (an odd last
-/// filter, a second block of 16).
+/// 16-bit, odd and even output counts; convolutions with 1 to 6 input
+/// channels, kernels 1 to 7, strides 1 and 2, both paddings, and 1 to 17
+/// filters (an odd last filter, a second block of 16).
 pub struct Sweep {
     /// Shapes run.
     pub shapes: u32,

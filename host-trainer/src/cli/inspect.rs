@@ -32,14 +32,17 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
     for (i, layer) in model.def().layers.iter().enumerate() {
         let out = model.layer_output_shape(i).unwrap_or_default();
         let (detail, params) = match layer {
-            LayerDef::Dense(d) => (
-                format!("{}→{} {:?}", d.in_features, d.out_features, d.activation),
-                d.weights.len() as u64 + d.out_features as u64,
-            ),
-            LayerDef::Dense16(d) => (
+            LayerDef::Dense(d) | LayerDef::Dense16(d) => (
                 format!(
-                    "{}→{} {:?}, 16-bit input",
-                    d.in_features, d.out_features, d.activation
+                    "{}→{} {:?}{}",
+                    d.in_features,
+                    d.out_features,
+                    d.activation,
+                    if layer.input_bytes_per_value() == 2 {
+                        ", 16-bit input"
+                    } else {
+                        ""
+                    }
                 ),
                 d.weights.len() as u64 + d.out_features as u64,
             ),

@@ -459,11 +459,10 @@ pub fn evaluate(
         cost_argmax += argmax;
         differences.push(cal.cost(y[r], decision.index, k) as f64 - argmax);
     }
+    // The sample deviation over √n: the population one over √(n − 1).
     let cost_difference_se = (!cal.costs.is_empty() && differences.len() > 1).then(|| {
-        let n = differences.len() as f64;
-        let mean = differences.iter().sum::<f64>() / n;
-        let var = differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        (var / n).sqrt()
+        let (_, sd) = vigie_core::math::mean_sd(&differences);
+        sd / (differences.len() as f64 - 1.0).sqrt()
     });
     let decided = decision_figures(model, &int8, rows, y);
     let (answered, answered_right) = decided.answered;
