@@ -142,7 +142,8 @@ pub struct Options {
     pub calibrate: bool,
     /// Held-out rows the monitor's false alarms are checked on (its
     /// streams' sample size), when known; otherwise as many as the
-    /// reference's rows.
+    /// reference's rows. The calibration draws its streams from pools no
+    /// larger, so that they carry the same sampling error.
     pub held_out_rows: Option<usize>,
     /// Threads the calibration replays run on (`None`: one per core). The
     /// thresholds are the same on any number ([`replay`]).
@@ -411,7 +412,12 @@ fn run_floor(o: &mut MonitorDef<Vec<u8>>, d: Detector, p0: f32, run: f32) {
 /// drawn with replacement, each with all its entries (rows that repeat one
 /// another are one group).
 fn cluster_bootstrap(groups: &[Vec<usize>], rng: &mut Rng) -> Vec<usize> {
-    (0..groups.len())
+    sized_bootstrap(groups, groups.len(), rng)
+}
+
+/// A cluster bootstrap of `draws` groups drawn with replacement.
+fn sized_bootstrap(groups: &[Vec<usize>], draws: usize, rng: &mut Rng) -> Vec<usize> {
+    (0..draws)
         .flat_map(|_| groups[rng.below(groups.len())].iter().copied())
         .collect()
 }
@@ -608,6 +614,7 @@ pub fn build(
             }
             groups
         };
+        let stream_rows = opts.held_out_rows.unwrap_or(all.len()).max(1);
         let repeats = if all.len() < FEW_ROWS { 2 } else { 1 };
         let draws = FOLDS * repeats;
         let per = (total_rows.div_ceil(draws), total_mean_rows.div_ceil(draws));
@@ -634,6 +641,17 @@ pub fn build(
                     rows.iter().copied().filter(|&e| !out[e]).collect()
                 };
                 let fit_on = without(&all);
+                // A stable stream is a sample too: the check's streams
+                // are resampled from `stream_rows` held-out rows, whose
+                // own means differ from the population's. A fold holding
+                // out more rows than that replays a random subset of that
+                // size, so that its streams carry the same error.
+                let mut held = held;
+                if held.len() > stream_rows {
+                    draw.shuffle(&mut held);
+                    held.truncate(stream_rows);
+                    held.sort_unstable();
+                }
                 if held.is_empty() || fit_on.is_empty() {
                     // Fewer distinct rows than folds.
                     continue;
@@ -654,10 +672,7 @@ pub fn build(
                 // fold's CUSUMs get the allowance of the difference:
                 // otherwise one feature's drift over the whole replay sets
                 // the threshold (787 instead of 35 on BasicMotions).
-                let extra = fold_error(
-                    (fit_on.len(), held.len()),
-                    (all.len(), opts.held_out_rows.unwrap_or(all.len())),
-                );
+                let extra = fold_error((fit_on.len(), held.len()), (all.len(), stream_rows));
                 let fold_params = MonitorParams {
                     mean_k: params.mean_k + extra * spread(watched),
                     variance_k: params.variance_k
@@ -692,11 +707,16 @@ pub fn build(
                         let again = cluster_bootstrap(&output_groups, &mut draw);
                         output_reference(model, &pool, &again, &mut def);
                     }
+                    // The replayed decisions are another bootstrap, of as
+                    // many rows as the check's stream has: the stream's
+                    // confidence and class mix differ from the reference's
+                    // by the error of both samples, as a held-out set's do.
+                    let decisions = sized_bootstrap(&output_groups, stream_rows, &mut draw);
                     let w = replay(
                         model,
                         &pool,
                         &def,
-                        (&held, outputs),
+                        (&held, &decisions),
                         per,
                         (&sampler, &mut rng),
                         opts.replay_workers,
