@@ -234,30 +234,37 @@ fn digits_monitor_keeps_its_false_alarm_promise_on_its_own_held_out_rows() {
     // Digits' 64 pixels against 359 test rows: the check's stream is a
     // small sample, whose pixel means differ from the reference's by
     // more than a stream from the whole population would. Calibrated on
-    // streams from pools as large as all the folds' rows, this seed gave
-    // 1.80 per 10k (mean CUSUM 7, variance CUSUM 2).
+    // streams from pools as large as all the folds' rows, these seeds gave
+    // 1.80, 2.20 and 0.60 per 10k (mean and variance CUSUMs, confidence).
+    // One calibration is one draw: the promise is for the median.
     let dir = scratch("digits-held-out");
-    let out = dir.join("d.vigie");
-    succeeds(&[
-        "train",
-        "--quiet",
-        "--data",
-        &data("digits.csv"),
-        "--target",
-        "digit",
-        "--out",
-        &out.display().to_string(),
-    ]);
-    let model_bytes = std::fs::read(out).unwrap();
-    let model = vigie_core::Model::from_bytes(&model_bytes).unwrap();
-    let report = vigie_trainer::training_report::training_report(&model).unwrap();
-    let held = report.monitor.held_out.expect("a test split was held out");
-    assert_eq!(held.rows, 359);
+    let mut rates = Vec::new();
+    for seed in ["0", "1", "2"] {
+        let out = dir.join(format!("d{seed}.vigie"));
+        succeeds(&[
+            "train",
+            "--quiet",
+            "--data",
+            &data("digits.csv"),
+            "--target",
+            "digit",
+            "--seed",
+            seed,
+            "--out",
+            &out.display().to_string(),
+        ]);
+        let model_bytes = std::fs::read(out).unwrap();
+        let model = vigie_core::Model::from_bytes(&model_bytes).unwrap();
+        let report = vigie_trainer::training_report::training_report(&model).unwrap();
+        let held = report.monitor.held_out.expect("a test split was held out");
+        assert_eq!(held.rows, 359);
+        rates.push((held.per_10k, held.by_detector));
+    }
+    rates.sort_by(|a, b| a.0.total_cmp(&b.0));
     assert!(
-        held.per_10k <= PROMISED_FALSE_ALARMS_PER_10K,
-        "{} per 10k: {:?}",
-        held.per_10k,
-        held.by_detector
+        rates[1].0 <= PROMISED_FALSE_ALARMS_PER_10K,
+        "median {} per 10k: {rates:?}",
+        rates[1].0
     );
 }
 
