@@ -24,6 +24,13 @@ max(vigie's, 1) is kept. CVMDriftOnline keeps its own promise (ERT 10,000).
 
 A peer is "ahead" on a scenario when its median delay is shorter at no more
 false alarms; a scenario it never detects is a miss, not a tie.
+
+CVMDriftOnline's false alarms are what they are (more than its promise on
+small references). To compare at matched rates, give `--matched DIR`: a
+second dump of the same streams (same data, seed and runs) with vigie
+calibrated for a higher rate (`vigie drift-bench … --false-alarm-rate R
+--dump DIR`). Its delays get a column of their own, "ahead of" judged at
+its own false-alarm rate.
 Requirements: bench/requirements-drift.txt (the tests never need them).
 """
 
@@ -161,6 +168,9 @@ def main():
     ap.add_argument("--json", type=Path, help="also write the table as JSON here")
     ap.add_argument("--runs", type=int, help="replay only the first RUNS runs of each scenario "
                     "(vigie's median is then taken over the same runs)")
+    ap.add_argument("--matched", type=Path,
+                    help="a dump of the same streams with vigie at another --false-alarm-rate: "
+                         "its delays as a second vigie column")
     a = ap.parse_args()
 
     doc = json.loads((a.dump / "vigie.json").read_text())
@@ -204,11 +214,26 @@ def main():
     for r in doc["runs"]:
         if a.runs is None or r["run"] < a.runs:
             by_scenario.setdefault(r["scenario"], []).append(r)
+    # vigie at another false-alarm rate, on the same streams.
+    matched, matched_fa = {}, None
+    if a.matched:
+        other = json.loads((a.matched / "vigie.json").read_text())
+        matched_fa = other["report"]["false_alarms_per_10k"]
+        for r in other["runs"]:
+            if a.runs is None or r["run"] < a.runs:
+                matched.setdefault(r["scenario"], []).append(r["vigie"]["delay"])
+        print(f"vigie calibrated again for a higher rate ({a.matched}): {matched_fa:.2f} "
+              f"false alarms / 10k on the same stable stream")
     rows = []
-    header = f"{'scenario':<26} {'vigie':>12}" + "".join(f" {n:>16}" for n in peers) + "  ahead of"
+    mcol = f" {'vigie matched':>14}" if a.matched else ""
+    header = (f"{'scenario':<26} {'vigie':>12}{mcol}" + "".join(f" {n:>16}" for n in peers)
+              + "  ahead of" + ("  (matched: ahead of)" if a.matched else ""))
     print(f"\nmedian delay in rows (missed runs), false alarms / 10k on the stable stream in brackets")
-    print(f"{'stable stream':<26} {vigie_fa:>12.2f}" + "".join(f" {peers[n][1][1]:>16.2f}" for n in peers))
-    print(f"{'setting':<26} {'':>12}" + "".join(f" {str(peers[n][1][0]):>16}" for n in peers))
+    mfa = f" {matched_fa:>14.2f}" if a.matched else ""
+    print(f"{'stable stream':<26} {vigie_fa:>12.2f}{mfa}"
+          + "".join(f" {peers[n][1][1]:>16.2f}" for n in peers))
+    print(f"{'setting':<26} {'':>12}{' ' * len(mcol)}"
+          + "".join(f" {str(peers[n][1][0]):>16}" for n in peers))
     print(header)
     for scenario, runs in by_scenario.items():
         v_delays = [r["vigie"]["delay"] for r in runs]
@@ -220,23 +245,38 @@ def main():
                 _, d = replay(make(), stream, change_at)
                 delays.append(d)
             cells[name] = (median(delays), sum(d is None for d in delays))
+        def ahead_of(v, fa):
+            out = []
+            for name in peers:
+                p = cells[name]
+                fa_ok = fa <= peers[name][1][1] + 1e-9
+                if v[0] is not None and fa_ok and (p[0] is None or v[0] < p[0]
+                                                   or (v[0] == p[0] and v[1] < p[1])):
+                    out.append(name)
+            return out
+
         v = cells["vigie"]
-        ahead = []
-        for name in peers:
-            p = cells[name]
-            fa_ok = vigie_fa <= peers[name][1][1] + 1e-9
-            if v[0] is not None and fa_ok and (p[0] is None or v[0] < p[0] or (v[0] == p[0] and v[1] < p[1])):
-                ahead.append(name)
+        ahead = ahead_of(v, vigie_fa)
         fmt = lambda c: ("-" if c[0] is None else f"{c[0]}") + f" ({c[1]})"
-        print(f"{scenario:<26} {fmt(v):>12}" + "".join(f" {fmt(cells[n]):>16}" for n in peers)
-              + "  " + (", ".join(ahead) if ahead else "none"), flush=True)
+        mcell, mahead = "", None
+        if a.matched:
+            md = matched.get(scenario, [])
+            cells["vigie matched"] = (median(md), sum(d is None for d in md))
+            mcell = f" {fmt(cells['vigie matched']):>14}"
+            mahead = ahead_of(cells["vigie matched"], matched_fa)
+        print(f"{scenario:<26} {fmt(v):>12}{mcell}" + "".join(f" {fmt(cells[n]):>16}" for n in peers)
+              + "  " + (", ".join(ahead) if ahead else "none")
+              + (("  (" + (", ".join(mahead) if mahead else "none") + ")") if a.matched else ""),
+              flush=True)
         rows.append({"scenario": scenario, "runs": len(runs),
                      "cells": {k: {"median_delay": c[0], "missed": c[1]} for k, c in cells.items()},
-                     "vigie_ahead_of": ahead})
+                     "vigie_ahead_of": ahead,
+                     "vigie_matched_ahead_of": mahead})
     if a.json:
         a.json.write_text(json.dumps({
             "data": doc["report"]["data"],
             "vigie_false_alarms_per_10k": vigie_fa,
+            "vigie_matched_false_alarms_per_10k": matched_fa,
             "peers": {n: {"setting": str(peers[n][1][0]), "false_alarms_per_10k": peers[n][1][1]}
                       for n in peers},
             "scenarios": rows,

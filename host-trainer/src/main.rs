@@ -296,7 +296,7 @@ enum Command {
         impute: Option<Impute>,
         /// Target false-alarm rate of the whole drift monitor, per sample
         /// (default: one per 10,000 samples).
-        #[arg(long, default_value_t = 1e-4)]
+        #[arg(long, default_value_t = vigie_trainer::monitor_fit::FALSE_ALARM_RATE)]
         false_alarm_rate: f64,
         /// The smallest lasting shift of an input's mean worth a drift
         /// alarm, in training standard deviations. Smaller shifts, and
@@ -483,6 +483,10 @@ enum Command {
         /// alarm, in training standard deviations (as for `train`).
         #[arg(long, default_value_t = vigie_trainer::monitor_fit::MIN_SHIFT)]
         min_shift: f32,
+        /// The monitor's target false-alarm rate, per row (as for `train`;
+        /// a higher one compares delays with a peer at its own rate).
+        #[arg(long, default_value_t = vigie_trainer::monitor_fit::FALSE_ALARM_RATE)]
+        false_alarm_rate: f64,
         /// Seeded runs per scenario.
         #[arg(long, default_value_t = 50)]
         runs: usize,
@@ -952,6 +956,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
             csv,
             min_shift,
+            false_alarm_rate,
             impute,
             dump,
             test_split,
@@ -961,6 +966,7 @@ fn run(cli: Cli) -> Result<()> {
                 runs,
                 stable_rows,
                 min_shift,
+                false_alarm_rate,
                 seed,
                 seeds,
                 json,

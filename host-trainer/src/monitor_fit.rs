@@ -54,19 +54,6 @@ const OUTPUT_DETECTORS: [Detector; 3] = [
     Detector::Confidence,
     Detector::ErrorRate,
 ];
-/// The mean CUSUMs' threshold is the largest value over this many times
-/// the rows their share of the budget allows. The largest value over N
-/// replayed rows is exceeded at a rate of about E/N, E exponential with
-/// mean 1: over N rows it exceeds the share in 37% of calibrations, over
-/// 2N in 14% (e⁻²). The mean CUSUMs watch every feature, and a held-out
-/// sample's small offsets reach them first (digits' 64 pixels against 359
-/// test rows, seeds 0 to 6: a median of 1.00 false alarms per 10k and
-/// 1.40 on seeds 0 and 1 without it; 0.40, and 1.20 and 0.40, with it).
-/// The mean's replay rows are a part of the others', so
-/// the margin costs no time; the other families keep theirs, since it
-/// would double the replay and slow the output detectors, which then come
-/// second to an input's offset that they also see.
-pub const MEAN_MARGIN: f64 = 2.0;
 /// Folds of the cross-fitted calibration: each fold's rows are replayed
 /// against a reference fitted without them.
 pub const FOLDS: usize = 3;
@@ -74,6 +61,9 @@ pub const FOLDS: usize = 3;
 /// second shuffle, so that the thresholds see more than three draws of the
 /// reference's error.
 pub const FEW_ROWS: usize = 300;
+/// Default target false-alarm rate of the whole monitor, per row
+/// (`--false-alarm-rate`): one drift alarm per 10,000 stable rows.
+pub const FALSE_ALARM_RATE: f64 = 1e-4;
 /// Default smallest shift worth an alarm, in reference standard
 /// deviations (`--min-shift`). A mean CUSUM is quickest on a shift twice
 /// its allowance; tuned to 0.8σ it still catches 0.5σ (in a few hundred
@@ -614,7 +604,7 @@ pub fn build(
     // largest value over `2 / rate` rows. The other families
     // share the other half: each is held to `2 · FAMILIES / rate` rows.
     let total_rows = ((2 * FAMILIES) as f64 / rate).ceil() as usize;
-    let total_mean_rows = (MEAN_MARGIN * 2.0 / rate).ceil() as usize;
+    let total_mean_rows = (2.0 / rate).ceil() as usize;
     let mut replays = Vec::new();
     if opts.calibrate {
         // Cross-fitting: the inputs of each fold of all rows are replayed

@@ -27,6 +27,8 @@ pub struct Options {
     pub stable_rows: usize,
     /// `--min-shift` of the monitor.
     pub min_shift: f32,
+    /// `--false-alarm-rate` the monitor is calibrated for, per row.
+    pub false_alarm_rate: f64,
     /// Seed of training and of the streams.
     pub seed: u64,
     /// Seeds per set in `--suite` (`seed`, `seed + 1`, …): each figure is
@@ -77,6 +79,7 @@ pub fn measure(mut args: TrainArgs, feature: Option<&str>, o: &Options) -> Resul
     args.out = PathBuf::from("drift-bench.vigie");
     args.seed = o.seed;
     args.min_shift = o.min_shift;
+    args.false_alarm_rate = o.false_alarm_rate;
     let built = pipeline::build(&args)?;
     let model = Model::from_bytes(&built.bytes)?;
     let monitor = Monitor::from_model(&model)?.context("the model has no monitor section")?;
@@ -267,8 +270,14 @@ pub fn drift_bench(args: TrainArgs, feature: Option<&str>, o: &Options) -> Resul
         r.data, r.held_out_rows, r.feature, r.monitor_state_bytes
     );
     println!(
-        "min shift {} sd; allowances: mean {:.3}, variance {:.3}, outputs {:.3}; {} of {} features retired from the CUSUMs",
-        o.min_shift, r.allowances[0], r.allowances[1], r.allowances[2], r.retired, r.monitored
+        "min shift {} sd; calibrated for {} false alarms per 10,000 rows; allowances: mean {:.3}, variance {:.3}, outputs {:.3}; {} of {} features retired from the CUSUMs",
+        o.min_shift,
+        o.false_alarm_rate * 10_000.0,
+        r.allowances[0],
+        r.allowances[1],
+        r.allowances[2],
+        r.retired,
+        r.monitored
     );
     println!(
         "drift thresholds: {}",

@@ -137,7 +137,7 @@ impl TrainArgs {
             cpu_backend: CpuBackend::default_compiled(),
             impute: None,
             quiet: true,
-            false_alarm_rate: 1e-4,
+            false_alarm_rate: crate::monitor_fit::FALSE_ALARM_RATE,
             min_shift: crate::monitor_fit::MIN_SHIFT,
             allow_leakage: false,
             target_precision: None,
