@@ -39,10 +39,9 @@
 //!      the others narrowed ([`NARROWED`]): a class-mix change moves or
 //!      narrows every input that tells the classes apart, a sensor moves
 //!      one or two and narrows none of the others;
-//!    - the alarm came from a detector that does not see the inputs (the
-//!      class mix, the confidence), or none of the channels it named
-//!      moved; a reconstruction alarm, which names none, counts the
-//!      channels whose means moved instead (a decorrelation moves none);
+//!    - the alarm came from a detector that does not see one input (the
+//!      reconstruction: a decorrelation; the class mix; the confidence),
+//!      or none of the channels it named moved;
 //!    - a channel's recent spread collapsed below `1 / max_gain` of its
 //!      reference (a stuck sensor), or the gain or offset passes its bound.
 //! 4. An applied correction is confirmed after [`AdaptationDef::confirm`]
@@ -156,9 +155,8 @@ pub enum Refusal {
     /// the world changed (a class-mix change moves or narrows every input
     /// that tells the classes apart), not a sensor.
     ManyInputsMoved,
-    /// The alarm came from a detector that sees the outputs, or named no
-    /// input that moved (a reconstruction alarm with no input moved: a
-    /// decorrelation).
+    /// The alarm came from a detector that sees several inputs together
+    /// (a decorrelation) or the outputs, or named no input.
     NotOneInput,
     /// A channel's recent spread collapsed below `1 / max_gain` of its
     /// reference: a stuck sensor.
@@ -586,17 +584,10 @@ impl<'a> Adapter<'a> {
         alarm: &Alarm,
         strict: bool,
     ) -> Result<heapless::Vec<(u16, f32, f32), MAX_CORRECTED>, Refusal> {
-        // The reconstruction sees the inputs together and names none: an
-        // offset of one input that its correlates do not follow (iris'
-        // petals) reaches it before the input's own CUSUM. The channels
-        // whose means moved then say whether it was one input; a
-        // decorrelation moves none.
-        let together = alarm.detector == Detector::Reconstruction;
-        if !together
-            && (!matches!(
-                alarm.detector,
-                Detector::Mean | Detector::Variance | Detector::Distribution
-            ) || alarm.features.is_empty())
+        if !matches!(
+            alarm.detector,
+            Detector::Mean | Detector::Variance | Detector::Distribution
+        ) || alarm.features.is_empty()
         {
             return Err(Refusal::NotOneInput);
         }
@@ -660,7 +651,7 @@ impl<'a> Adapter<'a> {
         if others + channels.len() > self.def.max_channels as usize {
             return Err(Refusal::ManyInputsMoved);
         }
-        if channels.is_empty() && (!together || moved.is_empty()) {
+        if channels.is_empty() {
             return Err(Refusal::NotOneInput);
         }
         let mut out: heapless::Vec<(u16, f32, f32), MAX_CORRECTED> = heapless::Vec::new();
@@ -674,9 +665,6 @@ impl<'a> Adapter<'a> {
             if let Ok(fix) = self.channel_correction(state, c as usize) {
                 let _ = out.push(fix);
             }
-        }
-        if out.is_empty() {
-            return Err(Refusal::NotOneInput);
         }
         for &(c, gain, offset) in &out {
             let at = 2 * self.channels + 2 * c as usize;

@@ -145,8 +145,7 @@ pub struct Options {
     pub calibrate: bool,
     /// Held-out rows the monitor's false alarms are checked on (its
     /// streams' sample size), when known; otherwise as many as the
-    /// reference's rows. The calibration draws its streams from pools no
-    /// larger, so that they carry the same sampling error.
+    /// reference's rows.
     pub held_out_rows: Option<usize>,
     /// Threads the calibration replays run on (`None`: one per core). The
     /// thresholds are the same on any number ([`replay`]).
@@ -420,34 +419,6 @@ fn cluster_bootstrap(groups: &[Vec<usize>], rng: &mut Rng) -> Vec<usize> {
         .collect()
 }
 
-/// A cluster bootstrap of about `draws` groups that keeps each stratum's
-/// share of the groups (`strata[g]`: group `g`'s decided class). The
-/// class mix of the decisions then keeps the reference's error alone (a
-/// stable stream is checked in the training class mix), and the
-/// confidence gets a sample's error within each class.
-fn stratified_bootstrap(
-    groups: &[Vec<usize>],
-    strata: &[usize],
-    draws: usize,
-    rng: &mut Rng,
-) -> Vec<usize> {
-    let mut by: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-    strata
-        .iter()
-        .enumerate()
-        .for_each(|(g, &c)| by.entry(c).or_default().push(g));
-    let total = groups.len().max(1);
-    by.values()
-        .flat_map(|members| {
-            let n = (draws * members.len()).div_ceil(total);
-            (0..n)
-                .map(|_| members[rng.below(members.len())])
-                .collect::<Vec<_>>()
-        })
-        .flat_map(|g| groups[g].iter().copied())
-        .collect()
-}
-
 /// The largest value of each detector's statistic over a replay of
 /// `rows` rows through a session bound to `def` (no thresholds), and the
 /// mean CUSUMs' largest over the first `mean_rows`. Each replayed row's
@@ -601,8 +572,8 @@ pub fn build(
     let rate = opts.false_alarm_rate.max(1e-7);
     // The budget is shared by the detector families. The mean CUSUMs, the
     // detectors of most real drifts, get half of it: their threshold is the
-    // largest value over `2 / rate` rows. The other families
-    // share the other half: each is held to `2 · FAMILIES / rate` rows.
+    // largest value over `2 / rate` rows. The other families share the other
+    // half: each is held to `2 · FAMILIES / rate` rows.
     let total_rows = ((2 * FAMILIES) as f64 / rate).ceil() as usize;
     let total_mean_rows = (2.0 / rate).ceil() as usize;
     let mut replays = Vec::new();
@@ -640,13 +611,6 @@ pub fn build(
             }
             groups
         };
-        let stream_rows = opts.held_out_rows.unwrap_or(all.len()).max(1);
-        // Each output group's decided class (one stratum for a
-        // regression, or where the session abstained).
-        let output_strata: Vec<usize> = output_groups
-            .iter()
-            .map(|g| decided(&pool.decided[g[0]]).map_or(usize::MAX, |(c, _)| c))
-            .collect();
         let repeats = if all.len() < FEW_ROWS { 2 } else { 1 };
         let draws = FOLDS * repeats;
         let per = (total_rows.div_ceil(draws), total_mean_rows.div_ceil(draws));
@@ -673,17 +637,6 @@ pub fn build(
                     rows.iter().copied().filter(|&e| !out[e]).collect()
                 };
                 let fit_on = without(&all);
-                // A stable stream is a sample too: the check's streams
-                // are resampled from `stream_rows` held-out rows, whose
-                // own means differ from the population's. A fold holding
-                // out more rows than that replays a random subset of that
-                // size, so that its streams carry the same error.
-                let mut held = held;
-                if held.len() > stream_rows {
-                    draw.shuffle(&mut held);
-                    held.truncate(stream_rows);
-                    held.sort_unstable();
-                }
                 if held.is_empty() || fit_on.is_empty() {
                     // Fewer distinct rows than folds.
                     continue;
@@ -704,7 +657,10 @@ pub fn build(
                 // fold's CUSUMs get the allowance of the difference:
                 // otherwise one feature's drift over the whole replay sets
                 // the threshold (787 instead of 35 on BasicMotions).
-                let extra = fold_error((fit_on.len(), held.len()), (all.len(), stream_rows));
+                let extra = fold_error(
+                    (fit_on.len(), held.len()),
+                    (all.len(), opts.held_out_rows.unwrap_or(all.len())),
+                );
                 let fold_params = MonitorParams {
                     mean_k: params.mean_k + extra * spread(watched),
                     variance_k: params.variance_k
@@ -739,21 +695,11 @@ pub fn build(
                         let again = cluster_bootstrap(&output_groups, &mut draw);
                         output_reference(model, &pool, &again, &mut def);
                     }
-                    // The replayed decisions are another bootstrap, of as
-                    // many rows as the check's stream has: the stream's
-                    // confidence and class mix differ from the reference's
-                    // by the error of both samples, as a held-out set's do.
-                    let decisions = stratified_bootstrap(
-                        &output_groups,
-                        &output_strata,
-                        stream_rows,
-                        &mut draw,
-                    );
                     let w = replay(
                         model,
                         &pool,
                         &def,
-                        (&held, &decisions),
+                        (&held, outputs),
                         per,
                         (&sampler, &mut rng),
                         opts.replay_workers,
