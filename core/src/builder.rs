@@ -258,9 +258,9 @@ fn quantize_weighted(
     let (input_scale, reach, folded) = match reading {
         Reading::Int8(q) => (q.scale as f64, INT8_REACH as i64, 0i64),
         Reading::Int16(q) => (
-            q.scale as f64 / 256.0,
+            q.at_16_bits().scale as f64,
             INT16_REACH as i64,
-            256 * q.zero_point as i64,
+            crate::format::INPUT16_LEVELS as i64 * q.zero_point as i64,
         ),
     };
     if weights.len() != out_dim * fan_in {

@@ -421,13 +421,7 @@ impl<'a> Model<'a> {
                     // bias) and 256 levels per int8 step; the multipliers
                     // hold its scale already.
                     let wide = matches!(layer, LayerDef::Dense16(_));
-                    let input = match wide {
-                        true => crate::format::QParams {
-                            scale: quant.scale / 256.0,
-                            zero_point: 0,
-                        },
-                        false => quant,
-                    };
+                    let input = if wide { quant.at_16_bits() } else { quant };
                     let q = ChannelQuant::new(
                         d.bias,
                         d.multiplier,

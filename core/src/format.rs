@@ -125,7 +125,22 @@ pub struct QParams {
     pub zero_point: i8,
 }
 
+/// Levels of the model's 16-bit input per step of its int8 input map
+/// ([`LayerDef::Dense16`]).
+pub const INPUT16_LEVELS: i32 = 256;
+
 impl QParams {
+    /// This int8 input map read at 16 bits ([`LayerDef::Dense16`]):
+    /// [`INPUT16_LEVELS`] levels per step, zero point 0 (the map's own is
+    /// folded into the first layer's bias). The builder, the engine and
+    /// the trainer's reading back all take the 16-bit scale here.
+    pub fn at_16_bits(self) -> QParams {
+        QParams {
+            scale: self.scale / INPUT16_LEVELS as f32,
+            zero_point: 0,
+        }
+    }
+
     /// The real value of a quantized one.
     #[inline]
     pub fn dequantize(&self, q: i8) -> f32 {

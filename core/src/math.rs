@@ -62,14 +62,15 @@ pub fn quantize_affine16(x: f32, scale: f32, offset: f32) -> i16 {
     // lowered by a half so that adding it cannot overflow (such a value
     // rounds to the int16 maximum either way). A negative value adds one
     // less than the half, so `i32::MIN` cannot overflow.
-    let f = ((v * (256 * ONE) as f32) as i32).min(i32::MAX - ONE / 2);
+    let levels = crate::format::INPUT16_LEVELS;
+    let f = ((v * (levels * ONE) as f32) as i32).min(i32::MAX - ONE / 2);
     round_q16(f).clamp(i16::MIN as i32, i16::MAX as i32) as i16
 }
 
 /// [`quantize_affine16`] written for clarity: `256 · v`, NaN to 0,
 /// clamped to the int16 range, then [`round_half_away`].
 pub fn quantize_affine16_reference(x: f32, scale: f32, offset: f32) -> i16 {
-    let v = (x * scale + offset) * 256.0;
+    let v = (x * scale + offset) * crate::format::INPUT16_LEVELS as f32;
     let v = if v.is_nan() {
         0.0
     } else {

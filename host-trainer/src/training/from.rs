@@ -185,7 +185,16 @@ impl Origin {
             // A 16-bit input (the first layer) has 256 levels per int8
             // step, and the int8 map's zero point was folded into the bias:
             // it comes back as `zp · s · Σ w`.
-            let s_in = if wide { scale / 256.0 } else { scale };
+            let s_in = if wide {
+                vigie_core::format::QParams {
+                    scale,
+                    zero_point: 0,
+                }
+                .at_16_bits()
+                .scale
+            } else {
+                scale
+            };
             let mut layer = real_weights(
                 d.weights,
                 d.bias,
