@@ -167,6 +167,16 @@ pub fn train_on<B: AutodiffBackend>(
         &config.quantization,
         &device,
     );
+    let float = if (search.is_some() || p.origin.is_some()) && p.problem.classes > 1 {
+        let (float, tried) =
+            quantization_aware::<B>(&best, float, p, &info, &config, args, &device)?;
+        if let (Some(trace), Some(tried)) = (&mut search, tried) {
+            trace.calibrations.extend(tried);
+        }
+        float
+    } else {
+        float
+    };
     let float_test = float_outputs(&best, &p.test, &p.problem, p.target_scale, &device);
     Ok(Trained {
         float,
@@ -448,46 +458,13 @@ fn choose_calibration<B: Backend>(
         device,
     );
     let agreement = |shares: &[f64], span: f64, per_channel: bool| -> Result<f64> {
-        let quantized = acts
-            .export(net, info, shares, span as f32, per_channel)
-            .quantize()
-            .context("quantizing the trained model")?;
-        let model =
-            Model::from_def(quantized.def()).context("the quantized model does not load")?;
-        let int8 = int8_outputs(&model, &p.data, rows)?;
-        Ok(match compare(&p.data, rows, Some(&float), &int8, k) {
-            // The share of equal decisions first; among calibrations that
-            // tie on it (common on a few hundred rows), the one whose class
-            // probabilities are closest to the float network's (mean
-            // total-variation distance, weighted below one row's worth of
-            // agreement): continuous where agreement moves by whole rows.
-            TestMetrics::Classification { agreement, .. } => {
-                let distance = float
-                    .chunks(k)
-                    .zip(int8.values.chunks(k))
-                    .map(|(f, q)| {
-                        let probabilities = |logits: &[f32]| {
-                            let mut v: Vec<f64> = logits.iter().map(|&z| z as f64).collect();
-                            crate::evaluation::baselines::softmax(&mut v);
-                            v
-                        };
-                        let (pf, pq) = (probabilities(f), probabilities(q));
-                        pf.iter().zip(&pq).map(|(a, b)| (a - b).abs()).sum::<f64>() / 2.0
-                    })
-                    .sum::<f64>()
-                    / rows.len().max(1) as f64;
-                agreement.unwrap_or(0.0) - distance * 0.5 / rows.len().max(1) as f64
-            }
-            TestMetrics::Regression { .. } => {
-                -int8
-                    .values
-                    .iter()
-                    .zip(&float)
-                    .map(|(a, b)| (a - b).abs() as f64)
-                    .sum::<f64>()
-                    / float.len().max(1) as f64
-            }
-        })
+        int8_agreement(
+            &acts.export(net, info, shares, span as f32, per_channel),
+            &p.data,
+            rows,
+            &float,
+            k,
+        )
     };
     let mut tried = Vec::new();
     let mut best: Option<(f64, Vec<f64>)> = None;
@@ -558,6 +535,120 @@ fn choose_calibration<B: Backend>(
         ..config.quantization.clone()
     };
     Ok((chosen, tried))
+}
+
+/// Validation rows needed to judge a quantization-aware fine-tuning: on
+/// fewer, a gain of a row or two in agreement is luck (and the sets that
+/// small lose nothing to post-training quantization in the search table).
+const QAT_MIN_VALIDATION_ROWS: usize = 300;
+
+/// Part of the search: when the post-training int8 model does not decide
+/// every validation row as the float network does, a quantization-aware
+/// fine-tuning (`training::qat`) of it, kept only when its int8 model
+/// agrees strictly better with the float network on the validation rows,
+/// which neither the network nor the fine-tuning saw. Returns the model to
+/// quantize and, when one ran, the two agreements for the search's trace.
+#[allow(clippy::type_complexity)]
+fn quantization_aware<B: AutodiffBackend>(
+    net: &crate::training::net::Net<B::InnerBackend>,
+    ptq: FloatModel,
+    p: &Prepared,
+    info: &ExportInfo,
+    config: &crate::training::config::Config,
+    args: &TrainArgs,
+    device: &B::Device,
+) -> Result<(FloatModel, Option<Vec<(String, f64)>>)> {
+    let k = p.problem.classes;
+    if p.val.len() < QAT_MIN_VALIDATION_ROWS {
+        return Ok((ptq, None));
+    }
+    let rows = &p.splits.val;
+    let float_val = float_outputs(net, &p.val, &p.problem, None, device);
+    let before = int8_agreement(&ptq, &p.data, rows, &float_val, k)?;
+    if before >= 1.0 {
+        return Ok((ptq, None));
+    }
+    let teacher = float_outputs(net, &p.train, &p.problem, None, device);
+    let started = std::time::Instant::now();
+    let Some(tuned) = crate::training::qat::fine_tune::<B>(
+        &ptq,
+        info,
+        &p.train,
+        &teacher,
+        k,
+        config.training.learning_rate,
+        args.seed,
+        device,
+    ) else {
+        return Ok((ptq, None));
+    };
+    let after = int8_agreement(&tuned, &p.data, rows, &float_val, k)?;
+    let kept = after > before;
+    if !args.quiet {
+        eprintln!(
+            "quantization: int8 agreement with the float network on {} validation rows {:.4} after calibration, {:.4} after quantization-aware fine-tuning ({:.1} s): {}",
+            rows.len(),
+            before,
+            after,
+            started.elapsed().as_secs_f64(),
+            if kept { "fine-tuned model kept" } else { "calibrated model kept" }
+        );
+    }
+    let tried = vec![
+        ("validation agreement, calibrated".to_string(), before),
+        (
+            "validation agreement, quantization-aware fine-tuning".to_string(),
+            after,
+        ),
+    ];
+    Ok((if kept { tuned } else { ptq }, Some(tried)))
+}
+
+/// How well `model`, quantized and run through vigie-core, agrees with
+/// the float network's outputs `float` (row-major, `k` a row) on `rows` of
+/// `data`: the share of equal decisions first; among models that tie on it
+/// (common on a few hundred rows), the one whose class probabilities are
+/// closest to the float network's (mean total-variation distance, weighted
+/// below one row's worth of agreement): continuous where agreement moves by
+/// whole rows. For regression, −the mean absolute difference.
+fn int8_agreement(
+    model: &FloatModel,
+    data: &Dataset,
+    rows: &[usize],
+    float: &[f32],
+    k: usize,
+) -> Result<f64> {
+    let quantized = model.quantize().context("quantizing the trained model")?;
+    let model = Model::from_def(quantized.def()).context("the quantized model does not load")?;
+    let int8 = int8_outputs(&model, data, rows)?;
+    Ok(match compare(data, rows, Some(float), &int8, k) {
+        TestMetrics::Classification { agreement, .. } => {
+            let distance = float
+                .chunks(k)
+                .zip(int8.values.chunks(k))
+                .map(|(f, q)| {
+                    let probabilities = |logits: &[f32]| {
+                        let mut v: Vec<f64> = logits.iter().map(|&z| z as f64).collect();
+                        crate::evaluation::baselines::softmax(&mut v);
+                        v
+                    };
+                    let (pf, pq) = (probabilities(f), probabilities(q));
+                    pf.iter().zip(&pq).map(|(a, b)| (a - b).abs()).sum::<f64>() / 2.0
+                })
+                .sum::<f64>()
+                / rows.len().max(1) as f64;
+            agreement.unwrap_or(0.0) - distance * 0.5 / rows.len().max(1) as f64
+        }
+        TestMetrics::Regression { .. } => {
+            -int8
+                .values
+                .iter()
+                .zip(float)
+                .map(|(a, b)| (a - b).abs() as f64)
+                .sum::<f64>()
+                / float.len().max(1) as f64
+        }
+    })
 }
 
 fn float_outputs<B: Backend>(

@@ -288,3 +288,47 @@ fn the_search_writes_the_same_file_on_one_thread_as_on_several() {
     let one = run("1");
     assert!(one == run("3"), "the file differs on 3 threads");
 }
+
+/// Diamonds' cut: post-training quantization of the searched MLP changes
+/// a few in a hundred decisions (rows near a boundary between two cuts).
+/// The search then fine-tunes the int8 model towards the float network's
+/// decisions with the rounding simulated, and keeps the fine-tuned model
+/// only when its int8 model agrees better with the float network on the
+/// validation rows, which neither saw.
+#[test]
+fn quantization_aware_fine_tuning_brings_the_int8_model_back_to_the_float_network() {
+    /// The bound on what int8 may lose against float, in accuracy.
+    const MAX_INT8_LOSS: f64 = 0.005;
+    let dir = scratch("qat");
+    let model = dir.join("d.vigie");
+    let o = vigie(&[
+        "train",
+        "--json",
+        "--data",
+        &data("diamonds.csv"),
+        "--target",
+        "cut",
+        "--time-budget",
+        QUICK_SEARCH,
+        "--out",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trace = report_of(&model).search.expect("a search ran");
+    let score = |name: &str| {
+        trace
+            .calibrations
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| *s)
+            .unwrap_or_else(|| panic!("no {name:?} in {:?}", trace.calibrations))
+    };
+    let before = score("validation agreement, calibrated");
+    let after = score("validation agreement, quantization-aware fine-tuning");
+    assert!(before < 1.0 && after > before, "{before} -> {after}");
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let int8 = summary["int8"]["accuracy"].as_f64().unwrap();
+    let float = summary["float"]["accuracy"].as_f64().unwrap();
+    assert!(int8 >= float - MAX_INT8_LOSS, "int8 {int8}, float {float}");
+    assert!(int8 > 0.7, "int8 accuracy {int8}");
+}

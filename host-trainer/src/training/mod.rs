@@ -8,4 +8,5 @@ pub mod fit;
 pub mod from;
 pub mod net;
 pub mod prepared;
+pub mod qat;
 pub mod search;
