@@ -341,6 +341,8 @@ pub struct Job<'a, B: AutodiffBackend> {
 /// learning curve.
 pub fn fit<B: AutodiffBackend>(net: Net<B>, job: &Job<'_, B>) -> (Net<B::InnerBackend>, History) {
     let cfg = job.cfg;
+    // An MLP on quantiles fixes its input's grid from the rows it trains on.
+    let net = net.fit_to_rows(&job.train.x);
     let wd = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
     match cfg.optimizer {
         OptimizerKind::Adam => {
