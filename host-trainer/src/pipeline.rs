@@ -144,7 +144,16 @@ pub fn train_on<B: AutodiffBackend>(
                 // After a search, train the chosen epochs and keep the last.
                 keep_last: search.is_some(),
             };
-            fit::fit(net, &job)
+            let (best, history) = fit::fit(net, &job);
+            if search.is_none() && p.val.len() < FEW_VALIDATION_ROWS && !args.quiet {
+                eprintln!(
+                    "warning: epoch {} of {} was kept for the lowest loss on only {} validation rows (fewer than {FEW_VALIDATION_ROWS}), a choice that luck makes; give --val-split a larger share, set [training] patience above the epochs and compare the last epoch's test figures, or leave out --config: the search compares by cross-validation and keeps its last epoch",
+                    history.best_epoch,
+                    history.epochs.len(),
+                    p.val.len()
+                );
+            }
+            (best, history)
         }
     };
     let mut config = config;
@@ -536,6 +545,12 @@ fn choose_calibration<B: Backend>(
     };
     Ok((chosen, tried))
 }
+
+/// Validation rows below which the epoch kept by a training with
+/// `--config` (the one of lowest validation loss) is mostly luck: the
+/// threshold the temperature fit uses too
+/// (`monitor_fit::MIN_CALIBRATION_ROWS`, 30).
+const FEW_VALIDATION_ROWS: usize = crate::monitor_fit::MIN_CALIBRATION_ROWS;
 
 /// Validation rows needed to judge a quantization-aware fine-tuning: on
 /// fewer, a gain of a row or two in agreement is luck (and the sets that

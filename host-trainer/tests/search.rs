@@ -386,3 +386,34 @@ fn an_mlp_on_window_quantiles_is_trained_on_the_int8_grid_the_device_reads() {
     // Well above the majority class (0.10).
     assert!(int8 >= 0.5, "int8 accuracy {int8}");
 }
+
+/// With `--config`, the epoch kept is the one of lowest validation loss;
+/// on ACSF1's 10 validation rows that choice is luck, and the user is told
+/// so, with what to do (the search keeps its last epoch instead).
+#[test]
+fn a_configured_training_warns_when_its_epoch_is_chosen_on_a_handful_of_rows() {
+    let dir = scratch("few-val");
+    let config = dir.join("q.toml");
+    std::fs::write(
+        &config,
+        "[model]\nkind = \"mlp\"\nhidden = [16]\nquantiles = 16\n[training]\nepochs = 20\n",
+    )
+    .unwrap();
+    let o = vigie(&[
+        "train",
+        "--data",
+        &data("acsf1_train.csv"),
+        "--test",
+        &data("acsf1_test.csv"),
+        "--target",
+        "label",
+        "--config",
+        s(&config),
+        "--out",
+        s(&dir.join("a.vigie")),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    says(&err, "on only 10 validation rows (fewer than 30)");
+    says(&err, "leave out --config");
+}
