@@ -14,6 +14,25 @@ use serde_json::Value;
 /// accuracy it reaches with the default budget (see `bench/`).
 const QUICK_SEARCH: &str = "5";
 
+/// A training configuration written into `dir`.
+fn config_file(dir: &Path, toml: &str) -> std::path::PathBuf {
+    let config = dir.join("config.toml");
+    std::fs::write(&config, toml).unwrap();
+    config
+}
+
+/// The summary `vigie train --json` printed, the command having succeeded.
+fn summary_of(o: &std::process::Output) -> Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// A summary's int8 and float test accuracy.
+fn accuracies(summary: &Value) -> (f64, f64) {
+    let at = |kind: &str| summary[kind]["accuracy"].as_f64().unwrap();
+    (at("int8"), at("float"))
+}
+
 fn report_of(model: &Path) -> vigie_trainer::training_report::TrainingReport {
     let bytes = std::fs::read(model).unwrap();
     let m = vigie_core::Model::from_bytes(&bytes).unwrap();
@@ -208,13 +227,11 @@ fn the_search_handles_windows_too_short_for_the_default_network() {
 #[test]
 fn an_mlp_on_window_quantiles_runs_on_the_device_as_trained() {
     let dir = scratch("quantiles");
-    let config = dir.join("q.toml");
-    std::fs::write(
-        &config,
+    let config = config_file(
+        &dir,
         "[model]\nkind = \"mlp\"\nhidden = [32]\nquantiles = 16\ndropout = 0.0\n\
          [training]\nepochs = 60\nlearning_rate = 0.01\npatience = 1000\n",
-    )
-    .unwrap();
+    );
     let mut files = Vec::new();
     for run in ["a", "b"] {
         let model = dir.join(format!("{run}.vigie"));
@@ -233,11 +250,10 @@ fn an_mlp_on_window_quantiles_runs_on_the_device_as_trained() {
             "--out",
             s(&model),
         ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let summary = summary_of(&o);
         // BasicMotions' four activities differ in how much each axis moves:
         // the value distribution alone tells them apart.
-        let int8 = summary["int8"]["accuracy"].as_f64().unwrap();
+        let (int8, _) = accuracies(&summary);
         assert!(int8 >= 0.9, "int8 accuracy {int8}");
         let agreement = summary["agreement"].as_f64().unwrap();
         assert!(agreement >= 0.95, "argmax agreement {agreement}");
@@ -313,7 +329,7 @@ fn quantization_aware_fine_tuning_brings_the_int8_model_back_to_the_float_networ
         "--out",
         s(&model),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = summary_of(&o);
     let trace = report_of(&model).search.expect("a search ran");
     let score = |name: &str| {
         trace
@@ -326,9 +342,7 @@ fn quantization_aware_fine_tuning_brings_the_int8_model_back_to_the_float_networ
     let before = score("validation agreement, calibrated");
     let after = score("validation agreement, quantization-aware fine-tuning");
     assert!(before < 1.0 && after > before, "{before} -> {after}");
-    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let int8 = summary["int8"]["accuracy"].as_f64().unwrap();
-    let float = summary["float"]["accuracy"].as_f64().unwrap();
+    let (int8, float) = accuracies(&summary);
     assert!(int8 >= float - MAX_INT8_LOSS, "int8 {int8}, float {float}");
     assert!(int8 > 0.7, "int8 accuracy {int8}");
 }
@@ -345,13 +359,11 @@ fn an_mlp_on_window_quantiles_is_trained_on_the_int8_grid_the_device_reads() {
     /// their activations.
     const MAX_DISAGREEMENT: f64 = 0.01;
     let dir = scratch("grid");
-    let config = dir.join("q.toml");
-    std::fs::write(
-        &config,
+    let config = config_file(
+        &dir,
         "[model]\nkind = \"mlp\"\nhidden = [64]\nquantiles = 32\ndropout = 0.0\n\
          [training]\nepochs = 150\nlearning_rate = 0.003\npatience = 1000\n",
-    )
-    .unwrap();
+    );
     let model = dir.join("a.vigie");
     let o = vigie(&[
         "train",
@@ -370,15 +382,13 @@ fn an_mlp_on_window_quantiles_is_trained_on_the_int8_grid_the_device_reads() {
         "--out",
         s(&model),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let summary = summary_of(&o);
     let agreement = summary["agreement"].as_f64().unwrap();
     assert!(
         agreement >= 1.0 - MAX_DISAGREEMENT,
         "argmax agreement {agreement}"
     );
-    let int8 = summary["int8"]["accuracy"].as_f64().unwrap();
-    let float = summary["float"]["accuracy"].as_f64().unwrap();
+    let (int8, float) = accuracies(&summary);
     assert!(
         (int8 - float).abs() <= MAX_DISAGREEMENT,
         "int8 {int8}, float {float}"
@@ -393,12 +403,10 @@ fn an_mlp_on_window_quantiles_is_trained_on_the_int8_grid_the_device_reads() {
 #[test]
 fn a_configured_training_warns_when_its_epoch_is_chosen_on_a_handful_of_rows() {
     let dir = scratch("few-val");
-    let config = dir.join("q.toml");
-    std::fs::write(
-        &config,
+    let config = config_file(
+        &dir,
         "[model]\nkind = \"mlp\"\nhidden = [16]\nquantiles = 16\n[training]\nepochs = 20\n",
-    )
-    .unwrap();
+    );
     let o = vigie(&[
         "train",
         "--data",

@@ -307,10 +307,7 @@ impl Origin {
                 r.bias.iter_mut().for_each(|b| *b = (*b - mean) / s);
             }
             let [d_in, d_out] = linear.weight.val().dims();
-            // The file's [out][in] to burn's [in, out].
-            let w: Vec<f32> = (0..d_in * d_out)
-                .map(|j| r.weights[(j % d_out) * d_in + j / d_out])
-                .collect();
+            let w = crate::training::net::file_to_burn(&r.weights, d_in, d_out);
             linear.weight =
                 Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, d_out]), device));
             linear.bias = Some(Param::from_tensor(Tensor::from_data(

@@ -12,7 +12,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use vigie_core::builder::{FloatInput, FloatLayer, FloatModel, Range};
-use vigie_core::format::{Activation, Padding, PoolDef};
+use vigie_core::format::{Activation, Padding, PoolDef, QParams};
 use vigie_core::kernels::quantiles::quantile_rank;
 use vigie_core::Task;
 
@@ -290,15 +290,7 @@ impl<B: Backend> Net<B> {
                 Some(g) => on_grid(x, g),
                 None => x,
             };
-            let [_, _, length] = x.dims();
-            let ranks: Vec<i64> = (0..self.quantiles)
-                .map(|k| quantile_rank(k, self.quantiles, length) as i64)
-                .collect();
-            let ranks = Tensor::<B, 1, Int>::from_data(
-                TensorData::new(ranks, [self.quantiles]),
-                &x.device(),
-            );
-            let q = x.sort(2).select(2, ranks).reshape([batch as i32, -1]);
+            let q = read_quantiles(x, self.quantiles);
             match &self.quantile_norm {
                 Some(norm) => batch_norm(norm, q),
                 None => q,
@@ -339,18 +331,52 @@ impl<B: Backend> Net<B> {
     }
 }
 
-/// `x` rounded to the int8 grid of `range` (the builder's quantization:
-/// widened to 0, 256 levels) and clamped to it; no gradient flows through
-/// (it is the network's input).
-fn on_grid<B: Backend, const D: usize>(x: Tensor<B, D>, range: Range) -> Tensor<B, D> {
-    let q = vigie_core::builder::qparams_for_range(range);
+/// A dense layer's weights as burn stores them (`[in, out]`) in the
+/// file's order (`[out][in]`).
+pub fn burn_to_file(w: &[f32], d_in: usize, d_out: usize) -> Vec<f32> {
+    (0..d_out * d_in)
+        .map(|j| w[(j % d_in) * d_out + j / d_in])
+        .collect()
+}
+
+/// A dense layer's weights in the file's order (`[out][in]`) as burn
+/// stores them (`[in, out]`).
+pub fn file_to_burn(w: &[f32], d_in: usize, d_out: usize) -> Vec<f32> {
+    (0..d_in * d_out)
+        .map(|j| w[(j % d_out) * d_in + j / d_out])
+        .collect()
+}
+
+/// `[batch, c, l]` to `[batch, c · count]`: each channel's values sorted,
+/// read at the ranks of `quantile_rank` (the device's `quantiles1d`).
+pub fn read_quantiles<B: Backend>(x: Tensor<B, 3>, count: usize) -> Tensor<B, 2> {
+    let [batch, _, length] = x.dims();
+    let ranks: Vec<i64> = (0..count)
+        .map(|k| quantile_rank(k, count, length) as i64)
+        .collect();
+    let ranks = Tensor::<B, 1, Int>::from_data(TensorData::new(ranks, [count]), &x.device());
+    x.sort(2).select(2, ranks).reshape([batch as i32, -1])
+}
+
+/// `x` clamped to the real values of `q`'s 256 int8 levels.
+pub fn clamp_to_levels<B: Backend, const D: usize>(x: Tensor<B, D>, q: QParams) -> Tensor<B, D> {
     let zp = q.zero_point as f32;
-    let (lo, hi) = ((-128.0 - zp) * q.scale, (127.0 - zp) * q.scale);
-    x.clamp(lo, hi)
+    x.clamp((-128.0 - zp) * q.scale, (127.0 - zp) * q.scale)
+}
+
+/// `x` on `q`'s int8 levels: clamped to them and rounded to the nearest,
+/// as a real value (what the device's int8 tensor holds).
+pub fn on_levels<B: Backend, const D: usize>(x: Tensor<B, D>, q: QParams) -> Tensor<B, D> {
+    clamp_to_levels(x, q)
         .div_scalar(q.scale)
         .round()
         .mul_scalar(q.scale)
-        .detach()
+}
+
+/// `x` on the int8 grid of `range` (the builder's quantization: widened to
+/// 0, 256 levels); no gradient flows through (it is the network's input).
+fn on_grid<B: Backend, const D: usize>(x: Tensor<B, D>, range: Range) -> Tensor<B, D> {
+    on_levels(x, vigie_core::builder::qparams_for_range(range)).detach()
 }
 
 impl<B: Backend> Net<B> {
@@ -624,10 +650,7 @@ pub fn export<B: Backend>(
     for (i, linear) in net.dense.iter().enumerate() {
         let [d_in, d_out] = linear.weight.val().dims();
         // burn stores [in, out]; the file wants [out][in].
-        let w = values(linear.weight.val());
-        let mut weights: Vec<f32> = (0..d_out * d_in)
-            .map(|j| w[(j % d_in) * d_out + j / d_in])
-            .collect();
+        let mut weights = burn_to_file(&values(linear.weight.val()), d_in, d_out);
         let mut bias = linear
             .bias
             .as_ref()

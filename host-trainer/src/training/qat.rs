@@ -25,14 +25,15 @@ use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::activation::{log_softmax, relu, softmax};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use vigie_core::builder::{qparams_for_range, FloatLayer, FloatModel};
 use vigie_core::format::{Activation, QParams};
-use vigie_core::kernels::quantiles::quantile_rank;
 
 use crate::rng::Rng;
 use crate::training::fit::Split;
-use crate::training::net::{host_vec, ExportInfo};
+use crate::training::net::{
+    burn_to_file, clamp_to_levels, file_to_burn, host_vec, on_levels, read_quantiles, ExportInfo,
+};
 
 /// Optimizer steps of the fine-tuning, about: enough for the weights to
 /// settle on their grids, few enough to stay near the float network (a few
@@ -66,13 +67,10 @@ struct Plan {
 /// `x` rounded to `q`'s levels in the forward pass, unchanged in the
 /// backward one.
 fn fake_quant<B: Backend, const D: usize>(x: Tensor<B, D>, q: QParams) -> Tensor<B, D> {
-    let zp = q.zero_point as f32;
-    let (lo, hi) = ((-128.0 - zp) * q.scale, (127.0 - zp) * q.scale);
     // Clamped first, so that a value beyond the range passes no gradient
     // (pushing it further changes nothing the device computes).
-    let x = x.clamp(lo, hi);
-    let rounded = x.clone().div_scalar(q.scale).round().mul_scalar(q.scale);
-    x.clone() + (rounded - x).detach()
+    let x = clamp_to_levels(x, q);
+    x.clone() + (on_levels(x.clone(), q) - x).detach()
 }
 
 /// Weights `[in, out]` rounded as the builder rounds each output's row:
@@ -96,20 +94,13 @@ fn fake_quant_weights<B: Backend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
 
 impl<B: Backend> Student<B> {
     fn forward(&self, x: Tensor<B, 3>, plan: &Plan) -> Tensor<B, 2> {
-        let [batch, _, length] = x.dims();
+        let [batch, _, _] = x.dims();
         let x = match plan.input {
             Some(q) => fake_quant(x, q),
             None => x,
         };
         let mut h = if plan.quantiles > 0 {
-            let ranks: Vec<i64> = (0..plan.quantiles)
-                .map(|k| quantile_rank(k, plan.quantiles, length) as i64)
-                .collect();
-            let ranks = Tensor::<B, 1, Int>::from_data(
-                TensorData::new(ranks, [plan.quantiles]),
-                &x.device(),
-            );
-            x.sort(2).select(2, ranks).reshape([batch as i32, -1])
+            read_quantiles(x, plan.quantiles)
         } else {
             x.reshape([batch as i32, -1])
         };
@@ -223,12 +214,8 @@ pub fn fine_tune<B: AutodiffBackend>(
         else {
             return None;
         };
-        // The file's `[out][in]` as burn's `[in, out]`.
-        let t: Vec<f32> = (0..d_in * d_out)
-            .map(|j| w[(j % d_out) * d_in + j / d_out])
-            .collect();
         weights.push(Param::from_tensor(Tensor::<B, 2>::from_data(
-            TensorData::new(t, [d_in, d_out]),
+            TensorData::new(file_to_burn(w, d_in, d_out), [d_in, d_out]),
             device,
         )));
         biases.push(Param::from_tensor(Tensor::<B, 1>::from_data(
@@ -282,10 +269,7 @@ pub fn fine_tune<B: AutodiffBackend>(
         } = layer
         {
             let ((wt, bt), &(d_in, d_out)) = params.next()?;
-            let t: Vec<f32> = host_vec::<B, 2, _, f32>(wt.val());
-            *w = (0..d_out * d_in)
-                .map(|j| t[(j % d_in) * d_out + j / d_in])
-                .collect();
+            *w = burn_to_file(&host_vec::<B, 2, _, f32>(wt.val()), d_in, d_out);
             *bias = host_vec::<B, 1, _, f32>(bt.val());
         }
     }
