@@ -105,6 +105,31 @@ pub enum FloatLayer {
         /// Quantiles per channel.
         count: usize,
     },
+    /// Decision trees over the flattened current tensor; class `c`'s score
+    /// is the mean of the reached leaves' scores for `c`.
+    Trees {
+        /// Classes (outputs).
+        classes: usize,
+        /// Each tree's nodes in preorder: a split's left child follows it.
+        trees: Vec<Vec<FloatNode>>,
+    },
+}
+
+/// One node of a float tree ([`FloatLayer::Trees`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FloatNode {
+    /// `x[feature] ≤ threshold` (in the current tensor's real units) goes
+    /// on at the next node, else at node `right` of the same tree.
+    Split {
+        /// The input value tested.
+        feature: usize,
+        /// The threshold, best midway between two int8 levels of the input.
+        threshold: f32,
+        /// The right child's index within the tree (after this node).
+        right: usize,
+    },
+    /// One score per class (a log-probability).
+    Leaf(Vec<f32>),
 }
 
 /// A trained float model, ready to quantize.
@@ -186,6 +211,13 @@ enum OwnedLayer {
         activation: Activation,
     },
     Plain(LayerDef<'static>),
+    Trees {
+        classes: u16,
+        roots: Vec<u8>,
+        nodes: Vec<u8>,
+        leaves: Vec<u8>,
+        output: QParams,
+    },
 }
 
 /// The geometry of an imported 2-D layer.
@@ -304,6 +336,97 @@ fn quantize_weighted(
         bias: le::from_i32(&q_bias),
         multiplier: le::from_i32(&q_mult),
         shift: le::from_i8(&q_shift),
+    })
+}
+
+/// The int8 level of a threshold `t` on an input quantized by `input`:
+/// the highest level whose real value is at most `t`, so that `x ≤ t` and
+/// `q(x) ≤ level` agree on every level (clamped to int8: a threshold under
+/// every level sends all to the right but level −128).
+fn threshold_level(t: f32, input: QParams) -> i8 {
+    let q = (t as f64 / input.scale as f64 + input.zero_point as f64).floor();
+    q.clamp(-128.0, 127.0) as i8
+}
+
+/// Quantizes a tree ensemble reading a tensor quantized by `input`:
+/// thresholds to the input's levels, leaf scores to one output scale over
+/// all leaves (widened to 0), equal leaf rows shared.
+fn quantize_trees(
+    place: Place,
+    classes: usize,
+    trees: &[Vec<FloatNode>],
+    input: QParams,
+) -> Result<OwnedLayer, Error> {
+    let classes_u16 = u16_dim(classes, place, "classes")?;
+    if trees.is_empty() || trees.len() > crate::validate::MAX_TREES {
+        return Err(invalid(place, "trees"));
+    }
+    let (mut min, mut max) = (0.0f32, 0.0f32);
+    for node in trees.iter().flatten() {
+        if let FloatNode::Leaf(v) = node {
+            if v.len() != classes {
+                return Err(invalid(place, "leaves"));
+            }
+            finite(v, place, "leaves")?;
+            for &x in v {
+                min = min.min(x);
+                max = max.max(x);
+            }
+        }
+    }
+    let output = qparams_for_range(Range { min, max });
+    let level = |v: f32| {
+        ((v as f64 / output.scale as f64).round() + output.zero_point as f64).clamp(-128.0, 127.0)
+            as i8 as u8
+    };
+    let (mut roots, mut nodes, mut leaves) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rows: alloc::collections::BTreeMap<Vec<u8>, u16> = alloc::collections::BTreeMap::new();
+    let mut at = 0usize;
+    for tree in trees {
+        if tree.is_empty() {
+            return Err(invalid(place, "trees"));
+        }
+        let root = u16::try_from(at).map_err(|_| invalid(place, "nodes"))?;
+        roots.extend(root.to_le_bytes());
+        for (i, node) in tree.iter().enumerate() {
+            let (feature, threshold, right) = match node {
+                FloatNode::Split {
+                    feature,
+                    threshold,
+                    right,
+                } => {
+                    if *right <= i || *right >= tree.len() || !threshold.is_finite() {
+                        return Err(invalid(place, "nodes"));
+                    }
+                    let feature = u16::try_from(*feature)
+                        .ok()
+                        .filter(|&f| f != crate::format::TREE_LEAF)
+                        .ok_or(invalid(place, "nodes"))?;
+                    let right = u16::try_from(at + right).map_err(|_| invalid(place, "nodes"))?;
+                    (feature, threshold_level(*threshold, input), right)
+                }
+                FloatNode::Leaf(v) => {
+                    let row: Vec<u8> = v.iter().map(|&x| level(x)).collect();
+                    let next = u16::try_from(rows.len()).map_err(|_| invalid(place, "leaves"))?;
+                    let index = *rows.entry(row.clone()).or_insert_with(|| {
+                        leaves.extend(&row);
+                        next
+                    });
+                    (crate::format::TREE_LEAF, 0, index)
+                }
+            };
+            nodes.extend(feature.to_le_bytes());
+            nodes.push(threshold as u8);
+            nodes.extend(right.to_le_bytes());
+        }
+        at += tree.len();
+    }
+    Ok(OwnedLayer::Trees {
+        classes: classes_u16,
+        roots,
+        nodes,
+        leaves,
+        output,
     })
 }
 
@@ -428,6 +551,14 @@ impl FloatModel {
                     layers.push(OwnedLayer::Plain(LayerDef::Quantiles1d(
                         crate::format::QuantilesDef { count },
                     )));
+                    continue;
+                }
+                FloatLayer::Trees { classes, trees } => {
+                    let owned = quantize_trees(place, *classes, trees, quant)?;
+                    if let OwnedLayer::Trees { output, .. } = &owned {
+                        quant = *output;
+                    }
+                    layers.push(owned);
                     continue;
                 }
             };
@@ -754,6 +885,19 @@ impl QuantizedModel {
                     }
                 },
                 OwnedLayer::Plain(def) => *def,
+                OwnedLayer::Trees {
+                    classes,
+                    roots,
+                    nodes,
+                    leaves,
+                    output,
+                } => LayerDef::Trees(crate::format::TreesDef {
+                    classes: *classes,
+                    roots,
+                    nodes,
+                    leaves,
+                    output: *output,
+                }),
             };
             // `quantize` refused more than MAX_LAYERS layers.
             let _ = layers.push(def);

@@ -12,6 +12,7 @@ use crate::kernels::conv1d::{conv1d_s8, Conv1dShape};
 use crate::kernels::dense::{dense_s16, dense_s8};
 use crate::kernels::pool::{avg_pool1d_s8, max_pool1d_s8, PoolShape};
 use crate::kernels::quantiles::{quantiles_s8, QuantileShape};
+use crate::kernels::trees::trees_s8;
 use crate::kernels::{pad_left, ChannelQuant};
 use crate::math::quantize_affine;
 use crate::validate::{validate, Shape, Summary};
@@ -359,6 +360,7 @@ impl<'a> Model<'a> {
             LayerDef::Save(_) => "save",
             LayerDef::Swap(_) => "swap",
             LayerDef::Add(_) => "add",
+            LayerDef::Trees(_) => "trees",
         })
     }
 
@@ -484,6 +486,10 @@ impl<'a> Model<'a> {
                         count: q.count as usize,
                     };
                     quantiles_s8(x, &s, y);
+                }
+                LayerDef::Trees(t) => {
+                    trees_s8(x, t, scratch, y);
+                    quant = t.output;
                 }
                 LayerDef::Conv2d(_)
                 | LayerDef::DepthwiseConv2d(_)

@@ -324,6 +324,13 @@ pub enum LayerDef<'a> {
     /// `2 · in_features` bytes of the arena, little-endian.
     #[serde(borrow)]
     Dense16(DenseDef<'a>),
+    /// An ensemble of decision trees over the flattened current tensor
+    /// (`kernels::trees`): each tree sends the input down to one leaf by
+    /// int8 threshold tests, and class `c`'s score is the mean of the
+    /// leaves' int8 values for `c`, rounded. The output is `(classes, 1)`.
+    /// Listed last, so files written before it read unchanged.
+    #[serde(borrow)]
+    Trees(TreesDef<'a>),
 }
 
 impl LayerDef<'_> {
@@ -526,6 +533,66 @@ pub const SOFTMAX_OUTPUT: QParams = QParams {
     scale: 1.0 / 256.0,
     zero_point: -128,
 };
+
+/// Bytes of one node of a [`TreesDef`]: feature (u16 LE), threshold (i8),
+/// right child (u16 LE).
+pub const TREE_NODE_BYTES: usize = 5;
+/// The feature index that marks a leaf node of a [`TreesDef`]; its right
+/// child field is then the leaf's row in [`TreesDef::leaves`].
+pub const TREE_LEAF: u16 = u16::MAX;
+
+/// Decision trees (`kernels::trees`). Node `i` is `nodes[5i..5i + 5]`: an
+/// inner node tests `x[feature] ≤ threshold` and goes on at node `i + 1`
+/// when it holds, at node `right` when it does not; a leaf (feature
+/// [`TREE_LEAF`]) names its row of `leaves`. Validation requires every
+/// child to lie after its parent, so a walk ends within the node count.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TreesDef<'a> {
+    /// Classes (outputs): each leaf row holds one int8 score per class.
+    pub classes: u16,
+    /// The root node of each tree, u16 little-endian.
+    pub roots: &'a [u8],
+    /// The nodes, [`TREE_NODE_BYTES`] each.
+    pub nodes: &'a [u8],
+    /// The leaf rows, `classes` int8 scores each (the builder shares equal
+    /// rows among leaves).
+    pub leaves: &'a [u8],
+    /// Quantization of the output (the mean of the leaves' scores keeps
+    /// the leaves' scale).
+    pub output: QParams,
+}
+
+impl TreesDef<'_> {
+    /// Number of trees.
+    pub fn trees(&self) -> usize {
+        self.roots.len() / 2
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len() / TREE_NODE_BYTES
+    }
+
+    /// Node `i` as `(feature, threshold, right)`; `None` past the last.
+    #[inline]
+    pub fn node(&self, i: usize) -> Option<(u16, i8, u16)> {
+        let b = self
+            .nodes
+            .get(i * TREE_NODE_BYTES..i * TREE_NODE_BYTES + TREE_NODE_BYTES)?;
+        Some((
+            u16::from_le_bytes([b[0], b[1]]),
+            b[2] as i8,
+            u16::from_le_bytes([b[3], b[4]]),
+        ))
+    }
+
+    /// The root of tree `t`; `None` past the last tree.
+    #[inline]
+    pub fn root(&self, t: usize) -> Option<usize> {
+        let b = self.roots.get(2 * t..2 * t + 2)?;
+        Some(u16::from_le_bytes([b[0], b[1]]) as usize)
+    }
+}
 
 /// Quantile pooling. The output keeps the input's quantization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -230,6 +230,51 @@ fn check_channels(
     Ok(())
 }
 
+/// Most trees one [`LayerDef::Trees`] may hold.
+pub const MAX_TREES: usize = 4096;
+
+/// Checks a tree ensemble reading `in_len` values: every root and child
+/// names a node, every child lies after its parent (so every walk ends
+/// within the node count), every test reads an input value, and every
+/// leaf names a row of scores.
+fn check_trees(layer: u16, t: &crate::format::TreesDef<'_>, in_len: u64) -> Result<(), Error> {
+    use crate::format::{TREE_LEAF, TREE_NODE_BYTES};
+    let place = Place::Layer(layer);
+    let bad = |field| Error::ValidateDimension { place, field };
+    let classes = dim(t.classes, place, "classes")? as usize;
+    let trees = t.trees();
+    if t.roots.len() % 2 != 0 || trees == 0 || trees > MAX_TREES {
+        return Err(bad("roots"));
+    }
+    let nodes = t.node_count();
+    if t.nodes.len() % TREE_NODE_BYTES != 0 || nodes == 0 || nodes > u16::MAX as usize {
+        return Err(bad("nodes"));
+    }
+    if t.leaves.is_empty() || t.leaves.len() % classes != 0 {
+        return Err(bad("leaves"));
+    }
+    let rows = t.leaves.len() / classes;
+    if (0..trees).any(|i| t.root(i).is_none_or(|r| r >= nodes)) {
+        return Err(bad("roots"));
+    }
+    for i in 0..nodes {
+        let Some((feature, _, right)) = t.node(i) else {
+            return Err(bad("nodes"));
+        };
+        let right = right as usize;
+        if feature == TREE_LEAF {
+            if right >= rows {
+                return Err(bad("nodes.leaf"));
+            }
+        } else if feature as u64 >= in_len {
+            return Err(bad("nodes.feature"));
+        } else if i + 1 >= nodes || right <= i || right >= nodes {
+            return Err(bad("nodes.right"));
+        }
+    }
+    Ok(())
+}
+
 fn shape_after_window(
     layer: u16,
     input: Shape,
@@ -395,6 +440,14 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
                     length: q.count as u32,
                 }
             }
+            LayerDef::Trees(t) => {
+                check_trees(li, t, in_len)?;
+                check_qparams(&t.output, place, "output.scale")?;
+                Shape {
+                    channels: t.classes as u32,
+                    length: 1,
+                }
+            }
             #[cfg(not(feature = "layers2d"))]
             LayerDef::Conv2d(_)
             | LayerDef::DepthwiseConv2d(_)
@@ -546,6 +599,9 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
         let scratch = match layer {
             LayerDef::Dense(d) | LayerDef::Dense16(d) => {
                 crate::kernels::dense::dense_scratch_bytes(d.in_features as usize) as u64
+            }
+            LayerDef::Trees(t) => {
+                crate::kernels::trees::trees_scratch_bytes(t.classes as usize) as u64
             }
             LayerDef::Conv1d(c) => crate::kernels::conv1d::conv1d_scratch_bytes(
                 current.channels as usize,

@@ -539,3 +539,158 @@ fn copy_rows_copies_each_run_and_nothing_that_does_not_fit() {
         assert_eq!(dst, [9; 6], "stride {stride}, run {run}, rows {rows}");
     }
 }
+
+/// A random forest in the file's layout, grown in preorder from `seed`:
+/// `trees` trees over `features` inputs, `classes` scores a leaf row,
+/// splits down to `depth` levels (some branches stop early).
+struct Forest {
+    classes: u16,
+    roots: Vec<u8>,
+    nodes: Vec<u8>,
+    leaves: Vec<u8>,
+}
+
+impl Forest {
+    fn random(seed: u64, trees: usize, features: usize, classes: usize, depth: usize) -> Forest {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let rows = 1 + (next() % 12) as usize;
+        let leaves: Vec<u8> = (0..rows * classes).map(|_| next() as u8).collect();
+        let mut nodes: Vec<(u16, i8, u16)> = Vec::new();
+        fn grow(
+            next: &mut dyn FnMut() -> u64,
+            nodes: &mut Vec<(u16, i8, u16)>,
+            depth: usize,
+            features: usize,
+            rows: usize,
+        ) {
+            if depth == 0 || next() % 5 == 0 {
+                nodes.push((
+                    vigie_core::format::TREE_LEAF,
+                    0,
+                    (next() as usize % rows) as u16,
+                ));
+                return;
+            }
+            let at = nodes.len();
+            nodes.push(((next() as usize % features) as u16, next() as i8, 0));
+            grow(next, nodes, depth - 1, features, rows);
+            nodes[at].2 = nodes.len() as u16;
+            grow(next, nodes, depth - 1, features, rows);
+        }
+        let mut roots = Vec::new();
+        for _ in 0..trees {
+            roots.extend((nodes.len() as u16).to_le_bytes());
+            grow(&mut next, &mut nodes, depth, features, rows);
+        }
+        let nodes = nodes
+            .iter()
+            .flat_map(|&(f, t, r)| {
+                let (f, r) = (f.to_le_bytes(), r.to_le_bytes());
+                [f[0], f[1], t as u8, r[0], r[1]]
+            })
+            .collect();
+        Forest {
+            classes: classes as u16,
+            roots,
+            nodes,
+            leaves,
+        }
+    }
+
+    fn def(&self) -> vigie_core::format::TreesDef<'_> {
+        vigie_core::format::TreesDef {
+            classes: self.classes,
+            roots: &self.roots,
+            nodes: &self.nodes,
+            leaves: &self.leaves,
+            output: vigie_core::QParams {
+                scale: 0.05,
+                zero_point: 20,
+            },
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn trees_equal_reference(
+        seed in any::<u64>(),
+        trees in 1usize..=24,
+        features in 1usize..=64,
+        classes in 1usize..=12,
+        depth in 0usize..=7,
+        input_seed in any::<u64>(),
+    ) {
+        let forest = Forest::random(seed, trees, features, classes, depth);
+        let def = forest.def();
+        let mut s = input_seed | 1;
+        let input: Vec<i8> = (0..features)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (s >> 56) as i8
+            })
+            .collect();
+        let mut scratch = vec![0i8; vigie_core::kernels::trees::trees_scratch_bytes(classes)];
+        let (mut fast, mut reference) = (vec![0i8; classes], vec![0i8; classes]);
+        vigie_core::kernels::trees::trees_s8(&input, &def, &mut scratch, &mut fast);
+        vigie_core::kernels::trees::trees_s8_reference(&input, &def, &mut reference);
+        prop_assert_eq!(fast, reference);
+    }
+}
+
+/// One tree of one split: `x[0] ≤ 10` reaches the first leaf row, else the
+/// second; two trees that agree give that row, two that differ the mean,
+/// rounded half away from zero.
+#[test]
+fn trees_average_the_reached_leaves_rounding_half_away_from_zero() {
+    // Tree 0: split on x[0] at 10 → leaf row 0 | leaf row 1.
+    // Tree 1: split on x[1] at -5 → leaf row 1 | leaf row 0.
+    let node = |f: u16, t: i8, r: u16| {
+        let (f, r) = (f.to_le_bytes(), r.to_le_bytes());
+        [f[0], f[1], t as u8, r[0], r[1]]
+    };
+    let leaf = vigie_core::format::TREE_LEAF;
+    let nodes: Vec<u8> = [
+        node(0, 10, 2),
+        node(leaf, 0, 0),
+        node(leaf, 0, 1),
+        node(1, -5, 5),
+        node(leaf, 0, 1),
+        node(leaf, 0, 0),
+    ]
+    .concat();
+    let roots = [0u8, 0, 3, 0];
+    let leaves = [100u8, (-7i8) as u8, 3, (-100i8) as u8, 8, 0];
+    let def = vigie_core::format::TreesDef {
+        classes: 3,
+        roots: &roots,
+        nodes: &nodes,
+        leaves: &leaves,
+        output: vigie_core::QParams {
+            scale: 0.1,
+            zero_point: 0,
+        },
+    };
+    let run = |x: [i8; 2]| {
+        let (mut scratch, mut out) = ([0i8; 12], [0i8; 3]);
+        vigie_core::kernels::trees::trees_s8(&x, &def, &mut scratch, &mut out);
+        let mut reference = [0i8; 3];
+        vigie_core::kernels::trees::trees_s8_reference(&x, &def, &mut reference);
+        assert_eq!(out, reference);
+        out
+    };
+    // Both trees reach row 0.
+    assert_eq!(run([10, 0]), [100, -7, 3]);
+    // Both reach row 1.
+    assert_eq!(run([11, -5]), [-100, 8, 0]);
+    // Rows 0 and 1: (100 − 100)/2 = 0, (−7 + 8)/2 = 0.5 → 1, 3/2 = 1.5 → 2.
+    assert_eq!(run([10, -5]), [0, 1, 2]);
+}

@@ -15,6 +15,7 @@ use crate::files::write_atomically;
 use crate::monitor_fit::BuiltMonitor;
 use crate::quantize;
 pub use crate::training::args::{CpuBackend, DeviceKind, TrainArgs};
+use crate::training::config::ModelKind;
 use crate::training::fit::{self, History, Problem, Progress, Split};
 use crate::training::net::{Architecture, ExportInfo};
 pub use crate::training::prepared::{prepare, Prepared};
@@ -34,6 +35,9 @@ pub struct Trained {
     pub config: crate::training::config::Config,
     /// The model search, when one ran.
     pub search: Option<crate::training::search::Trace>,
+    /// Decisions on the training rows by models that did not train on
+    /// them (a forest), for the monitor's output reference.
+    pub out_of_fold: Option<Vec<crate::monitor_fit::OutOfFold>>,
 }
 
 fn export_info(p: &Prepared, args: &TrainArgs) -> ExportInfo {
@@ -108,17 +112,28 @@ pub fn train_on<B: AutodiffBackend>(
             )?;
             if !args.quiet {
                 let t = &outcome.trace;
-                eprintln!(
-                    "search: chose {} ({} epochs; compared by {})",
-                    t.trials.last().map_or("", |t| t.label.as_str()),
-                    outcome.config.training.epochs,
-                    t.selection
-                );
+                let label = t
+                    .trials
+                    .iter()
+                    .rev()
+                    .find(|x| x.candidate == t.chosen)
+                    .map_or("", |x| x.label.as_str());
+                if outcome.config.model.kind == ModelKind::Trees {
+                    eprintln!("search: chose {label} (compared by {})", t.selection);
+                } else {
+                    eprintln!(
+                        "search: chose {label} ({} epochs; compared by {})",
+                        outcome.config.training.epochs, t.selection
+                    );
+                }
             }
             (outcome.config, Some(outcome.trace), outcome.trained)
         }
         (None, None) => (args.config.clone(), None, None),
     };
+    if config.model.kind == ModelKind::Trees {
+        return train_trees(p, args, &info, config, search);
+    }
     let mut search = search;
     let (best, history) = match trained {
         Some(done) => done,
@@ -194,7 +209,161 @@ pub fn train_on<B: AutodiffBackend>(
         backend: backend.into(),
         config,
         search,
+        out_of_fold: None,
     })
+}
+
+/// Grows the forest of `config` (`model.kind = "trees"`) on every training
+/// row: no backend, no epochs. Its float model reads the same int8
+/// features as the device, so float and int8 differ only by the leaves'
+/// rounding.
+fn train_trees(
+    p: &Prepared,
+    args: &TrainArgs,
+    info: &ExportInfo,
+    config: crate::training::config::Config,
+    search: Option<crate::training::search::Trace>,
+) -> Result<Trained> {
+    use crate::training::trees;
+    if p.origin.is_some() {
+        bail!(
+            "--from: a tree model is grown again, not fine-tuned; train it anew on the joined data"
+        );
+    }
+    if p.problem.classes < 2 {
+        bail!("model.kind = \"trees\" classifies, and this target is numeric; use model.kind = \"mlp\" or \"cnn\"");
+    }
+    let quantiles = if p.problem.length > 1 {
+        config.model.quantiles
+    } else {
+        0
+    };
+    if quantiles > p.problem.length {
+        bail!(
+            "model.quantiles = {quantiles} is more than the {} values of a window; use at most {}",
+            p.problem.length,
+            p.problem.length
+        );
+    }
+    let started = std::time::Instant::now();
+    let budget = args.search.map_or_else(Default::default, |s| s.budget);
+    let flash = budget.flash.saturating_sub(8 * 1024);
+    let shape = (p.problem.channels, p.problem.length);
+    let grown = trees::grow_on(
+        &p.train.x,
+        &p.train.classes,
+        shape,
+        p.problem.classes,
+        quantiles,
+        trees::params(config.model.trees, flash),
+        args.seed,
+    )?;
+    if !args.quiet {
+        eprintln!(
+            "grew {} trees ({} nodes) on {} training rows in {:.2} s",
+            grown.forest.len(),
+            grown.forest.nodes(),
+            p.train.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let float = FloatModel {
+        name: info.name.clone(),
+        input: vigie_core::builder::FloatInput {
+            names: info.channels.clone(),
+            length: info.length as u16,
+            mean: info.mean.clone(),
+            std: info.std.clone(),
+            range: grown.grid,
+            missing: info.missing.clone(),
+            wide: false,
+        },
+        layers: grown.layers(),
+        task: info.task,
+        output_names: info.outputs.clone(),
+    };
+    let float_test = grown.scores(&p.test.x, shape)?;
+    let out_of_fold = trees_out_of_fold(p, &float, &config, args, flash)?;
+    Ok(Trained {
+        float,
+        float_test,
+        history: History {
+            epochs: vec![],
+            best_epoch: 0,
+            stopped_early: false,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        backend: "vigie trees (CPU)".into(),
+        config,
+        search,
+        out_of_fold: Some(out_of_fold),
+    })
+}
+
+/// Folds of the training rows whose out-of-fold decisions the monitor's
+/// output reference reads.
+const OUT_OF_FOLD_FOLDS: usize = 3;
+
+/// Each training row decided, through vigie-core, by a forest grown as
+/// `float`'s was on the other folds of the training rows.
+fn trees_out_of_fold(
+    p: &Prepared,
+    float: &FloatModel,
+    config: &crate::training::config::Config,
+    args: &TrainArgs,
+    flash: usize,
+) -> Result<Vec<crate::monitor_fit::OutOfFold>> {
+    use crate::training::trees;
+    let n = p.train.len();
+    let width = p.problem.channels * p.problem.length;
+    let shape = (p.problem.channels, p.problem.length);
+    let mut order: Vec<usize> = (0..n).collect();
+    crate::rng::Rng(args.seed ^ 0x00F_F01D).shuffle(&mut order);
+    let mut out = vec![None; n];
+    for k in 0..OUT_OF_FOLD_FOLDS {
+        let (held, kept): (Vec<(usize, usize)>, Vec<(usize, usize)>) = order
+            .iter()
+            .copied()
+            .enumerate()
+            .partition(|(i, _)| i % OUT_OF_FOLD_FOLDS == k);
+        let x: Vec<f32> = kept
+            .iter()
+            .flat_map(|&(_, r)| p.train.x[r * width..(r + 1) * width].iter().copied())
+            .collect();
+        let y: Vec<usize> = kept.iter().map(|&(_, r)| p.train.classes[r]).collect();
+        let grown = trees::grow_on(
+            &x,
+            &y,
+            shape,
+            p.problem.classes,
+            float_quantiles(float),
+            trees::params(config.model.trees, flash),
+            args.seed ^ (k as u64 + 1) << 32,
+        )?;
+        let mut fold = float.clone();
+        fold.input.range = grown.grid;
+        fold.layers = grown.layers();
+        let built = fold
+            .quantize()
+            .context("quantizing an out-of-fold forest")?;
+        let model = Model::from_def(built.def()).context("an out-of-fold forest does not load")?;
+        let decided = crate::device::decisions(
+            &model,
+            held.iter().map(|&(_, r)| p.data.row(p.splits.train[r])),
+        )?;
+        for (&(_, r), d) in held.iter().zip(&decided) {
+            out[r] = d.decision().map(|d| (d.index, d.probability));
+        }
+    }
+    Ok(out)
+}
+
+/// Quantiles per channel the forest of `float` reads (0: the flat input).
+fn float_quantiles(float: &FloatModel) -> usize {
+    match float.layers.first() {
+        Some(vigie_core::builder::FloatLayer::Quantiles1d { count }) => *count,
+        _ => 0,
+    }
 }
 
 /// The flash (section bytes) and RAM (state bytes) of the monitor the
@@ -229,7 +398,7 @@ fn monitor_reserve<B: Backend>(
     );
     let quantized = float.quantize().context("quantizing the untrained model")?;
     let model = Model::from_def(quantized.def()).context("the untrained model does not load")?;
-    let m = fit_monitor(&model, p, args, false)?;
+    let m = fit_monitor(&model, p, args, false, None)?;
     // The other sections the device keeps: the text columns' levels, and
     // the calibration (temperature, threshold, a k × k cost matrix).
     let encoding: usize = p
@@ -257,6 +426,7 @@ fn fit_monitor(
     p: &Prepared,
     args: &TrainArgs,
     calibrate: bool,
+    out_of_fold: Option<&[crate::monitor_fit::OutOfFold]>,
 ) -> Result<BuiltMonitor> {
     let opts = crate::monitor_fit::Options {
         false_alarm_rate: args.false_alarm_rate,
@@ -266,8 +436,15 @@ fn fit_monitor(
         held_out_rows: Some(p.test_rows().1.len()).filter(|&n| n > 0),
         replay_workers: args.threads,
     };
-    crate::monitor_fit::build(model, &p.data, &p.splits.train, &p.splits.val, opts)
-        .context("building the drift monitor")
+    crate::monitor_fit::build(
+        model,
+        &p.data,
+        &p.splits.train,
+        &p.splits.val,
+        opts,
+        out_of_fold,
+    )
+    .context("building the drift monitor")
 }
 
 /// Stable rows replayed from the test rows to measure the monitor's
@@ -1010,7 +1187,7 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     let monitor = {
         let model =
             Model::from_def(quantized.def()).context("the calibrated model does not load")?;
-        let mut m = fit_monitor(&model, &p, args, true)?;
+        let mut m = fit_monitor(&model, &p, args, true, trained.out_of_fold.as_deref())?;
         if !test_rows.is_empty() {
             let def: vigie_core::monitor::MonitorDefRef<'_> = postcard::from_bytes(&m.section)
                 .context("the monitor section does not read back")?;
@@ -1182,7 +1359,9 @@ pub fn build(args: &TrainArgs) -> Result<Built> {
     summary.search = report.search.as_ref().map(|s| SearchBrief {
         chosen: s
             .trials
-            .last()
+            .iter()
+            .rev()
+            .find(|t| t.candidate == s.chosen)
             .map_or_else(String::new, |t| t.label.clone()),
         epochs: s.epochs,
         selection: s.selection.clone(),

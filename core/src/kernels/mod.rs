@@ -17,6 +17,7 @@ pub mod dense;
 pub mod pool;
 pub mod quantiles;
 pub mod softmax;
+pub mod trees;
 
 use crate::format::read_i32;
 use crate::requant::Requantizer;

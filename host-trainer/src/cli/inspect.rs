@@ -99,6 +99,15 @@ fn layer_rows(model: &Model<'_>) -> Vec<LayerRow> {
             LayerDef::Save(s) => (format!("keep in slot {}", s.slot), 0),
             LayerDef::Swap(s) => (format!("exchange with slot {}", s.slot), 0),
             LayerDef::Add(a) => (format!("+ slot {} {:?}", a.slot, a.activation), 0),
+            LayerDef::Trees(t) => (
+                format!(
+                    "{} trees, {} nodes, {} leaf rows",
+                    t.trees(),
+                    t.node_count(),
+                    t.leaves.len() / (t.classes as usize).max(1)
+                ),
+                (t.nodes.len() + t.leaves.len() + t.roots.len()) as u64,
+            ),
         };
         let kind = model.layer_kind(i).unwrap_or("?");
         let macs = model.layer_macs(i).unwrap_or(0);

@@ -142,8 +142,15 @@ pub fn print_summary(s: &Summary) {
     }
     if let Some(sb) = &s.search {
         println!(
-            "model search    {} trials compared by {}; chose {} ({} epochs)",
-            sb.trials, sb.selection, sb.chosen, sb.epochs
+            "model search    {} trials compared by {}; chose {}{}",
+            sb.trials,
+            sb.selection,
+            sb.chosen,
+            if sb.epochs > 0 {
+                format!(" ({} epochs)", sb.epochs)
+            } else {
+                String::new()
+            }
         );
     }
     if let Some(g) = &s.generalization_gap {

@@ -822,11 +822,15 @@ pub fn render(
                 .map_or("", |x| x.label.as_str());
             let _ = write!(
                 h,
-                "<p>{} trials compared by {}; chosen: <b>{}</b>, trained for {} epochs. Budget: {} bytes of flash, {} bytes of RAM{}; {} candidates drawn did not fit.</p>",
+                "<p>{} trials compared by {}; chosen: <b>{}</b>, {}. Budget: {} bytes of flash, {} bytes of RAM{}; {} candidates drawn did not fit.</p>",
                 t.trials.len(),
                 esc(&t.selection),
                 esc(chosen),
-                t.epochs,
+                if t.epochs > 0 {
+                    format!("trained for {} epochs", t.epochs)
+                } else {
+                    "grown on every training row".into()
+                },
                 t.budget.flash,
                 t.budget.ram,
                 t.budget.macs.map(|m| format!(", {m} MACs")).unwrap_or_default(),

@@ -19,7 +19,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `auto` (a CNN for channel-major windows, an MLP otherwise), `mlp` or `cnn`.
+    /// `auto` (a CNN for channel-major windows, an MLP otherwise), `mlp`,
+    /// `cnn` or `trees` (extremely randomized trees, classification).
     pub kind: ModelKind,
     /// MLP: hidden layer sizes.
     pub hidden: Vec<usize>,
@@ -42,6 +43,9 @@ pub struct ModelConfig {
     /// order; 0 reads the raw window. The device does the same
     /// (`quantiles1d` layer).
     pub quantiles: usize,
+    /// Trees: how many. Each is grown on every training row; the flash
+    /// budget caps their leaves.
+    pub trees: usize,
 }
 
 /// Network families.
@@ -54,6 +58,10 @@ pub enum ModelKind {
     Mlp,
     /// 1-D convolutional network.
     Cnn,
+    /// Extremely randomized trees on the int8 features the device reads:
+    /// each channel's `quantiles` for windows, the input levels otherwise
+    /// (classification only).
+    Trees,
 }
 
 /// Optimization settings.
@@ -207,6 +215,7 @@ impl Default for ModelConfig {
             downsample: 1,
             batch_norm: false,
             quantiles: 0,
+            trees: 50,
         }
     }
 }
@@ -253,13 +262,15 @@ pub fn default_toml() -> String {
     format!(
         "\
          # vigie training configuration: every field shown with its default.\n\
-         # [model] kind: auto | mlp | cnn. hidden: units of each dense layer (mlp).\n\
+         # [model] kind: auto | mlp | cnn | trees. hidden: units of each dense layer (mlp).\n\
          #   filters, kernel, head: the 1-D CNN's convolution widths, kernel size and\n\
          #   dense head. downsample: average the input over this many steps first.\n\
          #   batch_norm: normalize after each convolution while training (folded\n\
          #   into the convolution for the device). dropout: share of units dropped.\n\
          #   quantiles: an MLP on windows reads each channel's values sorted, at this\n\
-         #   many evenly spaced ranks (0: the raw window in time order).\n\
+         #   many evenly spaced ranks (0: the raw window in time order); trees read\n\
+         #   the same. trees: how many extremely randomized trees (kind = trees, for\n\
+         #   classes; the flash budget caps their leaves).\n\
          # [training] epochs, batch_size. optimizer: adam | adamw | sgd (momentum).\n\
          #   learning_rate, with schedule: constant | cosine | step (step_epochs).\n\
          #   weight_decay. loss: auto | cross_entropy | focal (focal_gamma) for classes,\n\

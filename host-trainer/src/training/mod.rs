@@ -10,3 +10,4 @@ pub mod net;
 pub mod prepared;
 pub mod qat;
 pub mod search;
+pub mod trees;

@@ -91,6 +91,9 @@ impl Architecture {
         let kind = match cfg.kind {
             ModelKind::Auto if length > 1 => ModelKind::Cnn,
             ModelKind::Auto => ModelKind::Mlp,
+            ModelKind::Trees => anyhow::bail!(
+                "model.kind = \"trees\" grows a forest, not a network (the trainer's `trees` path builds it)"
+            ),
             k => k,
         };
         let (filters, hidden) = match kind {

@@ -657,6 +657,99 @@ impl Pace {
     }
 }
 
+/// Window quantiles a forest may read (at most the window's length).
+const TREE_QUANTILES: [usize; 3] = [16, 32, 64];
+/// Flash a tree model's file takes beside its nodes (header, input map,
+/// names, roots, leaf rows): kept free when the nodes are budgeted.
+const TREE_FILE_OVERHEAD: usize = 4 * 1024;
+
+/// Forests of extremely randomized trees, one per feature reading (each
+/// window's quantiles at a few counts, or the input levels), grown and
+/// scored on the folds of `plan`: trials at the last rung, numbered after
+/// the `drawn` networks, with the configuration each stands for.
+#[allow(clippy::too_many_arguments)]
+fn tree_trials(
+    plan: &Plan,
+    p: &Problem,
+    base: &Config,
+    settings: &Settings,
+    reserve: (usize, usize),
+    seed: u64,
+    drawn: usize,
+    quiet: bool,
+) -> Result<Vec<(Trial, Config)>> {
+    use crate::training::trees;
+    let shape = (p.channels, p.length);
+    let readings: Vec<usize> = if p.length >= TREE_QUANTILES[0] {
+        TREE_QUANTILES.iter().map(|&q| q.min(p.length)).collect()
+    } else {
+        vec![0]
+    };
+    let flash = settings
+        .budget
+        .flash
+        .saturating_sub(reserve.0 + TREE_FILE_OVERHEAD);
+    let params = trees::params(base.model.trees, flash);
+    let mut out: Vec<(Trial, Config)> = Vec::new();
+    for (k, &q) in readings.iter().enumerate() {
+        if out.iter().any(|(_, c)| c.model.quantiles == q) {
+            continue;
+        }
+        let (mut accuracy, mut loss, mut nodes) = (0.0, 0.0, 0usize);
+        for (f, (tr, va)) in plan.pairs.iter().enumerate() {
+            let grown = trees::grow_on(
+                &tr.x,
+                &tr.classes,
+                shape,
+                p.classes,
+                q,
+                params,
+                seed ^ (k as u64) << 8 ^ f as u64,
+            )?;
+            let (a, l) = grown.score(&va.x, &va.classes, shape)?;
+            accuracy += a;
+            loss += l;
+            nodes = nodes.max(grown.forest.nodes());
+        }
+        let folds = plan.pairs.len().max(1) as f64;
+        let mut cfg = base.clone();
+        cfg.model.kind = ModelKind::Trees;
+        cfg.model.quantiles = q;
+        cfg.model.trees = params.trees;
+        let width = p.channels * if q > 0 { q } else { p.length };
+        let label = format!(
+            "extra trees {} on {}",
+            params.trees,
+            if q > 0 {
+                format!("{q} quantiles")
+            } else {
+                "the input levels".into()
+            }
+        );
+        let trial = Trial {
+            candidate: drawn + k,
+            label,
+            rung: RUNGS - 1,
+            epochs: 0,
+            score: accuracy / folds,
+            val_loss: loss / folds,
+            macs: 0,
+            flash: nodes * vigie_core::format::TREE_NODE_BYTES + TREE_FILE_OVERHEAD + reserve.0,
+            ram: p.channels * p.length + width + 4 * p.classes + reserve.1,
+        };
+        if !quiet {
+            eprintln!(
+                "search: {} ({} folds): accuracy {:.4}",
+                trial.label,
+                plan.pairs.len(),
+                trial.score
+            );
+        }
+        out.push((trial, cfg));
+    }
+    Ok(out)
+}
+
 /// A candidate that fits the budget.
 struct Candidate {
     /// Its number in the order drawn.
@@ -1070,13 +1163,36 @@ pub fn search<B: AutodiffBackend>(
         alive = scored.iter().take(keep).map(|s| s.0).collect();
     }
     let chosen_index = alive[0];
-    let chosen = candidates[chosen_index].draw;
+    let mut chosen = candidates[chosen_index].draw;
     let mut config = candidates[chosen_index].config.clone();
     // The final training: the last rung's epochs, all of them (the score
     // was measured at the end of that schedule).
     let top = tops[chosen_index];
     config.training.epochs = top;
     config.training.patience = top;
+    // Trees on the same folds: chosen over the network only when their
+    // accuracy is higher.
+    let network_score = trials
+        .iter()
+        .rev()
+        .find(|t| t.candidate == chosen)
+        .map_or(f64::NEG_INFINITY, |t| t.score);
+    let mut final_net = final_net;
+    if classification {
+        let tried = tree_trials(&plan, p, base, settings, reserve, seed, drawn, quiet)?;
+        let best = tried.iter().max_by(|a, b| {
+            a.0.score
+                .total_cmp(&b.0.score)
+                .then(b.0.candidate.cmp(&a.0.candidate))
+        });
+        if let Some((trial, cfg)) = best.filter(|(t, _)| t.score > network_score) {
+            chosen = trial.candidate;
+            config = cfg.clone();
+            config.training.epochs = 0;
+            final_net = None;
+        }
+        trials.extend(tried.into_iter().map(|(t, _)| t));
+    }
     Ok(Outcome {
         trained: final_net,
         config: config.clone(),
