@@ -13,6 +13,7 @@ use vigie_core::kernels::dense::{
     dense_s16, dense_s16_reference, dense_s8, dense_s8_reference, dense_scratch_bytes,
 };
 use vigie_core::kernels::quantiles::{quantiles_s8, quantiles_s8_reference, QuantileShape};
+use vigie_core::kernels::trees::{trees_s8, trees_s8_reference, trees_scratch_bytes};
 use vigie_core::kernels::ChannelQuant;
 
 use crate::clock::Clock;
@@ -224,6 +225,108 @@ pub fn quantiles(clock: &Clock) -> Measured {
             (QUANTILES.channels * QUANTILES.in_len) as u32,
             |y| quantiles_s8(&input, &QUANTILES, y),
             |y| quantiles_s8_reference(&input, &QUANTILES, y),
+        )
+    }
+}
+
+/// Trees of the tree benchmark: complete, of depth [`TREE_DEPTH`], over
+/// [`TREE_FEATURES`] features and [`TREE_CLASSES`] classes; shaped like a
+/// forest on a window's quantiles (ACSF1's forest: 50 trees of about 100
+/// nodes, 10 classes, 32 quantiles); ten trees, as the cost is per tree
+/// and the reference walks every node's parents.
+const TREES: usize = 10;
+const TREE_DEPTH: usize = 6;
+const TREE_FEATURES: usize = 32;
+const TREE_CLASSES: usize = 10;
+/// Nodes of one complete tree of depth [`TREE_DEPTH`].
+const TREE_NODES: usize = (1 << (TREE_DEPTH + 1)) - 1;
+const TREE_LEAF_ROWS: usize = 16;
+
+/// The forest's nodes in the file's layout: in preorder, each split's
+/// right child after its left subtree; features, thresholds and leaf rows
+/// drawn from a fixed LCG.
+const fn tree_nodes() -> [u8; 5 * TREES * TREE_NODES] {
+    let mut out = [0u8; 5 * TREES * TREE_NODES];
+    let noise: [u8; 3 * TREES * TREE_NODES] = bytes(7);
+    let mut t = 0;
+    while t < TREES {
+        let mut i = 0;
+        while i < TREE_NODES {
+            // Depth and subtree size of node `i`, walking from the root.
+            let (mut at, mut size, mut depth) = (0usize, TREE_NODES, 0usize);
+            while at != i {
+                let half = (size - 1) / 2;
+                if i <= at + half {
+                    at += 1;
+                } else {
+                    at += 1 + half;
+                }
+                size = half;
+                depth += 1;
+            }
+            let k = t * TREE_NODES + i;
+            let (f, r) = if depth == TREE_DEPTH {
+                (
+                    vigie_core::format::TREE_LEAF,
+                    noise[3 * k] as usize % TREE_LEAF_ROWS,
+                )
+            } else {
+                (
+                    (noise[3 * k] as usize % TREE_FEATURES) as u16,
+                    t * TREE_NODES + i + 1 + (size - 1) / 2,
+                )
+            };
+            let f = f.to_le_bytes();
+            let r = (r as u16).to_le_bytes();
+            out[5 * k] = f[0];
+            out[5 * k + 1] = f[1];
+            out[5 * k + 2] = noise[3 * k + 1];
+            out[5 * k + 3] = r[0];
+            out[5 * k + 4] = r[1];
+            i += 1;
+        }
+        t += 1;
+    }
+    out
+}
+
+static TREE_NODE_BYTES: [u8; 5 * TREES * TREE_NODES] = tree_nodes();
+static TREE_ROOTS: [u8; 2 * TREES] = {
+    let mut out = [0u8; 2 * TREES];
+    let mut t = 0;
+    while t < TREES {
+        let r = ((t * TREE_NODES) as u16).to_le_bytes();
+        out[2 * t] = r[0];
+        out[2 * t + 1] = r[1];
+        t += 1;
+    }
+    out
+};
+static TREE_LEAVES: [u8; TREE_LEAF_ROWS * TREE_CLASSES] = bytes(8);
+static TREE_INPUT: [u8; TREE_FEATURES] = bytes(9);
+
+/// The tree benchmark, per tree.
+pub fn trees(clock: &Clock) -> Measured {
+    let def = vigie_core::format::TreesDef {
+        classes: TREE_CLASSES as u16,
+        roots: &TREE_ROOTS,
+        nodes: &TREE_NODE_BYTES,
+        leaves: &TREE_LEAVES,
+        output: vigie_core::QParams {
+            scale: 0.05,
+            zero_point: 0,
+        },
+    };
+    let input = TREE_INPUT.map(|b| b as i8);
+    let mut scratch = [0i8; trees_scratch_bytes(TREE_CLASSES)];
+    Measured {
+        per: "tree",
+        ..measure::<TREE_CLASSES>(
+            clock,
+            "trees 10 x depth 6 over 32 -> 10",
+            TREES as u32,
+            |y| trees_s8(&input, &def, &mut scratch, y),
+            |y| trees_s8_reference(&input, &def, y),
         )
     }
 }

@@ -252,6 +252,7 @@ fn replay_stream(
         bench::dense(clock),
         bench::conv(clock),
         bench::quantiles(clock),
+        bench::trees(clock),
     ];
     for k in &kernels {
         say!("cost: {}", k);

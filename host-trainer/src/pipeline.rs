@@ -321,7 +321,9 @@ fn trees_out_of_fold(
     crate::rng::Rng(args.seed ^ 0x00F_F01D).shuffle(&mut order);
     let mut out = vec![None; n];
     for k in 0..OUT_OF_FOLD_FOLDS {
-        let (held, kept): (Vec<(usize, usize)>, Vec<(usize, usize)>) = order
+        // (position in the shuffle, training row): every third held out.
+        type Rows = Vec<(usize, usize)>;
+        let (held, kept): (Rows, Rows) = order
             .iter()
             .copied()
             .enumerate()

@@ -416,6 +416,37 @@ pub fn forward(
                     })
                     .collect(),
             },
+            FloatLayer::Trees { classes, trees } => {
+                // Each tree from its root: `x ≤ threshold` to the next node,
+                // else to the right child; the leaves' scores averaged.
+                let mut scores = vec![0.0f64; *classes];
+                for tree in trees {
+                    let mut i = 0;
+                    while let Some(vigie_core::builder::FloatNode::Split {
+                        feature,
+                        threshold,
+                        right,
+                    }) = tree.get(i)
+                    {
+                        i = if x.data[*feature] <= *threshold as f64 {
+                            i + 1
+                        } else {
+                            *right
+                        };
+                    }
+                    if let Some(vigie_core::builder::FloatNode::Leaf(v)) = tree.get(i) {
+                        for (s, &l) in scores.iter_mut().zip(v) {
+                            *s += l as f64;
+                        }
+                    }
+                }
+                let n = trees.len().max(1) as f64;
+                Tensor {
+                    channels: *classes,
+                    length: 1,
+                    data: scores.into_iter().map(|s| s / n).collect(),
+                }
+            }
         };
         each(li, &x);
     }

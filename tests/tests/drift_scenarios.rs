@@ -477,7 +477,7 @@ fn monitor_calibration_is_the_same_on_one_thread_as_on_several() {
             held_out_rows: None,
             replay_workers: Some(workers),
         };
-        build(&model, &p.data, &p.splits.train, &p.splits.val, opts)
+        build(&model, &p.data, &p.splits.train, &p.splits.val, opts, None)
             .unwrap()
             .section
     };

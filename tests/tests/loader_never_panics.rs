@@ -12,12 +12,61 @@ const RANDOM_STRINGS: usize = 100_000;
 
 fn fixtures() -> Vec<(&'static str, Vec<u8>, Vec<f32>)> {
     let mut all = fixture_models();
+    let motions = load_table("basicmotions_train.csv");
+    all.push((
+        "basicmotions forest on quantiles",
+        forest_on_quantiles(&motions),
+        motions.rows[0].clone(),
+    ));
     all.push((
         "wine MLP with monitor",
         trained_with_monitor(),
         load_table("winequality-red.csv").rows[0].clone(),
     ));
     all
+}
+
+/// Quantile pooling (16 a channel) then three random trees of depth 3
+/// over the 96 quantiles: every field of a tree layer (roots, nodes,
+/// thresholds, shared leaf rows) under the truncations and bit flips.
+fn forest_on_quantiles(motions: &vigie_tests::Table) -> Vec<u8> {
+    use vigie_core::builder::{FloatLayer, FloatNode};
+    fn grow(rng: &mut Rng, depth: usize, range: (f32, f32), nodes: &mut Vec<FloatNode>) {
+        if depth == 0 {
+            let scores = (0..4).map(|_| -(rng.below(400) as f32) / 100.0).collect();
+            nodes.push(FloatNode::Leaf(scores));
+            return;
+        }
+        let at = nodes.len();
+        let threshold = range.0 + (range.1 - range.0) * rng.below(1000) as f32 / 1000.0;
+        nodes.push(FloatNode::Split {
+            feature: rng.below(96),
+            threshold,
+            right: 0,
+        });
+        grow(rng, depth - 1, range, nodes);
+        let right = nodes.len();
+        if let FloatNode::Split { right: r, .. } = &mut nodes[at] {
+            *r = right;
+        }
+        grow(rng, depth - 1, range, nodes);
+    }
+    let mut model = vigie_tests::basicmotions_cnn(motions, 5);
+    model.name = "basicmotions-forest-test".into();
+    let range = (model.input.range.min, model.input.range.max);
+    let mut rng = Rng(0x7EE5);
+    let trees = (0..3)
+        .map(|_| {
+            let mut nodes = Vec::new();
+            grow(&mut rng, 3, range, &mut nodes);
+            nodes
+        })
+        .collect();
+    model.layers = vec![
+        FloatLayer::Quantiles1d { count: 16 },
+        FloatLayer::Trees { classes: 4, trees },
+    ];
+    model.quantize().expect("the forest quantizes").to_bytes()
 }
 
 /// A model trained by the trainer, with its monitor and calibration
