@@ -72,7 +72,7 @@ pub fn trees_s8(input: &[i8], def: &TreesDef<'_>, scratch: &mut [i8], output: &m
         };
         for (a, &v) in acc.chunks_exact_mut(4).zip(row) {
             let s = i32::from_le_bytes([a[0] as u8, a[1] as u8, a[2] as u8, a[3] as u8]);
-            let b = (s + v as i8 as i32).to_le_bytes();
+            let b = s.wrapping_add(v as i8 as i32).to_le_bytes();
             for (d, x) in a.iter_mut().zip(b) {
                 *d = x as i8;
             }
