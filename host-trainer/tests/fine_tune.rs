@@ -167,6 +167,13 @@ fn the_network_rebuilt_from_an_int8_file_computes_what_the_file_computes() {
         "[model]\nkind = \"cnn\"\nfilters = [8, 8]\nkernel = 5\nbatch_norm = true\n[training]\nepochs = 60\n",
     )
     .unwrap();
+    // Configured: the search now grows trees on BasicMotions' quantiles.
+    let quantiles = dir.join("quantiles.toml");
+    std::fs::write(
+        &quantiles,
+        "[model]\nkind = \"mlp\"\nhidden = [64]\nquantiles = 32\n[training]\nepochs = 60\n",
+    )
+    .unwrap();
     let cases: [(&str, &str, &str, Vec<&str>); 4] = [
         ("digits.csv", "digit", "mlp", vec!["--time-budget", "5"]),
         (
@@ -179,7 +186,7 @@ fn the_network_rebuilt_from_an_int8_file_computes_what_the_file_computes() {
             "basicmotions_train.csv",
             "activity",
             "quantiles",
-            vec!["--time-budget", "10"],
+            vec!["--config", s(&quantiles)],
         ),
         (
             "winequality-red.csv",

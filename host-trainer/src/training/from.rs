@@ -117,6 +117,12 @@ impl Origin {
             )
         };
         let layers: Vec<LayerDef<'_>> = def.layers.iter().copied().collect();
+        if layers.iter().any(|l| matches!(l, LayerDef::Trees(_))) {
+            bail!(
+                "{}: a forest of trees is not fine-tuned: its trees hold their training rows; train anew on the old rows and the new ones joined, with the same --config",
+                path.display()
+            );
+        }
         let mut i = 0;
         let mut scale = def.input.quant.scale;
         let mut downsample = 1;
