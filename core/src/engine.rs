@@ -488,7 +488,7 @@ impl<'a> Model<'a> {
                     quantiles_s8(x, &s, y);
                 }
                 LayerDef::Trees(t) => {
-                    trees_s8(x, t, scratch, y);
+                    trees_s8(x, t, y);
                     quant = t.output;
                 }
                 LayerDef::Conv2d(_)

@@ -600,9 +600,6 @@ pub fn validate(def: &ModelDef<'_>) -> Result<Summary, Error> {
             LayerDef::Dense(d) | LayerDef::Dense16(d) => {
                 crate::kernels::dense::dense_scratch_bytes(d.in_features as usize) as u64
             }
-            LayerDef::Trees(t) => {
-                crate::kernels::trees::trees_scratch_bytes(t.classes as usize) as u64
-            }
             LayerDef::Conv1d(c) => crate::kernels::conv1d::conv1d_scratch_bytes(
                 current.channels as usize,
                 c.kernel as usize,

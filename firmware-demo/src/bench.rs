@@ -13,7 +13,7 @@ use vigie_core::kernels::dense::{
     dense_s16, dense_s16_reference, dense_s8, dense_s8_reference, dense_scratch_bytes,
 };
 use vigie_core::kernels::quantiles::{quantiles_s8, quantiles_s8_reference, QuantileShape};
-use vigie_core::kernels::trees::{trees_s8, trees_s8_reference, trees_scratch_bytes};
+use vigie_core::kernels::trees::{trees_s8, trees_s8_reference};
 use vigie_core::kernels::ChannelQuant;
 
 use crate::clock::Clock;
@@ -318,14 +318,13 @@ pub fn trees(clock: &Clock) -> Measured {
         },
     };
     let input = TREE_INPUT.map(|b| b as i8);
-    let mut scratch = [0i8; trees_scratch_bytes(TREE_CLASSES)];
     Measured {
         per: "tree",
         ..measure::<TREE_CLASSES>(
             clock,
             "trees 10 x depth 6 over 32 -> 10",
             TREES as u32,
-            |y| trees_s8(&input, &def, &mut scratch, y),
+            |y| trees_s8(&input, &def, y),
             |y| trees_s8_reference(&input, &def, y),
         )
     }

@@ -6,17 +6,14 @@
 //! normalized geometric mean of the trees' probabilities (a product of
 //! experts), which the engine's softmax reads as it reads any scores.
 //!
-//! The accumulators are `classes` i32 in the arena's scratch
-//! ([`trees_scratch_bytes`]), so nothing on the stack grows with the
-//! classes or the trees.
+//! The accumulators are i32 on the stack, [`CLASS_BLOCK`] classes at a
+//! time (128 bytes whatever the model); a model of more classes walks its
+//! trees once per block.
 
 use crate::format::{TreesDef, TREE_LEAF};
 
-/// Scratch bytes the fast kernel needs for `classes` outputs: one i32
-/// accumulator per class.
-pub const fn trees_scratch_bytes(classes: usize) -> usize {
-    4 * classes
-}
+/// Classes whose scores one walk of the trees accumulates.
+pub const CLASS_BLOCK: usize = 32;
 
 /// The leaf row reached by the tree rooted at `root`, walking child links
 /// (each after its parent, as validation requires); `None` when a link
@@ -53,34 +50,32 @@ fn rounded_mean(sum: i32, count: i32) -> i8 {
     q.clamp(i8::MIN as i32, i8::MAX as i32) as i8
 }
 
-/// Fast trees: one walk per tree, the reached leaf's row added to the
-/// class accumulators held in `scratch` (at least
-/// [`trees_scratch_bytes`]`(classes)` bytes).
-pub fn trees_s8(input: &[i8], def: &TreesDef<'_>, scratch: &mut [i8], output: &mut [i8]) {
+/// Fast trees: one walk per tree (per block of [`CLASS_BLOCK`] classes),
+/// the reached leaf's row added to accumulators on the stack.
+pub fn trees_s8(input: &[i8], def: &TreesDef<'_>, output: &mut [i8]) {
     let classes = def.classes as usize;
-    let Some(acc) = scratch.get_mut(..4 * classes) else {
-        return;
-    };
-    acc.fill(0);
     let trees = def.trees();
-    for t in 0..trees {
-        let Some(leaf) = def.root(t).and_then(|r| reached_leaf(input, def, r)) else {
-            continue;
-        };
-        let Some(row) = def.leaves.get(leaf * classes..(leaf + 1) * classes) else {
-            continue;
-        };
-        for (a, &v) in acc.chunks_exact_mut(4).zip(row) {
-            let s = i32::from_le_bytes([a[0] as u8, a[1] as u8, a[2] as u8, a[3] as u8]);
-            let b = s.wrapping_add(v as i8 as i32).to_le_bytes();
-            for (d, x) in a.iter_mut().zip(b) {
-                *d = x as i8;
+    let mut start = 0;
+    while start < classes {
+        let end = (start + CLASS_BLOCK).min(classes);
+        let mut acc = [0i32; CLASS_BLOCK];
+        for t in 0..trees {
+            let Some(leaf) = def.root(t).and_then(|r| reached_leaf(input, def, r)) else {
+                continue;
+            };
+            let Some(row) = def.leaves.get(leaf * classes + start..leaf * classes + end) else {
+                continue;
+            };
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = a.wrapping_add(v as i8 as i32);
             }
         }
-    }
-    for (o, a) in output.iter_mut().zip(acc.chunks_exact(4)) {
-        let s = i32::from_le_bytes([a[0] as u8, a[1] as u8, a[2] as u8, a[3] as u8]);
-        *o = rounded_mean(s, trees as i32);
+        if let Some(out) = output.get_mut(start..end) {
+            for (o, &a) in out.iter_mut().zip(&acc) {
+                *o = rounded_mean(a, trees as i32);
+            }
+        }
+        start = end;
     }
 }
 

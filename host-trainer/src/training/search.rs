@@ -136,13 +136,13 @@ const INSTRUCTIONS_PER_QUANTILE_VALUE: f64 = 8.0;
 
 /// Trees: per tree its root and leaf look-up, per level walked one node
 /// test, per class one score added to its accumulator. QEMU (`./test.sh`
-/// firmware costs) measures 562 instructions a tree for complete trees of
+/// firmware costs) measures 312 instructions a tree for complete trees of
 /// depth 6 over 32 features and 10 classes; the split between the three
 /// rates is assumed (a node test is about 20 instructions: five byte
 /// loads, a compare and a branch), the total is the measured one.
 const INSTRUCTIONS_PER_TREE: f64 = 60.0;
 const INSTRUCTIONS_PER_TREE_LEVEL: f64 = 20.0;
-const INSTRUCTIONS_PER_TREE_SCORE: f64 = 38.0;
+const INSTRUCTIONS_PER_TREE_SCORE: f64 = 13.0;
 
 /// The mean number of splits a walk through one of `t`'s trees tests, each
 /// split sending half the inputs each way (a leaf at depth `d` is reached
