@@ -397,13 +397,20 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
     if let Some(r) = crate::training_report::training_report(&model) {
         let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
         println!(
-            "trained      on {} (target `{}`, seed {}, {}), best epoch {} of {}",
+            "trained      on {} (target `{}`, seed {}, {}), {}",
             r.data.file,
             r.data.target,
             r.seed,
             r.backend,
-            r.history.best_epoch,
-            r.history.epochs.len()
+            if r.history.epochs.is_empty() {
+                "grown on every training row (no epochs)".to_string()
+            } else {
+                format!(
+                    "best epoch {} of {}",
+                    r.history.best_epoch,
+                    r.history.epochs.len()
+                )
+            }
         );
         match &r.test {
             TestMetrics::Classification {
