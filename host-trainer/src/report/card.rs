@@ -873,6 +873,9 @@ pub fn render(
         .flatten()
     {
         Some(s) => h.push_str(&s),
+        None if report.as_ref().is_some_and(|r| r.config.model.kind == crate::training::config::ModelKind::Trees) => h.push_str(
+            "<p>A forest of trees: grown on every training row at once, no epochs, so no learning curve. The model search above compared it with the networks on the same folds.</p>",
+        ),
         None => h.push_str("<p>No training history in this model.</p>"),
     }
     if let Some(g) = report.as_ref().and_then(|r| r.generalization_gap) {
